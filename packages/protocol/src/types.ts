@@ -1,0 +1,158 @@
+/**
+ * The agent's unix-socket API, spoken as HTTP/1.1 + JSON (so `curl --unix-socket` works).
+ * Every route is under /v1. Address counts are decimal strings: an IPv6 range does not fit a JSON number.
+ */
+
+/** An attachment is what CNI keys an allocation by: the container and the interface inside it. */
+export interface Attachment {
+  containerId: string
+  ifname: string
+}
+
+/** POST /v1/allocate. Idempotent per attachment: a repeated request returns the same address. */
+export interface AllocateRequest extends Attachment {
+  podNamespace?: string
+  podName?: string
+  /** A specific address wanted (the CNI `ips` capability, `args.cni.ips`, `CNI_ARGS IP=`). */
+  address?: string
+}
+
+export interface AllocateResponse {
+  /** The address alone, e.g. "10.32.0.5" or "fd00::5". */
+  address: string
+  /** The prefix length of the whole range (the result's CIDR is `${address}/${prefixLength}`). */
+  prefixLength: number
+  /** The whole cluster range, e.g. "10.32.0.0/12". */
+  range: string
+}
+
+/** POST /v1/release. Idempotent: releasing an unknown attachment answers `released: null`. */
+export type ReleaseRequest = Attachment
+export interface ReleaseResponse {
+  released: string | null
+}
+
+/** POST /v1/check: 200 with the address if the attachment holds one, else error `unknown-attachment`. */
+export type CheckRequest = Attachment
+export type CheckResponse = AllocateResponse
+
+/** POST /v1/gc: release every allocation whose attachment is not listed. */
+export interface GcRequest {
+  valid: Attachment[]
+}
+export interface GcResponse {
+  released: AllocationInfo[]
+}
+
+export interface AllocationInfo extends Attachment {
+  address: string
+  podNamespace?: string
+  podName?: string
+  /** Milliseconds since the epoch when the allocation was made. */
+  allocatedAt: number
+}
+
+/** GET /v1/allocations */
+export interface AllocationsResponse {
+  allocations: AllocationInfo[]
+}
+
+/** Weave's status words, as machine-readable codes; `StatusResponse.statusText` has the human line. */
+export type IpamStatus =
+  | 'idle'
+  | 'awaiting-consensus'
+  | 'priming'
+  | 'ready'
+  | 'waiting-for-space'
+  | 'all-unreachable'
+
+export interface PeerLine {
+  id: string
+  nickname: string
+  /** Addresses this peer owns, as a decimal string. */
+  addresses: string
+  /** Share of the whole range, 0..100. */
+  percentage: number
+  /** Allocations in use: known only for the local peer. */
+  active?: number
+  reachable: boolean
+  local: boolean
+}
+
+/** GET /v1/status */
+export interface StatusResponse {
+  peer: { id: string, nickname: string }
+  status: IpamStatus
+  /** Weave's words, e.g. "awaiting consensus (quorum: 2, known: 1)". */
+  statusText: string
+  range: string
+  /** Total addresses in the range, decimal string. */
+  rangeSize: string
+  init: string
+  quorum?: number
+  known?: number
+  /** Local first, then the others sorted by peer id. */
+  peers: PeerLine[]
+  connections: number
+  allocations: number
+  freeLocal: string
+  pendingAllocates: number
+  pendingClaims: number
+  conflicts: number
+  badMessages: number
+}
+
+/** POST /v1/rmpeer: take over a dead peer's ranges, decided with a strict majority through the mesh. */
+export interface RmpeerRequest {
+  /** A peer id or a nickname. */
+  peer: string
+}
+export interface RmpeerResponse {
+  peer: string
+  nickname: string
+  /** Addresses taken over, decimal string. */
+  takenOver: string
+}
+
+/** POST /v1/prime: wait (bounded) until the ring exists; starts consensus if it has not started. */
+export type PrimeResponse = StatusResponse
+
+/** GET /v1/report: everything, for humans and scripts. */
+export interface ReportResponse {
+  status: StatusResponse
+  ring: {
+    range: string
+    seeds: string[]
+    entries: Array<{ token: string, start: string, owner: string, version: number, free: string, size: string }>
+    removed: Array<{ peer: string, heir: string }>
+  }
+  allocations: AllocationInfo[]
+}
+
+export type ErrorCode =
+  | 'bad-request'
+  | 'payload-too-large'
+  | 'not-found'
+  | 'unknown-attachment'
+  | 'not-ready'
+  | 'exhausted'
+  | 'address-unavailable'
+  | 'no-quorum'
+  | 'unknown-peer'
+  | 'peer-alive'
+  | 'shutting-down'
+  | 'internal'
+
+/** Every non-2xx answer has this body. */
+export interface ErrorBody {
+  error: {
+    code: ErrorCode
+    message: string
+    /** True when the same request may succeed later (CNI code 11). */
+    retryable: boolean
+  }
+}
+
+export const API_PREFIX = '/v1'
+export const MAX_REQUEST_BYTES = 64 * 1024
+export const DEFAULT_SOCKET = '/run/weft/weft.sock'

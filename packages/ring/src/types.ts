@@ -1,0 +1,164 @@
+/**
+ * The vocabulary of the ring core. Everything here is plain data: it can be encoded, persisted,
+ * sent and compared. Offsets are bigint everywhere so that IPv4 and IPv6 share one representation.
+ */
+
+/** A peer's stable id: its libp2p PeerId string. */
+export type PeerId = string & { readonly __brand: 'PeerId' }
+export const asPeerId = (s: string): PeerId => s as PeerId
+
+/** An address as an offset from the first address of the universe. */
+export type Offset = bigint
+
+/** A half-open range of offsets, [start, end). */
+export interface Range {
+  readonly start: Offset
+  readonly end: Offset
+}
+
+/** A CIDR string as written by humans, e.g. "10.32.0.0/12" or "fd00::/64". */
+export type Cidr = string & { readonly __brand: 'Cidr' }
+
+/** One ring entry: the owner of [token, next token), wrapping at the end of the universe. */
+export interface Entry {
+  readonly token: Offset
+  readonly owner: PeerId
+  /** Raised by the owner on every change to this entry. */
+  readonly version: number
+  /** The owner's last report of free addresses in this entry's range: a hint for choosing donors. */
+  readonly free: bigint
+}
+
+/** A peer's own record: only that peer changes it, and each change raises its version. */
+export interface Member {
+  readonly peer: PeerId
+  readonly nickname: string
+  readonly version: number
+  /** Removals this member has merged (sorted). Once every live member lists a removal, the heir may use the ranges. */
+  readonly acks: readonly PeerId[]
+}
+
+/** A decided takeover: `heir` took over every range of `peer`, which will never act again. */
+export interface Removal {
+  readonly peer: PeerId
+  readonly heir: PeerId
+}
+
+/** The ring as data: what is persisted and gossiped. */
+export interface RingState {
+  readonly universe: Cidr
+  /** The peers the initial split was made for; empty until the ring is initialised. */
+  readonly seeds: readonly PeerId[]
+  /** Sorted by token, tokens unique. Empty until the ring is initialised. */
+  readonly entries: readonly Entry[]
+  /** Sorted by peer id. */
+  readonly members: readonly Member[]
+  /** Sorted by peer id; grow-only. */
+  readonly removed: readonly Removal[]
+}
+
+/** How an empty ring gets its first split: exactly one decision for the whole cluster. */
+export type InitMode =
+  | { readonly kind: 'consensus', readonly count: number }
+  | { readonly kind: 'seed', readonly peers: readonly PeerId[] }
+  | { readonly kind: 'observer' }
+
+/** An allocation as the core knows it: an opaque key (the agent's attachment key) and its address. */
+export interface Allocation {
+  readonly key: string
+  readonly offset: Offset
+}
+
+/** A Paxos ballot: ordered by n, then by proposer id. */
+export interface Ballot {
+  readonly n: number
+  readonly proposer: PeerId
+}
+
+/** What one acceptor remembers about one decision. Persisted before it answers. */
+export interface AcceptorRecord {
+  readonly key: string
+  readonly promised: Ballot | null
+  readonly accepted: { readonly ballot: Ballot, readonly value: readonly PeerId[] } | null
+}
+
+/** Everything a peer needs to come back after a crash. */
+export interface PersistedPeer {
+  readonly ring: RingState
+  readonly allocations: readonly Allocation[]
+  readonly acceptor: readonly AcceptorRecord[]
+}
+
+/**
+ * What must be written, as one atomic synced batch, before any message or completion of the same
+ * Ready is acted on.
+ */
+export interface PersistDelta {
+  /** The whole ring, when it changed. */
+  readonly ring?: RingState
+  /** Acceptor records that changed. */
+  readonly acceptor?: readonly AcceptorRecord[]
+  readonly putAllocations: readonly Allocation[]
+  readonly deleteAllocations: readonly string[]
+}
+
+export type PaxosMessage =
+  | { readonly kind: 'prepare', readonly ballot: Ballot, readonly electorate: number }
+  | { readonly kind: 'promise', readonly ballot: Ballot, readonly accepted: AcceptorRecord['accepted'] }
+  | { readonly kind: 'accept', readonly ballot: Ballot, readonly value: readonly PeerId[] }
+  | { readonly kind: 'accepted', readonly ballot: Ballot }
+  | { readonly kind: 'nack', readonly ballot: Ballot, readonly promised: Ballot | null, readonly reason: string }
+
+/** Messages between peers. The agent encodes them (codec.ts) and moves them; the core gives them meaning. */
+export type Message =
+  | { readonly type: 'ring', readonly ring: RingState }
+  | { readonly type: 'space-request', readonly ring: RingState, readonly address?: Offset }
+  | { readonly type: 'space-grant', readonly ring: RingState, readonly range: Range }
+  | { readonly type: 'space-deny', readonly ring: RingState, readonly reason: string }
+  | { readonly type: 'paxos', readonly key: string, readonly msg: PaxosMessage }
+
+/** `to: 'all'` is a broadcast to every peer (gossip); otherwise a direct message. */
+export interface Outbound {
+  readonly to: PeerId | 'all'
+  readonly msg: Message
+}
+
+export type RequestId = number
+
+export type CoreErrorCode =
+  | 'not-ready'
+  | 'exhausted'
+  | 'address-unavailable'
+  | 'no-quorum'
+  | 'unknown-peer'
+  | 'peer-alive'
+  | 'removed'
+
+export interface CoreError {
+  readonly code: CoreErrorCode
+  /** Names the reason, e.g. "awaiting consensus (quorum: 2, known: 1)". */
+  readonly message: string
+  readonly retryable: boolean
+}
+
+export type Completion =
+  | { readonly id: RequestId, readonly ok: true, readonly offset?: Offset, readonly takenOver?: bigint }
+  | { readonly id: RequestId, readonly ok: false, readonly error: CoreError }
+
+/** Things worth a log line or a metric. */
+export type CoreEvent =
+  | { readonly kind: 'conflict', readonly token: Offset, readonly version: number, readonly localOwner: PeerId, readonly remoteOwner: PeerId, readonly from: PeerId }
+  | { readonly kind: 'rejected-ring', readonly from: PeerId, readonly reason: string }
+  | { readonly kind: 'initialised', readonly seeds: readonly PeerId[] }
+  | { readonly kind: 'space-received', readonly from: PeerId, readonly range: Range }
+  | { readonly kind: 'space-given', readonly to: PeerId, readonly range: Range }
+  | { readonly kind: 'takeover', readonly peer: PeerId, readonly heir: PeerId }
+  | { readonly kind: 'removed-self', readonly heir: PeerId }
+
+/** The core's only output. Act on it in order: persist, then send, then complete; then advance(). */
+export interface Ready {
+  readonly persist: PersistDelta | null
+  readonly messages: readonly Outbound[]
+  readonly completions: readonly Completion[]
+  readonly events: readonly CoreEvent[]
+}

@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+echo "weft demo: coming (see README)"

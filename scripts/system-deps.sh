@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the network tests and the demo use: the real CNI plugins (bridge, host-local),
+# iproute2 for namespaces and iputils-ping. Installed only as root and only when missing.
+set -euo pipefail
+missing=()
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "weft: not root or no apt-get; skipping ${missing[*]} (network-namespace tests will be skipped)" >&2
+  exit 0
+fi
+echo "weft: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'e2e/test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Agents, namespaces and the simulator sweep are heavy on a 2-core machine.
+    fileParallelism: true,
+    maxWorkers: 2,
+    minWorkers: 1
+  }
+})
