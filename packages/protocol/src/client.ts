@@ -1,0 +1,105 @@
+import { request } from 'node:http'
+import { AgentTimeoutError, AgentUnavailableError, ApiError, ProtocolError, UNAVAILABLE_CODES } from './errors.ts'
+import { API_PREFIX } from './types.ts'
+import type {
+  AllocateRequest, AllocateResponse, AllocationsResponse, CheckRequest, CheckResponse, ErrorBody, ErrorCode,
+  GcRequest, GcResponse, PrimeResponse, ReleaseRequest, ReleaseResponse, ReportResponse, RmpeerRequest,
+  RmpeerResponse, StatusResponse
+} from './types.ts'
+
+export interface ClientOptions {
+  socketPath: string
+  /** Bound on one whole request, connect to last byte. */
+  timeoutMs?: number
+}
+
+/** One method per route of the agent's socket API. */
+export interface Client {
+  readonly socketPath: string
+  allocate: (req: AllocateRequest) => Promise<AllocateResponse>
+  release: (req: ReleaseRequest) => Promise<ReleaseResponse>
+  check: (req: CheckRequest) => Promise<CheckResponse>
+  gc: (req: GcRequest) => Promise<GcResponse>
+  allocations: () => Promise<AllocationsResponse>
+  status: () => Promise<StatusResponse>
+  rmpeer: (req: RmpeerRequest) => Promise<RmpeerResponse>
+  prime: () => Promise<PrimeResponse>
+  report: () => Promise<ReportResponse>
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000
+
+const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'bad-request', 'payload-too-large', 'not-found', 'unknown-attachment', 'not-ready', 'exhausted',
+  'address-unavailable', 'no-quorum', 'unknown-peer', 'peer-alive', 'shutting-down', 'internal'
+])
+
+export function createClient (options: ClientOptions): Client {
+  const { socketPath } = options
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const get = <T>(route: string) => async (): Promise<T> => await call<T>(socketPath, timeoutMs, 'GET', route)
+  const post = <Q, T>(route: string) => async (body: Q): Promise<T> => await call<T>(socketPath, timeoutMs, 'POST', route, body)
+  return {
+    socketPath,
+    allocate: post('/allocate'),
+    release: post('/release'),
+    check: post('/check'),
+    gc: post('/gc'),
+    allocations: get('/allocations'),
+    status: get('/status'),
+    rmpeer: post('/rmpeer'),
+    prime: async () => await call<PrimeResponse>(socketPath, timeoutMs, 'POST', '/prime', {}),
+    report: get('/report')
+  }
+}
+
+async function call<T> (socketPath: string, timeoutMs: number, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
+  const path = API_PREFIX + route
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  return await new Promise<T>((resolve, reject) => {
+    const req = request({
+      socketPath,
+      path,
+      method,
+      agent: false,
+      headers: payload === undefined
+        ? {}
+        : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+    }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', fail)
+      res.on('end', () => {
+        clearTimeout(timer)
+        try {
+          resolve(decode<T>(res.statusCode ?? 0, path, Buffer.concat(chunks).toString('utf8')))
+        } catch (err) {
+          reject(err)
+        }
+      })
+    })
+    const timer = setTimeout(() => req.destroy(new AgentTimeoutError(socketPath, path, timeoutMs)), timeoutMs)
+    function fail (err: Error): void {
+      clearTimeout(timer)
+      const code = (err as NodeJS.ErrnoException).code
+      reject(code !== undefined && UNAVAILABLE_CODES.has(code) ? new AgentUnavailableError(socketPath, code) : err)
+    }
+    req.on('error', fail)
+    req.end(payload)
+  })
+}
+
+function decode<T> (status: number, path: string, text: string): T {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new ProtocolError(`agent answered ${path} with HTTP ${status} and a body that is not JSON: ${text.slice(0, 200)}`)
+  }
+  if (status >= 200 && status < 300) return json as T
+  const error = (json as Partial<ErrorBody> | null)?.error
+  if (error === undefined || typeof error.message !== 'string' || !ERROR_CODES.has(error.code)) {
+    throw new ProtocolError(`agent answered ${path} with HTTP ${status} without an error body: ${text.slice(0, 200)}`)
+  }
+  throw new ApiError(status, error.code, error.message, error.retryable === true)
+}

@@ -1,0 +1,53 @@
+import type { ErrorCode } from './types.ts'
+
+/** Why a socket could not be reached, in words, by errno code. */
+const REASONS: Record<string, string> = {
+  ENOENT: 'no such socket; is the agent running?',
+  ECONNREFUSED: 'connection refused; is the agent running?',
+  ENOTSOCK: 'not a socket',
+  ENOTDIR: 'not a socket',
+  ECONNRESET: 'connection reset; the agent may have stopped',
+  EACCES: 'permission denied; the socket is root-only'
+}
+export const UNAVAILABLE_CODES: ReadonlySet<string> = new Set(Object.keys(REASONS))
+
+/** Nobody answers on the agent's socket (missing, refused, reset, not a socket, not permitted). */
+export class AgentUnavailableError extends Error {
+  override readonly name = 'AgentUnavailableError'
+  readonly socketPath: string
+  readonly errno: string
+  constructor (socketPath: string, errno: string) {
+    super(`cannot reach the weft agent at ${socketPath}: ${REASONS[errno] ?? errno}`)
+    this.socketPath = socketPath
+    this.errno = errno
+  }
+}
+
+/** The agent accepted the connection but did not answer in time. The request may still take effect. */
+export class AgentTimeoutError extends Error {
+  override readonly name = 'AgentTimeoutError'
+  readonly socketPath: string
+  constructor (socketPath: string, route: string, timeoutMs: number) {
+    super(`weft agent on ${socketPath} did not answer ${route} within ${timeoutMs} ms`)
+    this.socketPath = socketPath
+  }
+}
+
+/** The agent answered with an ErrorBody. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError'
+  readonly code: ErrorCode
+  readonly retryable: boolean
+  readonly status: number
+  constructor (status: number, code: ErrorCode, message: string, retryable: boolean) {
+    super(message)
+    this.status = status
+    this.code = code
+    this.retryable = retryable
+  }
+}
+
+/** The agent answered something that is not the API: not JSON, or an error without an ErrorBody. */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError'
+}
