@@ -14,7 +14,7 @@ if [ ! -x "$tc/node_modules/.bin/node" ] || [ "$(node_major "$tc/node_modules/.b
   echo "weft: installing Node $need_major and pnpm 10 into .toolchain (once)" >&2
   npm i --silent --no-audit --no-fund --prefix "$tc" "node@$need_major" pnpm@10 >&2
 fi
-export PATH="$tc/node_modules/.bin:$PATH"
+export PATH="$tc/node_modules/.bin:$root/node_modules/.bin:$PATH"
 export npm_config_update_notifier=false
 
 stamp="$root/node_modules/.weft-install-stamp"

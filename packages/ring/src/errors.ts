@@ -1,0 +1,26 @@
+/** Typed errors of the ring core. Tests and callers match on `name`, which is stable. */
+
+/** Thrown when a CIDR or an address is malformed, or lies outside the universe. */
+export class AddressError extends Error {
+  override readonly name = 'AddressError'
+}
+
+/** Thrown when a ring is invalid, or a mutation's precondition does not hold. */
+export class RingError extends Error {
+  override readonly name = 'RingError'
+}
+
+/** Thrown by merge when the two rings were initialised by different decisions. */
+export class DifferentSeedsError extends Error {
+  override readonly name = 'DifferentSeedsError'
+}
+
+/** Thrown by merge when the two rings divide different universes. */
+export class DifferentUniverseError extends Error {
+  override readonly name = 'DifferentUniverseError'
+}
+
+/** Thrown by the codec on bytes that are not a valid encoding; `path` says where decoding failed. */
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError'
+}

@@ -1,0 +1,12 @@
+/**
+ * @packageDocumentation
+ * The pure core of weft: address math, the ring CRDT, space, Paxos and the peer state machine.
+ * No I/O, no timers, no clock, no randomness of its own. See README.md for the design.
+ */
+export * from './types.ts'
+export * from './errors.ts'
+export { type Universe, parseUniverse, parseAddress, formatAddress, offsetOf, addressAt, isReserved, reservedOffsets, rangeToCidrs, formatRange } from './address.ts'
+export { Ring, type MergeResult, type ConflictEvent, statesEqual, validateState, winner } from './ring.ts'
+export { Space, type ClaimResult } from './space.ts'
+export { IntervalSet } from './intervals.ts'
+export * from './codec.ts'

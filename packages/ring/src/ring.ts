@@ -1,0 +1,385 @@
+/**
+ * The ring CRDT: who owns which part of the universe. Each entry owns [token, next token), wrapping
+ * at the end, so any non-empty set of tokens covers the universe exactly. Tokens are never deleted;
+ * per token the higher version wins, and equal versions fall to a total order every peer computes
+ * the same way, so merge is commutative, associative and idempotent and rings converge.
+ */
+import { type Universe, formatRange } from './address.ts'
+import { DifferentSeedsError, DifferentUniverseError, RingError } from './errors.ts'
+import { IntervalSet } from './intervals.ts'
+import type { Entry, Member, Offset, PeerId, Range, Removal, RingState } from './types.ts'
+
+export interface ConflictEvent {
+  readonly kind: 'conflict'
+  readonly token: Offset
+  readonly version: number
+  readonly localOwner: PeerId
+  readonly remoteOwner: PeerId
+  readonly from: PeerId
+}
+
+export interface MergeResult {
+  readonly changed: boolean
+  readonly conflicts: ConflictEvent[]
+}
+
+const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/** The deterministic winner between two versions of one token's entry. */
+export function winner (a: Entry, b: Entry): Entry {
+  if (a.version !== b.version) return a.version > b.version ? a : b
+  const c = cmpStr(a.owner, b.owner)
+  if (c !== 0) return c > 0 ? a : b
+  return a.free >= b.free ? a : b
+}
+
+function memberWinner (a: Member, b: Member): Member {
+  if (a.version !== b.version) return a.version > b.version ? a : b
+  const ka = `${a.nickname}\u0000${a.acks.join(',')}`
+  const kb = `${b.nickname}\u0000${b.acks.join(',')}`
+  return ka >= kb ? a : b
+}
+
+const sameEntry = (a: Entry, b: Entry): boolean =>
+  a.token === b.token && a.owner === b.owner && a.version === b.version && a.free === b.free
+
+/** Structural checks shared by local invariants and validation of received rings. */
+export function validateState (u: Universe, s: RingState): Error | null {
+  if (s.universe !== u.cidr) return new DifferentUniverseError(`ring is for ${s.universe}, this peer's range is ${u.cidr}`)
+  for (let i = 0; i < s.entries.length; i++) {
+    const e = s.entries[i]!
+    if (typeof e.token !== 'bigint' || e.token < 0n || e.token >= u.size) return new RingError(`entry ${i}: token ${e.token} outside the range`)
+    if (i > 0 && e.token <= s.entries[i - 1]!.token) return new RingError(`entry ${i}: tokens not sorted or repeated at ${e.token}`)
+    if (!Number.isSafeInteger(e.version) || e.version < 1) return new RingError(`entry ${i}: bad version ${e.version}`)
+    if (typeof e.owner !== 'string' || e.owner.length === 0) return new RingError(`entry ${i}: empty owner`)
+    if (typeof e.free !== 'bigint' || e.free < 0n || e.free > u.size) return new RingError(`entry ${i}: free ${e.free} out of bounds`)
+  }
+  if (s.entries.length > 0 && s.seeds.length === 0) return new RingError('ring has entries but no seeds')
+  for (let i = 1; i < s.seeds.length; i++) {
+    if (s.seeds[i]! <= s.seeds[i - 1]!) return new RingError('seeds not sorted or repeated')
+  }
+  for (let i = 0; i < s.members.length; i++) {
+    const m = s.members[i]!
+    if (typeof m.peer !== 'string' || m.peer.length === 0) return new RingError(`member ${i}: empty peer id`)
+    if (i > 0 && m.peer <= s.members[i - 1]!.peer) return new RingError(`member ${i}: not sorted or repeated`)
+    if (!Number.isSafeInteger(m.version) || m.version < 1) return new RingError(`member ${m.peer}: bad version`)
+    if (typeof m.nickname !== 'string') return new RingError(`member ${m.peer}: bad nickname`)
+    for (let j = 1; j < m.acks.length; j++) {
+      if (m.acks[j]! <= m.acks[j - 1]!) return new RingError(`member ${m.peer}: acks not sorted`)
+    }
+  }
+  for (let i = 0; i < s.removed.length; i++) {
+    const r = s.removed[i]!
+    if (r.peer === r.heir) return new RingError(`removal of ${r.peer}: a peer cannot be its own heir`)
+    if (i > 0 && r.peer <= s.removed[i - 1]!.peer) return new RingError(`removal ${i}: not sorted or repeated`)
+  }
+  return null
+}
+
+export class Ring {
+  readonly universe: Universe
+  private seedList: PeerId[] = []
+  private list: Entry[] = []
+  private memberMap = new Map<PeerId, Member>()
+  private removedMap = new Map<PeerId, PeerId>()
+
+  private constructor (universe: Universe) {
+    this.universe = universe
+  }
+
+  static empty (u: Universe): Ring {
+    return new Ring(u)
+  }
+
+  /** A ring from persisted or received state; throws on anything invalid. */
+  static fromState (u: Universe, s: RingState): Ring {
+    const err = validateState(u, s)
+    if (err !== null) throw err
+    const r = new Ring(u)
+    r.seedList = [...s.seeds]
+    r.list = [...s.entries]
+    for (const m of s.members) r.memberMap.set(m.peer, m)
+    for (const x of s.removed) r.removedMap.set(x.peer, x.heir)
+    r.assert()
+    return r
+  }
+
+  toState (): RingState {
+    return {
+      universe: this.universe.cidr,
+      seeds: [...this.seedList],
+      entries: [...this.list],
+      members: [...this.memberMap.values()].sort((a, b) => cmpStr(a.peer, b.peer)),
+      removed: [...this.removedMap].map(([peer, heir]) => ({ peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
+    }
+  }
+
+  isEmpty (): boolean { return this.list.length === 0 }
+  seeds (): readonly PeerId[] { return this.seedList }
+  entries (): readonly Entry[] { return this.list }
+  members (): readonly Member[] { return [...this.memberMap.values()].sort((a, b) => cmpStr(a.peer, b.peer)) }
+  member (p: PeerId): Member | undefined { return this.memberMap.get(p) }
+  removals (): readonly Removal[] { return this.toState().removed }
+  isRemoved (p: PeerId): boolean { return this.removedMap.has(p) }
+
+  /** The peer that now acts for `peer`: itself, or the heir of its removal, followed transitively. */
+  effectiveOwner (peer: PeerId): PeerId {
+    let p = peer
+    const seen = new Set<PeerId>()
+    for (let heir = this.removedMap.get(p); heir !== undefined; heir = this.removedMap.get(p)) {
+      if (seen.has(p)) break
+      seen.add(p)
+      p = heir
+    }
+    return p
+  }
+
+  /** The end of entry i's range (its successor's token, or the universe's size for the last). */
+  private endOf (i: number): Offset {
+    return i + 1 < this.list.length ? this.list[i + 1]!.token : this.universe.size
+  }
+
+  /** Entry i's range, split at the wrap: the last entry also owns [0, first token). */
+  private rangesOfEntry (i: number): Range[] {
+    const out: Range[] = [{ start: this.list[i]!.token, end: this.endOf(i) }]
+    if (i === this.list.length - 1 && this.list[0]!.token > 0n) out.push({ start: 0n, end: this.list[0]!.token })
+    return out
+  }
+
+  private indexAt (offset: Offset): number {
+    let lo = 0
+    let hi = this.list.length - 1
+    let ans = this.list.length - 1 // before the first token: the wrap of the last entry
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      if (this.list[mid]!.token <= offset) { ans = mid; lo = mid + 1 } else hi = mid - 1
+    }
+    return ans
+  }
+
+  ownerAt (offset: Offset): PeerId | null {
+    if (this.list.length === 0) return null
+    return this.effectiveOwner(this.list[this.indexAt(offset)]!.owner)
+  }
+
+  rangesOf (peer: PeerId): Range[] {
+    const set = new IntervalSet()
+    for (let i = 0; i < this.list.length; i++) {
+      if (this.effectiveOwner(this.list[i]!.owner) === peer) for (const r of this.rangesOfEntry(i)) set.add(r)
+    }
+    return set.ranges()
+  }
+
+  sizeOf (peer: PeerId): bigint {
+    return this.rangesOf(peer).reduce((n, r) => n + r.end - r.start, 0n)
+  }
+
+  freeHint (peer: PeerId): bigint {
+    return this.list.reduce((n, e) => (this.effectiveOwner(e.owner) === peer ? n + e.free : n), 0n)
+  }
+
+  /** Peers that own space, effectively, sorted. */
+  owners (): PeerId[] {
+    return [...new Set(this.list.map(e => this.effectiveOwner(e.owner)))].sort(cmpStr)
+  }
+
+  /** The even initial split: sorted seeds get shares that differ by at most one address. */
+  claimForPeers (seeds: readonly PeerId[]): void {
+    if (!this.isEmpty()) throw new RingError('claimForPeers on a ring that already has entries')
+    const peers = [...new Set(seeds)].sort(cmpStr)
+    if (peers.length === 0) throw new RingError('claimForPeers needs at least one peer')
+    const size = this.universe.size
+    const n = BigInt(peers.length) > size ? size : BigInt(peers.length)
+    const base = size / n
+    const extra = size % n
+    let token = 0n
+    const entries: Entry[] = []
+    for (let i = 0n; i < n; i++) {
+      const share = base + (i < extra ? 1n : 0n)
+      entries.push({ token, owner: peers[Number(i)]!, version: 1, free: share })
+      token += share
+    }
+    this.seedList = peers
+    this.list = entries
+    this.assert()
+  }
+
+  /** Makes sure a token starts at `at`, owned as that point already was; returns its index. */
+  private ensureToken (at: Offset): number {
+    const i = this.indexAt(at)
+    if (this.list[i]!.token === at) return i
+    const owner = this.effectiveOwner(this.list[i]!.owner)
+    const j = this.list[i]!.token < at ? i + 1 : 0
+    this.list.splice(j, 0, { token: at, owner, version: 1, free: 0n })
+    return j
+  }
+
+  /** `from` hands `range` to `to`. Precondition: `from` effectively owns every address in it. */
+  give (range: Range, from: PeerId, to: PeerId): void {
+    const u = this.universe
+    if (range.start < 0n || range.end > u.size || range.start >= range.end) {
+      throw new RingError(`give: [${range.start}, ${range.end}) is not a non-empty range inside ${u.cidr}`)
+    }
+    if (from === to) throw new RingError('give: a peer cannot give to itself')
+    const mine = IntervalSet.of(this.rangesOf(from))
+    if (mine.countIn(range) !== range.end - range.start) {
+      throw new RingError(`give: ${from} does not own all of ${formatRange(u, range)}`)
+    }
+    if (range.end < u.size) this.ensureToken(range.end)
+    this.ensureToken(range.start)
+    this.list = this.list.map((e, i) => {
+      if (e.token < range.start || e.token >= range.end) return e
+      return { token: e.token, owner: to, version: e.version + 1, free: this.endOf(i) - e.token }
+    })
+    this.assert()
+  }
+
+  /** The owner reports free counts on its own entries; only entries whose count changed are bumped. */
+  reportFree (peer: PeerId, freeIn: (r: Range) => bigint): boolean {
+    let changed = false
+    this.list = this.list.map((e, i) => {
+      if (e.owner !== peer) return e
+      const free = this.rangesOfEntry(i).reduce((n, r) => n + freeIn(r), 0n)
+      if (free === e.free) return e
+      changed = true
+      return { ...e, version: e.version + 1, free }
+    })
+    if (changed) this.assert()
+    return changed
+  }
+
+  /** The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers. */
+  adopt (peer: PeerId): boolean {
+    let changed = false
+    this.list = this.list.map(e => {
+      if (e.owner === peer || this.effectiveOwner(e.owner) !== peer) return e
+      changed = true
+      return { ...e, owner: peer, version: e.version + 1 }
+    })
+    if (changed) this.assert()
+    return changed
+  }
+
+  setMember (peer: PeerId, nickname: string): boolean {
+    const m = this.memberMap.get(peer)
+    if (m !== undefined && m.nickname === nickname) return false
+    this.memberMap.set(peer, { peer, nickname, version: (m?.version ?? 0) + 1, acks: m?.acks ?? [] })
+    return true
+  }
+
+  /** `peer`'s record acknowledges every removal this ring knows. */
+  ackRemovals (peer: PeerId): boolean {
+    const m = this.memberMap.get(peer) ?? { peer, nickname: '', version: 0, acks: [] }
+    const acks = [...this.removedMap.keys()].sort(cmpStr)
+    if (m.version > 0 && acks.length === m.acks.length && acks.every((a, i) => a === m.acks[i])) return false
+    this.memberMap.set(peer, { ...m, version: m.version + 1, acks })
+    return true
+  }
+
+  addRemoval (dead: PeerId, heir: PeerId): boolean {
+    if (dead === heir) throw new RingError(`addRemoval: ${dead} cannot be its own heir`)
+    if (this.removedMap.has(dead)) return false
+    this.removedMap.set(dead, heir)
+    return true
+  }
+
+  /** Every member that is not removed, other than the heir and the dead peer, has acked the removal. */
+  settled (dead: PeerId): boolean {
+    const heir = this.removedMap.get(dead)
+    if (heir === undefined) return false
+    for (const m of this.memberMap.values()) {
+      if (m.peer === heir || m.peer === dead || this.removedMap.has(m.peer)) continue
+      if (!m.acks.includes(dead)) return false
+    }
+    return true
+  }
+
+  /**
+   * Merges a received ring. `hasAllocationsIn` tells whether `self` holds allocations in a range:
+   * an incoming entry that would take such a range from `self` is rejected and reported, and the
+   * local entry kept. Throws, applying nothing, on an invalid ring or a different universe or seeds.
+   */
+  merge (incoming: RingState, self: PeerId, hasAllocationsIn: (r: Range) => boolean, from: PeerId): MergeResult {
+    const err = validateState(this.universe, incoming)
+    if (err !== null) throw err
+    if (this.seedList.length > 0 && incoming.seeds.length > 0 &&
+      (this.seedList.length !== incoming.seeds.length || this.seedList.some((s, i) => s !== incoming.seeds[i]))) {
+      throw new DifferentSeedsError(`ring from ${from} was seeded by [${incoming.seeds.join(', ')}], ours by [${this.seedList.join(', ')}]`)
+    }
+    const before = this.toState()
+    const next = new Ring(this.universe)
+    next.seedList = this.seedList.length > 0 ? [...this.seedList] : [...incoming.seeds]
+    next.memberMap = new Map(this.memberMap)
+    for (const m of incoming.members) {
+      const mine = next.memberMap.get(m.peer)
+      next.memberMap.set(m.peer, mine === undefined ? m : memberWinner(mine, m))
+    }
+    next.removedMap = new Map(this.removedMap)
+    for (const x of incoming.removed) {
+      const mine = next.removedMap.get(x.peer)
+      if (mine === undefined || x.heir < mine) next.removedMap.set(x.peer, x.heir)
+    }
+
+    // Per token, the winner; remember which tokens the incoming side won.
+    const local = new Map(this.list.map(e => [e.token, e]))
+    const candidates = new Map<Offset, Entry>(local)
+    const won = new Set<Offset>()
+    for (const e of incoming.entries) {
+      const mine = local.get(e.token)
+      const w = mine === undefined ? e : winner(mine, e)
+      if (mine === undefined || !sameEntry(w, mine)) { candidates.set(e.token, w); won.add(e.token) }
+    }
+
+    // Reject incoming entries that would take allocated addresses from self; repeat until none do,
+    // since each rejection moves the boundaries of its neighbours. Bounded by the number of entries.
+    const removedSelf = next.removedMap.has(self)
+    const conflicts: ConflictEvent[] = []
+    const mineBefore = IntervalSet.of(this.rangesOf(self))
+    for (;;) {
+      next.list = [...candidates.values()].sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0))
+      if (removedSelf || mineBefore.isEmpty()) break
+      const lost = mineBefore.minus(IntervalSet.of(next.rangesOf(self)))
+      const culprit = lost.ranges().find(r => hasAllocationsIn(r))
+      if (culprit === undefined) break
+      const i = next.indexAt(culprit.start)
+      const e = next.list[i]!
+      if (!won.has(e.token)) throw new RingError(`merge: lost ${formatRange(this.universe, culprit)} without an incoming entry`)
+      const mine = local.get(e.token)
+      conflicts.push({ kind: 'conflict', token: e.token, version: e.version, localOwner: self, remoteOwner: e.owner, from })
+      if (mine === undefined) candidates.delete(e.token)
+      else candidates.set(e.token, mine)
+      won.delete(e.token)
+    }
+
+    const chk = next.checkInvariants()
+    if (chk !== null) throw chk
+    this.seedList = next.seedList
+    this.list = next.list
+    this.memberMap = next.memberMap
+    this.removedMap = next.removedMap
+    const after = this.toState()
+    return { changed: !statesEqual(before, after), conflicts }
+  }
+
+  checkInvariants (): Error | null {
+    return validateState(this.universe, this.toState())
+  }
+
+  private assert (): void {
+    const err = this.checkInvariants()
+    if (err !== null) throw err
+  }
+}
+
+/** Structural equality of two ring states. */
+export function statesEqual (a: RingState, b: RingState): boolean {
+  if (a.universe !== b.universe || a.seeds.length !== b.seeds.length || a.entries.length !== b.entries.length ||
+    a.members.length !== b.members.length || a.removed.length !== b.removed.length) return false
+  if (a.seeds.some((s, i) => s !== b.seeds[i])) return false
+  if (a.entries.some((e, i) => !sameEntry(e, b.entries[i]!))) return false
+  if (a.members.some((m, i) => {
+    const n = b.members[i]!
+    return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.acks.join(',') !== n.acks.join(',')
+  })) return false
+  return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir)
+}
