@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import {
+  decodeAcceptorRecord, decodeAllocation, decodeMessage, decodeRingState, encodeAcceptorRecord, encodeAllocation,
+  encodeMessage, encodeRingState, asPeerId, statesEqual
+} from '../src/index.ts'
+import type { Message } from '../src/index.ts'
+import { replicaStates } from './ring-arbitrary.ts'
+
+describe('codec', () => {
+  it('round-trips rings', () => {
+    fc.assert(fc.property(replicaStates, ([a]) => {
+      expect(statesEqual(decodeRingState(encodeRingState(a)), a)).toBe(true)
+    }), { numRuns: 100 })
+  })
+
+  it('round-trips every message type', () => {
+    fc.assert(fc.property(replicaStates, fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), ([ring], big) => {
+      const p = asPeerId('12D3KooWpeer')
+      const ballot = { n: 7, proposer: p }
+      const msgs: Message[] = [
+        { type: 'ring', ring },
+        { type: 'space-request', ring },
+        { type: 'space-request', ring, address: big },
+        { type: 'space-grant', ring, range: { start: 5n, end: big + 6n } },
+        { type: 'space-deny', ring, reason: 'no free space' },
+        { type: 'paxos', key: 'init', msg: { kind: 'prepare', ballot, electorate: 3 } },
+        { type: 'paxos', key: 'init', msg: { kind: 'promise', ballot, accepted: { ballot, value: [p] } } },
+        { type: 'paxos', key: 'init', msg: { kind: 'promise', ballot, accepted: null } },
+        { type: 'paxos', key: 'takeover:x', msg: { kind: 'accept', ballot, value: [p] } },
+        { type: 'paxos', key: 'init', msg: { kind: 'accepted', ballot } },
+        { type: 'paxos', key: 'init', msg: { kind: 'nack', ballot, promised: null, reason: 'peer-alive' } }
+      ]
+      for (const m of msgs) expect(decodeMessage(encodeMessage(m))).toEqual(m)
+    }), { numRuns: 30 })
+  })
+
+  it('round-trips persisted records', () => {
+    const a = { key: 'c1/eth0', offset: 12345n }
+    expect(decodeAllocation(encodeAllocation(a))).toEqual(a)
+    const rec = { key: 'init', promised: { n: 2, proposer: asPeerId('p') }, accepted: null }
+    expect(decodeAcceptorRecord(encodeAcceptorRecord(rec))).toEqual(rec)
+  })
+
+  it('answers random bytes with a DecodeError and nothing else', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), bytes => {
+      try {
+        decodeMessage(bytes)
+      } catch (e) {
+        expect((e as Error).name).toBe('DecodeError')
+      }
+    }), { numRuns: 2000 })
+  })
+
+  it('answers corrupted encodings with a DecodeError naming where', () => {
+    fc.assert(fc.property(replicaStates, fc.nat(), fc.nat({ max: 255 }), ([ring], pos, byte) => {
+      const bytes = encodeMessage({ type: 'ring', ring })
+      bytes[pos % bytes.length] = byte
+      try {
+        decodeMessage(bytes)
+      } catch (e) {
+        expect((e as Error).name).toBe('DecodeError')
+      }
+    }), { numRuns: 500 })
+    expect(() => decodeMessage(encodeMessage({ type: 'space-deny', ring: { universe: 'x' as never, seeds: [], entries: [], members: [], removed: [] }, reason: 'r' }).slice(0, 5)))
+      .toThrow(expect.objectContaining({ name: 'DecodeError' }))
+  })
+
+  it('refuses another codec version', () => {
+    const bytes = encodeAllocation({ key: 'k', offset: 1n })
+    bytes[1] = 9 // the version follows the array header
+    expect(() => decodeAllocation(bytes)).toThrow(/unsupported codec version 9/)
+  })
+})

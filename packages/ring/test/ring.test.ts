@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { Ring, asPeerId, parseUniverse, statesEqual } from '../src/index.ts'
+import type { RingState } from '../src/index.ts'
+import { PEERS, merged, replicaStates, universe } from './ring-arbitrary.ts'
+
+const [A, B, C] = [asPeerId('peer-a'), asPeerId('peer-b'), asPeerId('peer-c')]
+const none = (): boolean => false
+
+/** Coverage: the entries' ranges partition the universe: every address has exactly one owner. */
+function coversExactly (s: RingState): boolean {
+  const r = Ring.fromState(universe, s)
+  const owners = r.owners()
+  let total = 0n
+  for (const p of owners) total += r.sizeOf(p)
+  return s.entries.length === 0 || total === universe.size
+}
+
+describe('the initial split', () => {
+  it('gives 3 peers on a /12 shares within one address of each other', () => {
+    const u = parseUniverse('10.32.0.0/12')
+    const r = Ring.empty(u)
+    r.claimForPeers([C, A, B])
+    const sizes = [A, B, C].map(p => r.sizeOf(p))
+    expect(sizes).toEqual([349526n, 349525n, 349525n])
+    expect(r.seeds()).toEqual([A, B, C])
+  })
+
+  it('is even for any peer count, and the same whatever the order', () => {
+    fc.assert(fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 40 }), names => {
+      const peers = names.map(asPeerId)
+      const r1 = Ring.empty(universe)
+      r1.claimForPeers(peers)
+      const r2 = Ring.empty(universe)
+      r2.claimForPeers([...peers].reverse())
+      expect(statesEqual(r1.toState(), r2.toState())).toBe(true)
+      const sizes = peers.map(p => r1.sizeOf(p))
+      const min = sizes.reduce((a, b) => (a < b ? a : b))
+      const max = sizes.reduce((a, b) => (a > b ? a : b))
+      expect(max - min <= 1n).toBe(true)
+      expect(sizes.reduce((a, b) => a + b)).toBe(universe.size)
+    }))
+  })
+})
+
+describe('owner changes', () => {
+  it('gives a range away, raising versions, and keeps the rest', () => {
+    const r = Ring.empty(universe)
+    r.claimForPeers([A, B])
+    r.give({ start: 100n, end: 200n }, A, C)
+    expect(r.rangesOf(C)).toEqual([{ start: 100n, end: 200n }])
+    expect(r.rangesOf(A)).toEqual([{ start: 0n, end: 100n }, { start: 200n, end: 2048n }])
+    expect(r.entries().find(e => e.token === 100n)).toMatchObject({ owner: C, version: 2 })
+    expect(() => r.give({ start: 150n, end: 250n }, A, B)).toThrow(/does not own all of/)
+  })
+
+  it('gives across the wrap at the end of the universe', () => {
+    const r = Ring.empty(universe)
+    r.claimForPeers([A, B])
+    r.give({ start: 4000n, end: 4096n }, B, C)
+    expect(r.ownerAt(4095n)).toBe(C)
+    expect(r.ownerAt(0n)).toBe(A)
+    expect(r.checkInvariants()).toBeNull()
+  })
+
+  it('resolves a removed peer to its heir, and the heir adopts its entries', () => {
+    const r = Ring.empty(universe)
+    r.claimForPeers([A, B, C])
+    r.addRemoval(B, C)
+    expect(r.ownerAt(1500n)).toBe(C)
+    expect(r.rangesOf(B)).toEqual([])
+    expect(r.adopt(C)).toBe(true)
+    expect(r.entries().every(e => e.owner !== B)).toBe(true)
+  })
+
+  it('counts a removal settled only when every other live member acked it', () => {
+    const r = Ring.empty(universe)
+    r.claimForPeers([A, B, C])
+    for (const p of [A, B, C]) r.setMember(p, p)
+    r.addRemoval(B, C)
+    expect(r.settled(B)).toBe(false)
+    r.ackRemovals(C)
+    expect(r.settled(B)).toBe(false)
+    r.ackRemovals(A)
+    expect(r.settled(B)).toBe(true)
+  })
+})
+
+describe('merge', () => {
+  it('is commutative, associative and idempotent over random histories', () => {
+    fc.assert(fc.property(replicaStates, ([a, b, c]) => {
+      expect(statesEqual(merged(a, b), merged(b, a))).toBe(true)
+      expect(statesEqual(merged(merged(a, b), c), merged(a, merged(b, c)))).toBe(true)
+      expect(statesEqual(merged(a, a), a)).toBe(true)
+    }), { numRuns: 300 })
+  })
+
+  it('keeps every ring covering the universe exactly', () => {
+    fc.assert(fc.property(replicaStates, ([a, b, c]) => {
+      for (const s of [a, b, c, merged(a, b), merged(merged(a, b), c)]) expect(coversExactly(s)).toBe(true)
+    }), { numRuns: 200 })
+  })
+
+  it('breaks ties the same way on every peer (no "mine wins")', () => {
+    const r1 = Ring.empty(universe)
+    r1.claimForPeers([A, B])
+    const r2 = Ring.fromState(universe, r1.toState())
+    // Two conflicting histories reach the same version of token 0.
+    r1.give({ start: 0n, end: 10n }, A, B)
+    r2.give({ start: 0n, end: 10n }, A, C)
+    const x = Ring.fromState(universe, r1.toState())
+    x.merge(r2.toState(), A, none, B)
+    const y = Ring.fromState(universe, r2.toState())
+    y.merge(r1.toState(), A, none, C)
+    expect(statesEqual(x.toState(), y.toState())).toBe(true)
+  })
+
+  it('rejects an entry that would take allocated addresses, reports it, and keeps the rest', () => {
+    const mine = Ring.empty(universe)
+    mine.claimForPeers([A, B])
+    const theirs = Ring.fromState(universe, mine.toState())
+    // A stale copy of A hands 0..100 to C; A holds an allocation at 50.
+    theirs.give({ start: 0n, end: 100n }, A, C)
+    theirs.setMember(C, 'c')
+    const res = mine.merge(theirs.toState(), A, r => r.start <= 50n && 50n < r.end, C)
+    expect(res.conflicts).toEqual([expect.objectContaining({ kind: 'conflict', token: 0n, localOwner: A, remoteOwner: C, from: C })])
+    expect(mine.ownerAt(50n)).toBe(A)
+    expect(mine.member(C)?.nickname).toBe('c')
+  })
+
+  it('accepts a split of its range where it holds no allocations', () => {
+    const mine = Ring.empty(universe)
+    mine.claimForPeers([A, B])
+    const theirs = Ring.fromState(universe, mine.toState())
+    theirs.give({ start: 500n, end: 600n }, A, C)
+    const res = mine.merge(theirs.toState(), A, r => r.start <= 50n && 50n < r.end, C)
+    expect(res).toEqual({ changed: true, conflicts: [] })
+    expect(mine.ownerAt(550n)).toBe(C)
+  })
+
+  it('refuses a ring seeded by another decision, or for another range, changing nothing', () => {
+    const mine = Ring.empty(universe)
+    mine.claimForPeers([A, B])
+    const other = Ring.empty(universe)
+    other.claimForPeers([C])
+    const before = mine.toState()
+    expect(() => mine.merge(other.toState(), A, none, C)).toThrow(expect.objectContaining({ name: 'DifferentSeedsError' }))
+    const foreign = Ring.empty(parseUniverse('10.1.0.0/16'))
+    foreign.claimForPeers([C])
+    expect(() => mine.merge(foreign.toState(), A, none, C)).toThrow(expect.objectContaining({ name: 'DifferentUniverseError' }))
+    expect(statesEqual(mine.toState(), before)).toBe(true)
+  })
+
+  it('rejects invalid rings with a RingError naming the fault', () => {
+    const r = Ring.empty(universe)
+    r.claimForPeers(PEERS)
+    const s = r.toState()
+    const bad: RingState[] = [
+      { ...s, entries: [...s.entries].reverse() },
+      { ...s, entries: s.entries.map(e => ({ ...e, token: e.token + universe.size })) },
+      { ...s, entries: s.entries.map(e => ({ ...e, version: 0 })) },
+      { ...s, seeds: [] }
+    ]
+    for (const b of bad) expect(() => Ring.empty(universe).merge(b, A, none, B)).toThrow(expect.objectContaining({ name: 'RingError' }))
+  })
+})
