@@ -1,0 +1,231 @@
+/**
+ * The agent's configuration, parsed from an environment object. Pure: no I/O, no process.env.
+ * Every bad value throws a ConfigError naming the variable, the value and what was expected.
+ */
+import { isIP } from 'node:net'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { asPeerId, parseUniverse } from '@weft/ring'
+import type { Cidr, InitMode } from '@weft/ring'
+import { ConfigError } from './errors.ts'
+
+export const DEFAULT_RANGE = '10.32.0.0/12'
+export const DEFAULT_PORT = 6783
+export const DEFAULT_DATA_DIR = '/var/lib/weft'
+export const DEFAULT_SOCKET_PATH = '/run/weft/weft.sock'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+export interface AgentConfig {
+  readonly range: Cidr
+  readonly init: InitMode
+  /** Multiaddrs of other agents to keep connected to. */
+  readonly peers: readonly string[]
+  /** Multiaddrs to listen on. */
+  readonly listen: readonly string[]
+  readonly dataDir: string
+  readonly socketPath: string
+  readonly swarmKeyFile: string | null
+  readonly nickname: string
+  readonly metricsAddr: HostPort | null
+  readonly logLevel: LogLevel
+  /** Length of one core tick. */
+  readonly tickMs: number
+  /** How long a socket request may wait for the core before it is answered retryable. */
+  readonly requestTimeoutMs: number
+  /** Base interval of the reconnect loop to WEFT_PEERS. */
+  readonly reconnectMs: number
+}
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+/** What the environment cannot say but the defaults need. */
+export interface ConfigDefaults {
+  readonly hostname: string
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/
+const NICKNAME = /^[\x21-\x7e]{1,64}$/
+
+export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
+  const peers = listOf(env, 'WEFT_PEERS').map(p => parseAddress('WEFT_PEERS', p, { allowDns: true, allowPeerId: true }))
+  return {
+    range: parseRange(env),
+    init: parseInit(env, peers.length),
+    peers,
+    listen: listOf(env, 'WEFT_LISTEN', `/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`)
+      .map(a => parseAddress('WEFT_LISTEN', a, { allowDns: false, allowPeerId: false })),
+    dataDir: absolutePath(env, 'WEFT_DATA_DIR', DEFAULT_DATA_DIR),
+    socketPath: socketPath(env),
+    swarmKeyFile: env.WEFT_SWARM_KEY_FILE === undefined || env.WEFT_SWARM_KEY_FILE === ''
+      ? null
+      : absolutePath(env, 'WEFT_SWARM_KEY_FILE', ''),
+    nickname: nickname(env, defaults.hostname),
+    metricsAddr: env.WEFT_METRICS_ADDR === undefined || env.WEFT_METRICS_ADDR === ''
+      ? null
+      : parseHostPort('WEFT_METRICS_ADDR', env.WEFT_METRICS_ADDR, env.WEFT_METRICS_ADDR, null),
+    logLevel: logLevel(env),
+    tickMs: integer(env, 'WEFT_TICK_MS', 100, 1, 60_000),
+    requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
+    reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000)
+  }
+}
+
+/** The init mode as IPALLOC_INIT spells it, for status lines. */
+export function formatInit (init: InitMode): string {
+  switch (init.kind) {
+    case 'consensus': return `consensus=${init.count}`
+    case 'seed': return `seed=${init.peers.join(',')}`
+    case 'observer': return 'observer'
+  }
+}
+
+function parseRange (env: Env): Cidr {
+  const value = env.IPALLOC_RANGE ?? DEFAULT_RANGE
+  try {
+    return parseUniverse(value).cidr
+  } catch (err) {
+    throw new ConfigError('IPALLOC_RANGE', value, `a CIDR such as ${DEFAULT_RANGE} or fd00::/104 (${(err as Error).message})`)
+  }
+}
+
+function parseInit (env: Env, peerCount: number): InitMode {
+  const value = env.IPALLOC_INIT
+  if (value === undefined || value === '') return { kind: 'consensus', count: 1 + peerCount }
+  const expected = '"consensus", "consensus=<N>", "seed=<peer id>,<peer id>..." or "observer"'
+  const eq = value.indexOf('=')
+  const mode = (eq < 0 ? value : value.slice(0, eq)).trim()
+  const arg = eq < 0 ? null : value.slice(eq + 1).trim()
+  if (mode === 'observer' && arg === null) return { kind: 'observer' }
+  if (mode === 'consensus') {
+    if (arg === null) return { kind: 'consensus', count: 1 + peerCount }
+    if (!/^[1-9][0-9]{0,5}$/.test(arg)) throw new ConfigError('IPALLOC_INIT', value, 'consensus=<N> with N a whole number of peers, at least 1')
+    return { kind: 'consensus', count: Number(arg) }
+  }
+  if (mode === 'seed' && arg !== null) {
+    const ids = arg.split(/[\s,]+/).filter(s => s !== '')
+    if (ids.length === 0) throw new ConfigError('IPALLOC_INIT', value, 'seed=<peer id>,<peer id>... with at least one peer id')
+    for (const id of ids) {
+      if (!isPeerId(id)) throw new ConfigError('IPALLOC_INIT', value, `seed= followed by libp2p peer ids; "${id}" is not one`)
+    }
+    return { kind: 'seed', peers: [...new Set(ids)].sort().map(asPeerId) }
+  }
+  throw new ConfigError('IPALLOC_INIT', value, expected)
+}
+
+function isPeerId (s: string): boolean {
+  try {
+    peerIdFromString(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A comma or whitespace separated list; `fallback` when unset or empty. */
+function listOf (env: Env, name: string, fallback?: string): string[] {
+  const value = env[name]
+  const raw = value === undefined || value.trim() === '' ? fallback ?? '' : value
+  return raw.split(/[\s,]+/).filter(s => s !== '')
+}
+
+interface AddressRules {
+  readonly allowDns: boolean
+  readonly allowPeerId: boolean
+}
+
+/** `host:port`, `[v6]:port`, a bare host (default port), or a TCP multiaddr; returned as a multiaddr string. */
+function parseAddress (variable: string, item: string, rules: AddressRules): string {
+  const expected = rules.allowDns
+    ? 'host:port, [IPv6]:port, a host name or a TCP multiaddr such as /ip4/10.0.0.1/tcp/6783'
+    : 'ip:port, [IPv6]:port or a TCP multiaddr such as /ip4/0.0.0.0/tcp/6783'
+  if (item.startsWith('/')) return checkMultiaddr(variable, item, rules, expected)
+  const { host, port } = parseHostPort(variable, item, item, DEFAULT_PORT)
+  const family = isIP(host)
+  if (family === 0 && !rules.allowDns) throw new ConfigError(variable, item, expected)
+  const proto = family === 4 ? 'ip4' : family === 6 ? 'ip6' : 'dns'
+  return `/${proto}/${host}/tcp/${port}`
+}
+
+function checkMultiaddr (variable: string, item: string, rules: AddressRules, expected: string): string {
+  let components
+  try {
+    components = multiaddr(item).getComponents()
+  } catch (err) {
+    throw new ConfigError(variable, item, `${expected} (${(err as Error).message})`)
+  }
+  const [host, tcp, p2p, ...rest] = components
+  const hostOk = host !== undefined && (host.name === 'ip4' || host.name === 'ip6' ||
+    (rules.allowDns && (host.name === 'dns' || host.name === 'dns4' || host.name === 'dns6')))
+  const tcpOk = tcp?.name === 'tcp'
+  const p2pOk = p2p === undefined || (rules.allowPeerId && p2p.name === 'p2p' && p2p.value !== undefined && isPeerId(p2p.value))
+  if (!hostOk || !tcpOk || !p2pOk || rest.length > 0) throw new ConfigError(variable, item, expected)
+  return item
+}
+
+function parseHostPort (variable: string, value: string, item: string, defaultPort: number | null): HostPort {
+  const expected = defaultPort === null ? 'host:port, e.g. 0.0.0.0:9102' : 'host:port, [IPv6]:port or a host name'
+  let host: string
+  let portText: string | undefined
+  const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(item)
+  if (v6 !== null) {
+    host = v6[1] ?? ''
+    portText = v6[2]
+    if (isIP(host) !== 6) throw new ConfigError(variable, value, expected)
+  } else {
+    const parts = item.split(':')
+    if (parts.length > 2) throw new ConfigError(variable, value, `${expected} (put an IPv6 address in brackets)`)
+    host = parts[0] ?? ''
+    portText = parts[1]
+    if (isIP(host) === 0 && !HOSTNAME.test(host)) throw new ConfigError(variable, value, expected)
+  }
+  if (portText === undefined) {
+    if (defaultPort === null) throw new ConfigError(variable, value, `${expected} (the port is missing)`)
+    return { host, port: defaultPort }
+  }
+  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+    throw new ConfigError(variable, value, `${expected} with a port from 1 to 65535`)
+  }
+  return { host, port: Number(portText) }
+}
+
+function absolutePath (env: Env, name: string, fallback: string): string {
+  const value = env[name] === undefined || env[name] === '' ? fallback : env[name]
+  if (!value.startsWith('/') || value.includes('\0')) throw new ConfigError(name, value, 'an absolute path')
+  return value
+}
+
+function socketPath (env: Env): string {
+  const value = absolutePath(env, 'WEFT_SOCKET', DEFAULT_SOCKET_PATH)
+  // sun_path holds 108 bytes including the terminating NUL.
+  if (Buffer.byteLength(value) > 107) throw new ConfigError('WEFT_SOCKET', value, 'a path of at most 107 bytes (the unix socket limit)')
+  return value
+}
+
+function nickname (env: Env, hostname: string): string {
+  const value = env.WEFT_NICKNAME === undefined || env.WEFT_NICKNAME === '' ? hostname : env.WEFT_NICKNAME
+  if (!NICKNAME.test(value)) throw new ConfigError('WEFT_NICKNAME', value, '1 to 64 printable characters without spaces')
+  return value
+}
+
+function logLevel (env: Env): LogLevel {
+  const value = env.WEFT_LOG_LEVEL === undefined || env.WEFT_LOG_LEVEL === '' ? 'info' : env.WEFT_LOG_LEVEL
+  const level = LOG_LEVELS.find(l => l === value)
+  if (level === undefined) throw new ConfigError('WEFT_LOG_LEVEL', value, `one of ${LOG_LEVELS.join(', ')}`)
+  return level
+}
+
+function integer (env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = env[name]
+  if (value === undefined || value === '') return fallback
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ConfigError(name, value, `a whole number from ${min} to ${max}`)
+  }
+  return Number(value)
+}

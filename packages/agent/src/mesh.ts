@@ -1,0 +1,280 @@
+/**
+ * The libp2p mesh: TCP + Noise + Yamux (+ pnet when a swarm key is given), gossipsub for broadcasts,
+ * a length-prefixed request protocol for direct messages, and a reconnect loop to WEFT_PEERS that,
+ * unlike libp2p's own, never gives up. It moves bytes only; what they mean is the caller's business.
+ */
+import { createLibp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import { preSharedKey } from '@libp2p/pnet'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Connection, PeerId as Libp2pPeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { asPeerId } from '@weft/ring'
+import type { PeerId } from '@weft/ring'
+import type { Logger } from './log.ts'
+
+export const TOPIC = '/weft/ring/1'
+export const PROTOCOL = '/weft/msg/1.0.0'
+/** Enough for the ring of a 1000-peer cluster with room to spare; gossipsub's sender cap is 4 MiB. */
+export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+const DIAL_TIMEOUT_MS = 5_000
+const READ_TIMEOUT_MS = 10_000
+/** Direct messages waiting per peer; the core retries on its own timeouts, so the oldest may go. */
+const MAX_QUEUED_PER_PEER = 1_000
+const MAX_BACKOFF_FACTOR = 16
+
+export interface MeshOptions {
+  readonly privateKey: PrivateKey
+  readonly listen: readonly string[]
+  readonly peers: readonly string[]
+  readonly swarmKey: Uint8Array | null
+  readonly reconnectMs: number
+  readonly log: Logger
+}
+
+export interface MeshHandlers {
+  /** One inbound message, gossiped or direct. Returns false when the bytes are malformed. */
+  readonly receive: (from: PeerId, data: Uint8Array) => boolean
+  /** A message that could not even be read (oversized, cut off). */
+  readonly unreadable: (from: PeerId, reason: string) => void
+  /** The set of connected peers subscribed to the ring topic changed. */
+  readonly reachable: (peers: readonly PeerId[]) => void
+}
+
+interface DialTarget {
+  readonly addr: Multiaddr
+  peer: Libp2pPeerId | null
+  /** The address is this agent's own (one peer list shared by every node). */
+  self: boolean
+  failures: number
+  nextAttempt: number
+}
+
+export class Mesh {
+  readonly #node: Libp2p<{ pubsub: GossipSub }>
+  readonly #handlers: MeshHandlers
+  readonly #log: Logger
+  readonly #reconnectMs: number
+  readonly #targets: DialTarget[]
+  readonly #queues = new Map<PeerId, Uint8Array[]>()
+  #reachable: readonly PeerId[] = []
+  #timer: NodeJS.Timeout | null = null
+  #stopped = false
+
+  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions, handlers: MeshHandlers) {
+    this.#node = node
+    this.#handlers = handlers
+    this.#log = options.log
+    this.#reconnectMs = options.reconnectMs
+    this.#targets = options.peers.map(p => ({ addr: multiaddr(p), peer: null, self: false, failures: 0, nextAttempt: 0 }))
+  }
+
+  static async start (options: MeshOptions, handlers: MeshHandlers): Promise<Mesh> {
+    const node = await createLibp2p({
+      privateKey: options.privateKey,
+      addresses: { listen: [...options.listen] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      ...(options.swarmKey === null ? {} : { connectionProtector: preSharedKey({ psk: options.swarmKey }) }),
+      connectionManager: {
+        maxConnections: 1200,
+        // Exempt from the per-IP inbound rate limit: many agents share one IP in tests and behind SNAT.
+        allow: exemptAddresses(options.peers)
+      },
+      services: {
+        identify: identify(),
+        pubsub: gossipsub({
+          allowedTopics: [TOPIC],
+          allowPublishToZeroTopicPeers: true,
+          ignoreDuplicatePublishError: true,
+          floodPublish: true,
+          emitSelf: false,
+          maxInboundDataLength: MAX_MESSAGE_BYTES,
+          // Agents on one host or behind one NAT share an IP: do not graylist them (the default penalises >10 per IP).
+          scoreParams: { IPColocationFactorWeight: 0 }
+        })
+      }
+    })
+    const mesh = new Mesh(node, options, handlers)
+    await mesh.#wire()
+    return mesh
+  }
+
+  get peerId (): PeerId {
+    return asPeerId(this.#node.peerId.toString())
+  }
+
+  listenAddresses (): string[] {
+    return this.#node.getMultiaddrs().map(m => m.toString())
+  }
+
+  reachablePeers (): readonly PeerId[] {
+    return this.#reachable
+  }
+
+  connectionCount (): number {
+    return this.#node.getConnections().length
+  }
+
+  /** Broadcast to every subscribed peer. Never throws: a failed publish is logged (the core re-sends). */
+  publish (data: Uint8Array): void {
+    if (this.#stopped) return
+    this.#node.services.pubsub.publish(TOPIC, data).catch((err: unknown) => {
+      this.#log.warn({ err: (err as Error).message, bytes: data.length }, 'gossip publish failed')
+    })
+  }
+
+  /** Direct message; per-peer order is kept. Never throws: delivery failures are logged. */
+  send (to: PeerId, data: Uint8Array): void {
+    if (this.#stopped) return
+    const queue = this.#queues.get(to)
+    if (queue !== undefined) {
+      if (queue.length >= MAX_QUEUED_PER_PEER) {
+        queue.shift()
+        this.#log.warn({ peer: to }, 'direct message queue full; dropped the oldest')
+      }
+      queue.push(data)
+      return
+    }
+    const fresh = [data]
+    this.#queues.set(to, fresh)
+    void this.#drain(to, fresh)
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    await this.#node.stop()
+  }
+
+  async #wire (): Promise<void> {
+    const node = this.#node
+    const pubsub = node.services.pubsub
+    // The topic validator is where gossipsub hands over each new message exactly once, after
+    // deduplication; rejecting malformed bytes there also stops them spreading and lowers the sender's score.
+    pubsub.topicValidators.set(TOPIC, (_propagator, msg) => {
+      if (msg.type !== 'signed') return TopicValidatorResult.Reject
+      return this.#handlers.receive(asPeerId(msg.from.toString()), msg.data) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
+    })
+    pubsub.addEventListener('subscription-change', () => this.#updateReachable())
+    node.addEventListener('peer:connect', () => this.#updateReachable())
+    node.addEventListener('peer:disconnect', () => this.#updateReachable())
+    await node.handle(PROTOCOL, async (stream, connection) => await this.#serveStream(stream, connection), { maxInboundStreams: 256 })
+    pubsub.subscribe(TOPIC)
+    this.#scheduleReconnect(0)
+  }
+
+  async #serveStream (stream: Stream, connection: Connection): Promise<void> {
+    // Wrapped before any await, or buffered data can be lost (libp2p 3 pitfall).
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    const from = asPeerId(connection.remotePeer.toString())
+    let data
+    try {
+      data = await lp.read({ signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
+    } catch (err) {
+      this.#handlers.unreadable(from, (err as Error).message)
+      stream.abort(err as Error)
+      return
+    }
+    this.#handlers.receive(from, data.subarray())
+    await stream.close().catch(() => undefined)
+  }
+
+  async #drain (to: PeerId, queue: Uint8Array[]): Promise<void> {
+    try {
+      for (let data = queue.shift(); data !== undefined && !this.#stopped; data = queue.shift()) {
+        await this.#deliver(to, data)
+      }
+    } finally {
+      this.#queues.delete(to)
+    }
+  }
+
+  async #deliver (to: PeerId, data: Uint8Array): Promise<void> {
+    try {
+      const stream = await this.#node.dialProtocol(peerIdFromString(to), PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+      await lp.write(data, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      await stream.close({ signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+    } catch (err) {
+      this.#log.debug({ peer: to, err: (err as Error).message }, 'direct message not delivered')
+    }
+  }
+
+  #updateReachable (): void {
+    if (this.#stopped) return
+    const subscribed = this.#node.services.pubsub.getSubscribers(TOPIC)
+    const now = subscribed
+      .filter(p => this.#node.getConnections(p).length > 0)
+      .map(p => asPeerId(p.toString()))
+      .sort()
+    if (now.length === this.#reachable.length && now.every((p, i) => p === this.#reachable[i])) return
+    this.#reachable = now
+    this.#handlers.reachable(now)
+  }
+
+  #scheduleReconnect (delay: number): void {
+    if (this.#stopped || this.#targets.length === 0) return
+    this.#timer = setTimeout(() => {
+      this.#reconnect().finally(() => this.#scheduleReconnect(this.#reconnectMs))
+    }, delay)
+  }
+
+  /** One pass over WEFT_PEERS: dial every address whose peer is not connected and whose backoff is over. */
+  async #reconnect (): Promise<void> {
+    const now = Date.now()
+    await Promise.all(this.#targets.map(async t => {
+      if (t.self || this.#stopped) return
+      if (t.peer !== null && this.#node.getConnections(t.peer).length > 0) {
+        t.failures = 0
+        return
+      }
+      if (t.nextAttempt > now) return
+      try {
+        const conn = await this.#node.dial(t.addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+        if (conn.remotePeer.equals(this.#node.peerId)) {
+          t.self = true
+          await conn.close()
+          return
+        }
+        if (t.peer === null || !t.peer.equals(conn.remotePeer)) this.#log.info({ addr: t.addr.toString(), peer: conn.remotePeer.toString() }, 'connected to peer')
+        t.peer = conn.remotePeer
+        t.failures = 0
+      } catch (err) {
+        if (isSelfDial(err)) {
+          t.self = true
+          this.#log.debug({ addr: t.addr.toString() }, 'skipping own address in WEFT_PEERS')
+          return
+        }
+        t.failures++
+        t.nextAttempt = Date.now() + this.#reconnectMs * Math.min(2 ** (t.failures - 1), MAX_BACKOFF_FACTOR)
+        const level = t.failures === 1 || t.failures % 10 === 0 ? 'info' : 'debug'
+        this.#log[level]({ addr: t.addr.toString(), failures: t.failures, err: (err as Error).message }, 'cannot reach peer; will retry')
+      }
+    }))
+  }
+}
+
+function isSelfDial (err: unknown): boolean {
+  return /dial self/i.test((err as Error).message ?? '')
+}
+
+/** Loopback plus the IP of every configured peer, as libp2p's `allow` list wants them. */
+function exemptAddresses (peers: readonly string[]): string[] {
+  const out = new Set(['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'])
+  for (const p of peers) {
+    const host = multiaddr(p).getComponents()[0]
+    if (host?.name === 'ip4') out.add(`/ip4/${host.value ?? ''}/ipcidr/32`)
+    if (host?.name === 'ip6') out.add(`/ip6/${host.value ?? ''}/ipcidr/128`)
+  }
+  return [...out]
+}

@@ -1,0 +1,92 @@
+/**
+ * Prometheus metrics. Gauges are read from a snapshot at scrape time; counters and the commit
+ * histogram are fed by the agent. Weave's metric names are exported too, so existing dashboards work.
+ */
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { HostPort } from './config.ts'
+
+export interface GaugeSnapshot {
+  readonly localUsed: number
+  /** Addresses in the whole range. */
+  readonly maxIps: number
+  readonly unreachableCount: number
+  readonly unreachablePercentage: number
+  readonly pendingAllocates: number
+  readonly pendingClaims: number
+}
+
+export class Metrics {
+  readonly registry = new Registry()
+  #conflicts = 0
+  #badMessages = 0
+  readonly #conflictCounter: Counter
+  readonly #badMessageCounter: Counter
+  readonly #commitSeconds: Histogram
+
+  constructor (snapshot: () => GaugeSnapshot) {
+    const registers = [this.registry]
+    for (const prefix of ['weft', 'weave']) {
+      new Gauge({
+        name: `${prefix}_ips`,
+        help: 'Addresses in use, by state',
+        labelNames: ['state'],
+        registers,
+        collect () { this.set({ state: 'local-used' }, snapshot().localUsed) }
+      })
+      const gauge = (name: string, help: string, read: (s: GaugeSnapshot) => number): void => {
+        new Gauge({ name: `${prefix}_${name}`, help, registers, collect () { this.set(read(snapshot())) } })
+      }
+      gauge('max_ips', 'Addresses in the whole range', s => s.maxIps)
+      gauge('ipam_unreachable_count', 'Peers owning ranges that this peer cannot reach', s => s.unreachableCount)
+      gauge('ipam_unreachable_percentage', 'Share of the range owned by unreachable peers', s => s.unreachablePercentage)
+      gauge('ipam_pending_allocates', 'Allocations waiting for space', s => s.pendingAllocates)
+      gauge('ipam_pending_claims', 'Claims of specific addresses waiting', s => s.pendingClaims)
+    }
+    this.#conflictCounter = new Counter({ name: 'weft_ipam_conflicts_total', help: 'Ring entries rejected because they would hand away allocated addresses', registers })
+    this.#badMessageCounter = new Counter({ name: 'weft_bad_messages_total', help: 'Malformed or oversized messages received from the mesh', registers })
+    this.#commitSeconds = new Histogram({
+      name: 'weft_store_commit_seconds',
+      help: 'Duration of one synced store batch',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers
+    })
+  }
+
+  get conflicts (): number { return this.#conflicts }
+  get badMessages (): number { return this.#badMessages }
+
+  conflict (): void {
+    this.#conflicts++
+    this.#conflictCounter.inc()
+  }
+
+  badMessage (): void {
+    this.#badMessages++
+    this.#badMessageCounter.inc()
+  }
+
+  commitSeconds (seconds: number): void {
+    this.#commitSeconds.observe(seconds)
+  }
+
+  /** Serves /metrics on `addr`; returns a function that stops serving. */
+  async serve (addr: HostPort): Promise<() => Promise<void>> {
+    const server: Server = createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try GET /metrics\n')
+        return
+      }
+      this.registry.metrics().then(
+        text => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(err as Error).message}\n`)
+      )
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(addr.port, addr.host, () => { server.off('error', reject); resolve() })
+    })
+    return async () => await new Promise<void>(resolve => server.close(() => resolve()))
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Validation of socket request bodies. Pure: each function takes the parsed JSON and returns a typed
+ * request, or throws a RequestError naming the field and what was wrong.
+ */
+import { offsetOf } from '@weft/ring'
+import type { Offset, Universe } from '@weft/ring'
+import type { Attachment } from '@weft/protocol'
+import { RequestError } from './errors.ts'
+
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+const MAX_CONTAINER_ID = 256
+/** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace, not "." or "..". */
+const IFNAME = /^[^/:\s]{1,15}$/
+const MAX_K8S_NAME = 253
+
+/** An attachment checked and keyed: the key is what the core and the store index allocations by. */
+export interface CheckedAttachment extends Attachment {
+  readonly key: string
+}
+
+export interface CheckedAllocate extends CheckedAttachment {
+  readonly podNamespace?: string
+  readonly podName?: string
+  readonly offset?: Offset
+}
+
+/** ifname cannot contain '/', so the key splits back unambiguously. */
+export function attachmentKey (a: Attachment): string {
+  return `${a.containerId}/${a.ifname}`
+}
+
+export function checkAllocate (body: unknown, universe: Universe): CheckedAllocate {
+  const o = object(body, 'body')
+  const attachment = checkAttachmentFields(o, '')
+  const podNamespace = optionalName(o, 'podNamespace')
+  const podName = optionalName(o, 'podName')
+  let offset: Offset | undefined
+  if (o.address !== undefined) {
+    if (typeof o.address !== 'string') throw new RequestError('address', `expected a string, got ${typeOf(o.address)}`)
+    try {
+      offset = offsetOf(universe, o.address)
+    } catch (err) {
+      throw new RequestError('address', (err as Error).message)
+    }
+  }
+  return {
+    ...attachment,
+    ...(podNamespace === undefined ? {} : { podNamespace }),
+    ...(podName === undefined ? {} : { podName }),
+    ...(offset === undefined ? {} : { offset })
+  }
+}
+
+export function checkAttachment (body: unknown): CheckedAttachment {
+  return checkAttachmentFields(object(body, 'body'), '')
+}
+
+export function checkGc (body: unknown): CheckedAttachment[] {
+  const o = object(body, 'body')
+  if (!Array.isArray(o.valid)) throw new RequestError('valid', `expected an array of attachments, got ${typeOf(o.valid)}`)
+  return o.valid.map((item: unknown, i: number) => checkAttachmentFields(object(item, `valid[${i}]`), `valid[${i}].`))
+}
+
+export function checkRmpeer (body: unknown): string {
+  const o = object(body, 'body')
+  if (typeof o.peer !== 'string') throw new RequestError('peer', `expected a peer id or nickname, got ${typeOf(o.peer)}`)
+  if (o.peer.length === 0 || o.peer.length > 256) throw new RequestError('peer', 'expected 1 to 256 characters')
+  return o.peer
+}
+
+/** /v1/prime takes no fields; an empty body or an object is fine. */
+export function checkPrime (body: unknown): void {
+  if (body !== undefined) object(body, 'body')
+}
+
+function checkAttachmentFields (o: Record<string, unknown>, prefix: string): CheckedAttachment {
+  const { containerId, ifname } = o
+  if (typeof containerId !== 'string') throw new RequestError(`${prefix}containerId`, `expected a string, got ${typeOf(containerId)}`)
+  if (containerId.length > MAX_CONTAINER_ID || !CONTAINER_ID.test(containerId)) {
+    throw new RequestError(`${prefix}containerId`, `${JSON.stringify(containerId.slice(0, 80))} must match ${CONTAINER_ID.source} and be at most ${MAX_CONTAINER_ID} characters`)
+  }
+  if (typeof ifname !== 'string') throw new RequestError(`${prefix}ifname`, `expected a string, got ${typeOf(ifname)}`)
+  if (!IFNAME.test(ifname) || ifname === '.' || ifname === '..') {
+    throw new RequestError(`${prefix}ifname`, `${JSON.stringify(ifname.slice(0, 80))} is not a Linux interface name (1 to 15 characters, no '/', ':' or spaces)`)
+  }
+  return { containerId, ifname, key: attachmentKey({ containerId, ifname }) }
+}
+
+function optionalName (o: Record<string, unknown>, field: string): string | undefined {
+  const v = o[field]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string') throw new RequestError(field, `expected a string, got ${typeOf(v)}`)
+  if (v.length > MAX_K8S_NAME) throw new RequestError(field, `longer than ${MAX_K8S_NAME} characters`)
+  return v
+}
+
+function object (x: unknown, field: string): Record<string, unknown> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new RequestError(field, `expected a JSON object, got ${typeOf(x)}`)
+  return x as Record<string, unknown>
+}
+
+function typeOf (x: unknown): string {
+  if (x === null) return 'null'
+  if (x === undefined) return 'nothing'
+  if (Array.isArray(x)) return 'an array'
+  return `a ${typeof x}`
+}

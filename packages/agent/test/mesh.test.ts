@@ -1,0 +1,104 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKey } from '@libp2p/pnet'
+import type { PeerId } from '@weft/ring'
+import { Mesh } from '../src/mesh.ts'
+import { createLogger } from '../src/log.ts'
+import { freePort, waitFor } from './harness.ts'
+
+interface Node {
+  mesh: Mesh
+  received: Array<{ from: PeerId, text: string }>
+  unreadable: string[]
+  reachable: readonly PeerId[]
+}
+
+const started: Mesh[] = []
+afterEach(async () => {
+  await Promise.all(started.splice(0).map(async m => await m.stop()))
+})
+
+function swarmKey (): Uint8Array {
+  const k = new Uint8Array(95)
+  generateKey(k)
+  return k
+}
+
+async function node (port: number, peers: number[], key: Uint8Array | null): Promise<Node> {
+  const n: Node = { mesh: undefined as unknown as Mesh, received: [], unreadable: [], reachable: [] }
+  n.mesh = await Mesh.start({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: [`/ip4/127.0.0.1/tcp/${port}`],
+    peers: peers.map(p => `/ip4/127.0.0.1/tcp/${p}`),
+    swarmKey: key,
+    reconnectMs: 50,
+    log: createLogger('silent')
+  }, {
+    receive: (from, data) => {
+      const text = new TextDecoder().decode(data)
+      if (text.startsWith('bad')) return false
+      n.received.push({ from, text })
+      return true
+    },
+    unreadable: (_from, reason) => { n.unreadable.push(reason) },
+    reachable: peers => { n.reachable = peers }
+  })
+  started.push(n.mesh)
+  return n
+}
+
+describe('mesh', () => {
+  it('connects to WEFT_PEERS, gossips and sends direct messages in order', async () => {
+    const key = swarmKey()
+    const [pa, pb] = [await freePort(), await freePort()]
+    const a = await node(pa, [pa, pb], key)
+    const b = await node(pb, [], key)
+    await waitFor('a and b see each other', () => a.reachable.includes(b.mesh.peerId) && b.reachable.includes(a.mesh.peerId))
+    a.mesh.publish(new TextEncoder().encode('hello all'))
+    for (let i = 0; i < 20; i++) a.mesh.send(b.mesh.peerId, new TextEncoder().encode(`direct ${i}`))
+    await waitFor('b got everything', () => b.received.length === 21)
+    expect(b.received.every(m => m.from === a.mesh.peerId)).toBe(true)
+    expect(b.received.map(m => m.text).filter(t => t.startsWith('direct'))).toEqual(Array.from({ length: 20 }, (_, i) => `direct ${i}`))
+    expect(b.received.map(m => m.text)).toContain('hello all')
+  })
+
+  it('keeps the connection after malformed messages', async () => {
+    const [pa, pb] = [await freePort(), await freePort()]
+    const a = await node(pa, [pb], null)
+    const b = await node(pb, [], null)
+    await waitFor('reachable', () => a.reachable.includes(b.mesh.peerId))
+    a.mesh.publish(new TextEncoder().encode('bad gossip'))
+    a.mesh.send(b.mesh.peerId, new TextEncoder().encode('bad direct'))
+    a.mesh.send(b.mesh.peerId, new TextEncoder().encode('good direct'))
+    await waitFor('good message after bad ones', () => b.received.some(m => m.text === 'good direct'))
+    a.mesh.publish(new TextEncoder().encode('good gossip'))
+    await waitFor('gossip still flows', () => b.received.some(m => m.text === 'good gossip'))
+    expect(b.reachable).toContain(a.mesh.peerId)
+  })
+
+  it('a peer with another swarm key never becomes a member', async () => {
+    const [pa, pb] = [await freePort(), await freePort()]
+    const a = await node(pa, [], swarmKey())
+    const intruder = await node(pb, [pa], swarmKey())
+    const plain = await node(await freePort(), [pa], null)
+    // Let several reconnect rounds (50 ms each) of both outsiders pass before looking.
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    expect(plain.mesh.connectionCount()).toBe(0)
+    intruder.mesh.publish(new TextEncoder().encode('let me in'))
+    expect(a.reachable).toEqual([])
+    expect(a.mesh.connectionCount()).toBe(0)
+    expect(a.received).toEqual([])
+  })
+
+  it('reconnects to a peer that comes back on the same address', async () => {
+    const [pa, pb] = [await freePort(), await freePort()]
+    const key = swarmKey()
+    const a = await node(pa, [pb], key)
+    let b = await node(pb, [], key)
+    await waitFor('first connection', () => a.reachable.includes(b.mesh.peerId))
+    await b.mesh.stop()
+    await waitFor('a notices b left', () => a.reachable.length === 0)
+    b = await node(pb, [], key)
+    await waitFor('a reconnects to the new b', () => a.reachable.includes(b.mesh.peerId))
+  })
+})
