@@ -1,0 +1,204 @@
+import { DEFAULT_SOCKET } from '@weft/protocol'
+import { familyOf, isAddress, isCidr, stripPrefix } from './address.ts'
+import type { Attachment, Invocation } from './env.ts'
+import { CniCode, CniError } from './errors.ts'
+import { DEFAULT_VERSION, isSupportedVersion, SUPPORTED_VERSIONS, versionAtLeast } from './versions.ts'
+import type { CniVersion } from './versions.ts'
+
+export interface Route {
+  dst: string
+  gw?: string
+}
+
+export interface Dns {
+  nameservers?: string[]
+  domain?: string
+  search?: string[]
+  options?: string[]
+}
+
+/** The `ipam` section weft reads. */
+export interface IpamConf {
+  socket: string
+  routes: Route[]
+  /** An address of the range the pods route through; reserved in the agent so no pod gets it. */
+  gateway?: string
+  dns: Dns
+}
+
+export interface NetConf {
+  cniVersion: CniVersion
+  name: string
+  ipam: IpamConf
+  /** The one address asked for (CNI_ARGS `IP=`, `args.cni.ips`, `runtimeConfig.ips`), without prefix. */
+  address?: string
+  /** GC: the attachments to keep. */
+  validAttachments: Attachment[]
+  /** CHECK: the addresses (CIDR) of `prevResult`, when the runtime sent one. */
+  prevAddresses?: string[]
+}
+
+/** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH = 107
+const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+const IPAM_FIELDS = new Set(['type', 'socket', 'routes', 'gateway', 'dns'])
+/** The version each command first appeared in. */
+const MIN_VERSION: Partial<Record<Invocation['command'], CniVersion>> = { CHECK: '0.4.0', GC: '1.1.0', STATUS: '1.1.0' }
+
+type Json = Record<string, unknown>
+
+const invalid = (field: string, what: string): CniError => new CniError(CniCode.invalidConfig, `invalid ${field}: ${what}`)
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** The network configuration from stdin, validated for the given invocation. Throws CniError 1, 6 or 7. */
+export function parseConfig (text: string, inv: Invocation): NetConf {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new CniError(CniCode.decode, `error parsing network configuration: ${(err as Error).message}`)
+  }
+  if (!isObject(raw)) throw new CniError(CniCode.decode, 'error parsing network configuration: expected a JSON object')
+  const cniVersion = parseVersion(raw.cniVersion, inv.command)
+  const name = raw.name
+  if (typeof name !== 'string' || !NETWORK_NAME.test(name)) {
+    throw invalid('name', name === undefined ? 'missing network name' : `${JSON.stringify(name)} must match ${NETWORK_NAME.source}`)
+  }
+  const conf: NetConf = { cniVersion, name, ipam: parseIpam(raw.ipam), validAttachments: [] }
+  const address = requestedAddress(inv.args.ips, raw)
+  if (address !== undefined) conf.address = address
+  if (inv.command === 'GC') conf.validAttachments = parseValidAttachments(raw)
+  if (inv.command === 'CHECK' && raw.prevResult !== undefined) conf.prevAddresses = parsePrevAddresses(raw.prevResult)
+  return conf
+}
+
+function parseVersion (v: unknown, command: Invocation['command']): CniVersion {
+  if (v === undefined) return checkMinimum(DEFAULT_VERSION, command)
+  if (typeof v !== 'string') throw invalid('cniVersion', `expected a string, got ${JSON.stringify(v)}`)
+  if (!isSupportedVersion(v)) {
+    throw new CniError(CniCode.incompatibleVersion, `incompatible CNI versions: config is ${JSON.stringify(v)}, plugin supports [${SUPPORTED_VERSIONS.join(' ')}]`)
+  }
+  return checkMinimum(v, command)
+}
+
+function checkMinimum (v: CniVersion, command: Invocation['command']): CniVersion {
+  const min = MIN_VERSION[command]
+  if (min !== undefined && !versionAtLeast(v, min)) {
+    throw new CniError(CniCode.incompatibleVersion, `config version ${v} does not allow ${command} (needs ${min} or later)`)
+  }
+  return v
+}
+
+function parseIpam (v: unknown): IpamConf {
+  if (v === undefined) throw invalid('ipam', 'missing ipam section')
+  if (!isObject(v)) throw invalid('ipam', 'expected an object')
+  if (typeof v.type !== 'string' || v.type === '') throw invalid('ipam.type', 'expected the plugin name, e.g. "weft"')
+  const unknown = Object.keys(v).find((k) => !IPAM_FIELDS.has(k))
+  if (unknown !== undefined) throw invalid(`ipam.${unknown}`, `unknown field (known: ${[...IPAM_FIELDS].join(', ')})`)
+  const ipam: IpamConf = { socket: parseSocket(v.socket), routes: parseRoutes(v.routes), dns: parseDns(v.dns) }
+  if (v.gateway !== undefined) {
+    if (typeof v.gateway !== 'string' || !isAddress(v.gateway)) throw invalid('ipam.gateway', `${JSON.stringify(v.gateway)} is not an IP address`)
+    ipam.gateway = v.gateway
+  }
+  return ipam
+}
+
+function parseSocket (v: unknown): string {
+  if (v === undefined) return DEFAULT_SOCKET
+  if (typeof v !== 'string' || !v.startsWith('/')) throw invalid('ipam.socket', `${JSON.stringify(v)} is not an absolute path`)
+  if (Buffer.byteLength(v) > MAX_SOCKET_PATH) throw invalid('ipam.socket', `longer than ${MAX_SOCKET_PATH} bytes`)
+  return v
+}
+
+function parseRoutes (v: unknown): Route[] {
+  if (v === undefined) return []
+  if (!Array.isArray(v)) throw invalid('ipam.routes', 'expected an array of {dst, gw?}')
+  return v.map((r: unknown, i): Route => {
+    const field = `ipam.routes[${i}]`
+    if (!isObject(r)) throw invalid(field, 'expected an object {dst, gw?}')
+    const extra = Object.keys(r).find((k) => k !== 'dst' && k !== 'gw')
+    if (extra !== undefined) throw invalid(`${field}.${extra}`, 'unknown field (known: dst, gw)')
+    if (typeof r.dst !== 'string' || !isCidr(r.dst)) throw invalid(`${field}.dst`, `${JSON.stringify(r.dst)} is not a CIDR`)
+    if (r.gw === undefined) return { dst: r.dst }
+    if (typeof r.gw !== 'string' || !isAddress(r.gw)) throw invalid(`${field}.gw`, `${JSON.stringify(r.gw)} is not an IP address`)
+    if (familyOf(r.gw) !== familyOf(stripPrefix(r.dst))) throw invalid(`${field}.gw`, `${r.gw} is not of the family of ${r.dst}`)
+    return { dst: r.dst, gw: r.gw }
+  })
+}
+
+function parseDns (v: unknown): Dns {
+  if (v === undefined) return {}
+  if (!isObject(v)) throw invalid('ipam.dns', 'expected an object {nameservers, domain, search, options}')
+  const dns: Dns = {}
+  for (const [key, value] of Object.entries(v)) {
+    const field = `ipam.dns.${key}`
+    if (key === 'domain') {
+      if (typeof value !== 'string') throw invalid(field, 'expected a string')
+      dns.domain = value
+    } else if (key === 'nameservers' || key === 'search' || key === 'options') {
+      dns[key] = stringArray(field, value)
+    } else {
+      throw invalid(field, 'unknown field (known: nameservers, domain, search, options)')
+    }
+  }
+  const bad = dns.nameservers?.findIndex((s) => !isAddress(s)) ?? -1
+  if (bad >= 0) throw invalid(`ipam.dns.nameservers[${bad}]`, `${JSON.stringify(dns.nameservers?.[bad])} is not an IP address`)
+  return dns
+}
+
+function stringArray (field: string, v: unknown): string[] {
+  if (!Array.isArray(v)) throw invalid(field, 'expected an array of strings')
+  const bad = v.findIndex((s) => typeof s !== 'string')
+  if (bad >= 0) throw invalid(`${field}[${bad}]`, `expected a string, got ${JSON.stringify(v[bad])}`)
+  return v as string[]
+}
+
+/** Merges the three ways of asking for an address, CNI_ARGS first as host-local does. */
+function requestedAddress (argIps: string[], raw: Json): string | undefined {
+  const runtime = isObject(raw.runtimeConfig) ? raw.runtimeConfig.ips : undefined
+  const cniArgs = isObject(raw.args) && isObject(raw.args.cni) ? raw.args.cni.ips : undefined
+  const asked = [
+    ...argIps,
+    ...ipList('args.cni.ips', cniArgs),
+    ...ipList('runtimeConfig.ips', runtime)
+  ]
+  const distinct = [...new Set(asked)]
+  if (distinct.length > 1) {
+    throw new CniError(CniCode.invalidConfig, `more than one address requested (${distinct.join(', ')}): weft gives one address per attachment`)
+  }
+  return distinct[0]
+}
+
+function ipList (field: string, v: unknown): string[] {
+  if (v === undefined) return []
+  return stringArray(field, v).map((s, i) => {
+    if (!isAddress(s) && !isCidr(s)) throw invalid(`${field}[${i}]`, `${JSON.stringify(s)} is not an IP address`)
+    return stripPrefix(s)
+  })
+}
+
+function parseValidAttachments (raw: Json): Attachment[] {
+  const key = raw['cni.dev/valid-attachments'] !== undefined ? 'cni.dev/valid-attachments' : 'cni.dev/attachments'
+  const v = raw[key]
+  // Without a list GC would release every allocation: refuse instead.
+  if (v === undefined) throw invalid('cni.dev/valid-attachments', 'GC needs the list of attachments to keep')
+  if (!Array.isArray(v)) throw invalid(key, 'expected an array of {containerID, ifname}')
+  return v.map((a: unknown, i) => {
+    if (!isObject(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
+      throw invalid(`${key}[${i}]`, 'expected {containerID: string, ifname: string}')
+    }
+    return { containerId: a.containerID, ifname: a.ifname }
+  })
+}
+
+function parsePrevAddresses (v: unknown): string[] {
+  if (!isObject(v)) throw invalid('prevResult', 'expected an object')
+  if (v.ips === undefined) return []
+  if (!Array.isArray(v.ips)) throw invalid('prevResult.ips', 'expected an array')
+  return v.ips.map((ip: unknown, i) => {
+    if (!isObject(ip) || typeof ip.address !== 'string' || !isCidr(ip.address)) {
+      throw invalid(`prevResult.ips[${i}].address`, 'expected a CIDR')
+    }
+    return ip.address
+  })
+}

@@ -1,0 +1,34 @@
+import { AgentTimeoutError, AgentUnavailableError, ApiError, ProtocolError } from '@weft/protocol'
+import { describe, expect, it } from 'vitest'
+import { agentErrorToCni, CniCode, CniError, errorJson } from '../src/index.ts'
+
+describe('agentErrorToCni', () => {
+  it('says try again later when the agent is away or slow, naming the socket', () => {
+    const e = agentErrorToCni(new AgentUnavailableError('/run/weft/weft.sock', 'ECONNREFUSED'))
+    expect(e.code).toBe(CniCode.tryAgainLater)
+    expect(e.message).toContain('/run/weft/weft.sock')
+    expect(agentErrorToCni(new AgentTimeoutError('/s', '/v1/allocate', 10)).code).toBe(11)
+  })
+
+  it('maps retryable agent errors to 11, bad requests to 7, the rest to 999', () => {
+    expect(agentErrorToCni(new ApiError(503, 'not-ready', 'awaiting consensus (quorum: 2, known: 1)', true))).toMatchObject({
+      code: 11, message: 'awaiting consensus (quorum: 2, known: 1)', details: 'agent error not-ready'
+    })
+    expect(agentErrorToCni(new ApiError(400, 'bad-request', 'address 1.2.3.4 is outside the range', false)).code).toBe(7)
+    expect(agentErrorToCni(new ApiError(409, 'exhausted', 'range is full', false)).code).toBe(999)
+    expect(agentErrorToCni(new ProtocolError('garbage')).code).toBe(999)
+    expect(agentErrorToCni(new Error('boom')).message).toBe('Error: boom')
+  })
+
+  it('passes a CniError through', () => {
+    const e = new CniError(CniCode.invalidConfig, 'x')
+    expect(agentErrorToCni(e)).toBe(e)
+  })
+})
+
+describe('errorJson', () => {
+  it('prints the spec error object, details only when there are some', () => {
+    expect(errorJson(new CniError(7, 'invalid name'), '1.1.0')).toEqual({ cniVersion: '1.1.0', code: 7, msg: 'invalid name' })
+    expect(errorJson(new CniError(11, 'later', 'why'), '0.4.0')).toEqual({ cniVersion: '0.4.0', code: 11, msg: 'later', details: 'why' })
+  })
+})

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest'
+import { CniError, parseConfig, parseEnv } from '../src/index.ts'
+import type { Invocation } from '../src/index.ts'
+
+const env = { CNI_CONTAINERID: 'c1', CNI_NETNS: '/n', CNI_IFNAME: 'eth0', CNI_PATH: '/p' }
+const inv = (command: string, cniArgs = ''): Invocation => {
+  const i = parseEnv({ ...env, CNI_COMMAND: command, CNI_ARGS: cniArgs })
+  if (i === null) throw new Error('no invocation')
+  return i
+}
+const conf = (extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}): string =>
+  JSON.stringify({ cniVersion: '1.0.0', name: 'net', type: 'bridge', ipam: { type: 'weft', ...ipam }, ...extra })
+
+function failure (text: string, command = 'ADD', cniArgs = ''): { code: number, msg: string } {
+  try {
+    parseConfig(text, inv(command, cniArgs))
+  } catch (err) {
+    if (err instanceof CniError) return { code: err.code, msg: err.message }
+    throw err
+  }
+  throw new Error('expected a CniError')
+}
+
+describe('parseConfig', () => {
+  it('fills defaults', () => {
+    expect(parseConfig(conf(), inv('ADD'))).toEqual({
+      cniVersion: '1.0.0', name: 'net', validAttachments: [],
+      ipam: { socket: '/run/weft/weft.sock', routes: [], dns: {} }
+    })
+  })
+
+  it('reads every ipam option', () => {
+    const c = parseConfig(conf({}, {
+      socket: '/tmp/w.sock',
+      gateway: '10.99.0.1',
+      routes: [{ dst: '0.0.0.0/0' }, { dst: '192.168.0.0/16', gw: '10.99.0.254' }],
+      dns: { nameservers: ['10.96.0.10'], domain: 'cluster.local', search: ['svc.cluster.local'], options: ['ndots:5'] }
+    }), inv('ADD'))
+    expect(c.ipam).toEqual({
+      socket: '/tmp/w.sock',
+      gateway: '10.99.0.1',
+      routes: [{ dst: '0.0.0.0/0' }, { dst: '192.168.0.0/16', gw: '10.99.0.254' }],
+      dns: { nameservers: ['10.96.0.10'], domain: 'cluster.local', search: ['svc.cluster.local'], options: ['ndots:5'] }
+    })
+  })
+
+  it('treats a missing cniVersion as 0.1.0', () => {
+    expect(parseConfig(JSON.stringify({ name: 'n', ipam: { type: 'weft' } }), inv('ADD')).cniVersion).toBe('0.1.0')
+  })
+
+  it('answers 6 to bad JSON and to JSON that is not an object', () => {
+    expect(failure('{"name":').code).toBe(6)
+    expect(failure('[1]').code).toBe(6)
+    expect(failure('').code).toBe(6)
+  })
+
+  it('answers 1 to an unknown version and to a command the version lacks', () => {
+    expect(failure(conf({ cniVersion: '9.9.9' }))).toEqual({
+      code: 1, msg: 'incompatible CNI versions: config is "9.9.9", plugin supports [0.1.0 0.2.0 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0]'
+    })
+    expect(failure(conf({ cniVersion: '0.3.1' }), 'CHECK').code).toBe(1)
+    expect(failure(conf({ cniVersion: '1.0.0', 'cni.dev/valid-attachments': [] }), 'GC').code).toBe(1)
+    expect(failure(conf({ cniVersion: '1.0.0' }), 'STATUS').code).toBe(1)
+    expect(parseConfig(conf({ cniVersion: '0.4.0' }), inv('CHECK')).cniVersion).toBe('0.4.0')
+  })
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown>, string]>([
+    ['missing name', { name: undefined }, {}, 'invalid name: missing network name'],
+    ['bad name', { name: 'a b' }, {}, 'invalid name: "a b" must match'],
+    ['non-string version', { cniVersion: 1 }, {}, 'invalid cniVersion'],
+    ['missing ipam', { ipam: undefined }, {}, 'invalid ipam: missing ipam section'],
+    ['ipam not object', { ipam: 'weft' }, {}, 'invalid ipam: expected an object'],
+    ['no ipam type', { ipam: { socket: '/x' } }, {}, 'invalid ipam.type'],
+    ['unknown ipam field', {}, { gatway: '10.0.0.1' }, 'invalid ipam.gatway: unknown field'],
+    ['relative socket', {}, { socket: 'weft.sock' }, 'invalid ipam.socket: "weft.sock" is not an absolute path'],
+    ['long socket', {}, { socket: '/' + 'x'.repeat(107) }, 'invalid ipam.socket: longer than 107 bytes'],
+    ['bad gateway', {}, { gateway: '10.0.0' }, 'invalid ipam.gateway: "10.0.0" is not an IP address'],
+    ['routes not array', {}, { routes: {} }, 'invalid ipam.routes: expected an array'],
+    ['route not object', {}, { routes: ['0.0.0.0/0'] }, 'invalid ipam.routes[0]: expected an object'],
+    ['route bad dst', {}, { routes: [{ dst: '0.0.0.0/0' }, { dst: '10.0.0.0/33' }] }, 'invalid ipam.routes[1].dst: "10.0.0.0/33" is not a CIDR'],
+    ['route bad gw', {}, { routes: [{ dst: '0.0.0.0/0', gw: 'x' }] }, 'invalid ipam.routes[0].gw: "x" is not an IP address'],
+    ['route gw family', {}, { routes: [{ dst: '0.0.0.0/0', gw: 'fd00::1' }] }, 'invalid ipam.routes[0].gw: fd00::1 is not of the family of 0.0.0.0/0'],
+    ['route extra field', {}, { routes: [{ dst: '0.0.0.0/0', via: '1.2.3.4' }] }, 'invalid ipam.routes[0].via: unknown field'],
+    ['dns not object', {}, { dns: [] }, 'invalid ipam.dns: expected an object'],
+    ['dns bad nameserver', {}, { dns: { nameservers: ['1.1.1.1', 'dns.local'] } }, 'invalid ipam.dns.nameservers[1]: "dns.local" is not an IP address'],
+    ['dns search not array', {}, { dns: { search: 'a' } }, 'invalid ipam.dns.search: expected an array of strings'],
+    ['dns domain not string', {}, { dns: { domain: 1 } }, 'invalid ipam.dns.domain: expected a string'],
+    ['dns unknown field', {}, { dns: { servers: [] } }, 'invalid ipam.dns.servers: unknown field'],
+    ['runtimeConfig.ips bad', { runtimeConfig: { ips: ['10.0.0.1', 'nope'] } }, {}, 'invalid runtimeConfig.ips[1]: "nope" is not an IP address'],
+    ['args.cni.ips not array', { args: { cni: { ips: '10.0.0.1' } } }, {}, 'invalid args.cni.ips: expected an array of strings']
+  ])('answers 7 naming the field: %s', (_, extra, ipam, msg) => {
+    const base = JSON.parse(conf(extra, ipam)) as Record<string, unknown>
+    for (const [k, v] of Object.entries(extra)) if (v === undefined) Reflect.deleteProperty(base, k)
+    const e = failure(JSON.stringify(base))
+    expect(e.code).toBe(7)
+    expect(e.msg).toContain(msg)
+  })
+
+  it('merges the requested address from CNI_ARGS, args.cni.ips and runtimeConfig.ips', () => {
+    expect(parseConfig(conf({ runtimeConfig: { ips: ['10.99.0.7/16'] } }), inv('ADD')).address).toBe('10.99.0.7')
+    expect(parseConfig(conf({ args: { cni: { ips: ['10.99.0.8'] } } }), inv('ADD')).address).toBe('10.99.0.8')
+    expect(parseConfig(conf({ runtimeConfig: { ips: ['10.99.0.9'] } }), inv('ADD', 'IP=10.99.0.9')).address).toBe('10.99.0.9')
+    const e = failure(conf({ runtimeConfig: { ips: ['10.99.0.7'] } }), 'ADD', 'IP=10.99.0.9')
+    expect(e).toEqual({ code: 7, msg: 'more than one address requested (10.99.0.9, 10.99.0.7): weft gives one address per attachment' })
+  })
+
+  it('reads the GC lists, the current and the legacy key, and refuses GC without one', () => {
+    const valid = [{ containerID: 'a', ifname: 'eth0' }]
+    const gc = (extra: Record<string, unknown>): string => conf({ cniVersion: '1.1.0', ...extra })
+    expect(parseConfig(gc({ 'cni.dev/valid-attachments': valid }), inv('GC')).validAttachments).toEqual([{ containerId: 'a', ifname: 'eth0' }])
+    expect(parseConfig(gc({ 'cni.dev/attachments': valid }), inv('GC')).validAttachments).toEqual([{ containerId: 'a', ifname: 'eth0' }])
+    expect(parseConfig(gc({ 'cni.dev/valid-attachments': [] }), inv('GC')).validAttachments).toEqual([])
+    expect(failure(gc({}), 'GC')).toEqual({ code: 7, msg: 'invalid cni.dev/valid-attachments: GC needs the list of attachments to keep' })
+    expect(failure(gc({ 'cni.dev/valid-attachments': [{ containerID: 'a' }] }), 'GC').msg).toContain('cni.dev/valid-attachments[0]')
+  })
+
+  it('reads prevResult addresses for CHECK', () => {
+    const prev = { cniVersion: '1.0.0', ips: [{ address: '10.99.0.2/16' }], dns: {} }
+    expect(parseConfig(conf({ prevResult: prev }), inv('CHECK')).prevAddresses).toEqual(['10.99.0.2/16'])
+    expect(failure(conf({ prevResult: { ips: [{ address: '10.99.0.2' }] } }), 'CHECK').msg).toContain('prevResult.ips[0].address')
+  })
+})
