@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest'
+import { parseConfig, formatInit } from '../src/config.ts'
+import type { Env } from '../src/config.ts'
+import { ConfigError } from '../src/errors.ts'
+
+const ID_A = '12D3KooWGRUVh7d5ZH1q8pRmGvWTbqdazDxjW9KD5hrXVf2kPSi4'
+const ID_B = '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'
+
+const parse = (env: Env) => parseConfig(env, { hostname: 'node-1' })
+
+function rejects (env: Env, variable: string, ...mentions: string[]): void {
+  let caught: unknown
+  try {
+    parse(env)
+  } catch (err) {
+    caught = err
+  }
+  expect(caught).toBeInstanceOf(ConfigError)
+  const err = caught as ConfigError
+  expect(err.name).toBe('ConfigError')
+  expect(err.variable).toBe(variable)
+  expect(err.message).toContain(variable)
+  for (const m of mentions) expect(err.message).toContain(m)
+}
+
+describe('config defaults', () => {
+  it('fills every default from an empty environment', () => {
+    const c = parse({})
+    expect(c).toEqual({
+      range: '10.32.0.0/12',
+      init: { kind: 'consensus', count: 1 },
+      peers: [],
+      listen: ['/ip4/0.0.0.0/tcp/6783'],
+      dataDir: '/var/lib/weft',
+      socketPath: '/run/weft/weft.sock',
+      swarmKeyFile: null,
+      nickname: 'node-1',
+      metricsAddr: null,
+      logLevel: 'info',
+      tickMs: 100,
+      requestTimeoutMs: 30_000,
+      reconnectMs: 2_000
+    })
+  })
+
+  it('counts itself in the default consensus (Weave left itself out)', () => {
+    expect(parse({ WEFT_PEERS: '10.0.0.2, 10.0.0.3:7000' }).init).toEqual({ kind: 'consensus', count: 3 })
+    expect(parse({ WEFT_PEERS: 'a:1 b:2', IPALLOC_INIT: 'consensus' }).init).toEqual({ kind: 'consensus', count: 3 })
+  })
+})
+
+describe('config values', () => {
+  it('parses every address form', () => {
+    const c = parse({
+      WEFT_PEERS: `10.0.0.2,[fd00::2]:7000 node-3.cluster.local:6000 /ip4/10.0.0.4/tcp/6783/p2p/${ID_A}`,
+      WEFT_LISTEN: '127.0.0.1:7000',
+      WEFT_METRICS_ADDR: '0.0.0.0:9102'
+    })
+    expect(c.peers).toEqual(['/ip4/10.0.0.2/tcp/6783', '/ip6/fd00::2/tcp/7000', '/dns/node-3.cluster.local/tcp/6000', `/ip4/10.0.0.4/tcp/6783/p2p/${ID_A}`])
+    expect(c.listen).toEqual(['/ip4/127.0.0.1/tcp/7000'])
+    expect(c.metricsAddr).toEqual({ host: '0.0.0.0', port: 9102 })
+  })
+
+  it('parses init modes', () => {
+    expect(parse({ IPALLOC_INIT: 'consensus=5' }).init).toEqual({ kind: 'consensus', count: 5 })
+    expect(parse({ IPALLOC_INIT: 'observer' }).init).toEqual({ kind: 'observer' })
+    const seed = parse({ IPALLOC_INIT: `seed=${ID_B},${ID_A}` }).init
+    expect(seed).toEqual({ kind: 'seed', peers: [ID_A, ID_B] })
+    expect(formatInit(seed)).toBe(`seed=${ID_A},${ID_B}`)
+  })
+
+  it('accepts IPv6 ranges and canonical CIDRs only', () => {
+    expect(parse({ IPALLOC_RANGE: 'fd00::/64' }).range).toBe('fd00::/64')
+  })
+})
+
+describe('config rejects bad values, naming the variable and the value', () => {
+  const cases: Array<[string, string, ...string[]]> = [
+    ['IPALLOC_RANGE', '10.32.0.1/12', 'host bits'],
+    ['IPALLOC_RANGE', '10.32.0.0', 'CIDR'],
+    ['IPALLOC_RANGE', '10.32.0.0/31', 'too small'],
+    ['IPALLOC_RANGE', '300.0.0.0/8'],
+    ['IPALLOC_INIT', 'consensus=0', 'at least 1'],
+    ['IPALLOC_INIT', 'consensus=two'],
+    ['IPALLOC_INIT', 'seed='],
+    ['IPALLOC_INIT', 'seed=node-1', '"node-1" is not one'],
+    ['IPALLOC_INIT', 'observer=3'],
+    ['IPALLOC_INIT', 'paxos', 'observer'],
+    ['WEFT_PEERS', '10.0.0.2:99999', '65535'],
+    ['WEFT_PEERS', '10.0.0.2:x'],
+    ['WEFT_PEERS', 'fd00::2', 'brackets'],
+    ['WEFT_PEERS', '/ip4/10.0.0.2/udp/6783'],
+    ['WEFT_PEERS', '/ip4/10.0.0.2/tcp/6783/p2p/nope'],
+    ['WEFT_PEERS', '/garbage'],
+    ['WEFT_PEERS', 'bad_host!:1'],
+    ['WEFT_LISTEN', 'node-1:6783', 'ip:port'],
+    ['WEFT_LISTEN', '/dns/x/tcp/1'],
+    ['WEFT_DATA_DIR', 'relative/dir', 'absolute path'],
+    ['WEFT_SOCKET', 'weft.sock', 'absolute path'],
+    ['WEFT_SOCKET', `/${'x'.repeat(120)}`, '107 bytes'],
+    ['WEFT_SWARM_KEY_FILE', 'swarm.key', 'absolute path'],
+    ['WEFT_NICKNAME', 'has space', 'printable'],
+    ['WEFT_NICKNAME', 'x'.repeat(65)],
+    ['WEFT_METRICS_ADDR', '0.0.0.0', 'port is missing'],
+    ['WEFT_METRICS_ADDR', ':9102'],
+    ['WEFT_LOG_LEVEL', 'loud', 'debug'],
+    ['WEFT_TICK_MS', '0', 'from 1'],
+    ['WEFT_TICK_MS', '1.5'],
+    ['WEFT_REQUEST_TIMEOUT_MS', '-1'],
+    ['WEFT_RECONNECT_MS', 'soon']
+  ]
+  it.each(cases)('%s=%s', (variable, value, ...mentions) => {
+    rejects({ [variable]: value }, variable, JSON.stringify(value), ...mentions)
+  })
+})

@@ -1,0 +1,89 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { asPeerId } from '@weft/ring'
+import type { Cidr, RingState } from '@weft/ring'
+import { Store } from '../src/store.ts'
+import type { AttachmentMeta } from '../src/store.ts'
+import { StoreError } from '../src/errors.ts'
+import { makeTempDir, removeTempDir } from './harness.ts'
+
+const U = '10.32.0.0/12' as Cidr
+const A = asPeerId('12D3KooWGRUVh7d5ZH1q8pRmGvWTbqdazDxjW9KD5hrXVf2kPSi4')
+const ring: RingState = {
+  universe: U,
+  seeds: [A],
+  entries: [{ token: 0n, owner: A, version: 3, free: 1000n }],
+  members: [{ peer: A, nickname: 'node-1', version: 1, acks: [] }],
+  removed: []
+}
+const meta = (key: string): AttachmentMeta => {
+  const [containerId = '', ifname = ''] = key.split('/')
+  return { containerId, ifname, podNamespace: 'default', podName: `pod-${containerId}`, allocatedAt: 1700000000000 }
+}
+
+let dir: string
+beforeEach(async () => { dir = await makeTempDir('store') })
+afterEach(async () => { await removeTempDir(dir) })
+
+async function withStore<T> (universe: Cidr, f: (s: Store) => Promise<T>): Promise<T> {
+  const s = await Store.open(dir, universe)
+  try {
+    return await f(s)
+  } finally {
+    await s.close()
+  }
+}
+
+describe('store', () => {
+  it('a fresh store loads as nothing', async () => {
+    const loaded = await withStore(U, async s => await s.load())
+    expect(loaded.persisted).toBeUndefined()
+    expect(loaded.meta.size).toBe(0)
+  })
+
+  it('round-trips batches across a reopen, deletes included', async () => {
+    await withStore(U, async s => {
+      await s.commit({
+        ring,
+        acceptor: [{ key: 'init', promised: { n: 2, proposer: A }, accepted: { ballot: { n: 2, proposer: A }, value: [A] } }],
+        putAllocations: [{ key: 'c1/eth0', offset: 5n }, { key: 'c2/eth0', offset: 6n }, { key: 'c3/net1', offset: 7n }],
+        deleteAllocations: []
+      }, meta)
+      await s.commit({ putAllocations: [], deleteAllocations: ['c2/eth0'] }, meta)
+    })
+    const loaded = await withStore(U, async s => await s.load())
+    expect(loaded.persisted?.ring).toEqual(ring)
+    expect(loaded.persisted?.allocations).toEqual([{ key: 'c1/eth0', offset: 5n }, { key: 'c3/net1', offset: 7n }])
+    expect(loaded.persisted?.acceptor).toEqual([{ key: 'init', promised: { n: 2, proposer: A }, accepted: { ballot: { n: 2, proposer: A }, value: [A] } }])
+    expect([...loaded.meta.entries()]).toEqual([['c1/eth0', meta('c1/eth0')], ['c3/net1', meta('c3/net1')]])
+  })
+
+  it('refuses a store made for another range, naming both, and changes nothing', async () => {
+    await withStore(U, async s => { await s.commit({ ring, putAllocations: [{ key: 'c1/eth0', offset: 5n }], deleteAllocations: [] }, meta) })
+    const err = await Store.open(dir, '10.0.0.0/16' as Cidr).then(() => null, (e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as Error).message).toContain('10.32.0.0/12')
+    expect((err as Error).message).toContain('10.0.0.0/16')
+    const loaded = await withStore(U, async s => await s.load())
+    expect(loaded.persisted?.allocations).toEqual([{ key: 'c1/eth0', offset: 5n }])
+  })
+
+  it('names the key of a corrupt value', async () => {
+    await withStore(U, async s => { await s.commit({ ring, putAllocations: [{ key: 'c1/eth0', offset: 5n }], deleteAllocations: [] }, meta) })
+    const db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.put('alloc:c1/eth0', Uint8Array.from([0xc1, 0xff, 0x00]))
+    await db.close()
+    const err = await withStore(U, async s => await s.load()).then(() => null, (e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as Error).message).toContain('"alloc:c1/eth0"')
+  })
+
+  it('refuses a second opener of the same data dir', async () => {
+    await withStore(U, async () => {
+      const err = await Store.open(dir, U).then(() => null, (e: unknown) => e)
+      expect(err).toBeInstanceOf(StoreError)
+      expect((err as Error).message).toContain('in use')
+    })
+  })
+})

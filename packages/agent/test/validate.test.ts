@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest'
+import { parseUniverse } from '@weft/ring'
+import { checkAllocate, checkAttachment, checkGc, checkPrime, checkRmpeer } from '../src/validate.ts'
+import { RequestError } from '../src/errors.ts'
+
+const U = parseUniverse('10.32.0.0/12')
+
+function fails (f: () => unknown, field: string, mention?: string): void {
+  let caught: unknown
+  try {
+    f()
+  } catch (err) {
+    caught = err
+  }
+  expect(caught).toBeInstanceOf(RequestError)
+  expect((caught as RequestError).field).toBe(field)
+  if (mention !== undefined) expect((caught as Error).message).toContain(mention)
+}
+
+describe('request validation', () => {
+  it('accepts a full allocate request and keys it by attachment', () => {
+    expect(checkAllocate({ containerId: 'abc123', ifname: 'eth0', podNamespace: 'ns', podName: 'p', address: '10.32.0.9' }, U))
+      .toEqual({ containerId: 'abc123', ifname: 'eth0', key: 'abc123/eth0', podNamespace: 'ns', podName: 'p', offset: 9n })
+    expect(checkAllocate({ containerId: 'a.b_c-d', ifname: 'net1' }, U)).toEqual({ containerId: 'a.b_c-d', ifname: 'net1', key: 'a.b_c-d/net1' })
+  })
+
+  it('names the field of every bad value', () => {
+    fails(() => checkAllocate(null, U), 'body', 'null')
+    fails(() => checkAllocate([], U), 'body', 'array')
+    fails(() => checkAllocate({ ifname: 'eth0' }, U), 'containerId', 'nothing')
+    fails(() => checkAllocate({ containerId: 7, ifname: 'eth0' }, U), 'containerId', 'number')
+    fails(() => checkAllocate({ containerId: '-abc', ifname: 'eth0' }, U), 'containerId', 'must match')
+    fails(() => checkAllocate({ containerId: 'a/b', ifname: 'eth0' }, U), 'containerId')
+    fails(() => checkAllocate({ containerId: 'x'.repeat(300), ifname: 'eth0' }, U), 'containerId')
+    fails(() => checkAllocate({ containerId: 'abc' }, U), 'ifname')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'a'.repeat(16) }, U), 'ifname', 'interface name')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'et/h0' }, U), 'ifname')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: '..' }, U), 'ifname')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', podName: 5 }, U), 'podName')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', podNamespace: 'n'.repeat(254) }, U), 'podNamespace')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', address: '10.48.0.1' }, U), 'address', 'outside the range 10.32.0.0/12')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', address: 'fd00::1' }, U), 'address', 'IPv6')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', address: 'ten' }, U), 'address')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', address: 10 }, U), 'address')
+    fails(() => checkAttachment('abc'), 'body', 'string')
+    fails(() => checkGc({}), 'valid', 'array')
+    fails(() => checkGc({ valid: [{ containerId: 'a', ifname: 'eth0' }, { containerId: 'b' }] }), 'valid[1].ifname')
+    fails(() => checkGc({ valid: [3] }), 'valid[0]')
+    fails(() => checkRmpeer({ peer: '' }), 'peer')
+    fails(() => checkRmpeer({}), 'peer')
+    fails(() => checkPrime('x'), 'body')
+  })
+
+  it('accepts gc lists, rmpeer names and an empty prime', () => {
+    expect(checkGc({ valid: [] })).toEqual([])
+    expect(checkGc({ valid: [{ containerId: 'a', ifname: 'eth0' }] })).toEqual([{ containerId: 'a', ifname: 'eth0', key: 'a/eth0' }])
+    expect(checkRmpeer({ peer: 'node-2' })).toBe('node-2')
+    expect(() => { checkPrime(undefined); checkPrime({}) }).not.toThrow()
+  })
+})
