@@ -1,0 +1,5 @@
+export { parseArgs, usage, UsageError, COMMANDS } from './args.ts'
+export type { CliArgs, CliCommand, Env } from './args.ts'
+export { formatIpam, formatPs, formatRmpeer, formatStatus, orderPeers, percent } from './format.ts'
+export { run } from './run.ts'
+export type { Io } from './run.ts'

@@ -1,0 +1,102 @@
+import type { AllocationInfo, PeerLine, StatusResponse } from '@weft/protocol'
+import { describe, expect, it } from 'vitest'
+import { formatIpam, formatPs, formatRmpeer, formatStatus, percent } from '../src/format.ts'
+
+const peer = (id: string, nickname: string, addresses: string, percentage: number, extra: Partial<PeerLine> = {}): PeerLine =>
+  ({ id, nickname, addresses, percentage, reachable: true, local: false, ...extra })
+
+const status: StatusResponse = {
+  peer: { id: 'p-a', nickname: 'node-a' },
+  status: 'ready',
+  statusText: 'ready',
+  range: '10.32.0.0/12',
+  rangeSize: '1048576',
+  init: 'consensus=3',
+  peers: [
+    peer('p-c', 'node-c', '349525', 33.33, { reachable: false }),
+    peer('p-a', 'node-a', '349526', 33.33, { local: true, active: 3 }),
+    peer('p-b', 'node-b', '349525', 33.33)
+  ],
+  connections: 1,
+  allocations: 3,
+  freeLocal: '349521',
+  pendingAllocates: 0,
+  pendingClaims: 0,
+  conflicts: 0,
+  badMessages: 0
+}
+
+describe('formatIpam', () => {
+  it('prints Weave\'s lines: local first with its active count, unreachable marked', () => {
+    expect(formatIpam(status.peers).split('\n')).toEqual([
+      'p-a(node-a)                             349526 IPs (33.3% of total) (3 active)',
+      'p-b(node-b)                             349525 IPs (33.3% of total)',
+      'p-c(node-c)                             349525 IPs (33.3% of total) - unreachable!'
+    ])
+  })
+
+  it('widens the peer column for long peer ids so the counts stay aligned', () => {
+    const long = '12D3KooWRgk2pXnzYb3sPk1a4Jzi8Wg9sUPy7XPRBdFkQ4qf3z9A'
+    const lines = formatIpam([peer(long, 'n1', '8', 50, { local: true }), peer('short', 'n2', '1048568', 50)]).split('\n')
+    expect(lines[0]?.indexOf(' IPs')).toBe(lines[1]?.indexOf(' IPs'))
+    expect(lines[0]).toBe(`${long}(n1)        8 IPs (50.0% of total) (0 active)`)
+  })
+
+  it('zero-pads percentages as %04.1f does', () => {
+    expect(percent(5)).toBe('05.0')
+    expect(percent(0)).toBe('00.0')
+    expect(percent(100)).toBe('100.0')
+    expect(percent(33.333)).toBe('33.3')
+  })
+})
+
+describe('formatStatus', () => {
+  it('prints the IPAM section with peer counts', () => {
+    const text = formatStatus(status)
+    expect(text.split('\n')).toEqual([
+      '        Service: ipam',
+      '           Peer: p-a(node-a)',
+      '         Status: ready',
+      '          Range: 10.32.0.0/12',
+      '           Init: consensus=3',
+      '          Peers: 3 (2 reachable, 1 unreachable)',
+      '    Connections: 1',
+      '    Allocations: 3 (349521 free here)'
+    ])
+  })
+
+  it('adds pending work and conflicts only when there are some', () => {
+    const text = formatStatus({ ...status, statusText: 'waiting for space', pendingAllocates: 2, conflicts: 1, badMessages: 4 })
+    expect(text).toContain('        Pending: 2 allocates, 0 claims')
+    expect(text).toContain('      Conflicts: 1')
+    expect(text).toContain('   Bad messages: 4')
+  })
+})
+
+describe('formatPs', () => {
+  const a = (containerId: string, ifname: string, address: string, pod?: [string, string]): AllocationInfo =>
+    ({ containerId, ifname, address, allocatedAt: 0, ...(pod === undefined ? {} : { podNamespace: pod[0], podName: pod[1] }) })
+
+  it('prints aligned rows sorted by container, short ids, pods as namespace/name', () => {
+    const text = formatPs([
+      a('f00dfeed0123456789abcdef', 'eth0', '10.32.0.10', ['kube-system', 'dns-1']),
+      a('abc', 'net1', '10.32.0.9'),
+      a('abc', 'eth0', '10.32.0.200', ['default', 'web'])
+    ])
+    expect(text.split('\n')).toEqual([
+      'abc           eth0  10.32.0.200  default/web',
+      'abc           net1  10.32.0.9    -',
+      'f00dfeed0123  eth0  10.32.0.10   kube-system/dns-1'
+    ])
+  })
+
+  it('prints nothing for no allocations', () => {
+    expect(formatPs([])).toBe('')
+  })
+})
+
+describe('formatRmpeer', () => {
+  it('says how much was taken over from whom', () => {
+    expect(formatRmpeer({ peer: 'p-c', nickname: 'node-c', takenOver: '349525' })).toBe('349525 IPs taken over from p-c(node-c)')
+  })
+})
