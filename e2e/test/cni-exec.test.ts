@@ -1,0 +1,227 @@
+/**
+ * The weft plugin exec'd as a runtime execs it (env + stdin, JSON on stdout), against one real agent
+ * process: every config version, every verb, every kind of bad input, and the agent going away.
+ */
+import { SUPPORTED_VERSIONS, versionAtLeast } from '@weft/cni'
+import type { AllocationInfo } from '@weft/protocol'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Cluster } from '../../packages/agent/test/harness.ts'
+import type { AgentProcess } from '../../packages/agent/test/harness.ts'
+import { buildPlugin, cniEnv, execPlugin, resultAddress, WEFT_CNI } from '../src/plugin.ts'
+import type { Call, PluginRun } from '../src/plugin.ts'
+
+const RANGE = '10.99.0.0/16'
+let cluster: Cluster
+let agent: AgentProcess
+
+beforeAll(async () => {
+  await buildPlugin()
+  cluster = await Cluster.create('cni-exec')
+  agent = await cluster.start({ name: 'solo', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=1' } })
+  await agent.client.prime()
+})
+afterAll(async () => {
+  await cluster?.teardown()
+})
+
+const netconf = (extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}): Record<string, unknown> =>
+  ({ cniVersion: '1.1.0', name: 'e2e', type: 'weft', ipam: { type: 'weft', socket: agent.socketPath, ...ipam }, ...extra })
+
+let seq = 0
+const newId = (): string => `e2e${process.pid}x${++seq}`
+
+async function cni (call: Call, conf: Record<string, unknown> | string): Promise<PluginRun> {
+  return await execPlugin(WEFT_CNI, cniEnv(call), typeof conf === 'string' ? conf : JSON.stringify(conf))
+}
+const add = async (containerId: string, conf: Record<string, unknown>, args?: string): Promise<PluginRun> =>
+  await cni({ command: 'ADD', containerId, ifname: 'eth0', netns: '/var/run/netns/none', ...(args === undefined ? {} : { args }) }, conf)
+const del = async (containerId: string, conf: Record<string, unknown>): Promise<PluginRun> =>
+  await cni({ command: 'DEL', containerId, ifname: 'eth0' }, conf)
+const check = async (containerId: string, conf: Record<string, unknown>): Promise<PluginRun> =>
+  await cni({ command: 'CHECK', containerId, ifname: 'eth0', netns: '/var/run/netns/none' }, conf)
+
+async function allocations (): Promise<AllocationInfo[]> {
+  return (await agent.client.allocations()).allocations
+}
+const holderOf = async (containerId: string): Promise<AllocationInfo | undefined> =>
+  (await allocations()).find((a) => a.containerId === containerId)
+
+describe('VERSION and no command', () => {
+  it('prints the supported versions', async () => {
+    const r = await cni({ command: 'VERSION' }, { cniVersion: '1.1.0' })
+    expect(r.code).toBe(0)
+    expect(r.json).toEqual({ cniVersion: '1.1.0', supportedVersions: [...SUPPORTED_VERSIONS] })
+  })
+
+  it('prints an about line on stderr without CNI_COMMAND', async () => {
+    const r = await execPlugin(WEFT_CNI, {}, '')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain('CNI protocol versions supported: 0.1.0')
+  })
+})
+
+describe.each(SUPPORTED_VERSIONS)('config version %s', (version) => {
+  const conf = netconf({ cniVersion: version })
+
+  it('ADD prints the result in the version\'s layout, repeated ADD returns the same address, DEL releases it', async () => {
+    const id = newId()
+    const r = await add(id, conf, `IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-${version}`)
+    expect(r.code, r.stdout).toBe(0)
+    const address = resultAddress(r.json)
+    expect(address).toMatch(/^10\.99\.\d+\.\d+\/16$/)
+    if (version === '0.1.0' || version === '0.2.0') {
+      expect(r.json).toEqual({ cniVersion: version, ip4: { ip: address }, dns: {} })
+    } else if (version.startsWith('0.')) {
+      expect(r.json).toEqual({ cniVersion: version, ips: [{ version: '4', address }], dns: {} })
+    } else {
+      expect(r.json).toEqual({ cniVersion: version, ips: [{ address }], dns: {} })
+    }
+    expect(await holderOf(id)).toMatchObject({ ifname: 'eth0', address: address?.split('/')[0], podNamespace: 'ns1', podName: `pod-${version}` })
+
+    expect(resultAddress((await add(id, conf)).json)).toBe(address)
+
+    if (versionAtLeast(version, '0.4.0')) expect((await check(id, conf)).code).toBe(0)
+    expect((await del(id, conf)).code).toBe(0)
+    expect(await holderOf(id)).toBeUndefined()
+    expect((await del(id, conf)).code).toBe(0)
+    if (versionAtLeast(version, '0.4.0')) {
+      const after = await check(id, conf)
+      expect(after.code).not.toBe(0)
+      expect(after.json).toMatchObject({ code: 999, msg: `no address is allocated to container ${id} interface eth0` })
+    }
+  })
+})
+
+describe('a config without cniVersion', () => {
+  it('is 0.1.0: the ip4 layout', async () => {
+    const id = newId()
+    const conf = netconf()
+    delete conf.cniVersion
+    const r = await add(id, conf)
+    expect(r.code, r.stdout).toBe(0)
+    expect(r.json).toMatchObject({ cniVersion: '0.1.0', ip4: { ip: expect.stringMatching(/^10\.99\./) } })
+    expect((await del(id, conf)).code).toBe(0)
+  })
+})
+
+describe('ADD', () => {
+  it('gives distinct addresses to 16 pods started at once', async () => {
+    const ids = Array.from({ length: 16 }, newId)
+    const runs = await Promise.all(ids.map(async (id) => await add(id, netconf())))
+    expect(runs.map((r) => r.code)).toEqual(ids.map(() => 0))
+    const addresses = runs.map((r) => resultAddress(r.json))
+    expect(new Set(addresses).size).toBe(16)
+    await Promise.all(ids.map(async (id) => await del(id, netconf())))
+  })
+
+  it.each<[string, (ip: string) => [Record<string, unknown>, string | undefined]]>([
+    ['runtimeConfig.ips', (ip) => [netconf({ runtimeConfig: { ips: [`${ip}/16`] } }), undefined]],
+    ['args.cni.ips', (ip) => [netconf({ args: { cni: { ips: [ip] } } }), undefined]],
+    ['CNI_ARGS IP=', (ip) => [netconf(), `IP=${ip}`]]
+  ])('gives the address asked for with %s', async (_, make) => {
+    const id = newId()
+    const ip = `10.99.200.${seq}`
+    const [conf, args] = make(ip)
+    const r = await add(id, conf, args)
+    expect(r.code, r.stdout).toBe(0)
+    expect(resultAddress(r.json)).toBe(`${ip}/16`)
+    expect((await del(id, conf)).code).toBe(0)
+  })
+
+  it('passes routes and dns through, and reserves the gateway so no pod gets it', async () => {
+    const conf = netconf({}, {
+      gateway: '10.99.0.1',
+      routes: [{ dst: '0.0.0.0/0' }],
+      dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] }
+    })
+    const id = newId()
+    const r = await add(id, conf)
+    expect(r.code, r.stdout).toBe(0)
+    expect(r.json).toEqual({
+      cniVersion: '1.1.0',
+      ips: [{ address: resultAddress(r.json), gateway: '10.99.0.1' }],
+      routes: [{ dst: '0.0.0.0/0' }],
+      dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] }
+    })
+    expect(await holderOf('weft-gateway.e2e')).toMatchObject({ ifname: 'gateway', address: '10.99.0.1' })
+    const other = await add(newId(), netconf({ runtimeConfig: { ips: ['10.99.0.1'] } }))
+    expect(other.code).not.toBe(0)
+    expect((await check(id, conf)).code).toBe(0)
+    expect((await del(id, conf)).code).toBe(0)
+    expect(await holderOf('weft-gateway.e2e')).toBeDefined()
+  })
+})
+
+describe('bad input', () => {
+  const id = 'badinput0'
+  const base = { command: 'ADD', containerId: id, ifname: 'eth0', netns: '/var/run/netns/none' }
+  it.each<[string, Partial<Call> & { drop?: string }, Record<string, unknown> | string, number, string]>([
+    ['missing CNI_NETNS', { drop: 'CNI_NETNS' }, netconf(), 4, 'CNI_NETNS'],
+    ['missing CNI_PATH', { drop: 'CNI_PATH' }, netconf(), 4, 'CNI_PATH'],
+    ['bad container id', { containerId: '-x' }, netconf(), 4, 'CNI_CONTAINERID'],
+    ['long ifname', { ifname: 'eth0123456789012' }, netconf(), 4, 'CNI_IFNAME'],
+    ['unknown command', { command: 'ATTACH' }, netconf(), 4, 'CNI_COMMAND'],
+    ['unknown CNI_ARGS key', { args: 'K8S_POD_NAME=a;COLOR=blue' }, netconf(), 4, 'COLOR'],
+    ['bad CNI_ARGS IP', { args: 'IP=10.99.0.256' }, netconf(), 4, 'CNI_ARGS IP'],
+    ['broken JSON', {}, '{"cniVersion":', 6, 'error parsing network configuration'],
+    ['unknown version', {}, netconf({ cniVersion: '9.9.9' }), 1, '"9.9.9"'],
+    ['CHECK on 0.3.1', { command: 'CHECK' }, netconf({ cniVersion: '0.3.1' }), 1, 'CHECK'],
+    ['GC on 1.0.0', { command: 'GC' }, netconf({ cniVersion: '1.0.0', 'cni.dev/valid-attachments': [] }), 1, 'GC'],
+    ['missing name', {}, { cniVersion: '1.0.0', ipam: { type: 'weft' } }, 7, 'name'],
+    ['missing ipam', {}, { cniVersion: '1.0.0', name: 'x' }, 7, 'ipam'],
+    ['unknown ipam field', {}, netconf({}, { subnet: '10.0.0.0/8' }), 7, 'ipam.subnet'],
+    ['bad route', {}, netconf({}, { routes: [{ dst: 'default' }] }), 7, 'ipam.routes[0].dst'],
+    ['bad dns', {}, netconf({}, { dns: { nameservers: 'x' } }), 7, 'ipam.dns.nameservers'],
+    ['two addresses asked for', { args: 'IP=10.99.9.9' }, netconf({ runtimeConfig: { ips: ['10.99.9.8'] } }), 7, 'more than one address'],
+    ['an address outside the range', {}, netconf({ runtimeConfig: { ips: ['192.168.1.1'] } }), 7, '192.168.1.1'],
+    ['a gateway outside the range', {}, netconf({}, { gateway: '192.168.1.1' }), 7, 'ipam.gateway']
+  ])('%s: code %i, nothing allocated', async (_, change, conf, code, words) => {
+    const before = await allocations()
+    const { drop, ...call } = change
+    const env = cniEnv({ ...base, ...call })
+    if (drop !== undefined) Reflect.deleteProperty(env, drop)
+    const r = await execPlugin(WEFT_CNI, env, typeof conf === 'string' ? conf : JSON.stringify(conf))
+    expect(r.code).not.toBe(0)
+    expect(r.json).toMatchObject({ code })
+    expect(String(r.json?.msg)).toContain(words)
+    expect(await allocations()).toEqual(before)
+  })
+})
+
+describe('GC', () => {
+  it('releases exactly the attachments not listed (legacy key too) and keeps the gateway', async () => {
+    const conf = netconf({}, { gateway: '10.99.0.1' })
+    const ids = [newId(), newId(), newId(), newId()]
+    for (const id of ids) expect((await add(id, conf)).code).toBe(0)
+    const keep = ids.slice(0, 2).map((containerID) => ({ containerID, ifname: 'eth0' }))
+    const untouched = (await allocations()).filter((a) => !ids.includes(a.containerId))
+
+    const r = await cni({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [...keep, ...untouched.map((a) => ({ containerID: a.containerId, ifname: a.ifname }))] })
+    expect(r.code, r.stdout).toBe(0)
+    expect(r.stdout).toBe('')
+    const left = (await allocations()).map((a) => a.containerId).sort()
+    expect(left).toEqual([...untouched.map((a) => a.containerId), ids[0], ids[1]].sort())
+
+    const legacy = await cni({ command: 'GC' }, { ...conf, 'cni.dev/attachments': [] })
+    expect(legacy.code).toBe(0)
+    expect((await allocations()).map((a) => a.containerId)).toEqual(['weft-gateway.e2e'])
+  })
+})
+
+describe('the agent going away', () => {
+  it('STATUS is 0 while the agent is ready and 50 once it is stopped; ADD and DEL then say try again later', async () => {
+    const conf = netconf()
+    expect((await cni({ command: 'STATUS' }, conf)).code).toBe(0)
+    const id = newId()
+    expect((await add(id, conf)).code).toBe(0)
+    await cluster.stop(agent)
+
+    const status = await cni({ command: 'STATUS' }, conf)
+    expect(status.json).toMatchObject({ code: 50, msg: expect.stringContaining(agent.socketPath) })
+    const a = await add(newId(), conf)
+    expect(a.json).toMatchObject({ code: 11, msg: expect.stringContaining(agent.socketPath) })
+    const d = await del(id, conf)
+    expect(d.json).toMatchObject({ code: 11 })
+  })
+})
