@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'e2e/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'e2e/test/**/*.test.ts', 'deploy/test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Agents, namespaces and the simulator sweep are heavy on a 2-core machine.

@@ -1,0 +1,100 @@
+/**
+ * Docker does not run on the machines this project is built on, so the image, the DaemonSet and the
+ * compose file are checked statically: every file they copy exists, every environment they give the
+ * agent passes the agent's own config parser, and the CNI config they install passes the plugin's.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { parseAllDocuments, parse } from 'yaml'
+import { parseConfig as parseAgentConfig } from '@weft/agent'
+import { parseConfig as parseCniConfig, parseEnv } from '@weft/cni'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const read = (p: string): string => readFileSync(join(root, p), 'utf8')
+
+type Json = Record<string, unknown>
+const obj = (v: unknown): Json => v as Json
+
+describe('deploy/Dockerfile', () => {
+  const lines = read('deploy/Dockerfile').split('\n').map(l => l.trim())
+
+  it('copies only files that exist in the repository', () => {
+    const copies = lines.filter(l => l.startsWith('COPY ') && !l.includes('--from='))
+    expect(copies.length).toBeGreaterThan(3)
+    for (const c of copies) {
+      const parts = c.split(/\s+/).slice(1, -1)
+      for (const src of parts) expect(existsSync(join(root, src)), `${c}: ${src}`).toBe(true)
+    }
+  })
+
+  it('runs scripts and an entrypoint that exist', () => {
+    for (const l of lines.filter(l => l.startsWith('RUN bash '))) {
+      expect(existsSync(join(root, l.split(/\s+/)[2]!)), l).toBe(true)
+    }
+    const entry = lines.find(l => l.startsWith('ENTRYPOINT'))!
+    const path = (JSON.parse(entry.slice('ENTRYPOINT'.length)) as string[])[0]!
+    expect(existsSync(join(root, path.replace('/opt/weft/', '')))).toBe(true)
+  })
+
+  it('installs the plugin with a shell script that parses', () => {
+    const script = join(root, 'deploy/install-cni.sh')
+    expect(statSync(script).mode & 0o111).not.toBe(0)
+    execFileSync('bash', ['-n', script])
+  })
+})
+
+describe('deploy/kubernetes/weft.yaml', () => {
+  const docs = parseAllDocuments(read('deploy/kubernetes/weft.yaml')).map(d => obj(d.toJSON()))
+  const kind = (k: string): Json => docs.find(d => d.kind === k)!
+  const pod = obj(obj(obj(kind('DaemonSet').spec).template).spec)
+  const agent = (pod.containers as Json[]).find(c => c.name === 'weft')!
+  const env = Object.fromEntries((agent.env as Json[]).filter(e => 'value' in e).map(e => [e.name, e.value])) as Record<string, string>
+
+  it('gives the agent an environment its config parser accepts', () => {
+    const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
+    expect(conf.range).toBe('10.32.0.0/12')
+    expect(conf.init.kind).toBe('consensus')
+    expect(conf.swarmKeyFile).not.toBeNull()
+  })
+
+  it('installs a CNI config the plugin accepts, pointing at the agent socket', () => {
+    const conflist = JSON.parse(obj(kind('ConfigMap').data)['10-weft.conflist'] as string) as Json
+    const bridge = (conflist.plugins as Json[])[0]!
+    expect(obj(bridge.ipam).type).toBe('weft')
+    const invocation = parseEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0', CNI_NETNS: '/var/run/netns/x', CNI_PATH: '/opt/cni/bin' })
+    expect(invocation).not.toBeNull()
+    const conf = parseCniConfig(JSON.stringify({ ...bridge, cniVersion: conflist.cniVersion, name: conflist.name }), invocation!)
+    expect(conf.ipam.socket).toBe(env.WEFT_SOCKET)
+  })
+
+  it('keeps the swarm key root-only and the state on the host', () => {
+    const volumes = pod.volumes as Json[]
+    expect(obj(volumes.find(v => v.name === 'swarm-key')!.secret).defaultMode).toBe(0o400)
+    expect(obj(volumes.find(v => v.name === 'data')!.hostPath).path).toBe(env.WEFT_DATA_DIR)
+  })
+})
+
+describe('docker-compose.yml', () => {
+  const compose = obj(parse(read('docker-compose.yml'), { merge: true }))
+  const services = obj(compose.services)
+
+  it('runs three agents whose environments the config parser accepts', () => {
+    const agents = Object.keys(services).filter(s => s.startsWith('agent'))
+    expect(agents).toHaveLength(3)
+    for (const name of agents) {
+      const env = obj(obj(services[name]).environment) as Record<string, string>
+      const conf = parseAgentConfig(env, { hostname: name })
+      expect(conf.init).toEqual({ kind: 'consensus', count: 3 })
+      expect(conf.nickname).toBe(name)
+      expect(conf.peers).toHaveLength(3)
+    }
+  })
+
+  it('builds from the Dockerfile that exists', () => {
+    const build = obj(obj(services.agent1).build)
+    expect(existsSync(join(root, build.dockerfile as string))).toBe(true)
+  })
+})
