@@ -66,8 +66,6 @@ export interface Proposal {
   readonly ballot: Ballot
   readonly electorate: number
   readonly phase: Phase
-  /** The value proposed if no acceptor reports an earlier accepted one. */
-  readonly candidate: Value
   readonly promisedBy: readonly PeerId[]
   readonly highest: AcceptorRecord['accepted']
   /** Set once a quorum promised: the value sent in accept. */
@@ -75,29 +73,38 @@ export interface Proposal {
   readonly acceptedBy: readonly PeerId[]
 }
 
-/** Starts a proposal with a ballot above every one seen (`seenN`); the caller broadcasts the prepare. */
-export function propose (key: string, self: PeerId, seenN: number, electorate: number, candidate: Value): { proposal: Proposal, prepare: PaxosMessage } {
+/** Starts a proposal with a ballot above every one seen (`seenN`); the caller sends the prepare. */
+export type Prepare = Extract<PaxosMessage, { kind: 'prepare' }>
+export type Accept = Extract<PaxosMessage, { kind: 'accept' }>
+
+export function propose (key: string, self: PeerId, seenN: number, electorate: number): { proposal: Proposal, prepare: Prepare } {
   const ballot: Ballot = { n: seenN + 1, proposer: self }
   const proposal: Proposal = {
-    key, ballot, electorate, phase: 'preparing', candidate: [...candidate], promisedBy: [], highest: null, value: null, acceptedBy: []
+    key, ballot, electorate, phase: 'preparing', promisedBy: [], highest: null, value: null, acceptedBy: []
   }
   return { proposal, prepare: { kind: 'prepare', ballot, electorate } }
 }
 
 const isFor = (p: Proposal, ballot: Ballot): boolean => compareBallots(p.ballot, ballot) === 0
 
-/** A promise from `from`. Returns the accept to broadcast once a quorum has promised. */
-export function onPromise (p: Proposal, from: PeerId, msg: Extract<PaxosMessage, { kind: 'promise' }>): { proposal: Proposal, accept: PaxosMessage | null } {
-  if (p.phase !== 'preparing' || !isFor(p, msg.ballot) || p.promisedBy.includes(from)) return { proposal: p, accept: null }
+/** Records a promise from `from` (a duplicate counts once), keeping the highest accepted value reported. */
+export function onPromise (p: Proposal, from: PeerId, msg: Extract<PaxosMessage, { kind: 'promise' }>): Proposal {
+  if (p.phase !== 'preparing' || !isFor(p, msg.ballot) || p.promisedBy.includes(from)) return p
   const highest = msg.accepted !== null && compareBallots(msg.accepted.ballot, p.highest?.ballot ?? null) > 0 ? msg.accepted : p.highest
-  const promisedBy = [...p.promisedBy, from]
-  if (promisedBy.length < quorumOf(p.electorate)) return { proposal: { ...p, promisedBy, highest }, accept: null }
-  // Paxos' one rule: a value some acceptor may already have accepted must be carried forward.
-  const value = highest !== null ? [...highest.value] : [...p.candidate]
-  return {
-    proposal: { ...p, promisedBy, highest, phase: 'accepting', value },
-    accept: { kind: 'accept', ballot: p.ballot, value }
-  }
+  return { ...p, promisedBy: [...p.promisedBy, from], highest }
+}
+
+export const hasPromiseQuorum = (p: Proposal): boolean =>
+  p.phase === 'preparing' && p.promisedBy.length >= quorumOf(p.electorate)
+
+/**
+ * Moves a proposal whose quorum promised to phase 2. `candidate` is used only if no acceptor reported
+ * an accepted value: Paxos' one rule is that such a value must be carried forward.
+ */
+export function beginAccept (p: Proposal, candidate: Value): { proposal: Proposal, accept: Accept } {
+  if (!hasPromiseQuorum(p)) throw new Error(`beginAccept on ${p.key} without a quorum of promises`)
+  const value = p.highest !== null ? [...p.highest.value] : [...candidate]
+  return { proposal: { ...p, phase: 'accepting', value }, accept: { kind: 'accept', ballot: p.ballot, value } }
 }
 
 /** An accepted from `from`. The proposal is decided once a quorum accepted its ballot. */
@@ -120,17 +127,23 @@ export function highestN (msg: PaxosMessage): number {
 }
 
 /** Structural validation of a message from the network: nonsense must be refused, not acted on. */
-export function validatePaxos (msg: PaxosMessage): string | null {
-  const ballotOk = (b: Ballot | null): boolean =>
-    b === null || (Number.isSafeInteger(b.n) && b.n >= 0 && typeof b.proposer === 'string' && b.proposer.length > 0)
-  const valueOk = (v: Value): boolean => v.length > 0 && v.every((p, i) => typeof p === 'string' && p.length > 0 && (i === 0 || v[i - 1]! < p))
-  if (msg.ballot === null || !ballotOk(msg.ballot)) return 'bad ballot'
+export function validatePaxos (msg: unknown): string | null {
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null
+  const ballotOk = (b: unknown): boolean =>
+    isObj(b) && Number.isSafeInteger(b.n) && (b.n as number) >= 0 && typeof b.proposer === 'string' && b.proposer.length > 0
+  const valueOk = (v: unknown): boolean => Array.isArray(v) && v.length > 0 &&
+    v.every((p, i) => typeof p === 'string' && p.length > 0 && (i === 0 || (v[i - 1] as string) < p))
+  if (!isObj(msg)) return 'paxos message is not an object'
+  if (!ballotOk(msg.ballot)) return 'bad ballot'
   switch (msg.kind) {
-    case 'prepare': return Number.isSafeInteger(msg.electorate) && msg.electorate > 0 ? null : 'bad electorate'
-    case 'promise': return msg.accepted === null || (ballotOk(msg.accepted.ballot) && valueOk(msg.accepted.value)) ? null : 'bad accepted value'
+    case 'prepare': return Number.isSafeInteger(msg.electorate) && (msg.electorate as number) > 0 ? null : 'bad electorate'
+    case 'promise': {
+      const a = msg.accepted
+      return a === null || (isObj(a) && ballotOk(a.ballot) && valueOk(a.value)) ? null : 'bad accepted value'
+    }
     case 'accept': return valueOk(msg.value) ? null : 'bad value'
     case 'accepted': return null
-    case 'nack': return ballotOk(msg.promised) && typeof msg.reason === 'string' ? null : 'bad nack'
-    default: return 'unknown paxos message'
+    case 'nack': return (msg.promised === null || ballotOk(msg.promised)) && typeof msg.reason === 'string' ? null : 'bad nack'
+    default: return `unknown paxos message kind ${String(msg.kind)}`
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
-  type AcceptorStep, type Proposal, type Value, compareBallots, emptyRecord, highestN, onAccept, onAccepted,
-  onPrepare, onPromise, propose, quorumOf, validatePaxos
+  type AcceptorStep, type Proposal, beginAccept, compareBallots, emptyRecord, hasPromiseQuorum, highestN, onAccept,
+  onAccepted, onPrepare, onPromise, propose, quorumOf, validatePaxos
 } from '../src/paxos.ts'
 import { type AcceptorRecord, type Ballot, type PaxosMessage, type PeerId, asPeerId } from '../src/types.ts'
 import { prng } from '../sim/prng.ts'
@@ -27,8 +27,7 @@ function runSchedule (seed: number, prepare: PrepareFn): Set<string> {
   for (let step = 0; step < 400; step++) {
     if (rnd.chance(0.08) || net.length === 0) {
       const p = rnd.pick(proposers)
-      const candidate: Value = [p]
-      const { proposal, prepare: m } = propose('init', p, seen.get(p)!, ids.length, candidate)
+      const { proposal, prepare: m } = propose('init', p, seen.get(p)!, ids.length)
       proposals.set(p, proposal)
       broadcast(p, m)
       continue
@@ -48,9 +47,11 @@ function runSchedule (seed: number, prepare: PrepareFn): Set<string> {
     const p = proposals.get(to)
     if (p === undefined) continue
     if (msg.kind === 'promise') {
-      const r = onPromise(p, from, msg)
+      const q = onPromise(p, from, msg)
+      if (!hasPromiseQuorum(q)) { proposals.set(to, q); continue }
+      const r = beginAccept(q, [to])
       proposals.set(to, r.proposal)
-      if (r.accept !== null) broadcast(to, r.accept)
+      broadcast(to, r.accept)
     } else if (msg.kind === 'accepted') {
       const q = onAccepted(p, from, msg)
       proposals.set(to, q)
@@ -92,13 +93,12 @@ describe('paxos', () => {
   })
 
   it('counts a duplicated promise once', () => {
-    const { proposal } = propose('k', asPeerId('a'), 0, 3, [asPeerId('a')])
+    const { proposal } = propose('k', asPeerId('a'), 0, 3)
     const promise: PaxosMessage = { kind: 'promise', ballot: proposal.ballot, accepted: null }
-    const once = onPromise(proposal, asPeerId('b'), promise)
-    const twice = onPromise(once.proposal, asPeerId('b'), promise)
+    const twice = onPromise(onPromise(proposal, asPeerId('b'), promise), asPeerId('b'), promise)
     expect(quorumOf(3)).toBe(2)
-    expect(twice.accept).toBeNull()
-    expect(onPromise(twice.proposal, asPeerId('c'), promise).accept).not.toBeNull()
+    expect(hasPromiseQuorum(twice)).toBe(false)
+    expect(hasPromiseQuorum(onPromise(twice, asPeerId('c'), promise))).toBe(true)
   })
 
   it('orders ballots by n, then proposer', () => {

@@ -1,0 +1,34 @@
+/**
+ * A simulated store: what one peer's persist deltas wrote, and nothing else. A restarted peer gets
+ * exactly this back, so anything the peer forgot to persist before acting on it is lost, as on a crash.
+ */
+import type { AcceptorRecord, Cidr, Offset, PersistDelta, PersistedPeer, RingState } from '../src/types.ts'
+
+export class Disk {
+  private ring: RingState | null = null
+  private readonly allocations = new Map<string, Offset>()
+  private readonly acceptor = new Map<string, AcceptorRecord>()
+  private readonly universe: Cidr
+
+  constructor (universe: Cidr) {
+    this.universe = universe
+  }
+
+  /** One atomic batch. */
+  apply (d: PersistDelta): void {
+    if (d.ring !== undefined) this.ring = d.ring
+    for (const r of d.acceptor ?? []) this.acceptor.set(r.key, r)
+    for (const a of d.putAllocations) this.allocations.set(a.key, a.offset)
+    for (const k of d.deleteAllocations) this.allocations.delete(k)
+  }
+
+  /** What a restart reads; undefined when nothing was ever written. */
+  load (): PersistedPeer | undefined {
+    if (this.ring === null && this.acceptor.size === 0) return undefined
+    return {
+      ring: this.ring ?? { universe: this.universe, seeds: [], entries: [], members: [], removed: [] },
+      allocations: [...this.allocations].map(([key, offset]) => ({ key, offset })),
+      acceptor: [...this.acceptor.values()]
+    }
+  }
+}

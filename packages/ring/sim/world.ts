@@ -1,0 +1,300 @@
+/**
+ * Simulated peers over the simulated network, each with its simulated disk. The world plays the
+ * agent: for every peer it runs the Ready loop exactly as the contract says (persist, then send,
+ * then complete, then advance), and it can crash a peer between persist and send. It records every
+ * acknowledged allocation, which is what the exclusivity and durability checks hold the peers to.
+ */
+import type { Universe } from '../src/address.ts'
+import { type Peer, createPeer } from '../src/peer.ts'
+import { statesEqual } from '../src/ring.ts'
+import type { Faults as PeerFaults, Timeouts } from '../src/state.ts'
+import type { Completion, InitMode, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
+import { Disk } from './disk.ts'
+import { type Faults as NetFaults, Network } from './network.ts'
+import type { Prng } from './prng.ts'
+import { Trace } from './trace.ts'
+
+export type NodeState = 'up' | 'down' | 'dead'
+
+interface Node {
+  readonly id: PeerId
+  readonly init: InitMode
+  readonly disk: Disk
+  peer: Peer | null
+  state: NodeState
+  /** Acknowledged allocations: key -> offset. They must survive any crash. */
+  readonly held: Map<string, Offset>
+}
+
+type Request =
+  | { readonly kind: 'allocate', readonly peer: PeerId, readonly key: string }
+  | { readonly kind: 'release', readonly peer: PeerId, readonly key: string }
+  | { readonly kind: 'rmpeer' | 'prime', readonly peer: PeerId }
+
+export interface WorldOptions {
+  readonly universe: Universe
+  readonly rnd: Prng
+  readonly net: NetFaults
+  readonly timeouts?: Partial<Timeouts>
+  readonly faults?: PeerFaults
+  /** Chance that a peer crashes right after persisting a batch, before sending anything. */
+  readonly crashAfterPersist?: number
+}
+
+/** A check failed: the schedule is wrong somewhere. */
+export class Violation extends Error {
+  override readonly name = 'Violation'
+}
+
+export class World {
+  readonly universe: Universe
+  readonly net: Network
+  readonly trace = new Trace()
+  private readonly rnd: Prng
+  private readonly opts: WorldOptions
+  private readonly nodes = new Map<PeerId, Node>()
+  private readonly requests = new Map<RequestId, Request>()
+  private readonly results = new Map<RequestId, Completion>()
+  /** offset -> [peer, key] of every acknowledged, unreleased allocation of a live peer. */
+  private readonly owners = new Map<Offset, readonly [PeerId, string]>()
+  private nextId = 1
+  conflicts = 0
+
+  constructor (opts: WorldOptions) {
+    this.opts = opts
+    this.universe = opts.universe
+    this.rnd = opts.rnd
+    this.net = new Network(opts.rnd, opts.net)
+  }
+
+  ids (state?: NodeState): PeerId[] {
+    return [...this.nodes.values()].filter(n => state === undefined || n.state === state).map(n => n.id)
+  }
+
+  peer (id: PeerId): Peer {
+    const p = this.nodes.get(id)?.peer
+    if (p === null || p === undefined) throw new Error(`${id} is not up`)
+    return p
+  }
+
+  isUp (id: PeerId): boolean { return this.nodes.get(id)?.state === 'up' }
+
+  /** Held allocations of a peer, as acknowledged to its clients. */
+  held (id: PeerId): ReadonlyMap<string, Offset> { return this.nodes.get(id)?.held ?? new Map() }
+
+  result (id: RequestId): Completion | undefined { return this.results.get(id) }
+
+  add (id: PeerId, init: InitMode): void {
+    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map() }
+    this.nodes.set(id, node)
+    this.start(node)
+  }
+
+  private start (node: Node): void {
+    const persisted = node.disk.load()
+    node.peer = createPeer({
+      id: node.id,
+      nickname: `n-${node.id}`,
+      universe: this.universe,
+      init: node.init,
+      random: () => this.rnd.next(),
+      ...(persisted !== undefined ? { persisted } : {}),
+      ...(this.opts.timeouts !== undefined ? { timeouts: this.opts.timeouts } : {}),
+      ...(this.opts.faults !== undefined ? { faults: this.opts.faults } : {})
+    })
+    node.state = 'up'
+    // Durability: everything acknowledged before the crash is back.
+    const restored = node.peer.allocations()
+    for (const [key, o] of node.held) {
+      if (restored.get(key) !== o) throw new Violation(`durability: ${node.id} lost acknowledged allocation ${key} at ${o} over a restart`)
+    }
+    this.trace.add(`start ${node.id}${persisted !== undefined ? ' (restored)' : ''}`)
+    this.updateReachability()
+  }
+
+  crash (id: PeerId): void {
+    const node = this.nodes.get(id)
+    if (node === undefined || node.state !== 'up') return
+    node.peer = null
+    node.state = 'down'
+    this.net.dropFor(id)
+    this.trace.add(`crash ${id}`)
+    this.updateReachability()
+  }
+
+  restart (id: PeerId): void {
+    const node = this.nodes.get(id)
+    if (node === undefined || node.state !== 'down') return
+    this.start(node)
+    this.pump(node)
+  }
+
+  /** Permanent death: the node and its pods are gone for good; its addresses no longer count as held. */
+  kill (id: PeerId): void {
+    const node = this.nodes.get(id)
+    if (node === undefined || node.state === 'dead') return
+    node.peer = null
+    node.state = 'dead'
+    this.net.dropFor(id)
+    for (const [, o] of node.held) this.owners.delete(o)
+    node.held.clear()
+    this.trace.add(`kill ${id}`)
+    this.updateReachability()
+  }
+
+  partition (peers: readonly PeerId[]): void {
+    this.net.partition(peers, 1)
+    this.trace.add(`partition [${peers.join(' ')}]`)
+    this.updateReachability()
+  }
+
+  heal (): void {
+    this.net.heal()
+    this.trace.add('heal')
+    this.updateReachability()
+  }
+
+  /** Every up peer learns which peers it can reach now. */
+  updateReachability (): void {
+    const up = [...this.nodes.values()].filter(n => n.state === 'up')
+    for (const n of up) {
+      n.peer!.setReachable(up.filter(m => m !== n && this.net.connected(n.id, m.id)).map(m => m.id))
+    }
+    for (const n of up) this.pump(n)
+  }
+
+  private request (peer: PeerId, r: Request, call: (p: Peer, id: RequestId) => void): RequestId {
+    const node = this.nodes.get(peer)
+    const id = this.nextId++
+    if (node?.peer === null || node === undefined) return id
+    this.requests.set(id, r)
+    call(node.peer, id)
+    this.pump(node)
+    return id
+  }
+
+  allocate (peer: PeerId, key: string, address?: Offset): RequestId {
+    this.trace.add(`allocate ${peer} ${key}${address !== undefined ? ` @${address}` : ''}`)
+    return this.request(peer, { kind: 'allocate', peer, key }, (p, id) => p.allocate(id, key, address))
+  }
+
+  release (peer: PeerId, key: string): RequestId {
+    this.trace.add(`release ${peer} ${key}`)
+    return this.request(peer, { kind: 'release', peer, key }, (p, id) => p.release(id, key))
+  }
+
+  rmpeer (peer: PeerId, target: PeerId): RequestId {
+    this.trace.add(`rmpeer ${peer} ${target}`)
+    return this.request(peer, { kind: 'rmpeer', peer }, (p, id) => p.rmpeer(id, target))
+  }
+
+  prime (peer: PeerId): RequestId {
+    return this.request(peer, { kind: 'prime', peer }, (p, id) => p.prime(id))
+  }
+
+  tick (): void {
+    for (const n of this.nodes.values()) {
+      if (n.state !== 'up') continue
+      n.peer!.tick()
+      this.pump(n)
+    }
+  }
+
+  /** `maxTicks` rounds of: deliver up to `perTick` packets, then tick every peer. Bounded by both. */
+  settle (maxTicks: number, perTick = 10_000): void {
+    for (let t = 0; t < maxTicks; t++) {
+      this.deliver(perTick)
+      this.tick()
+    }
+    this.deliver(perTick)
+  }
+
+  /** Delivers up to `count` packets; returns how many were delivered. */
+  deliver (count: number): number {
+    let done = 0
+    for (; done < count; done++) {
+      const p = this.net.take()
+      if (p === null) break
+      const node = this.nodes.get(p.to)
+      if (node === undefined || node.state !== 'up') continue
+      node.peer!.step(p.from, p.msg)
+      this.pump(node)
+    }
+    return done
+  }
+
+  /** The agent's Ready loop for one peer. */
+  private pump (node: Node): void {
+    while (node.state === 'up' && node.peer!.hasReady()) {
+      const rd = node.peer!.ready()
+      if (rd.persist !== null) node.disk.apply(rd.persist)
+      if (rd.persist !== null && this.rnd.chance(this.opts.crashAfterPersist ?? 0)) {
+        this.trace.add(`${node.id} crashes between persist and send`)
+        this.crash(node.id)
+        return
+      }
+      for (const m of rd.messages) {
+        const targets = m.to === 'all' ? this.ids().filter(id => id !== node.id && this.nodes.get(id)!.state !== 'dead') : [m.to]
+        for (const to of targets) this.net.send({ from: node.id, to, msg: m.msg })
+      }
+      for (const c of rd.completions) this.complete(node, c)
+      for (const e of rd.events) {
+        if (e.kind === 'conflict') this.conflicts++
+        if (e.kind !== 'space-given' && e.kind !== 'space-received') this.trace.add(`${node.id} event ${JSON.stringify(e, big)}`)
+      }
+      node.peer!.advance()
+    }
+  }
+
+  private complete (node: Node, c: Completion): void {
+    this.results.set(c.id, c)
+    const r = this.requests.get(c.id)
+    this.requests.delete(c.id)
+    if (r === undefined) return
+    this.trace.add(`${node.id} done ${r.kind} #${c.id} ${c.ok ? `ok ${c.offset ?? c.takenOver ?? ''}` : `${c.error.code}: ${c.error.message}`}`)
+    if (!c.ok) return
+    if (r.kind === 'allocate' && c.offset !== undefined) {
+      const other = this.owners.get(c.offset)
+      if (other !== undefined && (other[0] !== node.id || other[1] !== r.key)) {
+        throw new Violation(`exclusivity: offset ${c.offset} acknowledged to ${node.id}/${r.key} while ${other[0]}/${other[1]} holds it`)
+      }
+      this.owners.set(c.offset, [node.id, r.key])
+      node.held.set(r.key, c.offset)
+    } else if (r.kind === 'release' && c.offset !== undefined) {
+      if (this.owners.get(c.offset)?.[0] === node.id) this.owners.delete(c.offset)
+      node.held.delete(r.key)
+    }
+  }
+
+  /** Invariants of every up peer (ring coverage, space, their agreement), and no address held twice. */
+  check (): void {
+    const seen = new Map<Offset, PeerId>()
+    for (const n of this.nodes.values()) {
+      if (n.state === 'dead') continue
+      const allocs = n.peer?.allocations() ?? new Map(n.disk.load()?.allocations.map(a => [a.key, a.offset]) ?? [])
+      if (n.peer !== null) {
+        const e = n.peer.checkInvariants()
+        if (e !== null) throw new Violation(`invariants of ${n.id}: ${e.message}`)
+        if (n.peer.removedBy() !== null) continue
+      }
+      for (const o of allocs.values()) {
+        const other = seen.get(o)
+        if (other !== undefined) throw new Violation(`exclusivity: offset ${o} allocated on ${other} and ${n.id}`)
+        seen.set(o, n.id)
+      }
+    }
+  }
+
+  /** Rings of all up, not removed peers; throws unless they are identical. */
+  checkConverged (): void {
+    let first: readonly [PeerId, RingState] | null = null
+    for (const n of this.nodes.values()) {
+      if (n.state !== 'up' || n.peer!.removedBy() !== null) continue
+      const r = n.peer!.ring()
+      if (first === null) first = [n.id, r]
+      else if (!statesEqual(first[1], r)) throw new Violation(`convergence: rings of ${first[0]} and ${n.id} differ`)
+    }
+  }
+}
+
+const big = (_k: string, v: unknown): unknown => typeof v === 'bigint' ? `${v}` : v

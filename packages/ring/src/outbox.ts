@@ -1,0 +1,22 @@
+/**
+ * What a peer has to say since the last `ready()`: the parts of a Ready batch, gathered as they
+ * happen. Allocation changes are kept as their net effect per key (a put then a delete is a delete).
+ */
+import type { AcceptorRecord, Completion, CoreEvent, Offset, Outbound } from './types.ts'
+
+export class Outbox {
+  ringDirty = false
+  /** Broadcast the whole ring when this batch goes out (anti-entropy or a change). */
+  gossip = false
+  readonly acceptor = new Map<string, AcceptorRecord>()
+  /** key -> offset to put, or null to delete. */
+  readonly allocations = new Map<string, Offset | null>()
+  readonly messages: Outbound[] = []
+  readonly completions: Completion[] = []
+  readonly events: CoreEvent[] = []
+
+  isEmpty (): boolean {
+    return !this.ringDirty && !this.gossip && this.acceptor.size === 0 && this.allocations.size === 0 &&
+      this.messages.length === 0 && this.completions.length === 0 && this.events.length === 0
+  }
+}

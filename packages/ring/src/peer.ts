@@ -1,0 +1,240 @@
+/**
+ * The composed state machine the agent wraps: one peer's ring, space, allocations, init, donation
+ * and takeover. Inputs are ticks, messages and local requests; the one output is a Ready batch,
+ * acted on in order (persist, send, complete) before advance(). Everything a message or completion
+ * depends on is in the persist of the same batch or an earlier one, because the batch is cut from
+ * all changes made so far.
+ */
+import type { Universe } from './address.ts'
+import { allocate, expire, prime, release, serve, servePrimes } from './allocation.ts'
+import { expireAsks, maybeAskForSpace, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
+import { claim, initTick, INIT_KEY, onInitMessage } from './init.ts'
+import { Outbox } from './outbox.ts'
+import { validatePaxos } from './paxos.ts'
+import { Ring } from './ring.ts'
+import { Space } from './space.ts'
+import {
+  DEFAULT_TIMEOUTS, type Faults, InvariantError, type PeerState, type Timeouts, absorbRing, checkPeer, ringChanged,
+  send, snapshot
+} from './state.ts'
+import { usableRanges } from './owned.ts'
+import { type PeerStatus, peerStatus } from './status.ts'
+import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
+import type { InitMode, Message, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
+
+export interface PeerConfig {
+  readonly id: PeerId
+  readonly nickname: string
+  readonly universe: Universe
+  readonly init: InitMode
+  /** Uniform in [0, 1): the only randomness the peer uses. */
+  readonly random: () => number
+  readonly persisted?: PersistedPeer
+  /** Ask for more space when fewer than this many addresses are free. */
+  readonly lowWater?: bigint
+  readonly timeouts?: Partial<Timeouts>
+  /** Check ring, space and their agreement after every call (default true). */
+  readonly checks?: boolean
+  /** Test only: deliberate bugs the simulator must catch. */
+  readonly faults?: Faults
+}
+
+export interface Peer {
+  readonly id: PeerId
+  tick (): void
+  step (from: PeerId, message: Message): void
+  setReachable (peers: Iterable<PeerId>): void
+  allocate (id: RequestId, key: string, address?: Offset): void
+  release (id: RequestId, key: string): void
+  rmpeer (id: RequestId, target: PeerId): void
+  prime (id: RequestId): void
+  status (): PeerStatus
+  hasReady (): boolean
+  /** Everything since the last advance(); the same batch again until advance() is called. */
+  ready (): Ready
+  advance (): void
+  /** Read-only views for status pages, metrics and the simulator. */
+  ring (): RingState
+  allocations (): ReadonlyMap<string, Offset>
+  /** The heir, once this peer learned it was removed; it then does nothing more. */
+  removedBy (): PeerId | null
+  checkInvariants (): Error | null
+}
+
+/** A small universe still deserves a low-water mark of one; a /12 asks when 16 are left. */
+const defaultLowWater = (u: Universe): bigint => {
+  const w = u.size / 256n
+  return w < 1n ? 1n : w > 16n ? 16n : w
+}
+
+export function createPeer (config: PeerConfig): Peer {
+  const u = config.universe
+  const p = config.persisted
+  const s: PeerState = {
+    id: config.id,
+    nickname: config.nickname,
+    universe: u,
+    init: config.init,
+    random: config.random,
+    lowWater: config.lowWater ?? defaultLowWater(u),
+    t: { ...DEFAULT_TIMEOUTS, ...config.timeouts },
+    faults: config.faults ?? {},
+    ring: p === undefined ? Ring.empty(u) : Ring.fromState(u, p.ring),
+    space: new Space(u),
+    allocations: new Map(),
+    acceptors: new Map((p?.acceptor ?? []).map(r => [r.key, r])),
+    seenN: new Map(),
+    reachable: new Set(),
+    now: 0,
+    removedBy: null,
+    conflicts: 0,
+    out: new Outbox(),
+    pending: [],
+    primes: [],
+    initState: { neededSince: null, proposal: null, proposedAt: 0, nextAttempt: 0, voters: new Set() },
+    asks: new Map(),
+    tried: new Set(),
+    backoffUntil: 0,
+    takeovers: new Map()
+  }
+  s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
+  for (const a of p?.allocations ?? []) {
+    if (s.space.claim(a.offset) !== 'ok') throw new InvariantError(`persisted allocation ${a.key} at offset ${a.offset} is not in this peer's free ranges`)
+    s.allocations.set(a.key, a.offset)
+  }
+  if (!s.ring.isEmpty()) ringChanged(s)
+  else if (config.init.kind === 'seed') claim(s, config.init.peers)
+  const checks = config.checks ?? true
+  let inFlight: Ready | null = null
+
+  /** Every call ends here: serve what can be served, ask for space if needed, and check. */
+  const finish = (): void => {
+    if (s.removedBy === null) {
+      servePrimes(s)
+      serve(s)
+      maybeAskForSpace(s)
+    }
+    if (checks) {
+      const e = checkPeer(s)
+      if (e !== null) throw e
+    }
+  }
+
+  return {
+    id: s.id,
+    tick () {
+      s.now++
+      if (s.removedBy === null) {
+        initTick(s)
+        takeoverTick(s)
+        expireAsks(s)
+        expire(s)
+        if (!s.ring.isEmpty() && s.now % s.t.gossip === 0) s.out.gossip = true
+        if (!s.ring.isEmpty() && s.now % s.t.freeReport === 0 && s.ring.reportFree(s.id, r => s.space.freeIn(r))) ringChanged(s)
+      }
+      finish()
+    },
+    step (from, message) {
+      if (s.removedBy !== null || from === s.id) return
+      const bad = validateMessage(message)
+      if (bad !== null) {
+        s.out.events.push({ kind: 'rejected-ring', from, reason: bad })
+        return
+      }
+      if (s.ring.isRemoved(from)) {
+        // A removed peer may not know yet: our ring tells it to stop. Nothing it says is acted on.
+        send(s, from, { type: 'ring', ring: snapshot(s) })
+        return
+      }
+      dispatch(s, from, message)
+      finish()
+    },
+    setReachable (peers) {
+      const next = new Set(peers)
+      next.delete(s.id)
+      const fresh = [...next].filter(q => !s.reachable.has(q))
+      s.reachable = next
+      if (s.removedBy === null && !s.ring.isEmpty()) {
+        const ring = snapshot(s)
+        for (const q of fresh) send(s, q, { type: 'ring', ring })
+      }
+      finish()
+    },
+    allocate (id, key, address) { allocate(s, id, key, address ?? null); finish() },
+    release (id, key) { release(s, id, key); finish() },
+    rmpeer (id, target) { rmpeer(s, id, target); finish() },
+    prime (id) { prime(s, id); finish() },
+    status: () => peerStatus(s),
+    hasReady: () => inFlight !== null || !s.out.isEmpty(),
+    ready () {
+      if (inFlight === null) inFlight = cut(s)
+      return inFlight
+    },
+    advance () { inFlight = null },
+    ring: () => snapshot(s),
+    allocations: () => s.allocations,
+    removedBy: () => s.removedBy,
+    checkInvariants: () => checkPeer(s)
+  }
+}
+
+function dispatch (s: PeerState, from: PeerId, m: Message): void {
+  switch (m.type) {
+    case 'ring': absorbRing(s, from, m.ring); return
+    case 'space-request': onSpaceRequest(s, from, m); return
+    case 'space-grant': onSpaceGrant(s, from, m); return
+    case 'space-deny': onSpaceDeny(s, from, m); return
+    case 'paxos': {
+      if (m.key === INIT_KEY) { onInitMessage(s, from, m.msg); return }
+      const target = takeoverTarget(m.key)
+      if (target !== null) onTakeoverMessage(s, from, target, m.msg)
+    }
+  }
+}
+
+/** Takes everything gathered so far as one Ready, and starts gathering the next. */
+function cut (s: PeerState): Ready {
+  const o = s.out
+  s.out = new Outbox()
+  const gossip = (o.ringDirty || o.gossip) && s.removedBy === null && !s.ring.isEmpty()
+  const ring = o.ringDirty || gossip ? snapshot(s) : null
+  const puts = [...o.allocations].flatMap(([key, offset]) => offset === null ? [] : [{ key, offset }])
+  const deletes = [...o.allocations].flatMap(([key, offset]) => offset === null ? [key] : [])
+  const persist = o.ringDirty || o.acceptor.size > 0 || o.allocations.size > 0
+    ? {
+        ...(o.ringDirty && ring !== null ? { ring } : {}),
+        ...(o.acceptor.size > 0 ? { acceptor: [...o.acceptor.values()] } : {}),
+        putAllocations: puts,
+        deleteAllocations: deletes
+      }
+    : null
+  const messages = gossip && ring !== null ? [...o.messages, { to: 'all' as const, msg: { type: 'ring' as const, ring } }] : o.messages
+  return { persist, messages, completions: o.completions, events: o.events }
+}
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null
+const isRing = (x: unknown): boolean =>
+  isObj(x) && typeof x.universe === 'string' && Array.isArray(x.seeds) && Array.isArray(x.entries) &&
+  Array.isArray(x.members) && Array.isArray(x.removed)
+
+/** Shape checks on a message from the network; the ring's own validation does the rest on merge. */
+function validateMessage (m: unknown): string | null {
+  if (!isObj(m)) return 'message is not an object'
+  switch (m.type) {
+    case 'ring': return isRing(m.ring) ? null : 'ring message without a ring'
+    case 'space-request':
+      if (!isRing(m.ring)) return 'space request without a ring'
+      return m.address === undefined || typeof m.address === 'bigint' ? null : 'space request with a bad address'
+    case 'space-grant': {
+      const r = m.range
+      if (!isRing(m.ring)) return 'space grant without a ring'
+      return isObj(r) && typeof r.start === 'bigint' && typeof r.end === 'bigint' && r.start < r.end ? null : 'space grant with a bad range'
+    }
+    case 'space-deny': return isRing(m.ring) && typeof m.reason === 'string' ? null : 'bad space deny'
+    case 'paxos': {
+      if (typeof m.key !== 'string' || (m.key !== INIT_KEY && takeoverTarget(m.key) === null)) return `paxos message for unknown key ${String(m.key)}`
+      return validatePaxos(m.msg)
+    }
+    default: return `unknown message type ${String(m.type)}`
+  }
+}

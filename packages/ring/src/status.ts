@@ -1,0 +1,92 @@
+/** A plain snapshot of one peer for `weft status`, `status ipam` and metrics, with Weave's status words. */
+import { quorumOf } from './paxos.ts'
+import type { PeerState } from './state.ts'
+import type { PeerId } from './types.ts'
+
+export type StatusCode = 'idle' | 'awaiting-consensus' | 'priming' | 'ready' | 'waiting' | 'unreachable' | 'removed'
+
+export interface PeerSummary {
+  readonly peer: PeerId
+  readonly nickname: string
+  /** Addresses it effectively owns. */
+  readonly size: bigint
+  /** Its last gossiped free count. */
+  readonly free: bigint
+  readonly reachable: boolean
+  readonly self: boolean
+}
+
+export interface PeerStatus {
+  readonly id: PeerId
+  readonly nickname: string
+  readonly range: string
+  readonly code: StatusCode
+  /** Weave's words, e.g. "awaiting consensus (quorum: 2, known: 1)". */
+  readonly text: string
+  /** consensus=N only. */
+  readonly quorum: number | null
+  readonly known: number
+  readonly universeSize: bigint
+  /** This peer first, then the other owners by id. */
+  readonly peers: readonly PeerSummary[]
+  /** Addresses this peer owns and may allocate from, free ones, and allocations held. */
+  readonly size: bigint
+  readonly free: bigint
+  readonly allocated: number
+  readonly pendingAllocates: number
+  readonly pendingClaims: number
+  readonly conflicts: number
+  readonly removedBy: PeerId | null
+}
+
+export function statusOf (s: PeerState): { code: StatusCode, text: string } {
+  const known = 1 + s.reachable.size
+  if (s.removedBy !== null) return { code: 'removed', text: `removed from the ring by ${s.removedBy}` }
+  if (s.ring.isEmpty()) {
+    if (s.init.kind === 'consensus' && s.initState.neededSince !== null) {
+      return { code: 'awaiting-consensus', text: `awaiting consensus (quorum: ${quorumOf(s.init.count)}, known: ${known})` }
+    }
+    if (s.init.kind === 'consensus') return { code: 'idle', text: 'idle' }
+    return { code: 'priming', text: 'priming' }
+  }
+  if (s.pending.length > 0 && s.space.freeCount() === 0n) {
+    const others = s.ring.owners().filter(p => p !== s.id)
+    if (others.length > 0 && others.every(p => !s.reachable.has(p))) {
+      return { code: 'unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead" }
+    }
+    return { code: 'waiting', text: 'waiting for IP(s) to become available' }
+  }
+  return { code: 'ready', text: 'ready' }
+}
+
+export function peerStatus (s: PeerState): PeerStatus {
+  const { code, text } = statusOf(s)
+  const owners = new Set(s.ring.owners())
+  owners.delete(s.id)
+  const summary = (p: PeerId): PeerSummary => ({
+    peer: p,
+    nickname: s.ring.member(p)?.nickname ?? (p === s.id ? s.nickname : ''),
+    size: s.ring.sizeOf(p),
+    free: p === s.id ? s.space.freeCount() : s.ring.freeHint(p),
+    reachable: p === s.id || s.reachable.has(p),
+    self: p === s.id
+  })
+  return {
+    id: s.id,
+    nickname: s.nickname,
+    range: s.universe.cidr,
+    code,
+    text,
+    quorum: s.init.kind === 'consensus' ? quorumOf(s.init.count) : null,
+    known: 1 + s.reachable.size,
+    universeSize: s.universe.size,
+    peers: [summary(s.id), ...[...owners].sort().map(summary)],
+    size: s.space.owned().reduce((n, r) => n + r.end - r.start, 0n),
+    free: s.space.freeCount(),
+    allocated: s.allocations.size,
+    pendingAllocates: s.pending.filter(p => p.address === null).length,
+    pendingClaims: s.pending.filter(p => p.address !== null).length,
+    conflicts: s.conflicts,
+    removedBy: s.removedBy
+  }
+}

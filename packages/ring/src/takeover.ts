@@ -1,0 +1,141 @@
+/**
+ * rmpeer: taking over a dead peer's ranges. Paxos on key `takeover:<dead>` among the members that are
+ * not removed, other than the dead peer; the value is the heir. A prepare carries the proposer's count
+ * of voters, and an acceptor that knows more says so, so the proposer retries against the larger
+ * electorate. The dead peer, if it answers at all, says `peer-alive`. The decision becomes a Removal
+ * in the ring; the heir uses the ranges only once every member has acknowledged it (owned.ts).
+ */
+import { failRemoved } from './allocation.ts'
+import {
+  NACK_PEER_ALIVE, type Value, beginAccept, electorateNack, emptyRecord, hasPromiseQuorum, nack, nackIsFor,
+  onAccepted, onPromise, parseElectorateNack, propose, quorumOf
+} from './paxos.ts'
+import { type PeerState, type Takeover, fail, ringChanged, send } from './state.ts'
+import type { PaxosMessage, PeerId, RequestId } from './types.ts'
+import { noteBallot, seenFor, vote } from './voting.ts'
+
+const PREFIX = 'takeover:'
+export const takeoverKey = (target: PeerId): string => PREFIX + target
+export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PREFIX) && key.length > PREFIX.length ? key.slice(PREFIX.length) as PeerId : null
+
+/** Who votes on removing `target`: every member not removed, other than `target`. */
+function electorate (s: PeerState, target: PeerId): PeerId[] {
+  return s.ring.members().map(m => m.peer).filter(p => p !== target && !s.ring.isRemoved(p))
+}
+
+export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {
+  if (s.removedBy !== null) { failRemoved(s, id); return }
+  if (s.ring.isEmpty()) { fail(s, id, 'not-ready', 'no ring yet: nothing to take over', true); return }
+  if (target === s.id) { fail(s, id, 'unknown-peer', 'a peer cannot remove itself', false); return }
+  const known = s.ring.member(target) !== undefined || s.ring.entries().some(e => e.owner === target)
+  if (!known) { fail(s, id, 'unknown-peer', `${target} is not a peer of this ring`, false); return }
+  if (s.ring.isRemoved(target)) { s.out.completions.push({ id, ok: true, takenOver: 0n }); return }
+  if (s.reachable.has(target)) { fail(s, id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
+  if (s.takeovers.has(target)) { fail(s, id, 'not-ready', `a removal of ${target} is already under way`, true); return }
+  const t: Takeover = { id, target, deadline: s.now + s.t.takeover, electorate: 0, proposal: null, proposedAt: 0, nextAttempt: s.now, bestPromises: 0 }
+  if (s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
+  const voters = electorate(s, target)
+  t.electorate = voters.length
+  const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
+  const q = quorumOf(voters.length)
+  if (reachable < q) {
+    fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable, ${q} needed`, true)
+    return
+  }
+  s.takeovers.set(target, t)
+  attempt(s, t)
+}
+
+function sendToVoters (s: PeerState, t: Takeover, msg: PaxosMessage): void {
+  for (const p of electorate(s, t.target)) {
+    if (p !== s.id && s.reachable.has(p)) send(s, p, { type: 'paxos', key: takeoverKey(t.target), msg })
+  }
+}
+
+function attempt (s: PeerState, t: Takeover): void {
+  const key = takeoverKey(t.target)
+  const { proposal, prepare } = propose(key, s.id, seenFor(s, key), t.electorate)
+  t.proposal = proposal
+  t.proposedAt = s.now
+  sendToVoters(s, t, prepare)
+  onReply(s, t, s.id, voteOn(s, t.target, prepare))
+}
+
+function decide (s: PeerState, t: Takeover, value: Value): void {
+  s.takeovers.delete(t.target)
+  const heir = value[0]!
+  const size = s.ring.sizeOf(t.target)
+  if (s.ring.addRemoval(t.target, heir)) {
+    s.out.events.push({ kind: 'takeover', peer: t.target, heir })
+    ringChanged(s)
+  }
+  s.out.completions.push({ id: t.id, ok: true, takenOver: heir === s.id ? size : 0n })
+}
+
+function onReply (s: PeerState, t: Takeover, from: PeerId, msg: PaxosMessage): void {
+  const p = t.proposal
+  if (p === null) return
+  if (msg.kind === 'promise') {
+    const q = onPromise(p, from, msg)
+    t.proposal = q
+    t.bestPromises = Math.max(t.bestPromises, q.promisedBy.length)
+    if (!hasPromiseQuorum(q)) return
+    const { proposal, accept } = beginAccept(q, [s.id])
+    t.proposal = proposal
+    sendToVoters(s, t, accept)
+    onReply(s, t, s.id, voteOn(s, t.target, accept))
+  } else if (msg.kind === 'accepted') {
+    const q = onAccepted(p, from, msg)
+    t.proposal = q
+    if (q.phase === 'decided' && q.value !== null) decide(s, t, q.value)
+  } else if (msg.kind === 'nack' && nackIsFor(p, msg)) {
+    if (msg.reason === NACK_PEER_ALIVE) {
+      s.takeovers.delete(t.target)
+      fail(s, t.id, 'peer-alive', `${t.target} answered: it is alive and cannot be removed`, false)
+      return
+    }
+    const more = parseElectorateNack(msg.reason)
+    t.proposal = null
+    if (more !== null && more > t.electorate) {
+      t.electorate = more
+      t.nextAttempt = s.now
+    } else t.nextAttempt = s.now + 1 + Math.floor(s.random() * s.t.ballot)
+  }
+}
+
+/** This peer's answer, as an acceptor, to a prepare or accept about removing `target`. */
+function voteOn (s: PeerState, target: PeerId, msg: Extract<PaxosMessage, { kind: 'prepare' | 'accept' }>): PaxosMessage {
+  const key = takeoverKey(target)
+  const record = s.acceptors.get(key) ?? emptyRecord(key)
+  if (target === s.id) return nack(msg.ballot, record, NACK_PEER_ALIVE)
+  const known = electorate(s, target).length
+  if (msg.kind === 'prepare' && known > msg.electorate) return nack(msg.ballot, record, electorateNack(known))
+  return vote(s, key, msg)
+}
+
+export function onTakeoverMessage (s: PeerState, from: PeerId, target: PeerId, msg: PaxosMessage): void {
+  const key = takeoverKey(target)
+  noteBallot(s, key, msg)
+  if (msg.kind === 'prepare' || msg.kind === 'accept') {
+    send(s, from, { type: 'paxos', key, msg: voteOn(s, target, msg) })
+    return
+  }
+  const t = s.takeovers.get(target)
+  if (t !== undefined) onReply(s, t, from, msg)
+}
+
+export function takeoverTick (s: PeerState): void {
+  for (const t of [...s.takeovers.values()]) {
+    if (s.ring.isRemoved(t.target)) {
+      s.takeovers.delete(t.target)
+      s.out.completions.push({ id: t.id, ok: true, takenOver: 0n })
+    } else if (s.now >= t.deadline) {
+      s.takeovers.delete(t.target)
+      fail(s, t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.bestPromises} of ${t.electorate} peers answered, ${quorumOf(t.electorate)} needed`, true)
+    } else {
+      if (t.proposal !== null && s.now - t.proposedAt >= s.t.ballot) { t.proposal = null; t.nextAttempt = s.now }
+      if (t.proposal === null && s.now >= t.nextAttempt) attempt(s, t)
+    }
+  }
+}
+

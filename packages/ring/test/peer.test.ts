@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest'
+import { parseUniverse } from '../src/address.ts'
+import { createPeer } from '../src/peer.ts'
+import { type Completion, type InitMode, type PeerId, asPeerId } from '../src/types.ts'
+import { RELIABLE } from '../sim/network.ts'
+import { prng } from '../sim/prng.ts'
+import { World } from '../sim/world.ts'
+
+const ids = (...xs: string[]): PeerId[] => xs.map(asPeerId)
+const [A, B, C, D] = ids('a', 'b', 'c', 'd') as [PeerId, PeerId, PeerId, PeerId]
+
+function world (cidr: string, peers: readonly PeerId[], init: InitMode): World {
+  const w = new World({ universe: parseUniverse(cidr), rnd: prng(7), net: RELIABLE })
+  for (const p of peers) w.add(p, init)
+  return w
+}
+
+function ok (c: Completion | undefined): Completion & { ok: true } {
+  if (c === undefined) throw new Error('request did not complete')
+  if (!c.ok) throw new Error(`request failed: ${c.error.code}: ${c.error.message}`)
+  return c
+}
+
+function failed (c: Completion | undefined): Completion & { ok: false } {
+  if (c === undefined) throw new Error('request did not complete')
+  if (c.ok) throw new Error('request succeeded but should have failed')
+  return c
+}
+
+describe('peer', () => {
+  it('a single peer with consensus=1 owns the whole range once something needs it', () => {
+    const w = world('10.0.0.0/24', [A], { kind: 'consensus', count: 1 })
+    expect(w.peer(A).status().text).toBe('idle')
+    const id = w.allocate(A, 'pod-1')
+    expect(ok(w.result(id)).offset).toBe(1n) // never the network address
+    expect(w.peer(A).status()).toMatchObject({ code: 'ready', size: 256n, allocated: 1 })
+  })
+
+  it('seed= splits at once, evenly, with no vote', () => {
+    const w = world('10.0.0.0/24', [A, B, C], { kind: 'seed', peers: [A, B, C] })
+    const sizes = [A, B, C].map(p => w.peer(p).status().size)
+    expect(sizes).toEqual([86n, 85n, 85n])
+  })
+
+  it('consensus=3 over a /12 gives three shares within one address of each other', () => {
+    const w = world('10.32.0.0/12', [A, B, C], { kind: 'consensus', count: 3 })
+    for (const p of [A, B, C]) w.prime(p)
+    w.settle(40)
+    const ring = w.peer(A).ring()
+    expect(ring.seeds).toEqual([A, B, C])
+    const sizes = [A, B, C].map(p => w.peer(p).status().size)
+    expect(sizes.reduce((x, y) => x + y)).toBe(1n << 20n)
+    expect(Number(sizes.reduce((x, y) => x > y ? x : y) - sizes.reduce((x, y) => x < y ? x : y))).toBeLessThanOrEqual(1)
+    w.checkConverged()
+  })
+
+  it('awaits consensus, in Weave words, while too few peers are known', () => {
+    const w = world('10.0.0.0/24', [A], { kind: 'consensus', count: 3 })
+    const id = w.allocate(A, 'pod-1')
+    expect(w.peer(A).status().text).toBe('awaiting consensus (quorum: 2, known: 1)')
+    w.settle(40)
+    const e = failed(w.result(id)).error
+    expect(e).toMatchObject({ code: 'not-ready', retryable: true, message: 'awaiting consensus (quorum: 2, known: 1)' })
+  })
+
+  it('allocate is idempotent per key, and release frees the address', () => {
+    const w = world('10.0.0.0/28', [A], { kind: 'seed', peers: [A] })
+    const first = ok(w.result(w.allocate(A, 'k'))).offset
+    expect(ok(w.result(w.allocate(A, 'k'))).offset).toBe(first)
+    expect(w.peer(A).status().allocated).toBe(1)
+    expect(ok(w.result(w.release(A, 'k'))).offset).toBe(first)
+    expect(ok(w.result(w.release(A, 'k'))).offset).toBeUndefined()
+    // Next-fit: the address just released is not handed straight back.
+    expect(ok(w.result(w.allocate(A, 'k2'))).offset).not.toBe(first)
+  })
+
+  it('claims a requested address: own and free, taken, or owned by another peer', () => {
+    const w = world('10.0.0.0/24', [A, B], { kind: 'seed', peers: [A, B] })
+    expect(ok(w.result(w.allocate(A, 'x', 10n))).offset).toBe(10n)
+    const taken = failed(w.result(w.allocate(A, 'y', 10n))).error
+    expect(taken.code).toBe('address-unavailable')
+    // 200 lies in b's half: a asks b for that one address.
+    const id = w.allocate(A, 'z', 200n)
+    w.settle(5)
+    expect(ok(w.result(id)).offset).toBe(200n)
+    expect(w.peer(A).ring().entries.some(e => e.token === 200n && e.owner === A)).toBe(true)
+    // And an address b has allocated is refused.
+    ok(w.result(w.allocate(B, 'w', 201n)))
+    const refused = w.allocate(A, 'v', 201n)
+    w.settle(5)
+    expect(failed(w.result(refused)).error.code).toBe('address-unavailable')
+    expect(failed(w.result(w.allocate(A, 'u', 0n))).error.message).toContain('network or broadcast')
+  })
+
+  it('a joiner gets space by donation and allocates from it', () => {
+    const w = world('10.0.0.0/22', [A, B], { kind: 'seed', peers: [A, B] })
+    w.settle(10)
+    w.add(C, { kind: 'seed', peers: [A, B] })
+    w.settle(20)
+    const c = w.peer(C).status()
+    expect(c.size).toBeGreaterThan(0n)
+    const id = w.allocate(C, 'pod')
+    const off = ok(w.result(id)).offset!
+    expect(w.peer(A).ring().entries.length).toBeGreaterThan(2)
+    w.settle(20)
+    w.checkConverged()
+    expect(w.peer(A).ring().members.map(m => m.peer)).toEqual([A, B, C])
+    expect(off).toBeDefined()
+  })
+
+  it('fails with exhausted when no peer has any free address', () => {
+    const w = world('10.0.0.0/30', [A, B], { kind: 'seed', peers: [A, B] })
+    // A /30 has 2 usable addresses: one in each half.
+    ok(w.result(w.allocate(A, 'a1')))
+    ok(w.result(w.allocate(B, 'b1')))
+    w.settle(10)
+    const id = w.allocate(A, 'a2')
+    w.settle(40)
+    expect(failed(w.result(id)).error).toMatchObject({ code: 'exhausted', retryable: true })
+  })
+
+  it('rmpeer takes over a dead peer with a quorum, and the heir uses the range once all acked', () => {
+    const w = world('10.0.0.0/24', [A, B, C], { kind: 'seed', peers: [A, B, C] })
+    w.settle(5)
+    w.kill(C)
+    const id = w.rmpeer(A, C)
+    w.settle(20)
+    expect(ok(w.result(id)).takenOver).toBe(85n)
+    const ring = w.peer(B).ring()
+    expect(ring.removed).toEqual([{ peer: C, heir: A }])
+    expect(w.peer(A).status().size).toBe(86n + 85n)
+    w.checkConverged()
+  })
+
+  it('rmpeer fails with no-quorum when a majority is unreachable, and peer-alive on a live peer', () => {
+    const w = world('10.0.0.0/24', [A, B, C, D], { kind: 'seed', peers: [A, B, C, D] })
+    w.settle(5)
+    w.kill(C)
+    expect(failed(w.result(w.rmpeer(A, D))).error.code).toBe('peer-alive')
+    w.partition([B, D])
+    const e = failed(w.result(w.rmpeer(A, C))).error
+    expect(e.code).toBe('no-quorum')
+    expect(e.message).toBe(`cannot remove ${C}: 1 of 3 peers reachable, 2 needed`)
+    w.settle(20)
+    expect(w.peer(A).ring().removed).toEqual([])
+  })
+
+  it('a message that fails validation changes nothing and is recorded', () => {
+    const u = parseUniverse('10.0.0.0/24')
+    const p = createPeer({ id: A, nickname: 'a', universe: u, init: { kind: 'seed', peers: [A] }, random: prng(1).next })
+    p.ready(); p.advance()
+    const before = p.ring()
+    const other = parseUniverse('10.1.0.0/24')
+    const q = createPeer({ id: B, nickname: 'b', universe: other, init: { kind: 'seed', peers: [B] }, random: prng(2).next })
+    p.step(B, { type: 'ring', ring: q.ring() })
+    p.step(B, { type: 'paxos', key: 'init', msg: { kind: 'accept', ballot: { n: 1, proposer: B }, value: [] } })
+    p.step(B, { type: 'space-grant', ring: before, range: { start: 5n, end: 2n } })
+    p.step(B, JSON.parse('{"type":"ring","ring":{"entries":7}}'))
+    p.step(B, { type: 'ring', ring: { ...before, entries: [{ token: 999n, owner: B, version: 1, free: 0n }] } })
+    const rd = p.ready()
+    expect(rd.persist).toBeNull()
+    expect(rd.events.map(e => e.kind)).toEqual(['rejected-ring', 'rejected-ring', 'rejected-ring', 'rejected-ring', 'rejected-ring'])
+    expect(p.ring()).toEqual(before)
+  })
+
+  it('restores allocations and ring from what it persisted', () => {
+    const w = world('10.0.0.0/24', [A], { kind: 'seed', peers: [A] })
+    const off = ok(w.result(w.allocate(A, 'k'))).offset
+    w.crash(A)
+    w.restart(A)
+    expect(w.peer(A).allocations().get('k')).toBe(off)
+    expect(ok(w.result(w.allocate(A, 'k'))).offset).toBe(off)
+  })
+})
