@@ -24,14 +24,22 @@ afterAll(async () => {
   await cluster?.teardown()
 })
 
+/** A network config; its ipam section gets the agent's socket when it is exec'd (the agent starts later). */
 const netconf = (extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}): Record<string, unknown> =>
-  ({ cniVersion: '1.1.0', name: 'e2e', type: 'weft', ipam: { type: 'weft', socket: agent.socketPath, ...ipam }, ...extra })
+  ({ cniVersion: '1.1.0', name: 'e2e', type: 'weft', ipam: { type: 'weft', ...ipam }, ...extra })
+
+function stdin (conf: Record<string, unknown> | string): string {
+  if (typeof conf === 'string') return conf
+  const ipam = conf.ipam
+  if (typeof ipam !== 'object' || ipam === null || 'socket' in ipam) return JSON.stringify(conf)
+  return JSON.stringify({ ...conf, ipam: { ...ipam, socket: agent.socketPath } })
+}
 
 let seq = 0
 const newId = (): string => `e2e${process.pid}x${++seq}`
 
 async function cni (call: Call, conf: Record<string, unknown> | string): Promise<PluginRun> {
-  return await execPlugin(WEFT_CNI, cniEnv(call), typeof conf === 'string' ? conf : JSON.stringify(conf))
+  return await execPlugin(WEFT_CNI, cniEnv(call), stdin(conf))
 }
 const add = async (containerId: string, conf: Record<string, unknown>, args?: string): Promise<PluginRun> =>
   await cni({ command: 'ADD', containerId, ifname: 'eth0', netns: '/var/run/netns/none', ...(args === undefined ? {} : { args }) }, conf)
@@ -181,7 +189,7 @@ describe('bad input', () => {
     const { drop, ...call } = change
     const env = cniEnv({ ...base, ...call })
     if (drop !== undefined) Reflect.deleteProperty(env, drop)
-    const r = await execPlugin(WEFT_CNI, env, typeof conf === 'string' ? conf : JSON.stringify(conf))
+    const r = await execPlugin(WEFT_CNI, env, stdin(conf))
     expect(r.code).not.toBe(0)
     expect(r.json).toMatchObject({ code })
     expect(String(r.json?.msg)).toContain(words)

@@ -94,7 +94,10 @@ async function gc (conf: NetConf, client: Client): Promise<void> {
   await client.gc({ valid: keep })
 }
 
-/** Ready for ADD only when the agent answers and its ring is ready; 50 otherwise. */
+/**
+ * Ready for ADD when the agent answers and its ring is ready, or idle (an empty ring that the first
+ * ADD initialises, as in Weave); 50 otherwise: awaiting consensus, out of space, peers unreachable.
+ */
 async function status (client: Client): Promise<void> {
   let st
   try {
@@ -102,5 +105,5 @@ async function status (client: Client): Promise<void> {
   } catch (err) {
     throw new CniError(CniCode.notAvailable, agentErrorToCni(err).message)
   }
-  if (st.status !== 'ready') throw new CniError(CniCode.notAvailable, `weft agent is not ready: ${st.statusText}`, st.status)
+  if (st.status !== 'ready' && st.status !== 'idle') throw new CniError(CniCode.notAvailable, `weft agent is not ready: ${st.statusText}`, st.status)
 }

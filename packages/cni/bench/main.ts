@@ -1,0 +1,104 @@
+/**
+ * ADD+DEL per exec: the weft plugin (against a real agent) beside Debian's host-local, the same
+ * iterations for both, sequential and 16 at a time. Prints a table of milliseconds per ADD+DEL pair.
+ * WEFT_BENCH_N sets the iterations (default 200).
+ */
+import { access, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { Cluster } from '../../agent/test/harness.ts'
+import { buildPlugin, cniEnv, execPlugin, SYSTEM_CNI_DIR, WEFT_CNI } from '../../../e2e/src/plugin.ts'
+
+const N = Number(process.env.WEFT_BENCH_N ?? 200)
+const HOST_LOCAL = join(SYSTEM_CNI_DIR, 'host-local')
+
+interface Subject {
+  name: string
+  binary: string
+  conf: string
+}
+
+interface Row {
+  plugin: string
+  mode: string
+  samples: number[]
+  wallMs: number
+}
+
+/** One ADD then one DEL of a fresh attachment; returns the pair's milliseconds. */
+async function pair (s: Subject, id: string): Promise<number> {
+  const call = { containerId: id, ifname: 'eth0', netns: `/var/run/netns/${id}` }
+  const start = performance.now()
+  const added = await execPlugin(s.binary, cniEnv({ command: 'ADD', ...call }), s.conf)
+  if (added.code !== 0) throw new Error(`${s.name} ADD ${id} failed: ${added.stdout}${added.stderr}`)
+  const deleted = await execPlugin(s.binary, cniEnv({ command: 'DEL', ...call }), s.conf)
+  if (deleted.code !== 0) throw new Error(`${s.name} DEL ${id} failed: ${deleted.stdout}${deleted.stderr}`)
+  return performance.now() - start
+}
+
+async function measure (s: Subject, mode: string, concurrency: number): Promise<Row> {
+  const samples: number[] = []
+  let next = 0
+  const start = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < N) {
+      const i = next++
+      samples.push(await pair(s, `bench-${mode}-${i}`))
+    }
+  }))
+  return { plugin: s.name, mode, samples, wallMs: performance.now() - start }
+}
+
+function quantile (sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+}
+
+function printTable (rows: Row[]): void {
+  const header = ['plugin', 'mode', 'pairs', 'p50 ms', 'p99 ms', 'mean ms', 'pairs/s']
+  const lines = rows.map((r) => {
+    const sorted = [...r.samples].sort((a, b) => a - b)
+    const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length
+    return [r.plugin, r.mode, String(sorted.length), quantile(sorted, 0.5).toFixed(1), quantile(sorted, 0.99).toFixed(1),
+      mean.toFixed(1), (sorted.length / (r.wallMs / 1000)).toFixed(0)]
+  })
+  const widths = header.map((h, c) => Math.max(h.length, ...lines.map((l) => (l[c] ?? '').length)))
+  const fmt = (cells: string[]): string => cells.map((cell, c) => c < 2 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)).join('  ')
+  console.log(`\nCNI plugin exec, ADD+DEL per pair (${N} pairs per row)`)
+  console.log(fmt(header))
+  for (const l of lines) console.log(fmt(l))
+}
+
+async function main (): Promise<void> {
+  await buildPlugin()
+  const cluster = await Cluster.create('cni-bench')
+  const hostLocalDir = await mkdtemp(join(tmpdir(), 'weft-bench-host-local-'))
+  try {
+    const agent = await cluster.start({ name: 'bench', env: { IPALLOC_RANGE: '10.98.0.0/16', IPALLOC_INIT: 'consensus=1', WEFT_LOG_LEVEL: 'warn' } })
+    await agent.client.prime()
+    const subjects: Subject[] = [{
+      name: 'weft',
+      binary: WEFT_CNI,
+      conf: JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'weft', ipam: { type: 'weft', socket: agent.socketPath } })
+    }]
+    if (await access(HOST_LOCAL).then(() => true, () => false)) {
+      subjects.push({
+        name: 'host-local',
+        binary: HOST_LOCAL,
+        conf: JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'host-local', ipam: { type: 'host-local', subnet: '10.97.0.0/16', dataDir: hostLocalDir } })
+      })
+    } else {
+      console.log(`(${HOST_LOCAL} not found: install containernetworking-plugins to compare)`)
+    }
+    const rows: Row[] = []
+    for (const [mode, concurrency] of [['sequential', 1], ['16-way', 16]] as const) {
+      for (const s of subjects) rows.push(await measure(s, mode, concurrency))
+    }
+    printTable(rows)
+  } finally {
+    await cluster.teardown()
+    await rm(hostLocalDir, { recursive: true, force: true })
+  }
+}
+
+await main()
