@@ -81,8 +81,9 @@ add_direct() { # node container: the plugin exec'd directly, as a runtime would
   local node=$1 id=$2
   printf '{"cniVersion":"1.1.0","name":"weft-demo","type":"weft","ipam":{"type":"weft","socket":"%s"}}' "$(sock "$node")" |
     CNI_COMMAND=ADD CNI_CONTAINERID=$id CNI_IFNAME=eth0 CNI_NETNS=/var/run/netns/$id CNI_PATH="$plugin_dir" \
-    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=$id" timeout 60 ./bin/weft-cni
-  echo
+    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=$id" timeout 60 ./bin/weft-cni >"$work/$id.json" \
+    || { echo "weft demo: ADD of $id on $node failed: $(cat "$work/$id.json")" >&2; exit 1; }
+  note "$id on $node: $(cat "$work/$id.json")"
 }
 
 bridge_ok=false
