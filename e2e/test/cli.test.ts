@@ -19,7 +19,7 @@ beforeAll(async () => {
   const second = await cluster.spawn({ name: 'node-2', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=3', WEFT_PEERS: first.addr } })
   const third = await cluster.spawn({ name: 'node-3', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=3', WEFT_PEERS: `${first.addr},${second.addr}` } })
   nodes = [first, second, third]
-  await Promise.all(nodes.map(waitForSocket))
+  await Promise.all(nodes.map(async (n) => await waitForSocket(n)))
   await Promise.all(nodes.map(async (n) => await n.client.prime()))
 })
 afterAll(async () => {
