@@ -1,0 +1,88 @@
+/**
+ * The socket client against a real agent: typed answers, typed errors (agent missing, socket stale,
+ * agent frozen, error bodies), the timeout bound.
+ */
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { AgentTimeoutError, AgentUnavailableError, ApiError, createClient } from '@weft/protocol'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Cluster } from '../../packages/agent/test/harness.ts'
+import type { AgentProcess } from '../../packages/agent/test/harness.ts'
+
+let cluster: Cluster
+let agent: AgentProcess
+
+beforeAll(async () => {
+  cluster = await Cluster.create('client')
+  agent = await cluster.start({ name: 'solo', env: { IPALLOC_RANGE: '10.99.0.0/24', IPALLOC_INIT: 'consensus=1' } })
+  await agent.client.prime()
+})
+afterAll(async () => {
+  agent?.child.kill('SIGCONT')
+  await cluster?.teardown()
+})
+
+async function rejection (p: Promise<unknown>): Promise<Error> {
+  return await p.then(() => { throw new Error('expected a rejection') }, (err: Error) => err)
+}
+
+describe('client', () => {
+  it('speaks every route', async () => {
+    const c = agent.client
+    const a = await c.allocate({ containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p' })
+    expect(a).toMatchObject({ prefixLength: 24, range: '10.99.0.0/24' })
+    expect(await c.check({ containerId: 'c1', ifname: 'eth0' })).toEqual(a)
+    expect((await c.allocations()).allocations).toEqual([expect.objectContaining({ containerId: 'c1', address: a.address, podName: 'p' })])
+    expect((await c.status()).status).toBe('ready')
+    expect((await c.report()).allocations).toHaveLength(1)
+    expect(await c.gc({ valid: [{ containerId: 'c1', ifname: 'eth0' }] })).toEqual({ released: [] })
+    expect(await c.release({ containerId: 'c1', ifname: 'eth0' })).toEqual({ released: a.address })
+    expect(await c.release({ containerId: 'c1', ifname: 'eth0' })).toEqual({ released: null })
+  })
+
+  it('throws ApiError with the agent\'s code, message and retryable flag', async () => {
+    const err = await rejection(agent.client.check({ containerId: 'nobody', ifname: 'eth0' }))
+    expect(err).toBeInstanceOf(ApiError)
+    expect(err).toMatchObject({ name: 'ApiError', code: 'unknown-attachment', retryable: false })
+    const bad = await rejection(agent.client.allocate({ containerId: '-bad', ifname: 'eth0' }))
+    expect(bad).toMatchObject({ name: 'ApiError', code: 'bad-request', status: 400 })
+    expect(bad.message).toContain('containerId')
+  })
+
+  it('throws AgentUnavailableError naming the socket when nothing is there', async () => {
+    const path = join(cluster.dir, 'missing.sock')
+    const err = await rejection(createClient({ socketPath: path }).status())
+    expect(err).toBeInstanceOf(AgentUnavailableError)
+    expect(err.message).toBe(`cannot reach the weft agent at ${path}: no such socket; is the agent running?`)
+  })
+
+  it('throws AgentUnavailableError for a stale socket left by a killed process', async () => {
+    const path = join(cluster.dir, 'stale.sock')
+    // A process that listens on the path and is killed -9 leaves the socket file behind.
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    try {
+      await new Promise((resolve, reject) => {
+        child.stdout.once('data', resolve)
+        setTimeout(() => reject(new Error('the listener did not start within 10 s')), 10_000).unref()
+      })
+    } finally {
+      child.kill('SIGKILL')
+      await exited
+    }
+    const err = await rejection(createClient({ socketPath: path }).status())
+    expect(err).toMatchObject({ name: 'AgentUnavailableError', errno: 'ECONNREFUSED' })
+  })
+
+  it('gives up after timeoutMs on an agent that does not answer', async () => {
+    agent.child.kill('SIGSTOP')
+    try {
+      const err = await rejection(createClient({ socketPath: agent.socketPath, timeoutMs: 300 }).status())
+      expect(err).toBeInstanceOf(AgentTimeoutError)
+      expect(err.message).toBe(`weft agent on ${agent.socketPath} did not answer /v1/status within 300 ms`)
+    } finally {
+      agent.child.kill('SIGCONT')
+    }
+    expect((await agent.client.status()).status).toBe('ready')
+  })
+})
