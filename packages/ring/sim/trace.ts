@@ -3,7 +3,7 @@ export class Trace {
   private readonly lines: string[] = []
   private readonly keep: number
 
-  constructor (keep = 40) {
+  constructor (keep = Number(process.env.TRACE ?? 40)) {
     this.keep = keep
   }
 

@@ -24,6 +24,8 @@ interface Node {
   state: NodeState
   /** Acknowledged allocations: key -> offset. They must survive any crash. */
   readonly held: Map<string, Offset>
+  /** Keys whose release was asked for but not yet acknowledged: after a crash they may be gone. */
+  readonly releasing: Set<string>
 }
 
 type Request =
@@ -85,7 +87,7 @@ export class World {
   result (id: RequestId): Completion | undefined { return this.results.get(id) }
 
   add (id: PeerId, init: InitMode): void {
-    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map() }
+    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map(), releasing: new Set() }
     this.nodes.set(id, node)
     this.start(node)
   }
@@ -106,8 +108,11 @@ export class World {
     // Durability: everything acknowledged before the crash is back.
     const restored = node.peer.allocations()
     for (const [key, o] of node.held) {
-      if (restored.get(key) !== o) throw new Violation(`durability: ${node.id} lost acknowledged allocation ${key} at ${o} over a restart`)
+      if (restored.get(key) === o) continue
+      if (!restored.has(key) && node.releasing.has(key)) { this.forget(node, key); continue }
+      throw new Violation(`durability: ${node.id} lost acknowledged allocation ${key} at ${o} over a restart`)
     }
+    node.releasing.clear()
     this.trace.add(`start ${node.id}${persisted !== undefined ? ' (restored)' : ''}`)
     this.updateReachability()
   }
@@ -180,6 +185,7 @@ export class World {
 
   release (peer: PeerId, key: string): RequestId {
     this.trace.add(`release ${peer} ${key}`)
+    this.nodes.get(peer)?.releasing.add(key)
     return this.request(peer, { kind: 'release', peer, key }, (p, id) => p.release(id, key))
   }
 
@@ -260,10 +266,15 @@ export class World {
       }
       this.owners.set(c.offset, [node.id, r.key])
       node.held.set(r.key, c.offset)
-    } else if (r.kind === 'release' && c.offset !== undefined) {
-      if (this.owners.get(c.offset)?.[0] === node.id) this.owners.delete(c.offset)
-      node.held.delete(r.key)
-    }
+    } else if (r.kind === 'release') this.forget(node, r.key)
+  }
+
+  /** A released allocation no longer counts as held. */
+  private forget (node: Node, key: string): void {
+    const o = node.held.get(key)
+    if (o !== undefined && this.owners.get(o)?.[0] === node.id) this.owners.delete(o)
+    node.held.delete(key)
+    node.releasing.delete(key)
   }
 
   /** Invariants of every up peer (ring coverage, space, their agreement), and no address held twice. */

@@ -1,11 +1,16 @@
 /**
  * How an empty ring gets its one split. `seed=`: at once, no vote. `consensus=N`: Paxos on key `init`
  * once something needs the ring; the lowest known peer proposes first, the others after a randomised
- * delay; the value is every voter heard from, once all N promised or, after a grace period, a quorum.
+ * delay; the value is every voter heard from, once all promised or, after a grace period, a quorum.
  * `observer`: never votes, waits to be given a ring.
+ *
+ * The electorate is N or the number of peers known, whichever is larger, and an acceptor that knows
+ * more says so: peers that joined later with the same N then cannot out-vote the first N and make a
+ * second ring. An acceptor that already has a ring refuses and sends it instead.
  */
 import {
-  NACK_COUNT, beginAccept, emptyRecord, hasPromiseQuorum, nack, nackIsFor, onAccepted, onPromise, propose, quorumOf
+  NACK_INITIALISED, beginAccept, electorateNack, emptyRecord, hasPromiseQuorum, nack, nackIsFor, onAccepted, onPromise,
+  parseElectorateNack, propose, quorumOf
 } from './paxos.ts'
 import { type PeerState, ringChanged, send, snapshot } from './state.ts'
 import type { PaxosMessage, PeerId } from './types.ts'
@@ -42,6 +47,9 @@ export function initTick (s: PeerState): void {
   if (st.proposal === null && s.now >= st.nextAttempt) tryPropose(s, s.init.count)
 }
 
+/** How many vote on init, as far as this peer can tell. */
+const electorateOf = (s: PeerState, count: number): number => Math.max(count, 1 + s.reachable.size, s.initState.electorate)
+
 function retryLater (s: PeerState): void {
   s.initState.proposal = null
   s.initState.nextAttempt = s.now + 1 + Math.floor(s.random() * s.t.ballot)
@@ -50,8 +58,11 @@ function retryLater (s: PeerState): void {
 function tryPropose (s: PeerState, count: number): void {
   const st = s.initState
   const known = 1 + s.reachable.size
-  if (known < count && (known < quorumOf(count) || s.now - (st.neededSince ?? s.now) < s.t.grace)) return
-  const { proposal, prepare } = propose(INIT_KEY, s.id, seenFor(s, INIT_KEY), count)
+  const waited = s.now - (st.neededSince ?? s.now)
+  if (known < count && (known < quorumOf(count) || waited < s.t.grace)) return
+  // More peers than N: a ring most likely exists already; give its gossip time to arrive first.
+  if (known > count && waited < 2 * s.t.grace) return
+  const { proposal, prepare } = propose(INIT_KEY, s.id, seenFor(s, INIT_KEY), electorateOf(s, count))
   st.proposal = proposal
   st.proposedAt = s.now
   send(s, 'all', { type: 'paxos', key: INIT_KEY, msg: prepare })
@@ -62,7 +73,7 @@ function maybeAccept (s: PeerState): void {
   const st = s.initState
   const p = st.proposal
   if (p === null || s.init.kind !== 'consensus' || !hasPromiseQuorum(p)) return
-  if (p.promisedBy.length < s.init.count && s.now - st.proposedAt < s.t.grace) return
+  if (p.promisedBy.length < p.electorate && s.now - st.proposedAt < s.t.grace) return
   const candidate = [...new Set([s.id, ...st.voters, ...p.promisedBy])].sort()
   const { proposal, accept } = beginAccept(p, candidate)
   st.proposal = proposal
@@ -86,7 +97,8 @@ function onReply (s: PeerState, from: PeerId, msg: PaxosMessage): void {
       claim(s, q.value)
     }
   } else if (msg.kind === 'nack' && nackIsFor(p, msg)) {
-    if (msg.reason === NACK_COUNT) s.out.events.push({ kind: 'rejected-ring', from, reason: `${from} was started with another consensus count` })
+    const more = parseElectorateNack(msg.reason)
+    if (more !== null) st.electorate = Math.max(st.electorate, more)
     retryLater(s)
   }
 }
@@ -97,9 +109,12 @@ export function onInitMessage (s: PeerState, from: PeerId, msg: PaxosMessage): v
   noteBallot(s, INIT_KEY, msg)
   s.initState.voters.add(from)
   if (msg.kind === 'prepare' || msg.kind === 'accept') {
-    const reply = s.init.kind === 'consensus' && msg.kind === 'prepare' && msg.electorate !== s.init.count
-      ? nack(msg.ballot, s.acceptors.get(INIT_KEY) ?? emptyRecord(INIT_KEY), NACK_COUNT)
-      : vote(s, INIT_KEY, msg)
+    const record = s.acceptors.get(INIT_KEY) ?? emptyRecord(INIT_KEY)
+    const known = s.init.kind === 'consensus' ? electorateOf(s, s.init.count) : 0
+    let reply: PaxosMessage
+    if (!s.ring.isEmpty()) reply = nack(msg.ballot, record, NACK_INITIALISED)
+    else if (msg.kind === 'prepare' && msg.electorate < known) reply = nack(msg.ballot, record, electorateNack(known))
+    else reply = vote(s, INIT_KEY, msg)
     send(s, from, { type: 'paxos', key: INIT_KEY, msg: reply })
     // A latecomer proposing after the decision learns the ring from us.
     if (!s.ring.isEmpty()) send(s, from, { type: 'ring', ring: snapshot(s) })

@@ -32,7 +32,7 @@ export interface AcceptorStep {
 /** Nack reasons. `electorate:<k>` tells a takeover proposer that the acceptor knows k voters. */
 export const NACK_PROMISED = 'promised-higher'
 export const NACK_PEER_ALIVE = 'peer-alive'
-export const NACK_COUNT = 'count-mismatch'
+export const NACK_INITIALISED = 'initialised'
 export const electorateNack = (known: number): string => `electorate:${known}`
 export function parseElectorateNack (reason: string): number | null {
   const m = /^electorate:(\d+)$/.exec(reason)

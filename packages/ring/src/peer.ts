@@ -91,7 +91,7 @@ export function createPeer (config: PeerConfig): Peer {
     out: new Outbox(),
     pending: [],
     primes: [],
-    initState: { neededSince: null, proposal: null, proposedAt: 0, nextAttempt: 0, voters: new Set() },
+    initState: { neededSince: null, proposal: null, proposedAt: 0, nextAttempt: 0, electorate: 0, voters: new Set() },
     asks: new Map(),
     tried: new Set(),
     backoffUntil: 0,

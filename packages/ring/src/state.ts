@@ -6,7 +6,7 @@
 import type { Universe } from './address.ts'
 import { Ring } from './ring.ts'
 import { Outbox } from './outbox.ts'
-import { usableRanges } from './owned.ts'
+import { settled, usableRanges } from './owned.ts'
 import type { Proposal } from './paxos.ts'
 import { Space } from './space.ts'
 import { IntervalSet } from './intervals.ts'
@@ -86,6 +86,8 @@ export interface InitState {
   proposal: Proposal | null
   proposedAt: number
   nextAttempt: number
+  /** The largest electorate an acceptor told us of. */
+  electorate: number
   /** Peers that sent us any init Paxos message: they vote, so they belong in the seed list. */
   readonly voters: Set<PeerId>
 }
@@ -188,7 +190,7 @@ export function ringChanged (s: PeerState): void {
 
 /** Whether every removal whose ranges end with this peer is acknowledged by every member. */
 function allInheritancesSettled (s: PeerState): boolean {
-  return s.ring.removals().every(r => s.ring.effectiveOwner(r.peer) !== s.id || s.ring.settled(r.peer))
+  return s.ring.removals().every(r => s.ring.effectiveOwner(r.peer) !== s.id || settled(s.ring, r.peer))
 }
 
 export function putAllocation (s: PeerState, key: string, offset: Offset): void {

@@ -10,6 +10,7 @@ import {
   NACK_PEER_ALIVE, type Value, beginAccept, electorateNack, emptyRecord, hasPromiseQuorum, nack, nackIsFor,
   onAccepted, onPromise, parseElectorateNack, propose, quorumOf
 } from './paxos.ts'
+import { knownPeers } from './owned.ts'
 import { type PeerState, type Takeover, fail, ringChanged, send } from './state.ts'
 import type { PaxosMessage, PeerId, RequestId } from './types.ts'
 import { noteBallot, seenFor, vote } from './voting.ts'
@@ -18,9 +19,9 @@ const PREFIX = 'takeover:'
 export const takeoverKey = (target: PeerId): string => PREFIX + target
 export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PREFIX) && key.length > PREFIX.length ? key.slice(PREFIX.length) as PeerId : null
 
-/** Who votes on removing `target`: every member not removed, other than `target`. */
+/** Who votes on removing `target`: every peer the ring names that is not removed, other than `target`. */
 function electorate (s: PeerState, target: PeerId): PeerId[] {
-  return s.ring.members().map(m => m.peer).filter(p => p !== target && !s.ring.isRemoved(p))
+  return knownPeers(s.ring).filter(p => p !== target)
 }
 
 export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {

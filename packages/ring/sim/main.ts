@@ -1,0 +1,43 @@
+/**
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S]`. Runs N schedules
+ * (seeds S..S+N-1) with up to P peers each, prints progress sparsely and, for each violation, the
+ * seed and the trace that led to it. Ends with one line `schedules: N  violations: V`; exits 1 if V > 0.
+ */
+import { parseArgs } from 'node:util'
+import { runSchedule } from './schedule.ts'
+
+function positive (name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < 1) {
+    console.error(`--${name} must be a positive integer, got ${JSON.stringify(text)}`)
+    process.exit(2)
+  }
+  return n
+}
+
+const { values } = parseArgs({
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' } },
+  strict: true
+})
+const seeds = positive('seeds', values.seeds, 100)
+const maxPeers = positive('peers', values.peers, 20)
+const first = positive('first', values.first, 1)
+const events = positive('events', values.events, 250)
+
+let violations = 0
+const started = performance.now()
+const every = Math.max(1, Math.floor(seeds / 10))
+for (let i = 0; i < seeds; i++) {
+  const r = runSchedule(first + i, { maxPeers, events })
+  if (r.violation !== null) {
+    violations++
+    console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
+    for (const line of r.trace) console.log(`  ${line}`)
+  }
+  if ((i + 1) % every === 0 && i + 1 < seeds) {
+    console.log(`... ${i + 1}/${seeds} schedules, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  }
+}
+console.log(`schedules: ${seeds}  violations: ${violations}`)
+process.exitCode = violations > 0 ? 1 : 0

@@ -1,0 +1,164 @@
+/**
+ * One random schedule, fully determined by its seed: peers start, allocate, release and claim;
+ * messages are delayed, reordered, dropped and duplicated; the mesh partitions and heals; peers crash
+ * (sometimes between persist and send) and restart from their disks; new peers join; some die for
+ * good and are removed with rmpeer, sometimes from both sides of a partition at once. Then the
+ * network heals and goes quiet, and every live ring must be the same.
+ */
+import { parseUniverse } from '../src/address.ts'
+import type { Faults as PeerFaults } from '../src/state.ts'
+import { type InitMode, type PeerId, asPeerId } from '../src/types.ts'
+import { RELIABLE } from './network.ts'
+import { type Prng, prng } from './prng.ts'
+import { World } from './world.ts'
+
+export interface ScheduleOptions {
+  readonly maxPeers: number
+  /** Events before the final heal; each is a delivery, a tick, a request or a fault. */
+  readonly events?: number
+  readonly faults?: PeerFaults
+}
+
+export interface ScheduleResult {
+  readonly seed: number
+  readonly peers: number
+  /** Null when every check held. */
+  readonly violation: string | null
+  readonly trace: readonly string[]
+}
+
+const UNIVERSES = ['10.0.0.0/24', '10.0.0.0/22', '10.32.0.0/12', 'fd00::/64'] as const
+/** Rounds of quiet at the end in which rings must become identical. */
+const QUIET_TICKS = 40
+
+const peerId = (i: number): PeerId => asPeerId(`p${String(i).padStart(3, '0')}`)
+
+export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResult {
+  const rnd = prng(seed)
+  // Mostly small clusters, sometimes up to the maximum: that is where the time goes.
+  const initial = Math.min(opts.maxPeers, 1 + Math.ceil(rnd.next() ** 3 * opts.maxPeers))
+  const joiners = rnd.int(Math.max(1, Math.min(4, opts.maxPeers - initial + 1)))
+  const universe = parseUniverse(rnd.pick(UNIVERSES))
+  const ids = Array.from({ length: initial }, (_, i) => peerId(i))
+  const init: InitMode = rnd.chance(0.5) ? { kind: 'consensus', count: initial } : { kind: 'seed', peers: ids }
+  const world = new World({
+    universe,
+    rnd,
+    net: { drop: 0.05, duplicate: 0.03 },
+    crashAfterPersist: 0.01,
+    ...(opts.faults !== undefined ? { faults: opts.faults } : {})
+  })
+  world.trace.add(`seed ${seed}: ${initial} peers + ${joiners} joiners, ${universe.cidr}, ${init.kind}`)
+  let violation: string | null = null
+  try {
+    for (const id of ids) world.add(id, init)
+    const driver = new Driver(world, rnd, init, initial, joiners)
+    const events = opts.events ?? 250
+    for (let e = 0; e < events; e++) {
+      driver.step()
+      world.check()
+    }
+    // Heal and go quiet: restart everyone who can come back, stop losing messages, and wait.
+    world.heal()
+    for (const id of world.ids('down')) world.restart(id)
+    world.net.faults = RELIABLE
+    world.settle(QUIET_TICKS)
+    world.check()
+    world.checkConverged()
+  } catch (e) {
+    if (!(e instanceof Error)) throw e
+    violation = `${e.name}: ${e.message}`
+  }
+  return { seed, peers: initial + joiners, violation, trace: world.trace.tail() }
+}
+
+/** Picks and performs one random event at a time. */
+class Driver {
+  private readonly w: World
+  private readonly rnd: Prng
+  private readonly init: InitMode
+  private next: number
+  private joinersLeft: number
+  private keys = 0
+
+  constructor (w: World, rnd: Prng, init: InitMode, initial: number, joiners: number) {
+    this.w = w
+    this.rnd = rnd
+    this.init = init
+    this.next = initial
+    this.joinersLeft = joiners
+  }
+
+  step (): void {
+    const w = this.w
+    const rnd = this.rnd
+    const up = w.ids('up')
+    const r = rnd.next()
+    if (r < 0.55) { w.deliver(1 + rnd.int(2 * up.length + 2)); return }
+    if (r < 0.65) { w.tick(); return }
+    if (up.length === 0) { this.restartOne(); return }
+    if (r < 0.78) { this.allocate(rnd.pick(up)); return }
+    if (r < 0.85) { this.release(rnd.pick(up)); return }
+    if (r < 0.87) { this.partition(up); return }
+    if (r < 0.89) { w.heal(); return }
+    if (r < 0.91) { w.crash(rnd.pick(up)); return }
+    if (r < 0.94) { this.restartOne(); return }
+    if (r < 0.95) { this.join(); return }
+    if (r < 0.96 && up.length > 2) { w.kill(rnd.pick(up)); return }
+    if (r < 0.98) { this.remove(); return }
+    w.tick()
+  }
+
+  private allocate (peer: PeerId): void {
+    const key = `k${this.keys++}`
+    if (this.rnd.chance(0.15)) {
+      // A requested address: anywhere, so often one another peer owns.
+      const span = this.w.universe.size < 1024n ? this.w.universe.size : 1024n
+      this.w.allocate(peer, key, BigInt(this.rnd.int(Number(span))))
+    } else this.w.allocate(peer, key)
+  }
+
+  private release (peer: PeerId): void {
+    const held = [...this.w.held(peer).keys()]
+    if (held.length > 0) this.w.release(peer, this.rnd.pick(held))
+  }
+
+  private partition (up: readonly PeerId[]): void {
+    this.w.partition(up.filter(() => this.rnd.chance(0.4)))
+  }
+
+  private restartOne (): void {
+    const down = this.w.ids('down')
+    if (down.length > 0) this.w.restart(this.rnd.pick(down))
+  }
+
+  /**
+   * A new node: as an agent would be configured for it, with consensus over every node that exists
+   * now (as a DaemonSet counts nodes), the cluster's seed list, or as an observer.
+   */
+  private join (): void {
+    if (this.joinersLeft === 0) return
+    this.joinersLeft--
+    const id = peerId(this.next++)
+    const init: InitMode = this.rnd.chance(0.2)
+      ? { kind: 'observer' }
+      : this.init.kind === 'consensus' ? { kind: 'consensus', count: this.next } : this.init
+    this.w.add(id, init)
+  }
+
+  /** rmpeer of a dead peer; sometimes from both sides of a fresh partition at once. */
+  private remove (): void {
+    const dead = this.w.ids('dead')
+    const up = this.w.ids('up')
+    if (dead.length === 0 || up.length === 0) return
+    const target = this.rnd.pick(dead)
+    if (this.rnd.chance(0.3) && up.length >= 2) {
+      const a = this.rnd.pick(up)
+      const b = this.rnd.pick(up.filter(p => p !== a))
+      this.w.partition([b, ...up.filter(p => p !== a && p !== b && this.rnd.chance(0.5))])
+      this.w.rmpeer(a, target)
+      this.w.rmpeer(b, target)
+    } else this.w.rmpeer(this.rnd.pick(up), target)
+  }
+}
+
