@@ -217,6 +217,21 @@ describe('GC', () => {
   })
 })
 
+describe('an agent that cannot reach its quorum', () => {
+  it('STATUS is 0 while idle (the first ADD starts consensus); ADD is 11 with Weave\'s words, then STATUS is 50', async () => {
+    const lone = await cluster.start({ name: 'lone', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=2', WEFT_REQUEST_TIMEOUT_MS: '1000' } })
+    const conf = { ...netconf(), ipam: { type: 'weft', socket: lone.socketPath } }
+    expect((await lone.client.status()).status).toBe('idle')
+    expect((await cni({ command: 'STATUS' }, conf)).code).toBe(0)
+    const r = await add(newId(), conf)
+    expect(r.json).toMatchObject({ code: 11, msg: 'awaiting consensus (quorum: 2, known: 1)' })
+    const status = await cni({ command: 'STATUS' }, conf)
+    expect(status.json).toMatchObject({ code: 50, details: 'awaiting-consensus' })
+    expect((await lone.client.allocations()).allocations).toEqual([])
+    await cluster.stop(lone)
+  })
+})
+
 describe('the agent going away', () => {
   it('STATUS is 0 while the agent is ready and 50 once it is stopped; ADD and DEL then say try again later', async () => {
     const conf = netconf()
