@@ -10,3 +10,6 @@ export { Ring, type MergeResult, type ConflictEvent, statesEqual, validateState,
 export { Space, type ClaimResult } from './space.ts'
 export { IntervalSet } from './intervals.ts'
 export * from './codec.ts'
+export { createPeer, type Peer, type PeerConfig } from './peer.ts'
+export { type PeerStatus, type PeerSummary, type StatusCode } from './status.ts'
+export { type Timeouts, DEFAULT_TIMEOUTS, InvariantError } from './state.ts'
