@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr'
 import {
   decodeAcceptorRecord, decodeAllocation, decodeRingState, encodeAcceptorRecord, encodeAllocation, encodeRingState
 } from '@weft/ring'
-import type { AcceptorRecord, Allocation, Cidr, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
+import type { AcceptorRecord, Allocation, Cidr, Offset, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
 import { StoreError } from './errors.ts'
 
 export const SCHEMA_VERSION = 1
@@ -24,10 +24,8 @@ export interface AttachmentMeta {
   readonly allocatedAt: number
 }
 
-export interface Loaded {
-  /** Undefined for a fresh data directory. */
-  readonly persisted: PersistedPeer | undefined
-  readonly meta: ReadonlyMap<string, AttachmentMeta>
+export interface StoredAllocation extends AttachmentMeta {
+  readonly offset: Offset
 }
 
 type Db = Level<string, Uint8Array>
@@ -43,6 +41,7 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
 export class Store {
   readonly #db: Db
+  readonly #allocations = new Map<string, StoredAllocation>()
 
   private constructor (db: Db) {
     this.#db = db
@@ -71,7 +70,13 @@ export class Store {
     return new Store(db)
   }
 
-  async load (): Promise<Loaded> {
+  /** Every allocation as written: loaded by `load`, kept current by `commit`. */
+  get allocations (): ReadonlyMap<string, StoredAllocation> {
+    return this.#allocations
+  }
+
+  /** Reads everything back; undefined for a fresh data directory. */
+  async load (): Promise<PersistedPeer | undefined> {
     const ringBytes = await this.#db.get(KEY_RING)
     const allocations: Allocation[] = []
     for await (const [key, value] of this.#db.iterator({ gte: ALLOC, lt: next(ALLOC) })) {
@@ -91,10 +96,16 @@ export class Store {
       if (allocations.length > 0 || acceptor.length > 0) {
         throw new StoreError(`the store holds ${allocations.length} allocations and ${acceptor.length} acceptor records but no ring (key "${KEY_RING}" is missing)`)
       }
-      return { persisted: undefined, meta }
+      return undefined
     }
     const ring: RingState = decoded(KEY_RING, () => decodeRingState(ringBytes))
-    return { persisted: { ring, allocations, acceptor }, meta }
+    this.#allocations.clear()
+    for (const a of allocations) {
+      const m = meta.get(a.key)
+      if (m === undefined) throw new StoreError(`corrupt store: key "${ATTACH}${a.key}" is missing for allocation "${ALLOC}${a.key}"`)
+      this.#allocations.set(a.key, { ...m, offset: a.offset })
+    }
+    return { ring, allocations, acceptor }
   }
 
   /**
@@ -114,6 +125,8 @@ export class Store {
     }
     if (ops.length === 0) return
     await this.#db.batch(ops, { sync: true })
+    for (const key of delta.deleteAllocations) this.#allocations.delete(key)
+    for (const a of delta.putAllocations) this.#allocations.set(a.key, { ...meta(a.key), offset: a.offset })
   }
 
   async close (): Promise<void> {

@@ -2,10 +2,16 @@
  * Test support shared by the agent's tests and the e2e suite: free ports, temp dirs, bounded waits,
  * and real agent processes (spawned with an env, waited for on their socket, killed on teardown).
  */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { generateKey } from '@libp2p/pnet'
+import { createClient } from '@weft/protocol'
+import type { Client } from '@weft/protocol'
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export async function freePort (): Promise<number> {
@@ -32,7 +38,7 @@ export async function waitFor (what: string, check: () => boolean | Promise<bool
     } catch (err) {
       last = err
     }
-    await new Promise(resolve => setTimeout(resolve, intervalMs))
+    await sleep(intervalMs)
   }
   throw new Error(`timed out waiting for ${what} (${attempts} checks, ${intervalMs} ms apart)${last === null ? '' : `; last error: ${(last as Error).message}`}`)
 }
@@ -44,4 +50,159 @@ export async function makeTempDir (label: string): Promise<string> {
 
 export async function removeTempDir (dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
+}
+
+/** The agent's entry point, run with the same Node as the tests. */
+export const AGENT_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+export interface AgentSpec {
+  /** Also the nickname. */
+  readonly name: string
+  /** Extra or overriding environment (IPALLOC_INIT, WEFT_PEERS, ...). */
+  readonly env?: Readonly<Record<string, string>>
+  /** Reuse a data dir (a restart); otherwise a fresh one under the cluster's dir. */
+  readonly dataDir?: string
+  /** Reuse a port (a restart keeps the address the others dial). */
+  readonly port?: number
+}
+
+export interface AgentProcess {
+  readonly name: string
+  readonly port: number
+  /** The multiaddr other agents put in WEFT_PEERS. */
+  readonly addr: string
+  readonly dataDir: string
+  readonly socketPath: string
+  readonly client: Client
+  readonly child: ChildProcess
+  /** Everything the agent wrote (JSON log lines on stdout, anything on stderr). */
+  readonly output: string[]
+  /** Resolves with the exit code (or the signal's name) once the process is gone. */
+  readonly exited: Promise<number | string>
+}
+
+/**
+ * A set of agent processes on 127.0.0.1 sharing one temp dir and one swarm key. `teardown` kills
+ * whatever is still running and removes the dir; call it in afterEach/afterAll.
+ */
+export class Cluster {
+  readonly dir: string
+  readonly swarmKeyFile: string
+  readonly #agents: AgentProcess[] = []
+
+  private constructor (dir: string, swarmKeyFile: string) {
+    this.dir = dir
+    this.swarmKeyFile = swarmKeyFile
+  }
+
+  static async create (label: string): Promise<Cluster> {
+    const dir = await makeTempDir(label)
+    const swarmKeyFile = join(dir, 'swarm.key')
+    await writeSwarmKey(swarmKeyFile)
+    return new Cluster(dir, swarmKeyFile)
+  }
+
+  get agents (): readonly AgentProcess[] {
+    return this.#agents
+  }
+
+  /** Spawns an agent; resolves once it answers on its socket (bounded), else kills it and throws with its output. */
+  async start (spec: AgentSpec): Promise<AgentProcess> {
+    const agent = await this.spawn(spec)
+    await waitForSocket(agent)
+    return agent
+  }
+
+  /** Spawns an agent without waiting for it (for agents expected to fail at start). */
+  async spawn (spec: AgentSpec): Promise<AgentProcess> {
+    const port = spec.port ?? await freePort()
+    const dataDir = spec.dataDir ?? join(this.dir, spec.name)
+    await mkdir(dataDir, { recursive: true })
+    const socketPath = join(dataDir, 'weft.sock')
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      WEFT_NICKNAME: spec.name,
+      WEFT_LISTEN: `/ip4/127.0.0.1/tcp/${port}`,
+      WEFT_DATA_DIR: dataDir,
+      WEFT_SOCKET: socketPath,
+      WEFT_SWARM_KEY_FILE: this.swarmKeyFile,
+      WEFT_TICK_MS: '50',
+      WEFT_RECONNECT_MS: '200',
+      WEFT_LOG_LEVEL: 'info',
+      ...spec.env
+    }
+    const child = spawn(process.execPath, [AGENT_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const output: string[] = []
+    const collect = (chunk: Buffer): void => {
+      output.push(...chunk.toString('utf8').split('\n').filter(l => l !== ''))
+      if (output.length > 5000) output.splice(0, output.length - 5000)
+    }
+    child.stdout?.on('data', collect)
+    child.stderr?.on('data', collect)
+    const exited = new Promise<number | string>(resolve => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')))
+    const agent: AgentProcess = {
+      name: spec.name,
+      port,
+      addr: `/ip4/127.0.0.1/tcp/${port}`,
+      dataDir,
+      socketPath,
+      client: createClient({ socketPath, timeoutMs: 60_000 }),
+      child,
+      output,
+      exited
+    }
+    this.#agents.push(agent)
+    return agent
+  }
+
+  /** SIGTERM, then waits (bounded) for the exit; SIGKILL if it does not come. */
+  async stop (agent: AgentProcess): Promise<number | string> {
+    if (agent.child.exitCode !== null || agent.child.signalCode !== null) return await agent.exited
+    agent.child.kill('SIGTERM')
+    const code = await Promise.race([agent.exited, sleep(20_000).then(() => null)])
+    if (code !== null) return code
+    agent.child.kill('SIGKILL')
+    throw new Error(`${agent.name} did not exit within 20 s of SIGTERM; killed`)
+  }
+
+  /** kill -9. */
+  async kill (agent: AgentProcess): Promise<void> {
+    agent.child.kill('SIGKILL')
+    await agent.exited
+  }
+
+  async teardown (): Promise<void> {
+    for (const a of this.#agents) {
+      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL')
+    }
+    await Promise.all(this.#agents.map(async a => await a.exited))
+    this.#agents.length = 0
+    await removeTempDir(this.dir)
+  }
+}
+
+export async function waitForSocket (agent: AgentProcess, attempts = 200): Promise<void> {
+  try {
+    await waitFor(`${agent.name} to answer on ${agent.socketPath}`, async () => {
+      if (agent.child.exitCode !== null || agent.child.signalCode !== null) {
+        throw new Error(`exited with ${agent.child.exitCode ?? agent.child.signalCode}`)
+      }
+      await agent.client.status()
+      return true
+    }, attempts, 100)
+  } catch (err) {
+    agent.child.kill('SIGKILL')
+    throw new Error(`${(err as Error).message}\n--- ${agent.name} output ---\n${agent.output.slice(-40).join('\n')}`)
+  }
+}
+
+/** A pnet swarm key file, root-only, as the agent expects it. */
+export async function writeSwarmKey (path: string): Promise<void> {
+  const key = new Uint8Array(95)
+  generateKey(key)
+  await writeFile(path, key, { mode: 0o600 })
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
 }

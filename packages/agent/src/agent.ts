@@ -1,0 +1,178 @@
+/**
+ * One agent: identity, store, core peer, mesh, Ready loop, socket API and metrics, started in that
+ * order and stopped in reverse. The core does the thinking; this wires its inputs and outputs.
+ */
+import { createPeer, decodeMessage, encodeMessage, formatRange, parseUniverse } from '@weft/ring'
+import type { CoreEvent, Message, Outbound, PeerId, Universe } from '@weft/ring'
+import { formatInit } from './config.ts'
+import type { AgentConfig } from './config.ts'
+import { routes } from './api.ts'
+import { Driver } from './driver.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { createLogger } from './log.ts'
+import type { Logger } from './log.ts'
+import { Mesh } from './mesh.ts'
+import { Metrics } from './metrics.ts'
+import { metaFromKey, Ops } from './ops.ts'
+import { startSocketServer } from './server.ts'
+import { gauges, statusBody } from './status.ts'
+import { Store } from './store.ts'
+import { readSwarmKey } from './swarm-key.ts'
+
+export interface Agent {
+  readonly peerId: PeerId
+  readonly socketPath: string
+  readonly listenAddresses: readonly string[]
+  /** Resolves (never rejects) with the reason if the agent fails while running and must stop. */
+  readonly failed: Promise<Error>
+  /** Stops taking requests, finishes in-flight ones, flushes the store, leaves the mesh. Idempotent. */
+  stop: () => Promise<void>
+}
+
+export async function startAgent (config: AgentConfig, log: Logger = createLogger(config.logLevel, { nickname: config.nickname })): Promise<Agent> {
+  const universe = parseUniverse(config.range)
+  const identity = await loadOrCreateIdentity(config.dataDir)
+  log = log.child({ peer: identity.peerId })
+  const swarmKey = config.swarmKeyFile === null ? null : await readSwarmKey(config.swarmKeyFile)
+  if (swarmKey === null) log.warn('no WEFT_SWARM_KEY_FILE: any host that can reach the listen port may join the mesh')
+  else if (swarmKey.exposed) log.warn({ file: config.swarmKeyFile }, 'the swarm key file is readable by group or others; make it 0600')
+
+  const store = await Store.open(config.dataDir, universe.cidr)
+  const cleanup: Array<() => Promise<void>> = [async () => await store.close()]
+  try {
+    const persisted = await store.load()
+    const peer = createPeer({
+      id: identity.peerId,
+      nickname: config.nickname,
+      universe,
+      init: config.init,
+      random: Math.random,
+      ...(persisted === undefined ? {} : { persisted }),
+      // The core answers a waiting request before the socket's own bound does.
+      timeouts: { request: Math.max(1, Math.floor(config.requestTimeoutMs / config.tickMs)) }
+    })
+    let reportFailure: (err: Error) => void = () => undefined
+    const failed = new Promise<Error>(resolve => { reportFailure = resolve })
+    const metrics = new Metrics(() => gauges(peer.status()))
+    let mesh: Mesh | null = null
+    let ops: Ops | null = null
+    const driver = new Driver(peer, {
+      commit: async delta => {
+        const started = performance.now()
+        await store.commit(delta, key => ops?.metaFor(key) ?? metaFromKey(key, Date.now()))
+        metrics.commitSeconds((performance.now() - started) / 1000)
+      },
+      send: out => sendOut(mesh, out),
+      event: e => {
+        logEvent(log, universe, e)
+        if (e.kind === 'conflict') metrics.conflict()
+        if (e.kind === 'removed-self') reportFailure(new Error(`this peer was removed from the ring by ${e.heir} (weft rmpeer); its data dir must not be reused`))
+      },
+      fatal: reportFailure
+    }, log)
+
+    mesh = await Mesh.start({
+      privateKey: identity.privateKey,
+      listen: config.listen,
+      peers: config.peers,
+      swarmKey: swarmKey?.bytes ?? null,
+      reconnectMs: config.reconnectMs,
+      log
+    }, {
+      receive: (from, data) => {
+        let msg: Message
+        try {
+          msg = decodeMessage(data)
+        } catch (err) {
+          metrics.badMessage()
+          log.warn({ from, bytes: data.length, err: (err as Error).message }, 'malformed message ignored')
+          return false
+        }
+        driver.input(() => peer.step(from, msg))
+        return true
+      },
+      unreadable: (from, reason) => {
+        metrics.badMessage()
+        log.warn({ from, reason }, 'unreadable direct message ignored')
+      },
+      reachable: peers => {
+        log.info({ reachable: peers.length }, 'reachable peers changed')
+        driver.input(() => peer.setReachable(peers))
+      }
+    })
+    const meshStarted = mesh
+    cleanup.unshift(async () => await meshStarted.stop())
+
+    const status = () => statusBody(peer.status(), {
+      init: formatInit(config.init),
+      connections: meshStarted.connectionCount(),
+      badMessages: metrics.badMessages
+    })
+    ops = new Ops({ universe, peer, driver, store, requestTimeoutMs: config.requestTimeoutMs + 1_000, clock: Date.now, status })
+    const ticker = setInterval(() => driver.input(() => peer.tick()), config.tickMs)
+    cleanup.unshift(async () => {
+      clearInterval(ticker)
+      await driver.idle()
+    })
+    const server = await startSocketServer(config.socketPath, routes(ops), log)
+    cleanup.unshift(async () => await server.close())
+    if (config.metricsAddr !== null) {
+      const stopMetrics = await metrics.serve(config.metricsAddr)
+      cleanup.unshift(stopMetrics)
+    }
+    log.info({
+      range: universe.cidr,
+      init: formatInit(config.init),
+      listen: meshStarted.listenAddresses(),
+      socket: config.socketPath,
+      restored: persisted === undefined ? null : { allocations: persisted.allocations.length, entries: persisted.ring.entries.length }
+    }, 'agent started')
+
+    let stopping: Promise<void> | null = null
+    return {
+      peerId: identity.peerId,
+      socketPath: config.socketPath,
+      listenAddresses: meshStarted.listenAddresses(),
+      failed,
+      stop: async () => {
+        stopping ??= runCleanup(cleanup, log)
+        await stopping
+      }
+    }
+  } catch (err) {
+    await runCleanup(cleanup, log)
+    throw err
+  }
+}
+
+async function runCleanup (steps: Array<() => Promise<void>>, log: Logger): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step()
+    } catch (err) {
+      log.error({ err }, 'error while stopping')
+    }
+  }
+  log.info('agent stopped')
+}
+
+function sendOut (mesh: Mesh | null, out: Outbound): void {
+  if (mesh === null) return
+  const data = encodeMessage(out.msg)
+  if (out.to === 'all') mesh.publish(data)
+  else mesh.send(out.to, data)
+}
+
+function logEvent (log: Logger, u: Universe, e: CoreEvent): void {
+  switch (e.kind) {
+    case 'conflict':
+      log.warn({ token: e.token.toString(), version: e.version, localOwner: e.localOwner, remoteOwner: e.remoteOwner, from: e.from }, 'ring conflict: rejected an entry that would hand away allocated addresses')
+      return
+    case 'rejected-ring': log.warn({ from: e.from, reason: e.reason }, 'rejected a ring'); return
+    case 'initialised': log.info({ seeds: e.seeds }, 'ring initialised'); return
+    case 'space-received': log.info({ from: e.from, range: formatRange(u, e.range) }, 'received space'); return
+    case 'space-given': log.info({ to: e.to, range: formatRange(u, e.range) }, 'gave space'); return
+    case 'takeover': log.warn({ peer: e.peer, heir: e.heir }, 'peer taken over'); return
+    case 'removed-self': log.error({ heir: e.heir }, 'this peer was removed from the ring')
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The Ready loop: the one place the core's output is acted on, strictly in order: persist the
+ * batch, then send messages, then answer waiting requests, then log events, then advance(). One
+ * batch is in flight at a time; whatever arrives while it is being written joins the next one,
+ * which is how commits are grouped.
+ */
+import type { Completion, CoreEvent, Outbound, PersistDelta, Ready, RequestId } from '@weft/ring'
+import type { Logger } from './log.ts'
+
+/** The part of the core's Peer the loop drives. */
+export interface ReadySource {
+  hasReady: () => boolean
+  ready: () => Ready
+  advance: () => void
+}
+
+export interface DriverIo {
+  /** Durably writes one batch; a rejection is fatal (the core has moved on in memory). */
+  readonly commit: (delta: PersistDelta) => Promise<void>
+  readonly send: (out: Outbound) => void
+  readonly event: (e: CoreEvent) => void
+  /** Called once if the loop cannot go on; the agent must stop. */
+  readonly fatal: (err: Error) => void
+}
+
+interface Waiter {
+  readonly resolve: (c: Completion) => void
+  readonly timer: NodeJS.Timeout
+}
+
+export class Driver {
+  readonly #core: ReadySource
+  readonly #io: DriverIo
+  readonly #log: Logger
+  readonly #waiting = new Map<RequestId, Waiter>()
+  #nextId: RequestId = 1
+  #running = false
+  #scheduled = false
+  #failed: Error | null = null
+  #idle: Array<() => void> = []
+
+  constructor (core: ReadySource, io: DriverIo, log: Logger) {
+    this.#core = core
+    this.#io = io
+    this.#log = log
+  }
+
+  /** Requests waiting for a completion. */
+  get waiting (): number {
+    return this.#waiting.size
+  }
+
+  /**
+   * Starts a core request with a fresh id and waits for its completion, at most `timeoutMs`; then it
+   * completes as a retryable not-ready error (a late completion is dropped: CNI retries are idempotent).
+   */
+  async request (start: (id: RequestId) => void, timeoutMs: number, what: string): Promise<Completion> {
+    if (this.#failed !== null) return failure(0, `the agent stopped: ${this.#failed.message}`, false)
+    const id = this.#nextId++
+    const done = new Promise<Completion>(resolve => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id)
+        resolve(failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`, true))
+      }, timeoutMs)
+      this.#waiting.set(id, { resolve, timer })
+    })
+    this.input(() => start(id))
+    return await done
+  }
+
+  /** Feeds the core (a message, a tick, reachability) and makes sure its output is acted on. */
+  input (feed: () => void): void {
+    if (this.#failed !== null) return
+    try {
+      feed()
+    } catch (err) {
+      this.#fail(err as Error)
+      return
+    }
+    this.#schedule()
+  }
+
+  /** Resolves once no batch is in flight and none is ready. */
+  async idle (): Promise<void> {
+    if (!this.#running && !this.#scheduled) return
+    await new Promise<void>(resolve => this.#idle.push(resolve))
+  }
+
+  #schedule (): void {
+    if (this.#running || this.#scheduled) return
+    this.#scheduled = true
+    // setImmediate, not a microtask: requests that arrive in the same I/O turn share one batch.
+    setImmediate(() => {
+      this.#scheduled = false
+      void this.#run()
+    })
+  }
+
+  async #run (): Promise<void> {
+    this.#running = true
+    try {
+      while (this.#failed === null && this.#core.hasReady()) {
+        const rd = this.#core.ready()
+        if (rd.persist !== null) await this.#io.commit(rd.persist)
+        for (const m of rd.messages) this.#io.send(m)
+        for (const c of rd.completions) this.#complete(c)
+        for (const e of rd.events) this.#io.event(e)
+        this.#core.advance()
+      }
+    } catch (err) {
+      this.#fail(err as Error)
+    } finally {
+      this.#running = false
+      for (const resolve of this.#idle.splice(0)) resolve()
+    }
+  }
+
+  #complete (c: Completion): void {
+    const w = this.#waiting.get(c.id)
+    if (w === undefined) {
+      this.#log.debug({ id: c.id }, 'completion for a request that timed out')
+      return
+    }
+    clearTimeout(w.timer)
+    this.#waiting.delete(c.id)
+    w.resolve(c)
+  }
+
+  #fail (err: Error): void {
+    if (this.#failed !== null) return
+    this.#failed = err
+    this.#log.fatal({ err }, 'the ready loop failed; stopping')
+    for (const [id, w] of this.#waiting) {
+      clearTimeout(w.timer)
+      w.resolve(failure(id, `the agent stopped: ${err.message}`, false))
+    }
+    this.#waiting.clear()
+    this.#io.fatal(err)
+  }
+}
+
+function failure (id: RequestId, message: string, retryable: boolean): Completion {
+  return { id, ok: false, error: { code: 'not-ready', message, retryable } }
+}

@@ -1,0 +1,139 @@
+/**
+ * What each socket route does: core requests go through the Ready loop (so they are answered only
+ * after their batch is durable); reads come from the store's view of what is durable.
+ */
+import { addressAt, asPeerId } from '@weft/ring'
+import type { Completion, Peer, Universe } from '@weft/ring'
+import type {
+  AllocateResponse, AllocationsResponse, CheckResponse, GcResponse, PrimeResponse, ReleaseResponse, ReportResponse,
+  RmpeerResponse, StatusResponse
+} from '@weft/protocol'
+import { apiErrorOf } from './api.ts'
+import type { AgentOps } from './api.ts'
+import type { Driver } from './driver.ts'
+import { ApiError } from './errors.ts'
+import type { AttachmentMeta, Store } from './store.ts'
+import { allocationInfo, allocationInfos, reportBody } from './status.ts'
+import type { CheckedAllocate, CheckedAttachment } from './validate.ts'
+
+export interface OpsDeps {
+  readonly universe: Universe
+  readonly peer: Peer
+  readonly driver: Driver
+  readonly store: Store
+  readonly requestTimeoutMs: number
+  readonly clock: () => number
+  readonly status: () => StatusResponse
+}
+
+export class Ops implements AgentOps {
+  readonly universe: Universe
+  readonly #d: OpsDeps
+  /** Metadata of allocations on their way to the store, by attachment key. */
+  readonly #incoming = new Map<string, AttachmentMeta>()
+
+  constructor (deps: OpsDeps) {
+    this.universe = deps.universe
+    this.#d = deps
+  }
+
+  /** The metadata to persist with a new allocation of `key`. */
+  metaFor (key: string): AttachmentMeta {
+    const known = this.#incoming.get(key) ?? this.#d.store.allocations.get(key)
+    return known ?? metaFromKey(key, this.#d.clock())
+  }
+
+  async allocate (req: CheckedAllocate): Promise<AllocateResponse> {
+    this.#incoming.set(req.key, {
+      containerId: req.containerId,
+      ifname: req.ifname,
+      ...(req.podNamespace === undefined ? {} : { podNamespace: req.podNamespace }),
+      ...(req.podName === undefined ? {} : { podName: req.podName }),
+      allocatedAt: this.#d.clock()
+    })
+    try {
+      const c = ok(await this.#request(id => this.#d.peer.allocate(id, req.key, req.offset), 'allocate'))
+      if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
+      return this.#answer(c.offset)
+    } finally {
+      this.#incoming.delete(req.key)
+    }
+  }
+
+  async release (a: CheckedAttachment): Promise<ReleaseResponse> {
+    const c = ok(await this.#request(id => this.#d.peer.release(id, a.key), 'release'))
+    return { released: c.offset === undefined ? null : addressAt(this.universe, c.offset) }
+  }
+
+  check (a: CheckedAttachment): CheckResponse {
+    const held = this.#d.store.allocations.get(a.key)
+    if (held === undefined) throw new ApiError(404, 'unknown-attachment', `no allocation for container ${a.containerId} interface ${a.ifname}`)
+    return this.#answer(held.offset)
+  }
+
+  async gc (valid: readonly CheckedAttachment[]): Promise<GcResponse> {
+    const keep = new Set(valid.map(a => a.key))
+    const stale = [...this.#d.store.allocations.entries()].filter(([key]) => !keep.has(key))
+    const released = await Promise.all(stale.map(async ([key, held]) => {
+      ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release'))
+      return allocationInfo(this.universe, held)
+    }))
+    return { released }
+  }
+
+  allocations (): AllocationsResponse {
+    return { allocations: allocationInfos(this.universe, this.#d.store.allocations) }
+  }
+
+  status (): StatusResponse {
+    return this.#d.status()
+  }
+
+  report (): ReportResponse {
+    return reportBody(this.#d.status(), this.universe, this.#d.peer.ring(), allocationInfos(this.universe, this.#d.store.allocations))
+  }
+
+  async rmpeer (name: string): Promise<RmpeerResponse> {
+    const target = this.#resolvePeer(name)
+    const c = ok(await this.#request(id => this.#d.peer.rmpeer(id, asPeerId(target.peer)), 'rmpeer'))
+    return { peer: target.peer, nickname: target.nickname, takenOver: (c.takenOver ?? 0n).toString() }
+  }
+
+  async prime (): Promise<PrimeResponse> {
+    ok(await this.#request(id => this.#d.peer.prime(id), 'prime'))
+    return this.#d.status()
+  }
+
+  /** A peer id or a nickname, resolved against the ring's members; an ambiguous nickname is refused. */
+  #resolvePeer (name: string): { peer: string, nickname: string } {
+    const members = this.#d.peer.ring().members
+    const byId = members.find(m => m.peer === name)
+    if (byId !== undefined) return { peer: byId.peer, nickname: byId.nickname }
+    const byNick = members.filter(m => m.nickname === name)
+    if (byNick.length > 1) {
+      throw new ApiError(400, 'bad-request', `peer: nickname "${name}" names ${byNick.length} peers (${byNick.map(m => m.peer).join(', ')}); give the peer id`)
+    }
+    const m = byNick[0]
+    if (m === undefined) throw new ApiError(404, 'unknown-peer', `peer: "${name}" is neither the id nor the nickname of a known peer`)
+    return { peer: m.peer, nickname: m.nickname }
+  }
+
+  #answer (offset: bigint): AllocateResponse {
+    return { address: addressAt(this.universe, offset), prefixLength: this.universe.prefixLength, range: this.universe.cidr }
+  }
+
+  async #request (start: (id: number) => void, what: string): Promise<Completion> {
+    return await this.#d.driver.request(start, this.#d.requestTimeoutMs, what)
+  }
+}
+
+/** Metadata recovered from the attachment key alone, for an allocation that arrived without any. */
+export function metaFromKey (key: string, now: number): AttachmentMeta {
+  const slash = key.lastIndexOf('/')
+  return { containerId: key.slice(0, slash), ifname: key.slice(slash + 1), allocatedAt: now }
+}
+
+function ok (c: Completion): Extract<Completion, { ok: true }> {
+  if (!c.ok) throw apiErrorOf(c.error)
+  return c
+}

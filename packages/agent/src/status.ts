@@ -1,0 +1,111 @@
+/**
+ * The socket's status and report bodies, and the metrics gauges, built from the core's status
+ * snapshot plus what only the agent knows (mesh connections, bad messages, allocation metadata).
+ * Pure functions of their inputs.
+ */
+import { addressAt } from '@weft/ring'
+import type { PeerStatus, RingState, StatusCode, Universe } from '@weft/ring'
+import type { AllocationInfo, IpamStatus, PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
+import type { GaugeSnapshot } from './metrics.ts'
+import type { StoredAllocation } from './store.ts'
+
+export interface AgentFacts {
+  readonly init: string
+  readonly connections: number
+  readonly badMessages: number
+}
+
+const IPAM_STATUS: Record<StatusCode, IpamStatus> = {
+  idle: 'idle',
+  'awaiting-consensus': 'awaiting-consensus',
+  priming: 'priming',
+  ready: 'ready',
+  waiting: 'waiting-for-space',
+  unreachable: 'all-unreachable',
+  // A removed peer serves nothing; its statusText says by whom it was removed.
+  removed: 'idle'
+}
+
+export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
+  const peers: PeerLine[] = s.peers.map(p => ({
+    id: p.peer,
+    nickname: p.nickname,
+    addresses: p.size.toString(),
+    percentage: percent(p.size, s.universeSize),
+    ...(p.self ? { active: s.allocated } : {}),
+    reachable: p.reachable,
+    local: p.self
+  }))
+  return {
+    peer: { id: s.id, nickname: s.nickname },
+    status: IPAM_STATUS[s.code],
+    statusText: s.text,
+    range: s.range,
+    rangeSize: s.universeSize.toString(),
+    init: facts.init,
+    ...(s.quorum === null ? {} : { quorum: s.quorum, known: s.known }),
+    peers,
+    connections: facts.connections,
+    allocations: s.allocated,
+    freeLocal: s.free.toString(),
+    pendingAllocates: s.pendingAllocates,
+    pendingClaims: s.pendingClaims,
+    conflicts: s.conflicts,
+    badMessages: facts.badMessages
+  }
+}
+
+export function reportBody (status: StatusResponse, u: Universe, ring: RingState, allocations: AllocationInfo[]): ReportResponse {
+  const entries = ring.entries.map((e, i) => {
+    const next = ring.entries[i + 1]?.token ?? u.size + (ring.entries[0]?.token ?? 0n)
+    return {
+      token: e.token.toString(),
+      start: addressAt(u, e.token),
+      owner: e.owner,
+      version: e.version,
+      free: e.free.toString(),
+      size: (next - e.token).toString()
+    }
+  })
+  return {
+    status,
+    ring: { range: ring.universe, seeds: [...ring.seeds], entries, removed: ring.removed.map(r => ({ peer: r.peer, heir: r.heir })) },
+    allocations
+  }
+}
+
+/** Allocations as the API lists them, sorted by attachment. */
+export function allocationInfos (u: Universe, allocations: ReadonlyMap<string, StoredAllocation>): AllocationInfo[] {
+  return [...allocations.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, a]) => allocationInfo(u, a))
+}
+
+export function allocationInfo (u: Universe, a: StoredAllocation): AllocationInfo {
+  return {
+    containerId: a.containerId,
+    ifname: a.ifname,
+    address: addressAt(u, a.offset),
+    ...(a.podNamespace === undefined ? {} : { podNamespace: a.podNamespace }),
+    ...(a.podName === undefined ? {} : { podName: a.podName }),
+    allocatedAt: a.allocatedAt
+  }
+}
+
+export function gauges (s: PeerStatus): GaugeSnapshot {
+  const unreachable = s.peers.filter(p => !p.reachable)
+  const unreachableSize = unreachable.reduce((n, p) => n + p.size, 0n)
+  return {
+    localUsed: s.allocated,
+    maxIps: Number(s.universeSize),
+    unreachableCount: unreachable.length,
+    unreachablePercentage: percent(unreachableSize, s.universeSize),
+    pendingAllocates: s.pendingAllocates,
+    pendingClaims: s.pendingClaims
+  }
+}
+
+/** Share of the whole, 0..100, to two decimals; exact for any size of range. */
+function percent (part: bigint, whole: bigint): number {
+  return whole === 0n ? 0 : Number((part * 10000n) / whole) / 100
+}
