@@ -232,6 +232,24 @@ describe('an agent that cannot reach its quorum', () => {
   })
 })
 
+describe('an exhausted range', () => {
+  it('STATUS is 50 while no address is free anywhere, ADD is 11, and both recover after a DEL', async () => {
+    // A /30 has two addresses to give: the network and broadcast addresses are never handed out.
+    const tiny = await cluster.start({ name: 'tiny', env: { IPALLOC_RANGE: '10.98.0.0/30', IPALLOC_INIT: 'consensus=1', WEFT_REQUEST_TIMEOUT_MS: '1000' } })
+    const conf = { ...netconf(), ipam: { type: 'weft', socket: tiny.socketPath } }
+    await tiny.client.prime()
+    const [a, b] = [newId(), newId()]
+    for (const id of [a, b]) expect((await add(id, conf)).code).toBe(0)
+    const status = await cni({ command: 'STATUS' }, conf)
+    expect(status.json).toMatchObject({ code: 50, msg: 'range 10.98.0.0/30 is exhausted: no free address on this peer or on any reachable peer' })
+    expect((await add(newId(), conf)).json).toMatchObject({ code: 11 })
+    expect((await del(a, conf)).code).toBe(0)
+    expect((await cni({ command: 'STATUS' }, conf)).code).toBe(0)
+    expect((await add(newId(), conf)).code).toBe(0)
+    await cluster.stop(tiny)
+  })
+})
+
 describe('the agent going away', () => {
   it('STATUS is 0 while the agent is ready and 50 once it is stopped; ADD and DEL then say try again later', async () => {
     const conf = netconf()

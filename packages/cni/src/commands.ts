@@ -4,6 +4,7 @@ import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
 import type { Attachment, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
+import { ASK_RING, exhaustedProblem, statusProblem } from './readiness.ts'
 import { formatResult } from './result.ts'
 
 /** What a command prints on success: a JSON document, or nothing. */
@@ -94,16 +95,15 @@ async function gc (conf: NetConf, client: Client): Promise<void> {
   await client.gc({ valid: keep })
 }
 
-/**
- * Ready for ADD when the agent answers and its ring is ready, or idle (an empty ring that the first
- * ADD initialises, as in Weave); 50 otherwise: awaiting consensus, out of space, peers unreachable.
- */
+/** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */
 async function status (client: Client): Promise<void> {
-  let st
   try {
-    st = await client.status()
+    const st = await client.status()
+    const problem = statusProblem(st)
+    const reason = problem === ASK_RING ? exhaustedProblem(st, (await client.report()).ring) : problem
+    if (reason !== null) throw new CniError(CniCode.notAvailable, reason, st.status)
   } catch (err) {
+    if (err instanceof CniError) throw err
     throw new CniError(CniCode.notAvailable, agentErrorToCni(err).message)
   }
-  if (st.status !== 'ready' && st.status !== 'idle') throw new CniError(CniCode.notAvailable, `weft agent is not ready: ${st.statusText}`, st.status)
 }
