@@ -196,11 +196,16 @@ export async function waitForSocket (agent: AgentProcess, attempts = 200): Promi
   }
 }
 
-/** A pnet swarm key file, root-only, as the agent expects it. */
-export async function writeSwarmKey (path: string): Promise<void> {
+/** A fresh pnet swarm key: "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits. */
+export function newSwarmKey (): Uint8Array {
   const key = new Uint8Array(95)
   generateKey(key)
-  await writeFile(path, key, { mode: 0o600 })
+  return key
+}
+
+/** A swarm key file, root-only, as the agent expects it. */
+export async function writeSwarmKey (path: string): Promise<void> {
+  await writeFile(path, newSwarmKey(), { mode: 0o600 })
 }
 
 export async function sleep (ms: number): Promise<void> {

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { generateKey } from '@libp2p/pnet'
 import type { PeerId } from '@weft/ring'
 import { Mesh } from '../src/mesh.ts'
 import { createLogger } from '../src/log.ts'
-import { freePort, waitFor } from './harness.ts'
+import { freePort, newSwarmKey, waitFor } from './harness.ts'
 
 interface Node {
   mesh: Mesh
@@ -17,12 +16,6 @@ const started: Mesh[] = []
 afterEach(async () => {
   await Promise.all(started.splice(0).map(async m => await m.stop()))
 })
-
-function swarmKey (): Uint8Array {
-  const k = new Uint8Array(95)
-  generateKey(k)
-  return k
-}
 
 async function node (port: number, peers: number[], key: Uint8Array | null): Promise<Node> {
   const n: Node = { mesh: undefined as unknown as Mesh, received: [], unreadable: [], reachable: [] }
@@ -49,7 +42,7 @@ async function node (port: number, peers: number[], key: Uint8Array | null): Pro
 
 describe('mesh', () => {
   it('connects to WEFT_PEERS, gossips and sends direct messages in order', async () => {
-    const key = swarmKey()
+    const key = newSwarmKey()
     const [pa, pb] = [await freePort(), await freePort()]
     const a = await node(pa, [pa, pb], key)
     const b = await node(pb, [], key)
@@ -78,8 +71,8 @@ describe('mesh', () => {
 
   it('a peer with another swarm key never becomes a member', async () => {
     const [pa, pb] = [await freePort(), await freePort()]
-    const a = await node(pa, [], swarmKey())
-    const intruder = await node(pb, [pa], swarmKey())
+    const a = await node(pa, [], newSwarmKey())
+    const intruder = await node(pb, [pa], newSwarmKey())
     const plain = await node(await freePort(), [pa], null)
     // Let several reconnect rounds (50 ms each) of both outsiders pass before looking.
     await new Promise(resolve => setTimeout(resolve, 1000))
@@ -92,7 +85,7 @@ describe('mesh', () => {
 
   it('reconnects to a peer that comes back on the same address', async () => {
     const [pa, pb] = [await freePort(), await freePort()]
-    const key = swarmKey()
+    const key = newSwarmKey()
     const a = await node(pa, [pb], key)
     let b = await node(pb, [], key)
     await waitFor('first connection', () => a.reachable.includes(b.mesh.peerId))

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId } from '@weft/ring'
+import { Mesh, MAX_MESSAGE_BYTES } from '../src/mesh.ts'
+import { createLogger } from '../src/log.ts'
+import { Cluster, freePort, waitFor, writeSwarmKey } from './harness.ts'
+import type { AgentProcess } from './harness.ts'
+
+let cluster: Cluster
+let target: AgentProcess
+beforeAll(async () => {
+  cluster = await Cluster.create('hostile')
+  target = await cluster.start({ name: 'target', env: { IPALLOC_INIT: 'consensus=1' } })
+  await target.client.prime()
+})
+afterAll(async () => { await cluster.teardown() })
+
+describe('hostile peers', () => {
+  it('an agent with another swarm key never becomes a member', async () => {
+    const otherKey = join(cluster.dir, 'other.key')
+    await writeSwarmKey(otherKey)
+    const intruder = await cluster.start({
+      name: 'intruder',
+      env: { IPALLOC_INIT: 'consensus=2', WEFT_PEERS: target.addr, WEFT_SWARM_KEY_FILE: otherKey, WEFT_LOG_LEVEL: 'debug' }
+    })
+    await waitFor('three failed dials by the intruder', () => intruder.output.filter(l => l.includes('cannot reach peer')).length >= 3)
+    const [t, i] = await Promise.all([target.client.status(), intruder.client.status()])
+    expect(t.connections).toBe(0)
+    expect(t.peers.map(p => p.id)).toEqual([t.peer.id])
+    expect(i.connections).toBe(0)
+    expect(i.status).not.toBe('ready')
+    expect(intruder.output.some(l => l.includes('connected to peer'))).toBe(false)
+  })
+
+  it('garbage on the gossip topic and on direct streams is counted and dropped; the agent keeps serving', async () => {
+    const port = await freePort()
+    let reachable: readonly PeerId[] = []
+    const attacker = await Mesh.start({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: [`/ip4/127.0.0.1/tcp/${port}`],
+      peers: [target.addr],
+      swarmKey: await readFile(cluster.swarmKeyFile),
+      reconnectMs: 100,
+      log: createLogger('silent')
+    }, { receive: () => true, unreadable: () => undefined, reachable: peers => { reachable = peers } })
+    try {
+      const targetId = (await target.client.status()).peer.id as PeerId
+      await waitFor('the attacker sees the target subscribed', () => reachable.includes(targetId))
+      attacker.publish(new TextEncoder().encode('not msgpack at all'))
+      attacker.publish(Uint8Array.from([0x93, 0x01, 0x09, 0xc0])) // msgpack, but no weft message
+      attacker.send(targetId, Uint8Array.from([0xde, 0xad, 0xbe, 0xef]))
+      attacker.send(targetId, new Uint8Array(MAX_MESSAGE_BYTES + 1))
+      await waitFor('four bad messages counted', async () => (await target.client.status()).badMessages >= 4)
+      const status = await target.client.status()
+      expect(status.badMessages).toBe(4)
+      expect(status.connections).toBeGreaterThanOrEqual(1)
+      expect(status.status).toBe('ready')
+      expect((await target.client.allocate({ containerId: 'still-serving', ifname: 'eth0' })).address).toMatch(/^10\./)
+      const log = target.output.join('\n')
+      expect(log).toContain('malformed message ignored')
+      expect(log).toContain('unreadable direct message ignored')
+    } finally {
+      await attacker.stop()
+    }
+  })
+})
