@@ -22,6 +22,15 @@ export class Disk {
     for (const k of d.deleteAllocations) this.allocations.delete(k)
   }
 
+  /** A copy, as a backup or a VM snapshot would keep it. */
+  copy (): Disk {
+    const d = new Disk(this.universe)
+    d.ring = this.ring
+    for (const [k, v] of this.allocations) d.allocations.set(k, v)
+    for (const [k, v] of this.acceptor) d.acceptor.set(k, v)
+    return d
+  }
+
   /** What a restart reads; undefined when nothing was ever written. */
   load (): PersistedPeer | undefined {
     if (this.ring === null && this.acceptor.size === 0) return undefined

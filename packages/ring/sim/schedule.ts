@@ -63,7 +63,7 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     for (const id of world.ids('down')) world.restart(id)
     world.net.faults = RELIABLE
     world.settle(QUIET_TICKS)
-    world.check()
+    world.check(true)
     world.checkConverged()
   } catch (e) {
     if (!(e instanceof Error)) throw e

@@ -8,7 +8,7 @@
 import { addressAt } from './address.ts'
 import { IntervalSet } from './intervals.ts'
 import { usableRanges } from './owned.ts'
-import { type PeerState, absorbRing, ringChanged, send, snapshot } from './state.ts'
+import { type PeerState, absorbRing, fail, ringChanged, send, snapshot } from './state.ts'
 import type { Message, Offset, PeerId, Range } from './types.ts'
 
 type Request = Extract<Message, { type: 'space-request' }>
@@ -93,19 +93,16 @@ export function onSpaceGrant (s: PeerState, from: PeerId, msg: Grant): void {
 
 export function onSpaceDeny (s: PeerState, from: PeerId, msg: Deny): void {
   const a = s.asks.get(from)
-  s.asks.delete(from)
-  if (a !== undefined && a.address === null) s.tried.add(from)
-  if (!absorbRing(s, from, msg.ring)) return
-  if (a?.address !== null && a?.address !== undefined && msg.reason === DENY_ALLOCATED) {
-    const address = a.address
-    const denied = s.pending.filter(p => p.address === address)
-    s.pending.splice(0, s.pending.length, ...s.pending.filter(p => p.address !== address))
-    for (const p of denied) {
-      s.out.completions.push({
-        id: p.id,
-        ok: false,
-        error: { code: 'address-unavailable', message: `${addressAt(s.universe, address)} is in use on peer ${from}`, retryable: false }
-      })
-    }
+  // A general ask moves on to the next donor at once; an ask for one address waits out its
+  // deadline before asking the same owner again, so a deny cannot start a request storm.
+  if (a !== undefined && a.address === null) {
+    s.asks.delete(from)
+    s.tried.add(from)
   }
+  if (!absorbRing(s, from, msg.ring)) return
+  if (a === undefined || a.address === null || msg.reason !== DENY_ALLOCATED) return
+  const address = a.address
+  const denied = s.pending.filter(p => p.address === address)
+  s.pending.splice(0, s.pending.length, ...s.pending.filter(p => p.address !== address))
+  for (const p of denied) fail(s, p.id, 'address-unavailable', `${addressAt(s.universe, address)} is in use on peer ${from}`, false)
 }

@@ -89,6 +89,8 @@ export function createPeer (config: PeerConfig): Peer {
     removedBy: null,
     conflicts: 0,
     out: new Outbox(),
+    snap: null,
+    mutations: 0,
     pending: [],
     primes: [],
     initState: { neededSince: null, proposal: null, proposedAt: 0, nextAttempt: 0, electorate: 0, voters: new Set() },
@@ -105,6 +107,7 @@ export function createPeer (config: PeerConfig): Peer {
   if (!s.ring.isEmpty()) ringChanged(s)
   else if (config.init.kind === 'seed') claim(s, config.init.peers)
   const checks = config.checks ?? true
+  let checked = -1
   let inFlight: Ready | null = null
 
   /** Every call ends here: serve what can be served, ask for space if needed, and check. */
@@ -114,7 +117,8 @@ export function createPeer (config: PeerConfig): Peer {
       serve(s)
       maybeAskForSpace(s)
     }
-    if (checks) {
+    if (checks && checked !== s.mutations) {
+      checked = s.mutations
       const e = checkPeer(s)
       if (e !== null) throw e
     }
@@ -196,7 +200,7 @@ function dispatch (s: PeerState, from: PeerId, m: Message): void {
 function cut (s: PeerState): Ready {
   const o = s.out
   s.out = new Outbox()
-  const gossip = (o.ringDirty || o.gossip) && s.removedBy === null && !s.ring.isEmpty()
+  const gossip = o.gossip && s.removedBy === null && !s.ring.isEmpty()
   const ring = o.ringDirty || gossip ? snapshot(s) : null
   const puts = [...o.allocations].flatMap(([key, offset]) => offset === null ? [] : [{ key, offset }])
   const deletes = [...o.allocations].flatMap(([key, offset]) => offset === null ? [key] : [])

@@ -4,7 +4,7 @@
  * (init.ts, allocation.ts, donation.ts, takeover.ts) over this one object.
  */
 import type { Universe } from './address.ts'
-import { Ring } from './ring.ts'
+import { Ring, statesEqual } from './ring.ts'
 import { Outbox } from './outbox.ts'
 import { settled, usableRanges } from './owned.ts'
 import type { Proposal } from './paxos.ts'
@@ -114,6 +114,10 @@ export interface PeerState {
   removedBy: PeerId | null
   conflicts: number
   out: Outbox
+  /** Counts changes to ring, space and allocations, so checks run only after something changed. */
+  mutations: number
+  /** The ring as data, cached until the next change: gossip and merges compare against it often. */
+  snap: RingState | null
   readonly pending: PendingAllocate[]
   readonly primes: Array<{ readonly id: RequestId, readonly deadline: number }>
   readonly initState: InitState
@@ -134,7 +138,8 @@ export function send (s: PeerState, to: PeerId | 'all', msg: Message): void {
 }
 
 export function snapshot (s: PeerState): RingState {
-  return s.ring.toState()
+  s.snap ??= s.ring.toState()
+  return s.snap
 }
 
 /**
@@ -142,6 +147,8 @@ export function snapshot (s: PeerState): RingState {
  * nothing and is recorded as `rejected-ring`. Returns whether it was accepted.
  */
 export function absorbRing (s: PeerState, from: PeerId, incoming: RingState): boolean {
+  // Most gossip repeats what this peer has; a cheap comparison spares the merge.
+  if (incoming === s.snap || statesEqual(incoming, snapshot(s))) return true
   let result
   try {
     const state = s.faults.mineWinsTies === true ? mineWinsTies(s.ring.entries(), incoming) : incoming
@@ -152,7 +159,7 @@ export function absorbRing (s: PeerState, from: PeerId, incoming: RingState): bo
   }
   for (const c of result.conflicts) s.out.events.push(c)
   s.conflicts += result.conflicts.length
-  if (result.changed) ringChanged(s)
+  if (result.changed) ringChanged(s, false)
   return true
 }
 
@@ -166,11 +173,16 @@ function mineWinsTies (local: readonly Entry[], incoming: RingState): RingState 
 }
 
 /**
- * After any change to the ring: persist and gossip it, keep this peer's member record and acks,
- * adopt settled inheritances, stop if this peer was removed, and bring the space in line.
+ * After any change to the ring: persist it, keep this peer's member record and acks, adopt settled
+ * inheritances, stop if this peer was removed, and bring the space in line. Gossip it only if this
+ * peer changed something itself: what a merge brought in, its sender has broadcast already, and
+ * re-broadcasting every merge would cost every peer's change a message per pair of peers.
  */
-export function ringChanged (s: PeerState): void {
+export function ringChanged (s: PeerState, local = true): void {
   s.out.ringDirty = true
+  if (local) s.out.gossip = true
+  s.snap = null
+  s.mutations++
   const heir = s.ring.isRemoved(s.id) ? s.ring.effectiveOwner(s.id) : null
   if (heir !== null) {
     if (s.removedBy === null) {
@@ -180,9 +192,9 @@ export function ringChanged (s: PeerState): void {
     return
   }
   if (!s.ring.isEmpty()) {
-    s.ring.setMember(s.id, s.nickname)
-    s.ring.ackRemovals(s.id)
-    if (allInheritancesSettled(s)) s.ring.adopt(s.id)
+    const own = [s.ring.setMember(s.id, s.nickname), s.ring.ackRemovals(s.id), allInheritancesSettled(s) && s.ring.adopt(s.id)]
+    if (own.some(Boolean)) s.out.gossip = true
+    s.snap = null
   }
   const lost = s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   if (lost.length > 0) throw new InvariantError(`${s.id}: ring change took ${lost.length} allocated addresses, e.g. offset ${lost[0]}`)
@@ -196,11 +208,13 @@ function allInheritancesSettled (s: PeerState): boolean {
 export function putAllocation (s: PeerState, key: string, offset: Offset): void {
   s.allocations.set(key, offset)
   s.out.allocations.set(key, offset)
+  s.mutations++
 }
 
 export function deleteAllocation (s: PeerState, key: string): void {
   s.allocations.delete(key)
   s.out.allocations.set(key, null)
+  s.mutations++
 }
 
 /** The ring's and space's own invariants, and that the two agree. Cheap enough to run after every call. */

@@ -66,10 +66,8 @@ function decide (s: PeerState, t: Takeover, value: Value): void {
   s.takeovers.delete(t.target)
   const heir = value[0]!
   const size = s.ring.sizeOf(t.target)
-  if (s.ring.addRemoval(t.target, heir)) {
-    s.out.events.push({ kind: 'takeover', peer: t.target, heir })
-    ringChanged(s)
-  }
+  s.out.events.push({ kind: 'takeover', peer: t.target, heir })
+  if (s.ring.addRemoval(t.target, heir)) ringChanged(s)
   s.out.completions.push({ id: t.id, ok: true, takenOver: heir === s.id ? size : 0n })
 }
 

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest'
+import { parseUniverse } from '../src/address.ts'
+import type { Faults } from '../src/state.ts'
+import { type PeerId, asPeerId } from '../src/types.ts'
+import { RELIABLE } from '../sim/network.ts'
+import { prng } from '../sim/prng.ts'
+import { type ScheduleResult, runSchedule } from '../sim/schedule.ts'
+import { World } from '../sim/world.ts'
+
+function sweep (seeds: number, maxPeers: number, faults?: Faults): ScheduleResult[] {
+  const bad: ScheduleResult[] = []
+  for (let seed = 1; seed <= seeds; seed++) {
+    const r = runSchedule(seed, { maxPeers, ...(faults !== undefined ? { faults } : {}) })
+    if (r.violation !== null) bad.push(r)
+  }
+  return bad
+}
+
+const explain = (bad: readonly ScheduleResult[]): string =>
+  bad.slice(0, 1).map(r => `seed ${r.seed}: ${r.violation}\n${r.trace.join('\n')}`).join('')
+
+const [A, B, C, D, E] = ['a', 'b', 'c', 'd', 'e'].map(asPeerId) as [PeerId, PeerId, PeerId, PeerId, PeerId]
+
+function seeded (peers: readonly PeerId[], faults?: Faults): World {
+  const w = new World({ universe: parseUniverse('10.0.0.0/24'), rnd: prng(3), net: RELIABLE, ...(faults !== undefined ? { faults } : {}) })
+  for (const p of peers) w.add(p, { kind: 'seed', peers })
+  w.settle(5)
+  return w
+}
+
+/**
+ * d grants an address to e, unseen by a, b and c on the other side of a partition; d dies, and a
+ * takes it over with b and c as its quorum. a may use d's ranges only once e has acknowledged the
+ * removal, which brings d's grant along; a heir that does not wait hands out e's address again.
+ */
+function heirRace (faults?: Faults): { w: World, claim: number } {
+  const w = seeded([A, B, C, D, E], faults)
+  w.partition([D, E])
+  const granted = w.allocate(E, 'y', 160n) // d owns [154, 205)
+  w.settle(3)
+  expect(w.result(granted)).toMatchObject({ ok: true, offset: 160n })
+  w.kill(D)
+  const rm = w.rmpeer(A, D)
+  w.settle(3)
+  expect(w.result(rm)).toMatchObject({ ok: true })
+  const claim = w.allocate(A, 'h', 160n)
+  w.heal()
+  w.settle(30)
+  return { w, claim }
+}
+
+/**
+ * a is restored from an old copy of its disk while cut off, and reuses a version number for its
+ * entry with a different free count. The tie-break must still make every ring the same.
+ */
+function staleRestore (faults?: Faults): World {
+  const w = seeded([A, B], faults)
+  w.settle(10)
+  const old = w.copyDisk(A)
+  w.allocate(A, 'k1')
+  w.allocate(A, 'k2')
+  w.settle(10)
+  w.partition([A])
+  w.restoreStale(A, old)
+  w.allocate(A, 'k3')
+  w.settle(10)
+  w.heal()
+  w.settle(30)
+  return w
+}
+
+describe('simulator', () => {
+  it('holds every invariant over 500 schedules of up to 50 peers', () => {
+    const bad = sweep(500, 50)
+    expect(bad.length, explain(bad)).toBe(0)
+  })
+
+  it('catches a donor that keeps allocating in what it gave away', () => {
+    expect(sweep(60, 10, { donorKeeps: true }).length).toBeGreaterThan(0)
+  })
+
+  it('catches a takeover without consensus (rmpeer racing on both sides of a partition)', () => {
+    const bad = sweep(200, 20, { takeoverWithoutConsensus: true })
+    expect(bad.length).toBeGreaterThan(0)
+    expect(bad.some(r => r.violation?.includes('takeover twice'))).toBe(true)
+  })
+
+  it('a heir waits for every ack before using inherited ranges, so a grant it had not seen is kept', () => {
+    const { w, claim } = heirRace()
+    expect(w.result(claim)).toMatchObject({ ok: false, error: { code: 'address-unavailable' } })
+    w.check(true)
+    w.checkConverged()
+  })
+
+  it('catches a heir that uses inherited ranges at once', () => {
+    expect(() => heirRace({ heirSkipsSettle: true })).toThrow(/exclusivity: offset 160/)
+  })
+
+  it('rings converge after a peer comes back from a stale disk and reuses a version', () => {
+    const w = staleRestore()
+    w.check(true)
+    w.checkConverged()
+  })
+
+  it("catches Weave's merge, where the local entry wins a tie", () => {
+    const w = staleRestore({ mineWinsTies: true })
+    expect(() => w.checkConverged()).toThrow(/convergence/)
+  })
+})
