@@ -19,6 +19,9 @@ import { gauges, statusBody } from './status.ts'
 import { Store } from './store.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
+/** How often the core's full invariant checks run. */
+const CHECK_INTERVAL_MS = 5_000
+
 export interface Agent {
   readonly peerId: PeerId
   readonly socketPath: string
@@ -47,10 +50,13 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
       universe,
       init: config.init,
       random: Math.random,
+      // Full invariant checks cost O(allocations) per call: run them on a timer instead (below).
+      checks: false,
       ...(persisted === undefined ? {} : { persisted }),
       // The core answers a waiting request before the socket's own bound does.
       timeouts: { request: Math.max(1, Math.floor(config.requestTimeoutMs / config.tickMs)) }
     })
+    throwIfBroken(peer.checkInvariants())
     let reportFailure: (err: Error) => void = () => undefined
     const failed = new Promise<Error>(resolve => { reportFailure = resolve })
     const metrics = new Metrics(() => gauges(peer.status()))
@@ -109,7 +115,13 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
       badMessages: metrics.badMessages
     })
     ops = new Ops({ universe, peer, driver, store, requestTimeoutMs: config.requestTimeoutMs + 1_000, clock: Date.now, status })
-    const ticker = setInterval(() => driver.input(() => peer.tick()), config.tickMs)
+    const checkEvery = Math.max(1, Math.round(CHECK_INTERVAL_MS / config.tickMs))
+    let ticks = 0
+    const ticker = setInterval(() => driver.input(() => {
+      peer.tick()
+      // A failed check is a bug in the core: the driver treats the throw as fatal and the agent stops.
+      if (++ticks % checkEvery === 0) throwIfBroken(peer.checkInvariants())
+    }), config.tickMs)
     cleanup.unshift(async () => {
       clearInterval(ticker)
       await driver.idle()
@@ -143,6 +155,10 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
     await runCleanup(cleanup, log)
     throw err
   }
+}
+
+function throwIfBroken (err: Error | null): void {
+  if (err !== null) throw err
 }
 
 async function runCleanup (steps: Array<() => Promise<void>>, log: Logger): Promise<void> {

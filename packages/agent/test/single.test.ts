@@ -5,7 +5,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiError } from '@weft/protocol'
 import { MAX_REQUEST_BYTES } from '@weft/protocol'
-import { Cluster } from './harness.ts'
+import { Cluster, freePort, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 let cluster: Cluster
@@ -159,5 +159,40 @@ describe('one agent with consensus=1', () => {
     const out = a.output.join('\n')
     expect(out).toContain(`WEFT_SWARM_KEY_FILE ${keyFile}: not a swarm key`)
     expect(out).not.toContain('super-secret')
+  })
+
+  it('serves Prometheus metrics, Weave names included', async () => {
+    const port = await freePort()
+    const a = await solo('metered', { WEFT_METRICS_ADDR: `127.0.0.1:${port}` })
+    for (const c of ['m1', 'm2', 'm3']) await a.client.allocate({ containerId: c, ifname: 'eth0' })
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`)
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    for (const line of [
+      'weft_ips{state="local-used"} 3', 'weave_ips{state="local-used"} 3', 'weft_max_ips 256', 'weave_max_ips 256',
+      'weft_ipam_unreachable_count 0', 'weft_ipam_pending_allocates 0', 'weave_ipam_pending_claims 0',
+      'weft_ipam_conflicts_total 0', 'weft_bad_messages_total 0'
+    ]) expect(text.split('\n')).toContain(line)
+    expect(text).toMatch(/^weft_store_commit_seconds_count [1-9]/m)
+    expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404)
+  })
+
+  it('on SIGTERM finishes in-flight requests, exits 0 and removes its socket; all acknowledged survive', async () => {
+    const a = await solo('graceful')
+    const acked: Array<[string, string]> = []
+    const inflight = Array.from({ length: 40 }, async (_, i) => {
+      try {
+        acked.push([`g${i}`, (await a.client.allocate({ containerId: `g${i}`, ifname: 'eth0' })).address])
+      } catch (err) {
+        // Refused because it arrived after the stop began: never acknowledged.
+        expect((err as Error).name).toMatch(/ApiError|AgentUnavailableError/)
+      }
+    })
+    await waitFor('some allocations answered', () => acked.length > 0, 200, 10)
+    expect(await cluster.stop(a)).toBe(0)
+    await Promise.all(inflight)
+    await expect(stat(a.socketPath)).rejects.toThrow(/ENOENT/)
+    const again = await solo('graceful')
+    for (const [containerId, address] of acked) expect((await again.client.check({ containerId, ifname: 'eth0' })).address).toBe(address)
   })
 })
