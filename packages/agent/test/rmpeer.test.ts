@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ApiError } from '@weft/protocol'
+import { addressAt, parseUniverse } from '@weft/ring'
+import { Cluster, freePort, waitFor } from './harness.ts'
+import type { AgentProcess } from './harness.ts'
+
+let cluster: Cluster
+let agents: AgentProcess[]
+beforeAll(async () => {
+  cluster = await Cluster.create('rmpeer')
+  const ports = [await freePort(), await freePort(), await freePort()]
+  const env = { IPALLOC_INIT: 'consensus=3', IPALLOC_RANGE: '10.60.0.0/16', WEFT_PEERS: ports.map(p => `127.0.0.1:${p}`).join(','), WEFT_REQUEST_TIMEOUT_MS: '5000' }
+  agents = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `n${i}`, port, env })))
+  await agents[0]!.client.prime()
+  await waitFor('three owners everywhere', async () => (await Promise.all(agents.map(async a => await a.client.status()))).every(s => s.peers.length === 3 && s.peers.every(p => p.reachable)))
+})
+afterAll(async () => { await cluster.teardown() })
+
+describe('rmpeer', () => {
+  it('refuses to take over a live peer', async () => {
+    const err = await agents[0]!.client.rmpeer({ peer: 'n2' }).then(() => null, (e: unknown) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect((err as ApiError).code).toBe('peer-alive')
+  })
+
+  it('takes over a dead peer by nickname, once, and the heir serves its range', async () => {
+    const [a, b, dead] = agents as [AgentProcess, AgentProcess, AgentProcess]
+    const deadId = (await dead.client.status()).peer.id
+    const deadShare = (await a.client.status()).peers.find(p => p.id === deadId)?.addresses
+    const deadEntry = (await a.client.report()).ring.entries.find(e => e.owner === deadId && BigInt(e.size) > 2n)
+    const inDeadRange = addressAt(parseUniverse('10.60.0.0/16'), BigInt(deadEntry?.token ?? '0') + 1n)
+    await cluster.kill(dead)
+    await waitFor('the dead peer shows unreachable', async () => (await a.client.status()).peers.find(p => p.id === deadId)?.reachable === false)
+
+    const res = await a.client.rmpeer({ peer: 'n2' })
+    expect(res).toEqual({ peer: deadId, nickname: 'n2', takenOver: deadShare })
+    await waitFor('both survivors see two owners covering the range', async () => {
+      const all = await Promise.all([a, b].map(async x => await x.client.status()))
+      return all.every(s => s.peers.length === 2 && s.peers.reduce((n, p) => n + BigInt(p.addresses), 0n) === 65536n)
+    })
+    // Asking again takes nothing over again: one removal, one heir.
+    expect(await b.client.rmpeer({ peer: deadId })).toEqual({ peer: deadId, nickname: 'n2', takenOver: '0' })
+    expect((await b.client.report()).ring.removed).toEqual([{ peer: deadId, heir: (await a.client.status()).peer.id }])
+    // An address from the dead peer's former range is served again, by the heir.
+    expect((await a.client.allocate({ containerId: 'inherited', ifname: 'eth0', address: inDeadRange })).address).toBe(inDeadRange)
+  })
+})
