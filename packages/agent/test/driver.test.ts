@@ -1,0 +1,82 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { asPeerId, createPeer, parseUniverse } from '@weft/ring'
+import type { Completion, PersistDelta } from '@weft/ring'
+import { Driver } from '../src/driver.ts'
+import { createLogger } from '../src/log.ts'
+import { Store } from '../src/store.ts'
+import { metaFromKey } from '../src/ops.ts'
+import { makeTempDir, removeTempDir } from './harness.ts'
+
+const U = parseUniverse('10.32.0.0/16')
+const ME = asPeerId('12D3KooWGRUVh7d5ZH1q8pRmGvWTbqdazDxjW9KD5hrXVf2kPSi4')
+
+let dir: string
+let store: Store
+beforeEach(async () => {
+  dir = await makeTempDir('driver')
+  store = await Store.open(dir, U.cidr)
+})
+afterEach(async () => {
+  await store.close()
+  await removeTempDir(dir)
+})
+
+describe('the Ready loop over a real core and a real store', () => {
+  it('answers only after the batch holding the allocation is durable, and groups concurrent requests', async () => {
+    const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'seed', peers: [ME] }, random: () => 0.5 })
+    const trace: string[] = []
+    const batches: PersistDelta[] = []
+    const driver = new Driver(peer, {
+      commit: async delta => {
+        trace.push(`commit ${batches.length}`)
+        await store.commit(delta, key => metaFromKey(key, 0))
+        batches.push(delta)
+        trace.push(`durable ${batches.length - 1}`)
+      },
+      send: () => undefined,
+      event: () => undefined,
+      fatal: err => { throw err }
+    }, createLogger('silent'))
+
+    // Requests keep arriving, one per turn of the event loop, while batches are being written.
+    const pending: Array<Promise<Completion>> = []
+    for (let i = 0; i < 200; i++) {
+      pending.push(driver.request(id => peer.allocate(id, `c${i}/eth0`), 10_000, 'allocate').then(c => {
+        trace.push(`answer c${i}/eth0`)
+        return c
+      }))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    const answers = await Promise.all(pending)
+    await driver.idle()
+
+    expect(answers.every(c => c.ok)).toBe(true)
+    const offsets = answers.map(c => (c.ok ? c.offset : undefined))
+    expect(new Set(offsets).size).toBe(200)
+    // Group commit: requests that arrived during a write shared the next batch.
+    expect(batches.length).toBeGreaterThan(1)
+    expect(batches.length).toBeLessThan(200)
+    expect(batches.some(b => b.putAllocations.length > 1)).toBe(true)
+    // Each answer comes after the batch that put its allocation was durable.
+    for (let i = 0; i < 200; i++) {
+      const key = `c${i}/eth0`
+      const batch = batches.findIndex(b => b.putAllocations.some(a => a.key === key))
+      expect(batch).toBeGreaterThanOrEqual(0)
+      expect(trace.indexOf(`durable ${batch}`)).toBeLessThan(trace.indexOf(`answer ${key}`))
+    }
+    expect(store.allocations.size).toBe(200)
+  })
+
+  it('a request the core does not answer in time completes retryable', async () => {
+    const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
+    const driver = new Driver(peer, {
+      commit: async delta => { await store.commit(delta, key => metaFromKey(key, 0)) },
+      send: () => undefined,
+      event: () => undefined,
+      fatal: err => { throw err }
+    }, createLogger('silent'))
+    const c = await driver.request(id => peer.allocate(id, 'c/eth0'), 50, 'allocate')
+    expect(c).toMatchObject({ ok: false, error: { code: 'not-ready', retryable: true } })
+    expect(driver.waiting).toBe(0)
+  })
+})
