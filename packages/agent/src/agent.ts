@@ -2,7 +2,7 @@
  * One agent: identity, store, core peer, mesh, Ready loop, socket API and metrics, started in that
  * order and stopped in reverse. The core does the thinking; this wires its inputs and outputs.
  */
-import { createPeer, decodeMessage, encodeMessage, formatRange, parseUniverse } from '@weft/ring'
+import { createPeer, decodeMessage, encodeMessage, formatRange, InvariantError, parseUniverse } from '@weft/ring'
 import type { CoreEvent, Message, Outbound, PeerId, Universe } from '@weft/ring'
 import { formatInit } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -94,7 +94,16 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
           log.warn({ from, bytes: data.length, err: (err as Error).message }, 'malformed message ignored')
           return false
         }
-        driver.input(() => peer.step(from, msg))
+        driver.input(() => {
+          try {
+            peer.step(from, msg)
+          } catch (err) {
+            // A broken invariant is our bug and stops the agent; anything else was the message's fault.
+            if (err instanceof InvariantError) throw err
+            metrics.badMessage()
+            log.warn({ from, type: msg.type, err: (err as Error).message }, 'message rejected by the core')
+          }
+        })
         return true
       },
       unreadable: (from, reason) => {

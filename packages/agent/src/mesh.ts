@@ -192,21 +192,28 @@ export class Mesh {
   async #drain (to: PeerId, queue: Uint8Array[]): Promise<void> {
     try {
       for (let data = queue.shift(); data !== undefined && !this.#stopped; data = queue.shift()) {
-        await this.#deliver(to, data)
+        const err = await this.#deliver(to, data)
+        if (err !== null) {
+          // The peer is unreachable now: drop what waits for it rather than time out on each message.
+          // The core re-sends on its own timeouts and sends its ring again when the peer is back.
+          this.#log.debug({ peer: to, dropped: queue.length + 1, err: err.message }, 'direct messages not delivered')
+          queue.length = 0
+        }
       }
     } finally {
       this.#queues.delete(to)
     }
   }
 
-  async #deliver (to: PeerId, data: Uint8Array): Promise<void> {
+  async #deliver (to: PeerId, data: Uint8Array): Promise<Error | null> {
     try {
       const stream = await this.#node.dialProtocol(peerIdFromString(to), PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
       const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
       await lp.write(data, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
       await stream.close({ signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      return null
     } catch (err) {
-      this.#log.debug({ peer: to, err: (err as Error).message }, 'direct message not delivered')
+      return err as Error
     }
   }
 
