@@ -6,7 +6,7 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { connect } from 'node:net'
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises'
+import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { MAX_REQUEST_BYTES } from '@weft/protocol'
 import type { ErrorBody } from '@weft/protocol'
@@ -43,14 +43,19 @@ export async function startSocketServer (path: string, routes: readonly Route[],
   })
   server.headersTimeout = 10_000
   server.requestTimeout = 60_000
+  // Bound under a temporary name, made root-only, then moved into place: the socket is never
+  // reachable at `path` with looser permissions, even in a directory that already existed.
+  const staging = `${path}.${process.pid}.tmp`
+  await unlink(staging).catch(() => undefined)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(path, () => {
+    server.listen(staging, () => {
       server.off('error', reject)
       resolve()
     })
   })
-  await chmod(path, 0o600)
+  await chmod(staging, 0o600)
+  await rename(staging, path)
   return {
     close: async () => {
       closing = true
