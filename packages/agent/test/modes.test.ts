@@ -54,4 +54,17 @@ describe('init modes', () => {
     expect(err).toBeInstanceOf(ApiError)
     expect(err).toMatchObject({ code: 'not-ready', retryable: true, status: 503 })
   })
+
+  it('default consensus with one peer list for every node, itself included, still decides', async () => {
+    const ports = [await freePort(), await freePort(), await freePort()]
+    // Three agents, four addresses counted (1 + WEFT_PEERS): N=4, so the split must settle for a quorum.
+    const env = { IPALLOC_RANGE: RANGE, WEFT_PEERS: ports.map(p => `127.0.0.1:${p}`).join(',') }
+    const nodes = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `ds-${i}`, port, env })))
+    expect((await nodes[0]!.client.status()).init).toBe('consensus=4')
+    await nodes[0]!.client.prime()
+    await waitFor('all three ready with three owners', async () =>
+      (await Promise.all(nodes.map(async n => await n.client.status()))).every(s => s.status === 'ready' && s.peers.length === 3))
+    const seeds = (await nodes[1]!.client.report()).ring.seeds
+    expect(seeds).toEqual((await Promise.all(nodes.map(async n => (await n.client.status()).peer.id))).sort())
+  })
 })
