@@ -4,7 +4,7 @@
  * the agent process's RSS idle and holding 10k allocations. One real agent process, consensus=1.
  */
 import { readFile } from 'node:fs/promises'
-import { Cluster } from '../test/harness.ts'
+import { Cluster, inParallel } from '../test/harness.ts'
 import type { AgentProcess } from '../test/harness.ts'
 
 const LEVELS = [
@@ -26,17 +26,12 @@ function percentile (sorted: number[], p: number): number {
 
 /** Allocates `count` new attachments with `concurrency` requests in flight; returns latencies (ms) and wall time. */
 async function storm (agent: AgentProcess, prefix: string, count: number, concurrency: number): Promise<{ latencies: number[], seconds: number }> {
-  const latencies: number[] = []
-  let next = 0
   const started = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) {
-      const i = next++
-      const t = performance.now()
-      await agent.client.allocate({ containerId: `${prefix}-${i}`, ifname: 'eth0' })
-      latencies.push(performance.now() - t)
-    }
-  }))
+  const latencies = await inParallel(count, concurrency, async i => {
+    const t = performance.now()
+    await agent.client.allocate({ containerId: `${prefix}-${i}`, ifname: 'eth0' })
+    return performance.now() - t
+  })
   return { latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000 }
 }
 

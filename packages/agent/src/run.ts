@@ -23,6 +23,12 @@ export async function runAgentMain (env: Readonly<Record<string, string | undefi
     printFatal(err)
     return err instanceof ConfigError ? EXIT_CONFIG : EXIT_FAILED
   }
+  // Listening before the start: a signal during it stops the agent as soon as it is up.
+  // A second signal is not caught, so it ends the process at once.
+  const signalled = new Promise<string>(resolve => {
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+    process.once('SIGINT', () => resolve('SIGINT'))
+  })
   let agent
   try {
     agent = await startAgent(config)
@@ -30,10 +36,6 @@ export async function runAgentMain (env: Readonly<Record<string, string | undefi
     printFatal(err)
     return EXIT_FAILED
   }
-  const signalled = new Promise<string>(resolve => {
-    process.once('SIGTERM', () => resolve('SIGTERM'))
-    process.once('SIGINT', () => resolve('SIGINT'))
-  })
   const outcome = await Promise.race([signalled.then(() => null), agent.failed])
   try {
     await agent.stop()

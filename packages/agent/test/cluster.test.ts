@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AllocateResponse, StatusResponse } from '@weft/protocol'
-import { Cluster, freePort, waitFor } from './harness.ts'
+import { Cluster, freePort, inParallel, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 const RANGE_SIZE = 1n << 20n // 10.32.0.0/12
@@ -17,15 +17,7 @@ beforeAll(async () => {
 afterAll(async () => { await cluster.teardown() })
 
 async function allocateMany (agent: AgentProcess, count: number, concurrency: number): Promise<AllocateResponse[]> {
-  const out: AllocateResponse[] = []
-  let next = 0
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) {
-      const i = next++
-      out.push(await agent.client.allocate({ containerId: `${agent.name}-c${i}`, ifname: 'eth0' }))
-    }
-  }))
-  return out
+  return await inParallel(count, concurrency, async i => await agent.client.allocate({ containerId: `${agent.name}-c${i}`, ifname: 'eth0' }))
 }
 
 const shares = (s: StatusResponse): Map<string, bigint> => new Map(s.peers.map(p => [p.id, BigInt(p.addresses)]))

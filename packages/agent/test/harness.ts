@@ -43,6 +43,19 @@ export async function waitFor (what: string, check: () => boolean | Promise<bool
   throw new Error(`timed out waiting for ${what} (${attempts} checks, ${intervalMs} ms apart)${last === null ? '' : `; last error: ${(last as Error).message}`}`)
 }
 
+/** Runs `job(0..count-1)` with at most `width` in flight; results in index order. */
+export async function inParallel<T> (count: number, width: number, job: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array<T>(count)
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(width, count) }, async () => {
+    while (next < count) {
+      const i = next++
+      out[i] = await job(i)
+    }
+  }))
+  return out
+}
+
 /** A fresh directory under the OS temp dir; remove it with `removeTempDir`. */
 export async function makeTempDir (label: string): Promise<string> {
   return await mkdtemp(join(tmpdir(), `weft-${label}-`))
