@@ -195,4 +195,13 @@ describe('one agent with consensus=1', () => {
     const again = await solo('graceful')
     for (const [containerId, address] of acked) expect((await again.client.check({ containerId, ifname: 'eth0' })).address).toBe(address)
   })
+
+  it('serves an IPv6 range', async () => {
+    const a = await solo('six', { IPALLOC_RANGE: 'fd00:10::/64' })
+    const got = await a.client.allocate({ containerId: 'v6', ifname: 'eth0' })
+    expect(got).toEqual({ address: expect.stringMatching(/^fd00:10::[0-9a-f:]+$/), prefixLength: 64, range: 'fd00:10::/64' })
+    const wanted = await a.client.allocate({ containerId: 'v6b', ifname: 'eth0', address: 'fd00:10::ffff:1' })
+    expect(wanted.address).toBe('fd00:10::ffff:1')
+    expect((await a.client.status()).rangeSize).toBe('18446744073709551616')
+  })
 })
