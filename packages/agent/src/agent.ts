@@ -82,6 +82,8 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
       },
       fatal: reportFailure
     }, log)
+    // Runs after the mesh has stopped and before the store closes: the last batch lands.
+    cleanup.unshift(async () => await driver.idle())
 
     mesh = await Mesh.start({
       privateKey: identity.privateKey,
