@@ -194,6 +194,13 @@ export class Cluster {
   }
 }
 
+/** The exit code (or signal) of an agent expected to exit by itself; throws if it is still running after `ms`. */
+export async function exitOf (agent: AgentProcess, ms = 20_000): Promise<number | string> {
+  const code = await Promise.race([agent.exited, sleep(ms).then(() => null)])
+  if (code === null) throw new Error(`${agent.name} still running after ${ms} ms\n${agent.output.slice(-20).join('\n')}`)
+  return code
+}
+
 export async function waitForSocket (agent: AgentProcess, attempts = 200): Promise<void> {
   try {
     await waitFor(`${agent.name} to answer on ${agent.socketPath}`, async () => {

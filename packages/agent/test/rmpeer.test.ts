@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
 import { addressAt, parseUniverse } from '@weft/ring'
-import { Cluster, freePort, waitFor } from './harness.ts'
+import { Cluster, exitOf, freePort, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 let cluster: Cluster
@@ -43,5 +43,12 @@ describe('rmpeer', () => {
     expect((await b.client.report()).ring.removed).toEqual([{ peer: deadId, heir: (await a.client.status()).peer.id }])
     // An address from the dead peer's former range is served again, by the heir.
     expect((await a.client.allocate({ containerId: 'inherited', ifname: 'eth0', address: inDeadRange })).address).toBe(inDeadRange)
+  })
+
+  it('the removed peer, restarted with its old data dir, learns it was removed and stops', async () => {
+    const dead = agents[2]!
+    const back = await cluster.spawn({ name: 'n2', dataDir: dead.dataDir, port: dead.port, env: { IPALLOC_INIT: 'consensus=3', IPALLOC_RANGE: '10.60.0.0/16', WEFT_PEERS: agents.slice(0, 2).map(a => a.addr).join(',') } })
+    expect(await exitOf(back)).toBe(1)
+    expect(back.output.join('\n')).toContain('this peer was removed from the ring by')
   })
 })

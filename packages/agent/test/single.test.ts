@@ -5,7 +5,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiError } from '@weft/protocol'
 import { MAX_REQUEST_BYTES } from '@weft/protocol'
-import { Cluster, freePort, waitFor } from './harness.ts'
+import { Cluster, exitOf, freePort, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 let cluster: Cluster
@@ -117,7 +117,7 @@ describe('one agent with consensus=1', () => {
     expect((await stat(a.dataDir)).mode & 0o777).toBe(0o700)
     expect((await stat(join(a.dataDir, 'node.key'))).mode & 0o777).toBe(0o600)
     const twin = await cluster.spawn({ name: 'twin', dataDir: join(cluster.dir, 'twin'), env: { IPALLOC_INIT: 'consensus=1', WEFT_SOCKET: a.socketPath } })
-    expect(await twin.exited).toBe(1)
+    expect(await exitOf(twin)).toBe(1)
     expect(twin.output.join('\n')).toContain(`another process is serving on ${a.socketPath}`)
     expect((await a.client.status()).peer.nickname).toBe('solo')
   })
@@ -136,7 +136,7 @@ describe('one agent with consensus=1', () => {
 
   it('exits 2 naming the variable on a bad configuration', async () => {
     const a = await cluster.spawn({ name: 'bad', env: { IPALLOC_RANGE: '10.32.0.1/12' } })
-    expect(await a.exited).toBe(2)
+    expect(await exitOf(a)).toBe(2)
     expect(a.output.join('\n')).toContain('IPALLOC_RANGE="10.32.0.1/12"')
   })
 
@@ -145,7 +145,7 @@ describe('one agent with consensus=1', () => {
     const held = await a.client.allocate({ containerId: 'keep', ifname: 'eth0' })
     expect(await cluster.stop(a)).toBe(0)
     const wrong = await cluster.spawn({ name: 'ranged', dataDir: a.dataDir, env: { IPALLOC_INIT: 'consensus=1', IPALLOC_RANGE: '10.50.0.0/24' } })
-    expect(await wrong.exited).toBe(1)
+    expect(await exitOf(wrong)).toBe(1)
     expect(wrong.output.join('\n')).toMatch(/10\.40\.0\.0\/24.*10\.50\.0\.0\/24/)
     const again = await cluster.start({ name: 'ranged', dataDir: a.dataDir, port: a.port, env: { IPALLOC_INIT: 'consensus=1', IPALLOC_RANGE: '10.40.0.0/24' } })
     expect(await again.client.check({ containerId: 'keep', ifname: 'eth0' })).toEqual(held)
@@ -155,7 +155,7 @@ describe('one agent with consensus=1', () => {
     const keyFile = join(cluster.dir, 'bad.key')
     await writeFile(keyFile, 'super-secret-not-a-key', { mode: 0o600 })
     const a = await cluster.spawn({ name: 'badkey', env: { WEFT_SWARM_KEY_FILE: keyFile } })
-    expect(await a.exited).toBe(1)
+    expect(await exitOf(a)).toBe(1)
     const out = a.output.join('\n')
     expect(out).toContain(`WEFT_SWARM_KEY_FILE ${keyFile}: not a swarm key`)
     expect(out).not.toContain('super-secret')
