@@ -1,7 +1,8 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S]`. Runs N schedules
- * (seeds S..S+N-1) with up to P peers each, prints progress sparsely and, for each violation, the
- * seed and the trace that led to it. Ends with one line `schedules: N  violations: V`; exits 1 if V > 0.
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L]`.
+ * Runs N schedules (seeds S..S+N-1) of E events with up to P peers each, prints progress sparsely and,
+ * for each violation, the seed and the last L trace lines. Ends with one line
+ * `schedules: N  violations: V`; exits 1 if V > 0. Replay one seed with `--seeds 1 --first <seed>`.
  */
 import { parseArgs } from 'node:util'
 import { runSchedule } from './schedule.ts'
@@ -17,19 +18,20 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
 const maxPeers = positive('peers', values.peers, 20)
 const first = positive('first', values.first, 1)
 const events = positive('events', values.events, 250)
+const traceLines = positive('trace', values.trace, 40)
 
 let violations = 0
 const started = performance.now()
 const every = Math.max(1, Math.floor(seeds / 10))
 for (let i = 0; i < seeds; i++) {
-  const r = runSchedule(first + i, { maxPeers, events })
+  const r = runSchedule(first + i, { maxPeers, events, traceLines })
   if (r.violation !== null) {
     violations++
     console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)

@@ -3,7 +3,7 @@ export class Trace {
   private readonly lines: string[] = []
   private readonly keep: number
 
-  constructor (keep = Number(process.env.TRACE ?? 40)) {
+  constructor (keep = 40) {
     this.keep = keep
   }
 

@@ -41,6 +41,8 @@ export interface WorldOptions {
   readonly faults?: PeerFaults
   /** Chance that a peer crashes right after persisting a batch, before sending anything. */
   readonly crashAfterPersist?: number
+  /** Lines of trace kept for a violation report (default 40). */
+  readonly traceLines?: number
 }
 
 /** A check failed: the schedule is wrong somewhere. */
@@ -51,7 +53,7 @@ export class Violation extends Error {
 export class World {
   readonly universe: Universe
   readonly net: Network
-  readonly trace = new Trace()
+  readonly trace: Trace
   private readonly rnd: Prng
   private readonly opts: WorldOptions
   private readonly nodes = new Map<PeerId, Node>()
@@ -66,6 +68,7 @@ export class World {
 
   constructor (opts: WorldOptions) {
     this.opts = opts
+    this.trace = new Trace(opts.traceLines)
     this.universe = opts.universe
     this.rnd = opts.rnd
     this.net = new Network(opts.rnd, opts.net)

@@ -14,8 +14,8 @@ import { validatePaxos } from './paxos.ts'
 import { Ring } from './ring.ts'
 import { Space } from './space.ts'
 import {
-  DEFAULT_TIMEOUTS, type Faults, InvariantError, type PeerState, type Timeouts, absorbRing, checkPeer, ringChanged,
-  send, snapshot
+  DEFAULT_TIMEOUTS, type Faults, InvariantError, type PeerState, type Timeouts, absorbRing, anyoneBehind, checkPeer,
+  ringChanged, send, snapshot
 } from './state.ts'
 import { usableRanges } from './owned.ts'
 import { type PeerStatus, peerStatus } from './status.ts'
@@ -91,6 +91,7 @@ export function createPeer (config: PeerConfig): Peer {
     out: new Outbox(),
     snap: null,
     mutations: 0,
+    synced: new Map(),
     pending: [],
     primes: [],
     initState: { neededSince: null, proposal: null, proposedAt: 0, nextAttempt: 0, electorate: 0, voters: new Set() },
@@ -133,7 +134,7 @@ export function createPeer (config: PeerConfig): Peer {
         takeoverTick(s)
         expireAsks(s)
         expire(s)
-        if (!s.ring.isEmpty() && s.now % s.t.gossip === 0) s.out.gossip = true
+        if (!s.ring.isEmpty() && s.now % s.t.gossip === 0 && anyoneBehind(s)) s.out.gossip = true
         if (!s.ring.isEmpty() && s.now % s.t.freeReport === 0 && s.ring.reportFree(s.id, r => s.space.freeIn(r))) ringChanged(s)
       }
       finish()
@@ -159,8 +160,9 @@ export function createPeer (config: PeerConfig): Peer {
       const fresh = [...next].filter(q => !s.reachable.has(q))
       s.reachable = next
       if (s.removedBy === null && !s.ring.isEmpty()) {
+        // Skipped for a peer known to hold exactly this ring: if its ring changed since, it sends us its own.
         const ring = snapshot(s)
-        for (const q of fresh) send(s, q, { type: 'ring', ring })
+        for (const q of fresh) if (s.synced.get(q) !== ring) send(s, q, { type: 'ring', ring })
       }
       finish()
     },

@@ -114,6 +114,8 @@ export interface PeerState {
   removedBy: PeerId | null
   conflicts: number
   out: Outbox
+  /** Peer -> our ring (the cached object) at the time that peer sent us exactly the same ring. */
+  readonly synced: Map<PeerId, RingState>
   /** Counts changes to ring, space and allocations, so checks run only after something changed. */
   mutations: number
   /** The ring as data, cached until the next change: gossip and merges compare against it often. */
@@ -148,7 +150,10 @@ export function snapshot (s: PeerState): RingState {
  */
 export function absorbRing (s: PeerState, from: PeerId, incoming: RingState): boolean {
   // Most gossip repeats what this peer has; a cheap comparison spares the merge.
-  if (incoming === s.snap || statesEqual(incoming, snapshot(s))) return true
+  if (incoming === s.snap || statesEqual(incoming, snapshot(s))) {
+    s.synced.set(from, snapshot(s))
+    return true
+  }
   let result
   try {
     const state = s.faults.mineWinsTies === true ? mineWinsTies(s.ring.entries(), incoming) : incoming
@@ -160,6 +165,8 @@ export function absorbRing (s: PeerState, from: PeerId, incoming: RingState): bo
   for (const c of result.conflicts) s.out.events.push(c)
   s.conflicts += result.conflicts.length
   if (result.changed) ringChanged(s, false)
+  if (statesEqual(incoming, snapshot(s))) s.synced.set(from, snapshot(s))
+  else s.synced.delete(from)
   return true
 }
 
@@ -170,6 +177,16 @@ function mineWinsTies (local: readonly Entry[], incoming: RingState): RingState 
     return m !== undefined && m.version === e.version ? m : e
   })
   return { ...incoming, entries }
+}
+
+/**
+ * Anti-entropy is needed only if some reachable peer may not hold exactly our ring: one whose last
+ * ring to us was different, or was the same before our ring changed. A quiet cluster sends nothing.
+ */
+export function anyoneBehind (s: PeerState): boolean {
+  const mine = snapshot(s)
+  for (const p of s.reachable) if (s.synced.get(p) !== mine) return true
+  return false
 }
 
 /**

@@ -119,6 +119,20 @@ describe('peer', () => {
     expect(failed(w.result(id)).error).toMatchObject({ code: 'exhausted', retryable: true })
   })
 
+  it("says, in Weave's words, when every other owner is unreachable", () => {
+    const w = world('10.0.0.0/29', [A, B], { kind: 'seed', peers: [A, B] })
+    for (const k of ['k1', 'k2', 'k3']) ok(w.result(w.allocate(A, k)))
+    w.partition([B])
+    const id = w.allocate(A, 'k4')
+    expect(w.result(id)).toBeUndefined()
+    expect(w.peer(A).status()).toMatchObject({
+      code: 'unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead", pendingAllocates: 1
+    })
+    w.heal()
+    w.settle(10)
+    expect(ok(w.result(id)).offset).toBeGreaterThanOrEqual(4n)
+  })
+
   it('rmpeer takes over a dead peer with a quorum, and the heir uses the range once all acked', () => {
     const w = world('10.0.0.0/24', [A, B, C], { kind: 'seed', peers: [A, B, C] })
     w.settle(5)
