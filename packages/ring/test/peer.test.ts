@@ -159,6 +159,26 @@ describe('peer', () => {
     expect(w.peer(A).ring().removed).toEqual([])
   })
 
+  it('as an acceptor of a takeover, says when it knows more voters, and the target says it is alive', () => {
+    const u = parseUniverse('10.0.0.0/24')
+    const seeds = [A, B, C, D]
+    const make = (id: PeerId) => createPeer({ id, nickname: id, universe: u, init: { kind: 'seed', peers: seeds }, random: prng(1).next })
+    const b = make(B)
+    b.ready(); b.advance()
+    const ballot = { n: 1, proposer: A }
+    b.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 2 } })
+    expect(b.ready().messages).toEqual([{ to: A, msg: { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'nack', ballot, promised: null, reason: 'electorate:3' } } }])
+    b.advance()
+    b.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 3 } })
+    const promised = b.ready()
+    // The promise is persisted in the same batch that sends it.
+    expect(promised.persist?.acceptor).toEqual([{ key: `takeover:${D}`, promised: ballot, accepted: null }])
+    expect(promised.messages[0]?.msg).toMatchObject({ msg: { kind: 'promise', ballot, accepted: null } })
+    const d = make(D)
+    d.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 3 } })
+    expect(d.ready().messages.find(m => m.to === A)?.msg).toMatchObject({ msg: { kind: 'nack', reason: 'peer-alive' } })
+  })
+
   it('a message that fails validation changes nothing and is recorded', () => {
     const u = parseUniverse('10.0.0.0/24')
     const p = createPeer({ id: A, nickname: 'a', universe: u, init: { kind: 'seed', peers: [A] }, random: prng(1).next })
