@@ -27,6 +27,11 @@ export class SwarmKeyError extends Error {
   override readonly name = 'SwarmKeyError'
 }
 
+/** The mesh cannot start, e.g. a listen address is taken. */
+export class MeshError extends Error {
+  override readonly name = 'MeshError'
+}
+
 /** The socket path is already served by a live agent, or cannot be prepared. */
 export class SocketError extends Error {
   override readonly name = 'SocketError'

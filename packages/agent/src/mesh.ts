@@ -19,6 +19,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId as Libp2pPeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { asPeerId } from '@weft/ring'
 import type { PeerId } from '@weft/ring'
+import { MeshError } from './errors.ts'
 import type { Logger } from './log.ts'
 
 export const TOPIC = '/weft/ring/1'
@@ -103,6 +104,8 @@ export class Mesh {
           scoreParams: { IPColocationFactorWeight: 0 }
         })
       }
+    }).catch((err: unknown) => {
+      throw listenError(err as Error, options.listen)
     })
     const mesh = new Mesh(node, options, handlers)
     await mesh.#wire()
@@ -269,6 +272,13 @@ export class Mesh {
       }
     }))
   }
+}
+
+/** libp2p reports a taken port with a long multi-line message; name the setting and the cause. */
+function listenError (err: Error, listen: readonly string[]): Error {
+  if (err.name !== 'UnsupportedListenAddressesError') return err
+  const cause = /(E[A-Z]+[^\n]*)/.exec(err.message)?.[1] ?? err.message.split('\n')[0]
+  return new MeshError(`WEFT_LISTEN: cannot listen on ${listen.join(', ')}: ${cause}`)
 }
 
 function isSelfDial (err: unknown): boolean {

@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os'
 import { parseConfig } from './config.ts'
-import { ConfigError, IdentityError, SocketError, StoreError, SwarmKeyError } from './errors.ts'
+import { ConfigError, IdentityError, MeshError, SocketError, StoreError, SwarmKeyError } from './errors.ts'
 import { startAgent } from './agent.ts'
 
 export const EXIT_OK = 0
@@ -12,7 +12,7 @@ export const EXIT_FAILED = 1
 export const EXIT_CONFIG = 2
 
 /** Errors a user can fix: printed as one line, without a stack. */
-const USER_ERRORS = [ConfigError, IdentityError, SocketError, StoreError, SwarmKeyError]
+const USER_ERRORS = [ConfigError, IdentityError, MeshError, SocketError, StoreError, SwarmKeyError]
 
 /** Runs until a signal or a fatal error; resolves with the exit code. The CLI's `weft agent` calls this too. */
 export async function runAgentMain (env: Readonly<Record<string, string | undefined>>): Promise<number> {

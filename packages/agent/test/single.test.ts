@@ -204,4 +204,13 @@ describe('one agent with consensus=1', () => {
     expect(wanted.address).toBe('fd00:10::ffff:1')
     expect((await a.client.status()).rangeSize).toBe('18446744073709551616')
   })
+
+  it('exits 1 with one line naming WEFT_LISTEN when its port is taken', async () => {
+    const a = await solo('first')
+    const b = await cluster.spawn({ name: 'second', port: a.port, env: { IPALLOC_INIT: 'consensus=1' } })
+    expect(await exitOf(b)).toBe(1)
+    const out = b.output.join('\n')
+    expect(out).toContain(`weft agent: WEFT_LISTEN: cannot listen on /ip4/127.0.0.1/tcp/${a.port}: EADDRINUSE`)
+    expect(out).not.toContain('    at ')
+  })
 })
