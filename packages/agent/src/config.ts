@@ -69,7 +69,7 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     nickname: nickname(env, defaults.hostname),
     metricsAddr: env.WEFT_METRICS_ADDR === undefined || env.WEFT_METRICS_ADDR === ''
       ? null
-      : parseHostPort('WEFT_METRICS_ADDR', env.WEFT_METRICS_ADDR, env.WEFT_METRICS_ADDR, null),
+      : parseHostPort('WEFT_METRICS_ADDR', env.WEFT_METRICS_ADDR, null),
     logLevel: logLevel(env),
     tickMs: integer(env, 'WEFT_TICK_MS', 100, 1, 60_000),
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
@@ -146,7 +146,7 @@ function parseAddress (variable: string, item: string, rules: AddressRules): str
     ? 'host:port, [IPv6]:port, a host name or a TCP multiaddr such as /ip4/10.0.0.1/tcp/6783'
     : 'ip:port, [IPv6]:port or a TCP multiaddr such as /ip4/0.0.0.0/tcp/6783'
   if (item.startsWith('/')) return checkMultiaddr(variable, item, rules, expected)
-  const { host, port } = parseHostPort(variable, item, item, DEFAULT_PORT)
+  const { host, port } = parseHostPort(variable, item, DEFAULT_PORT)
   const family = isIP(host)
   if (family === 0 && !rules.allowDns) throw new ConfigError(variable, item, expected)
   const proto = family === 4 ? 'ip4' : family === 6 ? 'ip6' : 'dns'
@@ -169,7 +169,8 @@ function checkMultiaddr (variable: string, item: string, rules: AddressRules, ex
   return item
 }
 
-function parseHostPort (variable: string, value: string, item: string, defaultPort: number | null): HostPort {
+/** `host:port`, `[v6]:port`, or a bare host when a default port is given. */
+function parseHostPort (variable: string, item: string, defaultPort: number | null): HostPort {
   const expected = defaultPort === null ? 'host:port, e.g. 0.0.0.0:9102' : 'host:port, [IPv6]:port or a host name'
   let host: string
   let portText: string | undefined
@@ -177,20 +178,20 @@ function parseHostPort (variable: string, value: string, item: string, defaultPo
   if (v6 !== null) {
     host = v6[1] ?? ''
     portText = v6[2]
-    if (isIP(host) !== 6) throw new ConfigError(variable, value, expected)
+    if (isIP(host) !== 6) throw new ConfigError(variable, item, expected)
   } else {
     const parts = item.split(':')
-    if (parts.length > 2) throw new ConfigError(variable, value, `${expected} (put an IPv6 address in brackets)`)
+    if (parts.length > 2) throw new ConfigError(variable, item, `${expected} (put an IPv6 address in brackets)`)
     host = parts[0] ?? ''
     portText = parts[1]
-    if (isIP(host) === 0 && !HOSTNAME.test(host)) throw new ConfigError(variable, value, expected)
+    if (isIP(host) === 0 && !HOSTNAME.test(host)) throw new ConfigError(variable, item, expected)
   }
   if (portText === undefined) {
-    if (defaultPort === null) throw new ConfigError(variable, value, `${expected} (the port is missing)`)
+    if (defaultPort === null) throw new ConfigError(variable, item, `${expected} (the port is missing)`)
     return { host, port: defaultPort }
   }
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-    throw new ConfigError(variable, value, `${expected} with a port from 1 to 65535`)
+    throw new ConfigError(variable, item, `${expected} with a port from 1 to 65535`)
   }
   return { host, port: Number(portText) }
 }
