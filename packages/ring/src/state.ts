@@ -4,11 +4,11 @@
  * (init.ts, allocation.ts, donation.ts, takeover.ts) over this one object.
  */
 import type { Universe } from './address.ts'
-import { Ring, statesEqual } from './ring.ts'
-import { Outbox } from './outbox.ts'
+import { type Ring, statesEqual } from './ring.ts'
+import type { Outbox } from './outbox.ts'
 import { settled, usableRanges } from './owned.ts'
 import type { Proposal } from './paxos.ts'
-import { Space } from './space.ts'
+import type { Space } from './space.ts'
 import { IntervalSet } from './intervals.ts'
 import type {
   AcceptorRecord, CoreError, CoreErrorCode, Entry, InitMode, Message, Offset, PeerId, RequestId, RingState
