@@ -3,6 +3,7 @@
  * a length-prefixed request protocol for direct messages, and a reconnect loop to WEFT_PEERS that,
  * unlike libp2p's own, never gives up. It moves bytes only; what they mean is the caller's business.
  */
+import { lookup } from 'node:dns/promises'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
@@ -50,6 +51,16 @@ export interface MeshHandlers {
   readonly reachable: (peers: readonly PeerId[]) => void
 }
 
+/**
+ * A peer given by DNS name (a headless Service in Kubernetes names every node running an agent):
+ * re-resolved on every reconnect pass, and each address becomes a dial target of its own.
+ */
+interface DnsName {
+  readonly name: string
+  readonly port: string
+  readonly family: 0 | 4 | 6
+}
+
 interface DialTarget {
   readonly addr: Multiaddr
   peer: Libp2pPeerId | null
@@ -65,6 +76,7 @@ export class Mesh {
   readonly #log: Logger
   readonly #reconnectMs: number
   readonly #targets: DialTarget[]
+  readonly #names: DnsName[]
   readonly #queues = new Map<PeerId, Uint8Array[]>()
   #reachable: readonly PeerId[] = []
   #timer: NodeJS.Timeout | null = null
@@ -75,7 +87,9 @@ export class Mesh {
     this.#handlers = handlers
     this.#log = options.log
     this.#reconnectMs = options.reconnectMs
-    this.#targets = options.peers.map(p => ({ addr: multiaddr(p), peer: null, self: false, failures: 0, nextAttempt: 0 }))
+    const addrs = options.peers.map(p => multiaddr(p))
+    this.#names = addrs.map(dnsName).filter((n): n is DnsName => n !== null)
+    this.#targets = addrs.filter(a => dnsName(a) === null).map(newTarget)
   }
 
   static async start (options: MeshOptions, handlers: MeshHandlers): Promise<Mesh> {
@@ -233,7 +247,7 @@ export class Mesh {
   }
 
   #scheduleReconnect (delay: number): void {
-    if (this.#stopped || this.#targets.length === 0) return
+    if (this.#stopped || this.#targets.length + this.#names.length === 0) return
     this.#timer = setTimeout(() => {
       this.#reconnect().finally(() => this.#scheduleReconnect(this.#reconnectMs))
     }, delay)
@@ -241,6 +255,7 @@ export class Mesh {
 
   /** One pass over WEFT_PEERS: dial every address whose peer is not connected and whose backoff is over. */
   async #reconnect (): Promise<void> {
+    await this.#resolveNames()
     const now = Date.now()
     await Promise.all(this.#targets.map(async t => {
       if (t.self || this.#stopped) return
@@ -272,6 +287,36 @@ export class Mesh {
       }
     }))
   }
+
+  /** Adds a target for every address the DNS names resolve to now; a failed lookup is retried next pass. */
+  async #resolveNames (): Promise<void> {
+    await Promise.all(this.#names.map(async n => {
+      let found
+      try {
+        found = await lookup(n.name, { all: true, family: n.family })
+      } catch (err) {
+        this.#log.info({ name: n.name, err: (err as Error).message }, 'cannot resolve peer name; will retry')
+        return
+      }
+      for (const { address, family } of found) {
+        const addr = multiaddr(`/${family === 6 ? 'ip6' : 'ip4'}/${address}/tcp/${n.port}`)
+        if (!this.#targets.some(t => t.addr.equals(addr))) this.#targets.push(newTarget(addr))
+      }
+    }))
+  }
+}
+
+function newTarget (addr: Multiaddr): DialTarget {
+  return { addr, peer: null, self: false, failures: 0, nextAttempt: 0 }
+}
+
+/** The name and port of a /dns, /dns4 or /dns6 multiaddr with /tcp and no peer id, else null. */
+function dnsName (addr: Multiaddr): DnsName | null {
+  const [host, tcp, ...rest] = addr.getComponents()
+  if (host === undefined || tcp?.name !== 'tcp' || rest.length > 0 || host.value === undefined) return null
+  const family = host.name === 'dns4' ? 4 : host.name === 'dns6' ? 6 : host.name === 'dns' ? 0 : null
+  if (family === null) return null
+  return { name: host.value, port: tcp.value ?? '', family }
 }
 
 /** libp2p reports a taken port with a long multi-line message; name the setting and the cause. */

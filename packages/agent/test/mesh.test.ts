@@ -17,12 +17,12 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map(async m => await m.stop()))
 })
 
-async function node (port: number, peers: number[], key: Uint8Array | null): Promise<Node> {
+async function node (port: number, peers: Array<number | string>, key: Uint8Array | null): Promise<Node> {
   const n: Node = { mesh: undefined as unknown as Mesh, received: [], unreadable: [], reachable: [] }
   n.mesh = await Mesh.start({
     privateKey: await generateKeyPair('Ed25519'),
     listen: [`/ip4/127.0.0.1/tcp/${port}`],
-    peers: peers.map(p => `/ip4/127.0.0.1/tcp/${p}`),
+    peers: peers.map(p => (typeof p === 'string' ? p : `/ip4/127.0.0.1/tcp/${p}`)),
     swarmKey: key,
     reconnectMs: 50,
     log: createLogger('silent')
@@ -53,6 +53,14 @@ describe('mesh', () => {
     expect(b.received.every(m => m.from === a.mesh.peerId)).toBe(true)
     expect(b.received.map(m => m.text).filter(t => t.startsWith('direct'))).toEqual(Array.from({ length: 20 }, (_, i) => `direct ${i}`))
     expect(b.received.map(m => m.text)).toContain('hello all')
+  })
+
+  it('dials every address a peer name resolves to (a headless Service in Kubernetes)', async () => {
+    const [pa, pb] = [await freePort(), await freePort()]
+    const b = await node(pb, [], null)
+    const a = await node(pa, [`/dns4/localhost/tcp/${pb}`], null)
+    await waitFor('a reaches b by name', () => a.reachable.includes(b.mesh.peerId))
+    expect(b.reachable).toContain(a.mesh.peerId)
   })
 
   it('keeps the connection after malformed messages', async () => {
