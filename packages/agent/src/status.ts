@@ -22,8 +22,7 @@ const IPAM_STATUS: Record<StatusCode, IpamStatus> = {
   ready: 'ready',
   waiting: 'waiting-for-space',
   unreachable: 'all-unreachable',
-  // A removed peer serves nothing; its statusText says by whom it was removed.
-  removed: 'idle'
+  removed: 'removed'
 }
 
 export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {

@@ -65,6 +65,8 @@ export type IpamStatus =
   | 'ready'
   | 'waiting-for-space'
   | 'all-unreachable'
+  /** This peer's ranges were taken over (rmpeer); it serves nothing until its data dir is wiped. */
+  | 'removed'
 
 export interface PeerLine {
   id: string
