@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The weft demo: three agents on loopback split 10.99.0.0/16 by consensus, pods get addresses through
+# The weft demo: three agents on loopback split the default range (10.32.0.0/12) by consensus, pods get addresses through
 # the real CNI path, and every agent shows its view. As root (with the bridge plugin), node-1 is a
 # network namespace with a bridge and two pod namespaces that ping each other; otherwise the plugin is
 # exec'd directly as a runtime would. Everything is torn down on exit, Ctrl-C included.
@@ -7,7 +7,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-RANGE=10.99.0.0/16
+# Not set on the agents: they use their built-in default. The demo only needs it for the gateway.
+RANGE=10.32.0.0/12
+GATEWAY=10.32.0.1
 NODES=(node-1 node-2 node-3)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 note() { printf '   %s\n' "$*"; }
@@ -44,7 +46,7 @@ trap 'exit 130' INT TERM
 sock() { echo "$work/$1/weft.sock"; }
 weft() { local node=$1; shift; timeout 90 ./bin/weft --socket "$(sock "$node")" "$@"; }
 
-say "Starting three agents on 127.0.0.1 (IPALLOC_RANGE=$RANGE, IPALLOC_INIT=consensus=3)"
+say "Starting three agents on 127.0.0.1 (default range $RANGE, IPALLOC_INIT=consensus=3)"
 key="$work/swarm.key"
 (umask 077; printf '/key/swarm/psk/1.0.0/\n/base16/\n%s\n' "$(od -vN32 -An -tx1 /dev/urandom | tr -d ' \n')" >"$key")
 read -r -a ports <<<"$(node -e '
@@ -56,7 +58,7 @@ for i in 0 1 2; do
   peers=()
   for j in 0 1 2; do [ "$j" = "$i" ] || peers+=("/ip4/127.0.0.1/tcp/${ports[$j]}"); done
   mkdir -p "$work/$node"
-  IPALLOC_RANGE=$RANGE IPALLOC_INIT=consensus=3 WEFT_PEERS="${peers[*]}" WEFT_NICKNAME=$node \
+  IPALLOC_INIT=consensus=3 WEFT_PEERS="${peers[*]}" WEFT_NICKNAME=$node \
     WEFT_LISTEN="/ip4/127.0.0.1/tcp/${ports[$i]}" WEFT_DATA_DIR="$work/$node" WEFT_SOCKET="$(sock "$node")" \
     WEFT_SWARM_KEY_FILE="$key" WEFT_LOG_LEVEL=warn \
     ./bin/weft agent >"$work/$node.log" 2>&1 &
@@ -97,7 +99,7 @@ if $bridge_ok; then
   say "Pods on node-1 through the real bridge plugin (node-1 is a network namespace with bridge weft0)"
   nodens="weftdemo-n1-$$"
   ip netns add "$nodens"; namespaces+=("$nodens")
-  conf=$(printf '{"cniVersion":"1.0.0","name":"weft-demo","type":"bridge","bridge":"weft0","isGateway":true,"ipMasq":false,"ipam":{"type":"weft","socket":"%s","gateway":"10.99.0.1","routes":[{"dst":"0.0.0.0/0"}]}}' "$(sock node-1)")
+  conf=$(printf '{"cniVersion":"1.0.0","name":"weft-demo","type":"bridge","bridge":"weft0","isGateway":true,"ipMasq":false,"ipam":{"type":"weft","socket":"%s","gateway":"%s","routes":[{"dst":"0.0.0.0/0"}]}}' "$(sock node-1)" "$GATEWAY")
   addrs=()
   for pod in pod-a pod-b; do
     ns="weftdemo-$pod-$$"
