@@ -19,6 +19,12 @@ const PREFIX = 'takeover:'
 export const takeoverKey = (target: PeerId): string => PREFIX + target
 export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PREFIX) && key.length > PREFIX.length ? key.slice(PREFIX.length) as PeerId : null
 
+/**
+ * Never fewer than two votes: a peer alone in its view (restarted from an old disk, cut off) may not
+ * know peers the dead one gave space to, and must not take its ranges on its own say.
+ */
+const MIN_ELECTORATE = 2
+
 /** Who votes on removing `target`: every peer the ring names that is not removed, other than `target`. */
 function electorate (s: PeerState, target: PeerId): PeerId[] {
   return knownPeers(s.ring).filter(p => p !== target)
@@ -36,11 +42,11 @@ export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {
   const t: Takeover = { id, target, deadline: s.now + s.t.takeover, electorate: 0, proposal: null, proposedAt: 0, nextAttempt: s.now, bestPromises: 0 }
   if (s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
   const voters = electorate(s, target)
-  t.electorate = voters.length
+  t.electorate = Math.max(MIN_ELECTORATE, voters.length)
   const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
-  const q = quorumOf(voters.length)
+  const q = quorumOf(t.electorate)
   if (reachable < q) {
-    fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable, ${q} needed`, true)
+    fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable, ${q} needed${voters.length < MIN_ELECTORATE ? ' (a takeover needs two voters: wait for another peer to join)' : ''}`, true)
     return
   }
   s.takeovers.set(target, t)
