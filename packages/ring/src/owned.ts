@@ -1,7 +1,7 @@
 /**
- * The ranges a peer may allocate from: those the ring gives it, less ranges inherited from a removed
- * peer whose removal not every known peer has acknowledged yet. Waiting for the acks means that any
- * grant the dead peer made, and any rival removal, has reached the heir before it hands out an
+ * The ranges a peer may allocate from: the entries it owns outright. A removed peer's entries become
+ * its heir's only once every known peer has acknowledged the removal; waiting for the acks means that
+ * any grant the dead peer made, and any rival removal, has reached the heir before it hands out an
  * address there.
  *
  * Known peers are members, seeds and entry owners: a peer that has only just joined may know few
