@@ -8,7 +8,7 @@ import type {
   ReportResponse, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
 import type { CoreError, CoreErrorCode, Universe } from '@weft/ring'
-import { ApiError } from './errors.ts'
+import { ApiError } from '@weft/protocol'
 import type { Route } from './server.ts'
 import { checkAllocate, checkAttachment, checkGc, checkPrime, checkRmpeer } from './validate.ts'
 import type { CheckedAllocate, CheckedAttachment } from './validate.ts'

@@ -1,5 +1,4 @@
 /** Typed errors of the agent. Each has a stable `name` that callers and tests match on. */
-import type { ErrorCode } from '@weft/protocol'
 
 /** A bad environment value: names the variable, the value and what was expected. */
 export class ConfigError extends Error {
@@ -48,17 +47,3 @@ export class RequestError extends Error {
   }
 }
 
-/** An answer other than 2xx on the socket: becomes an ErrorBody with this status, code and flag. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError'
-  readonly status: number
-  readonly code: ErrorCode
-  readonly retryable: boolean
-
-  constructor (status: number, code: ErrorCode, message: string, retryable = false) {
-    super(message)
-    this.status = status
-    this.code = code
-    this.retryable = retryable
-  }
-}

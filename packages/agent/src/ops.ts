@@ -11,7 +11,7 @@ import type {
 import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
 import type { Driver } from './driver.ts'
-import { ApiError } from './errors.ts'
+import { ApiError } from '@weft/protocol'
 import type { AttachmentMeta, Store } from './store.ts'
 import { allocationInfo, allocationInfos, reportBody } from './status.ts'
 import type { CheckedAllocate, CheckedAttachment } from './validate.ts'

@@ -8,9 +8,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { MAX_REQUEST_BYTES } from '@weft/protocol'
+import { ApiError, MAX_REQUEST_BYTES } from '@weft/protocol'
 import type { ErrorBody } from '@weft/protocol'
-import { ApiError, RequestError, SocketError } from './errors.ts'
+import { RequestError, SocketError } from './errors.ts'
 import type { Logger } from './log.ts'
 
 export interface Route {

@@ -39,7 +39,7 @@ export class ApiError extends Error {
   readonly code: ErrorCode
   readonly retryable: boolean
   readonly status: number
-  constructor (status: number, code: ErrorCode, message: string, retryable: boolean) {
+  constructor (status: number, code: ErrorCode, message: string, retryable = false) {
     super(message)
     this.status = status
     this.code = code
