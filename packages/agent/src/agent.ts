@@ -2,7 +2,7 @@
  * One agent: identity, store, core peer, mesh, Ready loop, socket API and metrics, started in that
  * order and stopped in reverse. The core does the thinking; this wires its inputs and outputs.
  */
-import { createPeer, decodeMessage, DEFAULT_TIMEOUTS, encodeMessage, formatRange, InvariantError, parseUniverse } from '@weft/ring'
+import { createPeer, decodeMessage, encodeMessage, formatRange, InvariantError, parseUniverse } from '@weft/ring'
 import type { CoreEvent, Message, Outbound, PeerId, Universe } from '@weft/ring'
 import { formatInit } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -55,11 +55,7 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
       ...(persisted === undefined ? {} : { persisted }),
       timeouts: {
         // The core answers a waiting request before the socket's own bound does.
-        request: Math.max(1, Math.floor(config.requestTimeoutMs / config.tickMs)),
-        // An init ballot reaches its accept phase only after a grace wait counted from its prepare; a
-        // ballot timeout no longer than that wait drops the proposal in the very tick it gets there,
-        // so consensus with fewer peers than N (e.g. WEFT_PEERS naming the node itself) never ends.
-        ballot: 2 * DEFAULT_TIMEOUTS.grace
+        request: Math.max(1, Math.floor(config.requestTimeoutMs / config.tickMs))
       }
     })
     throwIfBroken(peer.checkInvariants())

@@ -25,7 +25,7 @@ export interface Timeouts {
   readonly request: number
   /** How long to wait for a donor's answer. */
   readonly ask: number
-  /** How long one Paxos ballot may take before a retry. */
+  /** How long one Paxos ballot may take before a retry: longer than `grace`, which a ballot may wait out before its accept phase. */
   readonly ballot: number
   /** consensus=N: how long to wait for all N before settling for a quorum. */
   readonly grace: number
@@ -40,7 +40,7 @@ export interface Timeouts {
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
-  request: 30, ask: 4, ballot: 6, grace: 6, gossip: 8, freeReport: 4, takeover: 20, backoff: 4
+  request: 30, ask: 4, ballot: 12, grace: 6, gossip: 8, freeReport: 4, takeover: 20, backoff: 4
 }
 
 /** Deliberate bugs, for tests that prove the simulator catches them. Never set outside tests. */
