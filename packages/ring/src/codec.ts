@@ -1,6 +1,6 @@
 /**
  * Versioned msgpackr encoding of everything the core sends or persists. Bigints travel as minimal
- * big-endian bytes (IPv6 offsets do not fit int64); peer ids in a ring are written once in a table.
+ * big-endian bytes (IPv6 offsets do not fit int64); every peer id in a ring is written once, in a table.
  * The decoder trusts nothing: every field is checked, and anything off is a DecodeError naming where.
  */
 import { Packr } from 'msgpackr'
@@ -60,42 +60,47 @@ function peers (x: unknown, path: string): PeerId[] {
 // ---- ring ----
 
 function ringToWire (s: RingState): unknown[] {
-  const table = [...new Set(s.entries.map(e => e.owner))]
-  const index = new Map(table.map((p, i) => [p, i]))
+  // Every peer id is written once; seeds, owners, members, acks and removals refer to it by index.
+  const table: PeerId[] = []
+  const index = new Map<PeerId, number>()
+  const ix = (p: PeerId): number => {
+    let i = index.get(p)
+    if (i === undefined) { i = table.push(p) - 1; index.set(p, i) }
+    return i
+  }
+  const seeds = s.seeds.map(ix)
   const entries: unknown[] = []
-  for (const e of s.entries) entries.push(bigToBytes(e.token), index.get(e.owner), e.version, bigToBytes(e.free))
-  return [
-    s.universe, s.seeds, table, entries,
-    s.members.map(m => [m.peer, m.nickname, m.version, m.acks]),
-    s.removed.map(r => [r.peer, r.heir])
-  ]
+  for (const e of s.entries) entries.push(bigToBytes(e.token), ix(e.owner), e.version, bigToBytes(e.free))
+  const members = s.members.map(m => [ix(m.peer), m.nickname, m.version, m.acks.map(ix)])
+  const removed = s.removed.map(r => [ix(r.peer), ix(r.heir)])
+  return [s.universe, table, seeds, entries, members, removed]
 }
 
 function ringFromWire (x: unknown, path: string): RingState {
-  const [universe, seeds, table, flat, members, removed] = arr(x, path, 6)
-  const owners = peers(table, `${path}.owners`)
+  const [universe, table, seeds, flat, members, removed] = arr(x, path, 6)
+  const peersTable = peers(table, `${path}.peers`)
+  const ref = (v: unknown, p: string): PeerId => peersTable[int(v, p)] ?? fail(p, 'index outside the peer table')
+  const refs = (v: unknown, p: string): PeerId[] => arr(v, p).map((r, i) => ref(r, `${p}[${i}]`))
   const f = arr(flat, `${path}.entries`)
   if (f.length % 4 !== 0) fail(`${path}.entries`, 'length is not a multiple of 4')
   const entries: Entry[] = []
   for (let i = 0; i < f.length; i += 4) {
     const p = `${path}.entries[${i / 4}]`
-    const owner = owners[int(f[i + 1], `${p}.owner`)]
-    if (owner === undefined) fail(`${p}.owner`, 'index outside the owner table')
-    entries.push({ token: big(f[i], `${p}.token`), owner, version: int(f[i + 2], `${p}.version`), free: big(f[i + 3], `${p}.free`) })
+    entries.push({ token: big(f[i], `${p}.token`), owner: ref(f[i + 1], `${p}.owner`), version: int(f[i + 2], `${p}.version`), free: big(f[i + 3], `${p}.free`) })
   }
   return {
     universe: str(universe, `${path}.universe`) as Cidr,
-    seeds: peers(seeds, `${path}.seeds`),
+    seeds: refs(seeds, `${path}.seeds`),
     entries,
     members: arr(members, `${path}.members`).map((m, i): Member => {
       const p = `${path}.members[${i}]`
       const [id, nickname, version, acks] = arr(m, p, 4)
-      return { peer: peer(id, `${p}.peer`), nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: peers(acks, `${p}.acks`) }
+      return { peer: ref(id, `${p}.peer`), nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`) }
     }),
     removed: arr(removed, `${path}.removed`).map((r, i): Removal => {
       const p = `${path}.removed[${i}]`
       const [dead, heir] = arr(r, p, 2)
-      return { peer: peer(dead, `${p}.peer`), heir: peer(heir, `${p}.heir`) }
+      return { peer: ref(dead, `${p}.peer`), heir: ref(heir, `${p}.heir`) }
     })
   }
 }
