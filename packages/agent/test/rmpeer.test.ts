@@ -12,7 +12,9 @@ beforeAll(async () => {
   const env = { IPALLOC_INIT: 'consensus=3', IPALLOC_RANGE: '10.60.0.0/16', WEFT_PEERS: ports.map(p => `127.0.0.1:${p}`).join(','), WEFT_REQUEST_TIMEOUT_MS: '5000' }
   agents = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `n${i}`, port, env })))
   await agents[0]!.client.prime()
-  await waitFor('three owners everywhere', async () => (await Promise.all(agents.map(async a => await a.client.status()))).every(s => s.peers.length === 3 && s.peers.every(p => p.reachable)))
+  // rmpeer takes nicknames, so wait until every agent knows every peer's member record too.
+  await waitFor('three named, reachable owners everywhere', async () => (await Promise.all(agents.map(async a => await a.client.status())))
+    .every(s => s.peers.length === 3 && s.peers.every(p => p.reachable && /^n[0-2]$/.test(p.nickname))))
 })
 afterAll(async () => { await cluster.teardown() })
 
