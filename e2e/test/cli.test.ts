@@ -21,6 +21,9 @@ beforeAll(async () => {
   nodes = [first, second, third]
   await Promise.all(nodes.map(async (n) => await waitForSocket(n)))
   await Promise.all(nodes.map(async (n) => await n.client.prime()))
+  // The ring exists once primed; the peers' member records (their nicknames) follow by gossip.
+  await waitFor('every agent to know every nickname', async () => (await Promise.all(nodes.map(async (n) => await n.client.status())))
+    .every((st) => st.peers.map((p) => p.nickname).sort().join() === 'node-1,node-2,node-3'))
 })
 afterAll(async () => {
   await cluster?.teardown()
