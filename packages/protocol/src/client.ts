@@ -1,5 +1,5 @@
-import { request } from 'node:http'
 import { AgentTimeoutError, AgentUnavailableError, ApiError, ProtocolError, UNAVAILABLE_CODES } from './errors.ts'
+import { exchange } from './http1.ts'
 import { API_PREFIX } from './types.ts'
 import type {
   AllocateRequest, AllocateResponse, AllocationsResponse, CheckRequest, CheckResponse, ErrorBody, ErrorCode,
@@ -56,37 +56,14 @@ export function createClient (options: ClientOptions): Client {
 async function call<T> (socketPath: string, timeoutMs: number, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
   const path = API_PREFIX + route
   const payload = body === undefined ? undefined : JSON.stringify(body)
-  return await new Promise<T>((resolve, reject) => {
-    const req = request({
-      socketPath,
-      path,
-      method,
-      agent: false,
-      headers: payload === undefined
-        ? {}
-        : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('error', fail)
-      res.on('end', () => {
-        clearTimeout(timer)
-        try {
-          resolve(decode<T>(res.statusCode ?? 0, path, Buffer.concat(chunks).toString('utf8')))
-        } catch (err) {
-          reject(err)
-        }
-      })
-    })
-    const timer = setTimeout(() => req.destroy(new AgentTimeoutError(socketPath, path, timeoutMs)), timeoutMs)
-    function fail (err: Error): void {
-      clearTimeout(timer)
-      const code = (err as NodeJS.ErrnoException).code
-      reject(code !== undefined && UNAVAILABLE_CODES.has(code) ? new AgentUnavailableError(socketPath, code) : err)
-    }
-    req.on('error', fail)
-    req.end(payload)
-  })
+  let answer
+  try {
+    answer = await exchange(socketPath, method, path, payload, timeoutMs, () => new AgentTimeoutError(socketPath, path, timeoutMs))
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw code !== undefined && UNAVAILABLE_CODES.has(code) ? new AgentUnavailableError(socketPath, code) : err
+  }
+  return decode<T>(answer.status, path, answer.body)
 }
 
 function decode<T> (status: number, path: string, text: string): T {
