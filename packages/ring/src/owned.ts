@@ -3,26 +3,10 @@
  * its heir's only once every known peer has acknowledged the removal; waiting for the acks means that
  * any grant the dead peer made, and any rival removal, has reached the heir before it hands out an
  * address there.
- *
- * Known peers are members, seeds and entry owners: a peer that has only just joined may know few
- * members, but every ring names its seeds and owners, so views of who votes and who must ack overlap.
  */
 import { IntervalSet } from './intervals.ts'
 import type { Ring } from './ring.ts'
 import type { PeerId, Range } from './types.ts'
-
-/** Every peer this ring names that is not removed. */
-export function knownPeers (ring: Ring): PeerId[] {
-  const all = new Set<PeerId>([...ring.members().map(m => m.peer), ...ring.seeds(), ...ring.entries().map(e => e.owner)])
-  return [...all].filter(p => !ring.isRemoved(p)).sort()
-}
-
-/** `dead`'s removal is decided and every known peer but its heir has acknowledged it. */
-export function settled (ring: Ring, dead: PeerId): boolean {
-  if (!ring.settled(dead)) return false
-  const heir = ring.effectiveOwner(dead)
-  return knownPeers(ring).every(p => p === heir || p === dead || (ring.member(p)?.acks.includes(dead) ?? false))
-}
 
 /**
  * Ranges of entries this peer owns outright. Inherited entries count only once adopted, and a peer

@@ -283,15 +283,21 @@ export class Ring {
     return true
   }
 
-  /** Every member that is not removed, other than the heir and the dead peer, has acked the removal. */
+  /**
+   * Every peer this ring names that is not removed: members, seeds and entry owners. A peer that has
+   * only just joined may know few members, but every ring names its seeds and owners, so two views of
+   * who votes and who must acknowledge overlap.
+   */
+  knownPeers (): PeerId[] {
+    const all = new Set<PeerId>([...this.memberMap.keys(), ...this.seedList, ...this.list.map(e => e.owner)])
+    return [...all].filter(p => !this.removedMap.has(p)).sort(cmpStr)
+  }
+
+  /** `dead`'s removal is decided and every known peer but its heir has acknowledged it. */
   settled (dead: PeerId): boolean {
-    const heir = this.removedMap.get(dead)
-    if (heir === undefined) return false
-    for (const m of this.memberMap.values()) {
-      if (m.peer === heir || m.peer === dead || this.removedMap.has(m.peer)) continue
-      if (!m.acks.includes(dead)) return false
-    }
-    return true
+    if (!this.removedMap.has(dead)) return false
+    const heir = this.effectiveOwner(dead)
+    return this.knownPeers().every(p => p === heir || p === dead || (this.memberMap.get(p)?.acks.includes(dead) ?? false))
   }
 
   /**

@@ -6,7 +6,7 @@
 import type { Universe } from './address.ts'
 import { type Ring, statesEqual } from './ring.ts'
 import type { Outbox } from './outbox.ts'
-import { settled, usableRanges } from './owned.ts'
+import { usableRanges } from './owned.ts'
 import type { Proposal } from './paxos.ts'
 import type { Space } from './space.ts'
 import { IntervalSet } from './intervals.ts'
@@ -219,7 +219,7 @@ export function ringChanged (s: PeerState, local = true): void {
 
 /** Whether every removal whose ranges end with this peer is acknowledged by every member. */
 function allInheritancesSettled (s: PeerState): boolean {
-  return s.ring.removals().every(r => s.ring.effectiveOwner(r.peer) !== s.id || settled(s.ring, r.peer))
+  return s.ring.removals().every(r => s.ring.effectiveOwner(r.peer) !== s.id || s.ring.settled(r.peer))
 }
 
 export function putAllocation (s: PeerState, key: string, offset: Offset): void {

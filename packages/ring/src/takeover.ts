@@ -10,7 +10,6 @@ import {
   NACK_PEER_ALIVE, type Value, beginAccept, electorateNack, emptyRecord, hasPromiseQuorum, nack, nackIsFor,
   onAccepted, onPromise, parseElectorateNack, propose, quorumOf
 } from './paxos.ts'
-import { knownPeers } from './owned.ts'
 import { type PeerState, type Takeover, fail, ringChanged, send } from './state.ts'
 import type { PaxosMessage, PeerId, RequestId } from './types.ts'
 import { noteBallot, seenFor, vote } from './voting.ts'
@@ -27,7 +26,7 @@ const MIN_ELECTORATE = 2
 
 /** Who votes on removing `target`: every peer the ring names that is not removed, other than `target`. */
 function electorate (s: PeerState, target: PeerId): PeerId[] {
-  return knownPeers(s.ring).filter(p => p !== target)
+  return s.ring.knownPeers().filter(p => p !== target)
 }
 
 export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {
