@@ -231,3 +231,19 @@ export async function writeSwarmKey (path: string): Promise<void> {
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
 }
+
+/**
+ * Agents named `names` on loopback, all listed in WEFT_PEERS with consensus=<count>, primed, and waited
+ * for until every agent sees every peer reachable and knows its nickname (member records follow the
+ * ring by gossip).
+ */
+export async function startMesh (cluster: Cluster, names: readonly string[], env: Readonly<Record<string, string>>): Promise<AgentProcess[]> {
+  const ports = await Promise.all(names.map(async () => await freePort()))
+  const shared = { IPALLOC_INIT: `consensus=${names.length}`, WEFT_PEERS: ports.map(p => `127.0.0.1:${p}`).join(','), ...env }
+  const agents = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: names[i]!, port, env: shared })))
+  await agents[0]!.client.prime()
+  const expected = [...names].sort().join()
+  await waitFor('every agent to see every named peer reachable', async () => (await Promise.all(agents.map(async a => await a.client.status())))
+    .every(s => s.peers.every(p => p.reachable) && s.peers.map(p => p.nickname).sort().join() === expected))
+  return agents
+}

@@ -4,19 +4,14 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
-import { Cluster, freePort, waitFor } from './harness.ts'
+import { Cluster, startMesh, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 let cluster: Cluster
 let agents: AgentProcess[]
 beforeAll(async () => {
   cluster = await Cluster.create('rmpeer-quorum')
-  const ports = [await freePort(), await freePort(), await freePort()]
-  const env = { IPALLOC_INIT: 'consensus=3', IPALLOC_RANGE: '10.61.0.0/16', WEFT_PEERS: ports.map(p => `127.0.0.1:${p}`).join(','), WEFT_REQUEST_TIMEOUT_MS: '5000' }
-  agents = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `q${i}`, port, env })))
-  await agents[0]!.client.prime()
-  await waitFor('three named, reachable owners everywhere', async () => (await Promise.all(agents.map(async a => await a.client.status())))
-    .every(s => s.peers.length === 3 && s.peers.every(p => p.reachable && /^q[0-2]$/.test(p.nickname))))
+  agents = await startMesh(cluster, ['q0', 'q1', 'q2'], { IPALLOC_RANGE: '10.61.0.0/16', WEFT_REQUEST_TIMEOUT_MS: '5000' })
 })
 afterAll(async () => { await cluster.teardown() })
 

@@ -1,20 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
 import { addressAt, parseUniverse } from '@weft/ring'
-import { Cluster, exitOf, freePort, waitFor } from './harness.ts'
+import { Cluster, exitOf, startMesh, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 let cluster: Cluster
 let agents: AgentProcess[]
 beforeAll(async () => {
   cluster = await Cluster.create('rmpeer')
-  const ports = [await freePort(), await freePort(), await freePort()]
-  const env = { IPALLOC_INIT: 'consensus=3', IPALLOC_RANGE: '10.60.0.0/16', WEFT_PEERS: ports.map(p => `127.0.0.1:${p}`).join(','), WEFT_REQUEST_TIMEOUT_MS: '5000' }
-  agents = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `n${i}`, port, env })))
-  await agents[0]!.client.prime()
-  // rmpeer takes nicknames, so wait until every agent knows every peer's member record too.
-  await waitFor('three named, reachable owners everywhere', async () => (await Promise.all(agents.map(async a => await a.client.status())))
-    .every(s => s.peers.length === 3 && s.peers.every(p => p.reachable && /^n[0-2]$/.test(p.nickname))))
+  agents = await startMesh(cluster, ['n0', 'n1', 'n2'], { IPALLOC_RANGE: '10.60.0.0/16', WEFT_REQUEST_TIMEOUT_MS: '5000' })
 })
 afterAll(async () => { await cluster.teardown() })
 
