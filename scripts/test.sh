@@ -3,6 +3,7 @@
 # Ends with one line "tests: N passed, N failed, N skipped".
 set -uo pipefail
 bash scripts/system-deps.sh
+bash scripts/build-cni.sh --if-stale
 mkdir -p .tmp
 echo "== typecheck"
 tsc -p tsconfig.json || exit 1

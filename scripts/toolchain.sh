@@ -22,7 +22,6 @@ if [ ! -f "$stamp" ] || [ "$root/pnpm-lock.yaml" -nt "$stamp" ]; then
   (cd "$root" && pnpm install --frozen-lockfile --reporter=silent >&2)
   touch "$stamp"
 fi
-bash "$root/scripts/build-cni.sh" --if-stale
 
 cd "$root"
 exec "$@"

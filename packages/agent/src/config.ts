@@ -8,11 +8,13 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { asPeerId, parseUniverse } from '@weft/ring'
 import type { Cidr, InitMode } from '@weft/ring'
 import { ConfigError } from './errors.ts'
+import { DEFAULT_SOCKET } from '@weft/protocol'
 
 export const DEFAULT_RANGE = '10.32.0.0/12'
 export const DEFAULT_PORT = 6783
 export const DEFAULT_DATA_DIR = '/var/lib/weft'
-export const DEFAULT_SOCKET_PATH = '/run/weft/weft.sock'
+/** The socket the CNI plugin and the CLI look for by default. */
+export const DEFAULT_SOCKET_PATH = DEFAULT_SOCKET
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]

@@ -134,9 +134,6 @@ export class Mesh {
     return this.#node.getMultiaddrs().map(m => m.toString())
   }
 
-  reachablePeers (): readonly PeerId[] {
-    return this.#reachable
-  }
 
   connectionCount (): number {
     return this.#node.getConnections().length

@@ -19,14 +19,17 @@ export interface GaugeSnapshot {
 
 export class Metrics {
   readonly registry = new Registry()
-  #conflicts = 0
   #badMessages = 0
   readonly #conflictCounter: Counter
   readonly #badMessageCounter: Counter
   readonly #commitSeconds: Histogram
 
-  constructor (snapshot: () => GaugeSnapshot) {
+  // One snapshot per scrape, shared by every gauge: building it walks the whole ring.
+  #scrape: GaugeSnapshot | null = null
+
+  constructor (read: () => GaugeSnapshot) {
     const registers = [this.registry]
+    const snapshot = (): GaugeSnapshot => (this.#scrape ??= read())
     for (const prefix of ['weft', 'weave']) {
       new Gauge({
         name: `${prefix}_ips`,
@@ -54,11 +57,9 @@ export class Metrics {
     })
   }
 
-  get conflicts (): number { return this.#conflicts }
   get badMessages (): number { return this.#badMessages }
 
   conflict (): void {
-    this.#conflicts++
     this.#conflictCounter.inc()
   }
 
@@ -78,10 +79,11 @@ export class Metrics {
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try GET /metrics\n')
         return
       }
+      this.#scrape = null
       this.registry.metrics().then(
         text => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(err as Error).message}\n`)
-      )
+      ).finally(() => { this.#scrape = null })
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

@@ -119,14 +119,15 @@ export class Store {
     for (const key of delta.deleteAllocations) {
       ops.push({ type: 'del', key: ALLOC + key }, { type: 'del', key: ATTACH + key })
     }
-    for (const a of delta.putAllocations) {
+    const metas = delta.putAllocations.map(a => meta(a.key))
+    delta.putAllocations.forEach((a, i) => {
       ops.push({ type: 'put', key: ALLOC + a.key, value: encodeAllocation(a) })
-      ops.push({ type: 'put', key: ATTACH + a.key, value: encodeMeta(meta(a.key)) })
-    }
+      ops.push({ type: 'put', key: ATTACH + a.key, value: encodeMeta(metas[i]!) })
+    })
     if (ops.length === 0) return
     await this.#db.batch(ops, { sync: true })
     for (const key of delta.deleteAllocations) this.#allocations.delete(key)
-    for (const a of delta.putAllocations) this.#allocations.set(a.key, { ...meta(a.key), offset: a.offset })
+    delta.putAllocations.forEach((a, i) => this.#allocations.set(a.key, { ...metas[i]!, offset: a.offset }))
   }
 
   async close (): Promise<void> {

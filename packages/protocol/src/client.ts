@@ -1,8 +1,8 @@
 import { AgentTimeoutError, AgentUnavailableError, ApiError, ProtocolError, UNAVAILABLE_CODES } from './errors.ts'
 import { exchange } from './http1.ts'
-import { API_PREFIX } from './types.ts'
+import { API_PREFIX, ERROR_CODES } from './types.ts'
 import type {
-  AllocateRequest, AllocateResponse, AllocationsResponse, CheckRequest, CheckResponse, ErrorBody, ErrorCode,
+  AllocateRequest, AllocateResponse, AllocationsResponse, CheckRequest, CheckResponse, ErrorBody,
   GcRequest, GcResponse, PrimeResponse, ReleaseRequest, ReleaseResponse, ReportResponse, RmpeerRequest,
   RmpeerResponse, StatusResponse
 } from './types.ts'
@@ -29,10 +29,7 @@ export interface Client {
 
 export const DEFAULT_TIMEOUT_MS = 30_000
 
-const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'bad-request', 'payload-too-large', 'not-found', 'unknown-attachment', 'not-ready', 'exhausted',
-  'address-unavailable', 'no-quorum', 'unknown-peer', 'peer-alive', 'shutting-down', 'internal'
-])
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES)
 
 export function createClient (options: ClientOptions): Client {
   const { socketPath } = options
@@ -75,7 +72,7 @@ function decode<T> (status: number, path: string, text: string): T {
   }
   if (status >= 200 && status < 300) return json as T
   const error = (json as Partial<ErrorBody> | null)?.error
-  if (error === undefined || typeof error.message !== 'string' || !ERROR_CODES.has(error.code)) {
+  if (error === undefined || typeof error.message !== 'string' || !KNOWN_CODES.has(error.code)) {
     throw new ProtocolError(`agent answered ${path} with HTTP ${status} without an error body: ${text.slice(0, 200)}`)
   }
   throw new ApiError(status, error.code, error.message, error.retryable === true)

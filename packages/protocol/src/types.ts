@@ -131,19 +131,22 @@ export interface ReportResponse {
   allocations: AllocationInfo[]
 }
 
-export type ErrorCode =
-  | 'bad-request'
-  | 'payload-too-large'
-  | 'not-found'
-  | 'unknown-attachment'
-  | 'not-ready'
-  | 'exhausted'
-  | 'address-unavailable'
-  | 'no-quorum'
-  | 'unknown-peer'
-  | 'peer-alive'
-  | 'shutting-down'
-  | 'internal'
+/** Every error code the agent answers with; the client refuses any other as a protocol error. */
+export const ERROR_CODES = [
+  'bad-request',
+  'payload-too-large',
+  'not-found',
+  'unknown-attachment',
+  'not-ready',
+  'exhausted',
+  'address-unavailable',
+  'no-quorum',
+  'unknown-peer',
+  'peer-alive',
+  'shutting-down',
+  'internal'
+] as const
+export type ErrorCode = typeof ERROR_CODES[number]
 
 /** Every non-2xx answer has this body. */
 export interface ErrorBody {

@@ -17,7 +17,6 @@ export class IntervalSet {
   }
 
   count (): bigint { return this.total }
-  runs (): number { return this.starts.length }
   isEmpty (): boolean { return this.starts.length === 0 }
 
   ranges (): Range[] {
@@ -112,7 +111,7 @@ export class IntervalSet {
 
   /** Members of this set that are not in `other`, as a new set. */
   minus (other: IntervalSet): IntervalSet {
-    const out = IntervalSet.of(this.ranges())
+    const out = this.clone()
     for (const r of other.ranges()) out.remove(r)
     return out
   }

@@ -110,20 +110,22 @@ export class Ring {
       seeds: [...this.seedList],
       entries: [...this.list],
       members: [...this.memberMap.values()].sort((a, b) => cmpStr(a.peer, b.peer)),
-      removed: [...this.removedMap].map(([peer, heir]) => ({ peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
+      removed: this.removals()
     }
   }
 
   isEmpty (): boolean { return this.list.length === 0 }
   seeds (): readonly PeerId[] { return this.seedList }
   entries (): readonly Entry[] { return this.list }
-  members (): readonly Member[] { return [...this.memberMap.values()].sort((a, b) => cmpStr(a.peer, b.peer)) }
   member (p: PeerId): Member | undefined { return this.memberMap.get(p) }
-  removals (): readonly Removal[] { return this.toState().removed }
+  removals (): readonly Removal[] {
+    return [...this.removedMap].map(([peer, heir]) => ({ peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
+  }
   isRemoved (p: PeerId): boolean { return this.removedMap.has(p) }
 
   /** The peer that now acts for `peer`: itself, or the heir of its removal, followed transitively. */
   effectiveOwner (peer: PeerId): PeerId {
+    if (!this.removedMap.has(peer)) return peer
     let p = peer
     const seen = new Set<PeerId>()
     for (let heir = this.removedMap.get(p); heir !== undefined; heir = this.removedMap.get(p)) {

@@ -75,8 +75,6 @@ export class Space {
   freeCount (): bigint { return this.freeSet.count() }
   freeIn (r: Range): bigint { return this.freeSet.countIn(r) }
   hasAllocationsIn (r: Range): boolean { return this.allocatedSet.countIn(r) > 0n }
-  /** Runs of free addresses: a measure of fragmentation. */
-  freeRuns (): number { return this.freeSet.runs() }
 
   /** What to give a peer that asks: the upper half of the largest free run; null with fewer than 2 free. */
   donation (): Range | null {
