@@ -67,7 +67,7 @@ describe('three agents behind the plugin', () => {
     const runs = await storm
     const acked = new Map(ids.flatMap((id, i) => runs[i]?.code === 0 ? [[id, resultAddress(runs[i]?.json)] as const] : []))
     expect(acked.size).toBeGreaterThanOrEqual(10)
-    expect(runs.filter((r) => r.code !== 0).every((r) => r.json?.code === 11)).toBe(true)
+    expect(runs.filter((r) => r.code !== 0 && r.json?.code !== 11).map((r) => r.stdout)).toEqual([])
 
     const back = await cluster.start({ name: victim.name, env: { ...env, WEFT_PEERS: nodes[0]!.addr }, dataDir: victim.dataDir, port: victim.port })
     nodes[1] = back

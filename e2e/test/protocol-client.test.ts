@@ -1,8 +1,9 @@
 /**
  * The socket client against a real agent: typed answers, typed errors (agent missing, socket stale,
- * agent frozen, error bodies), the timeout bound.
+ * agent frozen, agent gone mid-request, error bodies), the timeout bound.
  */
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { AgentTimeoutError, AgentUnavailableError, ApiError, createClient } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -72,6 +73,20 @@ describe('client', () => {
     }
     const err = await rejection(createClient({ socketPath: path }).status())
     expect(err).toMatchObject({ name: 'AgentUnavailableError', errno: 'ECONNREFUSED' })
+  })
+
+  it('throws AgentUnavailableError when the agent closes the connection without an answer', async () => {
+    const path = join(cluster.dir, 'dying.sock')
+    // What a client sees when the agent is killed after accepting the request and before answering.
+    const server = createServer((socket) => { socket.once('data', () => { socket.end() }) })
+    await new Promise<void>((resolve) => server.listen(path, resolve))
+    try {
+      const err = await rejection(createClient({ socketPath: path }).allocate({ containerId: 'c9', ifname: 'eth0' }))
+      expect(err).toMatchObject({ name: 'AgentUnavailableError', errno: 'EOF' })
+      expect(err.message).toBe(`cannot reach the weft agent at ${path}: connection closed without an answer; the agent may have stopped`)
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 
   it('gives up after timeoutMs on an agent that does not answer', async () => {

@@ -7,6 +7,8 @@ const REASONS: Record<string, string> = {
   ENOTSOCK: 'not a socket',
   ENOTDIR: 'not a socket',
   ECONNRESET: 'connection reset; the agent may have stopped',
+  EPIPE: 'connection closed while sending; the agent may have stopped',
+  EOF: 'connection closed without an answer; the agent may have stopped',
   EACCES: 'permission denied; the socket is root-only'
 }
 export const UNAVAILABLE_CODES: ReadonlySet<string> = new Set(Object.keys(REASONS))

@@ -21,6 +21,12 @@ export async function exchange (socketPath: string, method: 'GET' | 'POST', path
     socket.on('error', (err) => { clearTimeout(timer); reject(err) })
     socket.on('end', () => {
       clearTimeout(timer)
+      // Closed with nothing said: the agent went away mid-request (killed, restarting). Named like an
+      // errno so the caller files it with refused and reset connections: worth trying again.
+      if (chunks.length === 0) {
+        reject(Object.assign(new Error(`${path}: connection closed without an answer`), { code: 'EOF' }))
+        return
+      }
       try {
         resolve(parseAnswer(Buffer.concat(chunks), path))
       } catch (err) {
