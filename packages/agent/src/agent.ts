@@ -87,6 +87,7 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
       peers: config.peers,
       swarmKey: swarmKey?.bytes ?? null,
       reconnectMs: config.reconnectMs,
+      pingMs: config.pingMs,
       log
     }, {
       receive: (from, data) => {

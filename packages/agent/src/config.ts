@@ -43,6 +43,8 @@ export interface AgentConfig {
   readonly requestTimeoutMs: number
   /** Base interval of the reconnect loop to WEFT_PEERS. */
   readonly reconnectMs: number
+  /** How often every connection is pinged; one that stops answering is dropped and the peer marked unreachable. */
+  readonly pingMs: number
 }
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -75,7 +77,8 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     logLevel: logLevel(env),
     tickMs: integer(env, 'WEFT_TICK_MS', 100, 1, 60_000),
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
-    reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000)
+    reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),
+    pingMs: integer(env, 'WEFT_PING_MS', 10_000, 100, 600_000)
   }
 }
 

@@ -39,6 +39,8 @@ export interface MeshOptions {
   readonly peers: readonly string[]
   readonly swarmKey: Uint8Array | null
   readonly reconnectMs: number
+  /** Liveness ping interval: TCP alone notices a silent partition only after minutes. */
+  readonly pingMs: number
   readonly log: Logger
 }
 
@@ -100,6 +102,7 @@ export class Mesh {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       ...(options.swarmKey === null ? {} : { connectionProtector: preSharedKey({ psk: options.swarmKey }) }),
+      connectionMonitor: { pingInterval: options.pingMs },
       connectionManager: {
         maxConnections: 1200,
         // Exempt from the per-IP inbound rate limit: many agents share one IP in tests and behind SNAT.

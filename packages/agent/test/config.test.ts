@@ -39,7 +39,8 @@ describe('config defaults', () => {
       logLevel: 'info',
       tickMs: 100,
       requestTimeoutMs: 30_000,
-      reconnectMs: 2_000
+      reconnectMs: 2_000,
+      pingMs: 10_000
     })
   })
 
@@ -107,7 +108,8 @@ describe('config rejects bad values, naming the variable and the value', () => {
     ['WEFT_TICK_MS', '0', 'from 1'],
     ['WEFT_TICK_MS', '1.5'],
     ['WEFT_REQUEST_TIMEOUT_MS', '-1'],
-    ['WEFT_RECONNECT_MS', 'soon']
+    ['WEFT_RECONNECT_MS', 'soon'],
+    ['WEFT_PING_MS', '50', 'from 100']
   ]
   it.each(cases)('%s=%s', (variable, value, ...mentions) => {
     rejects({ [variable]: value }, variable, JSON.stringify(value), ...mentions)

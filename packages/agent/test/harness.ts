@@ -77,6 +77,10 @@ export interface AgentSpec {
   readonly dataDir?: string
   /** Reuse a port (a restart keeps the address the others dial). */
   readonly port?: number
+  /** Run inside this network namespace (made by the test), listening on `host` there. */
+  readonly netns?: string
+  /** The IPv4 address to listen on; 127.0.0.1 unless given. */
+  readonly host?: string
 }
 
 export interface AgentProcess {
@@ -132,19 +136,23 @@ export class Cluster {
     const dataDir = spec.dataDir ?? join(this.dir, spec.name)
     await mkdir(dataDir, { recursive: true })
     const socketPath = join(dataDir, 'weft.sock')
+    const addr = `/ip4/${spec.host ?? '127.0.0.1'}/tcp/${port}`
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       WEFT_NICKNAME: spec.name,
-      WEFT_LISTEN: `/ip4/127.0.0.1/tcp/${port}`,
+      WEFT_LISTEN: addr,
       WEFT_DATA_DIR: dataDir,
       WEFT_SOCKET: socketPath,
       WEFT_SWARM_KEY_FILE: this.swarmKeyFile,
       WEFT_TICK_MS: '50',
       WEFT_RECONNECT_MS: '200',
+      WEFT_PING_MS: '1000',
       WEFT_LOG_LEVEL: 'info',
       ...spec.env
     }
-    const child = spawn(process.execPath, [AGENT_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // `ip netns exec` execs the command in place: the child's pid is the agent's, signals reach it.
+    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), process.execPath, AGENT_MAIN]
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const output: string[] = []
     const collect = (chunk: Buffer): void => {
       output.push(...chunk.toString('utf8').split('\n').filter(l => l !== ''))
@@ -156,7 +164,7 @@ export class Cluster {
     const agent: AgentProcess = {
       name: spec.name,
       port,
-      addr: `/ip4/127.0.0.1/tcp/${port}`,
+      addr,
       dataDir,
       socketPath,
       client: createClient({ socketPath, timeoutMs: 60_000 }),

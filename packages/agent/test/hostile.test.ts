@@ -43,6 +43,7 @@ describe('hostile peers', () => {
       peers: [target.addr],
       swarmKey: await readFile(cluster.swarmKeyFile),
       reconnectMs: 100,
+      pingMs: 1_000,
       log: createLogger('silent')
     }, { receive: () => true, unreadable: () => undefined, reachable: peers => { reachable = peers } })
     try {

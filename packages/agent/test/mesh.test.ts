@@ -25,6 +25,7 @@ async function node (port: number, peers: Array<number | string>, key: Uint8Arra
     peers: peers.map(p => (typeof p === 'string' ? p : `/ip4/127.0.0.1/tcp/${p}`)),
     swarmKey: key,
     reconnectMs: 50,
+    pingMs: 1_000,
     log: createLogger('silent')
   }, {
     receive: (from, data) => {

@@ -1,6 +1,6 @@
 /**
- * rmpeer: taking over a dead peer's ranges. Paxos on key `takeover:<dead>` among the members that are
- * not removed, other than the dead peer; the value is the heir. A prepare carries the proposer's count
+ * rmpeer: taking over a dead peer's ranges. Paxos on key `takeover:<dead>` among every peer the ring
+ * knows that is not removed, the dead one included; the value is the heir. A prepare carries the proposer's count
  * of voters, and an acceptor that knows more says so, so the proposer retries against the larger
  * electorate. The dead peer, if it answers at all, says `peer-alive`. The decision becomes a Removal
  * in the ring; the heir uses the ranges only once every member has acknowledged it (owned.ts).
@@ -19,14 +19,14 @@ export const takeoverKey = (target: PeerId): string => PREFIX + target
 export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PREFIX) && key.length > PREFIX.length ? key.slice(PREFIX.length) as PeerId : null
 
 /**
- * Never fewer than two votes: a peer alone in its view (restarted from an old disk, cut off) may not
- * know peers the dead one gave space to, and must not take its ranges on its own say.
+ * Who votes on removing `target`: every peer the ring names that is not removed, `target` too. It
+ * never votes yes, but counting it means a quorum is a strict majority of the whole cluster: a side
+ * of a partition that holds half or less cannot take over a peer that is only cut off (and alive on
+ * the other side), and a peer alone with the dead one can never decide on its own say.
  */
-const MIN_ELECTORATE = 2
-
-/** Who votes on removing `target`: every peer the ring names that is not removed, other than `target`. */
 function electorate (s: PeerState, target: PeerId): PeerId[] {
-  return s.ring.knownPeers().filter(p => p !== target)
+  const known = s.ring.knownPeers()
+  return known.includes(target) ? known : [...known, target]
 }
 
 export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {
@@ -41,11 +41,11 @@ export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {
   const t: Takeover = { id, target, deadline: s.now + s.t.takeover, electorate: 0, proposal: null, proposedAt: 0, nextAttempt: s.now, bestPromises: 0 }
   if (s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
   const voters = electorate(s, target)
-  t.electorate = Math.max(MIN_ELECTORATE, voters.length)
+  t.electorate = voters.length
   const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
   const q = quorumOf(t.electorate)
   if (reachable < q) {
-    fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable, ${q} needed${voters.length < MIN_ELECTORATE ? ' (a takeover needs two voters: wait for another peer to join)' : ''}`, true)
+    fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable (${target} counted), ${q} needed: a strict majority of the cluster must agree`, true)
     return
   }
   s.takeovers.set(target, t)

@@ -154,9 +154,24 @@ describe('peer', () => {
     w.partition([B, D])
     const e = failed(w.result(w.rmpeer(A, C))).error
     expect(e.code).toBe('no-quorum')
-    expect(e.message).toBe(`cannot remove ${C}: 1 of 3 peers reachable, 2 needed`)
+    expect(e.message).toBe(`cannot remove ${C}: 1 of 4 peers reachable (${C} counted), 3 needed: a strict majority of the cluster must agree`)
     w.settle(20)
     expect(w.peer(A).ring().removed).toEqual([])
+  })
+
+  it('rmpeer on either half of a partition takes nobody over: the cut-off peer counts in the electorate', () => {
+    const w = world('10.0.0.0/24', [A, B, C, D], { kind: 'seed', peers: [A, B, C, D] })
+    w.settle(5)
+    w.partition([C, D])
+    // Each side sees two of four: a cut-off peer looks dead, yet neither side is a majority.
+    const fromAB = failed(w.result(w.rmpeer(A, C))).error
+    const fromCD = failed(w.result(w.rmpeer(D, A))).error
+    expect([fromAB.code, fromCD.code]).toEqual(['no-quorum', 'no-quorum'])
+    expect(fromCD.message).toBe(`cannot remove ${A}: 2 of 4 peers reachable (${A} counted), 3 needed: a strict majority of the cluster must agree`)
+    w.heal()
+    w.settle(20)
+    for (const p of [A, B, C, D]) expect(w.peer(p).ring().removed).toEqual([])
+    w.checkConverged()
   })
 
   it('as an acceptor of a takeover, says when it knows more voters, and the target says it is alive', () => {
@@ -166,16 +181,16 @@ describe('peer', () => {
     const b = make(B)
     b.ready(); b.advance()
     const ballot = { n: 1, proposer: A }
-    b.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 2 } })
-    expect(b.ready().messages).toEqual([{ to: A, msg: { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'nack', ballot, promised: null, reason: 'electorate:3' } } }])
-    b.advance()
     b.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 3 } })
+    expect(b.ready().messages).toEqual([{ to: A, msg: { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'nack', ballot, promised: null, reason: 'electorate:4' } } }])
+    b.advance()
+    b.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 4 } })
     const promised = b.ready()
     // The promise is persisted in the same batch that sends it.
     expect(promised.persist?.acceptor).toEqual([{ key: `takeover:${D}`, promised: ballot, accepted: null }])
     expect(promised.messages[0]?.msg).toMatchObject({ msg: { kind: 'promise', ballot, accepted: null } })
     const d = make(D)
-    d.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 3 } })
+    d.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 4 } })
     expect(d.ready().messages.find(m => m.to === A)?.msg).toMatchObject({ msg: { kind: 'nack', reason: 'peer-alive' } })
   })
 
