@@ -51,7 +51,12 @@ describe('deploy/kubernetes/weft.yaml', () => {
   const kind = (k: string): Json => docs.find(d => d.kind === k)!
   const pod = obj(obj(obj(kind('DaemonSet').spec).template).spec)
   const agent = (pod.containers as Json[]).find(c => c.name === 'weft')!
-  const env = Object.fromEntries((agent.env as Json[]).filter(e => 'value' in e).map(e => [e.name, e.value])) as Record<string, string>
+  const env: Record<string, string> = {
+    ...Object.fromEntries((agent.env as Json[]).filter(e => 'value' in e).map(e => [e.name, e.value])),
+    // What Kubernetes puts in every pod's environment.
+    KUBERNETES_SERVICE_HOST: '10.96.0.1',
+    KUBERNETES_SERVICE_PORT: '443'
+  }
 
   it('gives the agent an environment its config parser accepts', () => {
     const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
@@ -68,6 +73,18 @@ describe('deploy/kubernetes/weft.yaml', () => {
     expect(invocation).not.toBeNull()
     const conf = parseCniConfig(JSON.stringify({ ...bridge, cniVersion: conflist.cniVersion, name: conflist.name }), invocation!)
     expect(conf.ipam.socket).toBe(env.WEFT_SOCKET)
+  })
+
+  it('lets the agent list nodes, and nothing more, to reclaim deleted ones', () => {
+    const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
+    expect(conf.reclaim?.api.href).toBe('https://10.96.0.1/')
+    const role = kind('ClusterRole')
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['list'] }])
+    const binding = kind('ClusterRoleBinding')
+    expect(obj(binding.roleRef).name).toBe(obj(role.metadata).name)
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: obj(kind('ServiceAccount').metadata).namespace }])
+    const nickname = (agent.env as Json[]).find(e => e.name === 'WEFT_NICKNAME')!
+    expect(obj(obj(nickname.valueFrom).fieldRef).fieldPath).toBe('spec.nodeName')
   })
 
   it('keeps the swarm key root-only and the state on the host', () => {

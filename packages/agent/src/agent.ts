@@ -11,9 +11,11 @@ import { Driver } from './driver.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createLogger } from './log.ts'
 import type { Logger } from './log.ts'
+import { listNodeNames } from './kube.ts'
 import { Mesh } from './mesh.ts'
 import { Metrics } from './metrics.ts'
 import { metaFromKey, Ops } from './ops.ts'
+import { startReclaimer } from './reclaim.ts'
 import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
 import { Store } from './store.ts'
@@ -21,6 +23,8 @@ import { readSwarmKey } from './swarm-key.ts'
 
 /** How often the core's full invariant checks run. */
 const CHECK_INTERVAL_MS = 5_000
+/** Bound on one call to the Kubernetes API. */
+const KUBE_TIMEOUT_MS = 10_000
 
 export interface Agent {
   readonly peerId: PeerId
@@ -142,6 +146,18 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
     })
     const server = await startSocketServer(config.socketPath, routes(ops), log)
     cleanup.unshift(async () => await server.close())
+    if (config.reclaim !== null) {
+      const { api, secretsDir, intervalMs } = config.reclaim
+      const opsStarted = ops
+      const reclaimer = startReclaimer({
+        listNodes: async () => await listNodeNames({ api, secretsDir, timeoutMs: KUBE_TIMEOUT_MS }),
+        owners: () => status().peers,
+        rmpeer: async peer => (await opsStarted.rmpeer(peer)).takenOver,
+        reclaimed: () => metrics.reclaimed(),
+        log: log.child({ part: 'reclaim' })
+      }, intervalMs)
+      cleanup.unshift(async () => { reclaimer.stop() })
+    }
     if (config.metricsAddr !== null) {
       const stopMetrics = await metrics.serve(config.metricsAddr)
       cleanup.unshift(stopMetrics)

@@ -45,7 +45,18 @@ export interface AgentConfig {
   readonly reconnectMs: number
   /** How often every connection is pinged; one that stops answering is dropped and the peer marked unreachable. */
   readonly pingMs: number
+  /** Taking over the peers of deleted Kubernetes nodes; null when off. */
+  readonly reclaim: ReclaimConfig | null
 }
+
+export interface ReclaimConfig {
+  readonly api: URL
+  /** The service account mount: `token` and `ca.crt`. */
+  readonly secretsDir: string
+  readonly intervalMs: number
+}
+
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -78,7 +89,8 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     tickMs: integer(env, 'WEFT_TICK_MS', 100, 1, 60_000),
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
     reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),
-    pingMs: integer(env, 'WEFT_PING_MS', 10_000, 100, 600_000)
+    pingMs: integer(env, 'WEFT_PING_MS', 10_000, 100, 600_000),
+    reclaim: parseReclaim(env)
   }
 }
 
@@ -122,6 +134,33 @@ function parseInit (env: Env, peerCount: number): InitMode {
     return { kind: 'seed', peers: [...new Set(ids)].sort().map(asPeerId) }
   }
   throw new ConfigError('IPALLOC_INIT', value, expected)
+}
+
+/** On by default inside a pod (the API server's address is in the env), off elsewhere. */
+function parseReclaim (env: Env): ReclaimConfig | null {
+  const inPod = env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBERNETES_SERVICE_HOST !== ''
+  const value = env.WEFT_RECLAIM === undefined || env.WEFT_RECLAIM === '' ? (inPod ? 'kubernetes' : 'off') : env.WEFT_RECLAIM
+  if (value === 'off') return null
+  if (value !== 'kubernetes') throw new ConfigError('WEFT_RECLAIM', value, '"kubernetes" (take over the peers of deleted nodes) or "off"')
+  return {
+    api: kubeApi(env, inPod),
+    secretsDir: absolutePath(env, 'WEFT_KUBE_SECRETS_DIR', SERVICE_ACCOUNT_DIR),
+    intervalMs: integer(env, 'WEFT_RECLAIM_MS', 30_000, 100, 3_600_000)
+  }
+}
+
+function kubeApi (env: Env, inPod: boolean): URL {
+  const given = env.WEFT_KUBE_API
+  if (given === undefined || given === '') {
+    if (!inPod) throw new ConfigError('WEFT_KUBE_API', '', 'the API server\'s URL when WEFT_RECLAIM=kubernetes runs outside a pod (no KUBERNETES_SERVICE_HOST)')
+    const host = env.KUBERNETES_SERVICE_HOST ?? ''
+    const port = env.KUBERNETES_SERVICE_PORT === undefined || env.KUBERNETES_SERVICE_PORT === '' ? '443' : env.KUBERNETES_SERVICE_PORT
+    const url = `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`
+    if (!URL.canParse(url)) throw new ConfigError('KUBERNETES_SERVICE_HOST', host, 'a host or IP address (set by Kubernetes in every pod)')
+    return new URL(url)
+  }
+  if (!URL.canParse(given) || !/^https?:$/.test(new URL(given).protocol)) throw new ConfigError('WEFT_KUBE_API', given, 'an http:// or https:// URL such as https://10.96.0.1:443')
+  return new URL(given)
 }
 
 function isPeerId (s: string): boolean {

@@ -22,6 +22,7 @@ export class Metrics {
   #badMessages = 0
   readonly #conflictCounter: Counter
   readonly #badMessageCounter: Counter
+  readonly #reclaimCounter: Counter
   readonly #commitSeconds: Histogram
 
   // One snapshot per scrape, shared by every gauge: building it walks the whole ring.
@@ -49,6 +50,7 @@ export class Metrics {
     }
     this.#conflictCounter = new Counter({ name: 'weft_ipam_conflicts_total', help: 'Ring entries rejected because they would hand away allocated addresses', registers })
     this.#badMessageCounter = new Counter({ name: 'weft_bad_messages_total', help: 'Malformed or oversized messages received from the mesh', registers })
+    this.#reclaimCounter = new Counter({ name: 'weft_ipam_reclaimed_peers_total', help: 'Peers of deleted Kubernetes nodes this agent took over', registers })
     this.#commitSeconds = new Histogram({
       name: 'weft_store_commit_seconds',
       help: 'Duration of one synced store batch',
@@ -58,6 +60,10 @@ export class Metrics {
   }
 
   get badMessages (): number { return this.#badMessages }
+
+  reclaimed (): void {
+    this.#reclaimCounter.inc()
+  }
 
   conflict (): void {
     this.#conflictCounter.inc()

@@ -40,8 +40,19 @@ describe('config defaults', () => {
       tickMs: 100,
       requestTimeoutMs: 30_000,
       reconnectMs: 2_000,
-      pingMs: 10_000
+      pingMs: 10_000,
+      reclaim: null
     })
+  })
+
+  it('reclaims deleted nodes by default inside a pod, through the API server Kubernetes names', () => {
+    expect(parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }).reclaim).toEqual({
+      api: new URL('https://10.96.0.1:443'), secretsDir: '/var/run/secrets/kubernetes.io/serviceaccount', intervalMs: 30_000
+    })
+    expect(parse({ KUBERNETES_SERVICE_HOST: 'fd00::1' }).reclaim?.api.href).toBe('https://[fd00::1]/')
+    expect(parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1', WEFT_RECLAIM: 'off' }).reclaim).toBeNull()
+    expect(parse({ WEFT_RECLAIM: 'kubernetes', WEFT_KUBE_API: 'http://127.0.0.1:8080', WEFT_KUBE_SECRETS_DIR: '/tmp/sa', WEFT_RECLAIM_MS: '500' }).reclaim)
+      .toEqual({ api: new URL('http://127.0.0.1:8080'), secretsDir: '/tmp/sa', intervalMs: 500 })
   })
 
   it('counts itself in the default consensus (Weave left itself out)', () => {
@@ -109,9 +120,18 @@ describe('config rejects bad values, naming the variable and the value', () => {
     ['WEFT_TICK_MS', '1.5'],
     ['WEFT_REQUEST_TIMEOUT_MS', '-1'],
     ['WEFT_RECONNECT_MS', 'soon'],
-    ['WEFT_PING_MS', '50', 'from 100']
+    ['WEFT_PING_MS', '50', 'from 100'],
+    ['WEFT_RECLAIM', 'yes', 'kubernetes', 'off']
   ]
   it.each(cases)('%s=%s', (variable, value, ...mentions) => {
     rejects({ [variable]: value }, variable, JSON.stringify(value), ...mentions)
+  })
+
+  it('names what reclaim lacks or was given wrong', () => {
+    const on = { WEFT_RECLAIM: 'kubernetes' }
+    rejects(on, 'WEFT_KUBE_API', 'outside a pod')
+    rejects({ ...on, WEFT_KUBE_API: 'ftp://x' }, 'WEFT_KUBE_API', '"ftp://x"', 'https://')
+    rejects({ ...on, WEFT_KUBE_API: 'http://k', WEFT_RECLAIM_MS: '10' }, 'WEFT_RECLAIM_MS', 'from 100')
+    rejects({ ...on, WEFT_KUBE_API: 'http://k', WEFT_KUBE_SECRETS_DIR: 'sa' }, 'WEFT_KUBE_SECRETS_DIR', 'absolute path')
   })
 })

@@ -70,6 +70,8 @@ export interface Ask {
 export interface Takeover {
   readonly id: RequestId
   readonly target: PeerId
+  /** The target's space when the request began: what the heir reports if the ring tells it first. */
+  readonly size: bigint
   readonly deadline: number
   /** The largest count of voters heard of: ours, or more from an acceptor's nack. */
   electorate: number

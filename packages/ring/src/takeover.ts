@@ -38,7 +38,7 @@ export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {
   if (s.ring.isRemoved(target)) { s.out.completions.push({ id, ok: true, takenOver: 0n }); return }
   if (s.reachable.has(target)) { fail(s, id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
   if (s.takeovers.has(target)) { fail(s, id, 'not-ready', `a removal of ${target} is already under way`, true); return }
-  const t: Takeover = { id, target, deadline: s.now + s.t.takeover, electorate: 0, proposal: null, proposedAt: 0, nextAttempt: s.now, bestPromises: 0 }
+  const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline: s.now + s.t.takeover, electorate: 0, proposal: null, proposedAt: 0, nextAttempt: s.now, bestPromises: 0 }
   if (s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
   const voters = electorate(s, target)
   t.electorate = voters.length
@@ -131,8 +131,10 @@ export function onTakeoverMessage (s: PeerState, from: PeerId, target: PeerId, m
 export function takeoverTick (s: PeerState): void {
   for (const t of [...s.takeovers.values()]) {
     if (s.ring.isRemoved(t.target)) {
+      // Decided, and the ring said so before the acceptors did (the heir may even have adopted the
+      // space already): the value may still be this peer.
       s.takeovers.delete(t.target)
-      s.out.completions.push({ id: t.id, ok: true, takenOver: 0n })
+      s.out.completions.push({ id: t.id, ok: true, takenOver: s.ring.effectiveOwner(t.target) === s.id ? t.size : 0n })
     } else if (s.now >= t.deadline) {
       s.takeovers.delete(t.target)
       fail(s, t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.bestPromises} of ${t.electorate} peers answered, ${quorumOf(t.electorate)} needed`, true)
