@@ -31,6 +31,7 @@ export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
     nickname: p.nickname,
     addresses: p.size.toString(),
     percentage: percent(p.size, s.universeSize),
+    free: p.free.toString(),
     ...(p.self ? { active: s.allocated } : {}),
     reachable: p.reachable,
     local: p.self

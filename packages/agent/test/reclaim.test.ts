@@ -13,7 +13,7 @@ import type { FakeKube } from './fake-kube.ts'
 import { makeTempDir, removeTempDir } from './harness.ts'
 
 const line = (id: string, nickname: string, reachable: boolean, local = false): PeerLine =>
-  ({ id, nickname, addresses: '16', percentage: 25, reachable, local })
+  ({ id, nickname, addresses: '16', percentage: 25, free: '8', reachable, local })
 
 describe('peersToReclaim', () => {
   const me = line('p-me', 'node-a', true, true)

@@ -69,7 +69,7 @@ describe('one agent with consensus=1', () => {
 
     const status = await a.client.status()
     expect(status).toMatchObject({ status: 'ready', range: '10.40.0.0/24', rangeSize: '256', init: 'consensus=1', allocations: 1 })
-    expect(status.peers).toEqual([{ id: status.peer.id, nickname: 'solo', addresses: '256', percentage: 100, active: 1, reachable: true, local: true }])
+    expect(status.peers).toEqual([{ id: status.peer.id, nickname: 'solo', addresses: '256', percentage: 100, free: status.freeLocal, active: 1, reachable: true, local: true }])
     expect((await a.client.report()).ring.entries.length).toBeGreaterThan(0)
   })
 

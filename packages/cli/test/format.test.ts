@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { formatIpam, formatPs, formatRmpeer, formatStatus, percent } from '../src/format.ts'
 
 const peer = (id: string, nickname: string, addresses: string, percentage: number, extra: Partial<PeerLine> = {}): PeerLine =>
-  ({ id, nickname, addresses, percentage, reachable: true, local: false, ...extra })
+  ({ id, nickname, addresses, percentage, free: '0', reachable: true, local: false, ...extra })
 
 const status: StatusResponse = {
   peer: { id: 'p-a', nickname: 'node-a' },

@@ -4,7 +4,7 @@ import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
 import type { Attachment, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
-import { ASK_RING, exhaustedProblem, statusProblem } from './readiness.ts'
+import { statusProblem } from './readiness.ts'
 import { formatResult } from './result.ts'
 
 /** What a command prints on success: a JSON document, or nothing. */
@@ -99,8 +99,7 @@ async function gc (conf: NetConf, client: Client): Promise<void> {
 async function status (client: Client): Promise<void> {
   try {
     const st = await client.status()
-    const problem = statusProblem(st)
-    const reason = problem === ASK_RING ? exhaustedProblem(st, (await client.report()).ring) : problem
+    const reason = statusProblem(st)
     if (reason !== null) throw new CniError(CniCode.notAvailable, reason, st.status)
   } catch (err) {
     if (err instanceof CniError) throw err

@@ -1,9 +1,9 @@
-import type { PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
+import type { PeerLine, StatusResponse } from '@weft/protocol'
 import { describe, expect, it } from 'vitest'
-import { ASK_RING, exhaustedProblem, statusProblem } from '../src/readiness.ts'
+import { statusProblem } from '../src/readiness.ts'
 
-const peer = (id: string, reachable: boolean, local = false): PeerLine =>
-  ({ id, nickname: id, addresses: '2', percentage: 50, reachable, local })
+const peer = (id: string, reachable: boolean, free: string, local = false): PeerLine =>
+  ({ id, nickname: id, addresses: '2', percentage: 50, free, reachable, local })
 
 const status = (over: Partial<StatusResponse>): StatusResponse => ({
   peer: { id: 'me', nickname: 'me' },
@@ -12,7 +12,7 @@ const status = (over: Partial<StatusResponse>): StatusResponse => ({
   range: '10.99.0.0/29',
   rangeSize: '8',
   init: 'consensus=2',
-  peers: [peer('me', true, true), peer('you', true), peer('far', false)],
+  peers: [peer('me', true, '3', true), peer('you', true, '1'), peer('far', false, '2')],
   connections: 1,
   allocations: 0,
   freeLocal: '3',
@@ -21,13 +21,6 @@ const status = (over: Partial<StatusResponse>): StatusResponse => ({
   conflicts: 0,
   badMessages: 0,
   ...over
-})
-
-const ring = (entries: Array<[owner: string, free: string]>): ReportResponse['ring'] => ({
-  range: '10.99.0.0/29',
-  seeds: ['me', 'you', 'far'],
-  entries: entries.map(([owner, free], i) => ({ token: String(i * 2), start: `10.99.0.${i * 2}`, owner, version: 1, free, size: '2' })),
-  removed: []
 })
 
 describe('statusProblem', () => {
@@ -42,25 +35,22 @@ describe('statusProblem', () => {
     expect(statusProblem(status({ status: 'waiting-for-space', statusText: 'waiting for IP range grant from peers' }))).toContain('waiting for IP range')
   })
 
-  it('asks for the ring when nothing is free here', () => {
-    expect(statusProblem(status({ freeLocal: '0' }))).toBe(ASK_RING)
-  })
-})
-
-describe('exhaustedProblem', () => {
-  const st = status({ freeLocal: '0' })
-
-  it('is fine while a reachable peer reports free space', () => {
-    expect(exhaustedProblem(st, ring([['me', '0'], ['you', '1'], ['far', '2']]))).toBeNull()
-  })
-
-  it('is exhausted when only unreachable peers, or nobody, report free space', () => {
+  describe('with nothing free here', () => {
+    const here = (you: string, far: string, me = '0'): StatusResponse =>
+      status({ freeLocal: '0', peers: [peer('me', true, me, true), peer('you', true, you), peer('far', false, far)] })
     const msg = 'range 10.99.0.0/29 is exhausted: no free address on this peer or on any reachable peer'
-    expect(exhaustedProblem(st, ring([['me', '0'], ['you', '0'], ['far', '2']]))).toBe(msg)
-    expect(exhaustedProblem(st, ring([['me', '0'], ['you', '0'], ['far', '0']]))).toBe(msg)
-  })
 
-  it('does not count this peer\'s own (stale) hint', () => {
-    expect(exhaustedProblem(st, ring([['me', '2'], ['you', '0']]))).not.toBeNull()
+    it('is fine while a reachable peer reports free space', () => {
+      expect(statusProblem(here('1', '2'))).toBeNull()
+    })
+
+    it('is exhausted when only unreachable peers, or nobody, report free space', () => {
+      expect(statusProblem(here('0', '2'))).toBe(msg)
+      expect(statusProblem(here('0', '0'))).toBe(msg)
+    })
+
+    it('goes by freeLocal for this peer, not its line', () => {
+      expect(statusProblem(here('0', '0', '2'))).toBe(msg)
+    })
   })
 })

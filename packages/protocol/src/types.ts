@@ -75,6 +75,8 @@ export interface PeerLine {
   addresses: string
   /** Share of the whole range, 0..100. */
   percentage: number
+  /** Free addresses, decimal: exact for the local peer, the last gossiped count for the others. */
+  free: string
   /** Allocations in use: known only for the local peer. */
   active?: number
   reachable: boolean

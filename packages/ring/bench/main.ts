@@ -1,5 +1,6 @@
 /**
- * The ring benchmark: merge of two 1000-peer rings, encoded size of one, allocate+release throughput
+ * The ring benchmark: merge of two 1000-peer rings, encoded size of one, every peer's holding (what
+ * status and the donor choice read), allocate+release throughput
  * on a /12, and the heap a space with 100k allocations costs. Prints one table. Run with
  * `node --expose-gc` for the memory row (scripts/bench.sh does).
  */
@@ -58,6 +59,14 @@ function sizeRow (): [string, string] {
   return ['encoded 1000-peer ring', `${(bytes / 1024).toFixed(1)} KiB`]
 }
 
+/** What `weft status` and the choice of a donor cost: every owner's holding, in one pass or peer by peer. */
+function holdingsRow (): [string, string] {
+  const r = lived()
+  const onePass = median(21, () => { r.holdings() })
+  const perPeer = median(5, () => { for (const p of r.owners()) r.sizeOf(p) })
+  return ['holdings of every peer, 1000-peer ring', `${onePass.toFixed(2)} ms one pass (peer by peer: ${perPeer.toFixed(1)} ms)`]
+}
+
 function throughputRow (): [string, string] {
   const space = new Space(universe)
   space.setOwned([{ start: 0n, end: universe.size }])
@@ -88,7 +97,7 @@ function memoryRow (): [string, string] {
   return ['heap of a space with 100k allocations', `${((after - before) / 1024 / 1024).toFixed(1)} MiB`]
 }
 
-const rows = [mergeRow(), sizeRow(), throughputRow(), memoryRow()]
+const rows = [mergeRow(), sizeRow(), holdingsRow(), throughputRow(), memoryRow()]
 const w = Math.max(...rows.map(r => r[0].length))
 console.log('ring benchmark')
 for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`)

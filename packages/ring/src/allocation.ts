@@ -110,7 +110,7 @@ function failLate (s: PeerState, id: RequestId, address: Offset | null): void {
 
 function nobodyHasSpace (s: PeerState): boolean {
   if (s.space.freeCount() > 0n) return false
-  return s.ring.owners().every((p: PeerId) => p === s.id || s.ring.freeHint(p) === 0n)
+  return [...s.ring.holdings()].every(([p, h]) => p === s.id || h.free === 0n)
 }
 
 export function prime (s: PeerState, id: RequestId): void {

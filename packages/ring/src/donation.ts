@@ -40,9 +40,8 @@ export function maybeAskForSpace (s: PeerState): void {
   const enough = urgent || joining ? 2n : 4n * s.lowWater + 2n
   let best: PeerId | null = null
   let bestFree = 0n
-  for (const p of s.ring.owners()) {
+  for (const [p, { free: hint }] of s.ring.holdings()) {
     if (p === s.id || !s.reachable.has(p) || s.tried.has(p) || s.asks.has(p)) continue
-    const hint = s.ring.freeHint(p)
     if (hint >= enough && (hint > bestFree || (hint === bestFree && s.random() < 0.5))) { best = p; bestFree = hint }
   }
   if (best !== null) { ask(s, best, null); return }

@@ -18,6 +18,12 @@ export interface ConflictEvent {
   readonly from: PeerId
 }
 
+/** What one peer holds in the ring: addresses it effectively owns, and its last gossiped free count. */
+export interface Holding {
+  readonly size: bigint
+  readonly free: bigint
+}
+
 export interface MergeResult {
   readonly changed: boolean
   readonly conflicts: ConflictEvent[]
@@ -176,8 +182,18 @@ export class Ring {
     return this.rangesOf(peer).reduce((n, r) => n + r.end - r.start, 0n)
   }
 
-  freeHint (peer: PeerId): bigint {
-    return this.list.reduce((n, e) => (this.effectiveOwner(e.owner) === peer ? n + e.free : n), 0n)
+  /** Every effective owner's space and last gossiped free count, in one pass; keyed in peer id order. */
+  holdings (): Map<PeerId, Holding> {
+    const out = new Map<PeerId, Holding>()
+    for (let i = 0; i < this.list.length; i++) {
+      const e = this.list[i]!
+      const owner = this.effectiveOwner(e.owner)
+      // The last entry also owns the wrap, [0, first token).
+      const size = this.endOf(i) - e.token + (i === this.list.length - 1 ? this.list[0]!.token : 0n)
+      const h = out.get(owner)
+      out.set(owner, { size: (h?.size ?? 0n) + size, free: (h?.free ?? 0n) + e.free })
+    }
+    return new Map([...out].sort(([a], [b]) => cmpStr(a, b)))
   }
 
   /** Peers that own space, effectively, sorted. */

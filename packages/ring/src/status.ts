@@ -61,13 +61,14 @@ export function statusOf (s: PeerState): { code: StatusCode, text: string } {
 
 export function peerStatus (s: PeerState): PeerStatus {
   const { code, text } = statusOf(s)
-  const owners = new Set(s.ring.owners())
+  const holdings = s.ring.holdings()
+  const owners = new Set(holdings.keys())
   owners.delete(s.id)
   const summary = (p: PeerId): PeerSummary => ({
     peer: p,
     nickname: s.ring.member(p)?.nickname ?? (p === s.id ? s.nickname : ''),
-    size: s.ring.sizeOf(p),
-    free: p === s.id ? s.space.freeCount() : s.ring.freeHint(p),
+    size: holdings.get(p)?.size ?? 0n,
+    free: p === s.id ? s.space.freeCount() : holdings.get(p)?.free ?? 0n,
     reachable: p === s.id || s.reachable.has(p),
     self: p === s.id
   })

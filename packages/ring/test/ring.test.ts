@@ -8,12 +8,15 @@ const [A, B, C] = [asPeerId('peer-a'), asPeerId('peer-b'), asPeerId('peer-c')]
 const none = (): boolean => false
 
 /** Coverage: the entries' ranges partition the universe: every address has exactly one owner. */
+/** Every address owned once, and the one-pass holdings agree with each owner's ranges. */
 function coversExactly (s: RingState): boolean {
   const r = Ring.fromState(universe, s)
   const owners = r.owners()
   let total = 0n
   for (const p of owners) total += r.sizeOf(p)
-  return s.entries.length === 0 || total === universe.size
+  const holdings = r.holdings()
+  const agree = [...holdings.keys()].join() === owners.join() && owners.every(p => holdings.get(p)?.size === r.sizeOf(p))
+  return agree && (s.entries.length === 0 || total === universe.size)
 }
 
 describe('the initial split', () => {
