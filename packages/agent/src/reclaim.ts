@@ -14,9 +14,13 @@ import type { Logger } from './log.ts'
  * - its nickname was once a node and is one no more (the node was deleted), or
  * - another peer with its nickname is reachable (the node's agent came back with a new identity,
  *   its data dir lost: one agent runs per node, so the old one is gone).
- * A nickname never seen as a node is left alone: it may not be a Kubernetes agent at all.
+ * A nickname never seen as a node is left alone: it may not be a Kubernetes agent at all. A list
+ * without this agent's own node is not believed (a truncated answer, or nicknames that are not node
+ * names): nothing is taken over on it.
  */
 export function peersToReclaim (owners: readonly PeerLine[], nodes: ReadonlySet<string>, seenNodes: ReadonlySet<string>): PeerLine[] {
+  const self = owners.find(p => p.local)
+  if (self === undefined || !nodes.has(self.nickname)) return []
   const live = new Set(owners.filter(p => p.local || p.reachable).map(p => p.nickname))
   return owners.filter(p => !p.local && !p.reachable &&
     ((seenNodes.has(p.nickname) && !nodes.has(p.nickname)) || live.has(p.nickname)))
@@ -50,8 +54,14 @@ export function startReclaimer (c: ReclaimComponents, intervalMs: number): { sto
       c.log.warn({ err: (err as Error).message }, 'cannot list Kubernetes nodes; reclaim retries later')
       return
     }
+    const owners = c.owners()
+    const self = owners.find(p => p.local)?.nickname ?? ''
+    if (!nodes.has(self)) {
+      c.log.warn({ nickname: self, nodes: nodes.size }, 'the Kubernetes node list does not name this agent\'s node (is WEFT_NICKNAME the node name?); reclaiming nothing')
+      return
+    }
     for (const n of nodes) seen.add(n)
-    for (const p of peersToReclaim(c.owners(), nodes, seen)) {
+    for (const p of peersToReclaim(owners, nodes, seen)) {
       if (stopped) return
       const why = nodes.has(p.nickname) ? 'its node runs a newer agent' : 'its node was deleted'
       try {

@@ -29,7 +29,13 @@ describe('peersToReclaim', () => {
     expect(peersToReclaim([me, line('p-b', 'node-b', false)], seen, seen)).toEqual([])
     expect(peersToReclaim([me, line('p-b', 'node-b', true)], new Set(['node-a']), seen)).toEqual([])
     expect(peersToReclaim([me, line('p-x', 'laptop', false)], new Set(['node-a']), seen)).toEqual([])
-    expect(peersToReclaim([line('p-me', 'node-a', false, true)], new Set(), seen)).toEqual([])
+    expect(peersToReclaim([line('p-me', 'node-a', false, true)], new Set(['node-a']), seen)).toEqual([])
+  })
+
+  it('believes no list that leaves out its own node', () => {
+    const seen = new Set(['node-a', 'node-b'])
+    expect(peersToReclaim([me, line('p-b', 'node-b', false)], new Set(), seen)).toEqual([])
+    expect(peersToReclaim([me, line('p-b', 'node-b', false), line('p-b2', 'node-b', true)], new Set(['node-c']), seen)).toEqual([])
   })
 
   it('takes the old identity of a node whose agent came back with a new one', () => {
