@@ -2,8 +2,8 @@
  * A LAN of network namespaces for partition tests: one switch namespace holding two bridges (the two
  * sides of a partition), and a host namespace per node wired to it by a veth pair. Moving a node's
  * port to the other bridge keeps its link up while its packets to the far side vanish silently, as in
- * a real partition (no reset, no refusal). Nothing touches the
- * machine's own namespace; `teardown` deletes every namespace, and the links go with them.
+ * a real partition (no reset, no refusal). Nothing touches the machine's own namespace; `teardown`
+ * deletes every namespace, and the links go with them.
  */
 import { addNetns, delNetns, must, uniqueName } from './netns.ts'
 
@@ -34,9 +34,14 @@ export class Lan {
     const lan = new Lan(name, subnet)
     await addNetns(name)
     lan.#made.push(name)
-    for (const br of SIDES) {
-      await must(['ip', '-n', name, 'link', 'add', br, 'type', 'bridge'])
-      await must(['ip', '-n', name, 'link', 'set', br, 'up'])
+    try {
+      for (const br of SIDES) {
+        await must(['ip', '-n', name, 'link', 'add', br, 'type', 'bridge'])
+        await must(['ip', '-n', name, 'link', 'set', br, 'up'])
+      }
+    } catch (err) {
+      await lan.teardown()
+      throw err
     }
     return lan
   }

@@ -69,8 +69,11 @@ describe.skipIf(skipReason !== null)('a partition and its heal', () => {
     await waitFor('a, b and c to see each other', async () => (await Promise.all(names.map(async n => await sees(n, names.filter(o => o !== n))))).every(Boolean))
   })
   afterAll(async () => {
-    await cluster?.teardown()
-    await lan?.teardown()
+    try {
+      await cluster?.teardown()
+    } finally {
+      await lan?.teardown()
+    }
   })
 
   it('keeps both sides allocating, lets each side take in a new agent, and refuses a takeover to the minority', async () => {

@@ -75,15 +75,19 @@ describe('client', () => {
     expect(err).toMatchObject({ name: 'AgentUnavailableError', errno: 'ECONNREFUSED' })
   })
 
-  it('throws AgentUnavailableError when the agent closes the connection without an answer', async () => {
+  it.each([
+    ['before answering', ''],
+    ['while writing the head', 'HTTP/1.1 200 OK\r\nContent-Le'],
+    ['while writing the body', 'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"address":']
+  ])('throws AgentUnavailableError when the agent closes the connection %s', async (_, partial) => {
     const path = join(cluster.dir, 'dying.sock')
-    // What a client sees when the agent is killed after accepting the request and before answering.
-    const server = createServer((socket) => { socket.once('data', () => { socket.end() }) })
+    // What a client sees when the agent is killed in the middle of a request.
+    const server = createServer((socket) => { socket.once('data', () => { socket.end(partial) }) })
     await new Promise<void>((resolve) => server.listen(path, resolve))
     try {
       const err = await rejection(createClient({ socketPath: path }).allocate({ containerId: 'c9', ifname: 'eth0' }))
       expect(err).toMatchObject({ name: 'AgentUnavailableError', errno: 'EOF' })
-      expect(err.message).toBe(`cannot reach the weft agent at ${path}: connection closed without an answer; the agent may have stopped`)
+      expect(err.message).toBe(`cannot reach the weft agent at ${path}: connection closed before a whole answer; the agent may have stopped`)
     } finally {
       await new Promise((resolve) => server.close(resolve))
     }

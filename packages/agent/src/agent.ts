@@ -15,7 +15,7 @@ import { listNodeNames } from './kube.ts'
 import { Mesh } from './mesh.ts'
 import { Metrics } from './metrics.ts'
 import { metaFromKey, Ops } from './ops.ts'
-import { startReclaimer } from './reclaim.ts'
+import { startReclaimer } from './reclaimer.ts'
 import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
 import { Store } from './store.ts'
@@ -150,10 +150,13 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
       const { api, secretsDir, intervalMs } = config.reclaim
       const opsStarted = ops
       const reclaimer = startReclaimer({
-        listNodes: async () => await listNodeNames({ api, secretsDir, timeoutMs: KUBE_TIMEOUT_MS }),
+        listNodes: async signal => await listNodeNames({ api, secretsDir, timeoutMs: KUBE_TIMEOUT_MS, signal }),
         owners: () => status().peers,
-        rmpeer: async peer => (await opsStarted.rmpeer(peer)).takenOver,
+        rmpeer: async peer => (await opsStarted.rmpeer({ peer, force: false })).takenOver,
+        seen: await store.loadNodesSeen(),
+        saveSeen: async names => await store.saveNodesSeen(names),
         reclaimed: () => metrics.reclaimed(),
+        random: Math.random,
         log: log.child({ part: 'reclaim' })
       }, intervalMs)
       cleanup.unshift(async () => { reclaimer.stop() })

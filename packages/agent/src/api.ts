@@ -5,7 +5,7 @@
 import { API_PREFIX } from '@weft/protocol'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, ErrorCode, GcResponse, PrimeResponse, ReleaseResponse,
-  ReportResponse, RmpeerResponse, StatusResponse
+  ReportResponse, RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
 import type { CoreError, CoreErrorCode, Universe } from '@weft/ring'
 import { ApiError } from '@weft/protocol'
@@ -23,7 +23,7 @@ export interface AgentOps {
   allocations: () => AllocationsResponse
   status: () => StatusResponse
   report: () => ReportResponse
-  rmpeer: (peer: string) => Promise<RmpeerResponse>
+  rmpeer: (req: Required<RmpeerRequest>) => Promise<RmpeerResponse>
   prime: () => Promise<PrimeResponse>
 }
 

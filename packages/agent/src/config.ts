@@ -8,6 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { asPeerId, parseUniverse } from '@weft/ring'
 import type { Cidr, InitMode } from '@weft/ring'
 import { ConfigError } from './errors.ts'
+import { isLoopback } from './kube.ts'
 import { DEFAULT_SOCKET } from '@weft/protocol'
 
 export const DEFAULT_RANGE = '10.32.0.0/12'
@@ -66,7 +67,8 @@ export interface ConfigDefaults {
 }
 
 const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/
-const NICKNAME = /^[\x21-\x7e]{1,64}$/
+/** Long enough for any Kubernetes node name (253), which the DaemonSet uses. */
+const NICKNAME = /^[\x21-\x7e]{1,253}$/
 
 export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
   const peers = listOf(env, 'WEFT_PEERS').map(p => parseAddress('WEFT_PEERS', p, { allowDns: true, allowPeerId: true }))
@@ -89,7 +91,7 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     tickMs: integer(env, 'WEFT_TICK_MS', 100, 1, 60_000),
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
     reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),
-    pingMs: integer(env, 'WEFT_PING_MS', 10_000, 100, 600_000),
+    pingMs: integer(env, 'WEFT_PING_MS', 10_000, 1_000, 600_000),
     reclaim: parseReclaim(env)
   }
 }
@@ -159,8 +161,11 @@ function kubeApi (env: Env, inPod: boolean): URL {
     if (!URL.canParse(url)) throw new ConfigError('KUBERNETES_SERVICE_HOST', host, 'a host or IP address (set by Kubernetes in every pod)')
     return new URL(url)
   }
-  if (!URL.canParse(given) || !/^https?:$/.test(new URL(given).protocol)) throw new ConfigError('WEFT_KUBE_API', given, 'an http:// or https:// URL such as https://10.96.0.1:443')
-  return new URL(given)
+  const url = URL.canParse(given) ? new URL(given) : null
+  if (url === null || !/^https?:$/.test(url.protocol)) throw new ConfigError('WEFT_KUBE_API', given, 'an https:// URL such as https://10.96.0.1:443')
+  // The service account token must not cross the network in clear text.
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) throw new ConfigError('WEFT_KUBE_API', given, 'https://, or http:// to a loopback address only (kubectl proxy)')
+  return url
 }
 
 function isPeerId (s: string): boolean {
@@ -255,7 +260,7 @@ function socketPath (env: Env): string {
 
 function nickname (env: Env, hostname: string): string {
   const value = env.WEFT_NICKNAME === undefined || env.WEFT_NICKNAME === '' ? hostname : env.WEFT_NICKNAME
-  if (!NICKNAME.test(value)) throw new ConfigError('WEFT_NICKNAME', value, '1 to 64 printable characters without spaces')
+  if (!NICKNAME.test(value)) throw new ConfigError('WEFT_NICKNAME', value, '1 to 253 printable characters without spaces')
   return value
 }
 

@@ -1,19 +1,23 @@
 /**
  * The one thing the agent asks of the Kubernetes API: the names of the cluster's nodes. A list, paged,
  * authenticated with the pod's service account token (read on every call: projected tokens rotate),
- * over TLS checked against the service account's CA. Every call is bounded in time.
+ * over TLS checked against the service account's CA. The token goes over https only, or to a
+ * loopback address (`kubectl proxy`). Every call is bounded in time and size.
  */
 import { readFile } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import { isIP } from 'node:net'
 import { join } from 'node:path'
 
 export interface KubeOptions {
-  /** The API server, e.g. https://10.96.0.1:443. */
+  /** The API server, e.g. https://10.96.0.1:443; a path on it is kept as a prefix. */
   readonly api: URL
   /** Holds `token` and `ca.crt`, as a pod's service account mount does; either may be missing. */
   readonly secretsDir: string
+  /** Bound on each page's request, connect to last byte. */
   readonly timeoutMs: number
+  readonly signal?: AbortSignal
 }
 
 export class KubeError extends Error {
@@ -24,6 +28,8 @@ export class KubeError extends Error {
 const PAGE = 500
 /** Pages one listing may take: far above any real cluster, a bound against a looping `continue`. */
 const MAX_PAGES = 1_000
+/** A page of 500 nodes is a few MiB at most. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024
 
 interface NodeList {
   readonly items?: ReadonlyArray<{ readonly metadata?: { readonly name?: unknown } }>
@@ -35,12 +41,12 @@ export async function listNodeNames (options: KubeOptions): Promise<Set<string>>
   const names = new Set<string>()
   let token = ''
   for (let page = 0; page < MAX_PAGES; page++) {
-    const path = `/api/v1/nodes?limit=${PAGE}${token === '' ? '' : `&continue=${encodeURIComponent(token)}`}`
-    const list = await get(options, path) as NodeList
-    if (!Array.isArray(list.items)) throw new KubeError(`GET ${path}: the answer has no items list`)
+    const query = `nodes?limit=${PAGE}${token === '' ? '' : `&continue=${encodeURIComponent(token)}`}`
+    const list = await get(options, query) as NodeList
+    if (!Array.isArray(list.items)) throw new KubeError(`GET /api/v1/nodes: the answer has no items list`)
     for (const item of list.items) {
       const name = item.metadata?.name
-      if (typeof name !== 'string' || name === '') throw new KubeError(`GET ${path}: a node without a name`)
+      if (typeof name !== 'string' || name === '') throw new KubeError('GET /api/v1/nodes: a node without a name')
       names.add(name)
     }
     const next = list.metadata?.continue
@@ -50,40 +56,58 @@ export async function listNodeNames (options: KubeOptions): Promise<Set<string>>
   throw new KubeError(`GET /api/v1/nodes: still paging after ${MAX_PAGES} pages`)
 }
 
-async function get (options: KubeOptions, path: string): Promise<unknown> {
-  const [token, ca] = await Promise.all([optionalFile(join(options.secretsDir, 'token')), optionalFile(join(options.secretsDir, 'ca.crt'))])
-  const url = new URL(path, options.api)
+async function get (options: KubeOptions, query: string): Promise<unknown> {
+  const secure = options.api.protocol === 'https:'
+  const tokenFile = join(options.secretsDir, 'token')
+  const [token, ca] = await Promise.all([optionalFile(tokenFile), optionalFile(join(options.secretsDir, 'ca.crt'))])
+  const url = new URL(`${options.api.pathname.replace(/\/*$/, '')}/api/v1/${query}`, options.api)
+  const what = `GET ${url.pathname}`
   const headers: Record<string, string> = { Accept: 'application/json' }
-  if (token !== null) headers.Authorization = `Bearer ${token.trim()}`
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+  if (token !== null && (secure || isLoopback(options.api.hostname))) headers.Authorization = `Bearer ${token.trim()}`
+  const timeout = AbortSignal.timeout(options.timeoutMs)
+  const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+  const send = secure ? httpsRequest : httpRequest
   return await new Promise((resolve, reject) => {
-    const req = send(url, { method: 'GET', headers, ...(ca === null ? {} : { ca }), timeout: options.timeoutMs }, (res) => {
+    const req = send(url, { method: 'GET', headers, signal, ...(ca === null ? {} : { ca }) }, (res) => {
       const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
+      let size = 0
+      res.on('data', (c: Buffer) => {
+        size += c.length
+        if (size > MAX_BODY_BYTES) req.destroy(new KubeError(`${what}: the answer is larger than ${MAX_BODY_BYTES} bytes`))
+        else chunks.push(c)
+      })
       res.on('error', reject)
       res.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8')
         if (res.statusCode !== 200) {
-          reject(new KubeError(`GET ${url.pathname}: HTTP ${res.statusCode ?? '?'}${hint(res.statusCode)}: ${body.slice(0, 200)}`))
+          reject(new KubeError(`${what}: HTTP ${res.statusCode ?? '?'}${hint(res.statusCode, token === null ? tokenFile : null)}: ${body.slice(0, 200)}`))
           return
         }
         try {
           resolve(JSON.parse(body))
         } catch {
-          reject(new KubeError(`GET ${url.pathname}: the answer is not JSON`))
+          reject(new KubeError(`${what}: the answer is not JSON`))
         }
       })
     })
-    req.on('timeout', () => req.destroy(new KubeError(`GET ${url.pathname}: no answer within ${options.timeoutMs} ms`)))
-    req.on('error', (err) => reject(err instanceof KubeError ? err : new KubeError(`GET ${url.pathname}: ${err.message}`)))
+    req.on('error', (err) => {
+      if (err instanceof KubeError) reject(err)
+      else if (timeout.aborted) reject(new KubeError(`${what}: no answer within ${options.timeoutMs} ms`))
+      else reject(new KubeError(`${what}: ${err.message}`))
+    })
     req.end()
   })
 }
 
-function hint (status: number | undefined): string {
-  if (status === 401) return ' (the service account token was refused)'
+function hint (status: number | undefined, missingToken: string | null): string {
+  if (status === 401) return missingToken === null ? ' (the service account token was refused)' : ` (no token: ${missingToken} does not exist)`
   if (status === 403) return ' (the service account may not list nodes: see the ClusterRole in deploy/kubernetes/weft.yaml)'
   return ''
+}
+
+export function isLoopback (host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '')
+  return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'))
 }
 
 /** A file's text, or null when it does not exist. */

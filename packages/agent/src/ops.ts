@@ -6,7 +6,7 @@ import { addressAt, asPeerId } from '@weft/ring'
 import type { Completion, Peer, Universe } from '@weft/ring'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, GcResponse, PrimeResponse, ReleaseResponse, ReportResponse,
-  RmpeerResponse, StatusResponse
+  RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
 import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
@@ -93,9 +93,9 @@ export class Ops implements AgentOps {
     return reportBody(this.#d.status(), this.universe, this.#d.peer.ring(), allocationInfos(this.universe, this.#d.store.allocations))
   }
 
-  async rmpeer (name: string): Promise<RmpeerResponse> {
+  async rmpeer ({ peer: name, force }: Required<RmpeerRequest>): Promise<RmpeerResponse> {
     const target = this.#resolvePeer(name)
-    const c = ok(await this.#request(id => this.#d.peer.rmpeer(id, asPeerId(target.peer)), 'rmpeer'))
+    const c = ok(await this.#request(id => this.#d.peer.rmpeer(id, asPeerId(target.peer), force), 'rmpeer'))
     return { peer: target.peer, nickname: target.nickname, takenOver: (c.takenOver ?? 0n).toString() }
   }
 

@@ -36,6 +36,7 @@ const KEY_RING = 'ring'
 const ALLOC = 'alloc:'
 const ATTACH = 'attach:'
 const ACCEPTOR = 'acceptor:'
+const KEY_NODES_SEEN = 'reclaim:nodes-seen'
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
@@ -128,6 +129,21 @@ export class Store {
     await this.#db.batch(ops, { sync: true })
     for (const key of delta.deleteAllocations) this.#allocations.delete(key)
     delta.putAllocations.forEach((a, i) => this.#allocations.set(a.key, { ...metas[i]!, offset: a.offset }))
+  }
+
+  /** The Kubernetes node names reclaim has seen listed (empty if none yet). */
+  async loadNodesSeen (): Promise<string[]> {
+    const bytes = await this.#db.get(KEY_NODES_SEEN)
+    if (bytes === undefined) return []
+    return decoded(KEY_NODES_SEEN, () => {
+      const v: unknown = packr.unpack(bytes)
+      if (!Array.isArray(v) || !v.every(n => typeof n === 'string')) throw new Error('expected a list of node names')
+      return v as string[]
+    })
+  }
+
+  async saveNodesSeen (names: readonly string[]): Promise<void> {
+    await this.#db.put(KEY_NODES_SEEN, packr.pack(names), { sync: true })
   }
 
   async close (): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { offsetOf } from '@weft/ring'
 import type { Offset, Universe } from '@weft/ring'
-import type { Attachment } from '@weft/protocol'
+import type { Attachment, RmpeerRequest } from '@weft/protocol'
 import { RequestError } from './errors.ts'
 
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
@@ -61,11 +61,12 @@ export function checkGc (body: unknown): CheckedAttachment[] {
   return o.valid.map((item: unknown, i: number) => checkAttachmentFields(object(item, `valid[${i}]`), `valid[${i}].`))
 }
 
-export function checkRmpeer (body: unknown): string {
+export function checkRmpeer (body: unknown): Required<RmpeerRequest> {
   const o = object(body, 'body')
   if (typeof o.peer !== 'string') throw new RequestError('peer', `expected a peer id or nickname, got ${typeOf(o.peer)}`)
   if (o.peer.length === 0 || o.peer.length > 256) throw new RequestError('peer', 'expected 1 to 256 characters')
-  return o.peer
+  if (o.force !== undefined && typeof o.force !== 'boolean') throw new RequestError('force', `expected true or false, got ${typeOf(o.force)}`)
+  return { peer: o.peer, force: o.force === true }
 }
 
 /** /v1/prime takes no fields; an empty body or an object is fine. */

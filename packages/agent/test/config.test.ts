@@ -112,7 +112,7 @@ describe('config rejects bad values, naming the variable and the value', () => {
     ['WEFT_SOCKET', `/${'x'.repeat(120)}`, '107 bytes'],
     ['WEFT_SWARM_KEY_FILE', 'swarm.key', 'absolute path'],
     ['WEFT_NICKNAME', 'has space', 'printable'],
-    ['WEFT_NICKNAME', 'x'.repeat(65)],
+    ['WEFT_NICKNAME', 'x'.repeat(254), '253'],
     ['WEFT_METRICS_ADDR', '0.0.0.0', 'port is missing'],
     ['WEFT_METRICS_ADDR', ':9102'],
     ['WEFT_LOG_LEVEL', 'loud', 'debug'],
@@ -120,7 +120,7 @@ describe('config rejects bad values, naming the variable and the value', () => {
     ['WEFT_TICK_MS', '1.5'],
     ['WEFT_REQUEST_TIMEOUT_MS', '-1'],
     ['WEFT_RECONNECT_MS', 'soon'],
-    ['WEFT_PING_MS', '50', 'from 100'],
+    ['WEFT_PING_MS', '500', 'from 1000'],
     ['WEFT_RECLAIM', 'yes', 'kubernetes', 'off']
   ]
   it.each(cases)('%s=%s', (variable, value, ...mentions) => {
@@ -131,7 +131,8 @@ describe('config rejects bad values, naming the variable and the value', () => {
     const on = { WEFT_RECLAIM: 'kubernetes' }
     rejects(on, 'WEFT_KUBE_API', 'outside a pod')
     rejects({ ...on, WEFT_KUBE_API: 'ftp://x' }, 'WEFT_KUBE_API', '"ftp://x"', 'https://')
-    rejects({ ...on, WEFT_KUBE_API: 'http://k', WEFT_RECLAIM_MS: '10' }, 'WEFT_RECLAIM_MS', 'from 100')
-    rejects({ ...on, WEFT_KUBE_API: 'http://k', WEFT_KUBE_SECRETS_DIR: 'sa' }, 'WEFT_KUBE_SECRETS_DIR', 'absolute path')
+    rejects({ ...on, WEFT_KUBE_API: 'http://10.96.0.1' }, 'WEFT_KUBE_API', 'loopback')
+    rejects({ ...on, WEFT_KUBE_API: 'https://k', WEFT_RECLAIM_MS: '10' }, 'WEFT_RECLAIM_MS', 'from 100')
+    rejects({ ...on, WEFT_KUBE_API: 'https://k', WEFT_KUBE_SECRETS_DIR: 'sa' }, 'WEFT_KUBE_SECRETS_DIR', 'absolute path')
   })
 })

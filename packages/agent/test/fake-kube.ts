@@ -17,7 +17,8 @@ export interface FakeKube {
   close: () => Promise<void>
 }
 
-export async function startFakeKube (token: string, nodes: Iterable<string>): Promise<FakeKube> {
+/** `prefix`: a path the API is served under, as behind a path-routing proxy. */
+export async function startFakeKube (token: string, nodes: Iterable<string>, prefix = ''): Promise<FakeKube> {
   const names = new Set(nodes)
   let listings = 0
   const server: Server = createServer((req, res) => {
@@ -27,7 +28,7 @@ export async function startFakeKube (token: string, nodes: Iterable<string>): Pr
       res.end(JSON.stringify(body))
     }
     if (req.headers.authorization !== `Bearer ${token}`) { answer(401, { kind: 'Status', message: 'Unauthorized' }); return }
-    if (req.method !== 'GET' || url.pathname !== '/api/v1/nodes') { answer(404, { kind: 'Status', message: 'not found' }); return }
+    if (req.method !== 'GET' || url.pathname !== `${prefix}/api/v1/nodes`) { answer(404, { kind: 'Status', message: 'not found' }); return }
     const from = Number(url.searchParams.get('continue') ?? '0')
     const all = [...names].sort()
     const page = all.slice(from, from + PAGE_SIZE)

@@ -99,7 +99,8 @@ export interface AgentProcess {
 }
 
 /**
- * A set of agent processes on 127.0.0.1 sharing one temp dir and one swarm key. `teardown` kills
+ * A set of agent processes (on 127.0.0.1, or in network namespaces the test made) sharing one temp
+ * dir and one swarm key. `teardown` kills
  * whatever is still running and removes the dir; call it in afterEach/afterAll.
  */
 export class Cluster {
@@ -160,7 +161,14 @@ export class Cluster {
     }
     child.stdout?.on('data', collect)
     child.stderr?.on('data', collect)
-    const exited = new Promise<number | string>(resolve => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')))
+    const exited = new Promise<number | string>(resolve => {
+      child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'))
+      // Could not even start (e.g. no `ip` on PATH): say why, and count it as gone.
+      child.once('error', (err) => {
+        output.push(`cannot start ${argv[0] ?? ''}: ${err.message}`)
+        resolve('spawn-error')
+      })
+    })
     const agent: AgentProcess = {
       name: spec.name,
       port,

@@ -1,48 +1,135 @@
 /**
- * Reclaim's two parts on their own: which peers it takes over (pure), and the node listing against
- * an API server stand-in (paging, the token, errors that say what to fix).
+ * Reclaim's parts on their own: which peers it takes over (pure), the loop over stand-in components,
+ * and the node listing against an API server stand-in (paging, the token, errors that say what to fix).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { PeerLine } from '@weft/protocol'
 import { listNodeNames } from '../src/kube.ts'
-import { peersToReclaim } from '../src/reclaim.ts'
+import { MISSING_LISTINGS, believable, newHistory, observe, peersToReclaim } from '../src/reclaim-choice.ts'
+import type { NodeHistory } from '../src/reclaim-choice.ts'
+import { startReclaimer } from '../src/reclaimer.ts'
 import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
-import { makeTempDir, removeTempDir } from './harness.ts'
+import { makeTempDir, removeTempDir, waitFor } from './harness.ts'
 
 const line = (id: string, nickname: string, reachable: boolean, local = false): PeerLine =>
   ({ id, nickname, addresses: '16', percentage: 25, free: '8', reachable, local })
+const me = line('p-me', 'node-a', true, true)
+const ids = (lines: PeerLine[]): string[] => lines.map(l => l.id)
+/** The history after these listings, in order. */
+const after = (...listings: string[][]): NodeHistory => listings.reduce((h, l) => observe(h, new Set(l)), newHistory())
 
-describe('peersToReclaim', () => {
-  const me = line('p-me', 'node-a', true, true)
-  const ids = (lines: PeerLine[]): string[] => lines.map(l => l.id)
-
-  it('takes an unreachable peer whose node was listed once and is gone now', () => {
+describe('the choice', () => {
+  it('takes an unreachable peer whose node was listed and then left out of the last listings', () => {
     const owners = [me, line('p-b', 'node-b', false), line('p-c', 'node-c', true)]
-    expect(ids(peersToReclaim(owners, new Set(['node-a', 'node-c']), new Set(['node-a', 'node-b', 'node-c'])))).toEqual(['p-b'])
+    const now = new Set(['node-a', 'node-c'])
+    const listings: string[][] = [['node-a', 'node-b', 'node-c'], ...Array.from({ length: MISSING_LISTINGS }, () => [...now])]
+    expect(ids(peersToReclaim(owners, now, after(...listings)))).toEqual(['p-b'])
+    // One listing without it is not enough: a node list can be briefly wrong.
+    expect(peersToReclaim(owners, now, after(...listings.slice(0, -1)))).toEqual([])
+  })
+
+  it('forgets a missing streak when the node is listed again', () => {
+    const h = after(['node-a', 'node-b'], ['node-a'], ['node-a', 'node-b'], ['node-a'])
+    expect(h.missing.get('node-b')).toBe(1)
+    expect(peersToReclaim([me, line('p-b', 'node-b', false)], new Set(['node-a']), h)).toEqual([])
   })
 
   it('leaves a peer whose node still exists, one that is reachable, one never seen as a node, and itself', () => {
-    const seen = new Set(['node-a', 'node-b', 'node-c'])
-    expect(peersToReclaim([me, line('p-b', 'node-b', false)], seen, seen)).toEqual([])
-    expect(peersToReclaim([me, line('p-b', 'node-b', true)], new Set(['node-a']), seen)).toEqual([])
-    expect(peersToReclaim([me, line('p-x', 'laptop', false)], new Set(['node-a']), seen)).toEqual([])
-    expect(peersToReclaim([line('p-me', 'node-a', false, true)], new Set(['node-a']), seen)).toEqual([])
+    const h = after(['node-a', 'node-b'], ['node-a'], ['node-a'])
+    expect(peersToReclaim([me, line('p-b', 'node-b', true)], new Set(['node-a']), h)).toEqual([])
+    expect(peersToReclaim([me, line('p-x', 'laptop', false)], new Set(['node-a']), h)).toEqual([])
+    expect(peersToReclaim([line('p-me', 'node-a', false, true)], new Set(['node-a']), h)).toEqual([])
+    const listed = after(['node-a', 'node-b'])
+    expect(peersToReclaim([me, line('p-b', 'node-b', false)], new Set(['node-a', 'node-b']), listed)).toEqual([])
   })
 
   it('believes no list that leaves out its own node', () => {
-    const seen = new Set(['node-a', 'node-b'])
-    expect(peersToReclaim([me, line('p-b', 'node-b', false)], new Set(), seen)).toEqual([])
-    expect(peersToReclaim([me, line('p-b', 'node-b', false), line('p-b2', 'node-b', true)], new Set(['node-c']), seen)).toEqual([])
+    expect(believable([me], new Set())).toBe(false)
+    expect(believable([me], new Set(['node-b']))).toBe(false)
+    expect(believable([me], new Set(['node-a']))).toBe(true)
+    const h = after(['node-a', 'node-b'], ['node-a'], ['node-a'])
+    expect(peersToReclaim([me, line('p-b', 'node-b', false)], new Set(['node-c']), h)).toEqual([])
   })
 
-  it('takes the old identity of a node whose agent came back with a new one', () => {
-    const owners = [me, line('p-old', 'node-b', false), line('p-new', 'node-b', true)]
+  it('takes the old identity of a listed node whose agent came back with a new one, never a peer without a name', () => {
     const nodes = new Set(['node-a', 'node-b'])
-    expect(ids(peersToReclaim(owners, nodes, nodes))).toEqual(['p-old'])
-    expect(ids(peersToReclaim([line('p-old', 'node-a', false), me], nodes, nodes))).toEqual(['p-old'])
+    const h = after([...nodes])
+    expect(ids(peersToReclaim([me, line('p-old', 'node-b', false), line('p-new', 'node-b', true)], nodes, h))).toEqual(['p-old'])
+    expect(ids(peersToReclaim([me, line('p-old', 'node-a', false)], nodes, h))).toEqual(['p-old'])
+    expect(peersToReclaim([me, line('p-1', '', false), line('p-2', '', true)], nodes, h)).toEqual([])
+    expect(peersToReclaim([me, line('p-old', 'laptop', false), line('p-new', 'laptop', true)], nodes, h)).toEqual([])
+  })
+})
+
+describe('the loop', () => {
+  const logs: string[] = []
+  const log = pino({ level: 'info' }, { write: (s: string) => { logs.push(s) } })
+
+  it('retries a failed listing, believes no list without its node, keeps what it saw, and takes a gone peer over once', async () => {
+    logs.length = 0
+    const answers: Array<string[] | Error> = [new Error('boom'), ['node-x'], ['node-x'], ['node-a', 'node-b'], ['node-a'], ['node-a']]
+    const removed: string[] = []
+    let owners = [me, line('p-b', 'node-b', false)]
+    const saved: string[][] = []
+    const r = startReclaimer({
+      listNodes: async () => {
+        const a = answers.shift() ?? ['node-a']
+        if (a instanceof Error) throw a
+        return new Set(a)
+      },
+      owners: () => owners,
+      rmpeer: async (peer) => {
+        removed.push(peer)
+        owners = [me]
+        return '16'
+      },
+      seen: ['node-old'],
+      saveSeen: async (names) => { saved.push([...names]) },
+      reclaimed: () => undefined,
+      random: () => 0,
+      log
+    }, 2)
+    try {
+      await waitFor('the gone peer to be taken over', () => removed.length > 0 && answers.length === 0)
+    } finally {
+      r.stop()
+    }
+    expect(removed).toEqual(['p-b'])
+    expect(saved[0]).toEqual(['node-a', 'node-b', 'node-old'])
+    const said = logs.map(l => JSON.parse(l) as { msg: string })
+    expect(said.filter(l => l.msg.startsWith('cannot list Kubernetes nodes'))).toHaveLength(1)
+    expect(said.filter(l => l.msg.startsWith('the Kubernetes node list leaves out this agent'))).toHaveLength(1)
+    expect(said.filter(l => l.msg === 'took over the space of a peer that is gone')).toHaveLength(1)
+  })
+
+  it('aborts a listing in flight when stopped, and says nothing of it', async () => {
+    logs.length = 0
+    let started = false
+    let aborted = false
+    const r = startReclaimer({
+      listNodes: async (signal) => await new Promise((resolve, reject) => {
+        started = true
+        signal.addEventListener('abort', () => { aborted = true; reject(new Error('aborted')) })
+      }),
+      owners: () => [me],
+      rmpeer: async () => '0',
+      seen: [],
+      saveSeen: async () => undefined,
+      reclaimed: () => undefined,
+      random: () => 0,
+      log
+    }, 2)
+    try {
+      await waitFor('a listing to start', () => started)
+    } finally {
+      r.stop()
+    }
+    await waitFor('the listing to be aborted', () => aborted)
+    expect(logs).toEqual([])
   })
 })
 
@@ -50,10 +137,13 @@ describe('listNodeNames', () => {
   let kube: FakeKube | null = null
   let dir: string | null = null
   afterEach(async () => {
-    await kube?.close()
-    if (dir !== null) await removeTempDir(dir)
-    kube = null
-    dir = null
+    try {
+      await kube?.close()
+    } finally {
+      if (dir !== null) await removeTempDir(dir)
+      kube = null
+      dir = null
+    }
   })
 
   const secrets = async (token: string | null): Promise<string> => {
@@ -63,28 +153,28 @@ describe('listNodeNames', () => {
     return dir
   }
 
-  it('reads every page with the service account token', async () => {
+  it('reads every page with the service account token, keeping a path prefix of the API URL', async () => {
     const nodes = ['n1', 'n2', 'n3', 'n4', 'n5']
-    kube = await startFakeKube('s3cret', nodes)
-    const names = await listNodeNames({ api: new URL(kube.url), secretsDir: await secrets('s3cret'), timeoutMs: 5_000 })
+    kube = await startFakeKube('s3cret', nodes, '/k8s')
+    const names = await listNodeNames({ api: new URL(`${kube.url}/k8s/`), secretsDir: await secrets('s3cret'), timeoutMs: 5_000 })
     expect([...names].sort()).toEqual(nodes)
     expect(kube.listings()).toBe(1)
   })
 
-  it('says the token was refused, without showing it', async () => {
+  it('says the token was refused, without showing it, or that there is none', async () => {
     kube = await startFakeKube('s3cret', ['n1'])
-    const err = await listNodeNames({ api: new URL(kube.url), secretsDir: await secrets('wrong'), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
-    expect(err).toMatchObject({ name: 'KubeError' })
-    expect((err as Error).message).toMatch(/HTTP 401 \(the service account token was refused\)/)
-    expect((err as Error).message).not.toContain('wrong')
+    const wrong = await listNodeNames({ api: new URL(kube.url), secretsDir: await secrets('wrong'), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
+    expect(wrong).toMatchObject({ name: 'KubeError' })
+    expect((wrong as Error).message).toMatch(/HTTP 401 \(the service account token was refused\)/)
+    expect((wrong as Error).message).not.toContain('wrong')
+    await removeTempDir(dir!)
+    const none = await listNodeNames({ api: new URL(kube.url), secretsDir: await secrets(null), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
+    expect((none as Error).message).toContain(`HTTP 401 (no token: ${join(dir!, 'token')} does not exist)`)
   })
 
   it('names the API server it cannot reach', async () => {
-    kube = await startFakeKube('t', [])
-    const url = kube.url
-    await kube.close()
-    kube = null
-    const err = await listNodeNames({ api: new URL(url), secretsDir: await secrets(null), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
+    // Port 1 (tcpmux): nothing listens there on a test machine.
+    const err = await listNodeNames({ api: new URL('http://127.0.0.1:1'), secretsDir: await secrets(null), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
     expect(err).toMatchObject({ name: 'KubeError' })
     expect((err as Error).message).toMatch(/GET \/api\/v1\/nodes: .*ECONNREFUSED/)
   })

@@ -1,6 +1,6 @@
 /**
  * rmpeer without a reachable majority: one agent of three, cut off from both others, must not take
- * anyone over, and says why.
+ * anyone over, and says why; with --force (the others gone for good) it takes both over.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
@@ -29,4 +29,21 @@ it('fails with no-quorum, naming the counts, when a majority cannot be reached, 
   const report = await survivor.client.report()
   expect(report.ring.removed).toEqual([])
   expect(report.status.peers.find(p => p.id === cId)?.addresses).not.toBe('0')
+})
+
+it('with --force takes the dead over one after the other, and the survivor ends up owning the whole range', async () => {
+  const survivor = agents[0]!
+  // The other two were killed by the test above.
+  const ids = (await survivor.client.status()).peers.filter(p => !p.local).map(p => p.id)
+  expect(ids).toHaveLength(2)
+  expect(await survivor.client.rmpeer({ peer: 'q2', force: true })).toMatchObject({ nickname: 'q2' })
+  expect(await survivor.client.rmpeer({ peer: 'q1', force: true })).toMatchObject({ nickname: 'q1' })
+  await waitFor('the survivor to own and use the whole range', async () => {
+    const s = await survivor.client.status()
+    // Free to allocate: all of it but the network and broadcast addresses.
+    return s.peers.length === 1 && s.peers[0]?.addresses === s.rangeSize && BigInt(s.freeLocal) === BigInt(s.rangeSize) - 2n
+  })
+  const report = await survivor.client.report()
+  expect(report.ring.removed.map(r => r.peer).sort()).toEqual([...ids].sort())
+  expect(report.ring.entries.every(e => e.owner === report.status.peer.id)).toBe(true)
 })

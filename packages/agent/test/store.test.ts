@@ -86,6 +86,18 @@ describe('store', () => {
     expect((err as Error).message).toContain('"alloc:c1/eth0"')
   })
 
+  it('keeps the node names reclaim has seen across a reopen, and names the key when they are corrupt', async () => {
+    expect(await withStore(U, async s => await s.loadNodesSeen())).toEqual([])
+    await withStore(U, async s => { await s.saveNodesSeen(['node-a', 'node-b']) })
+    expect(await withStore(U, async s => await s.loadNodesSeen())).toEqual(['node-a', 'node-b'])
+    const db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.put('reclaim:nodes-seen', Uint8Array.from([0x01]))
+    await db.close()
+    const err = await withStore(U, async s => await s.loadNodesSeen()).then(() => null, (e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as Error).message).toBe('corrupt value at key "reclaim:nodes-seen": expected a list of node names')
+  })
+
   it('refuses a second opener of the same data dir', async () => {
     await withStore(U, async () => {
       const err = await Store.open(dir, U).then(() => null, (e: unknown) => e)

@@ -54,7 +54,9 @@ describe('request validation', () => {
   it('accepts gc lists, rmpeer names and an empty prime', () => {
     expect(checkGc({ valid: [] })).toEqual([])
     expect(checkGc({ valid: [{ containerId: 'a', ifname: 'eth0' }] })).toEqual([{ containerId: 'a', ifname: 'eth0', key: 'a/eth0' }])
-    expect(checkRmpeer({ peer: 'node-2' })).toBe('node-2')
+    expect(checkRmpeer({ peer: 'node-2' })).toEqual({ peer: 'node-2', force: false })
+    expect(checkRmpeer({ peer: 'node-2', force: true })).toEqual({ peer: 'node-2', force: true })
+    fails(() => checkRmpeer({ peer: 'node-2', force: 'yes' }), 'force')
     expect(() => { checkPrime(undefined); checkPrime({}) }).not.toThrow()
   })
 })

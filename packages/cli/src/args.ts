@@ -9,6 +9,8 @@ export interface CliArgs {
   operands: string[]
   socket: string
   json: boolean
+  /** rmpeer only: decide without a vote. */
+  force: boolean
   help: boolean
 }
 
@@ -40,11 +42,13 @@ export function parseArgs (argv: readonly string[], env: Env): CliArgs {
   const words: string[] = []
   let socket = env.WEFT_SOCKET !== undefined && env.WEFT_SOCKET !== '' ? env.WEFT_SOCKET : DEFAULT_SOCKET
   let json = false
+  let force = false
   let help = false
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? ''
     if (a === '--help' || a === '-h') help = true
     else if (a === '--json') json = true
+    else if (a === '--force') force = true
     else if (a === '--socket') {
       const next = argv[++i]
       if (next === undefined || next === '') throw new UsageError('--socket needs a path', null)
@@ -56,17 +60,18 @@ export function parseArgs (argv: readonly string[], env: Env): CliArgs {
     else words.push(a)
   }
   const [first, ...operands] = words
-  if (first === undefined) return { command: null, operands: [], socket, json, help }
+  if (first === undefined) return { command: null, operands: [], socket, json, force, help }
   if (!(COMMANDS as readonly string[]).includes(first)) throw new UsageError(`unknown command ${JSON.stringify(first)}`, null)
   const command = first as CliCommand
-  if (help) return { command, operands, socket, json, help }
+  if (help) return { command, operands, socket, json, force, help }
   const spec = OPERANDS[command]
   if (operands.length < spec.min) throw new UsageError(`${command} needs ${spec.min === 1 ? 'an argument' : `${spec.min} arguments`}`, command)
   if (operands.length > spec.max) throw new UsageError(`${command}: unexpected ${JSON.stringify(operands[spec.max])}`, command)
   const bad = operands.find((w) => spec.words !== undefined && !spec.words.includes(w))
   if (bad !== undefined) throw new UsageError(`${command}: unknown argument ${JSON.stringify(bad)}`, command)
   if (json && !JSON_COMMANDS.has(command)) throw new UsageError(`${command} does not take --json`, command)
-  return { command, operands, socket, json, help }
+  if (force && command !== 'rmpeer') throw new UsageError(`${command} does not take --force`, command)
+  return { command, operands, socket, json, force, help }
 }
 
 const GENERAL = `usage: weft [--socket PATH] <command> [--help]
@@ -75,7 +80,8 @@ commands:
   agent                    run the agent (configured by IPALLOC_RANGE, IPALLOC_INIT, WEFT_* variables)
   status [ipam] [--json]   the agent's IPAM status; "ipam": one line per peer and its share of the range
   ps [--json]              the allocations of this node: container, interface, address, pod
-  rmpeer <peer|nickname>   take over the ranges of a dead peer
+  rmpeer <peer|nickname> [--force]
+                           take over the ranges of a dead peer
   prime                    wait until the ring is initialised (starts consensus if needed)
   report                   everything the agent knows, as JSON
 
@@ -85,7 +91,7 @@ const DETAIL: Record<CliCommand, string> = {
   agent: 'usage: weft agent\n\nRuns the weft agent in the foreground. Its settings come from the environment:\nIPALLOC_RANGE, IPALLOC_INIT, WEFT_PEERS, WEFT_LISTEN, WEFT_DATA_DIR, WEFT_SOCKET,\nWEFT_SWARM_KEY_FILE, WEFT_NICKNAME, WEFT_METRICS_ADDR (--socket sets WEFT_SOCKET).',
   status: 'usage: weft status [ipam] [--json] [--socket PATH]\n\nWithout "ipam": the status, range and peer counts. With "ipam": one line per peer,\n"<peer>(<nickname>)  <N> IPs (<P>% of total)", the local peer first with its active count.',
   ps: 'usage: weft ps [--json] [--socket PATH]\n\nOne line per allocation on this node: container id, interface, address, pod.',
-  rmpeer: 'usage: weft rmpeer <peer|nickname> [--socket PATH]\n\nTakes over every range of a dead peer. A majority of the other peers must agree;\na peer is taken over at most once.',
+  rmpeer: 'usage: weft rmpeer <peer|nickname> [--force] [--socket PATH]\n\nTakes over every range of a dead peer. A strict majority of all peers, the dead one\ncounted, must agree, and none of them may still reach it; a peer is taken over at most once.\n\n--force  decide alone, without a vote. Only when half the peers or more are gone for\n         good, so no majority can ever answer; run it on one agent, once per dead peer.\n         Forcing a peer that is alive, or from two agents, can hand addresses out twice.',
   prime: 'usage: weft prime [--socket PATH]\n\nWaits (bounded) until the ring is initialised, starting consensus if needed.',
   report: 'usage: weft report [--socket PATH]\n\nPrints status, ring and allocations as JSON.'
 }

@@ -56,7 +56,7 @@ async function query (args: CliArgs): Promise<string> {
       const { allocations } = await client.allocations()
       return args.json ? json(allocations) : formatPs(allocations)
     }
-    case 'rmpeer': return formatRmpeer(await client.rmpeer({ peer: args.operands[0] ?? '' }))
+    case 'rmpeer': return formatRmpeer(await client.rmpeer({ peer: args.operands[0] ?? '', ...(args.force ? { force: true } : {}) }))
     case 'prime': return (await client.prime()).statusText
     case 'report': return json(await client.report())
     default: throw new Error(`no query for ${String(args.command)}`)

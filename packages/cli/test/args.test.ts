@@ -6,9 +6,10 @@ const parse = (...argv: string[]) => parseArgs(argv, {})
 describe('parseArgs', () => {
   it('reads a command, its operand and flags in any position', () => {
     expect(parseArgs(['--json', 'status', 'ipam', '--socket', '/tmp/a.sock'], {})).toEqual({
-      command: 'status', operands: ['ipam'], socket: '/tmp/a.sock', json: true, help: false
+      command: 'status', operands: ['ipam'], socket: '/tmp/a.sock', json: true, force: false, help: false
     })
-    expect(parse('rmpeer', 'node-b', '--socket=/tmp/b.sock')).toMatchObject({ command: 'rmpeer', operands: ['node-b'], socket: '/tmp/b.sock' })
+    expect(parse('rmpeer', 'node-b', '--socket=/tmp/b.sock')).toMatchObject({ command: 'rmpeer', operands: ['node-b'], socket: '/tmp/b.sock', force: false })
+    expect(parse('rmpeer', '--force', 'node-b')).toMatchObject({ command: 'rmpeer', operands: ['node-b'], force: true })
   })
 
   it('takes the socket from WEFT_SOCKET, else the default', () => {
@@ -30,6 +31,7 @@ describe('parseArgs', () => {
     [['rmpeer'], 'rmpeer needs an argument'],
     [['ps', 'x'], 'ps: unexpected "x"'],
     [['report', '--json'], 'report does not take --json'],
+    [['status', '--force'], 'status does not take --force'],
     [['ps', '--verbose'], 'unknown option --verbose'],
     [['ps', '--socket'], '--socket needs a path'],
     [['ps', '--socket='], '--socket needs a path']
@@ -41,5 +43,6 @@ describe('parseArgs', () => {
   it('has a usage text for every command', () => {
     expect(usage(null)).toContain('rmpeer <peer|nickname>')
     expect(usage('status')).toContain('weft status [ipam]')
+    expect(usage('rmpeer')).toContain('--force  decide alone, without a vote')
   })
 })

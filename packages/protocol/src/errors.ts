@@ -8,12 +8,16 @@ const REASONS: Record<string, string> = {
   ENOTDIR: 'not a socket',
   ECONNRESET: 'connection reset; the agent may have stopped',
   EPIPE: 'connection closed while sending; the agent may have stopped',
-  EOF: 'connection closed without an answer; the agent may have stopped',
+  EOF: 'connection closed before a whole answer; the agent may have stopped',
   EACCES: 'permission denied; the socket is root-only'
 }
 export const UNAVAILABLE_CODES: ReadonlySet<string> = new Set(Object.keys(REASONS))
 
-/** Nobody answers on the agent's socket (missing, refused, reset, not a socket, not permitted). */
+/**
+ * Nobody answers on the agent's socket (missing, refused, reset, closed early, not a socket, not
+ * permitted). After a reset or an early close the request may already have taken effect: repeat it
+ * (every route is idempotent per attachment) rather than assume it did not.
+ */
 export class AgentUnavailableError extends Error {
   override readonly name = 'AgentUnavailableError'
   readonly socketPath: string

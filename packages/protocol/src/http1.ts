@@ -21,16 +21,13 @@ export async function exchange (socketPath: string, method: 'GET' | 'POST', path
     socket.on('error', (err) => { clearTimeout(timer); reject(err) })
     socket.on('end', () => {
       clearTimeout(timer)
-      // Closed with nothing said: the agent went away mid-request (killed, restarting). Named like an
-      // errno so the caller files it with refused and reset connections: worth trying again.
-      if (chunks.length === 0) {
-        reject(Object.assign(new Error(`${path}: connection closed without an answer`), { code: 'EOF' }))
-        return
-      }
       try {
         resolve(parseAnswer(Buffer.concat(chunks), path))
       } catch (err) {
-        reject(err)
+        // Closed before the answer was whole: the agent went away mid-request (killed, restarting).
+        // Named like an errno so the caller files it with refused and reset connections: worth
+        // trying again. Anything else that does not parse is not the agent's API.
+        reject(err instanceof TruncatedAnswer ? Object.assign(new Error(`${path}: connection closed without a whole answer`), { code: 'EOF' }) : err)
       }
     })
     const head = [`${method} ${path} HTTP/1.1`, 'Host: weft', 'Connection: close']
@@ -40,10 +37,12 @@ export async function exchange (socketPath: string, method: 'GET' | 'POST', path
   })
 }
 
+class TruncatedAnswer extends ProtocolError {}
+
 /** Status line, headers, then a body sized by Content-Length, chunked, or running to the end. */
 export function parseAnswer (raw: Buffer, path: string): HttpAnswer {
   const split = raw.indexOf('\r\n\r\n')
-  if (split < 0) throw new ProtocolError(`agent answered ${path} with an incomplete HTTP head`)
+  if (split < 0) throw new TruncatedAnswer(`agent answered ${path} with an incomplete HTTP head`)
   const lines = raw.subarray(0, split).toString('latin1').split('\r\n')
   const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1]
   if (status === undefined) throw new ProtocolError(`agent answered ${path} with a bad status line: ${(lines[0] ?? '').slice(0, 80)}`)
@@ -56,7 +55,8 @@ export function parseAnswer (raw: Buffer, path: string): HttpAnswer {
   if (headers.get('transfer-encoding')?.toLowerCase() === 'chunked') body = dechunk(body, path)
   else if (headers.has('content-length')) {
     const length = Number(headers.get('content-length'))
-    if (!Number.isSafeInteger(length) || length > body.length) throw new ProtocolError(`agent answered ${path} with a body shorter than its Content-Length`)
+    if (!Number.isSafeInteger(length)) throw new ProtocolError(`agent answered ${path} with a bad Content-Length`)
+    if (length > body.length) throw new TruncatedAnswer(`agent answered ${path} with a body shorter than its Content-Length`)
     body = body.subarray(0, length)
   }
   return { status: Number(status), body: body.toString('utf8') }

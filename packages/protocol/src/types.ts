@@ -110,6 +110,11 @@ export interface StatusResponse {
 export interface RmpeerRequest {
   /** A peer id or a nickname. */
   peer: string
+  /**
+   * Decide alone, without a vote: for a cluster that lost half its peers or more for good, where
+   * no majority can ever answer. Only for a peer that is really gone, and from one agent only.
+   */
+  force?: boolean
 }
 export interface RmpeerResponse {
   peer: string

@@ -216,9 +216,9 @@ export class World {
     return this.request(peer, { kind: 'release', peer, key }, (p, id) => p.release(id, key))
   }
 
-  rmpeer (peer: PeerId, target: PeerId): RequestId {
-    this.trace.add(`rmpeer ${peer} ${target}`)
-    return this.request(peer, { kind: 'rmpeer', peer }, (p, id) => p.rmpeer(id, target))
+  rmpeer (peer: PeerId, target: PeerId, force = false): RequestId {
+    this.trace.add(`rmpeer ${peer} ${target}${force ? ' --force' : ''}`)
+    return this.request(peer, { kind: 'rmpeer', peer }, (p, id) => p.rmpeer(id, target, force))
   }
 
   prime (peer: PeerId): RequestId {

@@ -46,7 +46,8 @@ export interface Peer {
   setReachable (peers: Iterable<PeerId>): void
   allocate (id: RequestId, key: string, address?: Offset): void
   release (id: RequestId, key: string): void
-  rmpeer (id: RequestId, target: PeerId): void
+  /** `force`: decide alone, without a vote (the operator's word that the others are gone too). */
+  rmpeer (id: RequestId, target: PeerId, force?: boolean): void
   prime (id: RequestId): void
   status (): PeerStatus
   hasReady (): boolean
@@ -168,7 +169,7 @@ export function createPeer (config: PeerConfig): Peer {
     },
     allocate (id, key, address) { allocate(s, id, key, address ?? null); finish() },
     release (id, key) { release(s, id, key); finish() },
-    rmpeer (id, target) { rmpeer(s, id, target); finish() },
+    rmpeer (id, target, force) { rmpeer(s, id, target, force === true); finish() },
     prime (id) { prime(s, id); finish() },
     status: () => peerStatus(s),
     hasReady: () => inFlight !== null || !s.out.isEmpty(),

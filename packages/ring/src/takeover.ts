@@ -1,9 +1,10 @@
 /**
  * rmpeer: taking over a dead peer's ranges. Paxos on key `takeover:<dead>` among every peer the ring
- * knows that is not removed, the dead one included; the value is the heir. A prepare carries the proposer's count
- * of voters, and an acceptor that knows more says so, so the proposer retries against the larger
- * electorate. The dead peer, if it answers at all, says `peer-alive`. The decision becomes a Removal
- * in the ring; the heir uses the ranges only once every member has acknowledged it (owned.ts).
+ * knows that is not removed, the dead one included; the value is the heir. A prepare carries the
+ * proposer's count of voters, and an acceptor that knows more says so, so the proposer retries
+ * against the larger electorate. The dead peer, if it answers at all, and any acceptor that can
+ * still reach it say `peer-alive`. The decision becomes a Removal in the ring; the heir uses the
+ * ranges only once every member has acknowledged it (owned.ts).
  */
 import { failRemoved } from './allocation.ts'
 import {
@@ -29,7 +30,11 @@ function electorate (s: PeerState, target: PeerId): PeerId[] {
   return known.includes(target) ? known : [...known, target]
 }
 
-export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {
+/**
+ * `force` skips the vote: for a cluster that lost half its peers or more for good, where no
+ * majority can ever answer. Safe only if the target is really gone and no one else forces it.
+ */
+export function rmpeer (s: PeerState, id: RequestId, target: PeerId, force: boolean): void {
   if (s.removedBy !== null) { failRemoved(s, id); return }
   if (s.ring.isEmpty()) { fail(s, id, 'not-ready', 'no ring yet: nothing to take over', true); return }
   if (target === s.id) { fail(s, id, 'unknown-peer', 'a peer cannot remove itself', false); return }
@@ -39,13 +44,13 @@ export function rmpeer (s: PeerState, id: RequestId, target: PeerId): void {
   if (s.reachable.has(target)) { fail(s, id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
   if (s.takeovers.has(target)) { fail(s, id, 'not-ready', `a removal of ${target} is already under way`, true); return }
   const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline: s.now + s.t.takeover, electorate: 0, proposal: null, proposedAt: 0, nextAttempt: s.now, bestPromises: 0 }
-  if (s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
+  if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
   const voters = electorate(s, target)
   t.electorate = voters.length
   const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
   const q = quorumOf(t.electorate)
   if (reachable < q) {
-    fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable (${target} counted), ${q} needed: a strict majority of the cluster must agree`, true)
+    fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable (${target} counted), ${q} needed: a strict majority of the cluster must agree (if the others are gone for good too, force it)`, true)
     return
   }
   s.takeovers.set(target, t)
@@ -95,7 +100,8 @@ function onReply (s: PeerState, t: Takeover, from: PeerId, msg: PaxosMessage): v
   } else if (msg.kind === 'nack' && nackIsFor(p, msg)) {
     if (msg.reason === NACK_PEER_ALIVE) {
       s.takeovers.delete(t.target)
-      fail(s, t.id, 'peer-alive', `${t.target} answered: it is alive and cannot be removed`, false)
+      const who = from === t.target ? 'it answered' : `${from} can reach it`
+      fail(s, t.id, 'peer-alive', `${t.target} is alive (${who}) and cannot be removed`, false)
       return
     }
     const more = parseElectorateNack(msg.reason)
@@ -111,7 +117,9 @@ function onReply (s: PeerState, t: Takeover, from: PeerId, msg: PaxosMessage): v
 function voteOn (s: PeerState, target: PeerId, msg: Extract<PaxosMessage, { kind: 'prepare' | 'accept' }>): PaxosMessage {
   const key = takeoverKey(target)
   const record = s.acceptors.get(key) ?? emptyRecord(key)
-  if (target === s.id) return nack(msg.ballot, record, NACK_PEER_ALIVE)
+  // Refusing is always safe in Paxos: a peer that can reach the target keeps a cut-off proposer
+  // (or a Kubernetes node list that is wrong) from removing a live peer.
+  if (target === s.id || s.reachable.has(target)) return nack(msg.ballot, record, NACK_PEER_ALIVE)
   const known = electorate(s, target).length
   if (msg.kind === 'prepare' && known > msg.electorate) return nack(msg.ballot, record, electorateNack(known))
   return vote(s, key, msg)
@@ -134,7 +142,8 @@ export function takeoverTick (s: PeerState): void {
       // Decided, and the ring said so before the acceptors did (the heir may even have adopted the
       // space already): the value may still be this peer.
       s.takeovers.delete(t.target)
-      s.out.completions.push({ id: t.id, ok: true, takenOver: s.ring.effectiveOwner(t.target) === s.id ? t.size : 0n })
+      const heir = s.ring.removals().find(r => r.peer === t.target)?.heir
+      s.out.completions.push({ id: t.id, ok: true, takenOver: heir === s.id ? t.size : 0n })
     } else if (s.now >= t.deadline) {
       s.takeovers.delete(t.target)
       fail(s, t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.bestPromises} of ${t.electorate} peers answered, ${quorumOf(t.electorate)} needed`, true)

@@ -152,12 +152,12 @@ describe('peer', () => {
       const w = world('10.0.0.0/24', [A, B, C, D], { kind: 'seed', peers: [A, B, C, D] }, seed, { drop: 0.15, duplicate: 0.1 })
       w.settle(5)
       w.kill(D)
-      const ids = [w.rmpeer(A, D), w.rmpeer(B, D), w.rmpeer(C, D)]
+      const requests = [w.rmpeer(A, D), w.rmpeer(B, D), w.rmpeer(C, D)]
       w.settle(60)
       const heir = w.peer(A).ring().removed[0]?.heir
       if (heir === undefined) continue
       // A proposer may give up (no-quorum) when too much is lost; every one that completes says right.
-      const taken = ids.map(id => w.result(id)).map(c => c?.ok === true ? c.takenOver : null)
+      const taken = requests.map(id => w.result(id)).map(c => c?.ok === true ? c.takenOver : null)
       expect(taken, `seed ${seed}`).toEqual([A, B, C].map((p, i) => taken[i] === null ? null : p === heir ? 64n : 0n))
     }
   })
@@ -170,7 +170,7 @@ describe('peer', () => {
     w.partition([B, D])
     const e = failed(w.result(w.rmpeer(A, C))).error
     expect(e.code).toBe('no-quorum')
-    expect(e.message).toBe(`cannot remove ${C}: 1 of 4 peers reachable (${C} counted), 3 needed: a strict majority of the cluster must agree`)
+    expect(e.message).toBe(`cannot remove ${C}: 1 of 4 peers reachable (${C} counted), 3 needed: a strict majority of the cluster must agree (if the others are gone for good too, force it)`)
     w.settle(20)
     expect(w.peer(A).ring().removed).toEqual([])
   })
@@ -183,10 +183,28 @@ describe('peer', () => {
     const fromAB = failed(w.result(w.rmpeer(A, C))).error
     const fromCD = failed(w.result(w.rmpeer(D, A))).error
     expect([fromAB.code, fromCD.code]).toEqual(['no-quorum', 'no-quorum'])
-    expect(fromCD.message).toBe(`cannot remove ${A}: 2 of 4 peers reachable (${A} counted), 3 needed: a strict majority of the cluster must agree`)
+    expect(fromCD.message).toBe(`cannot remove ${A}: 2 of 4 peers reachable (${A} counted), 3 needed: a strict majority of the cluster must agree (if the others are gone for good too, force it)`)
     w.heal()
     w.settle(20)
     for (const p of [A, B, C, D]) expect(w.peer(p).ring().removed).toEqual([])
+    w.checkConverged()
+  })
+
+  it('rmpeer --force removes without a vote when half the cluster is gone for good, one peer after the other', () => {
+    const w = world('10.0.0.0/24', [A, B, C, D], { kind: 'seed', peers: [A, B, C, D] })
+    w.settle(5)
+    w.kill(C)
+    w.kill(D)
+    expect(failed(w.result(w.rmpeer(A, C))).error.code).toBe('no-quorum')
+    expect(failed(w.result(w.rmpeer(A, B, true))).error.code).toBe('peer-alive')
+    expect(ok(w.result(w.rmpeer(A, C, true))).takenOver).toBe(64n)
+    w.settle(10)
+    // C's space waits for D's acknowledgement, which never comes, until D goes too.
+    expect(w.peer(A).status().size).toBe(64n)
+    expect(ok(w.result(w.rmpeer(A, D, true))).takenOver).toBe(64n)
+    w.settle(20)
+    expect(w.peer(A).status().size).toBe(3n * 64n)
+    expect(w.peer(B).ring().removed).toEqual([{ peer: C, heir: A }, { peer: D, heir: A }])
     w.checkConverged()
   })
 
@@ -208,6 +226,12 @@ describe('peer', () => {
     const d = make(D)
     d.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 4 } })
     expect(d.ready().messages.find(m => m.to === A)?.msg).toMatchObject({ msg: { kind: 'nack', reason: 'peer-alive' } })
+    // Nor does a peer that can still reach the target help remove it.
+    const c = make(C)
+    c.ready(); c.advance()
+    c.setReachable([D])
+    c.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 4 } })
+    expect(c.ready().messages.find(m => m.to === A)?.msg).toMatchObject({ msg: { kind: 'nack', reason: 'peer-alive' } })
   })
 
   it('a message that fails validation changes nothing and is recorded', () => {
