@@ -30,8 +30,6 @@ export class Network {
     this.faults = faults
   }
 
-  size (): number { return this.pool.length }
-
   connected (a: PeerId, b: PeerId): boolean {
     return (this.group.get(a) ?? 0) === (this.group.get(b) ?? 0)
   }
@@ -65,6 +63,4 @@ export class Network {
   dropFor (peer: PeerId): void {
     this.pool = this.pool.filter(p => p.to !== peer)
   }
-
-  clear (): void { this.pool = [] }
 }

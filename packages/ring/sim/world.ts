@@ -64,7 +64,6 @@ export class World {
   /** dead peer -> the heir a takeover decided: a second, different decision is a violation. */
   private readonly takeovers = new Map<PeerId, PeerId>()
   private nextId = 1
-  conflicts = 0
 
   constructor (opts: WorldOptions) {
     this.opts = opts
@@ -84,7 +83,6 @@ export class World {
     return p
   }
 
-  isUp (id: PeerId): boolean { return this.nodes.get(id)?.state === 'up' }
 
   /** Held allocations of a peer, as acknowledged to its clients. */
   held (id: PeerId): ReadonlyMap<string, Offset> { return this.nodes.get(id)?.held ?? new Map() }
@@ -272,7 +270,6 @@ export class World {
       }
       for (const c of rd.completions) this.complete(node, c)
       for (const e of rd.events) {
-        if (e.kind === 'conflict') this.conflicts++
         if (e.kind === 'takeover') this.noteTakeover(e.peer, e.heir)
         if (e.kind !== 'space-given' && e.kind !== 'space-received') this.trace.add(`${node.id} event ${JSON.stringify(e, big)}`)
       }

@@ -128,6 +128,8 @@ export class Ring {
     return [...this.removedMap].map(([peer, heir]) => ({ peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
   }
   isRemoved (p: PeerId): boolean { return this.removedMap.has(p) }
+  /** Who `p`'s removal named as heir (not followed further); undefined if `p` is not removed. */
+  heirOf (p: PeerId): PeerId | undefined { return this.removedMap.get(p) }
 
   /** The peer that now acts for `peer`: itself, or the heir of its removal, followed transitively. */
   effectiveOwner (peer: PeerId): PeerId {
@@ -268,6 +270,7 @@ export class Ring {
 
   /** The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers. */
   adopt (peer: PeerId): boolean {
+    if (this.removedMap.size === 0) return false
     let changed = false
     this.list = this.list.map(e => {
       if (e.owner === peer || this.effectiveOwner(e.owner) !== peer) return e
@@ -315,7 +318,7 @@ export class Ring {
   settled (dead: PeerId): boolean {
     if (!this.removedMap.has(dead)) return false
     const heir = this.effectiveOwner(dead)
-    return this.knownPeers().every(p => p === heir || p === dead || (this.memberMap.get(p)?.acks.includes(dead) ?? false))
+    return this.knownPeers().every(p => p === heir || (this.memberMap.get(p)?.acks.includes(dead) ?? false))
   }
 
   /**

@@ -28,6 +28,8 @@ export class Space {
    */
   setOwned (ranges: readonly Range[]): Offset[] {
     const owned = IntervalSet.of(ranges)
+    // Most ring changes (gossiped free counts, member records) leave this peer's ranges as they were.
+    if (owned.equals(this.ownedSet)) return []
     const lost: Offset[] = []
     for (const r of this.allocatedSet.minus(owned).ranges()) {
       for (let o = r.start; o < r.end; o++) lost.push(o)

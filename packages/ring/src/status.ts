@@ -81,7 +81,8 @@ export function peerStatus (s: PeerState): PeerStatus {
     quorum: s.init.kind === 'consensus' ? quorumOf(s.init.count) : null,
     known: 1 + s.reachable.size,
     universeSize: s.universe.size,
-    peers: [summary(s.id), ...[...owners].sort().map(summary)],
+    // holdings() is in peer id order already.
+    peers: [summary(s.id), ...[...owners].map(summary)],
     size: s.space.owned().reduce((n, r) => n + r.end - r.start, 0n),
     free: s.space.freeCount(),
     allocated: s.allocations.size,

@@ -142,8 +142,7 @@ export function takeoverTick (s: PeerState): void {
       // Decided, and the ring said so before the acceptors did (the heir may even have adopted the
       // space already): the value may still be this peer.
       s.takeovers.delete(t.target)
-      const heir = s.ring.removals().find(r => r.peer === t.target)?.heir
-      s.out.completions.push({ id: t.id, ok: true, takenOver: heir === s.id ? t.size : 0n })
+      s.out.completions.push({ id: t.id, ok: true, takenOver: s.ring.heirOf(t.target) === s.id ? t.size : 0n })
     } else if (s.now >= t.deadline) {
       s.takeovers.delete(t.target)
       fail(s, t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.bestPromises} of ${t.electorate} peers answered, ${quorumOf(t.electorate)} needed`, true)
