@@ -27,19 +27,17 @@ const CHECK_INTERVAL_MS = 5_000
 const KUBE_TIMEOUT_MS = 10_000
 
 export interface Agent {
-  readonly peerId: PeerId
-  readonly socketPath: string
-  readonly listenAddresses: readonly string[]
   /** Resolves (never rejects) with the reason if the agent fails while running and must stop. */
   readonly failed: Promise<Error>
   /** Stops taking requests, finishes in-flight ones, flushes the store, leaves the mesh. Idempotent. */
   stop: () => Promise<void>
 }
 
-export async function startAgent (config: AgentConfig, log: Logger = createLogger(config.logLevel, { nickname: config.nickname })): Promise<Agent> {
+export async function startAgent (config: AgentConfig): Promise<Agent> {
   const universe = parseUniverse(config.range)
+  const init = formatInit(config.init)
   const identity = await loadOrCreateIdentity(config.dataDir)
-  log = log.child({ peer: identity.peerId })
+  const log = createLogger(config.logLevel, { nickname: config.nickname, peer: identity.peerId })
   const swarmKey = config.swarmKeyFile === null ? null : await readSwarmKey(config.swarmKeyFile)
   if (swarmKey === null) log.warn('no WEFT_SWARM_KEY_FILE: any host that can reach the listen port may join the mesh')
   else if (swarmKey.exposed) log.warn({ file: config.swarmKeyFile }, 'the swarm key file is readable by group or others; make it 0600')
@@ -128,7 +126,7 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
     cleanup.unshift(async () => await meshStarted.stop())
 
     const status = () => statusBody(peer.status(), {
-      init: formatInit(config.init),
+      init,
       connections: meshStarted.connectionCount(),
       badMessages: metrics.badMessages
     })
@@ -167,7 +165,7 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
     }
     log.info({
       range: universe.cidr,
-      init: formatInit(config.init),
+      init,
       listen: meshStarted.listenAddresses(),
       socket: config.socketPath,
       restored: persisted === undefined ? null : { allocations: persisted.allocations.length, entries: persisted.ring.entries.length }
@@ -175,9 +173,6 @@ export async function startAgent (config: AgentConfig, log: Logger = createLogge
 
     let stopping: Promise<void> | null = null
     return {
-      peerId: identity.peerId,
-      socketPath: config.socketPath,
-      listenAddresses: meshStarted.listenAddresses(),
       failed,
       stop: async () => {
         stopping ??= runCleanup(cleanup, log)

@@ -14,8 +14,6 @@ import { DEFAULT_SOCKET } from '@weft/protocol'
 export const DEFAULT_RANGE = '10.32.0.0/12'
 export const DEFAULT_PORT = 6783
 export const DEFAULT_DATA_DIR = '/var/lib/weft'
-/** The socket the CNI plugin and the CLI look for by default. */
-export const DEFAULT_SOCKET_PATH = DEFAULT_SOCKET
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -252,7 +250,7 @@ function absolutePath (env: Env, name: string, fallback: string): string {
 }
 
 function socketPath (env: Env): string {
-  const value = absolutePath(env, 'WEFT_SOCKET', DEFAULT_SOCKET_PATH)
+  const value = absolutePath(env, 'WEFT_SOCKET', DEFAULT_SOCKET)
   // sun_path holds 108 bytes including the terminating NUL.
   if (Buffer.byteLength(value) > 107) throw new ConfigError('WEFT_SOCKET', value, 'a path of at most 107 bytes (the unix socket limit)')
   return value

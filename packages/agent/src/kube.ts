@@ -1,6 +1,6 @@
 /**
  * The one thing the agent asks of the Kubernetes API: the names of the cluster's nodes. A list, paged,
- * authenticated with the pod's service account token (read on every call: projected tokens rotate),
+ * authenticated with the pod's service account token (read for every listing: projected tokens rotate),
  * over TLS checked against the service account's CA. The token goes over https only, or to a
  * loopback address (`kubectl proxy`). Every call is bounded in time and size.
  */
@@ -38,28 +38,36 @@ interface NodeList {
 
 /** Every node's name, all pages of the list. */
 export async function listNodeNames (options: KubeOptions): Promise<Set<string>> {
+  const tokenFile = join(options.secretsDir, 'token')
+  const [token, ca] = await Promise.all([optionalFile(tokenFile), optionalFile(join(options.secretsDir, 'ca.crt'))])
+  const secrets: Secrets = { token, tokenFile, ca }
   const names = new Set<string>()
-  let token = ''
+  let next = ''
   for (let page = 0; page < MAX_PAGES; page++) {
-    const query = `nodes?limit=${PAGE}${token === '' ? '' : `&continue=${encodeURIComponent(token)}`}`
-    const list = await get(options, query) as NodeList
+    const query = `nodes?limit=${PAGE}${next === '' ? '' : `&continue=${encodeURIComponent(next)}`}`
+    const list = await get(options, secrets, query) as NodeList
     if (!Array.isArray(list.items)) throw new KubeError(`GET /api/v1/nodes: the answer has no items list`)
     for (const item of list.items) {
       const name = item.metadata?.name
       if (typeof name !== 'string' || name === '') throw new KubeError('GET /api/v1/nodes: a node without a name')
       names.add(name)
     }
-    const next = list.metadata?.continue
-    if (typeof next !== 'string' || next === '') return names
-    token = next
+    const more = list.metadata?.continue
+    if (typeof more !== 'string' || more === '') return names
+    next = more
   }
   throw new KubeError(`GET /api/v1/nodes: still paging after ${MAX_PAGES} pages`)
 }
 
-async function get (options: KubeOptions, query: string): Promise<unknown> {
+/** The service account's files, read once per listing (a projected token rotates between listings). */
+interface Secrets {
+  readonly token: string | null
+  readonly tokenFile: string
+  readonly ca: string | null
+}
+
+async function get (options: KubeOptions, { token, tokenFile, ca }: Secrets, query: string): Promise<unknown> {
   const secure = options.api.protocol === 'https:'
-  const tokenFile = join(options.secretsDir, 'token')
-  const [token, ca] = await Promise.all([optionalFile(tokenFile), optionalFile(join(options.secretsDir, 'ca.crt'))])
   const url = new URL(`${options.api.pathname.replace(/\/*$/, '')}/api/v1/${query}`, options.api)
   const what = `GET ${url.pathname}`
   const headers: Record<string, string> = { Accept: 'application/json' }

@@ -44,19 +44,14 @@ export class Ops implements AgentOps {
   }
 
   async allocate (req: CheckedAllocate): Promise<AllocateResponse> {
-    this.#incoming.set(req.key, {
-      containerId: req.containerId,
-      ifname: req.ifname,
-      ...(req.podNamespace === undefined ? {} : { podNamespace: req.podNamespace }),
-      ...(req.podName === undefined ? {} : { podName: req.podName }),
-      allocatedAt: this.#d.clock()
-    })
+    const { key, offset, ...attachment } = req
+    this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
-      const c = ok(await this.#request(id => this.#d.peer.allocate(id, req.key, req.offset), 'allocate'))
+      const c = ok(await this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate'))
       if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
       return this.#answer(c.offset)
     } finally {
-      this.#incoming.delete(req.key)
+      this.#incoming.delete(key)
     }
   }
 
