@@ -4,7 +4,7 @@
  * the ones that failed gets them, still without a duplicate anywhere).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, waitForSocket } from '../../packages/agent/test/harness.ts'
+import { Cluster, inParallel, waitForSocket } from '../../packages/agent/test/harness.ts'
 import type { AgentProcess } from '../../packages/agent/test/harness.ts'
 import { buildPlugin, cniEnv, execPlugin, resultAddress, WEFT_CNI } from '../src/plugin.ts'
 import type { PluginRun } from '../src/plugin.ts'
@@ -33,23 +33,9 @@ const conf = (n: AgentProcess): string =>
 const add = async (n: AgentProcess, id: string): Promise<PluginRun> =>
   await execPlugin(WEFT_CNI, cniEnv({ command: 'ADD', containerId: id, ifname: 'eth0', netns: `/var/run/netns/${id}` }), conf(n))
 
-/** Runs `jobs` at most `width` at a time. */
-async function pool<T> (jobs: Array<() => Promise<T>>, width: number): Promise<T[]> {
-  const out: T[] = []
-  let next = 0
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < jobs.length) {
-      const i = next++
-      out[i] = await jobs[i]!()
-    }
-  }))
-  return out
-}
-
 describe('three agents behind the plugin', () => {
   it('give pods on every node distinct addresses', async () => {
-    const jobs = Array.from({ length: 30 }, (_, i) => async () => await add(nodes[i % 3]!, `spread-${i}`))
-    const runs = await pool(jobs, 6)
+    const runs = await inParallel(30, 6, async (i) => await add(nodes[i % 3]!, `spread-${i}`))
     expect(runs.map((r) => r.code)).toEqual(runs.map(() => 0))
     const addresses = runs.map((r) => resultAddress(r.json))
     expect(new Set(addresses).size).toBe(30)
@@ -59,12 +45,11 @@ describe('three agents behind the plugin', () => {
     const victim = nodes[1]!
     const ids = Array.from({ length: 40 }, (_, i) => `storm-${i}`)
     let succeeded = 0
-    const storm = pool(ids.map((id) => async () => {
-      const r = await add(victim, id)
+    const runs = await inParallel(ids.length, 4, async (i) => {
+      const r = await add(victim, ids[i]!)
       if (r.code === 0 && ++succeeded === 10) await cluster.kill(victim)
       return r
-    }), 4)
-    const runs = await storm
+    })
     const acked = new Map(ids.flatMap((id, i) => runs[i]?.code === 0 ? [[id, resultAddress(runs[i]?.json)] as const] : []))
     expect(acked.size).toBeGreaterThanOrEqual(10)
     expect(runs.filter((r) => r.code !== 0 && r.json?.code !== 11).map((r) => r.stdout)).toEqual([])

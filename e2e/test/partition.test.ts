@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
+import { offsetOf, parseUniverse } from '@weft/ring'
 import type { AllocateResponse, ReportResponse } from '@weft/protocol'
 import { Cluster, waitFor } from '../../packages/agent/test/harness.ts'
 import type { AgentProcess } from '../../packages/agent/test/harness.ts'
@@ -15,6 +16,7 @@ import type { Side } from '../src/lan.ts'
 import { namespaceSkipReason } from '../src/netns.ts'
 
 const RANGE = '10.66.0.0/16'
+const universe = parseUniverse(RANGE)
 const PORT = 6783
 const PER_AGENT = 20
 const SUBNET = '198.18.66'
@@ -119,14 +121,10 @@ describe.skipIf(skipReason !== null)('a partition and its heal', () => {
       const mine = r.ring.entries.filter(e => e.owner === id)
       expect(mine.length, `${name} owns space`).toBeGreaterThan(0)
       for (const a of r.allocations) {
-        const at = toNumber(a.address)
-        expect(mine.some(e => at >= toNumber(e.start) && at < toNumber(e.start) + Number(e.size)), `${name} owns ${a.address}`).toBe(true)
+        const at = offsetOf(universe, a.address)
+        expect(mine.some(e => at >= BigInt(e.token) && at < BigInt(e.token) + BigInt(e.size)), `${name} owns ${a.address}`).toBe(true)
       }
       expect(r.allocations).toHaveLength(2 * PER_AGENT)
     }
   })
 })
-
-function toNumber (ipv4: string): number {
-  return ipv4.split('.').reduce((n, octet) => n * 256 + Number(octet), 0)
-}

@@ -7,7 +7,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { Cluster } from '../../agent/test/harness.ts'
+import { Cluster, inParallel } from '../../agent/test/harness.ts'
 import { buildPlugin, cniEnv, execPlugin, SYSTEM_CNI_DIR, WEFT_CNI } from '../../../e2e/src/plugin.ts'
 
 const N = Number(process.env.WEFT_BENCH_N ?? 200)
@@ -38,15 +38,8 @@ async function pair (s: Subject, id: string): Promise<number> {
 }
 
 async function measure (s: Subject, mode: string, concurrency: number): Promise<Row> {
-  const samples: number[] = []
-  let next = 0
   const start = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < N) {
-      const i = next++
-      samples.push(await pair(s, `bench-${mode}-${i}`))
-    }
-  }))
+  const samples = await inParallel(N, concurrency, async (i) => await pair(s, `bench-${mode}-${i}`))
   return { plugin: s.name, mode, samples, wallMs: performance.now() - start }
 }
 

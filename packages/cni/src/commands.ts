@@ -1,5 +1,6 @@
 import { ApiError } from '@weft/protocol'
 import type { Client } from '@weft/protocol'
+import { stripPrefix } from './address.ts'
 import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
 import type { Attachment, Invocation } from './env.ts'
@@ -74,7 +75,7 @@ async function check (attachment: Attachment, conf: NetConf, client: Client): Pr
     throw new CniError(CniCode.internal, `container ${attachment.containerId} interface ${attachment.ifname} holds ${held}, but prevResult lists [${conf.prevAddresses.join(', ')}]`)
   }
   const gateway = conf.ipam.gateway
-  if (gateway !== undefined && (await holding(gatewayAttachment(conf.name), client))?.split('/')[0] !== gateway) {
+  if (gateway !== undefined && stripPrefix(await holding(gatewayAttachment(conf.name), client) ?? '') !== gateway) {
     throw new CniError(CniCode.internal, `the gateway ${gateway} of network ${conf.name} is not reserved in the agent`)
   }
 }
@@ -97,12 +98,12 @@ async function gc (conf: NetConf, client: Client): Promise<void> {
 
 /** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */
 async function status (client: Client): Promise<void> {
+  let st
   try {
-    const st = await client.status()
-    const reason = statusProblem(st)
-    if (reason !== null) throw new CniError(CniCode.notAvailable, reason, st.status)
+    st = await client.status()
   } catch (err) {
-    if (err instanceof CniError) throw err
     throw new CniError(CniCode.notAvailable, agentErrorToCni(err).message)
   }
+  const reason = statusProblem(st)
+  if (reason !== null) throw new CniError(CniCode.notAvailable, reason, st.status)
 }

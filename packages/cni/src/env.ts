@@ -1,3 +1,4 @@
+import type { Attachment } from '@weft/protocol'
 import { isAddress } from './address.ts'
 import { CniCode, CniError } from './errors.ts'
 
@@ -5,10 +6,7 @@ export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'] as co
 export type Command = typeof COMMANDS[number]
 
 /** The attachment CNI keys an allocation by. */
-export interface Attachment {
-  containerId: string
-  ifname: string
-}
+export type { Attachment }
 
 /** What CNI_ARGS carries that weft uses. */
 export interface CniArgs {

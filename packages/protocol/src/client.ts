@@ -45,7 +45,7 @@ export function createClient (options: ClientOptions): Client {
     allocations: get('/allocations'),
     status: get('/status'),
     rmpeer: post('/rmpeer'),
-    prime: async () => await call<PrimeResponse>(socketPath, timeoutMs, 'POST', '/prime', {}),
+    prime: async () => await post<object, PrimeResponse>('/prime')({}),
     report: get('/report')
   }
 }
