@@ -34,7 +34,7 @@ export function maybeAskForSpace (s: PeerState): void {
   if ([...s.asks.values()].some(a => a.address === null)) return
   const free = s.space.freeCount()
   const urgent = free === 0n && s.pending.some(p => p.address === null)
-  const joining = s.space.owned().length === 0
+  const joining = s.space.ownedCount() === 0n
   if (!urgent && !joining && free >= s.lowWater) return
   // Without a pressing need, only ask a donor with plenty, so two low peers never trade space back and forth.
   const enough = urgent || joining ? 2n : 4n * s.lowWater + 2n
@@ -70,7 +70,7 @@ export function onSpaceRequest (s: PeerState, from: PeerId, msg: Request): void 
   if (msg.address !== undefined) {
     const a = msg.address
     if (s.space.isAllocated(a)) { deny(DENY_ALLOCATED); return }
-    range = IntervalSet.of(s.space.owned()).has(a) ? { start: a, end: a + 1n } : null
+    range = s.space.owns(a) ? { start: a, end: a + 1n } : null
     if (range === null) { deny(`${addressAt(s.universe, a)} is not this peer's to give`); return }
   } else {
     range = s.space.donation()

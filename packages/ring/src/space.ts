@@ -41,6 +41,8 @@ export class Space {
   }
 
   owned (): Range[] { return this.ownedSet.ranges() }
+  owns (o: Offset): boolean { return this.ownedSet.has(o) }
+  ownedCount (): bigint { return this.ownedSet.count() }
 
   allocate (): Offset | null {
     const o = this.freeSet.firstAtOrAfter(this.cursor) ?? this.freeSet.firstAtOrAfter(0n)

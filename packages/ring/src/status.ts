@@ -83,7 +83,7 @@ export function peerStatus (s: PeerState): PeerStatus {
     universeSize: s.universe.size,
     // holdings() is in peer id order already.
     peers: [summary(s.id), ...[...owners].map(summary)],
-    size: s.space.owned().reduce((n, r) => n + r.end - r.start, 0n),
+    size: s.space.ownedCount(),
     free: s.space.freeCount(),
     allocated: s.allocations.size,
     pendingAllocates: s.pending.filter(p => p.address === null).length,
