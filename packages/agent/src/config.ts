@@ -78,13 +78,9 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
       .map(a => parseAddress('WEFT_LISTEN', a, { allowDns: false, allowPeerId: false })),
     dataDir: absolutePath(env, 'WEFT_DATA_DIR', DEFAULT_DATA_DIR),
     socketPath: socketPath(env),
-    swarmKeyFile: env.WEFT_SWARM_KEY_FILE === undefined || env.WEFT_SWARM_KEY_FILE === ''
-      ? null
-      : absolutePath(env, 'WEFT_SWARM_KEY_FILE', ''),
+    swarmKeyFile: setting(env, 'WEFT_SWARM_KEY_FILE') === undefined ? null : absolutePath(env, 'WEFT_SWARM_KEY_FILE', ''),
     nickname: nickname(env, defaults.hostname),
-    metricsAddr: env.WEFT_METRICS_ADDR === undefined || env.WEFT_METRICS_ADDR === ''
-      ? null
-      : parseHostPort('WEFT_METRICS_ADDR', env.WEFT_METRICS_ADDR, null),
+    metricsAddr: metricsAddr(setting(env, 'WEFT_METRICS_ADDR')),
     logLevel: logLevel(env),
     tickMs: integer(env, 'WEFT_TICK_MS', 100, 1, 60_000),
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
@@ -113,8 +109,8 @@ function parseRange (env: Env): Cidr {
 }
 
 function parseInit (env: Env, peerCount: number): InitMode {
-  const value = env.IPALLOC_INIT
-  if (value === undefined || value === '') return { kind: 'consensus', count: 1 + peerCount }
+  const value = setting(env, 'IPALLOC_INIT')
+  if (value === undefined) return { kind: 'consensus', count: 1 + peerCount }
   const expected = '"consensus", "consensus=<N>", "seed=<peer id>,<peer id>..." or "observer"'
   const eq = value.indexOf('=')
   const mode = (eq < 0 ? value : value.slice(0, eq)).trim()
@@ -138,8 +134,8 @@ function parseInit (env: Env, peerCount: number): InitMode {
 
 /** On by default inside a pod (the API server's address is in the env), off elsewhere. */
 function parseReclaim (env: Env): ReclaimConfig | null {
-  const inPod = env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBERNETES_SERVICE_HOST !== ''
-  const value = env.WEFT_RECLAIM === undefined || env.WEFT_RECLAIM === '' ? (inPod ? 'kubernetes' : 'off') : env.WEFT_RECLAIM
+  const inPod = setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
+  const value = setting(env, 'WEFT_RECLAIM') ?? (inPod ? 'kubernetes' : 'off')
   if (value === 'off') return null
   if (value !== 'kubernetes') throw new ConfigError('WEFT_RECLAIM', value, '"kubernetes" (take over the peers of deleted nodes) or "off"')
   return {
@@ -150,11 +146,11 @@ function parseReclaim (env: Env): ReclaimConfig | null {
 }
 
 function kubeApi (env: Env, inPod: boolean): URL {
-  const given = env.WEFT_KUBE_API
-  if (given === undefined || given === '') {
+  const given = setting(env, 'WEFT_KUBE_API')
+  if (given === undefined) {
     if (!inPod) throw new ConfigError('WEFT_KUBE_API', '', 'the API server\'s URL when WEFT_RECLAIM=kubernetes runs outside a pod (no KUBERNETES_SERVICE_HOST)')
     const host = env.KUBERNETES_SERVICE_HOST ?? ''
-    const port = env.KUBERNETES_SERVICE_PORT === undefined || env.KUBERNETES_SERVICE_PORT === '' ? '443' : env.KUBERNETES_SERVICE_PORT
+    const port = setting(env, 'KUBERNETES_SERVICE_PORT') ?? '443'
     const url = `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`
     if (!URL.canParse(url)) throw new ConfigError('KUBERNETES_SERVICE_HOST', host, 'a host or IP address (set by Kubernetes in every pod)')
     return new URL(url)
@@ -243,8 +239,18 @@ function parseHostPort (variable: string, item: string, defaultPort: number | nu
   return { host, port: Number(portText) }
 }
 
+/** A variable's value; set but empty counts as unset, as a Kubernetes manifest often leaves it. */
+function setting (env: Env, name: string): string | undefined {
+  const value = env[name]
+  return value === '' ? undefined : value
+}
+
+function metricsAddr (value: string | undefined): HostPort | null {
+  return value === undefined ? null : parseHostPort('WEFT_METRICS_ADDR', value, null)
+}
+
 function absolutePath (env: Env, name: string, fallback: string): string {
-  const value = env[name] === undefined || env[name] === '' ? fallback : env[name]
+  const value = setting(env, name) ?? fallback
   if (!value.startsWith('/') || value.includes('\0')) throw new ConfigError(name, value, 'an absolute path')
   return value
 }
@@ -257,21 +263,21 @@ function socketPath (env: Env): string {
 }
 
 function nickname (env: Env, hostname: string): string {
-  const value = env.WEFT_NICKNAME === undefined || env.WEFT_NICKNAME === '' ? hostname : env.WEFT_NICKNAME
+  const value = setting(env, 'WEFT_NICKNAME') ?? hostname
   if (!NICKNAME.test(value)) throw new ConfigError('WEFT_NICKNAME', value, '1 to 253 printable characters without spaces')
   return value
 }
 
 function logLevel (env: Env): LogLevel {
-  const value = env.WEFT_LOG_LEVEL === undefined || env.WEFT_LOG_LEVEL === '' ? 'info' : env.WEFT_LOG_LEVEL
+  const value = setting(env, 'WEFT_LOG_LEVEL') ?? 'info'
   const level = LOG_LEVELS.find(l => l === value)
   if (level === undefined) throw new ConfigError('WEFT_LOG_LEVEL', value, `one of ${LOG_LEVELS.join(', ')}`)
   return level
 }
 
 function integer (env: Env, name: string, fallback: number, min: number, max: number): number {
-  const value = env[name]
-  if (value === undefined || value === '') return fallback
+  const value = setting(env, name)
+  if (value === undefined) return fallback
   if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
     throw new ConfigError(name, value, `a whole number from ${min} to ${max}`)
   }
