@@ -186,7 +186,7 @@ export class Cluster {
 
   /** SIGTERM, then waits (bounded) for the exit; SIGKILL if it does not come. */
   async stop (agent: AgentProcess): Promise<number | string> {
-    if (agent.child.exitCode !== null || agent.child.signalCode !== null) return await agent.exited
+    if (!running(agent)) return await agent.exited
     agent.child.kill('SIGTERM')
     const code = await Promise.race([agent.exited, sleep(20_000).then(() => null)])
     if (code !== null) return code
@@ -202,7 +202,7 @@ export class Cluster {
 
   async teardown (): Promise<void> {
     for (const a of this.#agents) {
-      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL')
+      if (running(a)) a.child.kill('SIGKILL')
     }
     await Promise.all(this.#agents.map(async a => await a.exited))
     this.#agents.length = 0
@@ -217,10 +217,12 @@ export async function exitOf (agent: AgentProcess, ms = 20_000): Promise<number 
   return code
 }
 
+const running = (agent: AgentProcess): boolean => agent.child.exitCode === null && agent.child.signalCode === null
+
 export async function waitForSocket (agent: AgentProcess, attempts = 200): Promise<void> {
   try {
     await waitFor(`${agent.name} to answer on ${agent.socketPath}`, async () => {
-      if (agent.child.exitCode !== null || agent.child.signalCode !== null) {
+      if (!running(agent)) {
         throw new Error(`exited with ${agent.child.exitCode ?? agent.child.signalCode}`)
       }
       await agent.client.status()
