@@ -7,9 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# Not set on the agents: they use their built-in default. The demo only needs it for the gateway.
+# Not set on the agents: they use their built-in default; shown in the demo's words.
 RANGE=10.32.0.0/12
-GATEWAY=10.32.0.1
 NODES=(node-1 node-2 node-3)
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 note() { printf '   %s\n' "$*"; }
@@ -99,7 +98,7 @@ if $bridge_ok; then
   say "Pods on node-1 through the real bridge plugin (node-1 is a network namespace with bridge weft0)"
   nodens="weftdemo-n1-$$"
   ip netns add "$nodens"; namespaces+=("$nodens")
-  conf=$(printf '{"cniVersion":"1.0.0","name":"weft-demo","type":"bridge","bridge":"weft0","isGateway":true,"ipMasq":false,"ipam":{"type":"weft","socket":"%s","gateway":"%s","routes":[{"dst":"0.0.0.0/0"}]}}' "$(sock node-1)" "$GATEWAY")
+  conf=$(printf '{"cniVersion":"1.0.0","name":"weft-demo","type":"bridge","bridge":"weft0","isGateway":true,"ipMasq":false,"ipam":{"type":"weft","socket":"%s","routes":[{"dst":"0.0.0.0/0"}]}}' "$(sock node-1)")
   addrs=()
   for pod in pod-a pod-b; do
     ns="weftdemo-$pod-$$"

@@ -7,8 +7,10 @@ import type { Offset, Universe } from '@weft/ring'
 import type { Attachment, RmpeerRequest } from '@weft/protocol'
 import { RequestError } from './errors.ts'
 
+/** libcni's rule for container ids, and the CNI spec's for network names. */
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 const MAX_CONTAINER_ID = 256
+const MAX_NETWORK = 256
 /** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace, not "." or "..". */
 const IFNAME = /^[^/:\s]{1,15}$/
 const MAX_K8S_NAME = 253
@@ -84,7 +86,13 @@ function checkAttachmentFields (o: Record<string, unknown>, prefix: string): Che
   if (!IFNAME.test(ifname) || ifname === '.' || ifname === '..') {
     throw new RequestError(`${prefix}ifname`, `${JSON.stringify(ifname.slice(0, 80))} is not a Linux interface name (1 to 15 characters, no '/', ':' or spaces)`)
   }
-  return { containerId, ifname, key: attachmentKey({ containerId, ifname }) }
+  const { network } = o
+  if (network === undefined) return { containerId, ifname, key: attachmentKey({ containerId, ifname }) }
+  if (typeof network !== 'string') throw new RequestError(`${prefix}network`, `expected a string, got ${typeOf(network)}`)
+  if (network.length > MAX_NETWORK || !CONTAINER_ID.test(network)) {
+    throw new RequestError(`${prefix}network`, `${JSON.stringify(network.slice(0, 80))} must match ${CONTAINER_ID.source} and be at most ${MAX_NETWORK} characters`)
+  }
+  return { containerId, ifname, network, key: attachmentKey({ containerId, ifname }) }
 }
 
 function optionalName (o: Record<string, unknown>, field: string): string | undefined {

@@ -22,6 +22,7 @@ describe('request validation', () => {
     expect(checkAllocate({ containerId: 'abc123', ifname: 'eth0', podNamespace: 'ns', podName: 'p', address: '10.32.0.9' }, U))
       .toEqual({ containerId: 'abc123', ifname: 'eth0', key: 'abc123/eth0', podNamespace: 'ns', podName: 'p', offset: 9n })
     expect(checkAllocate({ containerId: 'a.b_c-d', ifname: 'net1' }, U)).toEqual({ containerId: 'a.b_c-d', ifname: 'net1', key: 'a.b_c-d/net1' })
+    expect(checkAttachment({ containerId: 'c', ifname: 'eth0', network: 'weft' })).toEqual({ containerId: 'c', ifname: 'eth0', network: 'weft', key: 'c/eth0' })
   })
 
   it('names the field of every bad value', () => {
@@ -37,6 +38,9 @@ describe('request validation', () => {
     fails(() => checkAllocate({ containerId: 'abc', ifname: 'et/h0' }, U), 'ifname')
     fails(() => checkAllocate({ containerId: 'abc', ifname: '..' }, U), 'ifname')
     fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', podName: 5 }, U), 'podName')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', network: 3 }, U), 'network', 'number')
+    fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', network: ':gateway' }, U), 'network', 'must match')
+    fails(() => checkAttachment({ containerId: 'abc', ifname: 'eth0', network: 'a/b' }), 'network', 'must match')
     fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', podNamespace: 'n'.repeat(254) }, U), 'podNamespace')
     fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', address: '10.48.0.1' }, U), 'address', 'outside the range 10.32.0.0/12')
     fails(() => checkAllocate({ containerId: 'abc', ifname: 'eth0', address: 'fd00::1' }, U), 'address', 'IPv6')

@@ -7,6 +7,11 @@
 export interface Attachment {
   containerId: string
   ifname: string
+  /**
+   * The CNI network name. With it, allocate and check also answer this node's gateway of the
+   * network (`gateway`), reserved on the first allocate.
+   */
+  network?: string
 }
 
 /** POST /v1/allocate. Idempotent per attachment: a repeated request returns the same address. */
@@ -24,6 +29,11 @@ export interface AllocateResponse {
   prefixLength: number
   /** The whole cluster range, e.g. "10.32.0.0/12". */
   range: string
+  /**
+   * This node's gateway of the request's network (the pod bridge's address), when the request named
+   * a network: one address per node and network, from this agent's own space, that no pod ever gets.
+   */
+  gateway?: string
 }
 
 /** POST /v1/release. Idempotent: releasing an unknown attachment answers `released: null`. */
