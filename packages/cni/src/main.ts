@@ -6,6 +6,9 @@ import { parseEnv } from './env.ts'
 import { CniCode, CniError, errorJson } from './errors.ts'
 import { LATEST_VERSION, SUPPORTED_VERSIONS } from './versions.ts'
 
+/** How long ADD, DEL, CHECK and GC wait for an agent that does not answer on its socket. */
+const AGENT_WAIT_MS = 10_000
+
 /** The process boundary of the plugin: env and stdin in, JSON on stdout, exit status out. */
 async function main (): Promise<number> {
   let cniVersion: string = LATEST_VERSION
@@ -21,7 +24,10 @@ async function main (): Promise<number> {
     }
     const conf = parseConfig(readFileSync(0, 'utf8'), inv)
     cniVersion = conf.cniVersion
-    const out = await runCommand(inv, conf, createClient({ socketPath: conf.ipam.socket }))
+    // An agent restarting (a DaemonSet pod after a crash) is waited for, bounded, so that a runtime
+    // that never retries (podman) neither fails the ADD nor leaks the address of a DEL. STATUS asks now.
+    const waitForAgentMs = inv.command === 'STATUS' ? 0 : AGENT_WAIT_MS
+    const out = await runCommand(inv, conf, createClient({ socketPath: conf.ipam.socket, waitForAgentMs }))
     if (out !== null) print(out)
     return 0
   } catch (err) {
