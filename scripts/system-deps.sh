@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Debian packages the network tests and the demo use: the real CNI plugins (bridge, host-local),
-# iproute2 for namespaces and iputils-ping. Installed only as root and only when missing.
+# iproute2 for namespaces, iputils-ping; for the podman suite podman (CNI backend), runc, a static
+# busybox for its image, and iptables for the bridge's masquerading. Installed only as root and only
+# when missing.
 set -euo pipefail
 missing=()
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+# ldd fails on a static binary: a dynamic busybox (the busybox package) cannot be an image's rootfs.
+if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=(busybox-static); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "weft: not root or no apt-get; skipping ${missing[*]} (network-namespace tests will be skipped)" >&2
