@@ -30,9 +30,9 @@ async function node (port: number, peers: Array<number | string>, key: Uint8Arra
   }, {
     receive: (from, data) => {
       const text = new TextDecoder().decode(data)
-      if (text.startsWith('bad')) return false
+      if (text.startsWith('bad')) return 'reject'
       n.received.push({ from, text })
-      return true
+      return 'accept'
     },
     unreadable: (_from, reason) => { n.unreadable.push(reason) },
     reachable: peers => { n.reachable = peers }
