@@ -114,6 +114,8 @@ export class Podman {
       // crun fails here ("cgroups in hybrid mode not supported"); runc works.
       'runtime = "runc"',
       'cgroup_manager = "cgroupfs"',
+      // Locks as files in tmp_dir, not the machine-wide /dev/shm/libpod_lock segment.
+      'lock_type = "file"',
       'events_logger = "file"',
       `events_logfile_path = "${join(d, 'events.log')}"`,
       `tmp_dir = "${join(d, 'libpod')}"`,
