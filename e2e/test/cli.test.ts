@@ -60,8 +60,8 @@ describe('weft against running agents', () => {
 
   it('ps lists allocations with their pods; --json too; report is JSON', async () => {
     const n = nodes[0]!
-    const a = await n.client.allocate({ containerId: 'c0ffee0123456789', ifname: 'eth0', podNamespace: 'web', podName: 'front-0' })
-    await n.client.allocate({ containerId: 'beef', ifname: 'net1' })
+    const a = await n.client.allocate({ network: 'weft', containerId: 'c0ffee0123456789', ifname: 'eth0', podNamespace: 'web', podName: 'front-0' })
+    await n.client.allocate({ network: 'weft', containerId: 'beef', ifname: 'net1' })
     const r = await weft(['ps', ...at(n)])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.trimEnd().split('\n')).toEqual([
