@@ -4,8 +4,9 @@
  * [1, key, offset as big-endian bytes] and `attach:<containerId>/<ifname>` = [containerId, ifname,
  * podNamespace | null, podName | null, allocatedAt], all msgpack. Independent of the current store code.
  */
+import { join } from 'node:path'
 import { Packr } from 'msgpackr'
-import type { Level } from 'level'
+import { Level } from 'level'
 
 export interface Schema1Allocation {
   readonly containerId: string
@@ -49,4 +50,19 @@ export async function writeSchema1 (db: Level<string, Uint8Array>, universe: str
     ops.push({ type: 'put', key: `attach:${key}`, value: packr.pack([a.containerId, a.ifname, a.podNamespace ?? null, a.podName ?? null, a.allocatedAt]) })
   }
   await db.batch(ops, { sync: true })
+}
+
+/**
+ * Turns the store of a stopped agent's data dir (its ring made, no allocations) into a schema-1
+ * store holding `allocations`, as an agent of schema 1 would have left it.
+ */
+export async function rewriteAsSchema1 (dataDir: string, universe: string, allocations: readonly Schema1Allocation[]): Promise<void> {
+  const db = new Level<string, Uint8Array>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
+  try {
+    const held = await db.keys({ gte: 'alloc:', lt: 'alloc;' }).all()
+    if (held.length > 0) throw new Error(`${dataDir} already holds allocations: ${held.join(', ')}`)
+    await writeSchema1(db, universe, allocations)
+  } finally {
+    await db.close()
+  }
 }

@@ -91,12 +91,20 @@ describe('one agent with consensus=1', () => {
       ['POST', '/v1/allocate', '{"containerId":', 400, 'bad-request', /not valid JSON/],
       ['POST', '/v1/allocate', '[]', 400, 'bad-request', /^body: expected a JSON object/],
       ['POST', '/v1/allocate', undefined, 400, 'bad-request', /^body: expected a JSON object, got nothing/],
-      ['POST', '/v1/allocate', '{"ifname":"eth0"}', 400, 'bad-request', /^containerId: /],
-      ['POST', '/v1/allocate', '{"containerId":"../etc","ifname":"eth0"}', 400, 'bad-request', /^containerId: .*must match/],
-      ['POST', '/v1/allocate', '{"containerId":"c","ifname":"a-very-long-ifname"}', 400, 'bad-request', /^ifname: /],
-      ['POST', '/v1/allocate', '{"containerId":"c","ifname":"eth0","address":"10.41.0.1"}', 400, 'bad-request', /^address: .*outside the range 10\.40\.0\.0\/24/],
-      ['POST', '/v1/allocate', '{"containerId":"c","ifname":"eth0","address":7}', 400, 'bad-request', /^address: expected a string/],
-      ['POST', '/v1/gc', '{"valid":[{"containerId":"c"}]}', 400, 'bad-request', /^valid\[0\]\.ifname: /],
+      ['POST', '/v1/allocate', '{"containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: expected a string, got nothing/],
+      ['POST', '/v1/allocate', '{"network":"-neta","containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: "-neta" is not a network name: it must match/],
+      ['POST', '/v1/allocate', '{"network":"a/b","containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: "a\/b" is not a network name/],
+      ['POST', '/v1/allocate', `{"network":"${'n'.repeat(254)}","containerId":"c","ifname":"eth0"}`, 400, 'bad-request', /^network: .*longer than 253 characters/],
+      ['POST', '/v1/release', '{"network":"bad name","containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: "bad name"/],
+      ['POST', '/v1/check', '{"network":7,"containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: expected a string, got a number/],
+      ['POST', '/v1/allocate', '{"network":"weft","ifname":"eth0"}', 400, 'bad-request', /^containerId: /],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"../etc","ifname":"eth0"}', 400, 'bad-request', /^containerId: .*must match/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"a-very-long-ifname"}', 400, 'bad-request', /^ifname: /],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","address":"10.41.0.1"}', 400, 'bad-request', /^address: .*outside the range 10\.40\.0\.0\/24/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","address":7}', 400, 'bad-request', /^address: expected a string/],
+      ['POST', '/v1/gc', '{"valid":[]}', 400, 'bad-request', /^network: expected a string, got nothing/],
+      ['POST', '/v1/gc', '{"network":".x","valid":[]}', 400, 'bad-request', /^network: "\.x" is not a network name/],
+      ['POST', '/v1/gc', '{"network":"weft","valid":[{"containerId":"c"}]}', 400, 'bad-request', /^valid\[0\]\.ifname: /],
       ['POST', '/v1/allocate', Buffer.alloc(MAX_REQUEST_BYTES + 1, 'x'), 413, 'payload-too-large', /larger than/],
       ['GET', '/v1/nope', undefined, 404, 'not-found', /no route GET \/v1\/nope/],
       ['GET', '/v1/allocate', undefined, 404, 'not-found', /no route/],
@@ -108,6 +116,8 @@ describe('one agent with consensus=1', () => {
       expect(res.json.error.message).toMatch(message)
       expect(res.json.error.retryable).toBe(false)
     }
+    // Nothing was allocated by any of them.
+    expect((await a.client.allocations()).allocations).toEqual([])
     expect((await a.client.allocate({ network: 'weft', containerId: 'after', ifname: 'eth0' })).address).toMatch(/^10\.40\.0\./)
   })
 
