@@ -74,7 +74,7 @@ describe.skipIf(skipReason !== null)('bridge + weft in network namespaces', () =
   const held = async (): Promise<{ gateway: string | undefined, pods: string[] }> => {
     const all = await allocations()
     return {
-      gateway: all.find((a) => a.containerId === ':gateway' && a.ifname === 'weft-e2e')?.address,
+      gateway: all.find((a) => a.containerId === ':gateway' && a.network === 'weft-e2e')?.address,
       pods: all.filter((a) => a.containerId !== ':gateway').map((a) => a.containerId).sort()
     }
   }

@@ -75,7 +75,7 @@ describe('three agents behind the plugin', () => {
     }
     const everywhere = (await Promise.all(nodes.map(async (n) => (await n.client.allocations()).allocations))).flat()
     // Besides the pods, each node holds its gateway of the network.
-    expect(everywhere.filter((a) => a.containerId === ':gateway').map((a) => a.ifname)).toEqual(['cluster', 'cluster', 'cluster'])
+    expect(everywhere.filter((a) => a.containerId === ':gateway').map((a) => a.network)).toEqual(['cluster', 'cluster', 'cluster'])
     expect(everywhere.filter((a) => a.containerId !== ':gateway')).toHaveLength(30 + 40)
     expect(new Set(everywhere.map((a) => a.address)).size).toBe(everywhere.length)
   })

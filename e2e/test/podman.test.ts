@@ -48,7 +48,7 @@ async function scenario (label: string, body: (s: Scene) => Promise<void>): Prom
 async function held (agent: AgentProcess, network: string): Promise<{ gateway: string | undefined, pods: Map<string, string> }> {
   const all: AllocationInfo[] = (await agent.client.allocations()).allocations
   return {
-    gateway: all.find(a => a.containerId === GATEWAY && a.ifname === network)?.address,
+    gateway: all.find(a => a.containerId === GATEWAY && a.network === network)?.address,
     pods: new Map(all.filter(a => a.containerId !== GATEWAY).map(a => [a.containerId, a.address]))
   }
 }

@@ -15,7 +15,8 @@ import { gatewayKey, isGatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
 import type { AttachmentMeta, Store } from './store.ts'
 import { allocationInfo, allocationInfos, reportBody } from './status.ts'
-import type { CheckedAllocate, CheckedAttachment } from './validate.ts'
+import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
+import { attachmentOfKey } from './attachment-key.ts'
 
 export interface OpsDeps {
   readonly universe: Universe
@@ -45,13 +46,13 @@ export class Ops implements AgentOps {
   }
 
   async allocate (req: CheckedAllocate): Promise<AllocateResponse> {
-    const { key, offset, network, ...attachment } = req
+    const { key, offset, gateway: withGateway, ...attachment } = req
     this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
       // The gateway's first reservation shares the pod's batch; after that it is read from the store.
       const [c, gateway] = await Promise.all([
         this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate').then(ok),
-        network === undefined ? undefined : this.#gateway(network)
+        withGateway ? this.#gateway(attachment.network) : undefined
       ])
       if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
       return { ...this.#answer(c.offset), ...(gateway === undefined ? {} : { gateway }) }
@@ -77,15 +78,16 @@ export class Ops implements AgentOps {
 
   check (a: CheckedAttachment): CheckResponse {
     const held = this.#d.store.allocations.get(a.key)
-    if (held === undefined) throw new ApiError(404, 'unknown-attachment', `no allocation for container ${a.containerId} interface ${a.ifname}`)
-    const gateway = a.network === undefined ? undefined : this.#d.store.allocations.get(gatewayKey(a.network))
+    if (held === undefined) throw new ApiError(404, 'unknown-attachment', `no allocation for container ${a.containerId} interface ${a.ifname} on network ${a.network}`)
+    const gateway = this.#d.store.allocations.get(gatewayKey(a.network))
     return { ...this.#answer(held.offset), ...(gateway === undefined ? {} : { gateway: addressAt(this.universe, gateway.offset) }) }
   }
 
-  async gc (valid: readonly CheckedAttachment[]): Promise<GcResponse> {
+  /** Releases the named network's allocations that are not listed; no other network's. */
+  async gc ({ network, valid }: CheckedGc): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
     // Gateways belong to the node, not to a container: GC keeps them.
-    const stale = [...this.#d.store.allocations.entries()].filter(([key]) => !keep.has(key) && !isGatewayKey(key))
+    const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key) && !isGatewayKey(key))
     const released = await Promise.all(stale.map(async ([key, held]) => {
       ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release'))
       return allocationInfo(this.universe, held)
@@ -141,8 +143,7 @@ export class Ops implements AgentOps {
 
 /** Metadata recovered from the attachment key alone, for an allocation that arrived without any. */
 export function metaFromKey (key: string, now: number): AttachmentMeta {
-  const slash = key.lastIndexOf('/')
-  return { containerId: key.slice(0, slash), ifname: key.slice(slash + 1), allocatedAt: now }
+  return { ...attachmentOfKey(key), allocatedAt: now }
 }
 
 function ok (c: Completion): Extract<Completion, { ok: true }> {

@@ -13,7 +13,7 @@ let cluster: Cluster
 beforeEach(async () => { cluster = await Cluster.create('gateway') })
 afterEach(async () => { await cluster.teardown() })
 
-const pod = (i: number, network = 'n1'): { containerId: string, ifname: string, network: string } => ({ containerId: `c${i}`, ifname: 'eth0', network })
+const pod = (i: number, network = 'n1'): { containerId: string, ifname: string, network: string, gateway: true } => ({ containerId: `c${i}`, ifname: 'eth0', network, gateway: true })
 
 async function codeOf (p: Promise<unknown>): Promise<string> {
   const err = await p.then(() => null, (e: unknown) => e)
@@ -29,7 +29,7 @@ function ownerOf (report: ReportResponse, address: string): string | undefined {
 }
 
 const gatewaysOf = async (client: Client): Promise<Array<[string, string]>> =>
-  (await client.allocations()).allocations.filter(a => a.containerId === ':gateway').map(a => [a.ifname, a.address])
+  (await client.allocations()).allocations.filter(a => a.containerId === ':gateway').map(a => [a.network, a.address])
 
 describe('the node gateway of a network', () => {
   it('is one address per network that no pod gets, kept by release, GC and a restart', async () => {
@@ -45,9 +45,13 @@ describe('the node gateway of a network', () => {
     const g2 = other.gateway
     expect(g2).toMatch(/^10\.41\.0\.\d+$/)
     expect(g2).not.toBe(g1)
-    // Without a network the answer carries no gateway (and reserves none).
-    const bare = await a.client.allocate({ containerId: 'bare', ifname: 'eth0' })
+    // Not asked for, the gateway is not in the answer (and none is reserved for a network without one).
+    const bare = await a.client.allocate({ network: 'n1', containerId: 'bare', ifname: 'net1' })
     expect(bare.gateway).toBeUndefined()
+    expect((await a.client.allocate({ network: 'n3', containerId: 'bare', ifname: 'net1' })).gateway).toBeUndefined()
+    expect((await a.client.check({ network: 'n1', containerId: 'bare', ifname: 'net1' })).gateway).toBe(g1)
+    expect((await a.client.check({ network: 'n3', containerId: 'bare', ifname: 'net1' })).gateway).toBeUndefined()
+    await a.client.release({ network: 'n3', containerId: 'bare', ifname: 'net1' })
 
     const rest = await Promise.all(Array.from({ length: 9 }, async (_, i) => (await a.client.allocate(pod(i + 2))).address))
     const addresses = [first.address, other.address, bare.address, ...rest]
@@ -57,12 +61,14 @@ describe('the node gateway of a network', () => {
     expect(await codeOf(a.client.allocate(pod(99)))).toBe('exhausted')
     expect(await codeOf(a.client.allocate({ ...pod(98), address: g1 ?? '' }))).toBe('address-unavailable')
 
-    expect(await a.client.check(pod(0))).toEqual({ ...first })
-    expect((await a.client.check({ containerId: 'c0', ifname: 'eth0' })).gateway).toBeUndefined()
+    expect(await a.client.check(pod(0))).toEqual(first)
     expect(await gatewaysOf(a.client)).toEqual([['n1', g1], ['n2', g2]])
 
     await a.client.release(pod(0))
-    await a.client.gc({ valid: [] })
+    // DEL cannot name the gateway: a container id never begins with ':'.
+    expect((await codeOf(a.client.release({ network: 'n1', containerId: ':gateway', ifname: 'gateway' })))).toBe('bad-request')
+    await a.client.gc({ network: 'n1', valid: [] })
+    await a.client.gc({ network: 'n2', valid: [] })
     expect((await a.client.allocations()).allocations.map(x => x.containerId)).toEqual([':gateway', ':gateway'])
 
     await cluster.stop(a)

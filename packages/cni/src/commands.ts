@@ -2,7 +2,8 @@ import { ApiError } from '@weft/protocol'
 import type { AllocateResponse, CheckResponse, Client } from '@weft/protocol'
 import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
-import type { Attachment, Invocation } from './env.ts'
+import type { Attachment } from '@weft/protocol'
+import type { ContainerInterface, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
 import { statusProblem } from './readiness.ts'
 import { formatResult } from './result.ts'
@@ -12,11 +13,13 @@ export type Output = Record<string, unknown> | null
 
 /** Runs one CNI command (all but VERSION) against the agent. Every failure is a CniError. */
 export async function runCommand (inv: Invocation, conf: NetConf, client: Client): Promise<Output> {
+  // The env names the container and interface; the config's name is the network they attach to.
+  const on = (a: ContainerInterface): Attachment => ({ network: conf.name, ...a })
   try {
     switch (inv.command) {
-      case 'ADD': return await add(inv.attachment, inv.args, conf, client)
-      case 'DEL': await client.release(inv.attachment); return null
-      case 'CHECK': await check(inv.attachment, conf, client); return null
+      case 'ADD': return await add(on(inv.attachment), inv.args, conf, client)
+      case 'DEL': await client.release(on(inv.attachment)); return null
+      case 'CHECK': await check(on(inv.attachment), conf, client); return null
       case 'GC': await gc(conf, client); return null
       case 'STATUS': await status(client); return null
       case 'VERSION': throw new CniError(CniCode.internal, 'VERSION is answered without the agent')
@@ -29,7 +32,7 @@ export async function runCommand (inv: Invocation, conf: NetConf, client: Client
 async function add (attachment: Attachment, args: Invocation['args'], conf: NetConf, client: Client): Promise<Output> {
   const res = await client.allocate({
     ...attachment,
-    network: conf.name,
+    gateway: conf.ipam.gateway,
     ...(args.podNamespace === undefined ? {} : { podNamespace: args.podNamespace }),
     ...(args.podName === undefined ? {} : { podName: args.podName }),
     ...(conf.address === undefined ? {} : { address: conf.address })
@@ -49,7 +52,7 @@ function gatewayOf (res: AllocateResponse, network: string): string {
 }
 
 async function check (attachment: Attachment, conf: NetConf, client: Client): Promise<void> {
-  const res = await holding({ ...attachment, network: conf.name }, client)
+  const res = await holding(attachment, client)
   if (res === null) {
     throw new CniError(CniCode.internal, `no address is allocated to container ${attachment.containerId} interface ${attachment.ifname}`)
   }
@@ -75,7 +78,7 @@ async function holding (attachment: Attachment, client: Client): Promise<CheckRe
 
 async function gc (conf: NetConf, client: Client): Promise<void> {
   // The agent keeps the node's gateways itself.
-  await client.gc({ valid: conf.validAttachments })
+  await client.gc({ network: conf.name, valid: conf.validAttachments.map(({ containerId, ifname }) => ({ containerId, ifname })) })
 }
 
 /** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */

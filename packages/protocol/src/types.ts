@@ -3,15 +3,19 @@
  * Every route is under /v1. Address counts are decimal strings: an IPv6 range does not fit a JSON number.
  */
 
-/** An attachment is what CNI keys an allocation by: the container and the interface inside it. */
-export interface Attachment {
+/** A container and the interface inside it: what a CNI runtime names within one network. */
+export interface ContainerInterface {
   containerId: string
   ifname: string
-  /**
-   * The CNI network name. With it, allocate and check also answer this node's gateway of the
-   * network (`gateway`), reserved on the first allocate.
-   */
-  network?: string
+}
+
+/**
+ * An attachment is what CNI keys an allocation by: the network (the CNI config's `name`), the
+ * container and the interface inside it. The same container and interface on two networks are two
+ * attachments. Each part is checked by `attachmentProblem` (attachment.ts).
+ */
+export interface Attachment extends ContainerInterface {
+  network: string
 }
 
 /** POST /v1/allocate. Idempotent per attachment: a repeated request returns the same address. */
@@ -20,6 +24,8 @@ export interface AllocateRequest extends Attachment {
   podName?: string
   /** A specific address wanted (the CNI `ips` capability, `args.cni.ips`, `CNI_ARGS IP=`). */
   address?: string
+  /** Also answer this node's gateway of the network (`AllocateResponse.gateway`), reserved the first time. */
+  gateway?: boolean
 }
 
 export interface AllocateResponse {
@@ -30,8 +36,9 @@ export interface AllocateResponse {
   /** The whole cluster range, e.g. "10.32.0.0/12". */
   range: string
   /**
-   * This node's gateway of the request's network (the pod bridge's address), when the request named
-   * a network: one address per node and network, from this agent's own space, that no pod ever gets.
+   * This node's gateway of the network (the pod bridge's address): one address per node and network,
+   * from this agent's own space, that no pod ever gets. Answered by allocate when asked for
+   * (`gateway: true`), by check whenever the network has one on this node.
    */
   gateway?: string
 }
@@ -46,9 +53,11 @@ export interface ReleaseResponse {
 export type CheckRequest = Attachment
 export type CheckResponse = AllocateResponse
 
-/** POST /v1/gc: release every allocation whose attachment is not listed. */
+/** POST /v1/gc: release every allocation of `network` whose attachment is not listed; other networks' are untouched. */
 export interface GcRequest {
-  valid: Attachment[]
+  network: string
+  /** The network's attachments to keep. */
+  valid: ContainerInterface[]
 }
 export interface GcResponse {
   released: AllocationInfo[]
