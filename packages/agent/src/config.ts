@@ -96,6 +96,7 @@ export function formatInit (init: InitMode): string {
     case 'consensus': return `consensus=${init.count}`
     case 'seed': return `seed=${init.peers.join(',')}`
     case 'observer': return 'observer'
+    case 'kubernetes': return 'kubernetes'
   }
 }
 
