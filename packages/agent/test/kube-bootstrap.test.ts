@@ -91,7 +91,7 @@ it('waits out an API that does not answer, naming it, then is ready alone; nodes
     agents.push(await nodes.start(i))
     await oneRing(agents, [first])
     // The newcomer gets space from the ring, by donation.
-    const got = await agents[i]!.client.allocate({ containerId: `pod-${i}`, ifname: 'eth0' })
+    const got = await agents[i]!.client.allocate({ network: 'weft', containerId: `pod-${i}`, ifname: 'eth0' })
     expect(got.address.startsWith('10.63.')).toBe(true)
   }
   expect(agents.flatMap(a => a.output).filter(l => l.includes('"ring initialised"'))).toHaveLength(1)
