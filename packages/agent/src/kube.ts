@@ -42,8 +42,6 @@ interface NodeList {
   readonly metadata?: { readonly continue?: unknown }
 }
 
-export type NodeAddressType = 'InternalIP' | 'ExternalIP' | 'Hostname' | 'InternalDNS' | 'ExternalDNS'
-
 /** One Node as the agent uses it. */
 export interface KubeNode {
   readonly name: string
