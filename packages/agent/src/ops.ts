@@ -43,11 +43,11 @@ export class Ops implements AgentOps {
     return known ?? metaFromKey(key, this.#d.clock())
   }
 
-  async allocate (req: CheckedAllocate): Promise<AllocateResponse> {
+  async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     const { key, offset, ...attachment } = req
     this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
-      const c = ok(await this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate'))
+      const c = ok(await this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs))
       if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
       return this.#answer(c.offset)
     } finally {
@@ -55,8 +55,8 @@ export class Ops implements AgentOps {
     }
   }
 
-  async release (a: CheckedAttachment): Promise<ReleaseResponse> {
-    const c = ok(await this.#request(id => this.#d.peer.release(id, a.key), 'release'))
+  async release (a: CheckedAttachment, withinMs?: number): Promise<ReleaseResponse> {
+    const c = ok(await this.#request(id => this.#d.peer.release(id, a.key), 'release', withinMs))
     return { released: c.offset === undefined ? null : addressAt(this.universe, c.offset) }
   }
 
@@ -66,11 +66,11 @@ export class Ops implements AgentOps {
     return this.#answer(held.offset)
   }
 
-  async gc (valid: readonly CheckedAttachment[]): Promise<GcResponse> {
+  async gc (valid: readonly CheckedAttachment[], withinMs?: number): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
     const stale = [...this.#d.store.allocations.entries()].filter(([key]) => !keep.has(key))
     const released = await Promise.all(stale.map(async ([key, held]) => {
-      ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release'))
+      ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release', withinMs))
       return allocationInfo(this.universe, held)
     }))
     return { released }
@@ -117,8 +117,14 @@ export class Ops implements AgentOps {
     return { address: addressAt(this.universe, offset), prefixLength: this.universe.prefixLength, range: this.universe.cidr }
   }
 
-  async #request (start: (id: number) => void, what: string): Promise<Completion> {
-    return await this.#d.driver.request(start, this.#d.requestTimeoutMs, what)
+  async #request (start: (id: number) => void, what: string, withinMs = Infinity): Promise<Completion> {
+    return await this.#d.driver.request(start, Math.min(this.#d.requestTimeoutMs, withinMs), what, () => this.#stalled())
+  }
+
+  /** Why a request is still waiting when its time is up: the core's reason, if it is not ready. */
+  #stalled (): string | null {
+    const { code, text } = this.#d.peer.status()
+    return code === 'ready' || code === 'idle' ? null : text
   }
 }
 
