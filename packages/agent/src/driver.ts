@@ -4,7 +4,7 @@
  * batch is in flight at a time; whatever arrives while it is being written joins the next one,
  * which is how commits are grouped.
  */
-import type { Completion, CoreEvent, Outbound, PersistDelta, Ready, RequestId } from '@weft/ring'
+import type { Completion, CoreError, CoreEvent, Outbound, PersistDelta, Ready, RequestId } from '@weft/ring'
 import type { Logger } from './log.ts'
 
 /** The part of the core's Peer the loop drives. */
@@ -53,16 +53,17 @@ export class Driver {
   /**
    * Starts a core request with a fresh id and waits for its completion, at most `timeoutMs`; then it
    * completes as a retryable not-ready error (a late completion is dropped: CNI retries are idempotent),
-   * with `stalled()`'s reason when it has one.
+   * with `stalled()`'s error when it has one.
    */
-  async request (start: (id: RequestId) => void, timeoutMs: number, what: string, stalled: () => string | null = () => null): Promise<Completion> {
+  async request (start: (id: RequestId) => void, timeoutMs: number, what: string, stalled: () => CoreError | null = () => null): Promise<Completion> {
     // A stopped loop is an agent on its way out: the next one (restarted) may answer.
     if (this.#failed !== null) return failure(0, `the agent stopped: ${this.#failed.message}`)
     const id = this.#nextId++
     const done = new Promise<Completion>(resolve => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id)
-        resolve(failure(id, stalled() ?? `${what}: no answer within ${timeoutMs / 1000} s; try again`))
+        const reason = stalled()
+        resolve(reason === null ? failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
       }, timeoutMs)
       this.#waiting.set(id, { resolve, timer })
     })

@@ -3,7 +3,7 @@
  * after their batch is durable); reads come from the store's view of what is durable.
  */
 import { addressAt, asPeerId } from '@weft/ring'
-import type { Completion, Peer, Universe } from '@weft/ring'
+import type { Completion, CoreError, Offset, Peer, Universe } from '@weft/ring'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, GcResponse, PrimeResponse, ReleaseResponse, ReportResponse,
   RmpeerRequest, RmpeerResponse, StatusResponse
@@ -47,7 +47,7 @@ export class Ops implements AgentOps {
     const { key, offset, ...attachment } = req
     this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
-      const c = ok(await this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs))
+      const c = ok(await this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs, () => this.#stalled(offset)))
       if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
       return this.#answer(c.offset)
     } finally {
@@ -117,14 +117,17 @@ export class Ops implements AgentOps {
     return { address: addressAt(this.universe, offset), prefixLength: this.universe.prefixLength, range: this.universe.cidr }
   }
 
-  async #request (start: (id: number) => void, what: string, withinMs = Infinity): Promise<Completion> {
-    return await this.#d.driver.request(start, Math.min(this.#d.requestTimeoutMs, withinMs), what, () => this.#stalled())
+  async #request (start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<Completion> {
+    return await this.#d.driver.request(start, Math.min(this.#d.requestTimeoutMs, withinMs), what, stalled)
   }
 
-  /** Why a request is still waiting when its time is up: the core's reason, if it is not ready. */
-  #stalled (): string | null {
-    const { code, text } = this.#d.peer.status()
-    return code === 'ready' || code === 'idle' ? null : text
+  /**
+   * Why an allocation is still waiting when its time is up, in the core's words; null when the core
+   * has nothing against it (a ready peer with free addresses: the commit itself was slow).
+   */
+  #stalled (offset: Offset | undefined): CoreError | null {
+    const { code } = this.#d.peer.status()
+    return offset === undefined && (code === 'ready' || code === 'idle') ? null : this.#d.peer.lateError(offset)
   }
 }
 

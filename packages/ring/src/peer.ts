@@ -6,7 +6,7 @@
  * all changes made so far.
  */
 import type { Universe } from './address.ts'
-import { allocate, expire, prime, release, serve, servePrimes } from './allocation.ts'
+import { allocate, expire, lateError, prime, release, serve, servePrimes } from './allocation.ts'
 import { expireAsks, maybeAskForSpace, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
 import { claim, initTick, INIT_KEY, onInitMessage } from './init.ts'
 import { Outbox } from './outbox.ts'
@@ -20,7 +20,7 @@ import {
 import { usableRanges } from './owned.ts'
 import { type PeerStatus, peerStatus } from './status.ts'
 import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
-import type { InitMode, Message, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
+import type { CoreError, InitMode, Message, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
 
 export interface PeerConfig {
   readonly id: PeerId
@@ -50,6 +50,8 @@ export interface Peer {
   rmpeer (id: RequestId, target: PeerId, force?: boolean): void
   prime (id: RequestId): void
   status (): PeerStatus
+  /** What an allocation of `address` (or of any address) waiting now would fail with at its deadline. */
+  lateError (address?: Offset): CoreError
   hasReady (): boolean
   /** Everything since the last advance(); the same batch again until advance() is called. */
   ready (): Ready
@@ -172,6 +174,7 @@ export function createPeer (config: PeerConfig): Peer {
     rmpeer (id, target, force) { rmpeer(s, id, target, force === true); finish() },
     prime (id) { prime(s, id); finish() },
     status: () => peerStatus(s),
+    lateError: address => lateError(s, address ?? null),
     hasReady: () => inFlight !== null || !s.out.isEmpty(),
     ready () {
       if (inFlight === null) inFlight = cut(s)
