@@ -144,7 +144,7 @@ export function createPeer (config: PeerConfig): Peer {
     },
     step (from, message) {
       if (s.removedBy !== null || from === s.id) return
-      const bad = validateMessage(message)
+      const bad = validateMessage(message, s.universe.size)
       if (bad !== null) {
         s.out.events.push({ kind: 'rejected-ring', from, reason: bad })
         return
@@ -227,18 +227,23 @@ const isRing = (x: unknown): boolean =>
   isObj(x) && typeof x.universe === 'string' && Array.isArray(x.seeds) && Array.isArray(x.entries) &&
   Array.isArray(x.members) && Array.isArray(x.removed)
 
-/** Shape checks on a message from the network; the ring's own validation does the rest on merge. */
-function validateMessage (m: unknown): string | null {
+/**
+ * Shape checks on a message from the network, every offset against the universe (of `size`
+ * addresses); the ring's own validation does the rest on merge. What passes cannot make the core
+ * throw: a throw from step is a bug.
+ */
+function validateMessage (m: unknown, size: bigint): string | null {
+  const offsetOk = (x: unknown): boolean => typeof x === 'bigint' && x >= 0n && x < size
   if (!isObj(m)) return 'message is not an object'
   switch (m.type) {
     case 'ring': return isRing(m.ring) ? null : 'ring message without a ring'
     case 'space-request':
       if (!isRing(m.ring)) return 'space request without a ring'
-      return m.address === undefined || typeof m.address === 'bigint' ? null : 'space request with a bad address'
+      return m.address === undefined || offsetOk(m.address) ? null : 'space request with an address outside the range'
     case 'space-grant': {
       const r = m.range
       if (!isRing(m.ring)) return 'space grant without a ring'
-      return isObj(r) && typeof r.start === 'bigint' && typeof r.end === 'bigint' && r.start < r.end ? null : 'space grant with a bad range'
+      return isObj(r) && offsetOk(r.start) && typeof r.end === 'bigint' && (r.start as bigint) < r.end && r.end <= size ? null : 'space grant with a range outside the range'
     }
     case 'space-deny': return isRing(m.ring) && typeof m.reason === 'string' ? null : 'bad space deny'
     case 'paxos': {
