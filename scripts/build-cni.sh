@@ -27,7 +27,7 @@ node --input-type=module -e '
   // A JSON string of ASCII text is a C string literal too.
   console.log(`#define VERSION_JSON ${JSON.stringify(version)}\n#define ABOUT_TEXT ${JSON.stringify(about)}\n#define LATEST_VERSION ${JSON.stringify(LATEST_VERSION)}`)
 ' "$root/packages/cni/src/versions.ts" > "$work/versions.h"
-flags=(-std=c11 -Os -Wall -Wextra -Werror -I"$work" -o "$work/weft-cni" shim/weft-cni.c)
+flags=(-std=c11 -Os -Wall -Wextra -Werror -I"$work" -o "$work/weft-cni" shim/weft-cni.c shim/json.c)
 "$cc" -static -s "${flags[@]}" 2>"$work/cc.log" || "$cc" -s "${flags[@]}" || { cat "$work/cc.log" >&2; exit 1; }
 if ! CNI_COMMAND=VERSION "$work/weft-cni" </dev/null | grep -q supportedVersions; then
   echo "weft: the built $out does not answer VERSION" >&2
