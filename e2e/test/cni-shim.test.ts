@@ -4,6 +4,7 @@
  * agent's reason, not the plugin's deadline, reaches the runtime (real agents).
  */
 import { createServer } from 'node:net'
+import fc from 'fast-check'
 import type { Server, Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -85,6 +86,49 @@ describe('what the plugin sends', () => {
     })
     const r = await add(path)
     expect(r).toMatchObject({ code: 0, stdout: '' })
+  })
+})
+
+describe('what the plugin reads of the config', () => {
+  /**
+   * What the plugin must answer where no agent listens, as JSON.parse sees the text; null for the
+   * default socket, where an agent of this host might answer.
+   */
+  function expected (text: string): number | null {
+    let v: unknown
+    try {
+      v = JSON.parse(text)
+    } catch {
+      return 6
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return 6
+    const ipam = (v as Record<string, unknown>).ipam
+    if (typeof ipam !== 'object' || ipam === null || Array.isArray(ipam)) return 7
+    const socket = (ipam as Record<string, unknown>).socket
+    if (socket === undefined) return null
+    const usable = typeof socket === 'string' && socket.startsWith('/') && Buffer.byteLength(socket) <= 107 && !socket.includes('\0')
+    return usable ? 11 : 7
+  }
+
+  it('agrees with JSON.parse on what is JSON, and finds ipam.socket wherever JSON puts it', async () => {
+    const missing = join(dir, 'nobody-here.sock')
+    const valid = JSON.stringify({ cniVersion: '1.0.0', name: 'n', ipam: { type: 'weft', socket: missing, routes: [{ dst: '0.0.0.0/0' }] }, args: { a: [1, 2.5e3, -0.1, true, null, 'x\\u00e9'] } })
+    const texts = fc.oneof(
+      // The valid config cut, with a character dropped, repeated or swapped for a JSON-ish one.
+      fc.tuple(fc.nat(valid.length - 1), fc.constantFrom('', '"', '\\', '{', '}', ',', ':', ' ', '\u0001', 'é', 'u', '0')).map(([at, c]) => valid.slice(0, at) + c + valid.slice(at + 1)),
+      fc.nat(valid.length).map((at) => valid.slice(0, at)),
+      // Any JSON value, and configs whose ipam and socket are arbitrary values, escaped any way.
+      fc.json(),
+      fc.jsonValue().map((v) => JSON.stringify({ name: 'n', ipam: { type: 'weft', socket: v } })),
+      fc.constantFrom(missing, missing.replace('/', '\\/'), missing.replace(/./g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`))
+        .map((sock) => `{"ipam":{"socket":"/elsewhere","socket":"${sock}"}, "ipam" : {"socket" : "${sock}"}}`)
+    )
+    await fc.assert(fc.asyncProperty(texts, async (text) => {
+      const r = await execPlugin(WEFT_CNI, cniEnv({ command: 'ADD', containerId: 'c', ifname: 'eth0', netns: '/var/run/netns/x' }), text)
+      const code = expected(text)
+      if (code === null) expect(r.json?.code, text).not.toBe(6)
+      else expect(r.json?.code, text).toBe(code)
+    }), { numRuns: 500, seed: 9 })
   })
 })
 
