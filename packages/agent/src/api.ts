@@ -12,7 +12,7 @@ import { ApiError } from '@weft/protocol'
 import { runCni } from './cni.ts'
 import type { Route } from './server.ts'
 import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRmpeer } from './validate.ts'
-import type { CheckedAllocate, CheckedAttachment } from './validate.ts'
+import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 /** What the routes need from the agent. */
 export interface AgentOps {
@@ -21,7 +21,7 @@ export interface AgentOps {
   allocate: (req: CheckedAllocate, withinMs?: number) => Promise<AllocateResponse>
   release: (a: CheckedAttachment, withinMs?: number) => Promise<ReleaseResponse>
   check: (a: CheckedAttachment) => CheckResponse
-  gc: (valid: readonly CheckedAttachment[], withinMs?: number) => Promise<GcResponse>
+  gc: (req: CheckedGc, withinMs?: number) => Promise<GcResponse>
   allocations: () => AllocationsResponse
   status: () => StatusResponse
   report: () => ReportResponse
