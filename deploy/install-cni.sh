@@ -5,7 +5,7 @@ set -euo pipefail
 bin_dir=${CNI_BIN_DIR:-/host/opt/cni/bin}
 conf_dir=${CNI_CONF_DIR:-/host/etc/cni/net.d}
 conflist=${WEFT_CONFLIST:-/etc/weft/10-weft.conflist}
-plugin=${WEFT_PLUGIN:-/opt/weft/bin/weft-cni}
+plugin=${WEFT_CNI_PLUGIN:-/opt/weft/bin/weft-cni}
 
 mkdir -p "$bin_dir" "$conf_dir"
 # Copy then rename, so a runtime never execs a half-written plugin.

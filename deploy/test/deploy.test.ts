@@ -4,13 +4,15 @@
  * agent passes the agent's own config parser, and the CNI config they install passes the plugin's.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parseAllDocuments, parse } from 'yaml'
 import { parseConfig as parseAgentConfig } from '@weft/agent'
-import { parseConfig as parseCniConfig, parseEnv } from '@weft/cni'
+import { parseConfig as parseCniConfig, parseEnv, SUPPORTED_VERSIONS } from '@weft/cni'
+import { buildPlugin, WEFT_CNI } from '../../e2e/src/plugin.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const read = (p: string): string => readFileSync(join(root, p), 'utf8')
@@ -44,6 +46,34 @@ describe('deploy/Dockerfile', () => {
     expect(statSync(script).mode & 0o111).not.toBe(0)
     execFileSync('bash', ['-n', script])
   })
+
+  it('has a C compiler in the build stage, before the plugin is built', () => {
+    const build = lines.findIndex(l => l === 'RUN bash scripts/build-cni.sh')
+    const compiler = lines.findIndex(l => /apt-get install .*\bgcc\b.*\blibc6-dev\b/.test(l))
+    expect(compiler).toBeGreaterThanOrEqual(0)
+    expect(compiler).toBeLessThan(build)
+  })
+})
+
+describe('deploy/install-cni.sh', () => {
+  it('puts the plugin (at most 5 MiB, answering VERSION) and the manifest\'s conflist in the host\'s CNI directories', async () => {
+    await buildPlugin()
+    const host = mkdtempSync(join(tmpdir(), 'weft-install-'))
+    try {
+      const conflist = join(host, 'source.conflist')
+      const manifest = parseAllDocuments(read('deploy/kubernetes/weft.yaml')).map(d => obj(d.toJSON()))
+      writeFileSync(conflist, obj(manifest.find(d => d.kind === 'ConfigMap')!.data)['10-weft.conflist'] as string)
+      const env = { ...process.env, CNI_BIN_DIR: join(host, 'bin'), CNI_CONF_DIR: join(host, 'net.d'), WEFT_CONFLIST: conflist, WEFT_CNI_PLUGIN: WEFT_CNI }
+      execFileSync('bash', [join(root, 'deploy/install-cni.sh')], { env, timeout: 10_000 })
+      const plugin = join(host, 'bin', 'weft')
+      expect(statSync(plugin).size).toBeLessThanOrEqual(5 * 1024 * 1024)
+      const version = JSON.parse(execFileSync(plugin, { env: { CNI_COMMAND: 'VERSION' }, timeout: 10_000 }).toString()) as Json
+      expect(version.supportedVersions).toEqual([...SUPPORTED_VERSIONS])
+      expect(readFileSync(join(host, 'net.d', '10-weft.conflist'), 'utf8')).toBe(readFileSync(conflist, 'utf8'))
+    } finally {
+      rmSync(host, { recursive: true, force: true })
+    }
+  })
 })
 
 describe('deploy/kubernetes/weft.yaml', () => {
@@ -58,11 +88,23 @@ describe('deploy/kubernetes/weft.yaml', () => {
     KUBERNETES_SERVICE_PORT: '443'
   }
 
-  it('gives the agent an environment its config parser accepts', () => {
+  it('gives the agent an environment its config parser accepts, with nothing to edit per cluster', () => {
     const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
     expect(conf.range).toBe('10.32.0.0/12')
-    expect(conf.init.kind).toBe('consensus')
+    // No count and no peer list: the Node list gives both, with no cluster DNS.
+    expect(conf.init).toEqual({ kind: 'kubernetes' })
+    expect(conf.peers).toEqual([])
+    expect(conf.kube).toMatchObject({ discovery: true, reclaim: true, meshPort: 6783 })
+    expect(Object.keys(env)).not.toContain('IPALLOC_INIT')
+    expect(docs.filter(d => d.kind === 'Service')).toEqual([])
+    expect(pod.dnsPolicy).toBe('Default')
     expect(conf.swarmKeyFile).not.toBeNull()
+  })
+
+  it('fills the node name and address from the downward API', () => {
+    const field = (name: string): unknown => obj(obj((agent.env as Json[]).find(e => e.name === name)?.valueFrom).fieldRef).fieldPath
+    expect(field('WEFT_NICKNAME')).toBe('spec.nodeName')
+    expect(field('WEFT_NODE_IP')).toBe('status.hostIP')
   })
 
   it('installs a CNI config the plugin accepts, pointing at the agent socket', () => {
@@ -83,11 +125,11 @@ describe('deploy/kubernetes/weft.yaml', () => {
     expect(parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' }).migrateNetwork).toBe(conflist.name)
   })
 
-  it('lets the agent list nodes, and nothing more, to reclaim deleted ones', () => {
+  it('lets the agent read nodes, and nothing more', () => {
     const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
-    expect(conf.reclaim?.api.href).toBe('https://10.96.0.1/')
+    expect(conf.kube?.api.href).toBe('https://10.96.0.1/')
     const role = kind('ClusterRole')
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['list'] }])
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }])
     const binding = kind('ClusterRoleBinding')
     expect(obj(binding.roleRef).name).toBe(obj(role.metadata).name)
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: obj(kind('ServiceAccount').metadata).namespace }])

@@ -129,7 +129,7 @@ export class Podman {
     const conflistFile = join(d, '10-weft.conflist')
     await writeFile(conflistFile, JSON.stringify(conflist, null, 2))
     const installed = await exec(['bash', join(REPO_ROOT, 'deploy', 'install-cni.sh')], {
-      CNI_BIN_DIR: this.binDir, CNI_CONF_DIR: this.confDir, WEFT_CONFLIST: conflistFile, WEFT_PLUGIN: WEFT_CNI, PATH: this.#env.PATH ?? ''
+      CNI_BIN_DIR: this.binDir, CNI_CONF_DIR: this.confDir, WEFT_CONFLIST: conflistFile, WEFT_CNI_PLUGIN: WEFT_CNI, PATH: this.#env.PATH ?? ''
     }, 60_000)
     if (installed.code !== 0) throw new Error(`deploy/install-cni.sh failed (${installed.code}): ${installed.stderr.trim()}`)
     // The image: busybox-static and its applets, nothing else; a CMD that keeps the container up.

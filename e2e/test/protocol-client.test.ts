@@ -93,18 +93,6 @@ describe('client', () => {
     }
   })
 
-  it('with waitForAgentMs repeats the request until an agent answers on the socket, and gives up after it', async () => {
-    const late = { name: 'late', env: { IPALLOC_RANGE: '10.99.0.0/24', IPALLOC_INIT: 'consensus=1' } }
-    const socketPath = join(cluster.dir, late.name, 'weft.sock')
-    const gone = await rejection(createClient({ socketPath, waitForAgentMs: 600 }).status())
-    expect(gone).toMatchObject({ name: 'AgentUnavailableError', errno: 'ENOENT' })
-    // The agent starts while the request is being repeated: the request is answered.
-    const waiting = createClient({ socketPath, waitForAgentMs: 60_000 }).allocate({ network: 'n', containerId: 'w1', ifname: 'eth0' })
-    const started = await cluster.start(late)
-    expect((await waiting).address).toMatch(/^10\.99\.0\.\d+$/)
-    await cluster.stop(started)
-  })
-
   it('gives up after timeoutMs on an agent that does not answer', async () => {
     agent.child.kill('SIGSTOP')
     try {

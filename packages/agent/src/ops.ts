@@ -3,7 +3,7 @@
  * after their batch is durable); reads come from the store's view of what is durable.
  */
 import { addressAt, asPeerId } from '@weft/ring'
-import type { Completion, Peer, Universe } from '@weft/ring'
+import type { Completion, CoreError, Offset, Peer, Universe } from '@weft/ring'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, GcResponse, PrimeResponse, ReleaseResponse, ReportResponse,
   RmpeerRequest, RmpeerResponse, StatusResponse
@@ -45,14 +45,14 @@ export class Ops implements AgentOps {
     return known ?? metaFromKey(key, this.#d.clock())
   }
 
-  async allocate (req: CheckedAllocate): Promise<AllocateResponse> {
+  async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     const { key, offset, gateway: withGateway, ...attachment } = req
     this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
       // The gateway's first reservation shares the pod's batch; after that it is read from the store.
       const [c, gateway] = await Promise.all([
-        this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate').then(ok),
-        withGateway ? this.#gateway(attachment.network) : undefined
+        this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs, () => this.#stalled(offset)).then(ok),
+        withGateway ? this.#gateway(attachment.network, withinMs) : undefined
       ])
       if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
       return { ...this.#answer(c.offset), ...(gateway === undefined ? {} : { gateway }) }
@@ -62,17 +62,17 @@ export class Ops implements AgentOps {
   }
 
   /** This node's gateway of `network`, reserved from the agent's own space the first time. */
-  async #gateway (network: string): Promise<string> {
+  async #gateway (network: string, withinMs?: number): Promise<string> {
     const key = gatewayKey(network)
     const held = this.#d.store.allocations.get(key)
     if (held !== undefined) return addressAt(this.universe, held.offset)
-    const c = ok(await this.#request(id => this.#d.peer.allocate(id, key), 'gateway reservation'))
+    const c = ok(await this.#request(id => this.#d.peer.allocate(id, key), 'gateway reservation', withinMs, () => this.#stalled(undefined)))
     if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed the gateway reservation without an address')
     return addressAt(this.universe, c.offset)
   }
 
-  async release (a: CheckedAttachment): Promise<ReleaseResponse> {
-    const c = ok(await this.#request(id => this.#d.peer.release(id, a.key), 'release'))
+  async release (a: CheckedAttachment, withinMs?: number): Promise<ReleaseResponse> {
+    const c = ok(await this.#request(id => this.#d.peer.release(id, a.key), 'release', withinMs))
     return { released: c.offset === undefined ? null : addressAt(this.universe, c.offset) }
   }
 
@@ -84,12 +84,12 @@ export class Ops implements AgentOps {
   }
 
   /** Releases the named network's allocations that are not listed; no other network's. */
-  async gc ({ network, valid }: CheckedGc): Promise<GcResponse> {
+  async gc ({ network, valid }: CheckedGc, withinMs?: number): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
     // Gateways belong to the node, not to a container: GC keeps them.
     const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key) && !isGatewayKey(key))
     const released = await Promise.all(stale.map(async ([key, held]) => {
-      ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release'))
+      ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release', withinMs))
       return allocationInfo(this.universe, held)
     }))
     return { released }
@@ -136,8 +136,17 @@ export class Ops implements AgentOps {
     return { address: addressAt(this.universe, offset), prefixLength: this.universe.prefixLength, range: this.universe.cidr }
   }
 
-  async #request (start: (id: number) => void, what: string): Promise<Completion> {
-    return await this.#d.driver.request(start, this.#d.requestTimeoutMs, what)
+  async #request (start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<Completion> {
+    return await this.#d.driver.request(start, Math.min(this.#d.requestTimeoutMs, withinMs), what, stalled)
+  }
+
+  /**
+   * Why an allocation is still waiting when its time is up, in the core's words; null when the core
+   * has nothing against it (a ready peer with free addresses: the commit itself was slow).
+   */
+  #stalled (offset: Offset | undefined): CoreError | null {
+    const { code } = this.#d.peer.status()
+    return offset === undefined && (code === 'ready' || code === 'idle') ? null : this.#d.peer.lateError(offset)
   }
 }
 

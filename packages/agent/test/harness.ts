@@ -26,6 +26,23 @@ export async function freePort (): Promise<number> {
 }
 
 /**
+ * A TCP port free on every one of `hosts` a moment ago (agents that share one mesh port, each on its
+ * own loopback address, as nodes do). Bounded: a few random tries.
+ */
+export async function freePortOn (hosts: readonly string[]): Promise<number> {
+  const freeOn = async (host: string, port: number): Promise<boolean> => await new Promise(resolve => {
+    const s = createServer()
+    s.once('error', () => resolve(false))
+    s.listen(port, host, () => s.close(() => resolve(true)))
+  })
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 40_000)
+    if ((await Promise.all(hosts.map(async h => await freeOn(h, port)))).every(Boolean)) return port
+  }
+  throw new Error(`no port free on all of ${hosts.join(', ')} after 20 tries`)
+}
+
+/**
  * Polls `check` until it returns true: at most `attempts` times, `intervalMs` apart. Throws naming
  * `what` and the last error if it never does.
  */
@@ -67,6 +84,8 @@ export async function removeTempDir (dir: string): Promise<void> {
 
 /** The agent's entry point, run with the same Node as the tests. */
 export const AGENT_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+/** The Node flags bin/weft starts the agent with. */
+const AGENT_NODE_FLAGS = ['--max-semi-space-size=2']
 
 export interface AgentSpec {
   /** Also the nickname. */
@@ -157,7 +176,7 @@ export class Cluster {
       ...spec.env
     }
     // `ip netns exec` execs the command in place: the child's pid is the agent's, signals reach it.
-    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), process.execPath, AGENT_MAIN]
+    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), process.execPath, ...AGENT_NODE_FLAGS, AGENT_MAIN]
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const output: string[] = []
     const collect = (chunk: Buffer): void => {

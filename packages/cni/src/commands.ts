@@ -1,5 +1,6 @@
 import { ApiError } from '@weft/protocol'
-import type { AllocateResponse, CheckResponse, Client } from '@weft/protocol'
+import type { AllocateResponse, CheckResponse } from '@weft/protocol'
+import type { AgentCalls } from './agent-calls.ts'
 import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
 import type { Attachment } from '@weft/protocol'
@@ -11,8 +12,8 @@ import { formatResult } from './result.ts'
 /** What a command prints on success: a JSON document, or nothing. */
 export type Output = Record<string, unknown> | null
 
-/** Runs one CNI command (all but VERSION) against the agent. Every failure is a CniError. */
-export async function runCommand (inv: Invocation, conf: NetConf, client: Client): Promise<Output> {
+/** Runs one CNI command (all but VERSION) with the agent's operations. Every failure is a CniError. */
+export async function runCommand (inv: Invocation, conf: NetConf, client: AgentCalls): Promise<Output> {
   // The env names the container and interface; the config's name is the network they attach to.
   const on = (a: ContainerInterface): Attachment => ({ network: conf.name, ...a })
   try {
@@ -29,7 +30,7 @@ export async function runCommand (inv: Invocation, conf: NetConf, client: Client
   }
 }
 
-async function add (attachment: Attachment, args: Invocation['args'], conf: NetConf, client: Client): Promise<Output> {
+async function add (attachment: Attachment, args: Invocation['args'], conf: NetConf, client: AgentCalls): Promise<Output> {
   const res = await client.allocate({
     ...attachment,
     gateway: conf.ipam.gateway,
@@ -51,7 +52,7 @@ function gatewayOf (res: AllocateResponse, network: string): string {
   return res.gateway
 }
 
-async function check (attachment: Attachment, conf: NetConf, client: Client): Promise<void> {
+async function check (attachment: Attachment, conf: NetConf, client: AgentCalls): Promise<void> {
   const res = await holding(attachment, client)
   if (res === null) {
     throw new CniError(CniCode.internal, `no address is allocated to container ${attachment.containerId} interface ${attachment.ifname}`)
@@ -67,7 +68,7 @@ async function check (attachment: Attachment, conf: NetConf, client: Client): Pr
 }
 
 /** What an attachment holds, or null when it holds nothing. */
-async function holding (attachment: Attachment, client: Client): Promise<CheckResponse | null> {
+async function holding (attachment: Attachment, client: AgentCalls): Promise<CheckResponse | null> {
   try {
     return await client.check(attachment)
   } catch (err) {
@@ -76,13 +77,13 @@ async function holding (attachment: Attachment, client: Client): Promise<CheckRe
   }
 }
 
-async function gc (conf: NetConf, client: Client): Promise<void> {
+async function gc (conf: NetConf, client: AgentCalls): Promise<void> {
   // The agent keeps the node's gateways itself.
   await client.gc({ network: conf.name, valid: conf.validAttachments.map(({ containerId, ifname }) => ({ containerId, ifname })) })
 }
 
 /** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */
-async function status (client: Client): Promise<void> {
+async function status (client: AgentCalls): Promise<void> {
   let st
   try {
     st = await client.status()

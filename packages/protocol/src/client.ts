@@ -11,11 +11,6 @@ export interface ClientOptions {
   socketPath: string
   /** Bound on one whole request, connect to last byte. */
   timeoutMs?: number
-  /**
-   * How long to keep repeating a request while nobody answers on the socket (an agent restarting),
-   * every 200 ms; 0 (the default) gives up at once. Safe because every route is idempotent.
-   */
-  waitForAgentMs?: number
 }
 
 /** One method per route of the agent's socket API. */
@@ -33,16 +28,14 @@ export interface Client {
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000
-const AGENT_RETRY_MS = 200
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES)
 
 export function createClient (options: ClientOptions): Client {
   const { socketPath } = options
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  const waitMs = options.waitForAgentMs ?? 0
-  const get = <T>(route: string) => async (): Promise<T> => await waitForAgent(waitMs, async () => await call<T>(socketPath, timeoutMs, 'GET', route))
-  const post = <Q, T>(route: string) => async (body: Q): Promise<T> => await waitForAgent(waitMs, async () => await call<T>(socketPath, timeoutMs, 'POST', route, body))
+  const get = <T>(route: string) => async (): Promise<T> => await call<T>(socketPath, timeoutMs, 'GET', route)
+  const post = <Q, T>(route: string) => async (body: Q): Promise<T> => await call<T>(socketPath, timeoutMs, 'POST', route, body)
   return {
     socketPath,
     allocate: post('/allocate'),
@@ -54,19 +47,6 @@ export function createClient (options: ClientOptions): Client {
     rmpeer: post('/rmpeer'),
     prime: async () => await post<object, PrimeResponse>('/prime')({}),
     report: get('/report')
-  }
-}
-
-/** Repeats `request` while the agent is unreachable, until `waitMs` has passed; then the last error. */
-async function waitForAgent<T> (waitMs: number, request: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + waitMs
-  for (;;) {
-    try {
-      return await request()
-    } catch (err) {
-      if (!(err instanceof AgentUnavailableError) || Date.now() + AGENT_RETRY_MS > deadline) throw err
-      await new Promise(resolve => setTimeout(resolve, AGENT_RETRY_MS))
-    }
   }
 }
 

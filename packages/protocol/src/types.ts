@@ -123,6 +123,18 @@ export interface StatusResponse {
   pendingClaims: number
   conflicts: number
   badMessages: number
+  /** Present when the agent reads the Kubernetes Node list. */
+  kubernetes?: KubernetesStatus
+}
+
+/** The agent's reading of the Kubernetes Node list. */
+export interface KubernetesStatus {
+  /** The API server's URL. */
+  api: string
+  /** Nodes in the last full listing; null before the first. */
+  nodes: number | null
+  /** Why the last listing failed (naming the URL); null when it did not. */
+  error: string | null
 }
 
 /** POST /v1/rmpeer: take over a dead peer's ranges, decided with a strict majority through the mesh. */
@@ -157,6 +169,23 @@ export interface ReportResponse {
   allocations: AllocationInfo[]
 }
 
+/**
+ * POST /v1/cni: one CNI invocation as the plugin on the host received it, run by the agent's CNI
+ * library. The plugin waits at most `deadlineMs`; the agent answers before that, with its reason.
+ */
+export interface CniRequest {
+  /** The CNI_* variables. */
+  env: Record<string, string>
+  /** The network configuration, as the runtime wrote it. */
+  stdin: string
+  deadlineMs?: number
+}
+/** What the plugin prints (`output` as one JSON line; nothing for null) and the status it exits with. */
+export interface CniResponse {
+  exitCode: number
+  output: Record<string, unknown> | null
+}
+
 /** Every error code the agent answers with; the client refuses any other as a protocol error. */
 export const ERROR_CODES = [
   'bad-request',
@@ -186,4 +215,6 @@ export interface ErrorBody {
 
 export const API_PREFIX = '/v1'
 export const MAX_REQUEST_BYTES = 64 * 1024
+/** /v1/cni carries a whole network configuration (a GC lists every attachment of the node). */
+export const MAX_CNI_REQUEST_BYTES = 4 * 1024 * 1024
 export const DEFAULT_SOCKET = '/run/weft/weft.sock'
