@@ -33,8 +33,10 @@ extern char **environ;
 #define MAX_ANSWER (8 << 20)
 #define DEFAULT_DEADLINE_MS 60000    /* beyond the agent's own 30 s bound, so its reason arrives first */
 #define MAX_DEADLINE_MS 3600000
-/* An agent restarting (a DaemonSet pod after a crash) is waited for, so that a runtime that never
-   retries (podman) neither fails the ADD nor leaks the address of a DEL; STATUS asks once. */
+/* An agent restarting after a crash (a DaemonSet pod; its socket left behind refuses connections) is
+   waited for, so that a runtime that never retries (podman) neither fails the ADD nor leaks the
+   address of a DEL; STATUS asks once. No socket at all is not waited for (no agent, or one stopped
+   cleanly), except while the new agent replaces the old socket. */
 #define AGENT_WAIT_MS 10000
 #define AGENT_RETRY_MS 200
 
@@ -210,7 +212,7 @@ static buf request(const char *conf, size_t n, long deadline) {
   return req;
 }
 
-/* Connects to the agent; no socket or nobody on it is retried every AGENT_RETRY_MS, up to AGENT_WAIT_MS. */
+/* Connects to the agent; a socket nobody answers on is retried every AGENT_RETRY_MS, up to AGENT_WAIT_MS. */
 static int connect_agent(void) {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   memcpy(addr.sun_path, sock_path, strlen(sock_path));
@@ -222,7 +224,8 @@ static int connect_agent(void) {
     if (rc == 0) return fd;
     int err = errno;
     close(fd);
-    if (!wait_for_agent || (err != ENOENT && err != ECONNREFUSED) || waited >= AGENT_WAIT_MS) unreachable_errno(err);
+    int waiting = err == ECONNREFUSED || (err == ENOENT && waited > 0);
+    if (!wait_for_agent || !waiting || waited >= AGENT_WAIT_MS) unreachable_errno(err);
     struct timespec pause = { .tv_sec = 0, .tv_nsec = AGENT_RETRY_MS * 1000000L };
     while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {}
   }

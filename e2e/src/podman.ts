@@ -193,7 +193,16 @@ export class Podman {
     // An entry left by a DEL that failed (the agent down) would otherwise stay in libcni's cache.
     const cached = await readdir(LIBCNI_CACHE).catch(() => [] as string[])
     for (const f of cached.filter(f => [...this.#seen].some(id => f.includes(id)))) await rm(join(LIBCNI_CACHE, f), { force: true })
-    await rm(this.dir, { recursive: true, force: true })
+    // A podman cleanup started by conmon may still be writing there: a few tries, bounded.
+    for (let i = 0; ; i++) {
+      try {
+        await rm(this.dir, { recursive: true, force: true })
+        return
+      } catch (err) {
+        if (i >= 20) throw err
+        await new Promise(resolve => setTimeout(resolve, 250))
+      }
+    }
   }
 }
 

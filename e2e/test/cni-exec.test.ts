@@ -293,23 +293,30 @@ describe('an exhausted range', () => {
 })
 
 describe('the agent going away', () => {
-  it('STATUS is 50 at once when the agent is stopped; ADD waits for it to come back; DEL says try again later after the wait', async () => {
+  it('STATUS is 50 at once when the agent crashed; ADD waits for it to come back; DEL says try again later after the wait, or at once with no socket', async () => {
     const conf = netconf()
+    const spec = { name: 'solo', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=1' } }
     expect((await cni({ command: 'STATUS' }, conf)).code).toBe(0)
     const id = newId()
     expect((await add(id, conf)).code).toBe(0)
-    await cluster.stop(agent)
+    // kill -9 leaves the socket behind, refusing connections.
+    await cluster.kill(agent)
 
     const status = await cni({ command: 'STATUS' }, conf)
     expect(status.json).toMatchObject({ code: 50, msg: expect.stringContaining(agent.socketPath) })
     // As a DaemonSet restarts a crashed agent: the ADD started meanwhile is answered by the new one.
     const pending = add(newId(), conf)
-    agent = await cluster.start({ name: 'solo', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=1' } })
+    agent = await cluster.start(spec)
     const a = await pending
     expect(a.code, a.stdout).toBe(0)
-    await cluster.stop(agent)
+    await cluster.kill(agent)
     // No agent within the plugin's wait (10 s): try again later, naming the socket.
     const d = await del(id, conf)
-    expect(d.json).toMatchObject({ code: 11, msg: expect.stringContaining(agent.socketPath) })
+    expect(d.json).toMatchObject({ code: 11, msg: `cannot reach the weft agent at ${agent.socketPath}: connection refused; is the agent running?` })
+    // Stopped cleanly, the agent removed its socket: nothing to wait for.
+    agent = await cluster.start(spec)
+    await cluster.stop(agent)
+    const gone = await del(id, conf)
+    expect(gone.json).toMatchObject({ code: 11, msg: `cannot reach the weft agent at ${agent.socketPath}: no such socket; is the agent running?` })
   })
 })
