@@ -97,6 +97,7 @@ export interface InitState {
 export interface PeerState {
   readonly id: PeerId
   readonly nickname: string
+  readonly address: string | undefined
   readonly universe: Universe
   readonly init: InitMode
   readonly random: () => number
@@ -211,7 +212,7 @@ export function ringChanged (s: PeerState, local = true): void {
     return
   }
   if (!s.ring.isEmpty()) {
-    const own = [s.ring.setMember(s.id, s.nickname), s.ring.ackRemovals(s.id), allInheritancesSettled(s) && s.ring.adopt(s.id)]
+    const own = [s.ring.setMember(s.id, s.nickname, s.address), s.ring.ackRemovals(s.id), allInheritancesSettled(s) && s.ring.adopt(s.id)]
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }
