@@ -5,7 +5,9 @@
 import { isIP } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { asPeerId, parseUniverse } from '@weft/ring'
+import { asPeerId, canonicalAddress, parseUniverse } from '@weft/ring'
+import { ROUTING_MODES } from '@weft/routes'
+import type { RoutingMode } from '@weft/routes'
 import type { Cidr, InitMode } from '@weft/ring'
 import { ConfigError } from './errors.ts'
 import { isLoopback } from './kube.ts'
@@ -46,6 +48,17 @@ export interface AgentConfig {
   readonly pingMs: number
   /** Taking over the peers of deleted Kubernetes nodes; null when off. */
   readonly reclaim: ReclaimConfig | null
+  readonly routing: RoutingConfig
+}
+
+export interface RoutingConfig {
+  readonly mode: RoutingMode
+  /** WEFT_NODE_IP in canonical form; null: found at start from the routes (routing on) or none. */
+  readonly nodeIp: string | null
+  /** The pod bridge proxy ARP is set on (the shipped conflist's `bridge`). */
+  readonly bridge: string
+  /** How often the kernel is compared with the plan, to repair drift. */
+  readonly intervalMs: number
 }
 
 export interface ReclaimConfig {
@@ -86,7 +99,8 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
     reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),
     pingMs: integer(env, 'WEFT_PING_MS', 10_000, 1_000, 600_000),
-    reclaim: parseReclaim(env)
+    reclaim: parseReclaim(env),
+    routing: parseRouting(env)
   }
 }
 
@@ -143,6 +157,20 @@ function parseReclaim (env: Env): ReclaimConfig | null {
     secretsDir: absolutePath(env, 'WEFT_KUBE_SECRETS_DIR', SERVICE_ACCOUNT_DIR),
     intervalMs: integer(env, 'WEFT_RECLAIM_MS', 30_000, 100, 3_600_000)
   }
+}
+
+/** `vxlan` by default inside a pod (works on any network between nodes), `none` elsewhere. */
+function parseRouting (env: Env): RoutingConfig {
+  const inPod = setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
+  const value = setting(env, 'WEFT_ROUTING') ?? (inPod ? 'vxlan' : 'none')
+  const mode = ROUTING_MODES.find(m => m === value)
+  if (mode === undefined) throw new ConfigError('WEFT_ROUTING', value, '"direct" (nodes on one L2 segment), "vxlan" (any IP network) or "none" (IPAM only)')
+  const ip = setting(env, 'WEFT_NODE_IP')
+  const nodeIp = ip === undefined ? null : canonicalAddress(ip.trim())
+  if (ip !== undefined && nodeIp === null) throw new ConfigError('WEFT_NODE_IP', ip, 'this node\'s IPv4 or IPv6 address, e.g. 192.168.1.10 (status.hostIP in Kubernetes)')
+  const bridge = setting(env, 'WEFT_BRIDGE') ?? 'weft0'
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge) || bridge === '.' || bridge === '..') throw new ConfigError('WEFT_BRIDGE', bridge, 'an interface name: 1 to 15 letters, digits, "_", "." or "-"')
+  return { mode, nodeIp, bridge, intervalMs: integer(env, 'WEFT_ROUTE_INTERVAL_MS', 10_000, 100, 3_600_000) }
 }
 
 function kubeApi (env: Env, inPod: boolean): URL {
