@@ -38,6 +38,7 @@ const MIN_RETRY_MS = 500
 export class Reconciler {
   readonly #o: ReconcilerOptions
   #input: Omit<PlanInput, 'uplinkMtu'> | null = null
+  #key: string | null = null
   #running: Promise<void> | null = null
   #again = false
   #timer: NodeJS.Timeout | null = null
@@ -53,9 +54,15 @@ export class Reconciler {
 
   get stats (): RouteStats { return this.#stats }
 
-  /** The newest input; a pass follows at once. */
+  /**
+   * The newest input; a pass follows at once if it can change the plan. Most ring changes are free-count
+   * reports (one per allocation batch): they leave owners and addresses as they were, and start no pass.
+   */
   update (input: Omit<PlanInput, 'uplinkMtu'>): void {
+    const key = planKey(input)
     this.#input = input
+    if (key === this.#key) return
+    this.#key = key
     this.#kick()
   }
 
@@ -125,4 +132,15 @@ export class Reconciler {
       return false
     }
   }
+}
+
+/** What the plan depends on: tokens and owners, removals, member addresses, and the node's own settings. */
+function planKey (input: Omit<PlanInput, 'uplinkMtu'>): string {
+  const r = input.ring
+  return JSON.stringify([
+    input.universe.cidr, input.self, input.selfAddress, input.mode, input.bridge,
+    r.entries.map(e => [e.token.toString(), e.owner]),
+    r.removed.map(x => [x.peer, x.heir]),
+    r.members.map(m => [m.peer, m.address ?? null])
+  ])
 }

@@ -96,6 +96,26 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
     await stopAll()
   })
 
+  it('starts no pass for a ring change that cannot change the plan (a free-count report)', async () => {
+    const addresses = { 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' }
+    const log = { info: () => {}, warn: () => {} }
+    const r = new Reconciler({ kernel, log, intervalMs: 3_600_000 })
+    reconcilers.push(r)
+    const base = { universe: u, self: A, selfAddress: '192.0.2.1', mode: 'direct' as const, bridge: 'weft0' }
+    const ring = ringWith(addresses)
+    r.update({ ...base, ring })
+    await r.idle()
+    const passes = r.stats.passes
+    r.update({ ...base, ring: { ...ring, entries: ring.entries.map(e => ({ ...e, free: e.free - 1n, version: e.version + 1 })) } })
+    await r.idle()
+    expect(r.stats.passes).toBe(passes)
+    r.update({ ...base, ring: ringWith({ ...addresses, 'peer-c': '192.0.2.4' }) })
+    await r.idle()
+    expect(r.stats.passes).toBe(passes + 1)
+    expect((await routes()).some(x => x.gateway === '192.0.2.4')).toBe(true)
+    await stopAll()
+  })
+
   it('builds the VXLAN device, tunnel ends and onlink routes, and removes them in direct mode', async () => {
     const ring = ringWith({ 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' })
     start('vxlan', ring)
