@@ -2,7 +2,7 @@
  * One agent: identity, store, core peer, mesh, Ready loop, socket API and metrics, started in that
  * order and stopped in reverse. The core does the thinking; this wires its inputs and outputs.
  */
-import { createPeer, decodeMessage, encodeMessage, formatRange, InvariantError, parseUniverse } from '@weft/ring'
+import { createPeer, decodeMessage, encodeMessage, formatRange, InvariantError, NewerCodecError, parseUniverse } from '@weft/ring'
 import type { CoreEvent, Message, Outbound, PeerId, Universe } from '@weft/ring'
 import { formatInit } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -24,6 +24,8 @@ import { readSwarmKey } from './swarm-key.ts'
 
 /** How often the core's full invariant checks run. */
 const CHECK_INTERVAL_MS = 5_000
+/** Peers speaking a newer codec that are named in the log; more are only counted. */
+const MAX_NEWER_SENDERS_LOGGED = 1_000
 /** Bound on one call to the Kubernetes API. */
 const KUBE_TIMEOUT_MS = 10_000
 
@@ -91,6 +93,8 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     // Runs after the mesh has stopped and before the store closes: the last batch lands.
     cleanup.unshift(async () => await driver.idle())
 
+    // Each newer peer is logged once, not once per message; bounded, as senders are.
+    const newerSenders = new Set<PeerId>()
     mesh = await Mesh.start({
       privateKey: identity.privateKey,
       listen: config.listen,
@@ -105,9 +109,17 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
         try {
           msg = decodeMessage(data)
         } catch (err) {
+          if (err instanceof NewerCodecError) {
+            metrics.newerMessage()
+            if (!newerSenders.has(from) && newerSenders.size < MAX_NEWER_SENDERS_LOGGED) {
+              newerSenders.add(from)
+              log.warn({ from, version: err.version }, 'a peer speaks a newer codec (a rolling update?): its messages are ignored until this agent is updated')
+            }
+            return 'ignore'
+          }
           metrics.badMessage()
           log.warn({ from, bytes: data.length, err: (err as Error).message }, 'malformed message ignored')
-          return false
+          return 'reject'
         }
         driver.input(() => {
           try {
@@ -119,7 +131,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
             log.warn({ from, type: msg.type, err: (err as Error).message }, 'message rejected by the core')
           }
         })
-        return true
+        return 'accept'
       },
       unreadable: (from, reason) => {
         metrics.badMessage()

@@ -155,6 +155,30 @@ describe('merge', () => {
     expect(mine.member(C)?.nickname).toBe('c')
   })
 
+  it('never hands away an address it holds, whatever it merges, and reports every refusal', () => {
+    let refused = 0
+    fc.assert(fc.property(replicaStates, fc.nat({ max: PEERS.length - 1 }), fc.uniqueArray(fc.nat({ max: Number(universe.size) - 1 }), { maxLength: 40 }), ([a, b, c], who, picks) => {
+      const self = PEERS[who]!
+      const ring = Ring.fromState(universe, a)
+      // The peer holds allocations at random addresses of its own space, as a running agent would.
+      const held = picks.map(BigInt).filter(o => ring.ownerAt(o) === self)
+      const holds = (r: { start: bigint, end: bigint }): boolean => held.some(o => r.start <= o && o < r.end)
+      for (const incoming of [b, c]) {
+        const before = ring.toState()
+        const res = ring.merge(incoming, self, holds, PEERS[(who + 1) % PEERS.length]!)
+        refused += res.conflicts.length
+        // A peer that is itself removed gives everything up by design (it stops serving).
+        if (ring.toState().removed.some(x => x.peer === self)) return
+        for (const o of held) expect(ring.ownerAt(o)).toBe(self)
+        expect(coversExactly(ring.toState())).toBe(true)
+        // A refusal keeps the local entry: what it names is what the peer had before.
+        for (const x of res.conflicts) expect(Ring.fromState(universe, before).ownerAt(x.token)).toBe(self)
+      }
+    }), { numRuns: 300 })
+    // The histories must actually have produced conflicts, or this proved nothing.
+    expect(refused).toBeGreaterThan(0)
+  })
+
   it('accepts a split of its range where it holds no allocations', () => {
     const mine = Ring.empty(universe)
     mine.claimForPeers([A, B])
