@@ -4,7 +4,8 @@
  * (init.ts, allocation.ts, donation.ts, takeover.ts) over this one object.
  */
 import type { Universe } from './address.ts'
-import { type Ring, statesEqual } from './ring.ts'
+import type { Ring } from './ring.ts'
+import { statesEqual } from './shape.ts'
 import type { Outbox } from './outbox.ts'
 import { usableRanges } from './owned.ts'
 import type { Proposal } from './paxos.ts'
