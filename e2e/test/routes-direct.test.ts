@@ -10,13 +10,14 @@ import { Cluster, inParallel, waitFor } from '../../packages/agent/test/harness.
 import type { AgentProcess } from '../../packages/agent/test/harness.ts'
 import { Lan } from '../src/lan.ts'
 import type { LanHost } from '../src/lan.ts'
-import { namespaceSkipReason } from '../src/netns.ts'
+import { inNetns, must, namespaceSkipReason } from '../src/netns.ts'
 import { ownGateway, pings, Pods, tcpExchange, weftRoutes } from '../src/pods.ts'
 import type { Pod } from '../src/pods.ts'
 
 const SUBNET = '198.18.70'
 const RANGE = '10.70.0.0/16'
 const PORT = 6783
+const METRICS_PORT = 6782
 const skipReason = await namespaceSkipReason()
 
 interface Node { readonly host: LanHost, agent: AgentProcess, readonly pods: Pod[] }
@@ -42,7 +43,8 @@ describe.skipIf(skipReason !== null)('direct routing across three nodes on one L
         WEFT_ROUTING: 'direct',
         WEFT_ROUTE_INTERVAL_MS: '1000',
         // c finds its address itself: the source address of its route towards the first peer.
-        ...(name === 'c' ? {} : { WEFT_NODE_IP: host.ip })
+        ...(name === 'c' ? {} : { WEFT_NODE_IP: host.ip }),
+        WEFT_METRICS_ADDR: `127.0.0.1:${METRICS_PORT}`
       }
     })
     const node = { host, agent, pods: [] }
@@ -96,6 +98,16 @@ describe.skipIf(skipReason !== null)('direct routing across three nodes on one L
     for (const name of ['a', 'b', 'c']) {
       for (const p of all) expect(await pings(node(name).host.netns, p.address), `${name} -> ${p.address}`).toBe(true)
     }
+  })
+
+  it('reports its routes in the metrics', async () => {
+    const a = node('a')
+    const read = `fetch('http://127.0.0.1:${METRICS_PORT}/metrics').then(r => r.text()).then(t => console.log(t))`
+    const text = await must(inNetns(a.host.netns, [process.execPath, '-e', read]))
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1])
+    expect(value('weft_routes')).toBe((await weftRoutes(a.host.netns)).length)
+    expect(value('weft_route_unroutable_peers')).toBe(0)
+    expect(value('weft_route_failures_total')).toBe(0)
   })
 
   it('carries a TCP connection from a pod on one node to a pod on another', async () => {
