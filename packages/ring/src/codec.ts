@@ -10,7 +10,12 @@ import type {
   AcceptorRecord, Allocation, Ballot, Cidr, Entry, Member, Message, Offset, PaxosMessage, PeerId, Removal, RingState
 } from './types.ts'
 
-export const CODEC_VERSION = 1
+/**
+ * 2: member records may carry a node address (a fifth item). Older builds ignore version 2 as newer
+ * (no penalty) instead of rejecting its rings as malformed; this build still reads version 1.
+ */
+export const CODEC_VERSION = 2
+const OLDEST_READABLE = 1
 const MAX_STRING = 1024
 const MAX_BIGINT_BYTES = 17
 
@@ -177,7 +182,9 @@ function unpack (bytes: Uint8Array, what: string): unknown[] {
   if (typeof version === 'number' && Number.isSafeInteger(version) && version > CODEC_VERSION) {
     throw new NewerCodecError(version, `${what}: codec version ${version} is newer than this build's ${CODEC_VERSION}`)
   }
-  if (version !== CODEC_VERSION) fail(what, `unsupported codec version ${String(version)} (this build speaks ${CODEC_VERSION})`)
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < OLDEST_READABLE) {
+    fail(what, `unsupported codec version ${String(version)} (this build reads ${OLDEST_READABLE} to ${CODEC_VERSION})`)
+  }
   return a.slice(1)
 }
 

@@ -80,6 +80,10 @@ describe('codec', () => {
       expect(() => decodeRingState(ring([{ ...old, address: bad }]))).toThrow(/members\[0\]\.address: .* not an IP address in canonical form/)
     }
     expect(() => decodeRingState(ring([{ ...old, address: 7 }]))).toThrow(/members\[0\]\.address: expected a string/)
+    // What a version-1 build wrote (no addresses) still reads.
+    const v1 = ring([old])
+    v1[1] = 1
+    expect(decodeRingState(v1).members).toEqual([old])
   })
 
   it('tells a newer codec version (a rolling update) from a broken one', () => {
