@@ -46,7 +46,8 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
   else if (swarmKey.exposed) log.warn({ file: config.swarmKeyFile }, 'the swarm key file is readable by group or others; make it 0600')
 
   const address = await nodeAddress(config.routing, universe, config.peers, log)
-  const store = await Store.open(config.dataDir, universe.cidr)
+  const store = await Store.open(config.dataDir, universe.cidr, config.migrateNetwork)
+  if (store.migrated > 0) log.info({ allocations: store.migrated, network: config.migrateNetwork }, 'migrated allocations stored without a network (schema 1) to network keys')
   const cleanup: Array<() => Promise<void>> = [async () => await store.close()]
   try {
     const persisted = await store.load()

@@ -73,7 +73,7 @@ export function reportBody (status: StatusResponse, u: Universe, ring: RingState
   }
 }
 
-/** Allocations as the API lists them, sorted by attachment. */
+/** Allocations as the API lists them, sorted by attachment (network, container, interface). */
 export function allocationInfos (u: Universe, allocations: ReadonlyMap<string, StoredAllocation>): AllocationInfo[] {
   return [...allocations.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -82,6 +82,7 @@ export function allocationInfos (u: Universe, allocations: ReadonlyMap<string, S
 
 export function allocationInfo (u: Universe, a: StoredAllocation): AllocationInfo {
   return {
+    network: a.network,
     containerId: a.containerId,
     ifname: a.ifname,
     address: addressAt(u, a.offset),

@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(async () => { await cluster.teardown() })
 
 async function allocateMany (agent: AgentProcess, count: number, concurrency: number): Promise<AllocateResponse[]> {
-  return await inParallel(count, concurrency, async i => await agent.client.allocate({ containerId: `${agent.name}-c${i}`, ifname: 'eth0' }))
+  return await inParallel(count, concurrency, async i => await agent.client.allocate({ network: 'weft', containerId: `${agent.name}-c${i}`, ifname: 'eth0' }))
 }
 
 const shares = (s: StatusResponse): Map<string, bigint> => new Map(s.peers.map(p => [p.id, BigInt(p.addresses)]))

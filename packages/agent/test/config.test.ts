@@ -42,7 +42,8 @@ describe('config defaults', () => {
       reconnectMs: 2_000,
       pingMs: 10_000,
       reclaim: null,
-      routing: { mode: 'none', nodeIp: null, bridge: 'weft0', intervalMs: 10_000 }
+      routing: { mode: 'none', nodeIp: null, bridge: 'weft0', intervalMs: 10_000 },
+      migrateNetwork: 'weft'
     })
   })
 
@@ -137,7 +138,10 @@ describe('config rejects bad values, naming the variable and the value', () => {
     ['WEFT_REQUEST_TIMEOUT_MS', '-1'],
     ['WEFT_RECONNECT_MS', 'soon'],
     ['WEFT_PING_MS', '500', 'from 1000'],
-    ['WEFT_RECLAIM', 'yes', 'kubernetes', 'off']
+    ['WEFT_RECLAIM', 'yes', 'kubernetes', 'off'],
+    ['WEFT_MIGRATE_NETWORK', '-weft', 'a CNI network name', 'must match'],
+    ['WEFT_MIGRATE_NETWORK', 'a/b', 'must match'],
+    ['WEFT_MIGRATE_NETWORK', 'n'.repeat(254), 'longer than 253']
   ]
   it.each(cases)('%s=%s', (variable, value, ...mentions) => {
     rejects({ [variable]: value }, variable, JSON.stringify(value), ...mentions)

@@ -59,7 +59,7 @@ describe('hostile peers', () => {
       expect(status.badMessages).toBe(4)
       expect(status.connections).toBeGreaterThanOrEqual(1)
       expect(status.status).toBe('ready')
-      expect((await target.client.allocate({ containerId: 'still-serving', ifname: 'eth0' })).address).toMatch(/^10\./)
+      expect((await target.client.allocate({ network: 'weft', containerId: 'still-serving', ifname: 'eth0' })).address).toMatch(/^10\./)
       const log = target.output.join('\n')
       expect(log).toContain('malformed message ignored')
       expect(log).toContain('unreadable direct message ignored')
