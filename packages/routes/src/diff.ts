@@ -17,7 +17,7 @@ export interface Changes {
 export const isEmpty = (c: Changes): boolean => c.ip.length === 0 && c.bridge.length === 0 && c.sysctls.length === 0
 
 /** `ip -json` prints a host route's destination without its prefix length. */
-export function normaliseDst (dst: string, family: 4 | 6): string {
+function normaliseDst (dst: string, family: 4 | 6): string {
   return dst.includes('/') ? dst : `${dst}/${family === 4 ? 32 : 128}`
 }
 

@@ -5,6 +5,5 @@
  */
 export * from './types.ts'
 export { plan, vtepMac, type PlanInput } from './plan.ts'
-export { diff, isEmpty, normaliseDst, type Changes } from './diff.ts'
 export { Kernel, type Failure, type KernelOptions } from './kernel.ts'
 export { Reconciler, type ReconcilerOptions, type RouteLog, type RouteStats } from './reconciler.ts'
