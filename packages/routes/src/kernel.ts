@@ -30,6 +30,8 @@ interface Output {
 }
 
 const PROC_SYS = '/proc/sys'
+/** iproute2 lives in sbin, which a container's or a test's PATH may lack. */
+const TOOL_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/usr/bin:/sbin:/bin`
 type Json = Record<string, unknown>
 
 export class Kernel {
@@ -183,7 +185,7 @@ export class Kernel {
     const full = this.#netns === undefined ? argv : ['ip', 'netns', 'exec', this.#netns, ...argv]
     const [cmd = '', ...args] = full
     return await new Promise(resolve => {
-      const child = execFile(cmd, args, { timeout: this.#timeoutMs }, (err, stdout, stderr) => {
+      const child = execFile(cmd, args, { timeout: this.#timeoutMs, env: { ...process.env, PATH: TOOL_PATH } }, (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1
         resolve({ code, stdout, stderr: stderr + (err !== null && typeof err.code !== 'number' ? err.message : '') })
       })
