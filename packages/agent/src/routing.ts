@@ -17,7 +17,7 @@ const PROBE = { 4: '192.0.2.1', 6: '2001:db8::1' } as const
  * first peer in WEFT_PEERS given as an address of the range's family, or else of its default route.
  * Null when there is none: other nodes then cannot route to this node's pods (they log it).
  */
-export async function nodeAddress (config: RoutingConfig, universe: Universe, peers: readonly string[], log: Logger): Promise<string | null> {
+export async function thisNodeAddress (config: RoutingConfig, universe: Universe, peers: readonly string[], log: Logger): Promise<string | null> {
   if (config.nodeIp !== null || config.mode === 'none') return config.nodeIp
   const kernel = new Kernel()
   const peerIp = peers.map(p => /^\/ip[46]\/([^/]+)\//.exec(p)?.[1]).find(ip => ip !== undefined && parseAddress(ip).family === universe.family)
