@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the network tests and the demo use: the real CNI plugins (bridge, host-local),
-# iproute2 for namespaces and iputils-ping. Installed only as root and only when missing.
+# Debian packages the build, the network tests and the demo use: gcc for the CNI plugin, the real CNI
+# plugins (bridge, host-local), iproute2 for namespaces and iputils-ping. Installed only as root and
+# only when missing.
 set -euo pipefail
 missing=()
+{ command -v cc >/dev/null 2>&1 && [ -e /usr/include/stdio.h ]; } || missing+=(gcc libc6-dev)
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
