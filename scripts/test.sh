@@ -4,6 +4,7 @@
 set -uo pipefail
 bash scripts/system-deps.sh
 bash scripts/build-cni.sh --if-stale
+bash scripts/build-weft.sh --if-stale || exit 1
 mkdir -p .tmp
 echo "== typecheck"
 tsc -p tsconfig.json || exit 1

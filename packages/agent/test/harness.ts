@@ -82,8 +82,8 @@ export async function removeTempDir (dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
 }
 
-/** The agent's entry point, run with the same Node as the tests. */
-export const AGENT_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+/** The weft command as bin/weft runs it (built by scripts/build-weft.sh), run with the same Node as the tests. */
+export const WEFT_BUNDLE = fileURLToPath(new URL('../../../dist/weft.mjs', import.meta.url))
 /** The Node flags bin/weft starts the agent with. */
 const AGENT_NODE_FLAGS = ['--max-semi-space-size=2']
 
@@ -176,7 +176,7 @@ export class Cluster {
       ...spec.env
     }
     // `ip netns exec` execs the command in place: the child's pid is the agent's, signals reach it.
-    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), process.execPath, ...AGENT_NODE_FLAGS, AGENT_MAIN]
+    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), process.execPath, ...AGENT_NODE_FLAGS, WEFT_BUNDLE, 'agent']
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const output: string[] = []
     const collect = (chunk: Buffer): void => {
