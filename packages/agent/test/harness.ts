@@ -85,7 +85,7 @@ export async function removeTempDir (dir: string): Promise<void> {
 /** The weft command as bin/weft runs it (built by scripts/build-weft.sh), run with the same Node as the tests. */
 export const WEFT_BUNDLE = fileURLToPath(new URL('../../../dist/weft.mjs', import.meta.url))
 /** The Node flags bin/weft starts the agent with. */
-const AGENT_NODE_FLAGS = ['--max-semi-space-size=2']
+const AGENT_NODE_FLAGS = ['--max-semi-space-size=2', '--optimize-for-size']
 
 export interface AgentSpec {
   /** Also the nickname. */
