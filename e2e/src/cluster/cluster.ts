@@ -116,14 +116,15 @@ export class KubeCluster {
   readonly #dir: string
   readonly #options: ClusterOptions
   readonly #secrets: Secrets
-  readonly #account: { token: string, ca: string }
+  /** The DaemonSet's service account: its token and the cluster CA, as mounted in the pod. */
+  readonly serviceAccount: { readonly token: string, readonly ca: string }
 
   private constructor (dir: string, options: ClusterOptions, api: StandInApi, manifest: Manifest, account: { token: string, ca: string }) {
     this.#dir = dir
     this.#options = options
     this.api = api
     this.manifest = manifest
-    this.#account = account
+    this.serviceAccount = account
     this.#secrets = { [SWARM_SECRET]: { 'swarm.key': Buffer.from(newSwarmKey()).toString('utf8') } }
   }
 
@@ -178,7 +179,7 @@ export class KubeCluster {
     const node = new KubeNode(name, host, root, kubelet, dir, this.manifest)
     this.nodes.set(name, node)
     await this.#serviceOn(node)
-    await kubelet.layOut(this.#secrets, this.#account)
+    await kubelet.layOut(this.#secrets, this.serviceAccount)
     await kubelet.runInit()
     if (start) node.startAgent()
     return node
