@@ -1,0 +1,64 @@
+/**
+ * Scenario 1 of issue 7, direct routing: three nodes on one LAN, the shipped manifest with
+ * WEFT_ROUTING=direct set on the DaemonSet. Every pod pings every pod on the other nodes, a TCP
+ * connection crosses nodes, each node's host reaches every pod, and no pod holds an address of a
+ * node (its LAN address or its bridge's gateway). Prints the time from the last agent's start to
+ * every pod reaching every other pod.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '../../packages/agent/test/harness.ts'
+import { namespaceSkipReason } from '../src/netns.ts'
+import { buildPlugin } from '../src/plugin.ts'
+import { hostAddresses, makePod, pings, tcpCrosses, unreachablePairs } from '../src/cluster/pods.ts'
+import type { Pod } from '../src/cluster/pods.ts'
+import { lanCluster, routedToOwners } from '../src/cluster/scenario.ts'
+import type { LanCluster } from '../src/cluster/scenario.ts'
+
+const skip = await namespaceSkipReason()
+let c: LanCluster
+const pods: Pod[] = []
+let reachedAllMs = 0
+
+beforeAll(async () => {
+  if (skip !== null) return
+  await buildPlugin()
+  c = await lanCluster({ label: 'direct', env: { WEFT_ROUTING: 'direct' } }, '198.18.62', 3)
+  try {
+    // Two pods per node, made as the kubelet would once the node's network is up (ADD waits for the agent).
+    for (const n of c.nodes) for (let i = 0; i < 2; i++) pods.push(await makePod(n))
+    let missing: string[] = []
+    await waitFor('every pod reaching every pod on the other nodes', async () => (missing = await unreachablePairs(pods)).length === 0, 120, 500)
+      .catch((err: Error) => { throw new Error(`${err.message}\n${missing.join('\n')}`) })
+    reachedAllMs = performance.now() - c.lastStart
+    console.log(`figure: 3 nodes, ${pods.length} pods: every pod reached every other pod ${(reachedAllMs / 1000).toFixed(1)} s after the last agent started`)
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await c.cluster.logs()}`)
+  }
+}, 240_000)
+afterAll(async () => {
+  await c?.teardown()
+})
+
+describe.skipIf(skip !== null)('direct routing on three nodes of one LAN', () => {
+  it('gets every pod an address and routes every range to its owner on every node', async () => {
+    expect(new Set(pods.map((p) => p.ip)).size).toBe(pods.length)
+    await routedToOwners(c.nodes)
+  })
+
+  it('carries a TCP connection between pods on different nodes', async () => {
+    expect(await tcpCrosses(pods[0]!, pods[2]!)).toBe(true)
+    expect(await tcpCrosses(pods[5]!, pods[1]!)).toBe(true)
+  })
+
+  it('lets each node\'s host reach every pod', async () => {
+    const misses: string[] = []
+    for (const n of c.nodes) for (const p of pods) if (!await pings(n, p.ip)) misses.push(`${n.name} -> ${p.node.name}/${p.ip}`)
+    expect(misses).toEqual([])
+  })
+
+  it('gives no pod an address a node holds', async () => {
+    const held = new Set((await Promise.all(c.nodes.map(hostAddresses))).flat())
+    expect(held.size).toBeGreaterThan(c.nodes.length)
+    expect(pods.filter((p) => held.has(p.ip)).map((p) => `${p.node.name}/${p.ip}`)).toEqual([])
+  })
+})
