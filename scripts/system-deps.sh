@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the network tests and the demo use: the real CNI plugins (bridge, host-local),
-# iproute2 for namespaces and iputils-ping. Installed only as root and only when missing.
+# iproute2 for namespaces, iputils-ping, iptables (the bridge plugin's masquerading) and openssl (the
+# cluster suite's certificates). Installed only as root and only when missing.
 set -euo pipefail
 missing=()
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "weft: not root or no apt-get; skipping ${missing[*]} (network-namespace tests will be skipped)" >&2

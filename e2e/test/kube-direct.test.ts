@@ -7,14 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../packages/agent/test/harness.ts'
-import { namespaceSkipReason } from '../src/netns.ts'
 import { buildPlugin } from '../src/plugin.ts'
 import { hostAddresses, makePod, pings, tcpCrosses, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
-import { lanCluster, routedToOwners } from '../src/cluster/scenario.ts'
+import { lanCluster, routedToOwners, clusterSkipReason } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
 
-const skip = await namespaceSkipReason()
+const skip = await clusterSkipReason()
 let c: LanCluster
 const pods: Pod[] = []
 let reachedAllMs = 0

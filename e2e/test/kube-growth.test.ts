@@ -6,15 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../packages/agent/test/harness.ts'
 import { Lan } from '../src/lan.ts'
-import { namespaceSkipReason } from '../src/netns.ts'
 import { buildPlugin } from '../src/plugin.ts'
 import { KubeCluster } from '../src/cluster/cluster.ts'
 import type { KubeNode } from '../src/cluster/cluster.ts'
 import { makePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
-import { holdings } from '../src/cluster/scenario.ts'
+import { holdings, clusterSkipReason } from '../src/cluster/scenario.ts'
 
-const skip = await namespaceSkipReason()
+const skip = await clusterSkipReason()
 let lan: Lan
 let cluster: KubeCluster
 const nodes: KubeNode[] = []

@@ -11,14 +11,14 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../packages/agent/test/harness.ts'
 import { Lan } from '../src/lan.ts'
-import { namespaceSkipReason } from '../src/netns.ts'
 import { buildPlugin, WEFT_CNI } from '../src/plugin.ts'
+import { clusterSkipReason } from '../src/cluster/scenario.ts'
 import { KubeCluster, SERVICE } from '../src/cluster/cluster.ts'
 import type { KubeNode } from '../src/cluster/cluster.ts'
 import { CNI_BIN_DIR, CNI_CONF_DIR } from '../src/cluster/cni-runtime.ts'
 import { agentContainer } from '../src/cluster/manifest.ts'
 
-const skip = await namespaceSkipReason()
+const skip = await clusterSkipReason()
 let lan: Lan
 let cluster: KubeCluster
 let nodes: KubeNode[]

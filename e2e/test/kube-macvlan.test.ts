@@ -7,16 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../packages/agent/test/harness.ts'
-import { namespaceSkipReason } from '../src/netns.ts'
 import { buildPlugin } from '../src/plugin.ts'
 import { agentEnv } from '../src/cluster/cluster.ts'
 import type { Conflist } from '../src/cluster/cni-runtime.ts'
 import { makePod, routes, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
-import { lanCluster } from '../src/cluster/scenario.ts'
+import { lanCluster, clusterSkipReason } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
 
-const skip = await namespaceSkipReason()
+const skip = await clusterSkipReason()
 let c: LanCluster
 const pods: Pod[] = []
 

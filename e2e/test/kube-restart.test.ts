@@ -6,15 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sleep, waitFor } from '../../packages/agent/test/harness.ts'
-import { namespaceSkipReason, run } from '../src/netns.ts'
+import { run } from '../src/netns.ts'
 import { buildPlugin } from '../src/plugin.ts'
 import type { KubeNode } from '../src/cluster/cluster.ts'
 import { inPod, makePod, routes, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
-import { lanCluster } from '../src/cluster/scenario.ts'
+import { lanCluster, clusterSkipReason } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
 
-const skip = await namespaceSkipReason()
+const skip = await clusterSkipReason()
 let c: LanCluster
 const pods: Pod[] = []
 /** Pings sent every 200 ms for 16 s: the kill comes at 3 s. */

@@ -6,14 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../packages/agent/test/harness.ts'
 import { Lan } from '../src/lan.ts'
-import { addNetns, delNetns, inNetns, must, namespaceSkipReason, uniqueName } from '../src/netns.ts'
+import { addNetns, delNetns, inNetns, must, uniqueName } from '../src/netns.ts'
 import { buildPlugin } from '../src/plugin.ts'
+import { clusterSkipReason } from '../src/cluster/scenario.ts'
 import { KubeCluster } from '../src/cluster/cluster.ts'
 import type { KubeNode } from '../src/cluster/cluster.ts'
 import { makePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
 
-const skip = await namespaceSkipReason()
+const skip = await clusterSkipReason()
 const lans: Lan[] = []
 const router = uniqueName('rt')
 let cluster: KubeCluster | undefined

@@ -5,6 +5,7 @@
  */
 import { waitFor } from '../../../packages/agent/test/harness.ts'
 import { Lan } from '../lan.ts'
+import { namespaceSkipReason, which } from '../netns.ts'
 import { KubeCluster } from './cluster.ts'
 import type { ClusterOptions, KubeNode } from './cluster.ts'
 import { routeTo } from './pods.ts'
@@ -78,4 +79,14 @@ export async function routedToOwners (nodes: readonly KubeNode[], attempts = 300
     last = await misrouted(nodes)
     return last.length === 0
   }, attempts, 200).catch((err: Error) => { throw new Error(`${err.message}\n${last.join('\n')}`) })
+}
+
+/** Why the cluster suite cannot run here, or null: namespaces, and the tools a node and its runtime use. */
+export async function clusterSkipReason (): Promise<string | null> {
+  const base = await namespaceSkipReason()
+  if (base !== null) return base
+  for (const [tool, pkg] of [['nsenter', 'util-linux'], ['unshare', 'util-linux'], ['openssl', 'openssl'], ['iptables', 'iptables']] as const) {
+    if (await which(tool) === null) return `needs ${tool} (${pkg}; scripts/system-deps.sh installs it)`
+  }
+  return null
 }
