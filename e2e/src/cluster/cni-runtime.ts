@@ -71,8 +71,9 @@ export class CniRuntime {
     for (const plugin of list.plugins) {
       const r = await this.#exec('ADD', list, plugin, prev, containerId, netns, ifname)
       if (r.code !== 0 || r.json === undefined) {
-        await this.del({ containerId, netns, ifname, network: list, result: {} }, false)
-        throw new CniError(`ADD ${list.name}/${String(plugin.type)} for ${containerId} failed (${r.code}): ${r.stdout}${r.stderr}`, r)
+        // The runtime cleans up; a DEL that fails too is reported with the ADD's error, not instead of it.
+        const cleanup = await this.del({ containerId, netns, ifname, network: list, result: {} }, false).then(() => '', (err: Error) => `; then ${err.message}`)
+        throw new CniError(`ADD ${list.name}/${String(plugin.type)} for ${containerId} failed (${r.code}): ${r.stdout}${r.stderr}${cleanup}`, r)
       }
       prev = r.json
     }

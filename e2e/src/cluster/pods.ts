@@ -6,6 +6,8 @@
 import { spawn } from 'node:child_process'
 import { must, run } from '../netns.ts'
 import { resultAddress } from '../plugin.ts'
+import { sleep } from '../../../packages/agent/test/harness.ts'
+import { CniError } from './cni-runtime.ts'
 import type { Attachment, Conflist } from './cni-runtime.ts'
 import type { KubeNode } from './cluster.ts'
 
@@ -19,19 +21,42 @@ export interface Pod {
 
 let made = 0
 
-/** A pod on `node`, attached to `network` (default: the conflist the init container installed). */
+/** CNI's "try again later": the kubelet retries the pod's sandbox, at most this many times. */
+const TRY_AGAIN = 11
+const SANDBOX_ATTEMPTS = 30
+/** ...and gives up on the pod after this long, however many attempts are left. */
+const SANDBOX_DEADLINE_MS = 90_000
+
+/**
+ * A pod on `node`, attached to `network` (default: the conflist the init container installed). An ADD
+ * answered "try again later" (the agent not up yet) is retried as the kubelet does, a bounded number
+ * of times; any other failure is the pod's.
+ */
 export async function makePod (node: KubeNode, network?: Conflist, ifname = 'eth0'): Promise<Pod> {
   const list = network ?? await node.conflist()
   const name = `pod${process.pid.toString(36)}x${++made}`
   await node.runtime.sandbox(name)
   try {
-    const attachment = await node.runtime.add(list, name, name, ifname)
+    const attachment = await addRetrying(node, list, name, ifname)
     const cidr = resultAddress(attachment.result)
     if (cidr === undefined) throw new Error(`${node.name}: the ${list.name} chain's result for ${name} has no address: ${JSON.stringify(attachment.result)}`)
     return { node, name, ip: cidr.split('/')[0]!, attachment }
   } catch (err) {
     await node.runtime.removeSandbox(name)
     throw err
+  }
+}
+
+async function addRetrying (node: KubeNode, list: Conflist, name: string, ifname: string): Promise<Attachment> {
+  const deadline = performance.now() + SANDBOX_DEADLINE_MS
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await node.runtime.add(list, name, name, ifname)
+    } catch (err) {
+      const again = err instanceof CniError && err.run.json?.code === TRY_AGAIN
+      if (!again || attempt >= SANDBOX_ATTEMPTS || performance.now() > deadline) throw err
+      await sleep(1_000)
+    }
   }
 }
 
