@@ -75,6 +75,11 @@ describe('deploy/kubernetes/weft.yaml', () => {
     expect(conf.ipam.socket).toBe(env.WEFT_SOCKET)
   })
 
+  it('upgrades allocations stored without a network to the network of the conflist it installs', () => {
+    const conflist = JSON.parse(obj(kind('ConfigMap').data)['10-weft.conflist'] as string) as Json
+    expect(parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' }).migrateNetwork).toBe(conflist.name)
+  })
+
   it('lets the agent list nodes, and nothing more, to reclaim deleted ones', () => {
     const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
     expect(conf.reclaim?.api.href).toBe('https://10.96.0.1/')

@@ -60,16 +60,16 @@ describe('weft against running agents', () => {
 
   it('ps lists allocations with their pods; --json too; report is JSON', async () => {
     const n = nodes[0]!
-    const a = await n.client.allocate({ containerId: 'c0ffee0123456789', ifname: 'eth0', podNamespace: 'web', podName: 'front-0' })
-    await n.client.allocate({ containerId: 'beef', ifname: 'net1' })
+    const a = await n.client.allocate({ network: 'weft', containerId: 'c0ffee0123456789', ifname: 'eth0', podNamespace: 'web', podName: 'front-0' })
+    await n.client.allocate({ network: 'weft', containerId: 'beef', ifname: 'net1' })
     const r = await weft(['ps', ...at(n)])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.trimEnd().split('\n')).toEqual([
-      expect.stringMatching(/^beef +net1 +10\.99\.\d+\.\d+ +-$/),
-      expect.stringMatching(new RegExp(`^c0ffee012345 +eth0 +${a.address.replaceAll('.', '\\.')} +web/front-0$`))
+      expect.stringMatching(/^weft +beef +net1 +10\.99\.\d+\.\d+ +-$/),
+      expect.stringMatching(new RegExp(`^weft +c0ffee012345 +eth0 +${a.address.replaceAll('.', '\\.')} +web/front-0$`))
     ])
-    const json = JSON.parse((await weft(['ps', '--json', ...at(n)])).stdout) as Array<{ containerId: string }>
-    expect(json.map((x) => x.containerId).sort()).toEqual(['beef', 'c0ffee0123456789'])
+    const json = JSON.parse((await weft(['ps', '--json', ...at(n)])).stdout) as Array<{ network: string, containerId: string }>
+    expect(json.map((x) => `${x.network}/${x.containerId}`).sort()).toEqual(['weft/beef', 'weft/c0ffee0123456789'])
     const report = JSON.parse((await weft(['report', ...at(n)])).stdout) as ReportResponse
     expect(report.allocations).toHaveLength(2)
     expect(report.ring.range).toBe(RANGE)

@@ -177,6 +177,10 @@ describe('bad input', () => {
     ['CHECK on 0.3.1', { command: 'CHECK' }, netconf({ cniVersion: '0.3.1' }), 1, 'CHECK'],
     ['GC on 1.0.0', { command: 'GC' }, netconf({ cniVersion: '1.0.0', 'cni.dev/valid-attachments': [] }), 1, 'GC'],
     ['missing name', {}, { cniVersion: '1.0.0', ipam: { type: 'weft' } }, 7, 'name'],
+    ['network name starting with a dash', {}, netconf({ name: '-e2e' }), 7, 'invalid name: "-e2e" is not a network name: it must match'],
+    ['network name with a slash', {}, netconf({ name: 'ns/e2e' }), 7, 'invalid name: "ns/e2e" is not a network name'],
+    ['network name too long', {}, netconf({ name: 'n'.repeat(254) }), 7, 'longer than 253 characters'],
+    ['network name not a string', {}, netconf({ name: 7 }), 7, 'invalid name'],
     ['missing ipam', {}, { cniVersion: '1.0.0', name: 'x' }, 7, 'ipam'],
     ['unknown ipam field', {}, netconf({}, { subnet: '10.0.0.0/8' }), 7, 'ipam.subnet'],
     ['bad route', {}, netconf({}, { routes: [{ dst: 'default' }] }), 7, 'ipam.routes[0].dst'],
@@ -214,6 +218,24 @@ describe('GC', () => {
     const legacy = await cni({ command: 'GC' }, { ...conf, 'cni.dev/attachments': [] })
     expect(legacy.code).toBe(0)
     expect((await allocations()).map((a) => a.containerId)).toEqual(['weft-gateway.e2e'])
+  })
+
+  it('on one network leaves every other network alone (ADD on neta, GC on netb naming only its own)', async () => {
+    const neta = netconf({ name: 'neta' })
+    const netb = netconf({ name: 'netb' })
+    const [a, b, shared] = [newId(), newId(), newId()]
+    expect((await add(a, neta)).code).toBe(0)
+    expect((await add(b, netb)).code).toBe(0)
+    // The same container and interface on both networks: two attachments, two addresses.
+    const onA = resultAddress((await add(shared, neta)).json)
+    const onB = resultAddress((await add(shared, netb)).json)
+    expect(onA).not.toBe(onB)
+    const r = await cni({ command: 'GC' }, { ...netb, 'cni.dev/valid-attachments': [{ containerID: b, ifname: 'eth0' }] })
+    expect(r.code, r.stdout).toBe(0)
+    const left = (await allocations()).filter((x) => [a, b, shared].includes(x.containerId)).map((x) => `${x.network}/${x.containerId}`)
+    expect(left.sort()).toEqual([`neta/${a}`, `neta/${shared}`, `netb/${b}`].sort())
+    expect((await check(shared, neta)).code).toBe(0)
+    for (const [id, conf] of [[a, neta], [shared, neta], [b, netb]] as const) expect((await del(id, conf)).code).toBe(0)
   })
 })
 

@@ -56,7 +56,7 @@ describe.skipIf(skipReason !== null)('a partition and its heal', () => {
   }
   const allocate = async (name: string, count: number, label: string): Promise<void> => {
     for (let i = 0; i < count; i++) {
-      held.push({ agent: name, answer: await agent(name).client.allocate({ containerId: `${label}-${name}-${i}`, ifname: 'eth0' }) })
+      held.push({ agent: name, answer: await agent(name).client.allocate({ network: 'weft', containerId: `${label}-${name}-${i}`, ifname: 'eth0' }) })
     }
   }
   const reports = async (): Promise<Map<string, ReportResponse>> =>

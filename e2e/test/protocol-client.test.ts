@@ -30,22 +30,22 @@ async function rejection (p: Promise<unknown>): Promise<Error> {
 describe('client', () => {
   it('speaks every route', async () => {
     const c = agent.client
-    const a = await c.allocate({ containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p' })
+    const a = await c.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p' })
     expect(a).toMatchObject({ prefixLength: 24, range: '10.99.0.0/24' })
-    expect(await c.check({ containerId: 'c1', ifname: 'eth0' })).toEqual(a)
+    expect(await c.check({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual(a)
     expect((await c.allocations()).allocations).toEqual([expect.objectContaining({ containerId: 'c1', address: a.address, podName: 'p' })])
     expect((await c.status()).status).toBe('ready')
     expect((await c.report()).allocations).toHaveLength(1)
-    expect(await c.gc({ valid: [{ containerId: 'c1', ifname: 'eth0' }] })).toEqual({ released: [] })
-    expect(await c.release({ containerId: 'c1', ifname: 'eth0' })).toEqual({ released: a.address })
-    expect(await c.release({ containerId: 'c1', ifname: 'eth0' })).toEqual({ released: null })
+    expect(await c.gc({ network: 'weft', valid: [{ containerId: 'c1', ifname: 'eth0' }] })).toEqual({ released: [] })
+    expect(await c.release({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual({ released: a.address })
+    expect(await c.release({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual({ released: null })
   })
 
   it('throws ApiError with the agent\'s code, message and retryable flag', async () => {
-    const err = await rejection(agent.client.check({ containerId: 'nobody', ifname: 'eth0' }))
+    const err = await rejection(agent.client.check({ network: 'weft', containerId: 'nobody', ifname: 'eth0' }))
     expect(err).toBeInstanceOf(ApiError)
     expect(err).toMatchObject({ name: 'ApiError', code: 'unknown-attachment', retryable: false })
-    const bad = await rejection(agent.client.allocate({ containerId: '-bad', ifname: 'eth0' }))
+    const bad = await rejection(agent.client.allocate({ network: 'weft', containerId: '-bad', ifname: 'eth0' }))
     expect(bad).toMatchObject({ name: 'ApiError', code: 'bad-request', status: 400 })
     expect(bad.message).toContain('containerId')
   })
@@ -85,7 +85,7 @@ describe('client', () => {
     const server = createServer((socket) => { socket.once('data', () => { socket.end(partial) }) })
     await new Promise<void>((resolve) => server.listen(path, resolve))
     try {
-      const err = await rejection(createClient({ socketPath: path }).allocate({ containerId: 'c9', ifname: 'eth0' }))
+      const err = await rejection(createClient({ socketPath: path }).allocate({ network: 'weft', containerId: 'c9', ifname: 'eth0' }))
       expect(err).toMatchObject({ name: 'AgentUnavailableError', errno: 'EOF' })
       expect(err.message).toBe(`cannot reach the weft agent at ${path}: connection closed before a whole answer; the agent may have stopped`)
     } finally {

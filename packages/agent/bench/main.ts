@@ -29,7 +29,7 @@ async function storm (agent: AgentProcess, prefix: string, count: number, concur
   const started = performance.now()
   const latencies = await inParallel(count, concurrency, async i => {
     const t = performance.now()
-    await agent.client.allocate({ containerId: `${prefix}-${i}`, ifname: 'eth0' })
+    await agent.client.allocate({ network: 'weft', containerId: `${prefix}-${i}`, ifname: 'eth0' })
     return performance.now() - t
   })
   return { latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000 }

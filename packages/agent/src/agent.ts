@@ -2,7 +2,7 @@
  * One agent: identity, store, core peer, mesh, Ready loop, socket API and metrics, started in that
  * order and stopped in reverse. The core does the thinking; this wires its inputs and outputs.
  */
-import { createPeer, decodeMessage, encodeMessage, formatRange, InvariantError, parseUniverse } from '@weft/ring'
+import { createPeer, decodeMessage, encodeMessage, formatRange, InvariantError, NewerCodecError, parseUniverse } from '@weft/ring'
 import type { CoreEvent, Message, Outbound, PeerId, Universe } from '@weft/ring'
 import { formatInit } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -23,6 +23,8 @@ import { readSwarmKey } from './swarm-key.ts'
 
 /** How often the core's full invariant checks run. */
 const CHECK_INTERVAL_MS = 5_000
+/** Peers speaking a newer codec that are named in the log; more are only counted. */
+const MAX_NEWER_SENDERS_LOGGED = 1_000
 /** Bound on one call to the Kubernetes API. */
 const KUBE_TIMEOUT_MS = 10_000
 
@@ -42,7 +44,8 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
   if (swarmKey === null) log.warn('no WEFT_SWARM_KEY_FILE: any host that can reach the listen port may join the mesh')
   else if (swarmKey.exposed) log.warn({ file: config.swarmKeyFile }, 'the swarm key file is readable by group or others; make it 0600')
 
-  const store = await Store.open(config.dataDir, universe.cidr)
+  const store = await Store.open(config.dataDir, universe.cidr, config.migrateNetwork)
+  if (store.migrated > 0) log.info({ allocations: store.migrated, network: config.migrateNetwork }, 'migrated allocations stored without a network (schema 1) to network keys')
   const cleanup: Array<() => Promise<void>> = [async () => await store.close()]
   try {
     const persisted = await store.load()
@@ -83,6 +86,8 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     // Runs after the mesh has stopped and before the store closes: the last batch lands.
     cleanup.unshift(async () => await driver.idle())
 
+    // Each newer peer is logged once, not once per message; bounded, as senders are.
+    const newerSenders = new Set<PeerId>()
     mesh = await Mesh.start({
       privateKey: identity.privateKey,
       listen: config.listen,
@@ -97,9 +102,17 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
         try {
           msg = decodeMessage(data)
         } catch (err) {
+          if (err instanceof NewerCodecError) {
+            metrics.newerMessage()
+            if (!newerSenders.has(from) && newerSenders.size < MAX_NEWER_SENDERS_LOGGED) {
+              newerSenders.add(from)
+              log.warn({ from, version: err.version }, 'a peer speaks a newer codec (a rolling update?): its messages are ignored until this agent is updated')
+            }
+            return 'ignore'
+          }
           metrics.badMessage()
           log.warn({ from, bytes: data.length, err: (err as Error).message }, 'malformed message ignored')
-          return false
+          return 'reject'
         }
         driver.input(() => {
           try {
@@ -111,7 +124,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
             log.warn({ from, type: msg.type, err: (err as Error).message }, 'message rejected by the core')
           }
         })
-        return true
+        return 'accept'
       },
       unreadable: (from, reason) => {
         metrics.badMessage()

@@ -11,7 +11,7 @@ import type { CoreError, CoreErrorCode, Universe } from '@weft/ring'
 import { ApiError } from '@weft/protocol'
 import type { Route } from './server.ts'
 import { checkAllocate, checkAttachment, checkGc, checkPrime, checkRmpeer } from './validate.ts'
-import type { CheckedAllocate, CheckedAttachment } from './validate.ts'
+import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 /** What the routes need from the agent. */
 export interface AgentOps {
@@ -19,7 +19,7 @@ export interface AgentOps {
   allocate: (req: CheckedAllocate) => Promise<AllocateResponse>
   release: (a: CheckedAttachment) => Promise<ReleaseResponse>
   check: (a: CheckedAttachment) => CheckResponse
-  gc: (valid: readonly CheckedAttachment[]) => Promise<GcResponse>
+  gc: (req: CheckedGc) => Promise<GcResponse>
   allocations: () => AllocationsResponse
   status: () => StatusResponse
   report: () => ReportResponse

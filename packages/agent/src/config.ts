@@ -9,11 +9,13 @@ import { asPeerId, parseUniverse } from '@weft/ring'
 import type { Cidr, InitMode } from '@weft/ring'
 import { ConfigError } from './errors.ts'
 import { isLoopback } from './kube.ts'
-import { DEFAULT_SOCKET } from '@weft/protocol'
+import { DEFAULT_SOCKET, fieldProblem } from '@weft/protocol'
 
 export const DEFAULT_RANGE = '10.32.0.0/12'
 export const DEFAULT_PORT = 6783
 export const DEFAULT_DATA_DIR = '/var/lib/weft'
+/** The network name of the shipped conflist. */
+export const DEFAULT_MIGRATE_NETWORK = 'weft'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -46,6 +48,8 @@ export interface AgentConfig {
   readonly pingMs: number
   /** Taking over the peers of deleted Kubernetes nodes; null when off. */
   readonly reclaim: ReclaimConfig | null
+  /** The CNI network given to allocations stored before attachments had one (a schema-1 store). */
+  readonly migrateNetwork: string
 }
 
 export interface ReclaimConfig {
@@ -86,7 +90,8 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
     reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),
     pingMs: integer(env, 'WEFT_PING_MS', 10_000, 1_000, 600_000),
-    reclaim: parseReclaim(env)
+    reclaim: parseReclaim(env),
+    migrateNetwork: migrateNetwork(env)
   }
 }
 
@@ -265,6 +270,13 @@ function socketPath (env: Env): string {
 function nickname (env: Env, hostname: string): string {
   const value = setting(env, 'WEFT_NICKNAME') ?? hostname
   if (!NICKNAME.test(value)) throw new ConfigError('WEFT_NICKNAME', value, '1 to 253 printable characters without spaces')
+  return value
+}
+
+function migrateNetwork (env: Env): string {
+  const value = setting(env, 'WEFT_MIGRATE_NETWORK') ?? DEFAULT_MIGRATE_NETWORK
+  const problem = fieldProblem('network', value)
+  if (problem !== null) throw new ConfigError('WEFT_MIGRATE_NETWORK', value, `a CNI network name (${problem})`)
   return value
 }
 

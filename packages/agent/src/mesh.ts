@@ -44,9 +44,22 @@ export interface MeshOptions {
   readonly log: Logger
 }
 
+/**
+ * What became of one inbound message: `reject` for malformed bytes (gossipsub stops them spreading
+ * and lowers the sender's score), `ignore` for bytes that are not ours to judge, such as a newer
+ * agent's codec during a rolling update (dropped, the sender not penalised).
+ */
+export type Verdict = 'accept' | 'reject' | 'ignore'
+
+const VERDICTS: Record<Verdict, TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  reject: TopicValidatorResult.Reject,
+  ignore: TopicValidatorResult.Ignore
+}
+
 export interface MeshHandlers {
-  /** One inbound message, gossiped or direct. Returns false when the bytes are malformed. */
-  readonly receive: (from: PeerId, data: Uint8Array) => boolean
+  /** One inbound message, gossiped or direct. */
+  readonly receive: (from: PeerId, data: Uint8Array) => Verdict
   /** A message that could not even be read (oversized, cut off). */
   readonly unreadable: (from: PeerId, reason: string) => void
   /** The set of connected peers subscribed to the ring topic changed. */
@@ -180,7 +193,7 @@ export class Mesh {
     // deduplication; rejecting malformed bytes there also stops them spreading and lowers the sender's score.
     pubsub.topicValidators.set(TOPIC, (_propagator, msg) => {
       if (msg.type !== 'signed') return TopicValidatorResult.Reject
-      return this.#handlers.receive(asPeerId(msg.from.toString()), msg.data) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject
+      return VERDICTS[this.#handlers.receive(asPeerId(msg.from.toString()), msg.data)]
     })
     pubsub.addEventListener('subscription-change', () => this.#updateReachable())
     node.addEventListener('peer:connect', () => this.#updateReachable())

@@ -23,6 +23,7 @@ export class Metrics {
   readonly #conflictCounter: Counter
   readonly #badMessageCounter: Counter
   readonly #reclaimCounter: Counter
+  readonly #newerCounter: Counter
   readonly #commitSeconds: Histogram
 
   // One snapshot per scrape, shared by every gauge: building it walks the whole ring.
@@ -50,6 +51,7 @@ export class Metrics {
     }
     this.#conflictCounter = new Counter({ name: 'weft_ipam_conflicts_total', help: 'Ring entries rejected because they would hand away allocated addresses', registers })
     this.#badMessageCounter = new Counter({ name: 'weft_bad_messages_total', help: 'Malformed or oversized messages received from the mesh', registers })
+    this.#newerCounter = new Counter({ name: 'weft_newer_codec_messages_total', help: 'Messages of a newer codec version, ignored (a rolling update in progress)', registers })
     this.#reclaimCounter = new Counter({ name: 'weft_ipam_reclaimed_peers_total', help: 'Peers of deleted Kubernetes nodes this agent took over', registers })
     this.#commitSeconds = new Histogram({
       name: 'weft_store_commit_seconds',
@@ -63,6 +65,10 @@ export class Metrics {
 
   reclaimed (): void {
     this.#reclaimCounter.inc()
+  }
+
+  newerMessage (): void {
+    this.#newerCounter.inc()
   }
 
   conflict (): void {

@@ -14,7 +14,8 @@ import type { Driver } from './driver.ts'
 import { ApiError } from '@weft/protocol'
 import type { AttachmentMeta, Store } from './store.ts'
 import { allocationInfo, allocationInfos, reportBody } from './status.ts'
-import type { CheckedAllocate, CheckedAttachment } from './validate.ts'
+import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
+import { attachmentOfKey } from './attachment-key.ts'
 
 export interface OpsDeps {
   readonly universe: Universe
@@ -62,13 +63,14 @@ export class Ops implements AgentOps {
 
   check (a: CheckedAttachment): CheckResponse {
     const held = this.#d.store.allocations.get(a.key)
-    if (held === undefined) throw new ApiError(404, 'unknown-attachment', `no allocation for container ${a.containerId} interface ${a.ifname}`)
+    if (held === undefined) throw new ApiError(404, 'unknown-attachment', `no allocation for container ${a.containerId} interface ${a.ifname} on network ${a.network}`)
     return this.#answer(held.offset)
   }
 
-  async gc (valid: readonly CheckedAttachment[]): Promise<GcResponse> {
+  /** Releases the named network's allocations that are not listed; no other network's. */
+  async gc ({ network, valid }: CheckedGc): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
-    const stale = [...this.#d.store.allocations.entries()].filter(([key]) => !keep.has(key))
+    const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key))
     const released = await Promise.all(stale.map(async ([key, held]) => {
       ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release'))
       return allocationInfo(this.universe, held)
@@ -124,8 +126,7 @@ export class Ops implements AgentOps {
 
 /** Metadata recovered from the attachment key alone, for an allocation that arrived without any. */
 export function metaFromKey (key: string, now: number): AttachmentMeta {
-  const slash = key.lastIndexOf('/')
-  return { containerId: key.slice(0, slash), ifname: key.slice(slash + 1), allocatedAt: now }
+  return { ...attachmentOfKey(key), allocatedAt: now }
 }
 
 function ok (c: Completion): Extract<Completion, { ok: true }> {

@@ -74,7 +74,7 @@ export function reportBody (status: StatusResponse, u: Universe, ring: RingState
   }
 }
 
-/** Allocations as the API lists them, sorted by attachment. */
+/** Allocations as the API lists them, sorted by attachment (network, container, interface). */
 export function allocationInfos (u: Universe, allocations: ReadonlyMap<string, StoredAllocation>): AllocationInfo[] {
   return [...allocations.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -83,6 +83,7 @@ export function allocationInfos (u: Universe, allocations: ReadonlyMap<string, S
 
 export function allocationInfo (u: Universe, a: StoredAllocation): AllocationInfo {
   return {
+    network: a.network,
     containerId: a.containerId,
     ifname: a.ifname,
     address: addressAt(u, a.offset),

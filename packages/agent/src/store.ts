@@ -1,58 +1,43 @@
 /**
- * The node's durable state in LevelDB: the ring, every allocation with its attachment metadata,
- * acceptor records, and meta (schema, universe). Each core Ready's PersistDelta is one atomic batch
+ * The node's durable state in LevelDB: the ring, every allocation with its attachment metadata
+ * (keyed by network/containerId/ifname), acceptor records, and meta (schema, universe). Each core Ready's PersistDelta is one atomic batch
  * written with sync, so an acknowledged allocation survives kill -9 and power loss.
  */
 import { join } from 'node:path'
 import { Level } from 'level'
-import { Packr } from 'msgpackr'
 import {
   decodeAcceptorRecord, decodeAllocation, decodeRingState, encodeAcceptorRecord, encodeAllocation, encodeRingState
 } from '@weft/ring'
-import type { AcceptorRecord, Allocation, Cidr, Offset, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
+import type { AcceptorRecord, Allocation, Cidr, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
 import { StoreError } from './errors.ts'
+import { migrateFromSchema1 } from './store-migrate.ts'
+import {
+  ACCEPTOR, ALLOC, ATTACH, decodeMeta, decoded, encodeMeta, KEY_NODES_SEEN, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE, next, packr,
+  SCHEMA_VERSION
+} from './store-layout.ts'
+import type { AttachmentMeta, BatchOp, StoredAllocation } from './store-layout.ts'
 
-export const SCHEMA_VERSION = 1
-
-/** What the agent knows about an allocation beyond the core's (key, offset). */
-export interface AttachmentMeta {
-  readonly containerId: string
-  readonly ifname: string
-  readonly podNamespace?: string
-  readonly podName?: string
-  /** Milliseconds since the epoch. */
-  readonly allocatedAt: number
-}
-
-export interface StoredAllocation extends AttachmentMeta {
-  readonly offset: Offset
-}
+export type { AttachmentMeta, StoredAllocation } from './store-layout.ts'
 
 type Db = Level<string, Uint8Array>
-
-const KEY_SCHEMA = 'meta:schema'
-const KEY_UNIVERSE = 'meta:universe'
-const KEY_RING = 'ring'
-const ALLOC = 'alloc:'
-const ATTACH = 'attach:'
-const ACCEPTOR = 'acceptor:'
-const KEY_NODES_SEEN = 'reclaim:nodes-seen'
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
 export class Store {
   readonly #db: Db
   readonly #allocations = new Map<string, StoredAllocation>()
+  /** Allocations moved from an older schema's keys when this store was opened. */
+  readonly migrated: number
 
-  private constructor (db: Db) {
+  private constructor (db: Db, migrated: number) {
     this.#db = db
+    this.migrated = migrated
   }
 
   /**
    * Opens (or creates) the store under `dataDir` for `universe`. A store made for another range,
-   * or by a newer schema, refuses to open; nothing is ever wiped.
+   * or by a newer schema, refuses to open; nothing is ever wiped. A schema-1 store is migrated in
+   * place, its allocations given to `legacyNetwork` (schema 1 had no networks).
    */
-  static async open (dataDir: string, universe: Cidr): Promise<Store> {
+  static async open (dataDir: string, universe: Cidr, legacyNetwork: string): Promise<Store> {
     const location = join(dataDir, 'db')
     const db: Db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
@@ -63,12 +48,12 @@ export class Store {
       throw new StoreError(`cannot open the store ${location}: ${(err as Error).message}${cause === undefined ? '' : ` (${String(cause)})`}`)
     }
     try {
-      await checkMeta(db, location, universe)
+      const schema = await checkMeta(db, location, universe)
+      return new Store(db, schema === 1 ? await migrateFromSchema1(db, legacyNetwork) : 0)
     } catch (err) {
       await db.close()
       throw err
     }
-    return new Store(db)
   }
 
   /** Every allocation as written: loaded by `load`, kept current by `commit`. */
@@ -114,7 +99,7 @@ export class Store {
    * of every put allocation; deleted allocations lose theirs in the same batch.
    */
   async commit (delta: PersistDelta, meta: (key: string) => AttachmentMeta): Promise<void> {
-    const ops: Array<{ type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }> = []
+    const ops: BatchOp[] = []
     if (delta.ring !== undefined) ops.push({ type: 'put', key: KEY_RING, value: encodeRingState(delta.ring) })
     for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
     for (const key of delta.deleteAllocations) {
@@ -151,7 +136,8 @@ export class Store {
   }
 }
 
-async function checkMeta (db: Db, location: string, universe: Cidr): Promise<void> {
+/** Checks the schema and the range; returns the schema (a fresh store is made at the current one). */
+async function checkMeta (db: Db, location: string, universe: Cidr): Promise<number> {
   const [schemaBytes, universeBytes] = await db.getMany([KEY_SCHEMA, KEY_UNIVERSE])
   if (schemaBytes === undefined && universeBytes === undefined) {
     const empty = await db.keys({ limit: 1 }).all()
@@ -160,14 +146,15 @@ async function checkMeta (db: Db, location: string, universe: Cidr): Promise<voi
       { type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) },
       { type: 'put', key: KEY_UNIVERSE, value: packr.pack(universe) }
     ], { sync: true })
-    return
+    return SCHEMA_VERSION
   }
   const schema = decoded(KEY_SCHEMA, () => unpackAs(schemaBytes, 'number'))
-  if (schema !== SCHEMA_VERSION) throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schema ${SCHEMA_VERSION}`)
+  if (schema !== SCHEMA_VERSION && schema !== 1) throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 and ${SCHEMA_VERSION}`)
   const stored = decoded(KEY_UNIVERSE, () => unpackAs(universeBytes, 'string'))
   if (stored !== universe) {
     throw new StoreError(`the store ${location} was made for the range ${String(stored)}, but IPALLOC_RANGE is ${universe}; use the old range, or another data dir for the new one (nothing was changed)`)
   }
+  return schema as number
 }
 
 function unpackAs (bytes: Uint8Array | undefined, type: 'number' | 'string'): unknown {
@@ -175,38 +162,4 @@ function unpackAs (bytes: Uint8Array | undefined, type: 'number' | 'string'): un
   const v: unknown = packr.unpack(bytes)
   if (typeof v !== type) throw new Error(`expected a ${type}`)
   return v
-}
-
-/** Runs a decoder; any failure becomes a StoreError naming the key. */
-function decoded<T> (key: string, decode: () => T): T {
-  try {
-    return decode()
-  } catch (err) {
-    throw new StoreError(`corrupt value at key "${key}": ${(err as Error).message}`)
-  }
-}
-
-function encodeMeta (m: AttachmentMeta): Uint8Array {
-  return packr.pack([m.containerId, m.ifname, m.podNamespace ?? null, m.podName ?? null, m.allocatedAt])
-}
-
-function decodeMeta (bytes: Uint8Array): AttachmentMeta {
-  const v: unknown = packr.unpack(bytes)
-  if (!Array.isArray(v) || v.length !== 5) throw new Error('expected 5 fields')
-  const [containerId, ifname, podNamespace, podName, allocatedAt] = v as unknown[]
-  if (typeof containerId !== 'string' || typeof ifname !== 'string') throw new Error('containerId and ifname must be strings')
-  if (typeof allocatedAt !== 'number') throw new Error('allocatedAt must be a number')
-  const optional = (x: unknown, name: string): string | undefined => {
-    if (x === null) return undefined
-    if (typeof x !== 'string') throw new Error(`${name} must be a string or null`)
-    return x
-  }
-  const ns = optional(podNamespace, 'podNamespace')
-  const pod = optional(podName, 'podName')
-  return { containerId, ifname, allocatedAt, ...(ns === undefined ? {} : { podNamespace: ns }), ...(pod === undefined ? {} : { podName: pod }) }
-}
-
-/** The first string after every string that starts with `prefix`. */
-function next (prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
 }

@@ -4,13 +4,11 @@
  */
 import { offsetOf } from '@weft/ring'
 import type { Offset, Universe } from '@weft/ring'
-import type { Attachment, RmpeerRequest } from '@weft/protocol'
+import { fieldProblem } from '@weft/protocol'
+import type { Attachment, AttachmentField, RmpeerRequest } from '@weft/protocol'
+import { attachmentKey } from './attachment-key.ts'
 import { RequestError } from './errors.ts'
 
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
-const MAX_CONTAINER_ID = 256
-/** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace, not "." or "..". */
-const IFNAME = /^[^/:\s]{1,15}$/
 const MAX_K8S_NAME = 253
 
 /** An attachment checked and keyed: the key is what the core and the store index allocations by. */
@@ -24,9 +22,10 @@ export interface CheckedAllocate extends CheckedAttachment {
   readonly offset?: Offset
 }
 
-/** ifname cannot contain '/', so the key splits back unambiguously. */
-export function attachmentKey (a: Attachment): string {
-  return `${a.containerId}/${a.ifname}`
+export interface CheckedGc {
+  readonly network: string
+  /** The network's attachments to keep, keyed. */
+  readonly valid: readonly CheckedAttachment[]
 }
 
 export function checkAllocate (body: unknown, universe: Universe): CheckedAllocate {
@@ -55,10 +54,13 @@ export function checkAttachment (body: unknown): CheckedAttachment {
   return checkAttachmentFields(object(body, 'body'), '')
 }
 
-export function checkGc (body: unknown): CheckedAttachment[] {
+/** The network is given once; the listed attachments are that network's. */
+export function checkGc (body: unknown): CheckedGc {
   const o = object(body, 'body')
-  if (!Array.isArray(o.valid)) throw new RequestError('valid', `expected an array of attachments, got ${typeOf(o.valid)}`)
-  return o.valid.map((item: unknown, i: number) => checkAttachmentFields(object(item, `valid[${i}]`), `valid[${i}].`))
+  const network = field(o, 'network', '')
+  if (!Array.isArray(o.valid)) throw new RequestError('valid', `expected an array of {containerId, ifname}, got ${typeOf(o.valid)}`)
+  const valid = o.valid.map((item: unknown, i: number) => checkAttachmentFields({ ...object(item, `valid[${i}]`), network }, `valid[${i}].`))
+  return { network, valid }
 }
 
 export function checkRmpeer (body: unknown): Required<RmpeerRequest> {
@@ -75,16 +77,17 @@ export function checkPrime (body: unknown): void {
 }
 
 function checkAttachmentFields (o: Record<string, unknown>, prefix: string): CheckedAttachment {
-  const { containerId, ifname } = o
-  if (typeof containerId !== 'string') throw new RequestError(`${prefix}containerId`, `expected a string, got ${typeOf(containerId)}`)
-  if (containerId.length > MAX_CONTAINER_ID || !CONTAINER_ID.test(containerId)) {
-    throw new RequestError(`${prefix}containerId`, `${JSON.stringify(containerId.slice(0, 80))} must match ${CONTAINER_ID.source} and be at most ${MAX_CONTAINER_ID} characters`)
-  }
-  if (typeof ifname !== 'string') throw new RequestError(`${prefix}ifname`, `expected a string, got ${typeOf(ifname)}`)
-  if (!IFNAME.test(ifname) || ifname === '.' || ifname === '..') {
-    throw new RequestError(`${prefix}ifname`, `${JSON.stringify(ifname.slice(0, 80))} is not a Linux interface name (1 to 15 characters, no '/', ':' or spaces)`)
-  }
-  return { containerId, ifname, key: attachmentKey({ containerId, ifname }) }
+  const a: Attachment = { network: field(o, 'network', ''), containerId: field(o, 'containerId', prefix), ifname: field(o, 'ifname', prefix) }
+  return { ...a, key: attachmentKey(a) }
+}
+
+/** One part of an attachment, by the protocol's rules; `prefix` places it in the body for the error. */
+function field (o: Record<string, unknown>, name: AttachmentField, prefix: string): string {
+  const v = o[name]
+  if (typeof v !== 'string') throw new RequestError(`${prefix}${name}`, `expected a string, got ${typeOf(v)}`)
+  const problem = fieldProblem(name, v)
+  if (problem !== null) throw new RequestError(`${prefix}${name}`, problem)
+  return v
 }
 
 function optionalName (o: Record<string, unknown>, field: string): string | undefined {

@@ -11,13 +11,14 @@ beforeAll(async () => {
   cluster = await Cluster.create('cluster')
   const ports = [await freePort(), await freePort(), await freePort()]
   const peers = ports.map(p => `127.0.0.1:${p}`).join(',')
-  // Every agent gets the same list, itself included, as a DaemonSet would.
-  seeds = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `seed-${i}`, port, env: { WEFT_PEERS: peers, IPALLOC_INIT: 'consensus=3' } })))
+  // Every agent gets the same list, itself included, as a DaemonSet would; at the shipped timing
+  // (tick, reconnect and ping as in production), so the protocol is tested as it runs in a cluster.
+  seeds = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `seed-${i}`, port, timing: 'production', env: { WEFT_PEERS: peers, IPALLOC_INIT: 'consensus=3' } })))
 })
 afterAll(async () => { await cluster.teardown() })
 
 async function allocateMany (agent: AgentProcess, count: number, concurrency: number): Promise<AllocateResponse[]> {
-  return await inParallel(count, concurrency, async i => await agent.client.allocate({ containerId: `${agent.name}-c${i}`, ifname: 'eth0' }))
+  return await inParallel(count, concurrency, async i => await agent.client.allocate({ network: 'weft', containerId: `${agent.name}-c${i}`, ifname: 'eth0' }))
 }
 
 const shares = (s: StatusResponse): Map<string, bigint> => new Map(s.peers.map(p => [p.id, BigInt(p.addresses)]))
@@ -47,7 +48,7 @@ describe('three agents with consensus=3, then a fourth', () => {
   })
 
   it('a fourth agent joins later, gets space by donation, and 3000 allocations never overlap', async () => {
-    const fourth = await cluster.start({ name: 'late', env: { WEFT_PEERS: seeds.map(a => a.addr).join(',') } })
+    const fourth = await cluster.start({ name: 'late', timing: 'production', env: { WEFT_PEERS: seeds.map(a => a.addr).join(',') } })
     const results = await Promise.all([...seeds, fourth].map(async a => await allocateMany(a, 750, 16)))
     const addresses = results.flat().map(r => r.address)
     expect(addresses).toHaveLength(3000)

@@ -41,7 +41,8 @@ describe('config defaults', () => {
       requestTimeoutMs: 30_000,
       reconnectMs: 2_000,
       pingMs: 10_000,
-      reclaim: null
+      reclaim: null,
+      migrateNetwork: 'weft'
     })
   })
 
@@ -121,7 +122,10 @@ describe('config rejects bad values, naming the variable and the value', () => {
     ['WEFT_REQUEST_TIMEOUT_MS', '-1'],
     ['WEFT_RECONNECT_MS', 'soon'],
     ['WEFT_PING_MS', '500', 'from 1000'],
-    ['WEFT_RECLAIM', 'yes', 'kubernetes', 'off']
+    ['WEFT_RECLAIM', 'yes', 'kubernetes', 'off'],
+    ['WEFT_MIGRATE_NETWORK', '-weft', 'a CNI network name', 'must match'],
+    ['WEFT_MIGRATE_NETWORK', 'a/b', 'must match'],
+    ['WEFT_MIGRATE_NETWORK', 'n'.repeat(254), 'longer than 253']
   ]
   it.each(cases)('%s=%s', (variable, value, ...mentions) => {
     rejects({ [variable]: value }, variable, JSON.stringify(value), ...mentions)

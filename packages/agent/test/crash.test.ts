@@ -20,7 +20,7 @@ describe('kill -9 during an allocation storm', () => {
       while (!killed) {
         const id = `storm-${next++}`
         try {
-          acked.set(id, await a.client.allocate({ containerId: id, ifname: 'eth0' }))
+          acked.set(id, await a.client.allocate({ network: 'weft', containerId: id, ifname: 'eth0' }))
         } catch {
           return // the agent died under this request: it was never acknowledged
         }
@@ -34,14 +34,14 @@ describe('kill -9 during an allocation storm', () => {
 
     const again = await cluster.start({ name: 'victim', dataDir: a.dataDir, port: a.port, env })
     for (const [containerId, res] of acked) {
-      expect(await again.client.check({ containerId, ifname: 'eth0' })).toEqual(res)
+      expect(await again.client.check({ network: 'weft', containerId, ifname: 'eth0' })).toEqual(res)
     }
     // A repeated ADD for an acknowledged attachment gets the same address back.
     const [firstId, firstRes] = [...acked][0]!
-    expect(await again.client.allocate({ containerId: firstId, ifname: 'eth0' })).toEqual(firstRes)
+    expect(await again.client.allocate({ network: 'weft', containerId: firstId, ifname: 'eth0' })).toEqual(firstRes)
 
     await Promise.all([again, b].map(async agent => {
-      for (let i = 0; i < 200; i++) await agent.client.allocate({ containerId: `after-${agent.name}-${i}`, ifname: 'eth0' })
+      for (let i = 0; i < 200; i++) await agent.client.allocate({ network: 'weft', containerId: `after-${agent.name}-${i}`, ifname: 'eth0' })
     }))
     const lists = await Promise.all([again, b].map(async agent => (await agent.client.allocations()).allocations))
     const all = lists.flat().map(x => x.address)

@@ -14,7 +14,7 @@ let dir: string
 let store: Store
 beforeEach(async () => {
   dir = await makeTempDir('driver')
-  store = await Store.open(dir, U.cidr)
+  store = await Store.open(dir, U.cidr, 'weft')
 })
 afterEach(async () => {
   await store.close()
@@ -41,8 +41,8 @@ describe('the Ready loop over a real core and a real store', () => {
     // Requests keep arriving, one per turn of the event loop, while batches are being written.
     const pending: Array<Promise<Completion>> = []
     for (let i = 0; i < 200; i++) {
-      pending.push(driver.request(id => peer.allocate(id, `c${i}/eth0`), 10_000, 'allocate').then(c => {
-        trace.push(`answer c${i}/eth0`)
+      pending.push(driver.request(id => peer.allocate(id, `weft/c${i}/eth0`), 10_000, 'allocate').then(c => {
+        trace.push(`answer weft/c${i}/eth0`)
         return c
       }))
       await new Promise(resolve => setImmediate(resolve))
@@ -59,7 +59,7 @@ describe('the Ready loop over a real core and a real store', () => {
     expect(batches.some(b => b.putAllocations.length > 1)).toBe(true)
     // Each answer comes after the batch that put its allocation was durable.
     for (let i = 0; i < 200; i++) {
-      const key = `c${i}/eth0`
+      const key = `weft/c${i}/eth0`
       const batch = batches.findIndex(b => b.putAllocations.some(a => a.key === key))
       expect(batch).toBeGreaterThanOrEqual(0)
       expect(trace.indexOf(`durable ${batch}`)).toBeLessThan(trace.indexOf(`answer ${key}`))
@@ -75,7 +75,7 @@ describe('the Ready loop over a real core and a real store', () => {
       event: () => undefined,
       fatal: err => { throw err }
     }, createLogger('silent'))
-    const c = await driver.request(id => peer.allocate(id, 'c/eth0'), 50, 'allocate')
+    const c = await driver.request(id => peer.allocate(id, 'weft/c/eth0'), 50, 'allocate')
     expect(c).toMatchObject({ ok: false, error: { code: 'not-ready', retryable: true } })
     expect(driver.waiting).toBe(0)
   })

@@ -81,7 +81,14 @@ export interface AgentSpec {
   readonly netns?: string
   /** The IPv4 address to listen on; 127.0.0.1 unless given. */
   readonly host?: string
+  /**
+   * `fast` (the default) shortens the tick, reconnect and ping intervals so tests run quickly;
+   * `production` leaves the agent's own defaults, so at least one suite runs at the shipped timing.
+   */
+  readonly timing?: 'fast' | 'production'
 }
+
+const FAST_TIMING = { WEFT_TICK_MS: '50', WEFT_RECONNECT_MS: '200', WEFT_PING_MS: '1000' }
 
 export interface AgentProcess {
   readonly name: string
@@ -145,9 +152,7 @@ export class Cluster {
       WEFT_DATA_DIR: dataDir,
       WEFT_SOCKET: socketPath,
       WEFT_SWARM_KEY_FILE: this.swarmKeyFile,
-      WEFT_TICK_MS: '50',
-      WEFT_RECONNECT_MS: '200',
-      WEFT_PING_MS: '1000',
+      ...(spec.timing === 'production' ? {} : FAST_TIMING),
       WEFT_LOG_LEVEL: 'info',
       ...spec.env
     }

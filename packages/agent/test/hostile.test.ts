@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { CODEC_VERSION, Ring, encodeMessage, parseUniverse } from '@weft/ring'
 import type { PeerId } from '@weft/ring'
 import { Mesh, MAX_MESSAGE_BYTES } from '../src/mesh.ts'
 import { createLogger } from '../src/log.ts'
@@ -45,7 +46,7 @@ describe('hostile peers', () => {
       reconnectMs: 100,
       pingMs: 1_000,
       log: createLogger('silent')
-    }, { receive: () => true, unreadable: () => undefined, reachable: peers => { reachable = peers } })
+    }, { receive: () => 'accept', unreadable: () => undefined, reachable: peers => { reachable = peers } })
     try {
       const targetId = (await target.client.status()).peer.id as PeerId
       await waitFor('the attacker sees the target subscribed', () => reachable.includes(targetId))
@@ -58,7 +59,7 @@ describe('hostile peers', () => {
       expect(status.badMessages).toBe(4)
       expect(status.connections).toBeGreaterThanOrEqual(1)
       expect(status.status).toBe('ready')
-      expect((await target.client.allocate({ containerId: 'still-serving', ifname: 'eth0' })).address).toMatch(/^10\./)
+      expect((await target.client.allocate({ network: 'weft', containerId: 'still-serving', ifname: 'eth0' })).address).toMatch(/^10\./)
       const log = target.output.join('\n')
       expect(log).toContain('malformed message ignored')
       expect(log).toContain('unreadable direct message ignored')
@@ -66,4 +67,49 @@ describe('hostile peers', () => {
       await attacker.stop()
     }
   })
+
+  it('a message of a newer codec version (a rolling update) is ignored without blaming its sender', async () => {
+    const port = await freePort()
+    let reachable: readonly PeerId[] = []
+    const newer = await Mesh.start({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: [`/ip4/127.0.0.1/tcp/${port}`],
+      peers: [target.addr],
+      swarmKey: await readFile(cluster.swarmKeyFile),
+      reconnectMs: 100,
+      pingMs: 1_000,
+      log: createLogger('silent')
+    }, { receive: () => 'accept', unreadable: () => undefined, reachable: peers => { reachable = peers } })
+    try {
+      const targetId = (await target.client.status()).peer.id as PeerId
+      await waitFor('the newer agent sees the target subscribed', () => reachable.includes(targetId))
+      const bad = (await target.client.status()).badMessages
+      // A well-formed ring message, as the next build would frame it: only the version differs.
+      const bytes = encodeMessage({ type: 'ring', ring: Ring.empty(parseUniverse('10.32.0.0/12')).toState() })
+      bytes[1] = CODEC_VERSION + 1
+      newer.publish(bytes)
+      newer.send(targetId, bytes)
+      await waitFor('the newer sender logged', () => logLines(target).some(l => l.msg?.startsWith('a peer speaks a newer codec') === true))
+      const status = await target.client.status()
+      expect(status.badMessages).toBe(bad)
+      expect(logLines(target).filter(l => l.msg?.startsWith('a peer speaks a newer codec') === true)).toEqual([
+        expect.objectContaining({ version: CODEC_VERSION + 1 })
+      ])
+      expect(reachable).toContain(targetId)
+      expect(status.status).toBe('ready')
+    } finally {
+      await newer.stop()
+    }
+  })
 })
+
+/** The agent's log as parsed JSON lines (pino), for assertions on fields rather than wording. */
+function logLines (agent: AgentProcess): Array<{ msg?: string, version?: number }> {
+  return agent.output.flatMap(line => {
+    try {
+      return [JSON.parse(line) as { msg?: string, version?: number }]
+    } catch {
+      return []
+    }
+  })
+}

@@ -30,9 +30,9 @@ async function node (port: number, peers: Array<number | string>, key: Uint8Arra
   }, {
     receive: (from, data) => {
       const text = new TextDecoder().decode(data)
-      if (text.startsWith('bad')) return false
+      if (text.startsWith('bad')) return 'reject'
       n.received.push({ from, text })
-      return true
+      return 'accept'
     },
     unreadable: (_from, reason) => { n.unreadable.push(reason) },
     reachable: peers => { n.reachable = peers }
@@ -79,17 +79,25 @@ describe('mesh', () => {
   })
 
   it('a peer with another swarm key never becomes a member', async () => {
-    const [pa, pb] = [await freePort(), await freePort()]
-    const a = await node(pa, [], newSwarmKey())
-    const intruder = await node(pb, [pa], newSwarmKey())
+    const key = newSwarmKey()
+    const pa = await freePort()
+    const a = await node(pa, [], key)
+    const intruder = await node(await freePort(), [pa], newSwarmKey())
     const plain = await node(await freePort(), [pa], null)
-    // Let several reconnect rounds (50 ms each) of both outsiders pass before looking.
-    await new Promise(resolve => setTimeout(resolve, 1000))
-    expect(plain.mesh.connectionCount()).toBe(0)
+    // A member with the key, started after the outsiders: once it is in and its gossip has arrived,
+    // the outsiders have had at least as many dials (50 ms apart) and their gossip as much time.
+    const member = await node(await freePort(), [pa], key)
+    await waitFor('the member joins', () => a.reachable.includes(member.mesh.peerId))
     intruder.mesh.publish(new TextEncoder().encode('let me in'))
-    expect(a.reachable).toEqual([])
-    expect(a.mesh.connectionCount()).toBe(0)
-    expect(a.received).toEqual([])
+    await waitFor('the member\'s gossip arrives', () => {
+      member.mesh.publish(new TextEncoder().encode('member gossip'))
+      return a.received.length > 0
+    })
+    expect(a.reachable).toEqual([member.mesh.peerId])
+    expect(a.mesh.connectionCount()).toBe(1)
+    expect(intruder.mesh.connectionCount()).toBe(0)
+    expect(plain.mesh.connectionCount()).toBe(0)
+    expect(new Set(a.received.map(m => m.text))).toEqual(new Set(['member gossip']))
   })
 
   it('reconnects to a peer that comes back on the same address', async () => {

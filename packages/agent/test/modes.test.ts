@@ -28,7 +28,7 @@ describe('init modes', () => {
     // Seeded without any network round: ready on its own from the start.
     expect(status.status).toBe('ready')
     expect(status.peers.map(p => [p.id, p.addresses]).sort()).toEqual(ids.map(id => [id, '32768']).sort())
-    const [x, y] = await Promise.all([a, b].map(async agent => await agent.client.allocate({ containerId: 'same', ifname: 'eth0' })))
+    const [x, y] = await Promise.all([a, b].map(async agent => await agent.client.allocate({ network: 'weft', containerId: 'same', ifname: 'eth0' })))
     expect(x!.address).not.toBe(y!.address)
     expect((await a.client.report()).ring.seeds).toEqual([...ids].sort())
   })
@@ -36,7 +36,7 @@ describe('init modes', () => {
   it('an observer is no seed and owns only what it was given', async () => {
     const o = await cluster.start({ name: 'observer', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'observer', WEFT_PEERS: [a, b].map(x => x.addr).join(',') } })
     await waitFor('the observer learns the ring', async () => (await o.client.status()).status === 'ready')
-    const got = await o.client.allocate({ containerId: 'obs', ifname: 'eth0' })
+    const got = await o.client.allocate({ network: 'weft', containerId: 'obs', ifname: 'eth0' })
     expect(got.address).toMatch(/^10\.44\./)
     const status = await o.client.status()
     expect(status.init).toBe('observer')
@@ -50,7 +50,7 @@ describe('init modes', () => {
   it('an observer alone stays priming and answers allocations retryable', async () => {
     const o = await cluster.start({ name: 'lonely', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'observer', WEFT_REQUEST_TIMEOUT_MS: '500' } })
     expect((await o.client.status()).status).toBe('priming')
-    const err = await o.client.allocate({ containerId: 'c', ifname: 'eth0' }).then(() => null, (e: unknown) => e)
+    const err = await o.client.allocate({ network: 'weft', containerId: 'c', ifname: 'eth0' }).then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(ApiError)
     expect(err).toMatchObject({ code: 'not-ready', retryable: true, status: 503 })
   })

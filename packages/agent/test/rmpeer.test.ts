@@ -38,7 +38,7 @@ describe('rmpeer', () => {
     expect(await b.client.rmpeer({ peer: deadId })).toEqual({ peer: deadId, nickname: 'n2', takenOver: '0' })
     expect((await b.client.report()).ring.removed).toEqual([{ peer: deadId, heir: (await a.client.status()).peer.id }])
     // An address from the dead peer's former range is served again, by the heir.
-    expect((await a.client.allocate({ containerId: 'inherited', ifname: 'eth0', address: inDeadRange })).address).toBe(inDeadRange)
+    expect((await a.client.allocate({ network: 'weft', containerId: 'inherited', ifname: 'eth0', address: inDeadRange })).address).toBe(inDeadRange)
   })
 
   it('the removed peer, restarted with its old data dir, learns it was removed and stops', async () => {

@@ -44,14 +44,14 @@ async function solo (name = 'solo', env: Record<string, string> = {}): Promise<A
 describe('one agent with consensus=1', () => {
   it('allocates, repeats, checks, lists, releases and collects garbage over the socket', async () => {
     const a = await solo()
-    const first = await a.client.allocate({ containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p1' })
+    const first = await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p1' })
     expect(first).toEqual({ address: expect.stringMatching(/^10\.40\.0\.\d+$/), prefixLength: 24, range: '10.40.0.0/24' })
-    expect(await a.client.allocate({ containerId: 'c1', ifname: 'eth0' })).toEqual(first)
-    const second = await a.client.allocate({ containerId: 'c1', ifname: 'net1' })
+    expect(await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual(first)
+    const second = await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'net1' })
     expect(second.address).not.toBe(first.address)
-    const wanted = await a.client.allocate({ containerId: 'c3', ifname: 'eth0', address: '10.40.0.200' })
+    const wanted = await a.client.allocate({ network: 'weft', containerId: 'c3', ifname: 'eth0', address: '10.40.0.200' })
     expect(wanted.address).toBe('10.40.0.200')
-    expect(await a.client.check({ containerId: 'c1', ifname: 'eth0' })).toEqual(first)
+    expect(await a.client.check({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual(first)
 
     const { allocations } = await a.client.allocations()
     expect(allocations.map(x => [x.containerId, x.ifname, x.address])).toEqual([
@@ -59,11 +59,11 @@ describe('one agent with consensus=1', () => {
     ])
     expect(allocations[0]).toMatchObject({ podNamespace: 'ns', podName: 'p1' })
 
-    expect(await a.client.release({ containerId: 'c1', ifname: 'net1' })).toEqual({ released: second.address })
-    expect(await a.client.release({ containerId: 'c1', ifname: 'net1' })).toEqual({ released: null })
-    expect((await apiError(a.client.check({ containerId: 'c1', ifname: 'net1' }))).code).toBe('unknown-attachment')
+    expect(await a.client.release({ network: 'weft', containerId: 'c1', ifname: 'net1' })).toEqual({ released: second.address })
+    expect(await a.client.release({ network: 'weft', containerId: 'c1', ifname: 'net1' })).toEqual({ released: null })
+    expect((await apiError(a.client.check({ network: 'weft', containerId: 'c1', ifname: 'net1' }))).code).toBe('unknown-attachment')
 
-    const gc = await a.client.gc({ valid: [{ containerId: 'c1', ifname: 'eth0' }] })
+    const gc = await a.client.gc({ network: 'weft', valid: [{ containerId: 'c1', ifname: 'eth0' }] })
     expect(gc.released.map(x => x.address)).toEqual(['10.40.0.200'])
     expect((await a.client.allocations()).allocations.map(x => x.address)).toEqual([first.address])
 
@@ -76,11 +76,11 @@ describe('one agent with consensus=1', () => {
   it('hands out every usable address of a small range exactly once, then says exhausted', async () => {
     // With nobody to ask for space, the last request waits out the request timeout: keep it short.
     const a = await solo('solo', { WEFT_REQUEST_TIMEOUT_MS: '1000' })
-    const got = await Promise.all(Array.from({ length: 254 }, async (_, i) => (await a.client.allocate({ containerId: `c${i}`, ifname: 'eth0' })).address))
+    const got = await Promise.all(Array.from({ length: 254 }, async (_, i) => (await a.client.allocate({ network: 'weft', containerId: `c${i}`, ifname: 'eth0' })).address))
     expect(new Set(got).size).toBe(254)
     expect(got).not.toContain('10.40.0.0')
     expect(got).not.toContain('10.40.0.255')
-    const err = await apiError(a.client.allocate({ containerId: 'one-more', ifname: 'eth0' }))
+    const err = await apiError(a.client.allocate({ network: 'weft', containerId: 'one-more', ifname: 'eth0' }))
     expect(err.code).toBe('exhausted')
   })
 
@@ -91,12 +91,20 @@ describe('one agent with consensus=1', () => {
       ['POST', '/v1/allocate', '{"containerId":', 400, 'bad-request', /not valid JSON/],
       ['POST', '/v1/allocate', '[]', 400, 'bad-request', /^body: expected a JSON object/],
       ['POST', '/v1/allocate', undefined, 400, 'bad-request', /^body: expected a JSON object, got nothing/],
-      ['POST', '/v1/allocate', '{"ifname":"eth0"}', 400, 'bad-request', /^containerId: /],
-      ['POST', '/v1/allocate', '{"containerId":"../etc","ifname":"eth0"}', 400, 'bad-request', /^containerId: .*must match/],
-      ['POST', '/v1/allocate', '{"containerId":"c","ifname":"a-very-long-ifname"}', 400, 'bad-request', /^ifname: /],
-      ['POST', '/v1/allocate', '{"containerId":"c","ifname":"eth0","address":"10.41.0.1"}', 400, 'bad-request', /^address: .*outside the range 10\.40\.0\.0\/24/],
-      ['POST', '/v1/allocate', '{"containerId":"c","ifname":"eth0","address":7}', 400, 'bad-request', /^address: expected a string/],
-      ['POST', '/v1/gc', '{"valid":[{"containerId":"c"}]}', 400, 'bad-request', /^valid\[0\]\.ifname: /],
+      ['POST', '/v1/allocate', '{"containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: expected a string, got nothing/],
+      ['POST', '/v1/allocate', '{"network":"-neta","containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: "-neta" is not a network name: it must match/],
+      ['POST', '/v1/allocate', '{"network":"a/b","containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: "a\/b" is not a network name/],
+      ['POST', '/v1/allocate', `{"network":"${'n'.repeat(254)}","containerId":"c","ifname":"eth0"}`, 400, 'bad-request', /^network: .*longer than 253 characters/],
+      ['POST', '/v1/release', '{"network":"bad name","containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: "bad name"/],
+      ['POST', '/v1/check', '{"network":7,"containerId":"c","ifname":"eth0"}', 400, 'bad-request', /^network: expected a string, got a number/],
+      ['POST', '/v1/allocate', '{"network":"weft","ifname":"eth0"}', 400, 'bad-request', /^containerId: /],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"../etc","ifname":"eth0"}', 400, 'bad-request', /^containerId: .*must match/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"a-very-long-ifname"}', 400, 'bad-request', /^ifname: /],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","address":"10.41.0.1"}', 400, 'bad-request', /^address: .*outside the range 10\.40\.0\.0\/24/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","address":7}', 400, 'bad-request', /^address: expected a string/],
+      ['POST', '/v1/gc', '{"valid":[]}', 400, 'bad-request', /^network: expected a string, got nothing/],
+      ['POST', '/v1/gc', '{"network":".x","valid":[]}', 400, 'bad-request', /^network: "\.x" is not a network name/],
+      ['POST', '/v1/gc', '{"network":"weft","valid":[{"containerId":"c"}]}', 400, 'bad-request', /^valid\[0\]\.ifname: /],
       ['POST', '/v1/allocate', Buffer.alloc(MAX_REQUEST_BYTES + 1, 'x'), 413, 'payload-too-large', /larger than/],
       ['GET', '/v1/nope', undefined, 404, 'not-found', /no route GET \/v1\/nope/],
       ['GET', '/v1/allocate', undefined, 404, 'not-found', /no route/],
@@ -108,7 +116,9 @@ describe('one agent with consensus=1', () => {
       expect(res.json.error.message).toMatch(message)
       expect(res.json.error.retryable).toBe(false)
     }
-    expect((await a.client.allocate({ containerId: 'after', ifname: 'eth0' })).address).toMatch(/^10\.40\.0\./)
+    // Nothing was allocated by any of them.
+    expect((await a.client.allocations()).allocations).toEqual([])
+    expect((await a.client.allocate({ network: 'weft', containerId: 'after', ifname: 'eth0' })).address).toMatch(/^10\.40\.0\./)
   })
 
   it('keeps the socket root-only and refuses to start beside a live agent', async () => {
@@ -142,13 +152,13 @@ describe('one agent with consensus=1', () => {
 
   it('refuses a data dir made for another range, naming both, and keeps its allocations', async () => {
     const a = await solo('ranged')
-    const held = await a.client.allocate({ containerId: 'keep', ifname: 'eth0' })
+    const held = await a.client.allocate({ network: 'weft', containerId: 'keep', ifname: 'eth0' })
     expect(await cluster.stop(a)).toBe(0)
     const wrong = await cluster.spawn({ name: 'ranged', dataDir: a.dataDir, env: { IPALLOC_INIT: 'consensus=1', IPALLOC_RANGE: '10.50.0.0/24' } })
     expect(await exitOf(wrong)).toBe(1)
     expect(wrong.output.join('\n')).toMatch(/10\.40\.0\.0\/24.*10\.50\.0\.0\/24/)
     const again = await cluster.start({ name: 'ranged', dataDir: a.dataDir, port: a.port, env: { IPALLOC_INIT: 'consensus=1', IPALLOC_RANGE: '10.40.0.0/24' } })
-    expect(await again.client.check({ containerId: 'keep', ifname: 'eth0' })).toEqual(held)
+    expect(await again.client.check({ network: 'weft', containerId: 'keep', ifname: 'eth0' })).toEqual(held)
   })
 
   it('refuses a malformed swarm key file without printing it', async () => {
@@ -164,7 +174,7 @@ describe('one agent with consensus=1', () => {
   it('serves Prometheus metrics, Weave names included', async () => {
     const port = await freePort()
     const a = await solo('metered', { WEFT_METRICS_ADDR: `127.0.0.1:${port}` })
-    for (const c of ['m1', 'm2', 'm3']) await a.client.allocate({ containerId: c, ifname: 'eth0' })
+    for (const c of ['m1', 'm2', 'm3']) await a.client.allocate({ network: 'weft', containerId: c, ifname: 'eth0' })
     const res = await fetch(`http://127.0.0.1:${port}/metrics`)
     expect(res.status).toBe(200)
     const text = await res.text()
@@ -182,7 +192,7 @@ describe('one agent with consensus=1', () => {
     const acked: Array<[string, string]> = []
     const inflight = Array.from({ length: 40 }, async (_, i) => {
       try {
-        acked.push([`g${i}`, (await a.client.allocate({ containerId: `g${i}`, ifname: 'eth0' })).address])
+        acked.push([`g${i}`, (await a.client.allocate({ network: 'weft', containerId: `g${i}`, ifname: 'eth0' })).address])
       } catch (err) {
         // Refused because it arrived after the stop began: never acknowledged.
         expect((err as Error).name).toMatch(/ApiError|AgentUnavailableError/)
@@ -193,14 +203,14 @@ describe('one agent with consensus=1', () => {
     await Promise.all(inflight)
     await expect(stat(a.socketPath)).rejects.toThrow(/ENOENT/)
     const again = await solo('graceful')
-    for (const [containerId, address] of acked) expect((await again.client.check({ containerId, ifname: 'eth0' })).address).toBe(address)
+    for (const [containerId, address] of acked) expect((await again.client.check({ network: 'weft', containerId, ifname: 'eth0' })).address).toBe(address)
   })
 
   it('serves an IPv6 range', async () => {
     const a = await solo('six', { IPALLOC_RANGE: 'fd00:10::/64' })
-    const got = await a.client.allocate({ containerId: 'v6', ifname: 'eth0' })
+    const got = await a.client.allocate({ network: 'weft', containerId: 'v6', ifname: 'eth0' })
     expect(got).toEqual({ address: expect.stringMatching(/^fd00:10::[0-9a-f:]+$/), prefixLength: 64, range: 'fd00:10::/64' })
-    const wanted = await a.client.allocate({ containerId: 'v6b', ifname: 'eth0', address: 'fd00:10::ffff:1' })
+    const wanted = await a.client.allocate({ network: 'weft', containerId: 'v6b', ifname: 'eth0', address: 'fd00:10::ffff:1' })
     expect(wanted.address).toBe('fd00:10::ffff:1')
     expect((await a.client.status()).rangeSize).toBe('18446744073709551616')
   })

@@ -18,8 +18,8 @@ const ring: RingState = {
   removed: []
 }
 const meta = (key: string): AttachmentMeta => {
-  const [containerId = '', ifname = ''] = key.split('/')
-  return { containerId, ifname, podNamespace: 'default', podName: `pod-${containerId}`, allocatedAt: 1700000000000 }
+  const [network = '', containerId = '', ifname = ''] = key.split('/')
+  return { network, containerId, ifname, podNamespace: 'default', podName: `pod-${containerId}`, allocatedAt: 1700000000000 }
 }
 
 let dir: string
@@ -27,7 +27,7 @@ beforeEach(async () => { dir = await makeTempDir('store') })
 afterEach(async () => { await removeTempDir(dir) })
 
 async function withStore<T> (universe: Cidr, f: (s: Store) => Promise<T>): Promise<T> {
-  const s = await Store.open(dir, universe)
+  const s = await Store.open(dir, universe, 'weft')
   try {
     return await f(s)
   } finally {
@@ -48,42 +48,42 @@ describe('store', () => {
       await s.commit({
         ring,
         acceptor: [{ key: 'init', promised: { n: 2, proposer: A }, accepted: { ballot: { n: 2, proposer: A }, value: [A] } }],
-        putAllocations: [{ key: 'c1/eth0', offset: 5n }, { key: 'c2/eth0', offset: 6n }, { key: 'c3/net1', offset: 7n }],
+        putAllocations: [{ key: 'n1/c1/eth0', offset: 5n }, { key: 'n1/c2/eth0', offset: 6n }, { key: 'n2/c3/net1', offset: 7n }],
         deleteAllocations: []
       }, meta)
-      await s.commit({ putAllocations: [], deleteAllocations: ['c2/eth0'] }, meta)
-      expect([...s.allocations.keys()]).toEqual(['c1/eth0', 'c3/net1'])
+      await s.commit({ putAllocations: [], deleteAllocations: ['n1/c2/eth0'] }, meta)
+      expect([...s.allocations.keys()]).toEqual(['n1/c1/eth0', 'n2/c3/net1'])
     })
     await withStore(U, async s => {
       const loaded = await s.load()
       expect(loaded?.ring).toEqual(ring)
-      expect(loaded?.allocations).toEqual([{ key: 'c1/eth0', offset: 5n }, { key: 'c3/net1', offset: 7n }])
+      expect(loaded?.allocations).toEqual([{ key: 'n1/c1/eth0', offset: 5n }, { key: 'n2/c3/net1', offset: 7n }])
       expect(loaded?.acceptor).toEqual([{ key: 'init', promised: { n: 2, proposer: A }, accepted: { ballot: { n: 2, proposer: A }, value: [A] } }])
       expect([...s.allocations.entries()]).toEqual([
-        ['c1/eth0', { ...meta('c1/eth0'), offset: 5n }],
-        ['c3/net1', { ...meta('c3/net1'), offset: 7n }]
+        ['n1/c1/eth0', { ...meta('n1/c1/eth0'), offset: 5n }],
+        ['n2/c3/net1', { ...meta('n2/c3/net1'), offset: 7n }]
       ])
     })
   })
 
   it('refuses a store made for another range, naming both, and changes nothing', async () => {
-    await withStore(U, async s => { await s.commit({ ring, putAllocations: [{ key: 'c1/eth0', offset: 5n }], deleteAllocations: [] }, meta) })
-    const err = await Store.open(dir, '10.0.0.0/16' as Cidr).then(() => null, (e: unknown) => e)
+    await withStore(U, async s => { await s.commit({ ring, putAllocations: [{ key: 'n1/c1/eth0', offset: 5n }], deleteAllocations: [] }, meta) })
+    const err = await Store.open(dir, '10.0.0.0/16' as Cidr, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toContain('10.32.0.0/12')
     expect((err as Error).message).toContain('10.0.0.0/16')
     const loaded = await withStore(U, async s => await s.load())
-    expect(loaded?.allocations).toEqual([{ key: 'c1/eth0', offset: 5n }])
+    expect(loaded?.allocations).toEqual([{ key: 'n1/c1/eth0', offset: 5n }])
   })
 
   it('names the key of a corrupt value', async () => {
-    await withStore(U, async s => { await s.commit({ ring, putAllocations: [{ key: 'c1/eth0', offset: 5n }], deleteAllocations: [] }, meta) })
+    await withStore(U, async s => { await s.commit({ ring, putAllocations: [{ key: 'n1/c1/eth0', offset: 5n }], deleteAllocations: [] }, meta) })
     const db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
-    await db.put('alloc:c1/eth0', Uint8Array.from([0xc1, 0xff, 0x00]))
+    await db.put('alloc:n1/c1/eth0', Uint8Array.from([0xc1, 0xff, 0x00]))
     await db.close()
     const err = await withStore(U, async s => await s.load()).then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
-    expect((err as Error).message).toContain('"alloc:c1/eth0"')
+    expect((err as Error).message).toContain('"alloc:n1/c1/eth0"')
   })
 
   it('keeps the node names reclaim has seen across a reopen, and names the key when they are corrupt', async () => {
@@ -100,7 +100,7 @@ describe('store', () => {
 
   it('refuses a second opener of the same data dir', async () => {
     await withStore(U, async () => {
-      const err = await Store.open(dir, U).then(() => null, (e: unknown) => e)
+      const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
       expect(err).toBeInstanceOf(StoreError)
       expect((err as Error).message).toContain('in use')
     })

@@ -74,19 +74,21 @@ describe('formatStatus', () => {
 })
 
 describe('formatPs', () => {
-  const a = (containerId: string, ifname: string, address: string, pod?: [string, string]): AllocationInfo =>
-    ({ containerId, ifname, address, allocatedAt: 0, ...(pod === undefined ? {} : { podNamespace: pod[0], podName: pod[1] }) })
+  const a = (network: string, containerId: string, ifname: string, address: string, pod?: [string, string]): AllocationInfo =>
+    ({ network, containerId, ifname, address, allocatedAt: 0, ...(pod === undefined ? {} : { podNamespace: pod[0], podName: pod[1] }) })
 
-  it('prints aligned rows sorted by container, short ids, pods as namespace/name', () => {
+  it('prints aligned rows sorted by network and container, short ids, pods as namespace/name', () => {
     const text = formatPs([
-      a('f00dfeed0123456789abcdef', 'eth0', '10.32.0.10', ['kube-system', 'dns-1']),
-      a('abc', 'net1', '10.32.0.9'),
-      a('abc', 'eth0', '10.32.0.200', ['default', 'web'])
+      a('weft', 'f00dfeed0123456789abcdef', 'eth0', '10.32.0.10', ['kube-system', 'dns-1']),
+      a('weft', 'abc', 'net1', '10.32.0.9'),
+      a('weft', 'abc', 'eth0', '10.32.0.200', ['default', 'web']),
+      a('lan-a', 'abc', 'eth0', '10.32.0.7', ['default', 'web'])
     ])
     expect(text.split('\n')).toEqual([
-      'abc           eth0  10.32.0.200  default/web',
-      'abc           net1  10.32.0.9    -',
-      'f00dfeed0123  eth0  10.32.0.10   kube-system/dns-1'
+      'lan-a  abc           eth0  10.32.0.7    default/web',
+      'weft   abc           eth0  10.32.0.200  default/web',
+      'weft   abc           net1  10.32.0.9    -',
+      'weft   f00dfeed0123  eth0  10.32.0.10   kube-system/dns-1'
     ])
   })
 

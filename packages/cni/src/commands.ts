@@ -3,7 +3,8 @@ import type { Client } from '@weft/protocol'
 import { stripPrefix } from './address.ts'
 import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
-import type { Attachment, Invocation } from './env.ts'
+import type { Attachment } from '@weft/protocol'
+import type { ContainerInterface, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
 import { statusProblem } from './readiness.ts'
 import { formatResult } from './result.ts'
@@ -15,15 +16,17 @@ export type Output = Record<string, unknown> | null
  * The gateway's reservation in the agent, one per network: it keeps the gateway address away from
  * pods, DEL never touches it, and GC keeps it.
  */
-export const gatewayAttachment = (network: string): Attachment => ({ containerId: `weft-gateway.${network}`, ifname: 'gateway' })
+export const gatewayAttachment = (network: string): Attachment => ({ network, containerId: `weft-gateway.${network}`, ifname: 'gateway' })
 
 /** Runs one CNI command (all but VERSION) against the agent. Every failure is a CniError. */
 export async function runCommand (inv: Invocation, conf: NetConf, client: Client): Promise<Output> {
+  // The env names the container and interface; the config's name is the network they attach to.
+  const on = (a: ContainerInterface): Attachment => ({ network: conf.name, ...a })
   try {
     switch (inv.command) {
-      case 'ADD': return await add(inv.attachment, inv.args, conf, client)
-      case 'DEL': await client.release(inv.attachment); return null
-      case 'CHECK': await check(inv.attachment, conf, client); return null
+      case 'ADD': return await add(on(inv.attachment), inv.args, conf, client)
+      case 'DEL': await client.release(on(inv.attachment)); return null
+      case 'CHECK': await check(on(inv.attachment), conf, client); return null
       case 'GC': await gc(conf, client); return null
       case 'STATUS': await status(client); return null
       case 'VERSION': throw new CniError(CniCode.internal, 'VERSION is answered without the agent')
@@ -93,7 +96,7 @@ async function holding (attachment: Attachment, client: Client): Promise<string 
 
 async function gc (conf: NetConf, client: Client): Promise<void> {
   const keep = conf.ipam.gateway === undefined ? conf.validAttachments : [...conf.validAttachments, gatewayAttachment(conf.name)]
-  await client.gc({ valid: keep })
+  await client.gc({ network: conf.name, valid: keep.map(({ containerId, ifname }) => ({ containerId, ifname })) })
 }
 
 /** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */

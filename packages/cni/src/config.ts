@@ -1,6 +1,6 @@
-import { DEFAULT_SOCKET } from '@weft/protocol'
+import { DEFAULT_SOCKET, fieldProblem } from '@weft/protocol'
 import { familyOf, isAddress, isCidr, stripPrefix } from './address.ts'
-import type { Attachment, Invocation } from './env.ts'
+import type { ContainerInterface, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
 import { DEFAULT_VERSION, isSupportedVersion, SUPPORTED_VERSIONS, versionAtLeast } from './versions.ts'
 import type { CniVersion } from './versions.ts'
@@ -28,19 +28,19 @@ export interface IpamConf {
 
 export interface NetConf {
   cniVersion: CniVersion
+  /** The network: part of every attachment's key in the agent. */
   name: string
   ipam: IpamConf
   /** The one address asked for (CNI_ARGS `IP=`, `args.cni.ips`, `runtimeConfig.ips`), without prefix. */
   address?: string
-  /** GC: the attachments to keep. */
-  validAttachments: Attachment[]
+  /** GC: the network's attachments to keep. */
+  validAttachments: ContainerInterface[]
   /** CHECK: the addresses (CIDR) of `prevResult`, when the runtime sent one. */
   prevAddresses?: string[]
 }
 
 /** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107
-const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 const IPAM_FIELDS = new Set(['type', 'socket', 'routes', 'gateway', 'dns'])
 /** The version each command first appeared in. */
 const MIN_VERSION: Partial<Record<Invocation['command'], CniVersion>> = { CHECK: '0.4.0', GC: '1.1.0', STATUS: '1.1.0' }
@@ -61,9 +61,9 @@ export function parseConfig (text: string, inv: Invocation): NetConf {
   if (!isObject(raw)) throw new CniError(CniCode.decode, 'error parsing network configuration: expected a JSON object')
   const cniVersion = parseVersion(raw.cniVersion, inv.command)
   const name = raw.name
-  if (typeof name !== 'string' || !NETWORK_NAME.test(name)) {
-    throw invalid('name', name === undefined ? 'missing network name' : `${JSON.stringify(name)} must match ${NETWORK_NAME.source}`)
-  }
+  if (typeof name !== 'string') throw invalid('name', name === undefined ? 'missing network name' : `expected a string, got ${JSON.stringify(name)}`)
+  const problem = fieldProblem('network', name)
+  if (problem !== null) throw invalid('name', problem)
   const conf: NetConf = { cniVersion, name, ipam: parseIpam(raw.ipam), validAttachments: [] }
   const address = requestedAddress(inv.args.ips, raw)
   if (address !== undefined) conf.address = address
@@ -177,7 +177,7 @@ function ipList (field: string, v: unknown): string[] {
   })
 }
 
-function parseValidAttachments (raw: Json): Attachment[] {
+function parseValidAttachments (raw: Json): ContainerInterface[] {
   const key = raw['cni.dev/valid-attachments'] !== undefined ? 'cni.dev/valid-attachments' : 'cni.dev/attachments'
   const v = raw[key]
   // Without a list GC would release every allocation: refuse instead.
@@ -187,6 +187,8 @@ function parseValidAttachments (raw: Json): Attachment[] {
     if (!isObject(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
       throw invalid(`${key}[${i}]`, 'expected {containerID: string, ifname: string}')
     }
+    const problem = fieldProblem('containerId', a.containerID) ?? fieldProblem('ifname', a.ifname)
+    if (problem !== null) throw invalid(`${key}[${i}]`, problem)
     return { containerId: a.containerID, ifname: a.ifname }
   })
 }

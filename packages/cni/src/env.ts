@@ -1,12 +1,13 @@
-import type { Attachment } from '@weft/protocol'
+import { fieldProblem } from '@weft/protocol'
+import type { ContainerInterface } from '@weft/protocol'
 import { isAddress } from './address.ts'
 import { CniCode, CniError } from './errors.ts'
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'] as const
 export type Command = typeof COMMANDS[number]
 
-/** The attachment CNI keys an allocation by. */
-export type { Attachment }
+/** What the env names of an attachment; the network comes from the config's `name`. */
+export type { ContainerInterface }
 
 /** What CNI_ARGS carries that weft uses. */
 export interface CniArgs {
@@ -17,7 +18,7 @@ export interface CniArgs {
 }
 
 export type Invocation =
-  | { command: 'ADD' | 'CHECK' | 'DEL', attachment: Attachment, netns?: string, args: CniArgs }
+  | { command: 'ADD' | 'CHECK' | 'DEL', attachment: ContainerInterface, netns?: string, args: CniArgs }
   | { command: 'GC' | 'STATUS' | 'VERSION', args: CniArgs }
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -31,9 +32,6 @@ const REQUIRED: Record<Command, readonly string[]> = {
   STATUS: ['CNI_PATH'],
   VERSION: []
 }
-
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
-const MAX_IFNAME = 15
 
 /** CNI_ARGS keys a runtime (Kubernetes) sends; any other key needs `IgnoreUnknown=1`. */
 const KNOWN_ARGS = new Set(['IgnoreUnknown', 'IP', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID'])
@@ -56,28 +54,19 @@ export function parseEnv (env: Env): Invocation | null {
   const args = parseCniArgs(env.CNI_ARGS ?? '')
   if (cmd !== 'ADD' && cmd !== 'CHECK' && cmd !== 'DEL') return { command: cmd, args }
   const attachment = {
-    containerId: validContainerId(env.CNI_CONTAINERID ?? ''),
-    ifname: validIfname(env.CNI_IFNAME ?? '')
+    containerId: valid(env, 'CNI_CONTAINERID', 'containerId'),
+    ifname: valid(env, 'CNI_IFNAME', 'ifname')
   }
   const netns = env.CNI_NETNS
   return netns === undefined || netns === '' ? { command: cmd, attachment, args } : { command: cmd, attachment, netns, args }
 }
 
-function validContainerId (id: string): string {
-  if (!CONTAINER_ID.test(id)) {
-    throw new CniError(CniCode.invalidEnv, `invalid CNI_CONTAINERID ${JSON.stringify(id)}: must match ${CONTAINER_ID.source}`)
-  }
-  return id
-}
-
-function validIfname (name: string): string {
-  const bad = name.length > MAX_IFNAME
-    ? `longer than ${MAX_IFNAME} characters`
-    : name === '.' || name === '..'
-      ? 'must not be "." or ".."'
-      : /[/:\s]/.test(name) ? 'must not contain "/", ":" or whitespace' : null
-  if (bad !== null) throw new CniError(CniCode.invalidEnv, `invalid CNI_IFNAME ${JSON.stringify(name)}: ${bad}`)
-  return name
+/** A variable checked by the protocol's attachment rules, the agent's own. */
+function valid (env: Env, name: string, field: 'containerId' | 'ifname'): string {
+  const value = env[name] ?? ''
+  const problem = fieldProblem(field, value)
+  if (problem !== null) throw new CniError(CniCode.invalidEnv, `invalid ${name}: ${problem}`)
+  return value
 }
 
 /** `K=V;K=V` as libcni's LoadArgs reads it. */

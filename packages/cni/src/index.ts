@@ -1,5 +1,5 @@
 export { parseEnv, parseCniArgs, COMMANDS } from './env.ts'
-export type { Attachment, CniArgs, Command, Env, Invocation } from './env.ts'
+export type { CniArgs, Command, ContainerInterface, Env, Invocation } from './env.ts'
 export { parseConfig } from './config.ts'
 export type { Dns, IpamConf, NetConf, Route } from './config.ts'
 export { formatResult } from './result.ts'

@@ -66,7 +66,9 @@ describe('parseConfig', () => {
 
   it.each<[string, Record<string, unknown>, Record<string, unknown>, string]>([
     ['missing name', { name: undefined }, {}, 'invalid name: missing network name'],
-    ['bad name', { name: 'a b' }, {}, 'invalid name: "a b" must match'],
+    ['bad name', { name: 'a b' }, {}, 'invalid name: "a b" is not a network name: it must match'],
+    ['name starting with a dot', { name: '.net' }, {}, 'invalid name: ".net" is not a network name'],
+    ['long name', { name: 'n'.repeat(254) }, {}, 'is not a network name: longer than 253 characters'],
     ['non-string version', { cniVersion: 1 }, {}, 'invalid cniVersion'],
     ['missing ipam', { ipam: undefined }, {}, 'invalid ipam: missing ipam section'],
     ['ipam not object', { ipam: 'weft' }, {}, 'invalid ipam: expected an object'],
@@ -112,6 +114,10 @@ describe('parseConfig', () => {
     expect(parseConfig(gc({ 'cni.dev/valid-attachments': [] }), inv('GC')).validAttachments).toEqual([])
     expect(failure(gc({}), 'GC')).toEqual({ code: 7, msg: 'invalid cni.dev/valid-attachments: GC needs the list of attachments to keep' })
     expect(failure(gc({ 'cni.dev/valid-attachments': [{ containerID: 'a' }] }), 'GC').msg).toContain('cni.dev/valid-attachments[0]')
+    // The same rules as CNI_CONTAINERID and CNI_IFNAME, the agent's own.
+    expect(failure(gc({ 'cni.dev/valid-attachments': [...valid, { containerID: '-a', ifname: 'eth0' }] }), 'GC'))
+      .toMatchObject({ code: 7, msg: expect.stringContaining('invalid cni.dev/valid-attachments[1]: "-a" is not a container id') })
+    expect(failure(gc({ 'cni.dev/valid-attachments': [{ containerID: 'a', ifname: 'a234567890123456' }] }), 'GC').msg).toContain('longer than 15 bytes')
   })
 
   it('reads prevResult addresses for CHECK', () => {

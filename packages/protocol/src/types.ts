@@ -3,10 +3,19 @@
  * Every route is under /v1. Address counts are decimal strings: an IPv6 range does not fit a JSON number.
  */
 
-/** An attachment is what CNI keys an allocation by: the container and the interface inside it. */
-export interface Attachment {
+/** A container and the interface inside it: what a CNI runtime names within one network. */
+export interface ContainerInterface {
   containerId: string
   ifname: string
+}
+
+/**
+ * An attachment is what CNI keys an allocation by: the network (the CNI config's `name`), the
+ * container and the interface inside it. The same container and interface on two networks are two
+ * attachments. Each part is checked by `attachmentProblem` (attachment.ts).
+ */
+export interface Attachment extends ContainerInterface {
+  network: string
 }
 
 /** POST /v1/allocate. Idempotent per attachment: a repeated request returns the same address. */
@@ -36,9 +45,11 @@ export interface ReleaseResponse {
 export type CheckRequest = Attachment
 export type CheckResponse = AllocateResponse
 
-/** POST /v1/gc: release every allocation whose attachment is not listed. */
+/** POST /v1/gc: release every allocation of `network` whose attachment is not listed; other networks' are untouched. */
 export interface GcRequest {
-  valid: Attachment[]
+  network: string
+  /** The network's attachments to keep. */
+  valid: ContainerInterface[]
 }
 export interface GcResponse {
   released: AllocationInfo[]

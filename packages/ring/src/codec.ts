@@ -4,7 +4,7 @@
  * The decoder trusts nothing: every field is checked, and anything off is a DecodeError naming where.
  */
 import { Packr } from 'msgpackr'
-import { DecodeError } from './errors.ts'
+import { DecodeError, NewerCodecError } from './errors.ts'
 import type {
   AcceptorRecord, Allocation, Ballot, Cidr, Entry, Member, Message, Offset, PaxosMessage, PeerId, Removal, RingState
 } from './types.ts'
@@ -163,7 +163,11 @@ function unpack (bytes: Uint8Array, what: string): unknown[] {
     throw new DecodeError(`${what}: not msgpack (${(e as Error).message})`)
   }
   const a = arr(value, what)
-  if (a[0] !== CODEC_VERSION) fail(what, `unsupported codec version ${String(a[0])} (this build speaks ${CODEC_VERSION})`)
+  const version = a[0]
+  if (typeof version === 'number' && Number.isSafeInteger(version) && version > CODEC_VERSION) {
+    throw new NewerCodecError(version, `${what}: codec version ${version} is newer than this build's ${CODEC_VERSION}`)
+  }
+  if (version !== CODEC_VERSION) fail(what, `unsupported codec version ${String(version)} (this build speaks ${CODEC_VERSION})`)
   return a.slice(1)
 }
 

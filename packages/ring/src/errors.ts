@@ -20,6 +20,19 @@ export class DifferentUniverseError extends Error {
   override readonly name = 'DifferentUniverseError'
 }
 
+/**
+ * Thrown by the codec on a message of a newer codec version than this build speaks: not garbage,
+ * a newer agent in a rolling update. Its sender is ignored for that message, never penalised.
+ */
+export class NewerCodecError extends Error {
+  override readonly name = 'NewerCodecError'
+  readonly version: number
+  constructor (version: number, message: string) {
+    super(message)
+    this.version = version
+  }
+}
+
 /** Thrown by the codec on bytes that are not a valid encoding; `path` says where decoding failed. */
 export class DecodeError extends Error {
   override readonly name = 'DecodeError'

@@ -19,6 +19,13 @@ function coversExactly (s: RingState): boolean {
   return agree && (s.entries.length === 0 || total === universe.size)
 }
 
+/** The entry whose range [token, next token) holds `o`, by the entries alone (no heirs). */
+function ownEntryAt (entries: RingState['entries'], o: bigint): RingState['entries'][number] | undefined {
+  let at: RingState['entries'][number] | undefined = entries[entries.length - 1]
+  for (const e of entries) if (e.token <= o) at = e
+  return at
+}
+
 describe('the initial split', () => {
   it('gives 3 peers on a /12 shares within one address of each other', () => {
     const u = parseUniverse('10.32.0.0/12')
@@ -129,6 +136,33 @@ describe('merge', () => {
     expect(res.conflicts).toEqual([expect.objectContaining({ kind: 'conflict', token: 0n, localOwner: A, remoteOwner: C, from: C })])
     expect(mine.ownerAt(50n)).toBe(A)
     expect(mine.member(C)?.nickname).toBe('c')
+  })
+
+  it('never hands away an address it holds, whatever it merges, and reports every refusal', () => {
+    let refused = 0
+    fc.assert(fc.property(replicaStates, fc.nat({ max: PEERS.length - 1 }), fc.uniqueArray(fc.nat({ max: Number(universe.size) - 1 }), { maxLength: 40 }), ([a, b, c], who, picks) => {
+      const self = PEERS[who]!
+      const ring = Ring.fromState(universe, a)
+      // The peer holds allocations at random addresses of entries it owns itself, as a running agent
+      // would (inherited ranges are used only once adopted; the random histories may name two heirs
+      // for one dead peer, which one decided takeover never does).
+      const own = ring.toState().entries
+      const held = picks.map(BigInt).filter(o => ownEntryAt(own, o)?.owner === self)
+      const holds = (r: { start: bigint, end: bigint }): boolean => held.some(o => r.start <= o && o < r.end)
+      for (const incoming of [b, c]) {
+        const before = ring.toState()
+        const res = ring.merge(incoming, self, holds, PEERS[(who + 1) % PEERS.length]!)
+        refused += res.conflicts.length
+        // A peer that is itself removed gives everything up by design (it stops serving).
+        if (ring.toState().removed.some(x => x.peer === self)) return
+        for (const o of held) expect(ring.ownerAt(o)).toBe(self)
+        expect(coversExactly(ring.toState())).toBe(true)
+        // A refusal keeps the local entry: what it names is what the peer had before.
+        for (const x of res.conflicts) expect(Ring.fromState(universe, before).ownerAt(x.token)).toBe(self)
+      }
+    }), { numRuns: 300 })
+    // The histories must actually have produced conflicts, or this proved nothing.
+    expect(refused).toBeGreaterThan(0)
   })
 
   it('accepts a split of its range where it holds no allocations', () => {

@@ -1,0 +1,82 @@
+/**
+ * The store's layout in LevelDB: key names and prefixes, and the encoding of the attachment metadata
+ * kept beside each allocation. Shared by the store and its migration from older schemas.
+ */
+import { Packr } from 'msgpackr'
+import type { Offset } from '@weft/ring'
+import { StoreError } from './errors.ts'
+
+/** 2: allocations keyed by network/containerId/ifname, with the network in their metadata. */
+export const SCHEMA_VERSION = 2
+
+/** What the agent knows about an allocation beyond the core's (key, offset). */
+export interface AttachmentMeta {
+  /** The CNI network's name. */
+  readonly network: string
+  readonly containerId: string
+  readonly ifname: string
+  readonly podNamespace?: string
+  readonly podName?: string
+  /** Milliseconds since the epoch. */
+  readonly allocatedAt: number
+}
+
+export interface StoredAllocation extends AttachmentMeta {
+  readonly offset: Offset
+}
+
+export const KEY_SCHEMA = 'meta:schema'
+export const KEY_UNIVERSE = 'meta:universe'
+export const KEY_RING = 'ring'
+export const ALLOC = 'alloc:'
+export const ATTACH = 'attach:'
+export const ACCEPTOR = 'acceptor:'
+export const KEY_NODES_SEEN = 'reclaim:nodes-seen'
+
+export const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+
+export type BatchOp = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
+
+export function encodeMeta (m: AttachmentMeta): Uint8Array {
+  return packr.pack([m.network, m.containerId, m.ifname, m.podNamespace ?? null, m.podName ?? null, m.allocatedAt])
+}
+
+export function decodeMeta (bytes: Uint8Array): AttachmentMeta {
+  const v: unknown = packr.unpack(bytes)
+  if (!Array.isArray(v) || v.length !== 6) throw new Error('expected 6 fields')
+  const [network, ...rest] = v as unknown[]
+  if (typeof network !== 'string') throw new Error('network must be a string')
+  return { network, ...metaFields(rest) }
+}
+
+/**
+ * The fields every schema has kept in the same order: containerId, ifname, podNamespace or null,
+ * podName or null, allocatedAt.
+ */
+export function metaFields (v: readonly unknown[]): Omit<AttachmentMeta, 'network'> {
+  const [containerId, ifname, podNamespace, podName, allocatedAt] = v
+  if (typeof containerId !== 'string' || typeof ifname !== 'string') throw new Error('containerId and ifname must be strings')
+  if (typeof allocatedAt !== 'number') throw new Error('allocatedAt must be a number')
+  const optional = (x: unknown, name: string): string | undefined => {
+    if (x === null) return undefined
+    if (typeof x !== 'string') throw new Error(`${name} must be a string or null`)
+    return x
+  }
+  const ns = optional(podNamespace, 'podNamespace')
+  const pod = optional(podName, 'podName')
+  return { containerId, ifname, allocatedAt, ...(ns === undefined ? {} : { podNamespace: ns }), ...(pod === undefined ? {} : { podName: pod }) }
+}
+
+/** Runs a decoder; any failure becomes a StoreError naming the key. */
+export function decoded<T> (key: string, decode: () => T): T {
+  try {
+    return decode()
+  } catch (err) {
+    throw new StoreError(`corrupt value at key "${key}": ${(err as Error).message}`)
+  }
+}
+
+/** The first string after every string that starts with `prefix`. */
+export function next (prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
+}

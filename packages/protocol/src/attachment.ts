@@ -1,0 +1,59 @@
+/**
+ * The rules for the three parts of a CNI attachment, one set for the agent and the CNI library. Pure.
+ * libcni checks the network name and the container id with the same pattern; the interface name is
+ * what Linux accepts.
+ */
+import type { Attachment } from './types.ts'
+
+/** The CNI spec's pattern for network names and container ids (libcni's ValidateNetworkName and ValidateContainerID). */
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+/** A Kubernetes object name (a NetworkAttachmentDefinition's, say) is at most 253 characters. */
+export const MAX_NETWORK_NAME = 253
+export const MAX_CONTAINER_ID = 256
+/** IFNAMSIZ - 1: the kernel's limit, in bytes. */
+export const MAX_IFNAME_BYTES = 15
+
+export type AttachmentField = keyof Attachment
+
+export interface AttachmentProblem {
+  readonly field: AttachmentField
+  readonly problem: string
+}
+
+const encoder = new TextEncoder()
+const shown = (value: string): string => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)
+
+/** What is wrong with one part of an attachment, or null when it is fine. The text starts with the value. */
+export function fieldProblem (field: AttachmentField, value: string): string | null {
+  switch (field) {
+    case 'network': return nameProblem(value, MAX_NETWORK_NAME, 'a network name')
+    case 'containerId': return nameProblem(value, MAX_CONTAINER_ID, 'a container id')
+    case 'ifname': return ifnameProblem(value)
+  }
+}
+
+/** The first part of `a` that is wrong, or null when all three are fine. */
+export function attachmentProblem (a: Attachment): AttachmentProblem | null {
+  for (const field of ['network', 'containerId', 'ifname'] as const) {
+    const problem = fieldProblem(field, a[field])
+    if (problem !== null) return { field, problem }
+  }
+  return null
+}
+
+function nameProblem (value: string, max: number, what: string): string | null {
+  if (value.length > max) return `${shown(value)} is not ${what}: longer than ${max} characters`
+  if (!NAME_PATTERN.test(value)) return `${shown(value)} is not ${what}: it must match ${NAME_PATTERN.source}`
+  return null
+}
+
+function ifnameProblem (value: string): string | null {
+  const why = value === ''
+    ? 'empty'
+    : encoder.encode(value).length > MAX_IFNAME_BYTES
+      ? `longer than ${MAX_IFNAME_BYTES} bytes`
+      : value === '.' || value === '..'
+        ? 'must not be "." or ".."'
+        : /[/:\s]/.test(value) ? 'must not contain "/", ":" or whitespace' : null
+  return why === null ? null : `${shown(value)} is not a Linux interface name: ${why}`
+}
