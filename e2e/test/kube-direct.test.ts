@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../packages/agent/test/harness.ts'
 import { buildPlugin } from '../src/plugin.ts'
-import { hostAddresses, makePod, pings, tcpCrosses, unreachablePairs } from '../src/cluster/pods.ts'
+import { hostAddresses, makePod, pings, removePod, tcpCrosses, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
 import { lanCluster, routedToOwners, clusterSkipReason } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
@@ -53,6 +53,16 @@ describe.skipIf(skip !== null)('direct routing on three nodes of one LAN', () =>
     const misses: string[] = []
     for (const n of c.nodes) for (const p of pods) if (!await pings(n, p.ip)) misses.push(`${n.name} -> ${p.node.name}/${p.ip}`)
     expect(misses).toEqual([])
+  })
+
+  it('passes CHECK of the installed chain for every pod, and DEL releases a pod\'s address', async () => {
+    for (const p of pods) {
+      const runs = await p.node.runtime.check(p.attachment)
+      expect(runs.map((r) => r.code), `${p.node.name}/${p.ip}: ${runs.map((r) => r.stdout).join(' ')}`).toEqual(runs.map(() => 0))
+    }
+    const last = pods.pop()!
+    await removePod(last)
+    expect((await last.node.client.allocations()).allocations.map((a) => a.address)).not.toContain(last.ip)
   })
 
   it('gives no pod an address a node holds', async () => {

@@ -52,7 +52,7 @@ export class StandInApi {
   readonly #nodes = new Map<string, NodeObject>()
   readonly #events: WatchEvent[] = []
   readonly #servers: Server[] = []
-  readonly #watches = new Set<ServerResponse>()
+  readonly #watches = new Set<{ res: ServerResponse, send: (type: string, object: NodeObject) => void }>()
   #rv = 1
   #uid = 0
 
@@ -89,7 +89,7 @@ export class StandInApi {
   }
 
   async close (): Promise<void> {
-    for (const w of this.#watches) w.destroy()
+    for (const w of this.#watches) w.res.destroy()
     await Promise.all(this.#servers.map(async (s) => {
       s.closeAllConnections()
       await new Promise<void>((resolve) => s.close(() => resolve()))
@@ -98,7 +98,7 @@ export class StandInApi {
 
   #emit (event: WatchEvent): void {
     this.#events.push(event)
-    for (const w of this.#watches) w.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`)
+    for (const w of this.#watches) w.send(event.type, event.object)
   }
 
   #serve (node: string, req: IncomingMessage, res: ServerResponse): void {
@@ -119,21 +119,22 @@ export class StandInApi {
       return
     }
     if (target.group !== '' || target.resource !== 'nodes' || target.namespace !== undefined) { fail(404, 'NotFound', `no ${target.resource} here`); return }
-    for (const p of ['labelSelector', 'fieldSelector']) {
-      if (url.searchParams.has(p)) { fail(400, 'BadRequest', `the stand-in API does not implement ${p}`); return }
-    }
+    if (url.searchParams.has('labelSelector')) { fail(400, 'BadRequest', 'the stand-in API does not implement labelSelector'); return }
+    const selector = nameSelector(url.searchParams.get('fieldSelector'))
+    if (selector === undefined) { fail(400, 'BadRequest', `the stand-in API implements fieldSelector=metadata.name=<name> only, not ${url.searchParams.get('fieldSelector') ?? ''}`); return }
     if (verb === 'get') {
       const object = this.#nodes.get(target.name ?? '')
       if (object === undefined) fail(404, 'NotFound', `nodes "${target.name ?? ''}" not found`)
       else answer(200, object)
       return
     }
-    if (verb === 'list') { this.#list(url.searchParams, answer, fail); return }
-    if (verb === 'watch') { this.#watch(node, req, url.searchParams, res); return }
+    const selected = (name: string): boolean => selector === null || name === selector
+    if (verb === 'list') { this.#list(url.searchParams, selected, answer, fail); return }
+    if (verb === 'watch') { this.#watch(node, req, url.searchParams, selected, res); return }
     fail(405, 'MethodNotAllowed', `the stand-in API does not ${verb} nodes`)
   }
 
-  #list (query: URLSearchParams, answer: (s: number, b: unknown) => void, fail: (c: number, r: string, m: string) => void): void {
+  #list (query: URLSearchParams, selected: (name: string) => boolean, answer: (s: number, b: unknown) => void, fail: (c: number, r: string, m: string) => void): void {
     const asked = Number(query.get('limit') ?? '0')
     const cap = this.#options.pageSize ?? Infinity
     const limit = Math.min(asked > 0 ? asked : Infinity, cap)
@@ -147,7 +148,7 @@ export class StandInApi {
         return
       }
     }
-    const names = [...this.#nodes.keys()].sort().filter((n) => n > after)
+    const names = [...this.#nodes.keys()].sort().filter((n) => n > after && selected(n))
     const page = names.slice(0, limit)
     const more = names.length > page.length
     answer(200, {
@@ -158,17 +159,30 @@ export class StandInApi {
     })
   }
 
-  /** Events after the given resourceVersion, then every new one, until timeoutSeconds or the client leaves. */
-  #watch (node: string, req: IncomingMessage, query: URLSearchParams, res: ServerResponse): void {
+  /**
+   * From a resourceVersion: the events after it. Without one (or "0"): every node as ADDED first, as
+   * the real server starts such a watch. Then every new event, until timeoutSeconds or the client leaves.
+   */
+  #watch (node: string, req: IncomingMessage, query: URLSearchParams, selected: (name: string) => boolean, res: ServerResponse): void {
     this.requests.push({ node, method: req.method ?? '', url: req.url ?? '', verb: 'watch', status: 200 })
-    const from = Number(query.get('resourceVersion') ?? String(this.#rv))
+    const rv = query.get('resourceVersion') ?? ''
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' })
-    for (const e of this.#events.filter((e) => e.rv > from)) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`)
-    this.#watches.add(res)
+    const send = (type: string, object: NodeObject): void => { if (selected(object.metadata.name)) res.write(`${JSON.stringify({ type, object })}\n`) }
+    if (rv === '' || rv === '0') for (const object of this.#nodes.values()) send('ADDED', object)
+    else for (const e of this.#events.filter((e) => e.rv > Number(rv))) send(e.type, e.object)
+    const watcher = { res, send }
+    this.#watches.add(watcher)
     const seconds = Number(query.get('timeoutSeconds') ?? '1800')
     const timer = setTimeout(() => res.end(), Math.max(1, seconds) * 1000)
-    res.once('close', () => { clearTimeout(timer); this.#watches.delete(res) })
+    res.once('close', () => { clearTimeout(timer); this.#watches.delete(watcher) })
   }
+}
+
+/** `metadata.name=<n>` (or `==`): the name; null without a selector; undefined for any other selector. */
+function nameSelector (selector: string | null): string | null | undefined {
+  if (selector === null || selector === '') return null
+  const m = /^metadata\.name==?(.+)$/.exec(selector)
+  return m === null ? undefined : m[1]
 }
 
 interface Target { group: string, resource: string, namespace?: string, name?: string }

@@ -95,13 +95,6 @@ export function readManifest (path = MANIFEST): Manifest {
   }
 }
 
-/** The container named `name` among the pod's init or main containers. */
-export function container (pod: PodSpec, name: string): Container {
-  const found = [...pod.initContainers ?? [], ...pod.containers].find((c) => c.name === name)
-  if (found === undefined) throw new Error(`the DaemonSet has no container ${name}`)
-  return found
-}
-
 /** The main container that runs the agent: the one whose readiness is probed. */
 export function agentContainer (pod: PodSpec): Container {
   const [first, ...rest] = pod.containers
