@@ -65,6 +65,15 @@ describe.skipIf(skip !== null)('direct routing on three nodes of one LAN', () =>
     expect((await last.node.client.allocations()).allocations.map((a) => a.address)).not.toContain(last.ip)
   })
 
+  it('undoes a failed ADD with a DEL of the chain: the address the first plugin took is given back', async () => {
+    const node = c.nodes[0]!
+    const installed = await node.conflist()
+    const failing = { ...installed, plugins: [...installed.plugins, { type: 'tuning', sysctl: { 'net.weft.no-such-sysctl': '1' } }] }
+    const before = (await node.client.allocations()).allocations.length
+    await expect(makePod(node, failing)).rejects.toThrow(/tuning/)
+    expect((await node.client.allocations()).allocations.length).toBe(before)
+  })
+
   it('gives no pod an address a node holds', async () => {
     const held = new Set((await Promise.all(c.nodes.map(hostAddresses))).flat())
     expect(held.size).toBeGreaterThan(c.nodes.length)
