@@ -40,6 +40,7 @@ describe.skipIf(skip !== null)('a cluster growing from one node, one node at a t
   it('is ready on one node alone, and its pod gets an address', async () => {
     await grow(1)
     expect(pods[0]!.ip).toMatch(/^10\./)
+    expect((await nodes[0]!.client.status()).status).toBe('ready')
   }, 180_000)
 
   it('takes a second and a third node into the same ring', async () => {
@@ -51,7 +52,12 @@ describe.skipIf(skip !== null)('a cluster growing from one node, one node at a t
       const rings = views.map((v) => JSON.stringify(v.map((h) => [h.start, String(h.size), h.owner])))
       return owners.every((o) => o === 'node-1,node-2,node-3') && new Set(rings).size === 1
     }, 300, 200)
-    for (const n of nodes) expect((await n.client.status()).peers.map((p) => p.nickname).sort()).toEqual(['node-1', 'node-2', 'node-3'])
+    for (const n of nodes) {
+      const status = await n.client.status()
+      expect(status.peers.map((p) => p.nickname).sort()).toEqual(['node-1', 'node-2', 'node-3'])
+      // A second ring meeting the first would show as refused merges.
+      expect(status.conflicts).toBe(0)
+    }
   }, 300_000)
 
   it('routes pods across the nodes', async () => {
