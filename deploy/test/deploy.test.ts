@@ -58,11 +58,23 @@ describe('deploy/kubernetes/weft.yaml', () => {
     KUBERNETES_SERVICE_PORT: '443'
   }
 
-  it('gives the agent an environment its config parser accepts', () => {
+  it('gives the agent an environment its config parser accepts, with nothing to edit per cluster', () => {
     const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
     expect(conf.range).toBe('10.32.0.0/12')
-    expect(conf.init.kind).toBe('consensus')
+    // No count and no peer list: the Node list gives both, with no cluster DNS.
+    expect(conf.init).toEqual({ kind: 'kubernetes' })
+    expect(conf.peers).toEqual([])
+    expect(conf.kube).toMatchObject({ discovery: true, reclaim: true, meshPort: 6783 })
+    expect(Object.keys(env)).not.toContain('IPALLOC_INIT')
+    expect(docs.filter(d => d.kind === 'Service')).toEqual([])
+    expect(pod.dnsPolicy).toBe('Default')
     expect(conf.swarmKeyFile).not.toBeNull()
+  })
+
+  it('fills the node name and address from the downward API', () => {
+    const field = (name: string): unknown => obj(obj((agent.env as Json[]).find(e => e.name === name)?.valueFrom).fieldRef).fieldPath
+    expect(field('WEFT_NICKNAME')).toBe('spec.nodeName')
+    expect(field('WEFT_NODE_IP')).toBe('status.hostIP')
   })
 
   it('installs a CNI config the plugin accepts, pointing at the agent socket', () => {
@@ -80,11 +92,11 @@ describe('deploy/kubernetes/weft.yaml', () => {
     expect(parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' }).migrateNetwork).toBe(conflist.name)
   })
 
-  it('lets the agent list nodes, and nothing more, to reclaim deleted ones', () => {
+  it('lets the agent read nodes, and nothing more', () => {
     const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
-    expect(conf.reclaim?.api.href).toBe('https://10.96.0.1/')
+    expect(conf.kube?.api.href).toBe('https://10.96.0.1/')
     const role = kind('ClusterRole')
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['list'] }])
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }])
     const binding = kind('ClusterRoleBinding')
     expect(obj(binding.roleRef).name).toBe(obj(role.metadata).name)
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: obj(kind('ServiceAccount').metadata).namespace }])

@@ -11,10 +11,14 @@ import { Driver } from './driver.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createLogger } from './log.ts'
 import type { Logger } from './log.ts'
-import { listNodeNames } from './kube.ts'
+import { isIP } from 'node:net'
+import { listNodes, nodeAddress } from './kube.ts'
+import type { KubeNode } from './kube.ts'
 import { Mesh } from './mesh.ts'
 import { Metrics } from './metrics.ts'
 import { metaFromKey, Ops } from './ops.ts'
+import { startNodeSource } from './node-source.ts'
+import type { NodeSource } from './node-source.ts'
 import { startReclaimer } from './reclaimer.ts'
 import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
@@ -138,10 +142,12 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     const meshStarted = mesh
     cleanup.unshift(async () => await meshStarted.stop())
 
+    let nodeSource: NodeSource | null = null
     const status = () => statusBody(peer.status(), {
       init,
       connections: meshStarted.connectionCount(),
-      badMessages: metrics.badMessages
+      badMessages: metrics.badMessages,
+      kubernetes: nodeSource?.state() ?? null
     })
     ops = new Ops({ universe, peer, driver, store, requestTimeoutMs: config.requestTimeoutMs + 1_000, clock: Date.now, status })
     const checkEvery = Math.max(1, Math.round(CHECK_INTERVAL_MS / config.tickMs))
@@ -157,20 +163,36 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     })
     const server = await startSocketServer(config.socketPath, routes(ops), log)
     cleanup.unshift(async () => await server.close())
-    if (config.reclaim !== null) {
-      const { api, secretsDir, intervalMs } = config.reclaim
+    if (config.kube !== null) {
+      const kube = config.kube
       const opsStarted = ops
-      const reclaimer = startReclaimer({
-        listNodes: async signal => await listNodeNames({ api, secretsDir, timeoutMs: KUBE_TIMEOUT_MS, signal }),
-        owners: () => status().peers,
-        rmpeer: async peer => (await opsStarted.rmpeer({ peer, force: false })).takenOver,
-        seen: await store.loadNodesSeen(),
-        saveSeen: async names => await store.saveNodesSeen(names),
-        reclaimed: () => metrics.reclaimed(),
+      const reclaimer = kube.reclaim
+        ? startReclaimer({
+          owners: () => status().peers,
+          rmpeer: async peer => (await opsStarted.rmpeer({ peer, force: false })).takenOver,
+          seen: await store.loadNodesSeen(),
+          saveSeen: async names => await store.saveNodesSeen(names),
+          reclaimed: () => metrics.reclaimed(),
+          log: log.child({ part: 'reclaim' })
+        })
+        : null
+      const source = startNodeSource({
+        api: kube.api.href,
+        list: async signal => await listNodes({ api: kube.api, secretsDir: kube.secretsDir, timeoutMs: KUBE_TIMEOUT_MS, signal }),
+        intervalMs: kube.pollMs,
         random: Math.random,
-        log: log.child({ part: 'reclaim' })
-      }, intervalMs)
-      cleanup.unshift(async () => { reclaimer.stop() })
+        log: log.child({ part: 'nodes' }),
+        onNodes: nodes => {
+          if (kube.discovery) meshStarted.setDiscovered(peerAddresses(nodes, config.nickname, kube.meshPort))
+          if (config.init.kind === 'kubernetes') driver.input(() => peer.setNodes(nodes.map(n => ({ name: n.name, created: n.created }))))
+          reclaimer?.nodes(new Set(nodes.map(n => n.name)))
+        }
+      })
+      nodeSource = source
+      cleanup.unshift(async () => {
+        source.stop()
+        reclaimer?.stop()
+      })
     }
     if (config.metricsAddr !== null) {
       const stopMetrics = await metrics.serve(config.metricsAddr)
@@ -196,6 +218,14 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     await runCleanup(cleanup, log)
     throw err
   }
+}
+
+/** Every other node's agent, at its node address and the mesh port (nodes without an address are skipped). */
+function peerAddresses (nodes: readonly KubeNode[], self: string, port: number): string[] {
+  return nodes.flatMap(n => {
+    const ip = n.name === self ? null : nodeAddress(n)
+    return ip === null ? [] : [`/${isIP(ip) === 6 ? 'ip6' : 'ip4'}/${ip}/tcp/${port}`]
+  })
 }
 
 function throwIfBroken (err: Error | null): void {

@@ -46,17 +46,24 @@ export interface AgentConfig {
   readonly reconnectMs: number
   /** How often every connection is pinged; one that stops answering is dropped and the peer marked unreachable. */
   readonly pingMs: number
-  /** Taking over the peers of deleted Kubernetes nodes; null when off. */
-  readonly reclaim: ReclaimConfig | null
+  /** The Kubernetes Node list and what reads it; null when nothing does. */
+  readonly kube: KubeConfig | null
   /** The CNI network given to allocations stored before attachments had one (a schema-1 store). */
   readonly migrateNetwork: string
 }
 
-export interface ReclaimConfig {
+export interface KubeConfig {
   readonly api: URL
   /** The service account mount: `token` and `ca.crt`. */
   readonly secretsDir: string
-  readonly intervalMs: number
+  /** How often the Node list is read (jittered). */
+  readonly pollMs: number
+  /** Dial every node's agent at its node address and the mesh port. */
+  readonly discovery: boolean
+  /** Take over the peers of deleted nodes. */
+  readonly reclaim: boolean
+  /** The mesh port of every agent: the port of the first WEFT_LISTEN address. */
+  readonly meshPort: number
 }
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
@@ -74,12 +81,15 @@ const NICKNAME = /^[\x21-\x7e]{1,253}$/
 
 export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
   const peers = listOf(env, 'WEFT_PEERS').map(p => parseAddress('WEFT_PEERS', p, { allowDns: true, allowPeerId: true }))
+  const listen = listOf(env, 'WEFT_LISTEN', `/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`)
+    .map(a => parseAddress('WEFT_LISTEN', a, { allowDns: false, allowPeerId: false }))
+  const discovery = onInPod(env, 'WEFT_DISCOVERY', 'dial the agent on every node of the Kubernetes Node list')
+  const init = parseInit(env, peers.length, discovery)
   return {
     range: parseRange(env),
-    init: parseInit(env, peers.length),
+    init,
     peers,
-    listen: listOf(env, 'WEFT_LISTEN', `/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`)
-      .map(a => parseAddress('WEFT_LISTEN', a, { allowDns: false, allowPeerId: false })),
+    listen,
     dataDir: absolutePath(env, 'WEFT_DATA_DIR', DEFAULT_DATA_DIR),
     socketPath: socketPath(env),
     swarmKeyFile: setting(env, 'WEFT_SWARM_KEY_FILE') === undefined ? null : absolutePath(env, 'WEFT_SWARM_KEY_FILE', ''),
@@ -90,7 +100,7 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
     reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),
     pingMs: integer(env, 'WEFT_PING_MS', 10_000, 1_000, 600_000),
-    reclaim: parseReclaim(env),
+    kube: parseKube(env, discovery, init.kind === 'kubernetes', listen),
     migrateNetwork: migrateNetwork(env)
   }
 }
@@ -101,6 +111,7 @@ export function formatInit (init: InitMode): string {
     case 'consensus': return `consensus=${init.count}`
     case 'seed': return `seed=${init.peers.join(',')}`
     case 'observer': return 'observer'
+    case 'kubernetes': return 'kubernetes'
   }
 }
 
@@ -113,10 +124,12 @@ function parseRange (env: Env): Cidr {
   }
 }
 
-function parseInit (env: Env, peerCount: number): InitMode {
+/** Unset: `kubernetes` where the peers come from the Node list, else consensus over WEFT_PEERS. */
+function parseInit (env: Env, peerCount: number, discovery: boolean): InitMode {
   const value = setting(env, 'IPALLOC_INIT')
-  if (value === undefined) return { kind: 'consensus', count: 1 + peerCount }
-  const expected = '"consensus", "consensus=<N>", "seed=<peer id>,<peer id>..." or "observer"'
+  if (value === undefined) return discovery ? { kind: 'kubernetes' } : { kind: 'consensus', count: 1 + peerCount }
+  const expected = '"kubernetes", "consensus", "consensus=<N>", "seed=<peer id>,<peer id>..." or "observer"'
+  if (value.trim() === 'kubernetes') return { kind: 'kubernetes' }
   const eq = value.indexOf('=')
   const mode = (eq < 0 ? value : value.slice(0, eq)).trim()
   const arg = eq < 0 ? null : value.slice(eq + 1).trim()
@@ -137,23 +150,34 @@ function parseInit (env: Env, peerCount: number): InitMode {
   throw new ConfigError('IPALLOC_INIT', value, expected)
 }
 
-/** On by default inside a pod (the API server's address is in the env), off elsewhere. */
-function parseReclaim (env: Env): ReclaimConfig | null {
+/** `kubernetes` (on) by default inside a pod (the API server's address is in the env), `off` elsewhere. */
+function onInPod (env: Env, name: string, meaning: string): boolean {
   const inPod = setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
-  const value = setting(env, 'WEFT_RECLAIM') ?? (inPod ? 'kubernetes' : 'off')
-  if (value === 'off') return null
-  if (value !== 'kubernetes') throw new ConfigError('WEFT_RECLAIM', value, '"kubernetes" (take over the peers of deleted nodes) or "off"')
+  const value = setting(env, name) ?? (inPod ? 'kubernetes' : 'off')
+  if (value !== 'off' && value !== 'kubernetes') throw new ConfigError(name, value, `"kubernetes" (${meaning}) or "off"`)
+  return value === 'kubernetes'
+}
+
+/** Null when neither discovery, reclaim nor init reads the Node list. */
+function parseKube (env: Env, discovery: boolean, init: boolean, listen: readonly string[]): KubeConfig | null {
+  const reclaim = onInPod(env, 'WEFT_RECLAIM', 'take over the peers of deleted nodes')
+  if (!discovery && !reclaim && !init) return null
+  const inPod = setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
+  const port = multiaddr(listen[0] ?? '').getComponents().find(c => c.name === 'tcp')?.value
   return {
     api: kubeApi(env, inPod),
     secretsDir: absolutePath(env, 'WEFT_KUBE_SECRETS_DIR', SERVICE_ACCOUNT_DIR),
-    intervalMs: integer(env, 'WEFT_RECLAIM_MS', 30_000, 100, 3_600_000)
+    pollMs: integer(env, 'WEFT_KUBE_POLL_MS', 10_000, 100, 3_600_000),
+    discovery,
+    reclaim,
+    meshPort: Number(port ?? DEFAULT_PORT)
   }
 }
 
 function kubeApi (env: Env, inPod: boolean): URL {
   const given = setting(env, 'WEFT_KUBE_API')
   if (given === undefined) {
-    if (!inPod) throw new ConfigError('WEFT_KUBE_API', '', 'the API server\'s URL when WEFT_RECLAIM=kubernetes runs outside a pod (no KUBERNETES_SERVICE_HOST)')
+    if (!inPod) throw new ConfigError('WEFT_KUBE_API', '', 'the API server\'s URL when the Node list is read outside a pod (WEFT_DISCOVERY, WEFT_RECLAIM or IPALLOC_INIT=kubernetes without KUBERNETES_SERVICE_HOST)')
     const host = env.KUBERNETES_SERVICE_HOST ?? ''
     const port = setting(env, 'KUBERNETES_SERVICE_PORT') ?? '443'
     const url = `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`

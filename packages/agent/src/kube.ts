@@ -1,5 +1,6 @@
 /**
- * The one thing the agent asks of the Kubernetes API: the names of the cluster's nodes. A list, paged,
+ * The one thing the agent asks of the Kubernetes API: the cluster's Nodes (name, creationTimestamp,
+ * addresses). A consistent list (no resourceVersion, so never an old cache), paged,
  * authenticated with the pod's service account token (read for every listing: projected tokens rotate),
  * over TLS checked against the service account's CA. The token goes over https only, or to a
  * loopback address (`kubectl proxy`). Every call is bounded in time and size.
@@ -31,29 +32,76 @@ const MAX_PAGES = 1_000
 /** A page of 500 nodes is a few MiB at most. */
 const MAX_BODY_BYTES = 64 * 1024 * 1024
 
+interface NodeItem {
+  readonly metadata?: { readonly name?: unknown, readonly creationTimestamp?: unknown }
+  readonly status?: { readonly addresses?: unknown }
+}
+
 interface NodeList {
-  readonly items?: ReadonlyArray<{ readonly metadata?: { readonly name?: unknown } }>
+  readonly items?: readonly NodeItem[]
   readonly metadata?: { readonly continue?: unknown }
 }
 
-/** Every node's name, all pages of the list. */
-export async function listNodeNames (options: KubeOptions): Promise<Set<string>> {
+/** One Node as the agent uses it. */
+export interface KubeNode {
+  readonly name: string
+  /** creationTimestamp, ms since the epoch. */
+  readonly created: number
+  readonly addresses: ReadonlyArray<{ readonly type: string, readonly address: string }>
+}
+
+/**
+ * The address other agents reach a node's agent at: its InternalIP, else its ExternalIP; IPv4 first,
+ * IPv6 when that is all the node has. Null for a node with neither.
+ */
+export function nodeAddress (node: KubeNode): string | null {
+  for (const family of [4, 6]) {
+    for (const type of ['InternalIP', 'ExternalIP']) {
+      const found = node.addresses.find(a => a.type === type && isIP(a.address) === family)
+      if (found !== undefined) return found.address
+    }
+  }
+  return null
+}
+
+/** This node's own address from its Node object (for when the downward API does not give it). */
+export function ownNodeAddress (nodes: readonly KubeNode[], name: string): string | null {
+  const own = nodes.find(n => n.name === name)
+  return own === undefined ? null : nodeAddress(own)
+}
+
+function parseNode (item: NodeItem): KubeNode {
+  const name = item.metadata?.name
+  if (typeof name !== 'string' || name === '') throw new KubeError('GET /api/v1/nodes: a node without a name')
+  const stamp = item.metadata?.creationTimestamp
+  const created = typeof stamp === 'string' ? Date.parse(stamp) : NaN
+  if (!Number.isSafeInteger(created) || created < 0) throw new KubeError(`GET /api/v1/nodes: node ${name} has no valid creationTimestamp (${JSON.stringify(stamp)})`)
+  const raw = item.status?.addresses ?? []
+  if (!Array.isArray(raw)) throw new KubeError(`GET /api/v1/nodes: node ${name}: status.addresses is not a list`)
+  const addresses = raw.flatMap((a: unknown) => {
+    const x = a as { type?: unknown, address?: unknown } | null
+    return typeof x?.type === 'string' && typeof x.address === 'string' ? [{ type: x.type, address: x.address }] : []
+  })
+  return { name, created, addresses }
+}
+
+/** Every Node, all pages of the list, in the API's order. */
+export async function listNodes (options: KubeOptions): Promise<KubeNode[]> {
   const tokenFile = join(options.secretsDir, 'token')
   const [token, ca] = await Promise.all([optionalFile(tokenFile), optionalFile(join(options.secretsDir, 'ca.crt'))])
   const secrets: Secrets = { token, tokenFile, ca }
-  const names = new Set<string>()
+  const nodes = new Map<string, KubeNode>()
   let next = ''
   for (let page = 0; page < MAX_PAGES; page++) {
     const query = `nodes?limit=${PAGE}${next === '' ? '' : `&continue=${encodeURIComponent(next)}`}`
     const list = await get(options, secrets, query) as NodeList
     if (!Array.isArray(list.items)) throw new KubeError(`GET /api/v1/nodes: the answer has no items list`)
     for (const item of list.items) {
-      const name = item.metadata?.name
-      if (typeof name !== 'string' || name === '') throw new KubeError('GET /api/v1/nodes: a node without a name')
-      names.add(name)
+      const node = parseNode(item)
+      nodes.set(node.name, node)
     }
     const more = list.metadata?.continue
-    if (typeof more !== 'string' || more === '') return names
+    if (typeof more !== 'string' || more === '') return [...nodes.values()]
     next = more
   }
   throw new KubeError(`GET /api/v1/nodes: still paging after ${MAX_PAGES} pages`)

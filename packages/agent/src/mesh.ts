@@ -1,7 +1,8 @@
 /**
  * The libp2p mesh: TCP + Noise + Yamux (+ pnet when a swarm key is given), gossipsub for broadcasts,
- * a length-prefixed request protocol for direct messages, and a reconnect loop to WEFT_PEERS that,
- * unlike libp2p's own, never gives up. It moves bytes only; what they mean is the caller's business.
+ * a length-prefixed request protocol for direct messages, and a reconnect loop to WEFT_PEERS and to
+ * the discovered peers (`setDiscovered`, from the Kubernetes Node list) that, unlike libp2p's own,
+ * never gives up. It moves bytes only; what they mean is the caller's business.
  */
 import { lookup } from 'node:dns/promises'
 import { createLibp2p } from 'libp2p'
@@ -81,6 +82,8 @@ interface DialTarget {
   peer: Libp2pPeerId | null
   /** The address is this agent's own (one peer list shared by every node). */
   self: boolean
+  /** From setDiscovered: dropped when the next discovered set leaves it out. */
+  readonly discovered: boolean
   failures: number
   nextAttempt: number
 }
@@ -90,11 +93,14 @@ export class Mesh {
   readonly #handlers: MeshHandlers
   readonly #log: Logger
   readonly #reconnectMs: number
-  readonly #targets: DialTarget[]
+  #targets: DialTarget[]
   readonly #names: DnsName[]
   readonly #queues = new Map<PeerId, Uint8Array[]>()
   #reachable: readonly PeerId[] = []
   #timer: NodeJS.Timeout | null = null
+  /** A reconnect pass is under way; `#again`: run another right after it. */
+  #passing = false
+  #again = false
   #stopped = false
 
   private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions, handlers: MeshHandlers) {
@@ -104,7 +110,7 @@ export class Mesh {
     this.#reconnectMs = options.reconnectMs
     const addrs = options.peers.map(p => multiaddr(p))
     this.#names = addrs.map(dnsName).filter((n): n is DnsName => n !== null)
-    this.#targets = addrs.filter(a => dnsName(a) === null).map(newTarget)
+    this.#targets = addrs.filter(a => dnsName(a) === null).map(a => newTarget(a, false))
   }
 
   static async start (options: MeshOptions, handlers: MeshHandlers): Promise<Mesh> {
@@ -178,6 +184,20 @@ export class Mesh {
     const fresh = [data]
     this.#queues.set(to, fresh)
     void this.#drain(to, fresh)
+  }
+
+  /**
+   * The discovered peers' addresses now (multiaddrs): new ones are dialled at once, ones left out
+   * are no longer dialled (a connection open to them stays until it fails).
+   */
+  setDiscovered (addrs: readonly string[]): void {
+    if (this.#stopped) return
+    const wanted = addrs.map(a => multiaddr(a))
+    const kept = this.#targets.filter(t => !t.discovered || wanted.some(w => w.equals(t.addr)))
+    const added = wanted.filter(w => !this.#targets.some(t => t.addr.equals(w))).map(w => newTarget(w, true))
+    for (const t of this.#targets.filter(t => !kept.includes(t))) this.#log.info({ addr: t.addr.toString() }, 'peer address no longer listed; not dialling it')
+    this.#targets = [...kept, ...added]
+    if (added.length > 0) this.#kick()
   }
 
   async stop (): Promise<void> {
@@ -262,8 +282,22 @@ export class Mesh {
   #scheduleReconnect (delay: number): void {
     if (this.#stopped || this.#targets.length + this.#names.length === 0) return
     this.#timer = setTimeout(() => {
-      this.#reconnect().finally(() => this.#scheduleReconnect(this.#reconnectMs))
+      this.#timer = null
+      this.#passing = true
+      this.#reconnect().finally(() => {
+        this.#passing = false
+        const again = this.#again
+        this.#again = false
+        this.#scheduleReconnect(again ? 0 : this.#reconnectMs)
+      })
     }, delay)
+  }
+
+  /** A pass now (or right after the one under way), not at the next interval. */
+  #kick (): void {
+    if (this.#passing) { this.#again = true; return }
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#scheduleReconnect(0)
   }
 
   /** One pass over WEFT_PEERS: dial every address whose peer is not connected and whose backoff is over. */
@@ -313,14 +347,14 @@ export class Mesh {
       }
       for (const { address, family } of found) {
         const addr = multiaddr(`/${family === 6 ? 'ip6' : 'ip4'}/${address}/tcp/${n.port}`)
-        if (!this.#targets.some(t => t.addr.equals(addr))) this.#targets.push(newTarget(addr))
+        if (!this.#targets.some(t => t.addr.equals(addr))) this.#targets.push(newTarget(addr, false))
       }
     }))
   }
 }
 
-function newTarget (addr: Multiaddr): DialTarget {
-  return { addr, peer: null, self: false, failures: 0, nextAttempt: 0 }
+function newTarget (addr: Multiaddr, discovered: boolean): DialTarget {
+  return { addr, peer: null, self: false, discovered, failures: 0, nextAttempt: 0 }
 }
 
 /** The name and port of a /dns, /dns4 or /dns6 multiaddr with /tcp and no peer id, else null. */

@@ -1,5 +1,5 @@
 /**
- * The reclaim loop: list the nodes, take over the peers of deleted ones (reclaim-choice.ts) with
+ * The reclaim passes: on each Node listing, take over the peers of deleted nodes (reclaim-choice.ts) with
  * rmpeer. rmpeer is decided once by a strict majority, and refused while any voter can reach the
  * target, so every agent may try at once (Weave needed a lock in a ConfigMap for this) and a
  * cut-off side of the cluster cannot do it.
@@ -10,7 +10,6 @@ import { believable, newHistory, observe, peersToReclaim } from './reclaim-choic
 import type { NodeHistory } from './reclaim-choice.ts'
 
 export interface ReclaimComponents {
-  readonly listNodes: (signal: AbortSignal) => Promise<Set<string>>
   /** The ring's owners as the local agent sees them (status peers). */
   readonly owners: () => readonly PeerLine[]
   /** Takes a peer over; resolves with the number of addresses this agent inherited, decimal. */
@@ -20,29 +19,28 @@ export interface ReclaimComponents {
   readonly saveSeen: (names: readonly string[]) => Promise<void>
   /** Counts a peer this agent took over. */
   readonly reclaimed: () => void
-  readonly random: () => number
   readonly log: Logger
 }
 
+export interface Reclaimer {
+  /** A full listing's node names (node-source.ts): a pass runs on it, or on the latest after the one running. */
+  readonly nodes: (names: ReadonlySet<string>) => void
+  readonly stop: () => void
+}
+
 /**
- * Runs a pass every `intervalMs` (jittered, so agents restarted together do not all propose at
- * once) until stopped. A failed pass is logged and retried next time. Stopping aborts a listing in
- * flight; an rmpeer in flight fails with the agent, and nothing follows it.
+ * Runs a pass for every listing it is given, never two at once (a pass may wait on rmpeer; listings
+ * that arrive meanwhile are folded into the latest). A failed pass is logged and the next listing
+ * tries again. Once stopped, an rmpeer in flight fails with the agent, and nothing follows it.
  */
-export function startReclaimer (c: ReclaimComponents, intervalMs: number): { stop: () => void } {
+export function startReclaimer (c: ReclaimComponents): Reclaimer {
   let history: NodeHistory = newHistory(c.seen)
   let warned = false
-  let timer: NodeJS.Timeout | null = null
-  const stopping = new AbortController()
+  let stopped = false
+  let running = false
+  let next: ReadonlySet<string> | null = null
 
-  const pass = async (): Promise<void> => {
-    let nodes: Set<string>
-    try {
-      nodes = await c.listNodes(stopping.signal)
-    } catch (err) {
-      if (!stopping.signal.aborted) c.log.warn({ err: (err as Error).message }, 'cannot list Kubernetes nodes; reclaim retries later')
-      return
-    }
+  const pass = async (nodes: ReadonlySet<string>): Promise<void> => {
     const owners = c.owners()
     if (!believable(owners, nodes)) {
       if (!warned) c.log.warn({ nickname: owners.find(p => p.local)?.nickname, nodes: nodes.size }, 'the Kubernetes node list leaves out this agent\'s node (is WEFT_NICKNAME the node name?); reclaiming nothing')
@@ -54,7 +52,7 @@ export function startReclaimer (c: ReclaimComponents, intervalMs: number): { sto
     history = observe(history, nodes)
     if (history.seen.size > before) await c.saveSeen([...history.seen].sort())
     for (const p of peersToReclaim(owners, nodes, history)) {
-      if (stopping.signal.aborted) return
+      if (stopped) return
       const why = nodes.has(p.nickname) ? 'its node runs a newer agent' : 'its node was deleted'
       try {
         const takenOver = await c.rmpeer(p.id)
@@ -67,19 +65,23 @@ export function startReclaimer (c: ReclaimComponents, intervalMs: number): { sto
       }
     }
   }
-  const schedule = (): void => {
-    if (stopping.signal.aborted) return
-    timer = setTimeout(() => {
-      pass()
-        .catch((err: unknown) => { c.log.error({ err }, 'reclaim pass failed') })
-        .finally(schedule)
-    }, Math.round(intervalMs * (0.5 + c.random())))
-  }
-  schedule()
-  return {
-    stop: () => {
-      stopping.abort()
-      if (timer !== null) clearTimeout(timer)
+  const drain = async (): Promise<void> => {
+    running = true
+    try {
+      for (let nodes = next; nodes !== null && !stopped; nodes = next) {
+        next = null
+        await pass(nodes).catch((err: unknown) => { c.log.error({ err }, 'reclaim pass failed') })
+      }
+    } finally {
+      running = false
     }
+  }
+  return {
+    nodes: names => {
+      if (stopped) return
+      next = names
+      if (!running) void drain()
+    },
+    stop: () => { stopped = true }
   }
 }

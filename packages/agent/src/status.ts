@@ -7,12 +7,15 @@ import { addressAt } from '@weft/ring'
 import type { PeerStatus, RingState, StatusCode, Universe } from '@weft/ring'
 import type { AllocationInfo, IpamStatus, PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
 import type { GaugeSnapshot } from './metrics.ts'
+import type { NodeSourceState } from './node-source.ts'
 import type { StoredAllocation } from './store.ts'
 
 export interface AgentFacts {
   readonly init: string
   readonly connections: number
   readonly badMessages: number
+  /** The Node list's reader, when the agent reads it. */
+  readonly kubernetes: NodeSourceState | null
 }
 
 const IPAM_STATUS: Record<StatusCode, IpamStatus> = {
@@ -36,10 +39,13 @@ export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
     reachable: p.reachable,
     local: p.self
   }))
+  const kube = facts.kubernetes
+  // Without a ring, an API that does not answer is what holds the agent up: say so first.
+  const text = kube?.error != null && s.code !== 'ready' ? `${kube.error}; retrying (${s.text})` : s.text
   return {
     peer: { id: s.id, nickname: s.nickname },
     status: IPAM_STATUS[s.code],
-    statusText: s.text,
+    statusText: text,
     range: s.range,
     rangeSize: s.universeSize.toString(),
     init: facts.init,
@@ -51,7 +57,8 @@ export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
     pendingAllocates: s.pendingAllocates,
     pendingClaims: s.pendingClaims,
     conflicts: s.conflicts,
-    badMessages: facts.badMessages
+    badMessages: facts.badMessages,
+    ...(kube === null ? {} : { kubernetes: { api: kube.api, nodes: kube.nodes, error: kube.error } })
   }
 }
 

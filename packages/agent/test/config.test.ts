@@ -41,19 +41,25 @@ describe('config defaults', () => {
       requestTimeoutMs: 30_000,
       reconnectMs: 2_000,
       pingMs: 10_000,
-      reclaim: null,
+      kube: null,
       migrateNetwork: 'weft'
     })
   })
 
-  it('reclaims deleted nodes by default inside a pod, through the API server Kubernetes names', () => {
-    expect(parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }).reclaim).toEqual({
-      api: new URL('https://10.96.0.1:443'), secretsDir: '/var/run/secrets/kubernetes.io/serviceaccount', intervalMs: 30_000
+  it('inside a pod, finds its peers, inits and reclaims from the Node list of the API server Kubernetes names', () => {
+    const inPod = parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', WEFT_LISTEN: '/ip4/0.0.0.0/tcp/7000' })
+    expect(inPod.kube).toEqual({
+      api: new URL('https://10.96.0.1:443'), secretsDir: '/var/run/secrets/kubernetes.io/serviceaccount', pollMs: 10_000, discovery: true, reclaim: true, meshPort: 7000
     })
-    expect(parse({ KUBERNETES_SERVICE_HOST: 'fd00::1' }).reclaim?.api.href).toBe('https://[fd00::1]/')
-    expect(parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1', WEFT_RECLAIM: 'off' }).reclaim).toBeNull()
-    expect(parse({ WEFT_RECLAIM: 'kubernetes', WEFT_KUBE_API: 'http://127.0.0.1:8080', WEFT_KUBE_SECRETS_DIR: '/tmp/sa', WEFT_RECLAIM_MS: '500' }).reclaim)
-      .toEqual({ api: new URL('http://127.0.0.1:8080'), secretsDir: '/tmp/sa', intervalMs: 500 })
+    expect(inPod.init).toEqual({ kind: 'kubernetes' })
+    expect(parse({ KUBERNETES_SERVICE_HOST: 'fd00::1' }).kube?.api.href).toBe('https://[fd00::1]/')
+    expect(parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1', WEFT_RECLAIM: 'off' }).kube).toMatchObject({ reclaim: false, discovery: true })
+    const off = parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1', WEFT_RECLAIM: 'off', WEFT_DISCOVERY: 'off', WEFT_PEERS: '10.0.0.2' })
+    expect(off.kube).toBeNull()
+    expect(off.init).toEqual({ kind: 'consensus', count: 2 })
+    expect(parse({ WEFT_RECLAIM: 'kubernetes', WEFT_KUBE_API: 'http://127.0.0.1:8080', WEFT_KUBE_SECRETS_DIR: '/tmp/sa', WEFT_KUBE_POLL_MS: '500' }).kube)
+      .toEqual({ api: new URL('http://127.0.0.1:8080'), secretsDir: '/tmp/sa', pollMs: 500, discovery: false, reclaim: true, meshPort: 6783 })
+    expect(parse({ IPALLOC_INIT: 'kubernetes', WEFT_KUBE_API: 'https://k' }).kube).toMatchObject({ discovery: false, reclaim: false })
   })
 
   it('counts itself in the default consensus (Weave left itself out)', () => {
@@ -136,7 +142,9 @@ describe('config rejects bad values, naming the variable and the value', () => {
     rejects(on, 'WEFT_KUBE_API', 'outside a pod')
     rejects({ ...on, WEFT_KUBE_API: 'ftp://x' }, 'WEFT_KUBE_API', '"ftp://x"', 'https://')
     rejects({ ...on, WEFT_KUBE_API: 'http://10.96.0.1' }, 'WEFT_KUBE_API', 'loopback')
-    rejects({ ...on, WEFT_KUBE_API: 'https://k', WEFT_RECLAIM_MS: '10' }, 'WEFT_RECLAIM_MS', 'from 100')
+    rejects({ ...on, WEFT_KUBE_API: 'https://k', WEFT_KUBE_POLL_MS: '10' }, 'WEFT_KUBE_POLL_MS', 'from 100')
+    rejects({ IPALLOC_INIT: 'kubernetes' }, 'WEFT_KUBE_API', 'outside a pod')
+    rejects({ WEFT_DISCOVERY: 'dns' }, 'WEFT_DISCOVERY', '"dns"', '"off"')
     rejects({ ...on, WEFT_KUBE_API: 'https://k', WEFT_KUBE_SECRETS_DIR: 'sa' }, 'WEFT_KUBE_SECRETS_DIR', 'absolute path')
   })
 })

@@ -26,6 +26,23 @@ export async function freePort (): Promise<number> {
 }
 
 /**
+ * A TCP port free on every one of `hosts` a moment ago (agents that share one mesh port, each on its
+ * own loopback address, as nodes do). Bounded: a few random tries.
+ */
+export async function freePortOn (hosts: readonly string[]): Promise<number> {
+  const freeOn = async (host: string, port: number): Promise<boolean> => await new Promise(resolve => {
+    const s = createServer()
+    s.once('error', () => resolve(false))
+    s.listen(port, host, () => s.close(() => resolve(true)))
+  })
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 40_000)
+    if ((await Promise.all(hosts.map(async h => await freeOn(h, port)))).every(Boolean)) return port
+  }
+  throw new Error(`no port free on all of ${hosts.join(', ')} after 20 tries`)
+}
+
+/**
  * Polls `check` until it returns true: at most `attempts` times, `intervalMs` apart. Throws naming
  * `what` and the last error if it never does.
  */

@@ -28,7 +28,7 @@ beforeAll(async () => {
     WEFT_RECLAIM: 'kubernetes',
     WEFT_KUBE_API: kube.url,
     WEFT_KUBE_SECRETS_DIR: secretsDir,
-    WEFT_RECLAIM_MS: '200'
+    WEFT_KUBE_POLL_MS: '200'
   })
 })
 afterAll(async () => {

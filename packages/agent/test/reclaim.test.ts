@@ -1,19 +1,21 @@
 /**
- * Reclaim's parts on their own: which peers it takes over (pure), the loop over stand-in components,
- * and the node listing against an API server stand-in (paging, the token, errors that say what to fix).
+ * Reclaim's parts on their own: which peers it takes over (pure), the passes over stand-in components,
+ * and the node listing against an API server stand-in (paging, the token, addresses and timestamps,
+ * errors that say what to fix).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { PeerLine } from '@weft/protocol'
-import { listNodeNames } from '../src/kube.ts'
+import { listNodes, nodeAddress, ownNodeAddress } from '../src/kube.ts'
 import { MISSING_LISTINGS, believable, newHistory, observe, peersToReclaim } from '../src/reclaim-choice.ts'
 import type { NodeHistory } from '../src/reclaim-choice.ts'
+import { startNodeSource } from '../src/node-source.ts'
 import { startReclaimer } from '../src/reclaimer.ts'
 import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
-import { makeTempDir, removeTempDir, waitFor } from './harness.ts'
+import { makeTempDir, removeTempDir, sleep, waitFor } from './harness.ts'
 
 const line = (id: string, nickname: string, reachable: boolean, local = false): PeerLine =>
   ({ id, nickname, addresses: '16', percentage: 25, free: '8', reachable, local })
@@ -65,22 +67,71 @@ describe('the choice', () => {
   })
 })
 
-describe('the loop', () => {
+describe('the passes, fed by the node source', () => {
   const logs: string[] = []
   const log = pino({ level: 'info' }, { write: (s: string) => { logs.push(s) } })
+  const said = (): string[] => logs.map(l => (JSON.parse(l) as { msg: string }).msg)
+  const kubeNode = (name: string) => ({ name, created: 0, addresses: [] })
 
-  it('retries a failed listing, believes no list without its node, keeps what it saw, and takes a gone peer over once', async () => {
+  it('the source retries a failed listing, naming the URL once, and hands on only full listings', async () => {
     logs.length = 0
-    const answers: Array<string[] | Error> = [new Error('boom'), ['node-x'], ['node-x'], ['node-a', 'node-b'], ['node-a'], ['node-a']]
+    const answers: Array<string[] | Error> = [new Error('boom'), new Error('boom'), ['node-a'], ['node-a', 'node-b']]
+    const got: string[][] = []
+    const source = startNodeSource({
+      api: 'https://10.96.0.1/',
+      list: async () => {
+        const a = answers.shift() ?? ['node-a', 'node-b']
+        if (a instanceof Error) throw a
+        return a.map(kubeNode)
+      },
+      intervalMs: 2,
+      random: () => 0,
+      log,
+      onNodes: nodes => { got.push(nodes.map(n => n.name)) }
+    })
+    try {
+      await waitFor('an error in the state', () => source.state().error !== null || got.length > 0)
+      await waitFor('two listings handed on', () => got.length >= 2)
+    } finally {
+      source.stop()
+    }
+    expect(got.slice(0, 2)).toEqual([['node-a'], ['node-a', 'node-b']])
+    expect(source.state()).toMatchObject({ api: 'https://10.96.0.1/', error: null })
+    expect(said().filter(m => m === 'cannot reach the Kubernetes API; retrying')).toHaveLength(1)
+    expect(logs.find(l => l.includes('cannot reach'))).toContain('https://10.96.0.1/')
+    expect(said()).toContain('the Kubernetes API answers again')
+  })
+
+  it('the source aborts a listing in flight when stopped, and says nothing of it', async () => {
+    logs.length = 0
+    let started = false
+    let aborted = false
+    const source = startNodeSource({
+      api: 'https://10.96.0.1/',
+      list: async (signal) => await new Promise((resolve, reject) => {
+        started = true
+        signal.addEventListener('abort', () => { aborted = true; reject(new Error('aborted')) })
+      }),
+      intervalMs: 2,
+      random: () => 0,
+      log,
+      onNodes: () => undefined
+    })
+    try {
+      await waitFor('a listing to start', () => started)
+    } finally {
+      source.stop()
+    }
+    await waitFor('the listing to be aborted', () => aborted)
+    expect(logs).toEqual([])
+  })
+
+  it('believes no list without its node, keeps what it saw, and takes a gone peer over once', async () => {
+    logs.length = 0
     const removed: string[] = []
     let owners = [me, line('p-b', 'node-b', false)]
     const saved: string[][] = []
     const r = startReclaimer({
-      listNodes: async () => {
-        const a = answers.shift() ?? ['node-a']
-        if (a instanceof Error) throw a
-        return new Set(a)
-      },
       owners: () => owners,
       rmpeer: async (peer) => {
         removed.push(peer)
@@ -90,50 +141,25 @@ describe('the loop', () => {
       seen: ['node-old'],
       saveSeen: async (names) => { saved.push([...names]) },
       reclaimed: () => undefined,
-      random: () => 0,
       log
-    }, 2)
+    })
     try {
-      await waitFor('the gone peer to be taken over', () => removed.length > 0 && answers.length === 0)
+      for (const listing of [['node-x'], ['node-x'], ['node-a', 'node-b'], ['node-a'], ['node-a'], ['node-a']]) {
+        r.nodes(new Set(listing))
+        await sleep(5)
+      }
+      await waitFor('the gone peer to be taken over', () => removed.length > 0)
     } finally {
       r.stop()
     }
     expect(removed).toEqual(['p-b'])
     expect(saved[0]).toEqual(['node-a', 'node-b', 'node-old'])
-    const said = logs.map(l => JSON.parse(l) as { msg: string })
-    expect(said.filter(l => l.msg.startsWith('cannot list Kubernetes nodes'))).toHaveLength(1)
-    expect(said.filter(l => l.msg.startsWith('the Kubernetes node list leaves out this agent'))).toHaveLength(1)
-    expect(said.filter(l => l.msg === 'took over the space of a peer that is gone')).toHaveLength(1)
-  })
-
-  it('aborts a listing in flight when stopped, and says nothing of it', async () => {
-    logs.length = 0
-    let started = false
-    let aborted = false
-    const r = startReclaimer({
-      listNodes: async (signal) => await new Promise((resolve, reject) => {
-        started = true
-        signal.addEventListener('abort', () => { aborted = true; reject(new Error('aborted')) })
-      }),
-      owners: () => [me],
-      rmpeer: async () => '0',
-      seen: [],
-      saveSeen: async () => undefined,
-      reclaimed: () => undefined,
-      random: () => 0,
-      log
-    }, 2)
-    try {
-      await waitFor('a listing to start', () => started)
-    } finally {
-      r.stop()
-    }
-    await waitFor('the listing to be aborted', () => aborted)
-    expect(logs).toEqual([])
+    expect(said().filter(m => m.startsWith('the Kubernetes node list leaves out this agent'))).toHaveLength(1)
+    expect(said().filter(m => m === 'took over the space of a peer that is gone')).toHaveLength(1)
   })
 })
 
-describe('listNodeNames', () => {
+describe('listNodes', () => {
   let kube: FakeKube | null = null
   let dir: string | null = null
   afterEach(async () => {
@@ -156,25 +182,42 @@ describe('listNodeNames', () => {
   it('reads every page with the service account token, keeping a path prefix of the API URL', async () => {
     const nodes = ['n1', 'n2', 'n3', 'n4', 'n5']
     kube = await startFakeKube('s3cret', nodes, '/k8s')
-    const names = await listNodeNames({ api: new URL(`${kube.url}/k8s/`), secretsDir: await secrets('s3cret'), timeoutMs: 5_000 })
-    expect([...names].sort()).toEqual(nodes)
+    const listed = await listNodes({ api: new URL(`${kube.url}/k8s/`), secretsDir: await secrets('s3cret'), timeoutMs: 5_000 })
+    expect(listed.map(n => n.name).sort()).toEqual(nodes)
     expect(kube.listings()).toBe(1)
+    // One second apart, in the order they were added.
+    expect(listed.find(n => n.name === 'n2')!.created - listed.find(n => n.name === 'n1')!.created).toBe(1000)
+  })
+
+  it('takes each node\'s InternalIP, else its ExternalIP, IPv6 only when that is all it has', async () => {
+    const node = (...addresses: Array<[string, string]>) => ({ name: 'n', created: 0, addresses: addresses.map(([type, address]) => ({ type, address })) })
+    expect(nodeAddress(node(['Hostname', 'n'], ['ExternalIP', '203.0.113.5'], ['InternalIP', '10.0.0.5']))).toBe('10.0.0.5')
+    expect(nodeAddress(node(['ExternalIP', '203.0.113.5']))).toBe('203.0.113.5')
+    expect(nodeAddress(node(['InternalIP', 'fd00::5'], ['ExternalIP', '203.0.113.5']))).toBe('203.0.113.5')
+    expect(nodeAddress(node(['InternalIP', 'fd00::5'], ['ExternalIP', '2001:db8::5']))).toBe('fd00::5')
+    expect(nodeAddress(node(['Hostname', 'n']))).toBeNull()
+    kube = await startFakeKube('s3cret', [])
+    kube.add('a', '10.1.0.1')
+    kube.add('b', '10.1.0.2')
+    const listed = await listNodes({ api: new URL(kube.url), secretsDir: await secrets('s3cret'), timeoutMs: 5_000 })
+    expect(ownNodeAddress(listed, 'b')).toBe('10.1.0.2')
+    expect(ownNodeAddress(listed, 'c')).toBeNull()
   })
 
   it('says the token was refused, without showing it, or that there is none', async () => {
     kube = await startFakeKube('s3cret', ['n1'])
-    const wrong = await listNodeNames({ api: new URL(kube.url), secretsDir: await secrets('wrong'), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
+    const wrong = await listNodes({ api: new URL(kube.url), secretsDir: await secrets('wrong'), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
     expect(wrong).toMatchObject({ name: 'KubeError' })
     expect((wrong as Error).message).toMatch(/HTTP 401 \(the service account token was refused\)/)
     expect((wrong as Error).message).not.toContain('wrong')
     await removeTempDir(dir!)
-    const none = await listNodeNames({ api: new URL(kube.url), secretsDir: await secrets(null), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
+    const none = await listNodes({ api: new URL(kube.url), secretsDir: await secrets(null), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
     expect((none as Error).message).toContain(`HTTP 401 (no token: ${join(dir!, 'token')} does not exist)`)
   })
 
   it('names the API server it cannot reach', async () => {
     // Port 1 (tcpmux): nothing listens there on a test machine.
-    const err = await listNodeNames({ api: new URL('http://127.0.0.1:1'), secretsDir: await secrets(null), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
+    const err = await listNodes({ api: new URL('http://127.0.0.1:1'), secretsDir: await secrets(null), timeoutMs: 5_000 }).catch((e: unknown) => e as Error)
     expect(err).toMatchObject({ name: 'KubeError' })
     expect((err as Error).message).toMatch(/GET \/api\/v1\/nodes: .*ECONNREFUSED/)
   })

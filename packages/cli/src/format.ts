@@ -21,6 +21,10 @@ export function formatStatus (st: StatusResponse): string {
   if (st.pendingAllocates + st.pendingClaims > 0) {
     lines.push(field('Pending', `${st.pendingAllocates} allocates, ${st.pendingClaims} claims`))
   }
+  if (st.kubernetes !== undefined) {
+    const k = st.kubernetes
+    lines.push(field('Kubernetes', k.error ?? `${k.nodes ?? 0} nodes listed from ${k.api}`))
+  }
   if (st.conflicts > 0) lines.push(field('Conflicts', String(st.conflicts)))
   if (st.badMessages > 0) lines.push(field('Bad messages', String(st.badMessages)))
   return lines.join('\n')

@@ -65,6 +65,13 @@ describe('formatStatus', () => {
     ])
   })
 
+  it('shows the Kubernetes Node list it reads, or why it cannot', () => {
+    const api = 'https://10.96.0.1/'
+    expect(formatStatus({ ...status, kubernetes: { api, nodes: 3, error: null } })).toContain(`     Kubernetes: 3 nodes listed from ${api}`)
+    const error = `cannot list nodes at ${api}: GET /api/v1/nodes: connect ECONNREFUSED 10.96.0.1:443`
+    expect(formatStatus({ ...status, kubernetes: { api, nodes: null, error } })).toContain(`     Kubernetes: ${error}`)
+  })
+
   it('adds pending work and conflicts only when there are some', () => {
     const text = formatStatus({ ...status, statusText: 'waiting for space', pendingAllocates: 2, conflicts: 1, badMessages: 4 })
     expect(text).toContain('        Pending: 2 allocates, 0 claims')

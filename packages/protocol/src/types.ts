@@ -115,6 +115,18 @@ export interface StatusResponse {
   pendingClaims: number
   conflicts: number
   badMessages: number
+  /** Present when the agent reads the Kubernetes Node list. */
+  kubernetes?: KubernetesStatus
+}
+
+/** The agent's reading of the Kubernetes Node list. */
+export interface KubernetesStatus {
+  /** The API server's URL. */
+  api: string
+  /** Nodes in the last full listing; null before the first. */
+  nodes: number | null
+  /** Why the last listing failed (naming the URL); null when it did not. */
+  error: string | null
 }
 
 /** POST /v1/rmpeer: take over a dead peer's ranges, decided with a strict majority through the mesh. */

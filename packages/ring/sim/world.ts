@@ -8,7 +8,7 @@ import type { Universe } from '../src/address.ts'
 import { type Peer, createPeer } from '../src/peer.ts'
 import { statesEqual } from '../src/ring.ts'
 import type { Faults as PeerFaults, Timeouts } from '../src/state.ts'
-import type { Completion, InitMode, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
+import type { Completion, InitMode, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
 import { Disk } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
 import type { Prng } from './prng.ts'
@@ -26,6 +26,8 @@ interface Node {
   readonly held: Map<string, Offset>
   /** Keys whose release was asked for but not yet acknowledged: after a crash they may be gone. */
   readonly releasing: Set<string>
+  /** kubernetes init: the last Node list this agent read; read again at every start. */
+  nodes: readonly NodeRecord[] | null
 }
 
 type Request =
@@ -43,6 +45,8 @@ export interface WorldOptions {
   readonly crashAfterPersist?: number
   /** Lines of trace kept for a violation report (default 40). */
   readonly traceLines?: number
+  /** Check after every event that all rings, live or on disk, come from one split. */
+  readonly oneRing?: boolean
 }
 
 /** A check failed: the schedule is wrong somewhere. */
@@ -89,8 +93,11 @@ export class World {
 
   result (id: RequestId): Completion | undefined { return this.results.get(id) }
 
-  add (id: PeerId, init: InitMode): void {
-    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map(), releasing: new Set() }
+  /** The nickname a peer runs with: in kubernetes init, its node's name. */
+  static nodeName (id: PeerId): string { return `n-${id}` }
+
+  add (id: PeerId, init: InitMode, nodes: readonly NodeRecord[] | null = null): void {
+    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map(), releasing: new Set(), nodes }
     this.nodes.set(id, node)
     this.start(node)
   }
@@ -99,7 +106,7 @@ export class World {
     const persisted = node.disk.load()
     node.peer = createPeer({
       id: node.id,
-      nickname: `n-${node.id}`,
+      nickname: World.nodeName(node.id),
       universe: this.universe,
       init: node.init,
       random: () => this.rnd.next(),
@@ -117,7 +124,19 @@ export class World {
     }
     node.releasing.clear()
     this.trace.add(`start ${node.id}${persisted !== undefined ? ' (restored)' : ''}`)
+    if (node.nodes !== null) node.peer.setNodes(node.nodes)
     this.updateReachability()
+  }
+
+  /** An agent read the Node list: `nodes` is what it got. */
+  setNodes (id: PeerId, nodes: readonly NodeRecord[]): void {
+    const node = this.nodes.get(id)
+    if (node === undefined || node.state === 'dead') return
+    node.nodes = nodes
+    if (node.peer === null) return
+    this.trace.add(`nodes ${id} [${nodes.map(n => `${n.name}@${n.created}`).join(' ')}]`)
+    node.peer.setNodes(nodes)
+    this.pump(node)
   }
 
   crash (id: PeerId): void {
@@ -130,9 +149,11 @@ export class World {
     this.updateReachability()
   }
 
-  restart (id: PeerId): void {
+  /** `nodes`: the Node list the agent reads as it starts again (kubernetes init). */
+  restart (id: PeerId, nodes?: readonly NodeRecord[]): void {
     const node = this.nodes.get(id)
     if (node === undefined || node.state !== 'down') return
+    if (nodes !== undefined) node.nodes = nodes
     this.start(node)
     this.pump(node)
   }
@@ -314,6 +335,7 @@ export class World {
    * already checks at the end of every call.
    */
   check (full = false): void {
+    if (this.opts.oneRing === true) this.checkOneRing()
     const seen = new Map<Offset, PeerId>()
     for (const n of this.nodes.values()) {
       if (n.state === 'dead') continue
@@ -329,6 +351,24 @@ export class World {
         seen.set(o, n.id)
       }
     }
+  }
+
+  /** Every ring, live or on a down peer's disk, was split by one decision: one seed list at most. */
+  checkOneRing (): void {
+    let first: readonly [PeerId, string] | null = null
+    for (const n of this.nodes.values()) {
+      if (n.state === 'dead') continue
+      const seeds = (n.peer?.ring() ?? n.disk.load()?.ring)?.seeds ?? []
+      if (seeds.length === 0) continue
+      const key = seeds.join(',')
+      if (first === null) first = [n.id, key]
+      else if (first[1] !== key) throw new Violation(`one ring: ${first[0]} holds the ring seeded by [${first[1]}], ${n.id} the one seeded by [${key}]`)
+    }
+  }
+
+  /** Up peers whose ring is still empty. */
+  ringless (): PeerId[] {
+    return this.ids('up').filter(id => this.peer(id).ring().seeds.length === 0)
   }
 
   /** Rings of all up, not removed peers; throws unless they are identical. */

@@ -6,7 +6,7 @@
 import { Packr } from 'msgpackr'
 import { DecodeError, NewerCodecError } from './errors.ts'
 import type {
-  AcceptorRecord, Allocation, Ballot, Cidr, Entry, Member, Message, Offset, PaxosMessage, PeerId, Removal, RingState
+  AcceptorRecord, Allocation, Ballot, Cidr, Entry, Member, Message, NodeRecord, Offset, PaxosMessage, PeerId, Removal, RingState
 } from './types.ts'
 
 export const CODEC_VERSION = 1
@@ -149,6 +149,16 @@ function paxosFromWire (x: unknown, path: string): PaxosMessage {
   }
 }
 
+// ---- nodes ----
+
+const nodeToWire = (n: NodeRecord): unknown[] => [n.name, n.created]
+function nodeFromWire (x: unknown, path: string): NodeRecord {
+  const [name, created] = arr(x, path, 2)
+  const n = str(name, `${path}.name`)
+  if (n.length === 0) fail(`${path}.name`, 'empty node name')
+  return { name: n, created: int(created, `${path}.created`) }
+}
+
 // ---- framing ----
 
 function pack (body: unknown[]): Uint8Array {
@@ -171,7 +181,7 @@ function unpack (bytes: Uint8Array, what: string): unknown[] {
   return a.slice(1)
 }
 
-const MESSAGE_TYPES = ['ring', 'space-request', 'space-grant', 'space-deny', 'paxos'] as const
+const MESSAGE_TYPES = ['ring', 'space-request', 'space-grant', 'space-deny', 'paxos', 'init-hello'] as const
 
 export function encodeMessage (m: Message): Uint8Array {
   const t = MESSAGE_TYPES.indexOf(m.type)
@@ -181,6 +191,7 @@ export function encodeMessage (m: Message): Uint8Array {
     case 'space-grant': return pack([t, ringToWire(m.ring), bigToBytes(m.range.start), bigToBytes(m.range.end)])
     case 'space-deny': return pack([t, ringToWire(m.ring), m.reason])
     case 'paxos': return pack([t, m.key, paxosToWire(m.msg)])
+    case 'init-hello': return pack([t, nodeToWire(m.node), m.initialiser === null ? null : nodeToWire(m.initialiser), m.reply])
   }
 }
 
@@ -200,6 +211,11 @@ export function decodeMessage (bytes: Uint8Array): Message {
     }
     case 'space-deny': arr(a, 'message', 3); return { type, ring: ringFromWire(a[1], 'message.ring'), reason: str(a[2], 'message.reason') }
     case 'paxos': arr(a, 'message', 3); return { type, key: str(a[1], 'message.key'), msg: paxosFromWire(a[2], 'message.paxos') }
+    case 'init-hello': {
+      arr(a, 'message', 4)
+      if (typeof a[3] !== 'boolean') fail('message.reply', 'expected a boolean')
+      return { type, node: nodeFromWire(a[1], 'message.node'), initialiser: a[2] === null ? null : nodeFromWire(a[2], 'message.initialiser'), reply: a[3] }
+    }
     default: return fail('message.type', 'unknown message type')
   }
 }

@@ -9,6 +9,7 @@ import type { Universe } from './address.ts'
 import { allocate, expire, prime, release, serve, servePrimes } from './allocation.ts'
 import { expireAsks, maybeAskForSpace, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
 import { claim, initTick, INIT_KEY, onInitMessage } from './init.ts'
+import { newNodeInitState, nodeInitReachable, nodeInitTick, onHello, setNodes } from './node-init.ts'
 import { Outbox } from './outbox.ts'
 import { validatePaxos } from './paxos.ts'
 import { Ring } from './ring.ts'
@@ -20,7 +21,7 @@ import {
 import { usableRanges } from './owned.ts'
 import { type PeerStatus, peerStatus } from './status.ts'
 import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
-import type { InitMode, Message, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
+import type { InitMode, Message, NodeRecord, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
 
 export interface PeerConfig {
   readonly id: PeerId
@@ -44,6 +45,8 @@ export interface Peer {
   tick (): void
   step (from: PeerId, message: Message): void
   setReachable (peers: Iterable<PeerId>): void
+  /** kubernetes init: the latest Node list (feed only lists that were read in full). */
+  setNodes (nodes: readonly NodeRecord[]): void
   allocate (id: RequestId, key: string, address?: Offset): void
   release (id: RequestId, key: string): void
   /** `force`: decide alone, without a vote (the operator's word that the others are gone too). */
@@ -96,6 +99,7 @@ export function createPeer (config: PeerConfig): Peer {
     pending: [],
     primes: [],
     initState: { neededSince: null, proposal: null, proposedAt: 0, nextAttempt: 0, electorate: 0, voters: new Set() },
+    nodeInit: newNodeInitState(),
     asks: new Map(),
     tried: new Set(),
     backoffUntil: 0,
@@ -132,6 +136,7 @@ export function createPeer (config: PeerConfig): Peer {
       s.now++
       if (s.removedBy === null) {
         initTick(s)
+        nodeInitTick(s)
         takeoverTick(s)
         expireAsks(s)
         expire(s)
@@ -165,6 +170,11 @@ export function createPeer (config: PeerConfig): Peer {
         const ring = snapshot(s)
         for (const q of fresh) if (s.synced.get(q) !== ring) send(s, q, { type: 'ring', ring })
       }
+      if (s.removedBy === null) nodeInitReachable(s, fresh)
+      finish()
+    },
+    setNodes (nodes) {
+      if (s.removedBy === null) setNodes(s, nodes)
       finish()
     },
     allocate (id, key, address) { allocate(s, id, key, address ?? null); finish() },
@@ -191,6 +201,7 @@ function dispatch (s: PeerState, from: PeerId, m: Message): void {
     case 'space-request': onSpaceRequest(s, from, m); return
     case 'space-grant': onSpaceGrant(s, from, m); return
     case 'space-deny': onSpaceDeny(s, from, m); return
+    case 'init-hello': onHello(s, from, m); return
     case 'paxos': {
       if (m.key === INIT_KEY) { onInitMessage(s, from, m.msg); return }
       const target = takeoverTarget(m.key)
@@ -224,6 +235,9 @@ const isRing = (x: unknown): boolean =>
   isObj(x) && typeof x.universe === 'string' && Array.isArray(x.seeds) && Array.isArray(x.entries) &&
   Array.isArray(x.members) && Array.isArray(x.removed)
 
+const isNode = (x: unknown): boolean =>
+  isObj(x) && typeof x.name === 'string' && x.name !== '' && Number.isSafeInteger(x.created) && (x.created as number) >= 0
+
 /** Shape checks on a message from the network; the ring's own validation does the rest on merge. */
 function validateMessage (m: unknown): string | null {
   if (!isObj(m)) return 'message is not an object'
@@ -242,6 +256,7 @@ function validateMessage (m: unknown): string | null {
       if (typeof m.key !== 'string' || (m.key !== INIT_KEY && takeoverTarget(m.key) === null)) return `paxos message for unknown key ${String(m.key)}`
       return validatePaxos(m.msg)
     }
+    case 'init-hello': return isNode(m.node) && (m.initialiser === null || isNode(m.initialiser)) && typeof m.reply === 'boolean' ? null : 'bad init hello'
     default: return `unknown message type ${String(m.type)}`
   }
 }

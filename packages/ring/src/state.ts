@@ -5,6 +5,7 @@
  */
 import type { Universe } from './address.ts'
 import { type Ring, statesEqual } from './ring.ts'
+import type { NodeInitState } from './node-init.ts'
 import type { Outbox } from './outbox.ts'
 import { usableRanges } from './owned.ts'
 import type { Proposal } from './paxos.ts'
@@ -37,10 +38,12 @@ export interface Timeouts {
   readonly takeover: number
   /** After every donor was tried: wait this long before trying them again. */
   readonly backoff: number
+  /** kubernetes init: how long the initialiser waits for the agents of younger listed nodes. */
+  readonly nodeWait: number
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
-  request: 30, ask: 4, ballot: 12, grace: 6, gossip: 8, freeReport: 4, takeover: 20, backoff: 4
+  request: 30, ask: 4, ballot: 12, grace: 6, gossip: 8, freeReport: 4, takeover: 20, backoff: 4, nodeWait: 50
 }
 
 /** Deliberate bugs, for tests that prove the simulator catches them. Never set outside tests. */
@@ -53,6 +56,8 @@ export interface Faults {
   readonly takeoverWithoutConsensus?: boolean
   /** The heir uses inherited ranges at once, without waiting for every member's ack. */
   readonly heirSkipsSettle?: boolean
+  /** kubernetes init: the initialiser does not wait for rivals and near-simultaneous nodes. */
+  readonly initialiserSkipsWait?: boolean
 }
 
 export interface PendingAllocate {
@@ -125,6 +130,7 @@ export interface PeerState {
   readonly pending: PendingAllocate[]
   readonly primes: Array<{ readonly id: RequestId, readonly deadline: number }>
   readonly initState: InitState
+  readonly nodeInit: NodeInitState
   readonly asks: Map<PeerId, Ask>
   readonly tried: Set<PeerId>
   backoffUntil: number

@@ -1,4 +1,5 @@
 /** A plain snapshot of one peer for `weft status`, `status ipam` and metrics, with Weave's status words. */
+import { nodeInitText } from './node-init.ts'
 import { quorumOf } from './paxos.ts'
 import type { PeerState } from './state.ts'
 import type { PeerId } from './types.ts'
@@ -43,6 +44,7 @@ export function statusOf (s: PeerState): { code: StatusCode, text: string } {
   const known = 1 + s.reachable.size
   if (s.removedBy !== null) return { code: 'removed', text: `removed from the ring by ${s.removedBy}` }
   if (s.ring.isEmpty()) {
+    if (s.init.kind === 'kubernetes') return { code: 'awaiting-consensus', text: nodeInitText(s) }
     if (s.init.kind === 'consensus' && s.initState.neededSince !== null) {
       return { code: 'awaiting-consensus', text: `awaiting consensus (quorum: ${quorumOf(s.init.count)}, known: ${known})` }
     }

@@ -62,6 +62,17 @@ export type InitMode =
   | { readonly kind: 'consensus', readonly count: number }
   | { readonly kind: 'seed', readonly peers: readonly PeerId[] }
   | { readonly kind: 'observer' }
+  /** The oldest Kubernetes node's agent splits (node-init.ts); the agent feeds the Node list with `setNodes`. */
+  | { readonly kind: 'kubernetes' }
+
+/**
+ * A Kubernetes Node as the init rule orders them: its name (the agent's nickname) and its
+ * creationTimestamp in ms since the epoch (the API gives whole seconds).
+ */
+export interface NodeRecord {
+  readonly name: string
+  readonly created: number
+}
 
 /** An allocation as the core knows it: an opaque key (the agent's attachment key) and its address. */
 export interface Allocation {
@@ -116,6 +127,11 @@ export type Message =
   | { readonly type: 'space-grant', readonly ring: RingState, readonly range: Range }
   | { readonly type: 'space-deny', readonly ring: RingState, readonly reason: string }
   | { readonly type: 'paxos', readonly key: string, readonly msg: PaxosMessage }
+  /**
+   * kubernetes init: the sender's node and the node it takes for the initialiser (null: it knows
+   * none yet). `reply: false` asks for an answer; an answer never asks for one.
+   */
+  | { readonly type: 'init-hello', readonly node: NodeRecord, readonly initialiser: NodeRecord | null, readonly reply: boolean }
 
 /** `to: 'all'` is a broadcast to every peer (gossip); otherwise a direct message. */
 export interface Outbound {

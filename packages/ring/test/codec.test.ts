@@ -29,7 +29,9 @@ describe('codec', () => {
         { type: 'paxos', key: 'init', msg: { kind: 'promise', ballot, accepted: null } },
         { type: 'paxos', key: 'takeover:x', msg: { kind: 'accept', ballot, value: [p] } },
         { type: 'paxos', key: 'init', msg: { kind: 'accepted', ballot } },
-        { type: 'paxos', key: 'init', msg: { kind: 'nack', ballot, promised: null, reason: 'peer-alive' } }
+        { type: 'paxos', key: 'init', msg: { kind: 'nack', ballot, promised: null, reason: 'peer-alive' } },
+        { type: 'init-hello', node: { name: 'node-1', created: 1_767_225_600_000 }, initialiser: { name: 'node-0', created: 1_767_225_599_000 }, reply: false },
+        { type: 'init-hello', node: { name: 'node-1', created: 0 }, initialiser: null, reply: true }
       ]
       for (const m of msgs) expect(decodeMessage(encodeMessage(m))).toEqual(m)
     }), { numRuns: 30 })
@@ -67,6 +69,10 @@ describe('codec', () => {
     }), { numRuns: 500 })
     expect(() => decodeMessage(encodeMessage({ type: 'space-deny', ring: { universe: 'x' as never, seeds: [], entries: [], members: [], removed: [] }, reason: 'r' }).slice(0, 5)))
       .toThrow(expect.objectContaining({ name: 'DecodeError' }))
+    expect(() => decodeMessage(encodeMessage({ type: 'init-hello', node: { name: '', created: 1 }, initialiser: null, reply: false })))
+      .toThrow('message.node.name: empty node name')
+    expect(() => decodeMessage(encodeMessage({ type: 'init-hello', node: { name: 'n', created: -1 }, initialiser: null, reply: false })))
+      .toThrow('message.node.created: expected a non-negative integer')
   })
 
   it('tells a newer codec version (a rolling update) from a broken one', () => {

@@ -4,6 +4,7 @@ import type { Faults } from '../src/state.ts'
 import { type PeerId, asPeerId } from '../src/types.ts'
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
+import { runKubeSchedule } from '../sim/kube-schedule.ts'
 import { type ScheduleResult, runSchedule } from '../sim/schedule.ts'
 import { World } from '../sim/world.ts'
 
@@ -11,6 +12,15 @@ function sweep (seeds: number, maxPeers: number, faults?: Faults): ScheduleResul
   const bad: ScheduleResult[] = []
   for (let seed = 1; seed <= seeds; seed++) {
     const r = runSchedule(seed, { maxPeers, ...(faults !== undefined ? { faults } : {}) })
+    if (r.violation !== null) bad.push(r)
+  }
+  return bad
+}
+
+function kubeSweep (seeds: number, maxPeers: number, faults?: Faults): ScheduleResult[] {
+  const bad: ScheduleResult[] = []
+  for (let seed = 1; seed <= seeds; seed++) {
+    const r = runKubeSchedule(seed, { maxPeers, ...(faults !== undefined ? { faults } : {}) })
     if (r.violation !== null) bad.push(r)
   }
   return bad
@@ -73,6 +83,15 @@ describe('simulator', () => {
   it('holds every invariant over 500 schedules of up to 50 peers', () => {
     const bad = sweep(500, 50)
     expect(bad.length, explain(bad)).toBe(0)
+  })
+
+  it('kubernetes init: one ring over 500 schedules of up to 20 nodes registering, starting and reading the list at random', () => {
+    const bad = kubeSweep(500, 20)
+    expect(bad.length, explain(bad)).toBe(0)
+  })
+
+  it('kubernetes init: catches an initialiser that does not wait for the nodes of its own second', () => {
+    expect(kubeSweep(500, 20, { initialiserSkipsWait: true }).some(r => /one ring|exclusivity/.test(r.violation ?? ''))).toBe(true)
   })
 
   it('catches a donor that keeps allocating in what it gave away', () => {
