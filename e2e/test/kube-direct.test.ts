@@ -26,7 +26,7 @@ beforeAll(async () => {
     // Two pods per node, made as the kubelet would once the node's network is up (ADD waits for the agent).
     for (const n of c.nodes) for (let i = 0; i < 2; i++) pods.push(await makePod(n))
     let missing: string[] = []
-    await waitFor('every pod reaching every pod on the other nodes', async () => (missing = await unreachablePairs(pods)).length === 0, 120, 500)
+    await waitFor('every pod reaching every pod on the other nodes', async () => (missing = await unreachablePairs(pods)).length === 0, 40, 500)
       .catch((err: Error) => { throw new Error(`${err.message}\n${missing.join('\n')}`) })
     reachedAllMs = performance.now() - c.lastStart
     console.log(`figure: 3 nodes, ${pods.length} pods: every pod reached every other pod ${(reachedAllMs / 1000).toFixed(1)} s after the last agent started`)

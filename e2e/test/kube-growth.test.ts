@@ -62,8 +62,8 @@ describe.skipIf(skip !== null)('a cluster growing from one node, one node at a t
 
   it('routes pods across the nodes', async () => {
     let missing: string[] = []
-    await waitFor('every pod reaching every pod on the other nodes', async () => (missing = await unreachablePairs(pods)).length === 0, 120, 500)
+    await waitFor('every pod reaching every pod on the other nodes', async () => (missing = await unreachablePairs(pods)).length === 0, 40, 500)
       .catch((err: Error) => { throw new Error(`${err.message}\n${missing.join('\n')}`) })
     expect(new Set(pods.map((p) => p.ip)).size).toBe(3)
-  }, 120_000)
+  }, 180_000)
 })

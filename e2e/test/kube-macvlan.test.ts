@@ -43,9 +43,9 @@ describe.skipIf(skip !== null)('a macvlan secondary network with weft IPAM and r
   it('gives pods distinct addresses from the range that ping across nodes', async () => {
     expect(new Set(pods.map((p) => p.ip)).size).toBe(pods.length)
     let missing: string[] = []
-    await waitFor('every macvlan pod reaching the pods of the other node', async () => (missing = await unreachablePairs(pods)).length === 0, 60, 500)
+    await waitFor('every macvlan pod reaching the pods of the other node', async () => (missing = await unreachablePairs(pods)).length === 0, 40, 500)
       .catch((err: Error) => { throw new Error(`${err.message}\n${missing.join('\n')}`) })
-  }, 120_000)
+  }, 180_000)
 
   it('programs no route on the nodes', async () => {
     for (const n of c.nodes) {

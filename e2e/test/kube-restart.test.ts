@@ -29,7 +29,7 @@ beforeAll(async () => {
   try {
     await c.cluster.ready()
     for (const n of c.nodes) pods.push(await makePod(n))
-    for (let i = 0; i < 120 && (await unreachablePairs(pods)).length > 0; i++) await sleep(500)
+    for (let i = 0; i < 40 && (await unreachablePairs(pods)).length > 0; i++) await sleep(500)
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${await c.cluster.logs()}`)
   }

@@ -52,10 +52,10 @@ afterAll(async () => {
 describe.skipIf(skip !== null)('VXLAN between nodes on two routed subnets', () => {
   it('lets every pod ping every pod on the other nodes', async () => {
     let missing: string[] = []
-    await waitFor('every pod reaching every pod across the router', async () => (missing = await unreachablePairs(pods)).length === 0, 120, 500)
+    await waitFor('every pod reaching every pod across the router', async () => (missing = await unreachablePairs(pods)).length === 0, 40, 500)
       .catch(async (err: Error) => { throw new Error(`${err.message}\n${missing.join('\n')}\n${await cluster?.logs() ?? ''}`) })
     expect(missing).toEqual([])
-  }, 120_000)
+  }, 180_000)
 
   it('sends pod packets to node-1 through a tunnel, not by a next hop it cannot reach on its link', async () => {
     const routes = JSON.parse(await must(pods[1]!.node.root.enter(['ip', '-json', 'route', 'get', pods[0]!.ip]))) as Array<{ dev?: string, gateway?: string }>
