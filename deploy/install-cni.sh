@@ -5,10 +5,11 @@ set -euo pipefail
 bin_dir=${CNI_BIN_DIR:-/host/opt/cni/bin}
 conf_dir=${CNI_CONF_DIR:-/host/etc/cni/net.d}
 conflist=${WEFT_CONFLIST:-/etc/weft/10-weft.conflist}
+plugin=${WEFT_CNI_PLUGIN:-/opt/weft/bin/weft-cni}
 
 mkdir -p "$bin_dir" "$conf_dir"
 # Copy then rename, so a runtime never execs a half-written plugin.
-cp /opt/weft/bin/weft-cni "$bin_dir/.weft.tmp"
+cp "$plugin" "$bin_dir/.weft.tmp"
 chmod 0755 "$bin_dir/.weft.tmp"
 mv -f "$bin_dir/.weft.tmp" "$bin_dir/weft"
 cp "$conflist" "$conf_dir/.10-weft.conflist.tmp"

@@ -1,37 +1,39 @@
 #!/usr/bin/env bash
-# Builds the CNI plugin as one self-contained executable, bin/weft-cni: the plugin bundled by esbuild
-# into one CommonJS file, wrapped as a Node single executable application (the project's Node binary
-# with the bundle and its V8 code cache injected by postject). The host needs no Node to run it.
+# Builds the CNI plugin, bin/weft-cni: the small C forwarder in shim/, linked statically when the C
+# library allows it (else against the host's libc only). The supported CNI versions it answers VERSION
+# with are taken from packages/cni/src/versions.ts, so the plugin and the agent's CNI library agree.
 # --if-stale: do nothing when bin/weft-cni is newer than every source it is built from.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=bin/weft-cni
-sources=(packages/cni/src packages/protocol/src scripts/build-cni.sh)
+sources=(shim packages/cni/src/versions.ts scripts/build-cni.sh)
+max_bytes=$((5 * 1024 * 1024))
 
 if [ "${1:-}" = "--if-stale" ] && [ -x "$out" ] && [ -z "$(find "${sources[@]}" -newer "$out" -print -quit)" ]; then
   exit 0
 fi
 
-bin=packages/cni/node_modules/.bin
+cc=${CC:-cc}
+command -v "$cc" >/dev/null 2>&1 || { echo "weft: no C compiler ($cc) to build $out; install gcc" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/weft-cni-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 echo "weft: building $out" >&2
-"$bin/esbuild" packages/cni/src/main.ts --bundle --platform=node --format=cjs --target=node24 \
-  --outfile="$work/weft-cni.cjs" --log-level=warning
-cat > "$work/sea.json" <<JSON
-{ "main": "$work/weft-cni.cjs", "output": "$work/weft-cni.blob",
-  "disableExperimentalSEAWarning": true, "useCodeCache": true }
-JSON
-node --experimental-sea-config "$work/sea.json" >"$work/sea.log" 2>&1 || { cat "$work/sea.log" >&2; exit 1; }
-cp "$(command -v node)" "$work/weft-cni"
-# postject warns about ELF note sections it does not know; the injection itself is checked below.
-"$bin/postject" "$work/weft-cni" NODE_SEA_BLOB "$work/weft-cni.blob" \
-  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null 2>&1
+node --input-type=module -e '
+  const { SUPPORTED_VERSIONS, LATEST_VERSION } = await import(process.argv[1])
+  const version = JSON.stringify({ cniVersion: LATEST_VERSION, supportedVersions: SUPPORTED_VERSIONS })
+  const about = `CNI weft plugin: IPAM from the weft agent'"'"'s socket\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(", ")}\n`
+  // A JSON string of ASCII text is a C string literal too.
+  console.log(`#define VERSION_JSON ${JSON.stringify(version)}\n#define ABOUT_TEXT ${JSON.stringify(about)}\n#define LATEST_VERSION ${JSON.stringify(LATEST_VERSION)}`)
+' "$root/packages/cni/src/versions.ts" > "$work/versions.h"
+flags=(-std=c11 -Os -Wall -Wextra -Werror -I"$work" -o "$work/weft-cni" shim/weft-cni.c shim/json.c)
+"$cc" -static -s "${flags[@]}" 2>"$work/cc.log" || "$cc" -s "${flags[@]}" || { cat "$work/cc.log" >&2; exit 1; }
 if ! CNI_COMMAND=VERSION "$work/weft-cni" </dev/null | grep -q supportedVersions; then
   echo "weft: the built $out does not answer VERSION" >&2
   exit 1
 fi
+size=$(stat -c %s "$work/weft-cni")
+[ "$size" -le "$max_bytes" ] || { echo "weft: $out is $size bytes, more than 5 MiB" >&2; exit 1; }
 mkdir -p bin
 mv "$work/weft-cni" "$out"

@@ -17,7 +17,7 @@ note() { printf '   %s\n' "$*"; }
 say "Preparing: system packages and the CNI plugin binary"
 bash scripts/system-deps.sh
 bash scripts/build-cni.sh --if-stale
-note "plugin: $root/bin/weft-cni ($(du -h bin/weft-cni | cut -f1), a Node single executable)"
+note "plugin: $root/bin/weft-cni ($(du -h bin/weft-cni | cut -f1), a static C forwarder to the agent)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/weft-demo.XXXXXX")
 plugin_dir="$work/cni-bin"

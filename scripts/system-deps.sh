@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the network tests and the demo use: the real CNI plugins (bridge, host-local),
-# iproute2 for namespaces, iputils-ping, iptables (the bridge plugin's masquerading) and openssl (the
-# cluster suite's certificates). Installed only as root and only when missing.
+# Debian packages the build, the network tests and the demo use: gcc for the CNI plugin, the real CNI
+# plugins (bridge, host-local), iproute2 for namespaces, iputils-ping, iptables (the bridge plugin's
+# masquerading) and openssl (the cluster suite's certificates). Installed only as root and only when
+# missing.
 set -euo pipefail
 missing=()
+{ command -v cc >/dev/null 2>&1 && [ -e /usr/include/stdio.h ]; } || missing+=(gcc libc6-dev)
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)

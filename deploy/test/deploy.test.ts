@@ -4,13 +4,15 @@
  * agent passes the agent's own config parser, and the CNI config they install passes the plugin's.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parseAllDocuments, parse } from 'yaml'
 import { parseConfig as parseAgentConfig } from '@weft/agent'
-import { parseConfig as parseCniConfig, parseEnv } from '@weft/cni'
+import { parseConfig as parseCniConfig, parseEnv, SUPPORTED_VERSIONS } from '@weft/cni'
+import { buildPlugin, WEFT_CNI } from '../../e2e/src/plugin.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const read = (p: string): string => readFileSync(join(root, p), 'utf8')
@@ -43,6 +45,34 @@ describe('deploy/Dockerfile', () => {
     const script = join(root, 'deploy/install-cni.sh')
     expect(statSync(script).mode & 0o111).not.toBe(0)
     execFileSync('bash', ['-n', script])
+  })
+
+  it('has a C compiler in the build stage, before the plugin is built', () => {
+    const build = lines.findIndex(l => l === 'RUN bash scripts/build-cni.sh')
+    const compiler = lines.findIndex(l => /apt-get install .*\bgcc\b.*\blibc6-dev\b/.test(l))
+    expect(compiler).toBeGreaterThanOrEqual(0)
+    expect(compiler).toBeLessThan(build)
+  })
+})
+
+describe('deploy/install-cni.sh', () => {
+  it('puts the plugin (at most 5 MiB, answering VERSION) and the manifest\'s conflist in the host\'s CNI directories', async () => {
+    await buildPlugin()
+    const host = mkdtempSync(join(tmpdir(), 'weft-install-'))
+    try {
+      const conflist = join(host, 'source.conflist')
+      const manifest = parseAllDocuments(read('deploy/kubernetes/weft.yaml')).map(d => obj(d.toJSON()))
+      writeFileSync(conflist, obj(manifest.find(d => d.kind === 'ConfigMap')!.data)['10-weft.conflist'] as string)
+      const env = { ...process.env, CNI_BIN_DIR: join(host, 'bin'), CNI_CONF_DIR: join(host, 'net.d'), WEFT_CONFLIST: conflist, WEFT_CNI_PLUGIN: WEFT_CNI }
+      execFileSync('bash', [join(root, 'deploy/install-cni.sh')], { env, timeout: 10_000 })
+      const plugin = join(host, 'bin', 'weft')
+      expect(statSync(plugin).size).toBeLessThanOrEqual(5 * 1024 * 1024)
+      const version = JSON.parse(execFileSync(plugin, { env: { CNI_COMMAND: 'VERSION' }, timeout: 10_000 }).toString()) as Json
+      expect(version.supportedVersions).toEqual([...SUPPORTED_VERSIONS])
+      expect(readFileSync(join(host, 'net.d', '10-weft.conflist'), 'utf8')).toBe(readFileSync(conflist, 'utf8'))
+    } finally {
+      rmSync(host, { recursive: true, force: true })
+    }
   })
 })
 

@@ -2,7 +2,7 @@
  * One agent: identity, store, core peer, mesh, Ready loop, socket API and metrics, started in that
  * order and stopped in reverse. The core does the thinking; this wires its inputs and outputs.
  */
-import { createPeer, decodeMessage, encodeMessage, formatRange, InvariantError, NewerCodecError, parseUniverse } from '@weft/ring'
+import { createPeer, decodeMessage, encodeMessage, formatRange, NewerCodecError, parseUniverse } from '@weft/ring'
 import type { CoreEvent, Message, Outbound, PeerId, Universe } from '@weft/ring'
 import { formatInit } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -83,6 +83,8 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
       event: e => {
         logEvent(log, universe, e)
         if (e.kind === 'conflict') metrics.conflict()
+        // A message or ring the core refused (bad fields, another range, other seeds): the sender's fault.
+        if (e.kind === 'rejected-ring') metrics.badMessage()
         if (e.kind === 'removed-self') reportFailure(new Error(`this peer was removed from the ring by ${e.heir} (weft rmpeer); its data dir must not be reused`))
       },
       fatal: reportFailure
@@ -118,16 +120,9 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
           log.warn({ from, bytes: data.length, err: (err as Error).message }, 'malformed message ignored')
           return 'reject'
         }
-        driver.input(() => {
-          try {
-            peer.step(from, msg)
-          } catch (err) {
-            // A broken invariant is our bug and stops the agent; anything else was the message's fault.
-            if (err instanceof InvariantError) throw err
-            metrics.badMessage()
-            log.warn({ from, type: msg.type, err: (err as Error).message }, 'message rejected by the core')
-          }
-        })
+        // The core checks every field of a message against its universe and reports what it refuses
+        // as an event; a throw from it is a bug, so the driver stops the agent.
+        driver.input(() => { peer.step(from, msg) })
         return 'accept'
       },
       unreadable: (from, reason) => {

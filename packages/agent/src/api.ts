@@ -2,24 +2,26 @@
  * The socket API's routes (packages/protocol/src/types.ts is the contract): each validates its body,
  * then calls the agent. Also maps the core's errors onto the API's codes and HTTP statuses.
  */
-import { API_PREFIX } from '@weft/protocol'
+import { API_PREFIX, MAX_CNI_REQUEST_BYTES } from '@weft/protocol'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, ErrorCode, GcResponse, PrimeResponse, ReleaseResponse,
   ReportResponse, RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
 import type { CoreError, CoreErrorCode, Universe } from '@weft/ring'
 import { ApiError } from '@weft/protocol'
+import { runCni } from './cni.ts'
 import type { Route } from './server.ts'
-import { checkAllocate, checkAttachment, checkGc, checkPrime, checkRmpeer } from './validate.ts'
+import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRmpeer } from './validate.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 /** What the routes need from the agent. */
 export interface AgentOps {
   readonly universe: Universe
-  allocate: (req: CheckedAllocate) => Promise<AllocateResponse>
-  release: (a: CheckedAttachment) => Promise<ReleaseResponse>
+  /** `withinMs` bounds the wait below the agent's own request timeout (a plugin's deadline). */
+  allocate: (req: CheckedAllocate, withinMs?: number) => Promise<AllocateResponse>
+  release: (a: CheckedAttachment, withinMs?: number) => Promise<ReleaseResponse>
   check: (a: CheckedAttachment) => CheckResponse
-  gc: (req: CheckedGc) => Promise<GcResponse>
+  gc: (req: CheckedGc, withinMs?: number) => Promise<GcResponse>
   allocations: () => AllocationsResponse
   status: () => StatusResponse
   report: () => ReportResponse
@@ -37,6 +39,7 @@ export function routes (ops: AgentOps): Route[] {
     post('/gc', async body => await ops.gc(checkGc(body))),
     post('/rmpeer', async body => await ops.rmpeer(checkRmpeer(body))),
     post('/prime', async body => { checkPrime(body); return await ops.prime() }),
+    { ...post('/cni', async body => await runCni(ops, checkCni(body))), maxBytes: MAX_CNI_REQUEST_BYTES },
     get('/allocations', () => ops.allocations()),
     get('/status', () => ops.status()),
     get('/report', () => ops.report())

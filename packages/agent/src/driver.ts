@@ -4,7 +4,7 @@
  * batch is in flight at a time; whatever arrives while it is being written joins the next one,
  * which is how commits are grouped.
  */
-import type { Completion, CoreEvent, Outbound, PersistDelta, Ready, RequestId } from '@weft/ring'
+import type { Completion, CoreError, CoreEvent, Outbound, PersistDelta, Ready, RequestId } from '@weft/ring'
 import type { Logger } from './log.ts'
 
 /** The part of the core's Peer the loop drives. */
@@ -52,15 +52,18 @@ export class Driver {
 
   /**
    * Starts a core request with a fresh id and waits for its completion, at most `timeoutMs`; then it
-   * completes as a retryable not-ready error (a late completion is dropped: CNI retries are idempotent).
+   * completes as a retryable not-ready error (a late completion is dropped: CNI retries are idempotent),
+   * with `stalled()`'s error when it has one.
    */
-  async request (start: (id: RequestId) => void, timeoutMs: number, what: string): Promise<Completion> {
-    if (this.#failed !== null) return failure(0, `the agent stopped: ${this.#failed.message}`, false)
+  async request (start: (id: RequestId) => void, timeoutMs: number, what: string, stalled: () => CoreError | null = () => null): Promise<Completion> {
+    // A stopped loop is an agent on its way out: the next one (restarted) may answer.
+    if (this.#failed !== null) return failure(0, `the agent stopped: ${this.#failed.message}`)
     const id = this.#nextId++
     const done = new Promise<Completion>(resolve => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id)
-        resolve(failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`, true))
+        const reason = stalled()
+        resolve(reason === null ? failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
       }, timeoutMs)
       this.#waiting.set(id, { resolve, timer })
     })
@@ -132,13 +135,14 @@ export class Driver {
     this.#log.fatal({ err }, 'the ready loop failed; stopping')
     for (const [id, w] of this.#waiting) {
       clearTimeout(w.timer)
-      w.resolve(failure(id, `the agent stopped: ${err.message}`, false))
+      w.resolve(failure(id, `the agent stopped: ${err.message}`))
     }
     this.#waiting.clear()
     this.#io.fatal(err)
   }
 }
 
-function failure (id: RequestId, message: string, retryable: boolean): Completion {
-  return { id, ok: false, error: { code: 'not-ready', message, retryable } }
+/** Retryable: the same request may succeed later, on this agent or on the one restarted in its place. */
+function failure (id: RequestId, message: string): Completion {
+  return { id, ok: false, error: { code: 'not-ready', message, retryable: true } }
 }

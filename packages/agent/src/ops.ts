@@ -3,7 +3,7 @@
  * after their batch is durable); reads come from the store's view of what is durable.
  */
 import { addressAt, asPeerId } from '@weft/ring'
-import type { Completion, Peer, Universe } from '@weft/ring'
+import type { Completion, CoreError, Offset, Peer, Universe } from '@weft/ring'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, GcResponse, PrimeResponse, ReleaseResponse, ReportResponse,
   RmpeerRequest, RmpeerResponse, StatusResponse
@@ -44,11 +44,11 @@ export class Ops implements AgentOps {
     return known ?? metaFromKey(key, this.#d.clock())
   }
 
-  async allocate (req: CheckedAllocate): Promise<AllocateResponse> {
+  async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     const { key, offset, ...attachment } = req
     this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
-      const c = ok(await this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate'))
+      const c = ok(await this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs, () => this.#stalled(offset)))
       if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
       return this.#answer(c.offset)
     } finally {
@@ -56,8 +56,8 @@ export class Ops implements AgentOps {
     }
   }
 
-  async release (a: CheckedAttachment): Promise<ReleaseResponse> {
-    const c = ok(await this.#request(id => this.#d.peer.release(id, a.key), 'release'))
+  async release (a: CheckedAttachment, withinMs?: number): Promise<ReleaseResponse> {
+    const c = ok(await this.#request(id => this.#d.peer.release(id, a.key), 'release', withinMs))
     return { released: c.offset === undefined ? null : addressAt(this.universe, c.offset) }
   }
 
@@ -68,11 +68,11 @@ export class Ops implements AgentOps {
   }
 
   /** Releases the named network's allocations that are not listed; no other network's. */
-  async gc ({ network, valid }: CheckedGc): Promise<GcResponse> {
+  async gc ({ network, valid }: CheckedGc, withinMs?: number): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
     const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key))
     const released = await Promise.all(stale.map(async ([key, held]) => {
-      ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release'))
+      ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release', withinMs))
       return allocationInfo(this.universe, held)
     }))
     return { released }
@@ -119,8 +119,17 @@ export class Ops implements AgentOps {
     return { address: addressAt(this.universe, offset), prefixLength: this.universe.prefixLength, range: this.universe.cidr }
   }
 
-  async #request (start: (id: number) => void, what: string): Promise<Completion> {
-    return await this.#d.driver.request(start, this.#d.requestTimeoutMs, what)
+  async #request (start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<Completion> {
+    return await this.#d.driver.request(start, Math.min(this.#d.requestTimeoutMs, withinMs), what, stalled)
+  }
+
+  /**
+   * Why an allocation is still waiting when its time is up, in the core's words; null when the core
+   * has nothing against it (a ready peer with free addresses: the commit itself was slow).
+   */
+  #stalled (offset: Offset | undefined): CoreError | null {
+    const { code } = this.#d.peer.status()
+    return offset === undefined && (code === 'ready' || code === 'idle') ? null : this.#d.peer.lateError(offset)
   }
 }
 

@@ -18,6 +18,8 @@ export interface Route {
   readonly path: string
   /** `body` is the parsed JSON, or undefined when the request had none. */
   readonly handle: (body: unknown) => Promise<unknown>
+  /** Bound on the body; MAX_REQUEST_BYTES unless given. */
+  readonly maxBytes?: number
 }
 
 export interface SocketServer {
@@ -75,7 +77,7 @@ async function serve (req: IncomingMessage, res: ServerResponse, table: Map<stri
   }
   let body: unknown
   try {
-    body = await readJson(req)
+    body = await readJson(req, route.maxBytes ?? MAX_REQUEST_BYTES)
   } catch (err) {
     if (err instanceof ApiError) {
       // The rest of an oversized body is not read: close the connection after answering.
@@ -99,14 +101,14 @@ async function serve (req: IncomingMessage, res: ServerResponse, table: Map<stri
   }
 }
 
-async function readJson (req: IncomingMessage): Promise<unknown> {
+async function readJson (req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? '0')
-  if (declared > MAX_REQUEST_BYTES) throw tooLarge()
+  if (declared > maxBytes) throw tooLarge(maxBytes)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > MAX_REQUEST_BYTES) throw tooLarge()
+    if (size > maxBytes) throw tooLarge(maxBytes)
     chunks.push(chunk as Buffer)
   }
   if (size === 0) return undefined
@@ -118,8 +120,8 @@ async function readJson (req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function tooLarge (): ApiError {
-  return new ApiError(413, 'payload-too-large', `body: larger than ${MAX_REQUEST_BYTES} bytes`)
+function tooLarge (maxBytes: number): ApiError {
+  return new ApiError(413, 'payload-too-large', `body: larger than ${maxBytes} bytes`)
 }
 
 function send (res: ServerResponse, err: ApiError): void {

@@ -5,7 +5,7 @@
 import { offsetOf } from '@weft/ring'
 import type { Offset, Universe } from '@weft/ring'
 import { fieldProblem } from '@weft/protocol'
-import type { Attachment, AttachmentField, RmpeerRequest } from '@weft/protocol'
+import type { Attachment, AttachmentField, CniRequest, RmpeerRequest } from '@weft/protocol'
 import { attachmentKey } from './attachment-key.ts'
 import { RequestError } from './errors.ts'
 
@@ -69,6 +69,26 @@ export function checkRmpeer (body: unknown): Required<RmpeerRequest> {
   if (o.peer.length === 0 || o.peer.length > 256) throw new RequestError('peer', 'expected 1 to 256 characters')
   if (o.force !== undefined && typeof o.force !== 'boolean') throw new RequestError('force', `expected true or false, got ${typeOf(o.force)}`)
   return { peer: o.peer, force: o.force === true }
+}
+
+/** The longest a plugin may wait for the agent (an hour, the plugin's own limit). */
+const MAX_DEADLINE_MS = 3_600_000
+
+/** /v1/cni: the plugin's CNI_* variables, its stdin, and how long it waits. */
+export function checkCni (body: unknown): CniRequest {
+  const o = object(body, 'body')
+  const env = object(o.env, 'env')
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('CNI_')) throw new RequestError('env', `${JSON.stringify(name.slice(0, 80))} is not a CNI_ variable`)
+    if (typeof value !== 'string') throw new RequestError(`env.${name}`, `expected a string, got ${typeOf(value)}`)
+  }
+  if (typeof o.stdin !== 'string') throw new RequestError('stdin', `expected a string, got ${typeOf(o.stdin)}`)
+  const { deadlineMs } = o
+  if (deadlineMs === undefined) return { env: env as Record<string, string>, stdin: o.stdin }
+  if (typeof deadlineMs !== 'number' || !Number.isSafeInteger(deadlineMs) || deadlineMs < 1 || deadlineMs > MAX_DEADLINE_MS) {
+    throw new RequestError('deadlineMs', `expected milliseconds from 1 to ${MAX_DEADLINE_MS}`)
+  }
+  return { env: env as Record<string, string>, stdin: o.stdin, deadlineMs }
 }
 
 /** /v1/prime takes no fields; an empty body or an object is fine. */

@@ -79,4 +79,31 @@ describe('the Ready loop over a real core and a real store', () => {
     expect(c).toMatchObject({ ok: false, error: { code: 'not-ready', retryable: true } })
     expect(driver.waiting).toBe(0)
   })
+
+  it('a request that times out carries the reason it waited for, when there is one', async () => {
+    const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
+    const driver = new Driver(peer, {
+      commit: async delta => { await store.commit(delta, key => metaFromKey(key, 0)) },
+      send: () => undefined,
+      event: () => undefined,
+      fatal: err => { throw err }
+    }, createLogger('silent'))
+    const c = await driver.request(id => peer.allocate(id, 'c/eth0'), 50, 'allocate', () => ({ code: 'not-ready', message: 'awaiting consensus (quorum: 2, known: 1)', retryable: true }))
+    expect(c).toMatchObject({ ok: false, error: { retryable: true, message: 'awaiting consensus (quorum: 2, known: 1)' } })
+  })
+
+  it('after the loop failed (the agent is stopping), requests are answered retryable', async () => {
+    const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'seed', peers: [ME] }, random: () => 0.5 })
+    const failures: Error[] = []
+    const driver = new Driver(peer, {
+      commit: async () => { throw new Error('disk gone') },
+      send: () => undefined,
+      event: () => undefined,
+      fatal: err => { failures.push(err) }
+    }, createLogger('silent'))
+    const first = await driver.request(id => peer.allocate(id, 'a/eth0'), 5_000, 'allocate')
+    const later = await driver.request(id => peer.allocate(id, 'b/eth0'), 5_000, 'allocate')
+    expect(failures.map(e => e.message)).toEqual(['disk gone'])
+    for (const c of [first, later]) expect(c).toMatchObject({ ok: false, error: { retryable: true, message: 'the agent stopped: disk gone' } })
+  })
 })

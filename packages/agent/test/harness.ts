@@ -84,6 +84,8 @@ export async function removeTempDir (dir: string): Promise<void> {
 
 /** The agent's entry point, run with the same Node as the tests. */
 export const AGENT_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+/** The Node flags bin/weft starts the agent with. */
+const AGENT_NODE_FLAGS = ['--max-semi-space-size=2']
 
 export interface AgentSpec {
   /** Also the nickname. */
@@ -174,7 +176,7 @@ export class Cluster {
       ...spec.env
     }
     // `ip netns exec` execs the command in place: the child's pid is the agent's, signals reach it.
-    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), process.execPath, AGENT_MAIN]
+    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), process.execPath, ...AGENT_NODE_FLAGS, AGENT_MAIN]
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const output: string[] = []
     const collect = (chunk: Buffer): void => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseUniverse } from '@weft/ring'
-import { checkAllocate, checkAttachment, checkGc, checkPrime, checkRmpeer } from '../src/validate.ts'
+import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRmpeer } from '../src/validate.ts'
 import { RequestError } from '../src/errors.ts'
 
 const U = parseUniverse('10.32.0.0/12')
@@ -68,5 +68,17 @@ describe('request validation', () => {
     expect(checkRmpeer({ peer: 'node-2', force: true })).toEqual({ peer: 'node-2', force: true })
     fails(() => checkRmpeer({ peer: 'node-2', force: 'yes' }), 'force')
     expect(() => { checkPrime(undefined); checkPrime({}) }).not.toThrow()
+  })
+
+  it('takes a CNI invocation of CNI_ variables, stdin and a deadline, and names what is wrong', () => {
+    const env = { CNI_COMMAND: 'ADD', CNI_ARGS: '' }
+    expect(checkCni({ env, stdin: '{}', deadlineMs: 60_000 })).toEqual({ env, stdin: '{}', deadlineMs: 60_000 })
+    expect(checkCni({ env, stdin: '' })).toEqual({ env, stdin: '' })
+    fails(() => checkCni({ env: { PATH: '/bin' }, stdin: '' }), 'env', 'PATH')
+    fails(() => checkCni({ env: { CNI_COMMAND: 7 }, stdin: '' }), 'env.CNI_COMMAND', 'a number')
+    fails(() => checkCni({ env: [], stdin: '' }), 'env', 'array')
+    fails(() => checkCni({ env, stdin: { a: 1 } }), 'stdin', 'object')
+    fails(() => checkCni({ env, stdin: '', deadlineMs: 0 }), 'deadlineMs')
+    fails(() => checkCni({ env, stdin: '', deadlineMs: 1.5 }), 'deadlineMs')
   })
 })

@@ -1,13 +1,15 @@
 /**
  * ADD+DEL per exec: the weft plugin (against a real agent) beside Debian's host-local, the same
- * iterations for both, sequential and 16 at a time. Prints a table of milliseconds per ADD+DEL pair.
- * WEFT_BENCH_N sets the iterations (default 200).
+ * iterations for both, sequential and 16 at a time; then, as root, the full chain a pod start pays:
+ * the bridge plugin in a node namespace delegating to each, with pods in namespaces of their own.
+ * Prints a table of milliseconds per ADD+DEL pair. WEFT_BENCH_N sets the iterations (default 200).
  */
-import { access, mkdtemp, rm } from 'node:fs/promises'
+import { access, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Cluster, inParallel } from '../../agent/test/harness.ts'
+import { addNetns, delNetns, inNetns, namespaceSkipReason, uniqueName } from '../../../e2e/src/netns.ts'
 import { buildPlugin, cniEnv, execPlugin, SYSTEM_CNI_DIR, WEFT_CNI } from '../../../e2e/src/plugin.ts'
 
 const N = Number(process.env.WEFT_BENCH_N ?? 200)
@@ -15,8 +17,11 @@ const HOST_LOCAL = join(SYSTEM_CNI_DIR, 'host-local')
 
 interface Subject {
   name: string
-  binary: string
+  /** The plugin, or a command line ending in it. */
+  command: string | string[]
   conf: string
+  /** CNI_PATH, for a plugin that delegates. */
+  path?: string
 }
 
 interface Row {
@@ -26,21 +31,68 @@ interface Row {
   wallMs: number
 }
 
-/** One ADD then one DEL of a fresh attachment; returns the pair's milliseconds. */
-async function pair (s: Subject, id: string): Promise<number> {
-  const call = { containerId: id, ifname: 'eth0', netns: `/var/run/netns/${id}` }
+/** One ADD then one DEL of a fresh attachment in `netns`; returns the pair's milliseconds. */
+async function pair (s: Subject, id: string, netns: string): Promise<number> {
+  const call = { containerId: id, ifname: 'eth0', netns, ...(s.path === undefined ? {} : { path: s.path }) }
   const start = performance.now()
-  const added = await execPlugin(s.binary, cniEnv({ command: 'ADD', ...call }), s.conf)
+  const added = await execPlugin(s.command, cniEnv({ command: 'ADD', ...call }), s.conf)
   if (added.code !== 0) throw new Error(`${s.name} ADD ${id} failed: ${added.stdout}${added.stderr}`)
-  const deleted = await execPlugin(s.binary, cniEnv({ command: 'DEL', ...call }), s.conf)
+  const deleted = await execPlugin(s.command, cniEnv({ command: 'DEL', ...call }), s.conf)
   if (deleted.code !== 0) throw new Error(`${s.name} DEL ${id} failed: ${deleted.stdout}${deleted.stderr}`)
   return performance.now() - start
 }
 
-async function measure (s: Subject, mode: string, concurrency: number): Promise<Row> {
+/** `pods`: namespaces for the pairs in flight (one each), or none for IPAM alone. */
+async function measure (s: Subject, mode: string, concurrency: number, pods: string[] = []): Promise<Row> {
+  const free = [...pods]
   const start = performance.now()
-  const samples = await inParallel(N, concurrency, async (i) => await pair(s, `bench-${mode}-${i}`))
+  const samples = await inParallel(N, concurrency, async (i) => {
+    const pod = free.pop()
+    try {
+      return await pair(s, `bench-${mode}-${i}`, pod ?? `/var/run/netns/bench-${i}`)
+    } finally {
+      if (pod !== undefined) free.push(pod)
+    }
+  })
   return { plugin: s.name, mode, samples, wallMs: performance.now() - start }
+}
+
+/**
+ * The bridge plugin run in a node namespace, delegating IPAM to each subject: one bridge per
+ * subject, 16 pod namespaces. Everything is made here and removed by the returned cleanup.
+ */
+async function chainRows (ipams: Array<{ name: string, ipam: Record<string, unknown> }>): Promise<Row[]> {
+  const skip = await namespaceSkipReason()
+  if (skip !== null) {
+    console.log(`(full chain skipped: ${skip})`)
+    return []
+  }
+  const node = uniqueName('node')
+  const pods = Array.from({ length: 16 }, (_, i) => uniqueName(`p${i}`))
+  const made: string[] = []
+  const pluginDir = await mkdtemp(join(tmpdir(), 'weft-bench-bin-'))
+  try {
+    await symlink(WEFT_CNI, join(pluginDir, 'weft'))
+    for (const ns of [node, ...pods]) {
+      await addNetns(ns)
+      made.push(ns)
+    }
+    const subjects = ipams.map(({ name, ipam }, i): Subject => ({
+      name: `bridge+${name}`,
+      command: inNetns(node, [join(SYSTEM_CNI_DIR, 'bridge')]),
+      conf: JSON.stringify({ cniVersion: '1.0.0', name: `bench${i}`, type: 'bridge', bridge: `bench${i}`, isGateway: true, ipMasq: false, ipam }),
+      path: `${SYSTEM_CNI_DIR}:${pluginDir}`
+    }))
+    const handles = pods.map((p) => `/var/run/netns/${p}`)
+    const rows: Row[] = []
+    for (const [mode, concurrency] of [['sequential', 1], ['16-way', 16]] as const) {
+      for (const s of subjects) rows.push(await measure(s, mode, concurrency, handles))
+    }
+    return rows
+  } finally {
+    for (const ns of made) await delNetns(ns)
+    await rm(pluginDir, { recursive: true, force: true })
+  }
 }
 
 function quantile (sorted: number[], q: number): number {
@@ -69,24 +121,23 @@ async function main (): Promise<void> {
   try {
     const agent = await cluster.start({ name: 'bench', env: { IPALLOC_RANGE: '10.98.0.0/16', IPALLOC_INIT: 'consensus=1', WEFT_LOG_LEVEL: 'warn' } })
     await agent.client.prime()
-    const subjects: Subject[] = [{
-      name: 'weft',
-      binary: WEFT_CNI,
-      conf: JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'weft', ipam: { type: 'weft', socket: agent.socketPath } })
-    }]
+    const ipams: Array<{ name: string, ipam: Record<string, unknown> }> = [{ name: 'weft', ipam: { type: 'weft', socket: agent.socketPath } }]
     if (await access(HOST_LOCAL).then(() => true, () => false)) {
-      subjects.push({
-        name: 'host-local',
-        binary: HOST_LOCAL,
-        conf: JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'host-local', ipam: { type: 'host-local', subnet: '10.97.0.0/16', dataDir: hostLocalDir } })
-      })
+      ipams.push({ name: 'host-local', ipam: { type: 'host-local', subnet: '10.97.0.0/16', dataDir: hostLocalDir } })
     } else {
       console.log(`(${HOST_LOCAL} not found: install containernetworking-plugins to compare)`)
     }
+    const subjects = ipams.map(({ name, ipam }): Subject => ({
+      name,
+      command: name === 'weft' ? WEFT_CNI : HOST_LOCAL,
+      conf: JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: name, ipam })
+    }))
     const rows: Row[] = []
     for (const [mode, concurrency] of [['sequential', 1], ['16-way', 16]] as const) {
       for (const s of subjects) rows.push(await measure(s, mode, concurrency))
     }
+    // Under the bridge, weft reserves the bridge's address as the gateway, as the shipped config does.
+    rows.push(...await chainRows(ipams.map((s) => s.name === 'weft' ? { ...s, ipam: { ...s.ipam, gateway: '10.98.0.1' } } : s)))
     printTable(rows)
   } finally {
     await cluster.teardown()

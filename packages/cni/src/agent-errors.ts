@@ -1,16 +1,14 @@
-import { AgentTimeoutError, AgentUnavailableError, ApiError } from '@weft/protocol'
+import { ApiError } from '@weft/protocol'
 import { CniCode, CniError } from './errors.ts'
 
 /**
- * A failure talking to the agent as a CNI error: anything that may succeed when repeated is 11 (try
+ * A failure of an agent operation as a CNI error: anything that may succeed when repeated is 11 (try
  * again later: ADD is idempotent per attachment, DEL too), a request the agent calls bad is 7 (it came
- * from the config or the args), everything else 999.
+ * from the config or the args), everything else 999. An agent the plugin cannot reach is the plugin's
+ * own answer (11), made on the host.
  */
 export function agentErrorToCni (err: unknown): CniError {
   if (err instanceof CniError) return err
-  if (err instanceof AgentUnavailableError || err instanceof AgentTimeoutError) {
-    return new CniError(CniCode.tryAgainLater, err.message, err.name)
-  }
   if (err instanceof ApiError) {
     const details = `agent error ${err.code}`
     if (err.retryable) return new CniError(CniCode.tryAgainLater, err.message, details)

@@ -1,6 +1,6 @@
 import { ApiError } from '@weft/protocol'
-import type { Client } from '@weft/protocol'
 import { stripPrefix } from './address.ts'
+import type { AgentCalls } from './agent-calls.ts'
 import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
 import type { Attachment } from '@weft/protocol'
@@ -18,8 +18,8 @@ export type Output = Record<string, unknown> | null
  */
 export const gatewayAttachment = (network: string): Attachment => ({ network, containerId: `weft-gateway.${network}`, ifname: 'gateway' })
 
-/** Runs one CNI command (all but VERSION) against the agent. Every failure is a CniError. */
-export async function runCommand (inv: Invocation, conf: NetConf, client: Client): Promise<Output> {
+/** Runs one CNI command (all but VERSION) with the agent's operations. Every failure is a CniError. */
+export async function runCommand (inv: Invocation, conf: NetConf, client: AgentCalls): Promise<Output> {
   // The env names the container and interface; the config's name is the network they attach to.
   const on = (a: ContainerInterface): Attachment => ({ network: conf.name, ...a })
   try {
@@ -36,7 +36,7 @@ export async function runCommand (inv: Invocation, conf: NetConf, client: Client
   }
 }
 
-async function add (attachment: Attachment, args: Invocation['args'], conf: NetConf, client: Client): Promise<Output> {
+async function add (attachment: Attachment, args: Invocation['args'], conf: NetConf, client: AgentCalls): Promise<Output> {
   const gateway = conf.ipam.gateway
   if (gateway !== undefined) await reserveGateway(gateway, conf.name, client)
   const res = await client.allocate({
@@ -54,7 +54,7 @@ async function add (attachment: Attachment, args: Invocation['args'], conf: NetC
   })
 }
 
-async function reserveGateway (gateway: string, network: string, client: Client): Promise<void> {
+async function reserveGateway (gateway: string, network: string, client: AgentCalls): Promise<void> {
   let held: string
   try {
     held = (await client.allocate({ ...gatewayAttachment(network), address: gateway })).address
@@ -69,7 +69,7 @@ async function reserveGateway (gateway: string, network: string, client: Client)
   }
 }
 
-async function check (attachment: Attachment, conf: NetConf, client: Client): Promise<void> {
+async function check (attachment: Attachment, conf: NetConf, client: AgentCalls): Promise<void> {
   const held = await holding(attachment, client)
   if (held === null) {
     throw new CniError(CniCode.internal, `no address is allocated to container ${attachment.containerId} interface ${attachment.ifname}`)
@@ -84,7 +84,7 @@ async function check (attachment: Attachment, conf: NetConf, client: Client): Pr
 }
 
 /** The CIDR an attachment holds, or null when it holds none. */
-async function holding (attachment: Attachment, client: Client): Promise<string | null> {
+async function holding (attachment: Attachment, client: AgentCalls): Promise<string | null> {
   try {
     const res = await client.check(attachment)
     return `${res.address}/${res.prefixLength}`
@@ -94,13 +94,13 @@ async function holding (attachment: Attachment, client: Client): Promise<string 
   }
 }
 
-async function gc (conf: NetConf, client: Client): Promise<void> {
+async function gc (conf: NetConf, client: AgentCalls): Promise<void> {
   const keep = conf.ipam.gateway === undefined ? conf.validAttachments : [...conf.validAttachments, gatewayAttachment(conf.name)]
   await client.gc({ network: conf.name, valid: keep.map(({ containerId, ifname }) => ({ containerId, ifname })) })
 }
 
 /** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */
-async function status (client: Client): Promise<void> {
+async function status (client: AgentCalls): Promise<void> {
   let st
   try {
     st = await client.status()

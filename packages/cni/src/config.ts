@@ -107,6 +107,7 @@ function parseSocket (v: unknown): string {
   if (v === undefined) return DEFAULT_SOCKET
   if (typeof v !== 'string' || !v.startsWith('/')) throw invalid('ipam.socket', `${JSON.stringify(v)} is not an absolute path`)
   if (Buffer.byteLength(v) > MAX_SOCKET_PATH) throw invalid('ipam.socket', `longer than ${MAX_SOCKET_PATH} bytes`)
+  if (v.includes('\0')) throw invalid('ipam.socket', 'contains a NUL character')
   return v
 }
 

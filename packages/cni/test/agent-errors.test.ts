@@ -1,15 +1,8 @@
-import { AgentTimeoutError, AgentUnavailableError, ApiError, ProtocolError } from '@weft/protocol'
+import { ApiError, ProtocolError } from '@weft/protocol'
 import { describe, expect, it } from 'vitest'
 import { agentErrorToCni, CniCode, CniError, errorJson } from '../src/index.ts'
 
 describe('agentErrorToCni', () => {
-  it('says try again later when the agent is away or slow, naming the socket', () => {
-    const e = agentErrorToCni(new AgentUnavailableError('/run/weft/weft.sock', 'ECONNREFUSED'))
-    expect(e.code).toBe(CniCode.tryAgainLater)
-    expect(e.message).toContain('/run/weft/weft.sock')
-    expect(agentErrorToCni(new AgentTimeoutError('/s', '/v1/allocate', 10)).code).toBe(11)
-  })
-
   it('maps retryable agent errors to 11, bad requests to 7, the rest to 999', () => {
     expect(agentErrorToCni(new ApiError(503, 'not-ready', 'awaiting consensus (quorum: 2, known: 1)', true))).toMatchObject({
       code: 11, message: 'awaiting consensus (quorum: 2, known: 1)', details: 'agent error not-ready'

@@ -1,7 +1,7 @@
 /**
- * One HTTP/1.1 exchange over a unix socket, written by hand. The CNI plugin is exec'd for every pod and
- * pays its start-up each time; node:http costs several milliseconds of that to load and set up, a
- * request line and a few headers over node:net do not.
+ * One HTTP/1.1 exchange over a unix socket, written by hand: the `weft` command pays its start-up on
+ * every run, and node:http costs several milliseconds of that to load and set up; a request line and a
+ * few headers over node:net do not.
  */
 import { connect } from 'node:net'
 import { ProtocolError } from './errors.ts'

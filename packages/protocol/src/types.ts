@@ -161,6 +161,23 @@ export interface ReportResponse {
   allocations: AllocationInfo[]
 }
 
+/**
+ * POST /v1/cni: one CNI invocation as the plugin on the host received it, run by the agent's CNI
+ * library. The plugin waits at most `deadlineMs`; the agent answers before that, with its reason.
+ */
+export interface CniRequest {
+  /** The CNI_* variables. */
+  env: Record<string, string>
+  /** The network configuration, as the runtime wrote it. */
+  stdin: string
+  deadlineMs?: number
+}
+/** What the plugin prints (`output` as one JSON line; nothing for null) and the status it exits with. */
+export interface CniResponse {
+  exitCode: number
+  output: Record<string, unknown> | null
+}
+
 /** Every error code the agent answers with; the client refuses any other as a protocol error. */
 export const ERROR_CODES = [
   'bad-request',
@@ -190,4 +207,6 @@ export interface ErrorBody {
 
 export const API_PREFIX = '/v1'
 export const MAX_REQUEST_BYTES = 64 * 1024
+/** /v1/cni carries a whole network configuration (a GC lists every attachment of the node). */
+export const MAX_CNI_REQUEST_BYTES = 4 * 1024 * 1024
 export const DEFAULT_SOCKET = '/run/weft/weft.sock'

@@ -6,9 +6,9 @@
 import { addressAt, isReserved } from './address.ts'
 import { askForAddress } from './donation.ts'
 import { needRing } from './init.ts'
-import { type PeerState, deleteAllocation, fail, putAllocation } from './state.ts'
+import { type PeerState, coreError, deleteAllocation, fail, putAllocation } from './state.ts'
 import { statusOf } from './status.ts'
-import type { Offset, PeerId, RequestId } from './types.ts'
+import type { CoreError, Offset, PeerId, RequestId } from './types.ts'
 
 export function allocate (s: PeerState, id: RequestId, key: string, address: Offset | null): void {
   if (s.removedBy !== null) { failRemoved(s, id); return }
@@ -95,17 +95,19 @@ export function expire (s: PeerState): void {
 }
 
 function failLate (s: PeerState, id: RequestId, address: Offset | null): void {
+  const e = lateError(s, address)
+  fail(s, id, e.code, e.message, e.retryable)
+}
+
+/** Why a request for `address` (or for any address) is still waiting: what it fails with when its time is up. */
+export function lateError (s: PeerState, address: Offset | null): CoreError {
   if (address !== null && !s.ring.isEmpty()) {
     const owner = s.ring.ownerAt(address)
     const where = owner === s.id ? 'inherited from a removed peer; waiting for every peer to acknowledge the removal' : `owned by peer ${owner ?? '?'}, which did not hand it over`
-    fail(s, id, 'not-ready', `${addressAt(s.universe, address)} is ${where}`, true)
-    return
+    return coreError('not-ready', `${addressAt(s.universe, address)} is ${where}`, true)
   }
-  if (!s.ring.isEmpty() && nobodyHasSpace(s)) {
-    fail(s, id, 'exhausted', `no free addresses left in ${s.universe.cidr} on any peer`, true)
-    return
-  }
-  fail(s, id, 'not-ready', statusOf(s).text, true)
+  if (!s.ring.isEmpty() && nobodyHasSpace(s)) return coreError('exhausted', `no free addresses left in ${s.universe.cidr} on any peer`, true)
+  return coreError('not-ready', statusOf(s).text, true)
 }
 
 function nobodyHasSpace (s: PeerState): boolean {

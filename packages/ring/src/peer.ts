@@ -6,7 +6,7 @@
  * all changes made so far.
  */
 import type { Universe } from './address.ts'
-import { allocate, expire, prime, release, serve, servePrimes } from './allocation.ts'
+import { allocate, expire, lateError, prime, release, serve, servePrimes } from './allocation.ts'
 import { expireAsks, maybeAskForSpace, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
 import { claim, initTick, INIT_KEY, onInitMessage } from './init.ts'
 import { newNodeInitState, nodeInitReachable, nodeInitTick, onHello, setNodes } from './node-init.ts'
@@ -21,7 +21,7 @@ import {
 import { usableRanges } from './owned.ts'
 import { type PeerStatus, peerStatus } from './status.ts'
 import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
-import type { InitMode, Message, NodeRecord, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
+import type { CoreError, InitMode, Message, NodeRecord, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
 
 export interface PeerConfig {
   readonly id: PeerId
@@ -53,6 +53,8 @@ export interface Peer {
   rmpeer (id: RequestId, target: PeerId, force?: boolean): void
   prime (id: RequestId): void
   status (): PeerStatus
+  /** What an allocation of `address` (or of any address) waiting now would fail with at its deadline. */
+  lateError (address?: Offset): CoreError
   hasReady (): boolean
   /** Everything since the last advance(); the same batch again until advance() is called. */
   ready (): Ready
@@ -147,7 +149,7 @@ export function createPeer (config: PeerConfig): Peer {
     },
     step (from, message) {
       if (s.removedBy !== null || from === s.id) return
-      const bad = validateMessage(message)
+      const bad = validateMessage(message, s.universe.size)
       if (bad !== null) {
         s.out.events.push({ kind: 'rejected-ring', from, reason: bad })
         return
@@ -182,6 +184,7 @@ export function createPeer (config: PeerConfig): Peer {
     rmpeer (id, target, force) { rmpeer(s, id, target, force === true); finish() },
     prime (id) { prime(s, id); finish() },
     status: () => peerStatus(s),
+    lateError: address => lateError(s, address ?? null),
     hasReady: () => inFlight !== null || !s.out.isEmpty(),
     ready () {
       if (inFlight === null) inFlight = cut(s)
@@ -238,18 +241,23 @@ const isRing = (x: unknown): boolean =>
 const isNode = (x: unknown): boolean =>
   isObj(x) && typeof x.name === 'string' && x.name !== '' && Number.isSafeInteger(x.created) && (x.created as number) >= 0
 
-/** Shape checks on a message from the network; the ring's own validation does the rest on merge. */
-function validateMessage (m: unknown): string | null {
+/**
+ * Shape checks on a message from the network, every offset against the universe (of `size`
+ * addresses); the ring's own validation does the rest on merge. What passes cannot make the core
+ * throw: a throw from step is a bug.
+ */
+function validateMessage (m: unknown, size: bigint): string | null {
+  const offsetOk = (x: unknown): boolean => typeof x === 'bigint' && x >= 0n && x < size
   if (!isObj(m)) return 'message is not an object'
   switch (m.type) {
     case 'ring': return isRing(m.ring) ? null : 'ring message without a ring'
     case 'space-request':
       if (!isRing(m.ring)) return 'space request without a ring'
-      return m.address === undefined || typeof m.address === 'bigint' ? null : 'space request with a bad address'
+      return m.address === undefined || offsetOk(m.address) ? null : 'space request with an address outside the range'
     case 'space-grant': {
       const r = m.range
       if (!isRing(m.ring)) return 'space grant without a ring'
-      return isObj(r) && typeof r.start === 'bigint' && typeof r.end === 'bigint' && r.start < r.end ? null : 'space grant with a bad range'
+      return isObj(r) && offsetOk(r.start) && typeof r.end === 'bigint' && (r.start as bigint) < r.end && r.end <= size ? null : 'space grant with a range outside the range'
     }
     case 'space-deny': return isRing(m.ring) && typeof m.reason === 'string' ? null : 'bad space deny'
     case 'paxos': {

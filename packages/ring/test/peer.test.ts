@@ -250,9 +250,16 @@ describe('peer', () => {
     p.step(B, { type: 'space-grant', ring: before, range: { start: 5n, end: 2n } })
     p.step(B, JSON.parse('{"type":"ring","ring":{"entries":7}}'))
     p.step(B, { type: 'ring', ring: { ...before, entries: [{ token: 999n, owner: B, version: 1, free: 0n }] } })
+    // Offsets outside the universe (256 addresses), in each field that carries one.
+    p.step(B, { type: 'space-request', ring: before, address: 256n })
+    p.step(B, { type: 'space-request', ring: before, address: -1n })
+    p.step(B, { type: 'space-grant', ring: before, range: { start: 250n, end: 300n } })
     const rd = p.ready()
     expect(rd.persist).toBeNull()
-    expect(rd.events.map(e => e.kind)).toEqual(['rejected-ring', 'rejected-ring', 'rejected-ring', 'rejected-ring', 'rejected-ring'])
+    expect(rd.events.map(e => e.kind)).toEqual(Array(8).fill('rejected-ring'))
+    expect(rd.events.slice(5).map(e => e.kind === 'rejected-ring' ? e.reason : '')).toEqual([
+      'space request with an address outside the range', 'space request with an address outside the range', 'space grant with a range outside the range'
+    ])
     expect(p.ring()).toEqual(before)
   })
 
