@@ -78,6 +78,9 @@ describe.skipIf(skip !== null)('a cluster built from deploy/kubernetes/weft.yaml
     await waitFor('a Node listing from every agent', () =>
       nodes.every((n) => cluster.api.requests.some((r) => r.node === n.name && r.verb === 'list' && r.status === 200 && r.url.includes('continue='))), 600, 200)
     expect(cluster.api.requests.filter((r) => r.status !== 200).map((r) => `${r.node} ${r.verb} ${r.url} ${r.status}`)).toEqual([])
+    await waitFor('both nodes in every agent\'s status', async () =>
+      (await Promise.all(nodes.map(async (n) => (await n.client.status()).kubernetes?.nodes))).every((count) => count === 2), 300, 200)
+    for (const n of nodes) expect((await n.client.status()).kubernetes?.api).toContain(SERVICE.host)
   })
 
   it('refuses a request without the token, and one the ClusterRole does not grant', async () => {
