@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The weft demo: three agents on loopback split the default range (10.32.0.0/12) by consensus, pods get addresses through
-# the real CNI path, and every agent shows its view. As root (with the bridge plugin), node-1 is a
-# network namespace with a bridge and two pod namespaces that ping each other; otherwise the plugin is
-# exec'd directly as a runtime would. Everything is torn down on exit, Ctrl-C included.
+# The weft demo: three agents split the default range (10.32.0.0/12) by consensus, pods get addresses
+# through the real CNI path, and every agent shows its view. As root (with the bridge plugin), each node
+# is a network namespace on one LAN, its agent routing directly (WEFT_ROUTING=direct), and pods made by
+# the real bridge plugin on every node ping the pods on the other nodes. Otherwise the agents run on
+# loopback and the plugin is exec'd directly as a runtime would. Everything is torn down on exit,
+# Ctrl-C included.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# Not set on the agents: they use their built-in default. The demo only needs it for the gateway.
+# Not set on the agents: they use their built-in default.
 RANGE=10.32.0.0/12
-GATEWAY=10.32.0.1
 NODES=(node-1 node-2 node-3)
+LAN=198.18.77
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 note() { printf '   %s\n' "$*"; }
 
@@ -46,22 +48,56 @@ trap 'exit 130' INT TERM
 sock() { echo "$work/$1/weft.sock"; }
 weft() { local node=$1; shift; timeout 90 ./bin/weft --socket "$(sock "$node")" "$@"; }
 
-say "Starting three agents on 127.0.0.1 (default range $RANGE, IPALLOC_INIT=consensus=3)"
+bridge_ok=false
+if [ "$(id -u)" = 0 ] && [ -x /usr/lib/cni/bridge ] && command -v ip >/dev/null && command -v ping >/dev/null \
+   && ip netns add "weft-demo-probe-$$" 2>/dev/null; then
+  ip netns del "weft-demo-probe-$$"
+  bridge_ok=true
+fi
+
+nodens() { echo "weftdemo-n$1-$$"; }
+if $bridge_ok; then
+  say "A LAN of three nodes ($LAN.0/24): each a network namespace on one switch"
+  switch="weftdemo-sw-$$"
+  ip netns add "$switch"; namespaces+=("$switch")
+  ip -n "$switch" link add br0 type bridge && ip -n "$switch" link set br0 up
+  for i in 0 1 2; do
+    ns=$(nodens "$i")
+    ip netns add "$ns"; namespaces+=("$ns")
+    ip -n "$switch" link add "p$i" type veth peer name eth0 netns "$ns"
+    ip -n "$switch" link set "p$i" master br0 up
+    ip -n "$ns" addr add "$LAN.$((i + 1))/24" dev eth0
+    ip -n "$ns" link set eth0 up && ip -n "$ns" link set lo up
+    note "${NODES[$i]}: namespace $ns, eth0 $LAN.$((i + 1))"
+  done
+fi
+
 key="$work/swarm.key"
 (umask 077; printf '/key/swarm/psk/1.0.0/\n/base16/\n%s\n' "$(od -vN32 -An -tx1 /dev/urandom | tr -d ' \n')" >"$key")
-read -r -a ports <<<"$(node -e '
+if $bridge_ok; then
+  say "Starting three agents, one per node (IPALLOC_INIT=consensus=3, WEFT_ROUTING=direct)"
+  ports=(6783 6783 6783)
+  host() { echo "$LAN.$(($1 + 1))"; }
+else
+  say "Starting three agents on 127.0.0.1 (default range $RANGE, IPALLOC_INIT=consensus=3)"
+  host() { echo 127.0.0.1; }
+  read -r -a ports <<<"$(node -e '
   const net = require("net"); const out = []; let n = 0
   for (let i = 0; i < 3; i++) { const s = net.createServer().listen(0, "127.0.0.1", () => {
     out[i] = s.address().port; s.close(); if (++n === 3) console.log(out.join(" ")) }) }')"
+fi
 for i in 0 1 2; do
   node=${NODES[$i]}
   peers=()
-  for j in 0 1 2; do [ "$j" = "$i" ] || peers+=("/ip4/127.0.0.1/tcp/${ports[$j]}"); done
+  for j in 0 1 2; do [ "$j" = "$i" ] || peers+=("/ip4/$(host "$j")/tcp/${ports[$j]}"); done
   mkdir -p "$work/$node"
-  IPALLOC_INIT=consensus=3 WEFT_PEERS="${peers[*]}" WEFT_NICKNAME=$node \
-    WEFT_LISTEN="/ip4/127.0.0.1/tcp/${ports[$i]}" WEFT_DATA_DIR="$work/$node" WEFT_SOCKET="$(sock "$node")" \
+  inns=()
+  routing=(WEFT_ROUTING=none)
+  if $bridge_ok; then inns=(ip netns exec "$(nodens "$i")"); routing=(WEFT_ROUTING=direct "WEFT_NODE_IP=$(host "$i")"); fi
+  env IPALLOC_INIT=consensus=3 WEFT_PEERS="${peers[*]}" WEFT_NICKNAME="$node" "${routing[@]}" \
+    WEFT_LISTEN="/ip4/$(host "$i")/tcp/${ports[$i]}" WEFT_DATA_DIR="$work/$node" WEFT_SOCKET="$(sock "$node")" \
     WEFT_SWARM_KEY_FILE="$key" WEFT_LOG_LEVEL=warn \
-    ./bin/weft agent >"$work/$node.log" 2>&1 &
+    "${inns[@]}" ./bin/weft agent >"$work/$node.log" 2>&1 &
   pids+=($!)
   note "$node: pid $!, port ${ports[$i]}, socket $(sock "$node")"
 done
@@ -88,44 +124,70 @@ add_direct() { # node container: the plugin exec'd directly, as a runtime would
   note "$id on $node: $(cat "$work/$id.json")"
 }
 
-bridge_ok=false
-if [ "$(id -u)" = 0 ] && [ -x /usr/lib/cni/bridge ] && command -v ip >/dev/null && command -v ping >/dev/null \
-   && ip netns add "weft-demo-probe-$$" 2>/dev/null; then
-  ip netns del "weft-demo-probe-$$"
-  bridge_ok=true
-fi
+# An address of the node's own range for its bridge: the second of the first entry it owns.
+own_gateway() {
+  weft "$1" report | node -e '
+    let d = ""; process.stdin.on("data", c => { d += c }).on("end", () => {
+      const r = JSON.parse(d)
+      const e = r.ring.entries.find(e => e.owner === r.status.peer.id && BigInt(e.size) >= 4n)
+      const v = (e.start.split(".").reduce((n, o) => n * 256 + Number(o), 0) + 1) >>> 0
+      console.log([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join("."))
+    })'
+}
 
 if $bridge_ok; then
-  say "Pods on node-1 through the real bridge plugin (node-1 is a network namespace with bridge weft0)"
-  nodens="weftdemo-n1-$$"
-  ip netns add "$nodens"; namespaces+=("$nodens")
-  conf=$(printf '{"cniVersion":"1.0.0","name":"weft-demo","type":"bridge","bridge":"weft0","isGateway":true,"ipMasq":false,"ipam":{"type":"weft","socket":"%s","gateway":"%s","routes":[{"dst":"0.0.0.0/0"}]}}' "$(sock node-1)" "$GATEWAY")
-  addrs=()
-  for pod in pod-a pod-b; do
-    ns="weftdemo-$pod-$$"
-    ip netns add "$ns"; namespaces+=("$ns")
-    result=$(printf '%s' "$conf" | CNI_COMMAND=ADD CNI_CONTAINERID="$pod" CNI_IFNAME=eth0 CNI_NETNS="/var/run/netns/$ns" \
-      CNI_PATH="/usr/lib/cni:$plugin_dir" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=$pod" \
-      timeout 60 ip netns exec "$nodens" /usr/lib/cni/bridge) || { echo "weft demo: bridge ADD failed: $result" >&2; exit 1; }
-    addr=$(ip -n "$ns" -4 -o addr show dev eth0 | awk '{print $4}')
-    addrs+=("${addr%/*}")
-    note "$pod: eth0 $addr (namespace $ns)"
+  say "Routes: every node routes the other nodes' ranges to them (proto 157 marks weft's)"
+  for i in 0 1 2; do
+    for attempt in $(seq 100); do
+      [ "$(ip -n "$(nodens "$i")" route show proto 157 | wc -l)" -gt 0 ] && break
+      if [ "$attempt" = 100 ]; then echo "weft demo: ${NODES[$i]} has no routes; its log:" >&2; tail -20 "$work/${NODES[$i]}.log" >&2; exit 1; fi
+      sleep 0.2
+    done
   done
-  ok=false
-  for _ in 1 2 3 4 5; do
-    if ip netns exec "weftdemo-pod-a-$$" ping -c1 -W1 "${addrs[1]}" >/dev/null; then ok=true; break; fi
+  note "node-1 ($LAN.1):"
+  ip -n "$(nodens 0)" route show proto 157 | sed 's/^/     /'
+
+  say "Pods on every node through the real bridge plugin (bridge weft0, proxy ARP, the node's gateway)"
+  pods=(); pod_addrs=(); pod_node=()
+  for i in 0 1 2; do
+    node=${NODES[$i]}
+    gw=$(own_gateway "$node")
+    conf=$(printf '{"cniVersion":"1.0.0","name":"weft-demo","type":"bridge","bridge":"weft0","isGateway":true,"ipMasq":false,"ipam":{"type":"weft","socket":"%s","gateway":"%s","routes":[{"dst":"0.0.0.0/0"}]}}' "$(sock "$node")" "$gw")
+    for letter in a b; do
+      pod="pod-$((i + 1))$letter"
+      ns="weftdemo-$pod-$$"
+      ip netns add "$ns"; namespaces+=("$ns")
+      result=$(printf '%s' "$conf" | CNI_COMMAND=ADD CNI_CONTAINERID="$pod" CNI_IFNAME=eth0 CNI_NETNS="/var/run/netns/$ns" \
+        CNI_PATH="/usr/lib/cni:$plugin_dir" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=$pod" \
+        timeout 60 ip netns exec "$(nodens "$i")" /usr/lib/cni/bridge) || { echo "weft demo: bridge ADD failed: $result" >&2; exit 1; }
+      addr=$(ip -n "$ns" -4 -o addr show dev eth0 | awk '{print $4}')
+      pods+=("$ns"); pod_addrs+=("${addr%/*}"); pod_node+=("$i")
+      note "$pod on $node: eth0 $addr (gateway $gw)"
+    done
   done
-  if $ok; then note "pod-a pings pod-b (${addrs[1]}): ok"; else note "pod-a cannot ping pod-b (${addrs[1]})"; fi
+
+  say "Every pod pings every pod on the other nodes"
+  failed=0
+  for a in "${!pods[@]}"; do
+    for b in "${!pods[@]}"; do
+      [ "${pod_node[$a]}" = "${pod_node[$b]}" ] && continue
+      ok=false
+      for _ in 1 2 3 4 5; do
+        if ip netns exec "${pods[$a]}" ping -c1 -W1 "${pod_addrs[$b]}" >/dev/null; then ok=true; break; fi
+      done
+      if $ok; then r=ok; else r=FAILED; failed=$((failed + 1)); fi
+      note "${NODES[${pod_node[$a]}]} ${pod_addrs[$a]} -> ${NODES[${pod_node[$b]}]} ${pod_addrs[$b]}: $r"
+    done
+  done
+  [ "$failed" = 0 ] || { echo "weft demo: $failed pings across nodes failed" >&2; exit 1; }
 else
-  say "Pods on node-1 by exec'ing the plugin directly (not root, or no bridge plugin: no namespaces)"
+  say "Pods by exec'ing the plugin directly (not root, or no bridge plugin: no namespaces, no packets)"
   add_direct node-1 pod-a
   add_direct node-1 pod-b
+  add_direct node-2 pod-c
+  add_direct node-3 pod-d
+  add_direct node-3 pod-e
 fi
-
-say "Pods on node-2 and node-3 (plugin exec'd directly: no overlay between nodes here)"
-add_direct node-2 pod-c
-add_direct node-3 pod-d
-add_direct node-3 pod-e
 
 for node in "${NODES[@]}"; do
   say "$node: weft status"

@@ -13,6 +13,7 @@ import { parseAllDocuments, parse } from 'yaml'
 import { parseConfig as parseAgentConfig } from '@weft/agent'
 import { parseConfig as parseCniConfig, parseEnv, SUPPORTED_VERSIONS } from '@weft/cni'
 import { buildPlugin, WEFT_CNI } from '../../e2e/src/plugin.ts'
+import { VXLAN_OVERHEAD } from '@weft/routes'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const read = (p: string): string => readFileSync(join(root, p), 'utf8')
@@ -132,6 +133,17 @@ describe('deploy/kubernetes/weft.yaml', () => {
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: obj(kind('ServiceAccount').metadata).namespace }])
     const nickname = (agent.env as Json[]).find(e => e.name === 'WEFT_NICKNAME')!
     expect(obj(obj(nickname.valueFrom).fieldRef).fieldPath).toBe('spec.nodeName')
+  })
+
+  it('routes over VXLAN from the node\'s own address, with pods at the tunnel\'s MTU on the bridge it sets up', () => {
+    const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1', WEFT_NODE_IP: '192.0.2.10' }, { hostname: 'node-1' })
+    expect(conf.routing.mode).toBe('vxlan')
+    const nodeIp = (agent.env as Json[]).find(e => e.name === 'WEFT_NODE_IP')!
+    expect(obj(obj(nodeIp.valueFrom).fieldRef).fieldPath).toBe('status.hostIP')
+    const bridge = (JSON.parse(obj(kind('ConfigMap').data)['10-weft.conflist'] as string) as { plugins: Json[] }).plugins[0]!
+    expect(bridge.bridge).toBe(conf.routing.bridge)
+    expect(bridge.mtu).toBe(1500 - VXLAN_OVERHEAD[4])
+    expect(obj(agent.securityContext).privileged).toBe(true)
   })
 
   it('keeps the swarm key root-only and the state on the host', () => {

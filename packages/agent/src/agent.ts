@@ -20,6 +20,7 @@ import { metaFromKey, Ops } from './ops.ts'
 import { startNodeSource } from './node-source.ts'
 import type { NodeSource } from './node-source.ts'
 import { startReclaimer } from './reclaimer.ts'
+import { startRouting, thisNodeAddress } from './routing.ts'
 import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
 import { Store } from './store.ts'
@@ -48,6 +49,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
   if (swarmKey === null) log.warn('no WEFT_SWARM_KEY_FILE: any host that can reach the listen port may join the mesh')
   else if (swarmKey.exposed) log.warn({ file: config.swarmKeyFile }, 'the swarm key file is readable by group or others; make it 0600')
 
+  const address = await thisNodeAddress(config.routing, universe, config.peers, log)
   const store = await Store.open(config.dataDir, universe.cidr, config.migrateNetwork)
   if (store.migrated > 0) log.info({ allocations: store.migrated, network: config.migrateNetwork }, 'migrated allocations stored without a network (schema 1) to network keys')
   const cleanup: Array<() => Promise<void>> = [async () => await store.close()]
@@ -56,6 +58,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     const peer = createPeer({
       id: identity.peerId,
       nickname: config.nickname,
+      ...(address === null ? {} : { address }),
       universe,
       init: config.init,
       random: Math.random,
@@ -71,6 +74,10 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     let reportFailure: (err: Error) => void = () => undefined
     const failed = new Promise<Error>(resolve => { reportFailure = resolve })
     const metrics = new Metrics(() => gauges(peer.status()))
+    const routing = startRouting(config.routing, universe, identity.peerId, address, metrics, log.child({ part: 'routes' }))
+    if (routing !== null) cleanup.unshift(routing.stop)
+    // The kernel may hold routes from before a restart: bring them in line with the ring at once.
+    routing?.update(peer.ring())
     let mesh: Mesh | null = null
     let ops: Ops | null = null
     const driver = new Driver(peer, {
@@ -78,6 +85,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
         const started = performance.now()
         await store.commit(delta, key => ops?.metaFor(key) ?? metaFromKey(key, Date.now()))
         metrics.commitSeconds((performance.now() - started) / 1000)
+        if (delta.ring !== undefined) routing?.update(delta.ring)
       },
       send: out => sendOut(mesh, out),
       event: e => {

@@ -5,7 +5,9 @@
 import { isIP } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { asPeerId, parseUniverse } from '@weft/ring'
+import { asPeerId, canonicalAddress, parseUniverse } from '@weft/ring'
+import { ROUTING_MODES } from '@weft/routes'
+import type { RoutingMode } from '@weft/routes'
 import type { Cidr, InitMode } from '@weft/ring'
 import { ConfigError } from './errors.ts'
 import { isLoopback } from './kube.ts'
@@ -50,6 +52,17 @@ export interface AgentConfig {
   readonly kube: KubeConfig | null
   /** The CNI network given to allocations stored before attachments had one (a schema-1 store). */
   readonly migrateNetwork: string
+  readonly routing: RoutingConfig
+}
+
+export interface RoutingConfig {
+  readonly mode: RoutingMode
+  /** WEFT_NODE_IP in canonical form; null: found at start from the routes (routing on) or none. */
+  readonly nodeIp: string | null
+  /** The pod bridge proxy ARP is set on (the shipped conflist's `bridge`). */
+  readonly bridge: string
+  /** How often the kernel is compared with the plan, to repair drift. */
+  readonly intervalMs: number
 }
 
 export interface KubeConfig {
@@ -101,6 +114,7 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),
     pingMs: integer(env, 'WEFT_PING_MS', 10_000, 1_000, 600_000),
     kube: parseKube(env, discovery, init.kind === 'kubernetes', listen),
+    routing: parseRouting(env),
     migrateNetwork: migrateNetwork(env)
   }
 }
@@ -172,6 +186,20 @@ function parseKube (env: Env, discovery: boolean, init: boolean, listen: readonl
     reclaim,
     meshPort: Number(port ?? DEFAULT_PORT)
   }
+}
+
+/** `vxlan` by default inside a pod (works on any network between nodes), `none` elsewhere. */
+function parseRouting (env: Env): RoutingConfig {
+  const inPod = setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
+  const value = setting(env, 'WEFT_ROUTING') ?? (inPod ? 'vxlan' : 'none')
+  const mode = ROUTING_MODES.find(m => m === value)
+  if (mode === undefined) throw new ConfigError('WEFT_ROUTING', value, '"direct" (nodes on one L2 segment), "vxlan" (any IP network) or "none" (IPAM only)')
+  const ip = setting(env, 'WEFT_NODE_IP')
+  const nodeIp = ip === undefined ? null : canonicalAddress(ip.trim())
+  if (ip !== undefined && nodeIp === null) throw new ConfigError('WEFT_NODE_IP', ip, 'this node\'s IPv4 or IPv6 address, e.g. 192.168.1.10 (status.hostIP in Kubernetes)')
+  const bridge = setting(env, 'WEFT_BRIDGE') ?? 'weft0'
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge) || bridge === '.' || bridge === '..') throw new ConfigError('WEFT_BRIDGE', bridge, 'an interface name: 1 to 15 letters, digits, "_", "." or "-"')
+  return { mode, nodeIp, bridge, intervalMs: integer(env, 'WEFT_ROUTE_INTERVAL_MS', 10_000, 100, 3_600_000) }
 }
 
 function kubeApi (env: Env, inPod: boolean): URL {

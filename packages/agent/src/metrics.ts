@@ -80,6 +80,15 @@ export class Metrics {
     this.#badMessageCounter.inc()
   }
 
+  /** The data plane's gauges, read at scrape time, and its failure counter. */
+  watchRoutes (read: () => { readonly routes: number, readonly unroutable: number }): () => void {
+    const registers = [this.registry]
+    new Gauge({ name: 'weft_routes', help: 'Routes to other peers\' pods in the current plan', registers, collect () { this.set(read().routes) } })
+    new Gauge({ name: 'weft_route_unroutable_peers', help: 'Peers owning ranges that get no route (no usable node address)', registers, collect () { this.set(read().unroutable) } })
+    const failures = new Counter({ name: 'weft_route_failures_total', help: 'Kernel commands (routes, tunnel, settings) that failed; each is retried', registers })
+    return () => failures.inc()
+  }
+
   commitSeconds (seconds: number): void {
     this.#commitSeconds.observe(seconds)
   }

@@ -3,7 +3,7 @@
  * snapshot plus what only the agent knows (mesh connections, bad messages, allocation metadata).
  * Pure functions of their inputs.
  */
-import { addressAt } from '@weft/ring'
+import { addressAt, spansOf } from '@weft/ring'
 import type { PeerStatus, RingState, StatusCode, Universe } from '@weft/ring'
 import type { AllocationInfo, IpamStatus, PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
 import type { GaugeSnapshot } from './metrics.ts'
@@ -63,17 +63,16 @@ export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
 }
 
 export function reportBody (status: StatusResponse, u: Universe, ring: RingState, allocations: AllocationInfo[]): ReportResponse {
-  const entries = ring.entries.map((e, i) => {
-    const next = ring.entries[i + 1]?.token ?? u.size + (ring.entries[0]?.token ?? 0n)
-    return {
-      token: e.token.toString(),
-      start: addressAt(u, e.token),
-      owner: e.owner,
-      version: e.version,
-      free: e.free.toString(),
-      size: (next - e.token).toString()
-    }
-  })
+  const sizes = new Map<bigint, bigint>()
+  for (const { entry, range } of spansOf(u.size, ring.entries)) sizes.set(entry.token, (sizes.get(entry.token) ?? 0n) + range.end - range.start)
+  const entries = ring.entries.map(e => ({
+    token: e.token.toString(),
+    start: addressAt(u, e.token),
+    owner: e.owner,
+    version: e.version,
+    free: e.free.toString(),
+    size: (sizes.get(e.token) ?? 0n).toString()
+  }))
   return {
     status,
     ring: { range: ring.universe, seeds: [...ring.seeds], entries, removed: ring.removed.map(r => ({ peer: r.peer, heir: r.heir })) },

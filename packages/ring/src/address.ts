@@ -77,6 +77,16 @@ export function parseAddress (text: string): Parsed {
   throw new AddressError(`"${text}" is not an IPv4 or IPv6 address`)
 }
 
+/** The address in its one canonical spelling, or null when `text` is not an IPv4 or IPv6 address. */
+export function canonicalAddress (text: string): string | null {
+  try {
+    const { family, value } = parseAddress(text)
+    return formatAddress(family, value)
+  } catch {
+    return null
+  }
+}
+
 /** Formats a numeric address; IPv6 in RFC 5952 form (lowercase, longest zero run compressed). */
 export function formatAddress (family: 4 | 6, value: bigint): string {
   if (family === 4) {

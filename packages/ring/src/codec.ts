@@ -4,12 +4,18 @@
  * The decoder trusts nothing: every field is checked, and anything off is a DecodeError naming where.
  */
 import { Packr } from 'msgpackr'
+import { canonicalAddress } from './address.ts'
 import { DecodeError, NewerCodecError } from './errors.ts'
 import type {
   AcceptorRecord, Allocation, Ballot, Cidr, Entry, Member, Message, NodeRecord, Offset, PaxosMessage, PeerId, Removal, RingState
 } from './types.ts'
 
-export const CODEC_VERSION = 1
+/**
+ * 2: member records may carry a node address (a fifth item). Older builds ignore version 2 as newer
+ * (no penalty) instead of rejecting its rings as malformed; this build still reads version 1.
+ */
+export const CODEC_VERSION = 2
+const OLDEST_READABLE = 1
 const MAX_STRING = 1024
 const MAX_BIGINT_BYTES = 17
 
@@ -53,6 +59,11 @@ function big (x: unknown, path: string): bigint {
   for (const b of x) v = (v << 8n) | BigInt(b)
   return v
 }
+function nodeAddress (x: unknown, path: string): string {
+  const s = str(x, path)
+  if (canonicalAddress(s) !== s) fail(path, `"${s.slice(0, 64)}" is not an IP address in canonical form`)
+  return s
+}
 function peers (x: unknown, path: string): PeerId[] {
   return arr(x, path).map((p, i) => peer(p, `${path}[${i}]`))
 }
@@ -71,7 +82,8 @@ function ringToWire (s: RingState): unknown[] {
   const seeds = s.seeds.map(ix)
   const entries: unknown[] = []
   for (const e of s.entries) entries.push(bigToBytes(e.token), ix(e.owner), e.version, bigToBytes(e.free))
-  const members = s.members.map(m => [ix(m.peer), m.nickname, m.version, m.acks.map(ix)])
+  // The address is a fifth item only when present, so records without one keep their old layout.
+  const members = s.members.map(m => [ix(m.peer), m.nickname, m.version, m.acks.map(ix), ...(m.address === undefined ? [] : [m.address])])
   const removed = s.removed.map(r => [ix(r.peer), ix(r.heir)])
   return [s.universe, table, seeds, entries, members, removed]
 }
@@ -94,8 +106,11 @@ function ringFromWire (x: unknown, path: string): RingState {
     entries,
     members: arr(members, `${path}.members`).map((m, i): Member => {
       const p = `${path}.members[${i}]`
-      const [id, nickname, version, acks] = arr(m, p, 4)
-      return { peer: ref(id, `${p}.peer`), nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`) }
+      const items = arr(m, p)
+      if (items.length !== 4 && items.length !== 5) fail(p, `expected 4 or 5 items, got ${items.length}`)
+      const [id, nickname, version, acks, address] = items
+      const member: Member = { peer: ref(id, `${p}.peer`), nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`) }
+      return items.length === 4 ? member : { ...member, address: nodeAddress(address, `${p}.address`) }
     }),
     removed: arr(removed, `${path}.removed`).map((r, i): Removal => {
       const p = `${path}.removed[${i}]`
@@ -177,7 +192,9 @@ function unpack (bytes: Uint8Array, what: string): unknown[] {
   if (typeof version === 'number' && Number.isSafeInteger(version) && version > CODEC_VERSION) {
     throw new NewerCodecError(version, `${what}: codec version ${version} is newer than this build's ${CODEC_VERSION}`)
   }
-  if (version !== CODEC_VERSION) fail(what, `unsupported codec version ${String(version)} (this build speaks ${CODEC_VERSION})`)
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < OLDEST_READABLE) {
+    fail(what, `unsupported codec version ${String(version)} (this build reads ${OLDEST_READABLE} to ${CODEC_VERSION})`)
+  }
   return a.slice(1)
 }
 

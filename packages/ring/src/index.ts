@@ -5,8 +5,10 @@
  */
 export * from './types.ts'
 export * from './errors.ts'
-export { type Universe, parseUniverse, parseAddress, formatAddress, offsetOf, addressAt, isReserved, reservedOffsets, rangeToCidrs, formatRange } from './address.ts'
-export { Ring, type Holding, type MergeResult, type ConflictEvent, statesEqual, validateState, winner } from './ring.ts'
+export { type Universe, parseUniverse, parseAddress, formatAddress, canonicalAddress, offsetOf, addressAt, isReserved, reservedOffsets, rangeToCidrs, formatRange } from './address.ts'
+export { Ring, type Holding, type MergeResult, type ConflictEvent, winner } from './ring.ts'
+export { type Span, spansOf } from './spans.ts'
+export { statesEqual, validateState } from './shape.ts'
 export { Space, type ClaimResult } from './space.ts'
 export { IntervalSet } from './intervals.ts'
 export * from './codec.ts'

@@ -15,15 +15,10 @@ import type { PeerId, Range } from './types.ts'
  * `skipSettle` (a planted bug for the simulator) uses every inherited entry at once.
  */
 export function usableRanges (ring: Ring, self: PeerId, skipSettle = false): Range[] {
-  const entries = ring.entries()
   if (ring.isRemoved(self)) return []
   const set = new IntervalSet()
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!
-    if (skipSettle ? ring.effectiveOwner(e.owner) !== self : e.owner !== self) continue
-    const end = i + 1 < entries.length ? entries[i + 1]!.token : ring.universe.size
-    set.add({ start: e.token, end })
-    if (i === entries.length - 1 && entries[0]!.token > 0n) set.add({ start: 0n, end: entries[0]!.token })
+  for (const sp of ring.spans()) {
+    if (skipSettle ? sp.owner === self : sp.entry.owner === self) set.add(sp.range)
   }
   return set.ranges()
 }

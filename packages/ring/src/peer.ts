@@ -5,7 +5,8 @@
  * depends on is in the persist of the same batch or an earlier one, because the batch is cut from
  * all changes made so far.
  */
-import type { Universe } from './address.ts'
+import { type Universe, canonicalAddress } from './address.ts'
+import { RingError } from './errors.ts'
 import { allocate, expire, lateError, prime, release, serve, servePrimes } from './allocation.ts'
 import { expireAsks, maybeAskForSpace, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
 import { claim, initTick, INIT_KEY, onInitMessage } from './init.ts'
@@ -26,6 +27,8 @@ import type { CoreError, InitMode, Message, NodeRecord, Offset, PeerId, Persiste
 export interface PeerConfig {
   readonly id: PeerId
   readonly nickname: string
+  /** This node's address, announced in its member record for routing; none when undefined. */
+  readonly address?: string
   readonly universe: Universe
   readonly init: InitMode
   /** Uniform in [0, 1): the only randomness the peer uses. */
@@ -76,9 +79,13 @@ const defaultLowWater = (u: Universe): bigint => {
 export function createPeer (config: PeerConfig): Peer {
   const u = config.universe
   const p = config.persisted
+  if (config.address !== undefined && canonicalAddress(config.address) !== config.address) {
+    throw new RingError(`node address "${config.address}" is not an IP address in canonical form`)
+  }
   const s: PeerState = {
     id: config.id,
     nickname: config.nickname,
+    address: config.address,
     universe: u,
     init: config.init,
     random: config.random,

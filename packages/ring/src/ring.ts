@@ -5,8 +5,10 @@
  * the same way, so merge is commutative, associative and idempotent and rings converge.
  */
 import { type Universe, formatRange } from './address.ts'
-import { DifferentSeedsError, DifferentUniverseError, RingError } from './errors.ts'
+import { DifferentSeedsError, RingError } from './errors.ts'
 import { IntervalSet } from './intervals.ts'
+import { sameEntry, statesEqual, validateState } from './shape.ts'
+import { type Span, spansOf } from './spans.ts'
 import type { Entry, Member, Offset, PeerId, Range, Removal, RingState } from './types.ts'
 
 export interface ConflictEvent {
@@ -41,45 +43,9 @@ export function winner (a: Entry, b: Entry): Entry {
 
 function memberWinner (a: Member, b: Member): Member {
   if (a.version !== b.version) return a.version > b.version ? a : b
-  const ka = `${a.nickname}\u0000${a.acks.join(',')}`
-  const kb = `${b.nickname}\u0000${b.acks.join(',')}`
+  const ka = `${a.nickname}\u0000${a.address ?? ''}\u0000${a.acks.join(',')}`
+  const kb = `${b.nickname}\u0000${b.address ?? ''}\u0000${b.acks.join(',')}`
   return ka >= kb ? a : b
-}
-
-const sameEntry = (a: Entry, b: Entry): boolean =>
-  a.token === b.token && a.owner === b.owner && a.version === b.version && a.free === b.free
-
-/** Structural checks shared by local invariants and validation of received rings. */
-export function validateState (u: Universe, s: RingState): Error | null {
-  if (s.universe !== u.cidr) return new DifferentUniverseError(`ring is for ${s.universe}, this peer's range is ${u.cidr}`)
-  for (let i = 0; i < s.entries.length; i++) {
-    const e = s.entries[i]!
-    if (typeof e.token !== 'bigint' || e.token < 0n || e.token >= u.size) return new RingError(`entry ${i}: token ${e.token} outside the range`)
-    if (i > 0 && e.token <= s.entries[i - 1]!.token) return new RingError(`entry ${i}: tokens not sorted or repeated at ${e.token}`)
-    if (!Number.isSafeInteger(e.version) || e.version < 1) return new RingError(`entry ${i}: bad version ${e.version}`)
-    if (typeof e.owner !== 'string' || e.owner.length === 0) return new RingError(`entry ${i}: empty owner`)
-    if (typeof e.free !== 'bigint' || e.free < 0n || e.free > u.size) return new RingError(`entry ${i}: free ${e.free} out of bounds`)
-  }
-  if (s.entries.length > 0 && s.seeds.length === 0) return new RingError('ring has entries but no seeds')
-  for (let i = 1; i < s.seeds.length; i++) {
-    if (s.seeds[i]! <= s.seeds[i - 1]!) return new RingError('seeds not sorted or repeated')
-  }
-  for (let i = 0; i < s.members.length; i++) {
-    const m = s.members[i]!
-    if (typeof m.peer !== 'string' || m.peer.length === 0) return new RingError(`member ${i}: empty peer id`)
-    if (i > 0 && m.peer <= s.members[i - 1]!.peer) return new RingError(`member ${i}: not sorted or repeated`)
-    if (!Number.isSafeInteger(m.version) || m.version < 1) return new RingError(`member ${m.peer}: bad version`)
-    if (typeof m.nickname !== 'string') return new RingError(`member ${m.peer}: bad nickname`)
-    for (let j = 1; j < m.acks.length; j++) {
-      if (m.acks[j]! <= m.acks[j - 1]!) return new RingError(`member ${m.peer}: acks not sorted`)
-    }
-  }
-  for (let i = 0; i < s.removed.length; i++) {
-    const r = s.removed[i]!
-    if (r.peer === r.heir) return new RingError(`removal of ${r.peer}: a peer cannot be its own heir`)
-    if (i > 0 && r.peer <= s.removed[i - 1]!.peer) return new RingError(`removal ${i}: not sorted or repeated`)
-  }
-  return null
 }
 
 export class Ring {
@@ -144,15 +110,19 @@ export class Ring {
     return p
   }
 
-  /** The end of entry i's range (its successor's token, or the universe's size for the last). */
-  private endOf (i: number): Offset {
-    return i + 1 < this.list.length ? this.list[i + 1]!.token : this.universe.size
+  /** Every entry's ranges, owned by its effective owner. */
+  spans (): Span[] {
+    return spansOf(this.universe.size, this.list, e => this.effectiveOwner(e.owner))
   }
 
-  /** Entry i's range, split at the wrap: the last entry also owns [0, first token). */
-  private rangesOfEntry (i: number): Range[] {
-    const out: Range[] = [{ start: this.list[i]!.token, end: this.endOf(i) }]
-    if (i === this.list.length - 1 && this.list[0]!.token > 0n) out.push({ start: 0n, end: this.list[0]!.token })
+  /** Each entry's spans, by token. */
+  private spansByToken (): Map<Offset, Range[]> {
+    const out = new Map<Offset, Range[]>()
+    for (const sp of spansOf(this.universe.size, this.list)) {
+      const rs = out.get(sp.entry.token)
+      if (rs === undefined) out.set(sp.entry.token, [sp.range])
+      else rs.push(sp.range)
+    }
     return out
   }
 
@@ -174,9 +144,7 @@ export class Ring {
 
   rangesOf (peer: PeerId): Range[] {
     const set = new IntervalSet()
-    for (let i = 0; i < this.list.length; i++) {
-      if (this.effectiveOwner(this.list[i]!.owner) === peer) for (const r of this.rangesOfEntry(i)) set.add(r)
-    }
+    for (const sp of this.spans()) if (sp.owner === peer) set.add(sp.range)
     return set.ranges()
   }
 
@@ -187,13 +155,11 @@ export class Ring {
   /** Every effective owner's space and last gossiped free count, in one pass; keyed in peer id order. */
   holdings (): Map<PeerId, Holding> {
     const out = new Map<PeerId, Holding>()
-    for (let i = 0; i < this.list.length; i++) {
-      const e = this.list[i]!
-      const owner = this.effectiveOwner(e.owner)
-      // The last entry also owns the wrap, [0, first token).
-      const size = this.endOf(i) - e.token + (i === this.list.length - 1 ? this.list[0]!.token : 0n)
+    for (const { entry, owner, range } of this.spans()) {
       const h = out.get(owner)
-      out.set(owner, { size: (h?.size ?? 0n) + size, free: (h?.free ?? 0n) + e.free })
+      // An entry's free count is reported once, with its first span.
+      const free = range.start === entry.token ? entry.free : 0n
+      out.set(owner, { size: (h?.size ?? 0n) + range.end - range.start, free: (h?.free ?? 0n) + free })
     }
     return new Map([...out].sort(([a], [b]) => cmpStr(a, b)))
   }
@@ -247,9 +213,12 @@ export class Ring {
     }
     if (range.end < u.size) this.ensureToken(range.end)
     this.ensureToken(range.start)
-    this.list = this.list.map((e, i) => {
+    const spans = this.spansByToken()
+    this.list = this.list.map(e => {
       if (e.token < range.start || e.token >= range.end) return e
-      return { token: e.token, owner: to, version: e.version + 1, free: this.endOf(i) - e.token }
+      // Inside `range`, so not the wrap: the first span is the whole given piece.
+      const own = spans.get(e.token)![0]!
+      return { token: e.token, owner: to, version: e.version + 1, free: own.end - own.start }
     })
     this.assert()
   }
@@ -257,9 +226,10 @@ export class Ring {
   /** The owner reports free counts on its own entries; only entries whose count changed are bumped. */
   reportFree (peer: PeerId, freeIn: (r: Range) => bigint): boolean {
     let changed = false
-    this.list = this.list.map((e, i) => {
+    const spans = this.spansByToken()
+    this.list = this.list.map(e => {
       if (e.owner !== peer) return e
-      const free = this.rangesOfEntry(i).reduce((n, r) => n + freeIn(r), 0n)
+      const free = spans.get(e.token)!.reduce((n, r) => n + freeIn(r), 0n)
       if (free === e.free) return e
       changed = true
       return { ...e, version: e.version + 1, free }
@@ -281,10 +251,12 @@ export class Ring {
     return changed
   }
 
-  setMember (peer: PeerId, nickname: string): boolean {
+  /** `peer`'s own record: its nickname and node address (none: `undefined`). */
+  setMember (peer: PeerId, nickname: string, address?: string): boolean {
     const m = this.memberMap.get(peer)
-    if (m !== undefined && m.nickname === nickname) return false
-    this.memberMap.set(peer, { peer, nickname, version: (m?.version ?? 0) + 1, acks: m?.acks ?? [] })
+    if (m !== undefined && m.nickname === nickname && m.address === address) return false
+    const version = (m?.version ?? 0) + 1
+    this.memberMap.set(peer, { peer, nickname, version, ...(address === undefined ? {} : { address }), acks: m?.acks ?? [] })
     return true
   }
 
@@ -396,17 +368,4 @@ export class Ring {
     const err = this.checkInvariants()
     if (err !== null) throw err
   }
-}
-
-/** Structural equality of two ring states. */
-export function statesEqual (a: RingState, b: RingState): boolean {
-  if (a.universe !== b.universe || a.seeds.length !== b.seeds.length || a.entries.length !== b.entries.length ||
-    a.members.length !== b.members.length || a.removed.length !== b.removed.length) return false
-  if (a.seeds.some((s, i) => s !== b.seeds[i])) return false
-  if (a.entries.some((e, i) => !sameEntry(e, b.entries[i]!))) return false
-  if (a.members.some((m, i) => {
-    const n = b.members[i]!
-    return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.acks.join(',') !== n.acks.join(',')
-  })) return false
-  return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir)
 }

@@ -4,7 +4,8 @@
  * (init.ts, allocation.ts, donation.ts, takeover.ts) over this one object.
  */
 import type { Universe } from './address.ts'
-import { type Ring, statesEqual } from './ring.ts'
+import type { Ring } from './ring.ts'
+import { statesEqual } from './shape.ts'
 import type { NodeInitState } from './node-init.ts'
 import type { Outbox } from './outbox.ts'
 import { usableRanges } from './owned.ts'
@@ -102,6 +103,7 @@ export interface InitState {
 export interface PeerState {
   readonly id: PeerId
   readonly nickname: string
+  readonly address: string | undefined
   readonly universe: Universe
   readonly init: InitMode
   readonly random: () => number
@@ -217,7 +219,7 @@ export function ringChanged (s: PeerState, local = true): void {
     return
   }
   if (!s.ring.isEmpty()) {
-    const own = [s.ring.setMember(s.id, s.nickname), s.ring.ackRemovals(s.id), allInheritancesSettled(s) && s.ring.adopt(s.id)]
+    const own = [s.ring.setMember(s.id, s.nickname, s.address), s.ring.ackRemovals(s.id), allInheritancesSettled(s) && s.ring.adopt(s.id)]
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }

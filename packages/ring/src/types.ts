@@ -34,6 +34,11 @@ export interface Member {
   readonly peer: PeerId
   readonly nickname: string
   readonly version: number
+  /**
+   * The member's node address (IPv4 or IPv6, canonical form), where other nodes route its pods' ranges.
+   * Absent when the member announces none, as in records written before addresses existed.
+   */
+  readonly address?: string
   /** Removals this member has merged (sorted). Once every live member lists a removal, the heir may use the ranges. */
   readonly acks: readonly PeerId[]
 }

@@ -75,6 +75,23 @@ describe('codec', () => {
       .toThrow('message.node.created: expected a non-negative integer')
   })
 
+  it('carries a member\'s node address, decodes records without one, and refuses one that is not an address', () => {
+    const p = asPeerId('12D3KooWpeer')
+    const ring = (members: unknown[]): Uint8Array => encodeRingState({ universe: '10.0.0.0/8' as never, seeds: [], entries: [], members: members as never, removed: [] })
+    const withAddress = { peer: p, nickname: 'n1', version: 2, address: '2001:db8::7', acks: [] }
+    expect(decodeRingState(ring([withAddress])).members).toEqual([withAddress])
+    const old = { peer: p, nickname: 'n1', version: 1, acks: [] }
+    expect(decodeRingState(ring([old])).members).toEqual([old])
+    for (const bad of ['not-an-ip', '2001:DB8::7', '10.0.0.01', '']) {
+      expect(() => decodeRingState(ring([{ ...old, address: bad }]))).toThrow(/members\[0\]\.address: .* not an IP address in canonical form/)
+    }
+    expect(() => decodeRingState(ring([{ ...old, address: 7 }]))).toThrow(/members\[0\]\.address: expected a string/)
+    // What a version-1 build wrote (no addresses) still reads.
+    const v1 = ring([old])
+    v1[1] = 1
+    expect(decodeRingState(v1).members).toEqual([old])
+  })
+
   it('tells a newer codec version (a rolling update) from a broken one', () => {
     const bytes = encodeAllocation({ key: 'k', offset: 1n })
     bytes[1] = CODEC_VERSION + 1 // the version follows the array header

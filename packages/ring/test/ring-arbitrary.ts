@@ -12,7 +12,7 @@ export const PEERS: PeerId[] = ['pa', 'pb', 'pc', 'pd', 'pe'].map(asPeerId)
 type Op =
   | { k: 'give', replica: number, from: number, to: number, at: number, len: number }
   | { k: 'free', replica: number, peer: number, salt: number }
-  | { k: 'member', replica: number, peer: number, nick: string }
+  | { k: 'member', replica: number, peer: number, nick: string, address: string | undefined }
   | { k: 'remove', replica: number, dead: number, heir: number }
   | { k: 'merge', into: number, from: number }
 
@@ -20,7 +20,7 @@ const idx = fc.nat({ max: PEERS.length - 1 })
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('give' as const), replica: fc.nat({ max: 2 }), from: idx, to: idx, at: fc.nat({ max: 4095 }), len: fc.integer({ min: 1, max: 600 }) }),
   fc.record({ k: fc.constant('free' as const), replica: fc.nat({ max: 2 }), peer: idx, salt: fc.nat({ max: 50 }) }),
-  fc.record({ k: fc.constant('member' as const), replica: fc.nat({ max: 2 }), peer: idx, nick: fc.constantFrom('one', 'two', 'three') }),
+  fc.record({ k: fc.constant('member' as const), replica: fc.nat({ max: 2 }), peer: idx, nick: fc.constantFrom('one', 'two', 'three'), address: fc.constantFrom(undefined, '192.0.2.1', '2001:db8::7') }),
   fc.record({ k: fc.constant('remove' as const), replica: fc.nat({ max: 2 }), dead: idx, heir: idx }),
   fc.record({ k: fc.constant('merge' as const), into: fc.nat({ max: 2 }), from: fc.nat({ max: 2 }) })
 )
@@ -44,7 +44,7 @@ function apply (replicas: Ring[], op: Op): void {
       return
     }
     case 'free': replicas[op.replica]!.reportFree(PEERS[op.peer]!, rg => (rg.end - rg.start) / BigInt(op.salt + 1)); return
-    case 'member': replicas[op.replica]!.setMember(PEERS[op.peer]!, op.nick); return
+    case 'member': replicas[op.replica]!.setMember(PEERS[op.peer]!, op.nick, op.address); return
     case 'remove':
       if (op.dead !== op.heir) replicas[op.replica]!.addRemoval(PEERS[op.dead]!, PEERS[op.heir]!)
       return

@@ -73,6 +73,30 @@ describe('owner changes', () => {
     expect(r.checkInvariants()).toBeNull()
   })
 
+  it('spans every entry once, the last one twice when it wraps, owned by the acting owner', () => {
+    fc.assert(fc.property(replicaStates, ([s]) => {
+      const r = Ring.fromState(universe, s)
+      const spans = r.spans()
+      let at = 0n
+      for (const sp of [...spans].sort((x, y) => (x.range.start < y.range.start ? -1 : 1))) {
+        expect(sp.range.start).toBe(at)
+        expect(sp.owner).toBe(r.ownerAt(sp.range.start))
+        at = sp.range.end
+      }
+      expect(at).toBe(spans.length === 0 ? 0n : universe.size)
+      expect(new Set(spans.map(sp => sp.entry.token)).size).toBe(s.entries.length)
+    }), { numRuns: 100 })
+  })
+
+  it('keeps a member\'s node address and raises the version only when it changes', () => {
+    const r = Ring.empty(universe)
+    expect(r.setMember(A, 'a', '192.0.2.1')).toBe(true)
+    expect(r.setMember(A, 'a', '192.0.2.1')).toBe(false)
+    expect(r.member(A)).toMatchObject({ address: '192.0.2.1', version: 1 })
+    expect(r.setMember(A, 'a')).toBe(true)
+    expect(r.member(A)).toEqual({ peer: A, nickname: 'a', version: 2, acks: [] })
+  })
+
   it('resolves a removed peer to its heir, and the heir adopts its entries', () => {
     const r = Ring.empty(universe)
     r.claimForPeers([A, B, C])
@@ -196,7 +220,8 @@ describe('merge', () => {
       { ...s, entries: [...s.entries].reverse() },
       { ...s, entries: s.entries.map(e => ({ ...e, token: e.token + universe.size })) },
       { ...s, entries: s.entries.map(e => ({ ...e, version: 0 })) },
-      { ...s, seeds: [] }
+      { ...s, seeds: [] },
+      { ...s, members: [{ peer: A, nickname: 'a', version: 1, address: '10.0.0.1 ', acks: [] }] }
     ]
     for (const b of bad) expect(() => Ring.empty(universe).merge(b, A, none, B)).toThrow(expect.objectContaining({ name: 'RingError' }))
   })

@@ -1,0 +1,54 @@
+/** A ring state's structure: the checks every persisted or received ring must pass, and equality. */
+import { type Universe, canonicalAddress } from './address.ts'
+import { DifferentUniverseError, RingError } from './errors.ts'
+import type { Entry, RingState } from './types.ts'
+
+export const sameEntry = (a: Entry, b: Entry): boolean =>
+  a.token === b.token && a.owner === b.owner && a.version === b.version && a.free === b.free
+
+/** Structural checks shared by local invariants and validation of received rings. */
+export function validateState (u: Universe, s: RingState): Error | null {
+  if (s.universe !== u.cidr) return new DifferentUniverseError(`ring is for ${s.universe}, this peer's range is ${u.cidr}`)
+  for (let i = 0; i < s.entries.length; i++) {
+    const e = s.entries[i]!
+    if (typeof e.token !== 'bigint' || e.token < 0n || e.token >= u.size) return new RingError(`entry ${i}: token ${e.token} outside the range`)
+    if (i > 0 && e.token <= s.entries[i - 1]!.token) return new RingError(`entry ${i}: tokens not sorted or repeated at ${e.token}`)
+    if (!Number.isSafeInteger(e.version) || e.version < 1) return new RingError(`entry ${i}: bad version ${e.version}`)
+    if (typeof e.owner !== 'string' || e.owner.length === 0) return new RingError(`entry ${i}: empty owner`)
+    if (typeof e.free !== 'bigint' || e.free < 0n || e.free > u.size) return new RingError(`entry ${i}: free ${e.free} out of bounds`)
+  }
+  if (s.entries.length > 0 && s.seeds.length === 0) return new RingError('ring has entries but no seeds')
+  for (let i = 1; i < s.seeds.length; i++) {
+    if (s.seeds[i]! <= s.seeds[i - 1]!) return new RingError('seeds not sorted or repeated')
+  }
+  for (let i = 0; i < s.members.length; i++) {
+    const m = s.members[i]!
+    if (typeof m.peer !== 'string' || m.peer.length === 0) return new RingError(`member ${i}: empty peer id`)
+    if (i > 0 && m.peer <= s.members[i - 1]!.peer) return new RingError(`member ${i}: not sorted or repeated`)
+    if (!Number.isSafeInteger(m.version) || m.version < 1) return new RingError(`member ${m.peer}: bad version`)
+    if (typeof m.nickname !== 'string') return new RingError(`member ${m.peer}: bad nickname`)
+    if (m.address !== undefined && canonicalAddress(m.address) !== m.address) return new RingError(`member ${m.peer}: "${m.address}" is not an IP address in canonical form`)
+    for (let j = 1; j < m.acks.length; j++) {
+      if (m.acks[j]! <= m.acks[j - 1]!) return new RingError(`member ${m.peer}: acks not sorted`)
+    }
+  }
+  for (let i = 0; i < s.removed.length; i++) {
+    const r = s.removed[i]!
+    if (r.peer === r.heir) return new RingError(`removal of ${r.peer}: a peer cannot be its own heir`)
+    if (i > 0 && r.peer <= s.removed[i - 1]!.peer) return new RingError(`removal ${i}: not sorted or repeated`)
+  }
+  return null
+}
+
+/** Structural equality of two ring states. */
+export function statesEqual (a: RingState, b: RingState): boolean {
+  if (a.universe !== b.universe || a.seeds.length !== b.seeds.length || a.entries.length !== b.entries.length ||
+    a.members.length !== b.members.length || a.removed.length !== b.removed.length) return false
+  if (a.seeds.some((s, i) => s !== b.seeds[i])) return false
+  if (a.entries.some((e, i) => !sameEntry(e, b.entries[i]!))) return false
+  if (a.members.some((m, i) => {
+    const n = b.members[i]!
+    return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.address !== n.address || m.acks.join(',') !== n.acks.join(',')
+  })) return false
+  return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir)
+}

@@ -1,0 +1,106 @@
+/**
+ * The data plane's vocabulary: how a node carries pod packets to other nodes, what the planner wants
+ * the kernel to hold, and what the executor read from it. Plain data throughout.
+ */
+import type { Cidr, PeerId } from '@weft/ring'
+
+/** `direct`: routes via the peers' node addresses (one L2 segment); `vxlan`: the same over a tunnel; `none`: IPAM only. */
+export type RoutingMode = 'direct' | 'vxlan' | 'none'
+export const ROUTING_MODES: readonly RoutingMode[] = ['direct', 'vxlan', 'none']
+
+/** The routing protocol number weft marks its routes with (`ip route ... proto 157`): ours to add and to remove. */
+export const WEFT_PROTO = 157
+/** The VXLAN device, its network id and UDP port (Weave's fastdp port). */
+export const VXLAN_DEVICE = 'weft-vxlan'
+export const VXLAN_VNI = 6784
+export const VXLAN_PORT = 6784
+/** Outer IP, UDP, VXLAN and inner Ethernet headers, for an IPv4 and an IPv6 underlay. */
+export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const
+
+/** One route to another peer's pods. `dev` and `onlink` only in vxlan mode. */
+export interface Route {
+  readonly dst: Cidr
+  readonly via: string
+  readonly dev?: string
+  readonly onlink: boolean
+  readonly peer: PeerId
+}
+
+/** One remote tunnel end: its node address and the MAC of its VXLAN device. */
+export interface Vtep {
+  readonly address: string
+  readonly mac: string
+}
+
+export interface VxlanPlan {
+  readonly device: string
+  readonly vni: number
+  readonly port: number
+  readonly local: string
+  readonly mac: string
+  readonly mtu: number
+  /** Every remote peer's tunnel end (an FDB entry and a permanent neighbour each), sorted by address. */
+  readonly peers: readonly Vtep[]
+}
+
+/** A kernel setting under /proc/sys, e.g. `net/ipv4/conf/weft0/proxy_arp`. */
+export interface Sysctl {
+  readonly path: string
+  readonly value: string
+}
+
+/** Why a peer that owns ranges gets no route. */
+export interface Unroutable {
+  readonly peer: PeerId
+  readonly reason: string
+}
+
+/** What the kernel should hold. Everything weft owns that is not in it is removed. */
+export interface DesiredState {
+  readonly family: 4 | 6
+  /** The pod bridge: made if missing (before the first pod), so its settings can be in place. */
+  readonly bridge: string
+  readonly routes: readonly Route[]
+  readonly vxlan: VxlanPlan | null
+  readonly sysctls: readonly Sysctl[]
+  readonly unroutable: readonly Unroutable[]
+}
+
+export interface ObservedRoute {
+  readonly dst: string
+  readonly gateway?: string
+  readonly dev?: string
+  readonly onlink: boolean
+}
+
+export interface ObservedVxlan {
+  readonly vni: number
+  readonly port: number
+  readonly local: string | null
+  readonly learning: boolean
+  readonly mac: string
+  readonly mtu: number
+  readonly up: boolean
+}
+
+export interface ObservedNeighbour {
+  readonly dst: string
+  readonly lladdr: string | null
+  readonly permanent: boolean
+}
+
+export interface ObservedFdb {
+  readonly mac: string
+  readonly dst: string
+}
+
+/** What the executor read from the kernel (`ip -json`, `bridge -json`, /proc/sys). */
+export interface ObservedState {
+  /** weft's routes (proto 157) in the main table, of the range's family. */
+  readonly routes: readonly ObservedRoute[]
+  readonly bridge: { readonly up: boolean } | null
+  readonly vxlan: ObservedVxlan | null
+  readonly neighbours: readonly ObservedNeighbour[]
+  readonly fdb: readonly ObservedFdb[]
+  readonly sysctls: ReadonlyMap<string, string>
+}

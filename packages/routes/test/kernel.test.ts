@@ -1,0 +1,134 @@
+/**
+ * The executor and the reconcile loop against a real network namespace this test makes: routes and the
+ * tunnel are added, a route deleted or changed by hand is put back, a later agent (a fresh reconciler)
+ * removes the stale routes an earlier one left, and a command the kernel refuses is logged and counted.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Ring, asPeerId, parseUniverse } from '@weft/ring'
+import type { PeerId, RingState } from '@weft/ring'
+import { Kernel, Reconciler, VXLAN_DEVICE, WEFT_PROTO } from '../src/index.ts'
+import type { Failure } from '../src/index.ts'
+import { addNetns, delNetns, inNetns, must, namespaceSkipReason, run, uniqueName } from '../../../e2e/src/netns.ts'
+import { waitFor } from '../../agent/test/harness.ts'
+
+const skipReason = await namespaceSkipReason()
+const u = parseUniverse('10.32.0.0/12')
+const [A, B, C] = ['peer-a', 'peer-b', 'peer-c'].map(asPeerId) as [PeerId, PeerId, PeerId]
+
+function ringWith (addresses: Readonly<Record<string, string>>, removed?: PeerId): RingState {
+  const r = Ring.empty(u)
+  r.claimForPeers([A, B, C])
+  for (const [p, a] of Object.entries(addresses)) r.setMember(asPeerId(p), p, a)
+  if (removed !== undefined) r.addRemoval(removed, A)
+  return r.toState()
+}
+
+interface Logged { readonly obj: object, readonly msg: string }
+
+describe.skipIf(skipReason !== null)('the executor in a network namespace', () => {
+  const ns = uniqueName('rt')
+  const reconcilers: Reconciler[] = []
+  const kernel = new Kernel({ netns: ns })
+  const routes = async (): Promise<Array<{ dst: string, gateway?: string, dev?: string }>> =>
+    JSON.parse(await must(inNetns(ns, ['ip', '-json', 'route', 'show', 'proto', String(WEFT_PROTO)])) || '[]') as Array<{ dst: string, gateway?: string }>
+  const start = (mode: 'direct' | 'vxlan', ring: RingState, failures: Failure[] = [], logged: Logged[] = []): Reconciler => {
+    const log = { info: (obj: object, msg: string) => logged.push({ obj, msg }), warn: (obj: object, msg: string) => logged.push({ obj, msg }) }
+    const r = new Reconciler({ kernel, log, intervalMs: 200, failed: f => failures.push(f) })
+    reconcilers.push(r)
+    r.update({ universe: u, ring, self: A, selfAddress: '192.0.2.1', mode, bridge: 'weft0' })
+    return r
+  }
+  const stopAll = async (): Promise<void> => {
+    for (const r of reconcilers.splice(0)) {
+      r.stop()
+      await r.idle()
+    }
+  }
+
+  beforeAll(async () => {
+    await addNetns(ns)
+    await must(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'])
+    await must(['ip', '-n', ns, 'addr', 'add', '192.0.2.1/24', 'dev', 'eth0'])
+    for (const dev of ['eth0', 'eth0p', 'lo']) await must(['ip', '-n', ns, 'link', 'set', dev, 'up'])
+  })
+  // A test that fails must not leave its loop reconciling under the next one.
+  afterEach(stopAll)
+  afterAll(async () => {
+    await delNetns(ns)
+  })
+
+  it('adds the routes, makes the bridge with proxy ARP at once, and puts back what is deleted or changed by hand', async () => {
+    // The first pass: routes, then the settings once the bridge exists.
+    await start('direct', ringWith({ 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' })).idle()
+    const rs = await routes()
+    expect(rs.length).toBeGreaterThan(0)
+    expect(new Set(rs.map(r => r.gateway))).toEqual(new Set(['192.0.2.2', '192.0.2.3']))
+    const planned = await routes()
+    expect(await must(inNetns(ns, ['cat', '/proc/sys/net/ipv4/conf/weft0/proxy_arp', '/proc/sys/net/ipv4/neigh/weft0/proxy_delay', '/proc/sys/net/ipv4/ip_forward']))).toBe('1\n0\n1\n')
+
+    const [first, second] = planned
+    await must(['ip', '-n', ns, 'route', 'del', first!.dst])
+    await must(['ip', '-n', ns, 'route', 'replace', second!.dst, 'via', '192.0.2.99'])
+    await waitFor('the deleted and the changed route to be put back', async () => JSON.stringify(await routes()) === JSON.stringify(planned))
+  })
+
+  it('removes the stale routes an earlier run left, once started again with a ring that moved on', async () => {
+    // The kernel kept the routes while no agent ran; now C was taken over by A: its ranges are local.
+    const before = (await routes()).filter(r => r.gateway === '192.0.2.3')
+    expect(before.length).toBeGreaterThan(0)
+    const again = start('direct', ringWith({ 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' }, C))
+    await waitFor('the routes to C to go', async () => (await routes()).every(r => r.gateway === '192.0.2.2'))
+    await again.idle()
+    expect((await routes()).length).toBeGreaterThan(0)
+  })
+
+  it('logs a command the kernel refuses with its answer, counts it, and keeps the rest', async () => {
+    const failures: Failure[] = []
+    const logged: Logged[] = []
+    // 198.51.100.3 is on no connected subnet here: the kernel refuses a route via it.
+    start('direct', ringWith({ 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '198.51.100.3' }), failures, logged)
+    await waitFor('the refused route to be retried', () => failures.length >= 2)
+    expect(failures[0]!.command).toMatch(/^ip route replace 10\.\S+ via 198\.51\.100\.3 proto 157$/)
+    expect(failures[0]!.answer).toMatch(/invalid gateway|unreachable/i)
+    expect(logged.some(l => l.msg === 'programming the kernel failed; will retry' && JSON.stringify(l.obj).includes('198.51.100.3'))).toBe(true)
+    expect((await routes()).every(r => r.gateway === '192.0.2.2')).toBe(true)
+  })
+
+  it('starts no pass for a ring change that cannot change the plan (a free-count report)', async () => {
+    const addresses = { 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' }
+    const log = { info: () => {}, warn: () => {} }
+    const r = new Reconciler({ kernel, log, intervalMs: 3_600_000 })
+    reconcilers.push(r)
+    const base = { universe: u, self: A, selfAddress: '192.0.2.1', mode: 'direct' as const, bridge: 'weft0' }
+    const ring = ringWith(addresses)
+    r.update({ ...base, ring })
+    await r.idle()
+    const passes = r.stats.passes
+    r.update({ ...base, ring: { ...ring, entries: ring.entries.map(e => ({ ...e, free: e.free - 1n, version: e.version + 1 })) } })
+    await r.idle()
+    expect(r.stats.passes).toBe(passes)
+    r.update({ ...base, ring: ringWith({ ...addresses, 'peer-c': '192.0.2.4' }) })
+    await r.idle()
+    expect(r.stats.passes).toBe(passes + 1)
+    expect((await routes()).some(x => x.gateway === '192.0.2.4')).toBe(true)
+  })
+
+  it('builds the VXLAN device, tunnel ends and onlink routes, and removes them in direct mode', async () => {
+    const ring = ringWith({ 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' })
+    start('vxlan', ring)
+    await waitFor('the tunnel', async () => {
+      const rs = await routes()
+      return rs.length > 0 && rs.every(r => r.dev === VXLAN_DEVICE)
+    })
+    const link = JSON.parse(await must(inNetns(ns, ['ip', '-json', '-d', 'link', 'show', 'dev', VXLAN_DEVICE]))) as Array<{ mtu: number, address: string, linkinfo: { info_data: { id: number, learning: boolean } } }>
+    expect(link[0]).toMatchObject({ mtu: 1450, address: '0a:77:c0:00:02:01', linkinfo: { info_data: { id: 6784, learning: false } } })
+    const fdb = JSON.parse(await must(inNetns(ns, ['bridge', '-json', 'fdb', 'show', 'dev', VXLAN_DEVICE]))) as Array<{ mac: string, dst?: string }>
+    expect(fdb.filter(f => f.dst !== undefined).map(f => [f.mac, f.dst]).sort()).toEqual([['0a:77:c0:00:02:02', '192.0.2.2'], ['0a:77:c0:00:02:03', '192.0.2.3']])
+    const neigh = JSON.parse(await must(inNetns(ns, ['ip', '-json', 'neigh', 'show', 'dev', VXLAN_DEVICE]))) as Array<{ dst: string, lladdr: string }>
+    expect(neigh.map(n => [n.dst, n.lladdr]).sort()).toEqual([['192.0.2.2', '0a:77:c0:00:02:02'], ['192.0.2.3', '0a:77:c0:00:02:03']])
+    await stopAll()
+
+    start('direct', ring)
+    await waitFor('the tunnel to go', async () => (await run(inNetns(ns, ['ip', 'link', 'show', 'dev', VXLAN_DEVICE]))).code !== 0 && (await routes()).every(r => r.dev === 'eth0'))
+  })
+})
