@@ -51,17 +51,12 @@ export class Lan {
     const netns = uniqueName(label)
     await addNetns(netns)
     this.#made.push(netns)
-    return await this.attach(netns, label, n, 'eth0', side)
-  }
-
-  /** Plugs a namespace the caller made (a router on several LANs) in as <subnet>.<n>/24 on `ifname`. */
-  async attach (netns: string, label: string, n: number, ifname: string, side: Side = 0): Promise<LanHost> {
     const port = `p${n}`
     const ip = `${this.#subnet}.${n}`
-    await must(['ip', '-n', this.#switch, 'link', 'add', port, 'type', 'veth', 'peer', 'name', ifname, 'netns', netns])
+    await must(['ip', '-n', this.#switch, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns])
     await must(['ip', '-n', this.#switch, 'link', 'set', port, 'master', SIDES[side], 'up'])
-    await must(['ip', '-n', netns, 'addr', 'add', `${ip}/24`, 'dev', ifname])
-    await must(['ip', '-n', netns, 'link', 'set', ifname, 'up'])
+    await must(['ip', '-n', netns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0'])
+    await must(['ip', '-n', netns, 'link', 'set', 'eth0', 'up'])
     await must(['ip', '-n', netns, 'link', 'set', 'lo', 'up'])
     this.#ports.set(label, port)
     return { netns, ip }

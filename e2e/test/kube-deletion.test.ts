@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../packages/agent/test/harness.ts'
 import { buildPlugin } from '../src/plugin.ts'
-import { makePod, routes, unreachablePairs } from '../src/cluster/pods.ts'
+import { weftRoutes } from '../src/pods.ts'
+import { makePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
 import { holdings, lanCluster, routedToOwners, clusterSkipReason } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
@@ -42,7 +43,7 @@ describe.skipIf(skip !== null)('a node deleted from the Node list', () => {
       return true
     }, 600, 250).catch(async (err: Error) => { throw new Error(`${err.message}\n${await c.cluster.logs()}`) })
     await waitFor(`no route via ${gone.host.ip} on the survivors`, async () => {
-      for (const n of survivors) if ((await routes(n)).some((r) => r.gateway === gone.host.ip)) return false
+      for (const n of survivors) if ((await weftRoutes(n.host.netns)).some((r) => r.gateway === gone.host.ip)) return false
       return true
     }, 300, 200)
     await routedToOwners(survivors)

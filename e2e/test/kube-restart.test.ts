@@ -9,7 +9,8 @@ import { sleep, waitFor } from '../../packages/agent/test/harness.ts'
 import { run } from '../src/netns.ts'
 import { buildPlugin } from '../src/plugin.ts'
 import type { KubeNode } from '../src/cluster/cluster.ts'
-import { inPod, makePod, routes, unreachablePairs } from '../src/cluster/pods.ts'
+import { weftRoutes } from '../src/pods.ts'
+import { inPod, makePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
 import { lanCluster, clusterSkipReason } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
@@ -38,9 +39,8 @@ afterAll(async () => {
   await c?.teardown()
 })
 
-/** The routes weft programs: everything but the kernel's own (connected and local ones). */
-const weftRoutes = async (n: KubeNode): Promise<string[]> =>
-  (await routes(n)).filter((r) => r.protocol !== 'kernel' && r.table !== 'local').map((r) => JSON.stringify(r)).sort()
+/** The routes weft programs on the node, comparable as a whole. */
+const routesOf = async (n: KubeNode): Promise<string[]> => (await weftRoutes(n.host.netns)).map((r) => JSON.stringify(r)).sort()
 
 const lost = async (from: Pod, to: Pod): Promise<number> => {
   const r = await run(inPod(from, ['ping', '-q', '-i', '0.2', '-W', '1', '-c', String(COUNT), to.ip]), 60_000)
@@ -55,7 +55,7 @@ describe.skipIf(skip !== null)('kill -9 of an agent while pods ping across nodes
   }, 60_000)
 
   it('loses no more than a few pings, and leaves the routes as they were', async () => {
-    const before = await Promise.all(c.nodes.map(weftRoutes))
+    const before = await Promise.all(c.nodes.map(routesOf))
     const victim = c.nodes[1]!
     const losses = Promise.all([lost(pods[0]!, pods[1]!), lost(pods[1]!, pods[2]!), lost(pods[2]!, pods[0]!)])
     await sleep(3_000)
@@ -69,7 +69,7 @@ describe.skipIf(skip !== null)('kill -9 of an agent while pods ping across nodes
     // The restarted agent reconciles what it finds: in the end nothing differs from before.
     let after: string[][] = []
     await waitFor('the routes as they were before the kill', async () =>
-      JSON.stringify(after = await Promise.all(c.nodes.map(weftRoutes))) === JSON.stringify(before), 100, 200).catch(() => {})
+      JSON.stringify(after = await Promise.all(c.nodes.map(routesOf))) === JSON.stringify(before), 100, 200).catch(() => {})
     expect(after).toEqual(before)
     expect(before[0]!.length).toBeGreaterThan(0)
     expect(await unreachablePairs(pods)).toEqual([])

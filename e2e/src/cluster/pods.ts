@@ -108,12 +108,7 @@ export async function hostAddresses (node: KubeNode): Promise<string[]> {
   return links.flatMap((l) => (l.addr_info ?? []).flatMap((a) => a.local === undefined ? [] : [a.local]))
 }
 
-export interface Route { dst: string, gateway?: string, dev?: string, protocol?: string, table?: string, type?: string }
-
-/** The node's routes in every table. */
-export async function routes (node: KubeNode): Promise<Route[]> {
-  return JSON.parse(await must(node.root.enter(['ip', '-json', 'route', 'show', 'table', 'all']))) as Route[]
-}
+export interface Route { dst: string, gateway?: string, dev?: string }
 
 /** The route the node's kernel picks for `ip`. */
 export async function routeTo (node: KubeNode, ip: string): Promise<Route | undefined> {
