@@ -124,17 +124,6 @@ add_direct() { # node container: the plugin exec'd directly, as a runtime would
   note "$id on $node: $(cat "$work/$id.json")"
 }
 
-# An address of the node's own range for its bridge: the second of the first entry it owns.
-own_gateway() {
-  weft "$1" report | node -e '
-    let d = ""; process.stdin.on("data", c => { d += c }).on("end", () => {
-      const r = JSON.parse(d)
-      const e = r.ring.entries.find(e => e.owner === r.status.peer.id && BigInt(e.size) >= 4n)
-      const v = (e.start.split(".").reduce((n, o) => n * 256 + Number(o), 0) + 1) >>> 0
-      console.log([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join("."))
-    })'
-}
-
 if $bridge_ok; then
   say "Routes: every node routes the other nodes' ranges to them (proto 157 marks weft's)"
   for i in 0 1 2; do
@@ -151,8 +140,8 @@ if $bridge_ok; then
   pods=(); pod_addrs=(); pod_node=()
   for i in 0 1 2; do
     node=${NODES[$i]}
-    gw=$(own_gateway "$node")
-    conf=$(printf '{"cniVersion":"1.0.0","name":"weft-demo","type":"bridge","bridge":"weft0","isGateway":true,"ipMasq":false,"ipam":{"type":"weft","socket":"%s","gateway":"%s","routes":[{"dst":"0.0.0.0/0"}]}}' "$(sock "$node")" "$gw")
+    # The bridge takes its address from the result: the gateway this node's agent reserved.
+    conf=$(printf '{"cniVersion":"1.0.0","name":"weft-demo","type":"bridge","bridge":"weft0","isGateway":true,"ipMasq":false,"ipam":{"type":"weft","socket":"%s","routes":[{"dst":"0.0.0.0/0"}]}}' "$(sock "$node")")
     for letter in a b; do
       pod="pod-$((i + 1))$letter"
       ns="weftdemo-$pod-$$"
@@ -161,8 +150,9 @@ if $bridge_ok; then
         CNI_PATH="/usr/lib/cni:$plugin_dir" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=$pod" \
         timeout 60 ip netns exec "$(nodens "$i")" /usr/lib/cni/bridge) || { echo "weft demo: bridge ADD failed: $result" >&2; exit 1; }
       addr=$(ip -n "$ns" -4 -o addr show dev eth0 | awk '{print $4}')
+      gw=$(ip -n "$(nodens "$i")" -4 -o addr show dev weft0 | awk '{print $4}')
       pods+=("$ns"); pod_addrs+=("${addr%/*}"); pod_node+=("$i")
-      note "$pod on $node: eth0 $addr (gateway $gw)"
+      note "$pod on $node: eth0 $addr (gateway ${gw%/*})"
     done
   done
 

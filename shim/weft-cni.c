@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include "json.h"
 #include "versions.h"
@@ -32,6 +33,12 @@ extern char **environ;
 #define MAX_ANSWER (8 << 20)
 #define DEFAULT_DEADLINE_MS 60000    /* beyond the agent's own 30 s bound, so its reason arrives first */
 #define MAX_DEADLINE_MS 3600000
+/* An agent restarting after a crash (a DaemonSet pod; its socket left behind refuses connections) is
+   waited for, so that a runtime that never retries (podman) neither fails the ADD nor leaks the
+   address of a DEL; STATUS asks once. No socket at all is not waited for (no agent, or one stopped
+   cleanly), except while the new agent replaces the old socket. */
+#define AGENT_WAIT_MS 10000
+#define AGENT_RETRY_MS 200
 
 enum { CODE_ENV = 4, CODE_DECODE = 6, CODE_CONFIG = 7, CODE_RETRY = 11, CODE_UNAVAILABLE = 50, CODE_INTERNAL = 999 };
 
@@ -140,6 +147,7 @@ static const char *socket_path(const char *conf, size_t n) {
 
 static const char *sock_path;
 static int unreachable_code = CODE_RETRY;
+static int wait_for_agent = 1;
 static buf timeout_answer;
 
 static void on_deadline(int sig) {
@@ -204,12 +212,27 @@ static buf request(const char *conf, size_t n, long deadline) {
   return req;
 }
 
-static buf exchange(const buf *req) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) unreachable_errno(errno);
+/* Connects to the agent; a socket nobody answers on is retried every AGENT_RETRY_MS, up to AGENT_WAIT_MS. */
+static int connect_agent(void) {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   memcpy(addr.sun_path, sock_path, strlen(sock_path));
-  while (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) if (errno != EINTR) unreachable_errno(errno);
+  for (long waited = 0;; waited += AGENT_RETRY_MS) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) unreachable_errno(errno);
+    int rc;
+    while ((rc = connect(fd, (struct sockaddr *)&addr, sizeof addr)) != 0 && errno == EINTR) {}
+    if (rc == 0) return fd;
+    int err = errno;
+    close(fd);
+    int waiting = err == ECONNREFUSED || (err == ENOENT && waited > 0);
+    if (!wait_for_agent || !waiting || waited >= AGENT_WAIT_MS) unreachable_errno(err);
+    struct timespec pause = { .tv_sec = 0, .tv_nsec = AGENT_RETRY_MS * 1000000L };
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {}
+  }
+}
+
+static buf exchange(const buf *req) {
+  int fd = connect_agent();
   for (size_t at = 0; at < req->len;) {
     ssize_t w = write(fd, req->p + at, req->len - at);
     if (w < 0 && errno == EINTR) continue;
@@ -278,7 +301,7 @@ int main(void) {
   const char *command = getenv("CNI_COMMAND");
   if (command == NULL || *command == '\0') { fputs(ABOUT_TEXT, stderr); return 0; }
   if (strcmp(command, "VERSION") == 0) { fputs(VERSION_JSON "\n", stdout); return 0; }
-  if (strcmp(command, "STATUS") == 0) unreachable_code = CODE_UNAVAILABLE;
+  if (strcmp(command, "STATUS") == 0) { unreachable_code = CODE_UNAVAILABLE; wait_for_agent = 0; }
   signal(SIGPIPE, SIG_IGN);
   long deadline = deadline_ms();
 

@@ -116,6 +116,9 @@ describe('deploy/kubernetes/weft.yaml', () => {
     expect(invocation).not.toBeNull()
     const conf = parseCniConfig(JSON.stringify({ ...bridge, cniVersion: conflist.cniVersion, name: conflist.name }), invocation!)
     expect(conf.ipam.socket).toBe(env.WEFT_SOCKET)
+    // The bridge takes its address from the result: weft's node gateway, never the range's first address.
+    expect(bridge).toMatchObject({ type: 'bridge', isGateway: true })
+    expect(conf.ipam.gateway).toBe(true)
   })
 
   it('upgrades allocations stored without a network to the network of the conflist it installs', () => {

@@ -1,14 +1,13 @@
 /**
  * Pods on nodes as a runtime makes them: a network namespace per pod, the real `bridge` plugin run in
- * the node's namespace with weft as its IPAM, the node's own gateway inside its own range. Plus the
+ * the node's namespace with weft as its IPAM, the bridge's address the gateway the node's agent
+ * reserves from its own range. Plus the
  * checks the routing tests make across nodes: ping, a TCP exchange, and weft's routes on a node.
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { addressAt, parseUniverse } from '@weft/ring'
-import type { Client } from '@weft/protocol'
 import { WEFT_PROTO } from '@weft/routes'
 import { addNetns, delNetns, inNetns, must, run, uniqueName, which } from './netns.ts'
 import { buildPlugin, cniEnv, execPlugin, resultAddress, SYSTEM_CNI_DIR, WEFT_CNI } from './plugin.ts'
@@ -16,8 +15,6 @@ import { buildPlugin, cniEnv, execPlugin, resultAddress, SYSTEM_CNI_DIR, WEFT_CN
 export interface PodNode {
   readonly netns: string
   readonly socketPath: string
-  /** The bridge's address: an address of this node's own range, reserved by weft IPAM. */
-  readonly gateway: string
   /** The pods' MTU (the conflist's `mtu`); the plugin's default when undefined. */
   readonly mtu?: number
 }
@@ -57,7 +54,7 @@ export class Pods {
       isGateway: true,
       ipMasq: false,
       ...(node.mtu === undefined ? {} : { mtu: node.mtu }),
-      ipam: { type: 'weft', socket: node.socketPath, gateway: node.gateway, routes: [{ dst: '0.0.0.0/0' }] }
+      ipam: { type: 'weft', socket: node.socketPath, routes: [{ dst: '0.0.0.0/0' }] }
     }
     const env = cniEnv({ command: 'ADD', containerId: `ctr-${netns}`, ifname: 'eth0', netns: `/var/run/netns/${netns}`, path: `${SYSTEM_CNI_DIR}:${this.#pluginDir}` })
     const r = await execPlugin([this.#ip, 'netns', 'exec', node.netns, join(SYSTEM_CNI_DIR, 'bridge')], env, JSON.stringify(conf))
@@ -70,18 +67,6 @@ export class Pods {
     for (const ns of this.#made.splice(0)) await delNetns(ns)
     await rm(this.#pluginDir, { recursive: true, force: true })
   }
-}
-
-/**
- * An address of the agent's own range for its bridge: the second address of the first entry it owns
- * outright (the first may be the range's network address). Ask once the ring has formed.
- */
-export async function ownGateway (client: Client): Promise<string> {
-  const report = await client.report()
-  const u = parseUniverse(report.status.range)
-  const mine = report.ring.entries.find(e => e.owner === report.status.peer.id && BigInt(e.size) >= 4n)
-  if (mine === undefined) throw new Error(`${report.status.peer.nickname} owns no entry of 4 addresses or more yet`)
-  return addressAt(u, BigInt(mine.token) + 1n)
 }
 
 /** One ping from `netns` to `to` answered, trying up to `attempts` times (the first may wait for ARP). */

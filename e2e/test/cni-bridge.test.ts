@@ -55,7 +55,7 @@ describe.skipIf(skipReason !== null)('bridge + weft in network namespaces', () =
     bridge: 'weft0',
     isGateway: true,
     ipMasq: false,
-    ipam: { type: 'weft', socket: agent.socketPath, gateway: '10.99.0.1', routes: [{ dst: '0.0.0.0/0' }] }
+    ipam: { type: 'weft', socket: agent.socketPath, routes: [{ dst: '0.0.0.0/0' }] }
   })
   const cniPath = (): string => `${SYSTEM_CNI_DIR}:${pluginDir}`
 
@@ -70,10 +70,19 @@ describe.skipIf(skipReason !== null)('bridge + weft in network namespaces', () =
     return await execPlugin([ip, 'netns', 'exec', node, WEFT_CNI], env, JSON.stringify({ ...conf(), cniVersion: '1.1.0', ...extra }))
   }
   const allocations = async (): Promise<AllocationInfo[]> => (await agent.client.allocations()).allocations
+  /** What the agent holds for the network's gateway on this node, and for pods. */
+  const held = async (): Promise<{ gateway: string | undefined, pods: string[] }> => {
+    const all = await allocations()
+    return {
+      gateway: all.find((a) => a.containerId === ':gateway' && a.network === 'weft-e2e')?.address,
+      pods: all.filter((a) => a.containerId !== ':gateway').map((a) => a.containerId).sort()
+    }
+  }
+  let gateway: string
 
   const results: Record<string, Record<string, unknown>> = {}
 
-  it('ADD gives two pods distinct addresses from the range, on their interfaces', async () => {
+  it('ADD gives two pods distinct addresses, and the bridge the gateway the agent reserved, which no pod has', async () => {
     for (const pod of [pods.a, pods.b]) {
       const r = await bridge('ADD', pod)
       expect(r.code, r.stdout + r.stderr).toBe(0)
@@ -84,14 +93,18 @@ describe.skipIf(skipReason !== null)('bridge + weft in network namespaces', () =
     expect(a).toMatch(/^10\.99\.\d+\.\d+\/16$/)
     expect(b).toMatch(/^10\.99\.\d+\.\d+\/16$/)
     expect(a).not.toBe(b)
-    expect(a).not.toBe('10.99.0.1/16')
-    expect(b).not.toBe('10.99.0.1/16')
+    gateway = (await held()).gateway ?? ''
+    expect(gateway).toMatch(/^10\.99\.\d+\.\d+$/)
     for (const pod of [pods.a, pods.b]) {
+      expect(resultAddress(results[pod])).not.toBe(`${gateway}/16`)
+      expect(results[pod]?.ips).toEqual([expect.objectContaining({ gateway })])
       const shown = await must(inNetns(pod, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']))
       expect(shown).toContain(`inet ${resultAddress(results[pod])}`)
+      expect(await must(inNetns(pod, ['ip', '-4', 'route', 'show', 'default']))).toContain(`via ${gateway} `)
     }
+    // The bridge's only address is the reserved gateway (not the range's first address, which a pod may hold).
     const bridgeAddr = await must(inNetns(node, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'weft0']))
-    expect(bridgeAddr).toContain('inet 10.99.0.1/16')
+    expect([...bridgeAddr.matchAll(/inet (\S+)/g)].map((m) => m[1])).toEqual([`${gateway}/16`])
   })
 
   it('the pods ping each other and their gateway', async () => {
@@ -104,7 +117,7 @@ describe.skipIf(skipReason !== null)('bridge + weft in network namespaces', () =
     }
     expect(await ping(pods.a, target(pods.b))).toBe(true)
     expect(await ping(pods.b, target(pods.a))).toBe(true)
-    expect(await ping(pods.a, '10.99.0.1')).toBe(true)
+    expect(await ping(pods.a, gateway)).toBe(true)
   })
 
   it('CHECK passes after ADD', async () => {
@@ -112,12 +125,11 @@ describe.skipIf(skipReason !== null)('bridge + weft in network namespaces', () =
     expect(r.code, r.stdout + r.stderr).toBe(0)
   })
 
-  it('GC releases exactly the attachments not listed', async () => {
-    const before = await allocations()
-    expect(before.map((a) => a.containerId).sort()).toEqual([`ctr-${pods.a}`, `ctr-${pods.b}`, 'weft-gateway.weft-e2e'].sort())
+  it('GC releases exactly the attachments not listed, and keeps the gateway', async () => {
+    expect(await held()).toEqual({ gateway, pods: [`ctr-${pods.a}`, `ctr-${pods.b}`].sort() })
     const r = await weft('GC', { 'cni.dev/valid-attachments': [{ containerID: `ctr-${pods.a}`, ifname: 'eth0' }] })
     expect(r.code, r.stdout).toBe(0)
-    expect((await allocations()).map((a) => a.containerId).sort()).toEqual([`ctr-${pods.a}`, 'weft-gateway.weft-e2e'].sort())
+    expect(await held()).toEqual({ gateway, pods: [`ctr-${pods.a}`] })
   })
 
   it('DEL releases, is idempotent, and CHECK fails afterwards', async () => {
@@ -125,9 +137,19 @@ describe.skipIf(skipReason !== null)('bridge + weft in network namespaces', () =
       const r = await bridge('DEL', pod)
       expect(r.code, r.stdout + r.stderr).toBe(0)
     }
-    expect((await allocations()).map((a) => a.containerId)).toEqual(['weft-gateway.weft-e2e'])
+    expect(await held()).toEqual({ gateway, pods: [] })
     const r = await bridge('CHECK', pods.a, { ...conf(), prevResult: results[pods.a] })
     expect(r.code).not.toBe(0)
+  })
+
+  it('a pod added after every DEL gets another address, and the bridge keeps the same gateway', async () => {
+    const r = await bridge('ADD', pods.b)
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(resultAddress(r.json)).not.toBe(`${gateway}/16`)
+    expect(r.json?.ips).toEqual([expect.objectContaining({ gateway })])
+    const bridgeAddr = await must(inNetns(node, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'weft0']))
+    expect([...bridgeAddr.matchAll(/inet (\S+)/g)].map((m) => m[1])).toEqual([`${gateway}/16`])
+    expect((await bridge('DEL', pods.b)).code).toBe(0)
   })
 
   it('STATUS is 0 with the agent up and 50 with it stopped', async () => {

@@ -53,6 +53,9 @@ async function allocations (): Promise<AllocationInfo[]> {
 }
 const holderOf = async (containerId: string): Promise<AllocationInfo | undefined> =>
   (await allocations()).find((a) => a.containerId === containerId)
+/** The agent's gateway of the network `e2e`, reserved by the first ADD of it. */
+const gatewayOf = async (): Promise<string | undefined> =>
+  (await allocations()).find((a) => a.containerId === ':gateway' && a.network === 'e2e')?.address
 
 describe('VERSION and no command', () => {
   it('prints the supported versions', async () => {
@@ -78,12 +81,15 @@ describe.each(SUPPORTED_VERSIONS)('config version %s', (version) => {
     expect(r.code, r.stdout).toBe(0)
     const address = resultAddress(r.json)
     expect(address).toMatch(/^10\.99\.\d+\.\d+\/16$/)
+    const gateway = await gatewayOf()
+    expect(gateway).toMatch(/^10\.99\.\d+\.\d+$/)
+    expect(address).not.toBe(`${gateway}/16`)
     if (version === '0.1.0' || version === '0.2.0') {
-      expect(r.json).toEqual({ cniVersion: version, ip4: { ip: address }, dns: {} })
+      expect(r.json).toEqual({ cniVersion: version, ip4: { ip: address, gateway }, dns: {} })
     } else if (version.startsWith('0.')) {
-      expect(r.json).toEqual({ cniVersion: version, ips: [{ version: '4', address }], dns: {} })
+      expect(r.json).toEqual({ cniVersion: version, ips: [{ version: '4', address, gateway }], dns: {} })
     } else {
-      expect(r.json).toEqual({ cniVersion: version, ips: [{ address }], dns: {} })
+      expect(r.json).toEqual({ cniVersion: version, ips: [{ address, gateway }], dns: {} })
     }
     expect(await holderOf(id)).toMatchObject({ ifname: 'eth0', address: address?.split('/')[0], podNamespace: 'ns1', podName: `pod-${version}` })
 
@@ -137,27 +143,41 @@ describe('ADD', () => {
     expect((await del(id, conf)).code).toBe(0)
   })
 
-  it('passes routes and dns through, and reserves the gateway so no pod gets it', async () => {
+  it('passes routes and dns through, and carries the node\'s gateway, which no pod gets and DEL keeps', async () => {
     const conf = netconf({}, {
-      gateway: '10.99.0.1',
       routes: [{ dst: '0.0.0.0/0' }],
       dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] }
     })
     const id = newId()
     const r = await add(id, conf)
     expect(r.code, r.stdout).toBe(0)
+    const gateway = await gatewayOf()
+    expect(gateway).toBeDefined()
     expect(r.json).toEqual({
       cniVersion: '1.1.0',
-      ips: [{ address: resultAddress(r.json), gateway: '10.99.0.1' }],
+      ips: [{ address: resultAddress(r.json), gateway }],
       routes: [{ dst: '0.0.0.0/0' }],
       dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'] }
     })
-    expect(await holderOf('weft-gateway.e2e')).toMatchObject({ ifname: 'gateway', address: '10.99.0.1' })
-    const other = await add(newId(), netconf({ runtimeConfig: { ips: ['10.99.0.1'] } }))
-    expect(other.code).not.toBe(0)
-    expect((await check(id, conf)).code).toBe(0)
+    const other = await add(newId(), netconf({ runtimeConfig: { ips: [gateway] } }))
+    expect(other.json).toMatchObject({ code: 999, msg: `${gateway} is already allocated` })
+    expect((await check(id, { ...conf, prevResult: r.json })).code).toBe(0)
+    const moved = { ...r.json, ips: [{ address: resultAddress(r.json), gateway: '10.99.255.254' }] }
+    expect((await check(id, { ...conf, prevResult: moved })).json).toMatchObject({
+      code: 999, msg: `prevResult lists the gateway 10.99.255.254, but this node's gateway of network e2e is ${gateway}`
+    })
     expect((await del(id, conf)).code).toBe(0)
-    expect(await holderOf('weft-gateway.e2e')).toBeDefined()
+    expect(await gatewayOf()).toBe(gateway)
+  })
+
+  it('leaves the gateway out of the result with ipam.gateway false', async () => {
+    const conf = netconf({}, { gateway: false })
+    const id = newId()
+    const r = await add(id, conf)
+    expect(r.code, r.stdout).toBe(0)
+    expect(r.json).toEqual({ cniVersion: '1.1.0', ips: [{ address: resultAddress(r.json) }], dns: {} })
+    expect((await check(id, { ...conf, prevResult: r.json })).code).toBe(0)
+    expect((await del(id, conf)).code).toBe(0)
   })
 })
 
@@ -187,7 +207,7 @@ describe('bad input', () => {
     ['bad dns', {}, netconf({}, { dns: { nameservers: 'x' } }), 7, 'ipam.dns.nameservers'],
     ['two addresses asked for', { args: 'IP=10.99.9.9' }, netconf({ runtimeConfig: { ips: ['10.99.9.8'] } }), 7, 'more than one address'],
     ['an address outside the range', {}, netconf({ runtimeConfig: { ips: ['192.168.1.1'] } }), 7, '192.168.1.1'],
-    ['a gateway outside the range', {}, netconf({}, { gateway: '192.168.1.1' }), 7, 'ipam.gateway']
+    ['a gateway given as an address', {}, netconf({}, { gateway: '10.99.0.1' }), 7, 'ipam.gateway']
   ])('%s: code %i, nothing allocated', async (_, change, conf, code, words) => {
     const before = await allocations()
     const { drop, ...call } = change
@@ -202,22 +222,22 @@ describe('bad input', () => {
 })
 
 describe('GC', () => {
-  it('releases exactly the attachments not listed (legacy key too) and keeps the gateway', async () => {
-    const conf = netconf({}, { gateway: '10.99.0.1' })
+  it('releases exactly the attachments not listed (legacy key too) and keeps the gateway unlisted', async () => {
+    const conf = netconf()
     const ids = [newId(), newId(), newId(), newId()]
     for (const id of ids) expect((await add(id, conf)).code).toBe(0)
     const keep = ids.slice(0, 2).map((containerID) => ({ containerID, ifname: 'eth0' }))
-    const untouched = (await allocations()).filter((a) => !ids.includes(a.containerId))
+    const untouched = (await allocations()).filter((a) => !ids.includes(a.containerId) && a.containerId !== ':gateway')
 
     const r = await cni({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [...keep, ...untouched.map((a) => ({ containerID: a.containerId, ifname: a.ifname }))] })
     expect(r.code, r.stdout).toBe(0)
     expect(r.stdout).toBe('')
     const left = (await allocations()).map((a) => a.containerId).sort()
-    expect(left).toEqual([...untouched.map((a) => a.containerId), ids[0], ids[1]].sort())
+    expect(left).toEqual([...untouched.map((a) => a.containerId), ids[0], ids[1], ':gateway'].sort())
 
     const legacy = await cni({ command: 'GC' }, { ...conf, 'cni.dev/attachments': [] })
     expect(legacy.code).toBe(0)
-    expect((await allocations()).map((a) => a.containerId)).toEqual(['weft-gateway.e2e'])
+    expect((await allocations()).map((a) => [a.network, a.containerId])).toEqual([['e2e', ':gateway']])
   })
 
   it('on one network leaves every other network alone (ADD on neta, GC on netb naming only its own)', async () => {
@@ -256,12 +276,12 @@ describe('an agent that cannot reach its quorum', () => {
 
 describe('an exhausted range', () => {
   it('STATUS is 50 while no address is free anywhere, ADD is 11, and both recover after a DEL', async () => {
-    // A /30 has two addresses to give: the network and broadcast addresses are never handed out.
+    // A /30 has two addresses to give (never the network and broadcast addresses): the gateway and one pod.
     const tiny = await cluster.start({ name: 'tiny', env: { IPALLOC_RANGE: '10.98.0.0/30', IPALLOC_INIT: 'consensus=1', WEFT_REQUEST_TIMEOUT_MS: '1000' } })
     const conf = { ...netconf(), ipam: { type: 'weft', socket: tiny.socketPath } }
     await tiny.client.prime()
-    const [a, b] = [newId(), newId()]
-    for (const id of [a, b]) expect((await add(id, conf)).code).toBe(0)
+    const a = newId()
+    expect((await add(a, conf)).code).toBe(0)
     const status = await cni({ command: 'STATUS' }, conf)
     expect(status.json).toMatchObject({ code: 50, msg: 'range 10.98.0.0/30 is exhausted: no free address on this peer or on any reachable peer' })
     expect((await add(newId(), conf)).json).toMatchObject({ code: 11 })
@@ -273,18 +293,30 @@ describe('an exhausted range', () => {
 })
 
 describe('the agent going away', () => {
-  it('STATUS is 0 while the agent is ready and 50 once it is stopped; ADD and DEL then say try again later', async () => {
+  it('STATUS is 50 at once when the agent crashed; ADD waits for it to come back; DEL says try again later after the wait, or at once with no socket', async () => {
     const conf = netconf()
+    const spec = { name: 'solo', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=1' } }
     expect((await cni({ command: 'STATUS' }, conf)).code).toBe(0)
     const id = newId()
     expect((await add(id, conf)).code).toBe(0)
-    await cluster.stop(agent)
+    // kill -9 leaves the socket behind, refusing connections.
+    await cluster.kill(agent)
 
     const status = await cni({ command: 'STATUS' }, conf)
     expect(status.json).toMatchObject({ code: 50, msg: expect.stringContaining(agent.socketPath) })
-    const a = await add(newId(), conf)
-    expect(a.json).toMatchObject({ code: 11, msg: expect.stringContaining(agent.socketPath) })
+    // As a DaemonSet restarts a crashed agent: the ADD started meanwhile is answered by the new one.
+    const pending = add(newId(), conf)
+    agent = await cluster.start(spec)
+    const a = await pending
+    expect(a.code, a.stdout).toBe(0)
+    await cluster.kill(agent)
+    // No agent within the plugin's wait (10 s): try again later, naming the socket.
     const d = await del(id, conf)
-    expect(d.json).toMatchObject({ code: 11 })
+    expect(d.json).toMatchObject({ code: 11, msg: `cannot reach the weft agent at ${agent.socketPath}: connection refused; is the agent running?` })
+    // Stopped cleanly, the agent removed its socket: nothing to wait for.
+    agent = await cluster.start(spec)
+    await cluster.stop(agent)
+    const gone = await del(id, conf)
+    expect(gone.json).toMatchObject({ code: 11, msg: `cannot reach the weft agent at ${agent.socketPath}: no such socket; is the agent running?` })
   })
 })

@@ -51,7 +51,7 @@ async function gc (network: string, valid: Array<{ containerID: string, ifname: 
 describe('an agent started on a schema-1 data dir', () => {
   it('migrates every allocation to network keys, nothing lost, and says so once', async () => {
     expect(await rows()).toEqual([
-      'neta weft-gateway.neta gateway 10.97.0.1',
+      'neta :gateway gateway 10.97.0.1',
       'weft beef eth0 10.97.1.44',
       'weft c0ffee0123456789 eth0 10.97.0.5'
     ])
@@ -66,12 +66,12 @@ describe('an agent started on a schema-1 data dir', () => {
     const r = await weft(['ps', '--socket', agent.socketPath])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.trimEnd().split('\n')).toEqual([
-      expect.stringMatching(/^neta +weft-gateway +gateway +10\.97\.0\.1 +-$/),
+      expect.stringMatching(/^neta +:gateway +gateway +10\.97\.0\.1 +-$/),
       expect.stringMatching(/^weft +beef +eth0 +10\.97\.1\.44 +-$/),
       expect.stringMatching(/^weft +c0ffee012345 +eth0 +10\.97\.0\.5 +web\/front-0$/)
     ])
     const json = JSON.parse((await weft(['ps', '--json', '--socket', agent.socketPath])).stdout) as AllocationInfo[]
-    expect(json.map((a) => [a.network, a.containerId])).toEqual([['neta', 'weft-gateway.neta'], ['weft', 'beef'], ['weft', 'c0ffee0123456789']])
+    expect(json.map((a) => [a.network, a.containerId])).toEqual([['neta', ':gateway'], ['weft', 'beef'], ['weft', 'c0ffee0123456789']])
   })
 
   it('the core knows the migrated addresses are taken', async () => {

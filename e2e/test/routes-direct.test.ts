@@ -11,7 +11,7 @@ import type { AgentProcess } from '../../packages/agent/test/harness.ts'
 import { Lan } from '../src/lan.ts'
 import type { LanHost } from '../src/lan.ts'
 import { inNetns, must, namespaceSkipReason } from '../src/netns.ts'
-import { ownGateway, pings, Pods, tcpExchange, weftRoutes } from '../src/pods.ts'
+import { pings, Pods, tcpExchange, weftRoutes } from '../src/pods.ts'
 import type { Pod } from '../src/pods.ts'
 
 const SUBNET = '198.18.70'
@@ -61,8 +61,7 @@ describe.skipIf(skipReason !== null)('direct routing across three nodes on one L
     (await Promise.all(names.map(async n => await routesTo(n, names.filter(o => o !== n))))).every(Boolean)
   const addPods = async (name: string, count: number): Promise<void> => {
     const n = node(name)
-    const gateway = await ownGateway(n.agent.client)
-    for (let i = 0; i < count; i++) n.pods.push(await pods.add({ netns: n.host.netns, socketPath: n.agent.socketPath, gateway }, `${name}p${i}`))
+    for (let i = 0; i < count; i++) n.pods.push(await pods.add({ netns: n.host.netns, socketPath: n.agent.socketPath }, `${name}p${i}`))
   }
   /** Every pod on `names` pings every pod on the other nodes among `names`; returns the pairs that failed. */
   const crossPings = async (names: readonly string[]): Promise<string[]> => {

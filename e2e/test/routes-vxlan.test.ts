@@ -10,7 +10,7 @@ import type { AgentProcess } from '../../packages/agent/test/harness.ts'
 import { VXLAN_DEVICE } from '@weft/routes'
 import type { LanHost } from '../src/lan.ts'
 import { inNetns, must, namespaceSkipReason, run } from '../src/netns.ts'
-import { ownGateway, pings, Pods, weftRoutes } from '../src/pods.ts'
+import { pings, Pods, weftRoutes } from '../src/pods.ts'
 import type { Pod } from '../src/pods.ts'
 import { RoutedNet } from '../src/routed.ts'
 
@@ -59,8 +59,7 @@ describe.skipIf(skipReason !== null)('vxlan routing across two subnets', () => {
     await node('a').agent.client.prime()
     await waitFor('every node to tunnel to the other two', tunnelledEverywhere)
     for (const [name, n] of nodes) {
-      const gateway = await ownGateway(n.agent.client)
-      for (let i = 0; i < 2; i++) n.pods.push(await pods.add({ netns: n.host.netns, socketPath: n.agent.socketPath, gateway, mtu: MTU }, `${name}p${i}`))
+      for (let i = 0; i < 2; i++) n.pods.push(await pods.add({ netns: n.host.netns, socketPath: n.agent.socketPath, mtu: MTU }, `${name}p${i}`))
     }
   })
   afterAll(async () => {

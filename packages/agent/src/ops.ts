@@ -11,6 +11,7 @@ import type {
 import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
 import type { Driver } from './driver.ts'
+import { gatewayKey, isGatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
 import type { AttachmentMeta, Store } from './store.ts'
 import { allocationInfo, allocationInfos, reportBody } from './status.ts'
@@ -45,15 +46,29 @@ export class Ops implements AgentOps {
   }
 
   async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
-    const { key, offset, ...attachment } = req
+    const { key, offset, gateway: withGateway, ...attachment } = req
     this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
-      const c = ok(await this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs, () => this.#stalled(offset)))
+      // The gateway's first reservation shares the pod's batch; after that it is read from the store.
+      const [c, gateway] = await Promise.all([
+        this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs, () => this.#stalled(offset)).then(ok),
+        withGateway ? this.#gateway(attachment.network, withinMs) : undefined
+      ])
       if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
-      return this.#answer(c.offset)
+      return { ...this.#answer(c.offset), ...(gateway === undefined ? {} : { gateway }) }
     } finally {
       this.#incoming.delete(key)
     }
+  }
+
+  /** This node's gateway of `network`, reserved from the agent's own space the first time. */
+  async #gateway (network: string, withinMs?: number): Promise<string> {
+    const key = gatewayKey(network)
+    const held = this.#d.store.allocations.get(key)
+    if (held !== undefined) return addressAt(this.universe, held.offset)
+    const c = ok(await this.#request(id => this.#d.peer.allocate(id, key), 'gateway reservation', withinMs, () => this.#stalled(undefined)))
+    if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed the gateway reservation without an address')
+    return addressAt(this.universe, c.offset)
   }
 
   async release (a: CheckedAttachment, withinMs?: number): Promise<ReleaseResponse> {
@@ -64,13 +79,15 @@ export class Ops implements AgentOps {
   check (a: CheckedAttachment): CheckResponse {
     const held = this.#d.store.allocations.get(a.key)
     if (held === undefined) throw new ApiError(404, 'unknown-attachment', `no allocation for container ${a.containerId} interface ${a.ifname} on network ${a.network}`)
-    return this.#answer(held.offset)
+    const gateway = this.#d.store.allocations.get(gatewayKey(a.network))
+    return { ...this.#answer(held.offset), ...(gateway === undefined ? {} : { gateway: addressAt(this.universe, gateway.offset) }) }
   }
 
   /** Releases the named network's allocations that are not listed; no other network's. */
   async gc ({ network, valid }: CheckedGc, withinMs?: number): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
-    const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key))
+    // Gateways belong to the node, not to a container: GC keeps them.
+    const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key) && !isGatewayKey(key))
     const released = await Promise.all(stale.map(async ([key, held]) => {
       ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release', withinMs))
       return allocationInfo(this.universe, held)

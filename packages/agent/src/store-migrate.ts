@@ -8,13 +8,15 @@ import { decodeAllocation, encodeAllocation } from '@weft/ring'
 import type { Level } from 'level'
 import { fieldProblem } from '@weft/protocol'
 import { attachmentKey } from './attachment-key.ts'
+import { GATEWAY_CONTAINER } from './gateway.ts'
 import { StoreError } from './errors.ts'
 import { ALLOC, ATTACH, decoded, encodeMeta, KEY_SCHEMA, metaFields, next, packr, SCHEMA_VERSION } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp } from './store-layout.ts'
 
 /**
  * The CNI plugin of schema 1 reserved a network's gateway as container `weft-gateway.<network>`,
- * interface `gateway`: that reservation belongs to its own network, not to the default one.
+ * interface `gateway`: that reservation becomes this node's gateway of its own network, so the
+ * bridge keeps its address.
  */
 const GATEWAY_PREFIX = 'weft-gateway.'
 const GATEWAY_IFNAME = 'gateway'
@@ -22,16 +24,16 @@ const GATEWAY_IFNAME = 'gateway'
 /** Migrates a schema-1 store in place; `network` is the network of every allocation not a gateway's. Returns how many moved. */
 export async function migrateFromSchema1 (db: Level<string, Uint8Array>, network: string): Promise<number> {
   const ops: BatchOp[] = []
-  const networkOf = (containerId: string, ifname: string): string =>
+  const isGateway = (containerId: string, ifname: string): boolean =>
     ifname === GATEWAY_IFNAME && containerId.startsWith(GATEWAY_PREFIX) && fieldProblem('network', containerId.slice(GATEWAY_PREFIX.length)) === null
-      ? containerId.slice(GATEWAY_PREFIX.length)
-      : network
+  const networkOf = (containerId: string, ifname: string): string => isGateway(containerId, ifname) ? containerId.slice(GATEWAY_PREFIX.length) : network
+  const containerOf = (containerId: string, ifname: string): string => isGateway(containerId, ifname) ? GATEWAY_CONTAINER : containerId
   const newKey = (oldKey: string, storeKey: string): string => {
     const slash = oldKey.indexOf('/')
     if (slash <= 0 || slash !== oldKey.lastIndexOf('/')) throw new StoreError(`corrupt store: "${storeKey}" is not a schema-1 key (containerId/ifname)`)
     const containerId = oldKey.slice(0, slash)
     const ifname = oldKey.slice(slash + 1)
-    return attachmentKey({ network: networkOf(containerId, ifname), containerId, ifname })
+    return attachmentKey({ network: networkOf(containerId, ifname), containerId: containerOf(containerId, ifname), ifname })
   }
   let moved = 0
   for await (const [key, value] of db.iterator({ gte: ALLOC, lt: next(ALLOC) })) {
@@ -50,7 +52,7 @@ export async function migrateFromSchema1 (db: Level<string, Uint8Array>, network
       return metaFields(v)
     })
     if (`${fields.containerId}/${fields.ifname}` !== old) throw new StoreError(`corrupt value at key "${key}": holds the metadata of ${fields.containerId}/${fields.ifname}`)
-    const meta: AttachmentMeta = { network: networkOf(fields.containerId, fields.ifname), ...fields }
+    const meta: AttachmentMeta = { network: networkOf(fields.containerId, fields.ifname), ...fields, containerId: containerOf(fields.containerId, fields.ifname) }
     ops.push({ type: 'del', key }, { type: 'put', key: ATTACH + newKey(old, key), value: encodeMeta(meta) })
   }
   ops.push({ type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) })

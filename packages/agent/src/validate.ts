@@ -20,6 +20,8 @@ export interface CheckedAllocate extends CheckedAttachment {
   readonly podNamespace?: string
   readonly podName?: string
   readonly offset?: Offset
+  /** Also reserve (the first time) and answer this node's gateway of the network. */
+  readonly gateway: boolean
 }
 
 export interface CheckedGc {
@@ -42,8 +44,10 @@ export function checkAllocate (body: unknown, universe: Universe): CheckedAlloca
       throw new RequestError('address', (err as Error).message)
     }
   }
+  if (o.gateway !== undefined && typeof o.gateway !== 'boolean') throw new RequestError('gateway', `expected true or false, got ${typeOf(o.gateway)}`)
   return {
     ...attachment,
+    gateway: o.gateway === true,
     ...(podNamespace === undefined ? {} : { podNamespace }),
     ...(podName === undefined ? {} : { podName }),
     ...(offset === undefined ? {} : { offset })

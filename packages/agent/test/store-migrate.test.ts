@@ -66,7 +66,7 @@ describe('the schema-1 layout these tests write', () => {
 })
 
 describe('migration from schema 1', () => {
-  it('moves every allocation to network keys in place, a gateway to its own network, and keeps the ring', async () => {
+  it('moves every allocation to network keys in place, a gateway to its network\'s node gateway, and keeps the ring', async () => {
     await writeOld()
     const s = await Store.open(dir, U, 'weft')
     try {
@@ -74,26 +74,26 @@ describe('migration from schema 1', () => {
       const loaded = await s.load()
       expect(loaded?.ring).toEqual(ring)
       expect(loaded?.allocations).toEqual([
-        { key: 'neta/weft-gateway.neta/gateway', offset: 1n },
+        { key: 'neta/:gateway/gateway', offset: 1n },
         { key: 'weft/c1/eth0', offset: 5n }
       ])
       expect([...s.allocations.entries()]).toEqual([
-        ['neta/weft-gateway.neta/gateway', { network: 'neta', containerId: 'weft-gateway.neta', ifname: 'gateway', allocatedAt: 1700000000001, offset: 1n }],
+        ['neta/:gateway/gateway', { network: 'neta', containerId: ':gateway', ifname: 'gateway', allocatedAt: 1700000000001, offset: 1n }],
         ['weft/c1/eth0', { network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p', allocatedAt: 1700000000000, offset: 5n }]
       ])
     } finally {
       await s.close()
     }
     expect((await rawKeys()).sort()).toEqual([
-      'alloc:neta/weft-gateway.neta/gateway', 'alloc:weft/c1/eth0',
-      'attach:neta/weft-gateway.neta/gateway', 'attach:weft/c1/eth0',
+      'alloc:neta/:gateway/gateway', 'alloc:weft/c1/eth0',
+      'attach:neta/:gateway/gateway', 'attach:weft/c1/eth0',
       'meta:schema', 'meta:universe', 'ring'
     ])
     // Opened again: already schema 2, nothing more to move, the same allocations.
     const again = await Store.open(dir, U, 'other')
     try {
       expect(again.migrated).toBe(0)
-      expect((await again.load())?.allocations.map(a => a.key)).toEqual(['neta/weft-gateway.neta/gateway', 'weft/c1/eth0'])
+      expect((await again.load())?.allocations.map(a => a.key)).toEqual(['neta/:gateway/gateway', 'weft/c1/eth0'])
     } finally {
       await again.close()
     }
@@ -104,7 +104,7 @@ describe('migration from schema 1', () => {
     const s = await Store.open(dir, U, 'pods')
     try {
       await s.load()
-      expect([...s.allocations.keys()]).toEqual(['neta/weft-gateway.neta/gateway', 'pods/c1/eth0'])
+      expect([...s.allocations.keys()]).toEqual(['neta/:gateway/gateway', 'pods/c1/eth0'])
     } finally {
       await s.close()
     }

@@ -19,10 +19,10 @@ function fails (f: () => unknown, field: string, mention?: string): void {
 
 describe('request validation', () => {
   it('accepts a full allocate request and keys it by attachment', () => {
-    expect(checkAllocate({ network: 'weft', containerId: 'abc123', ifname: 'eth0', podNamespace: 'ns', podName: 'p', address: '10.32.0.9' }, U))
-      .toEqual({ network: 'weft', containerId: 'abc123', ifname: 'eth0', key: 'weft/abc123/eth0', podNamespace: 'ns', podName: 'p', offset: 9n })
+    expect(checkAllocate({ network: 'weft', containerId: 'abc123', ifname: 'eth0', podNamespace: 'ns', podName: 'p', address: '10.32.0.9', gateway: true }, U))
+      .toEqual({ network: 'weft', containerId: 'abc123', ifname: 'eth0', key: 'weft/abc123/eth0', podNamespace: 'ns', podName: 'p', offset: 9n, gateway: true })
     expect(checkAllocate({ network: 'lan.v4_2-b', containerId: 'a.b_c-d', ifname: 'net1' }, U))
-      .toEqual({ network: 'lan.v4_2-b', containerId: 'a.b_c-d', ifname: 'net1', key: 'lan.v4_2-b/a.b_c-d/net1' })
+      .toEqual({ network: 'lan.v4_2-b', containerId: 'a.b_c-d', ifname: 'net1', key: 'lan.v4_2-b/a.b_c-d/net1', gateway: false })
   })
 
   it('names the field of every bad value', () => {
@@ -38,6 +38,9 @@ describe('request validation', () => {
     fails(() => checkAllocate({ network: 'weft', containerId: 'abc', ifname: 'et/h0' }, U), 'ifname')
     fails(() => checkAllocate({ network: 'weft', containerId: 'abc', ifname: '..' }, U), 'ifname')
     fails(() => checkAllocate({ network: 'weft', containerId: 'abc', ifname: 'eth0', podName: 5 }, U), 'podName')
+    fails(() => checkAllocate({ network: 'weft', containerId: 'abc', ifname: 'eth0', gateway: 'yes' }, U), 'gateway', 'true or false')
+    // The gateway's own key is out of a request's reach: no container id begins with ':'.
+    fails(() => checkAttachment({ network: 'weft', containerId: ':gateway', ifname: 'gateway' }), 'containerId')
     fails(() => checkAllocate({ network: 'weft', containerId: 'abc', ifname: 'eth0', podNamespace: 'n'.repeat(254) }, U), 'podNamespace')
     fails(() => checkAllocate({ network: 'weft', containerId: 'abc', ifname: 'eth0', address: '10.48.0.1' }, U), 'address', 'outside the range 10.32.0.0/12')
     fails(() => checkAllocate({ network: 'weft', containerId: 'abc', ifname: 'eth0', address: 'fd00::1' }, U), 'address', 'IPv6')

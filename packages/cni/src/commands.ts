@@ -1,5 +1,5 @@
 import { ApiError } from '@weft/protocol'
-import { stripPrefix } from './address.ts'
+import type { AllocateResponse, CheckResponse } from '@weft/protocol'
 import type { AgentCalls } from './agent-calls.ts'
 import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
@@ -11,12 +11,6 @@ import { formatResult } from './result.ts'
 
 /** What a command prints on success: a JSON document, or nothing. */
 export type Output = Record<string, unknown> | null
-
-/**
- * The gateway's reservation in the agent, one per network: it keeps the gateway address away from
- * pods, DEL never touches it, and GC keeps it.
- */
-export const gatewayAttachment = (network: string): Attachment => ({ network, containerId: `weft-gateway.${network}`, ifname: 'gateway' })
 
 /** Runs one CNI command (all but VERSION) with the agent's operations. Every failure is a CniError. */
 export async function runCommand (inv: Invocation, conf: NetConf, client: AgentCalls): Promise<Output> {
@@ -37,10 +31,9 @@ export async function runCommand (inv: Invocation, conf: NetConf, client: AgentC
 }
 
 async function add (attachment: Attachment, args: Invocation['args'], conf: NetConf, client: AgentCalls): Promise<Output> {
-  const gateway = conf.ipam.gateway
-  if (gateway !== undefined) await reserveGateway(gateway, conf.name, client)
   const res = await client.allocate({
     ...attachment,
+    gateway: conf.ipam.gateway,
     ...(args.podNamespace === undefined ? {} : { podNamespace: args.podNamespace }),
     ...(args.podName === undefined ? {} : { podName: args.podName }),
     ...(conf.address === undefined ? {} : { address: conf.address })
@@ -48,46 +41,36 @@ async function add (attachment: Attachment, args: Invocation['args'], conf: NetC
   return formatResult(conf.cniVersion, {
     address: res.address,
     prefixLength: res.prefixLength,
-    ...(gateway === undefined ? {} : { gateway }),
+    ...(conf.ipam.gateway ? { gateway: gatewayOf(res, conf.name) } : {}),
     routes: conf.ipam.routes,
     dns: conf.ipam.dns
   })
 }
 
-async function reserveGateway (gateway: string, network: string, client: AgentCalls): Promise<void> {
-  let held: string
-  try {
-    held = (await client.allocate({ ...gatewayAttachment(network), address: gateway })).address
-  } catch (err) {
-    if (err instanceof ApiError && !err.retryable) {
-      throw new CniError(CniCode.invalidConfig, `invalid ipam.gateway: ${gateway} cannot be reserved: ${err.message}`, `agent error ${err.code}`)
-    }
-    throw err
-  }
-  if (held !== gateway) {
-    throw new CniError(CniCode.invalidConfig, `invalid ipam.gateway: ${gateway}, but network ${network} already reserved ${held} as its gateway`)
-  }
+function gatewayOf (res: AllocateResponse, network: string): string {
+  if (res.gateway === undefined) throw new CniError(CniCode.internal, `the agent holds no gateway of network ${network} on this node`)
+  return res.gateway
 }
 
 async function check (attachment: Attachment, conf: NetConf, client: AgentCalls): Promise<void> {
-  const held = await holding(attachment, client)
-  if (held === null) {
+  const res = await holding(attachment, client)
+  if (res === null) {
     throw new CniError(CniCode.internal, `no address is allocated to container ${attachment.containerId} interface ${attachment.ifname}`)
   }
+  const held = `${res.address}/${res.prefixLength}`
   if (conf.prevAddresses !== undefined && !conf.prevAddresses.includes(held)) {
     throw new CniError(CniCode.internal, `container ${attachment.containerId} interface ${attachment.ifname} holds ${held}, but prevResult lists [${conf.prevAddresses.join(', ')}]`)
   }
-  const gateway = conf.ipam.gateway
-  if (gateway !== undefined && stripPrefix(await holding(gatewayAttachment(conf.name), client) ?? '') !== gateway) {
-    throw new CniError(CniCode.internal, `the gateway ${gateway} of network ${conf.name} is not reserved in the agent`)
-  }
+  if (!conf.ipam.gateway) return
+  const gateway = gatewayOf(res, conf.name)
+  const other = conf.prevGateways?.find(g => g !== gateway)
+  if (other !== undefined) throw new CniError(CniCode.internal, `prevResult lists the gateway ${other}, but this node's gateway of network ${conf.name} is ${gateway}`)
 }
 
-/** The CIDR an attachment holds, or null when it holds none. */
-async function holding (attachment: Attachment, client: AgentCalls): Promise<string | null> {
+/** What an attachment holds, or null when it holds nothing. */
+async function holding (attachment: Attachment, client: AgentCalls): Promise<CheckResponse | null> {
   try {
-    const res = await client.check(attachment)
-    return `${res.address}/${res.prefixLength}`
+    return await client.check(attachment)
   } catch (err) {
     if (err instanceof ApiError && err.code === 'unknown-attachment') return null
     throw err
@@ -95,8 +78,8 @@ async function holding (attachment: Attachment, client: AgentCalls): Promise<str
 }
 
 async function gc (conf: NetConf, client: AgentCalls): Promise<void> {
-  const keep = conf.ipam.gateway === undefined ? conf.validAttachments : [...conf.validAttachments, gatewayAttachment(conf.name)]
-  await client.gc({ network: conf.name, valid: keep.map(({ containerId, ifname }) => ({ containerId, ifname })) })
+  // The agent keeps the node's gateways itself.
+  await client.gc({ network: conf.name, valid: conf.validAttachments.map(({ containerId, ifname }) => ({ containerId, ifname })) })
 }
 
 /** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */

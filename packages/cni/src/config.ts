@@ -21,8 +21,11 @@ export interface Dns {
 export interface IpamConf {
   socket: string
   routes: Route[]
-  /** An address of the range the pods route through; reserved in the agent so no pod gets it. */
-  gateway?: string
+  /**
+   * Whether the result carries this node's gateway of the network (default true): the address the
+   * agent reserves per node and network from its own space, which the bridge plugin puts on the bridge.
+   */
+  gateway: boolean
   dns: Dns
 }
 
@@ -37,6 +40,8 @@ export interface NetConf {
   validAttachments: ContainerInterface[]
   /** CHECK: the addresses (CIDR) of `prevResult`, when the runtime sent one. */
   prevAddresses?: string[]
+  /** CHECK: the gateways `prevResult` lists (its `ips[].gateway`), when the runtime sent one. */
+  prevGateways?: string[]
 }
 
 /** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
@@ -68,7 +73,7 @@ export function parseConfig (text: string, inv: Invocation): NetConf {
   const address = requestedAddress(inv.args.ips, raw)
   if (address !== undefined) conf.address = address
   if (inv.command === 'GC') conf.validAttachments = parseValidAttachments(raw)
-  if (inv.command === 'CHECK' && raw.prevResult !== undefined) conf.prevAddresses = parsePrevAddresses(raw.prevResult)
+  if (inv.command === 'CHECK' && raw.prevResult !== undefined) Object.assign(conf, parsePrevResult(raw.prevResult))
   return conf
 }
 
@@ -95,12 +100,11 @@ function parseIpam (v: unknown): IpamConf {
   if (typeof v.type !== 'string' || v.type === '') throw invalid('ipam.type', 'expected the plugin name, e.g. "weft"')
   const unknown = Object.keys(v).find((k) => !IPAM_FIELDS.has(k))
   if (unknown !== undefined) throw invalid(`ipam.${unknown}`, `unknown field (known: ${[...IPAM_FIELDS].join(', ')})`)
-  const ipam: IpamConf = { socket: parseSocket(v.socket), routes: parseRoutes(v.routes), dns: parseDns(v.dns) }
-  if (v.gateway !== undefined) {
-    if (typeof v.gateway !== 'string' || !isAddress(v.gateway)) throw invalid('ipam.gateway', `${JSON.stringify(v.gateway)} is not an IP address`)
-    ipam.gateway = v.gateway
+  if (v.gateway !== undefined && typeof v.gateway !== 'boolean') {
+    // An address was how a gateway was given before each agent reserved its node's own.
+    throw invalid('ipam.gateway', `expected true or false, got ${JSON.stringify(v.gateway)} (the agent reserves each node's gateway itself)`)
   }
-  return ipam
+  return { socket: parseSocket(v.socket), routes: parseRoutes(v.routes), gateway: v.gateway !== false, dns: parseDns(v.dns) }
 }
 
 function parseSocket (v: unknown): string {
@@ -194,14 +198,21 @@ function parseValidAttachments (raw: Json): ContainerInterface[] {
   })
 }
 
-function parsePrevAddresses (v: unknown): string[] {
+function parsePrevResult (v: unknown): { prevAddresses: string[], prevGateways: string[] } {
   if (!isObject(v)) throw invalid('prevResult', 'expected an object')
-  if (v.ips === undefined) return []
+  if (v.ips === undefined) return { prevAddresses: [], prevGateways: [] }
   if (!Array.isArray(v.ips)) throw invalid('prevResult.ips', 'expected an array')
-  return v.ips.map((ip: unknown, i) => {
+  const ips = v.ips.map((ip: unknown, i) => {
     if (!isObject(ip) || typeof ip.address !== 'string' || !isCidr(ip.address)) {
       throw invalid(`prevResult.ips[${i}].address`, 'expected a CIDR')
     }
-    return ip.address
+    if (ip.gateway !== undefined && (typeof ip.gateway !== 'string' || !isAddress(ip.gateway))) {
+      throw invalid(`prevResult.ips[${i}].gateway`, `${JSON.stringify(ip.gateway)} is not an IP address`)
+    }
+    return { address: ip.address, gateway: ip.gateway }
   })
+  return {
+    prevAddresses: ips.map(ip => ip.address),
+    prevGateways: ips.flatMap(ip => ip.gateway === undefined ? [] : [ip.gateway])
+  }
 }

@@ -25,20 +25,20 @@ describe('parseConfig', () => {
   it('fills defaults', () => {
     expect(parseConfig(conf(), inv('ADD'))).toEqual({
       cniVersion: '1.0.0', name: 'net', validAttachments: [],
-      ipam: { socket: '/run/weft/weft.sock', routes: [], dns: {} }
+      ipam: { socket: '/run/weft/weft.sock', routes: [], gateway: true, dns: {} }
     })
   })
 
   it('reads every ipam option', () => {
     const c = parseConfig(conf({}, {
       socket: '/tmp/w.sock',
-      gateway: '10.99.0.1',
+      gateway: false,
       routes: [{ dst: '0.0.0.0/0' }, { dst: '192.168.0.0/16', gw: '10.99.0.254' }],
       dns: { nameservers: ['10.96.0.10'], domain: 'cluster.local', search: ['svc.cluster.local'], options: ['ndots:5'] }
     }), inv('ADD'))
     expect(c.ipam).toEqual({
       socket: '/tmp/w.sock',
-      gateway: '10.99.0.1',
+      gateway: false,
       routes: [{ dst: '0.0.0.0/0' }, { dst: '192.168.0.0/16', gw: '10.99.0.254' }],
       dns: { nameservers: ['10.96.0.10'], domain: 'cluster.local', search: ['svc.cluster.local'], options: ['ndots:5'] }
     })
@@ -76,7 +76,8 @@ describe('parseConfig', () => {
     ['unknown ipam field', {}, { gatway: '10.0.0.1' }, 'invalid ipam.gatway: unknown field'],
     ['relative socket', {}, { socket: 'weft.sock' }, 'invalid ipam.socket: "weft.sock" is not an absolute path'],
     ['long socket', {}, { socket: '/' + 'x'.repeat(107) }, 'invalid ipam.socket: longer than 107 bytes'],
-    ['bad gateway', {}, { gateway: '10.0.0' }, 'invalid ipam.gateway: "10.0.0" is not an IP address'],
+    ['gateway not boolean', {}, { gateway: 'yes' }, 'invalid ipam.gateway: expected true or false, got "yes"'],
+    ['gateway as an address', {}, { gateway: '10.32.0.1' }, "invalid ipam.gateway: expected true or false, got \"10.32.0.1\" (the agent reserves each node's gateway itself)"],
     ['routes not array', {}, { routes: {} }, 'invalid ipam.routes: expected an array'],
     ['route not object', {}, { routes: ['0.0.0.0/0'] }, 'invalid ipam.routes[0]: expected an object'],
     ['route bad dst', {}, { routes: [{ dst: '0.0.0.0/0' }, { dst: '10.0.0.0/33' }] }, 'invalid ipam.routes[1].dst: "10.0.0.0/33" is not a CIDR'],
@@ -120,9 +121,10 @@ describe('parseConfig', () => {
     expect(failure(gc({ 'cni.dev/valid-attachments': [{ containerID: 'a', ifname: 'a234567890123456' }] }), 'GC').msg).toContain('longer than 15 bytes')
   })
 
-  it('reads prevResult addresses for CHECK', () => {
-    const prev = { cniVersion: '1.0.0', ips: [{ address: '10.99.0.2/16' }], dns: {} }
-    expect(parseConfig(conf({ prevResult: prev }), inv('CHECK')).prevAddresses).toEqual(['10.99.0.2/16'])
+  it('reads prevResult addresses and gateways for CHECK', () => {
+    const prev = { cniVersion: '1.0.0', ips: [{ address: '10.99.0.2/16', gateway: '10.99.0.9' }, { address: '10.99.0.3/16' }], dns: {} }
+    expect(parseConfig(conf({ prevResult: prev }), inv('CHECK'))).toMatchObject({ prevAddresses: ['10.99.0.2/16', '10.99.0.3/16'], prevGateways: ['10.99.0.9'] })
     expect(failure(conf({ prevResult: { ips: [{ address: '10.99.0.2' }] } }), 'CHECK').msg).toContain('prevResult.ips[0].address')
+    expect(failure(conf({ prevResult: { ips: [{ address: '10.99.0.2/16', gateway: 'gw' }] } }), 'CHECK').msg).toBe('invalid prevResult.ips[0].gateway: "gw" is not an IP address')
   })
 })

@@ -24,6 +24,8 @@ export interface AllocateRequest extends Attachment {
   podName?: string
   /** A specific address wanted (the CNI `ips` capability, `args.cni.ips`, `CNI_ARGS IP=`). */
   address?: string
+  /** Also answer this node's gateway of the network (`AllocateResponse.gateway`), reserved the first time. */
+  gateway?: boolean
 }
 
 export interface AllocateResponse {
@@ -33,6 +35,12 @@ export interface AllocateResponse {
   prefixLength: number
   /** The whole cluster range, e.g. "10.32.0.0/12". */
   range: string
+  /**
+   * This node's gateway of the network (the pod bridge's address): one address per node and network,
+   * from this agent's own space, that no pod ever gets. Answered by allocate when asked for
+   * (`gateway: true`), by check whenever the network has one on this node.
+   */
+  gateway?: string
 }
 
 /** POST /v1/release. Idempotent: releasing an unknown attachment answers `released: null`. */
