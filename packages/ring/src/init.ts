@@ -8,11 +8,9 @@
  * more says so: peers that joined later with the same N then cannot out-vote the first N and make a
  * second ring. An acceptor that already has a ring refuses and sends it instead.
  */
-import {
-  NACK_INITIALISED, beginAccept, electorateNack, emptyRecord, hasPromiseQuorum, nack, nackIsFor, onAccepted, onPromise,
-  parseElectorateNack, propose, quorumOf
-} from './paxos.ts'
-import { type PeerState, ringChanged, send, snapshot } from './state.ts'
+import { NACK_INITIALISED, electorateNack, emptyRecord, nack, quorumOf } from './paxos.ts'
+import { type Driver, type Policy, due, reply, run, start, tick } from './proposer.ts'
+import { type PeerState, proposerEnv, ringChanged, send, snapshot } from './state.ts'
 import type { PaxosMessage, PeerId } from './types.ts'
 import { noteBallot, seenFor, vote } from './voting.ts'
 
@@ -32,27 +30,43 @@ export function needRing (s: PeerState): void {
   if (!s.ring.isEmpty() || s.init.kind !== 'consensus' || st.neededSince !== null) return
   st.neededSince = s.now
   const lowest = [...s.reachable].every(p => s.id < p)
-  st.nextAttempt = lowest ? s.now : s.now + s.t.grace + Math.floor(s.random() * s.t.grace)
+  st.proposer = { ...st.proposer, nextAttempt: lowest ? s.now : s.now + s.t.grace + Math.floor(s.random() * s.t.grace) }
   initTick(s)
 }
 
 export function initTick (s: PeerState): void {
   const st = s.initState
   if (s.init.kind !== 'consensus' || st.neededSince === null) return
-  if (!s.ring.isEmpty()) { st.proposal = null; return }
-  if (st.proposal !== null) {
-    maybeAccept(s)
-    if (st.proposal !== null && s.now - st.proposedAt >= s.t.ballot) retryLater(s)
-  }
-  if (st.proposal === null && s.now >= st.nextAttempt) tryPropose(s, s.init.count)
+  if (!s.ring.isEmpty()) { st.proposer = { ...st.proposer, proposal: null }; return }
+  const d = driver(s)
+  run(d, tick(st.proposer, d.env, d.policy))
+  if (due(st.proposer, s.now)) tryPropose(s, s.init.count)
 }
 
 /** How many vote on init, as far as this peer can tell. */
-const electorateOf = (s: PeerState, count: number): number => Math.max(count, 1 + s.reachable.size, s.initState.electorate)
+const electorateOf = (s: PeerState, count: number): number => Math.max(count, 1 + s.reachable.size, s.initState.proposer.electorate)
 
-function retryLater (s: PeerState): void {
-  s.initState.proposal = null
-  s.initState.nextAttempt = s.now + 1 + Math.floor(s.random() * s.t.ballot)
+/**
+ * The value is every voter heard from; the accept waits for all to promise, or for the grace
+ * period to settle for a quorum.
+ */
+const policy = (s: PeerState): Policy => ({
+  candidate: p => [...new Set([s.id, ...s.initState.voters, ...p.promisedBy])].sort(),
+  acceptNow: (p, waited) => p.promisedBy.length >= p.electorate || waited >= s.t.grace
+})
+
+function driver (s: PeerState): Driver {
+  return {
+    self: s.id,
+    policy: policy(s),
+    env: proposerEnv(s),
+    get: () => s.initState.proposer,
+    set: st => { s.initState.proposer = st },
+    send: msg => send(s, 'all', { type: 'paxos', key: INIT_KEY, msg }),
+    vote: msg => vote(s, INIT_KEY, msg),
+    decided: value => claim(s, value),
+    nacked: () => {}
+  }
 }
 
 function tryPropose (s: PeerState, count: number): void {
@@ -62,45 +76,7 @@ function tryPropose (s: PeerState, count: number): void {
   if (known < count && (known < quorumOf(count) || waited < s.t.grace)) return
   // More peers than N: a ring most likely exists already; give its gossip time to arrive first.
   if (known > count && waited < 2 * s.t.grace) return
-  const { proposal, prepare } = propose(INIT_KEY, s.id, seenFor(s, INIT_KEY), electorateOf(s, count))
-  st.proposal = proposal
-  st.proposedAt = s.now
-  send(s, 'all', { type: 'paxos', key: INIT_KEY, msg: prepare })
-  onReply(s, s.id, vote(s, INIT_KEY, prepare))
-}
-
-function maybeAccept (s: PeerState): void {
-  const st = s.initState
-  const p = st.proposal
-  if (p === null || s.init.kind !== 'consensus' || !hasPromiseQuorum(p)) return
-  if (p.promisedBy.length < p.electorate && s.now - st.proposedAt < s.t.grace) return
-  const candidate = [...new Set([s.id, ...st.voters, ...p.promisedBy])].sort()
-  const { proposal, accept } = beginAccept(p, candidate)
-  st.proposal = proposal
-  send(s, 'all', { type: 'paxos', key: INIT_KEY, msg: accept })
-  onReply(s, s.id, vote(s, INIT_KEY, accept))
-}
-
-/** A reply to this peer's own proposal. */
-function onReply (s: PeerState, from: PeerId, msg: PaxosMessage): void {
-  const st = s.initState
-  const p = st.proposal
-  if (p === null) return
-  if (msg.kind === 'promise') {
-    st.proposal = onPromise(p, from, msg)
-    maybeAccept(s)
-  } else if (msg.kind === 'accepted') {
-    const q = onAccepted(p, from, msg)
-    st.proposal = q
-    if (q.phase === 'decided' && q.value !== null) {
-      st.proposal = null
-      claim(s, q.value)
-    }
-  } else if (msg.kind === 'nack' && nackIsFor(p, msg)) {
-    const more = parseElectorateNack(msg.reason)
-    if (more !== null) st.electorate = Math.max(st.electorate, more)
-    retryLater(s)
-  }
+  run(driver(s), start(st.proposer, s.id, seenFor(s, INIT_KEY), electorateOf(s, count), s.now))
 }
 
 /** An init Paxos message from another peer. */
@@ -120,5 +96,7 @@ export function onInitMessage (s: PeerState, from: PeerId, msg: PaxosMessage): v
     if (!s.ring.isEmpty()) send(s, from, { type: 'ring', ring: snapshot(s) })
     return
   }
-  onReply(s, from, msg)
+  if (s.init.kind !== 'consensus') return
+  const d = driver(s)
+  run(d, reply(s.initState.proposer, from, msg, d.env, d.policy), from)
 }

@@ -13,6 +13,7 @@ import { claim, initTick, INIT_KEY, onInitMessage } from './init.ts'
 import { newNodeInitState, nodeInitReachable, nodeInitTick, onHello, setNodes } from './node-init.ts'
 import { Outbox } from './outbox.ts'
 import { validatePaxos } from './paxos.ts'
+import { newProposer } from './proposer.ts'
 import { Ring } from './ring.ts'
 import { Space } from './space.ts'
 import {
@@ -107,7 +108,7 @@ export function createPeer (config: PeerConfig): Peer {
     synced: new Map(),
     pending: [],
     primes: [],
-    initState: { neededSince: null, proposal: null, proposedAt: 0, nextAttempt: 0, electorate: 0, voters: new Set() },
+    initState: { neededSince: null, proposer: newProposer(INIT_KEY, 0), voters: new Set() },
     nodeInit: newNodeInitState(),
     asks: new Map(),
     tried: new Set(),

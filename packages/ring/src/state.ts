@@ -9,7 +9,7 @@ import { statesEqual } from './shape.ts'
 import type { NodeInitState } from './node-init.ts'
 import type { Outbox } from './outbox.ts'
 import { usableRanges } from './owned.ts'
-import type { Proposal } from './paxos.ts'
+import type { Env, ProposerState } from './proposer.ts'
 import type { Space } from './space.ts'
 import { IntervalSet } from './intervals.ts'
 import type {
@@ -79,23 +79,15 @@ export interface Takeover {
   /** The target's space when the request began: what the heir reports if the ring tells it first. */
   readonly size: bigint
   readonly deadline: number
-  /** The largest count of voters heard of: ours, or more from an acceptor's nack. */
-  electorate: number
-  proposal: Proposal | null
-  proposedAt: number
-  nextAttempt: number
-  /** The most promises any ballot got, for the no-quorum message. */
-  bestPromises: number
+  /** The count of voters this peer knows; an acceptor's nack may raise the proposer's. */
+  readonly voters: number
+  proposer: ProposerState
 }
 
 export interface InitState {
   /** Tick at which something first needed the ring (consensus waits for a need, as Weave does). */
   neededSince: number | null
-  proposal: Proposal | null
-  proposedAt: number
-  nextAttempt: number
-  /** The largest electorate an acceptor told us of. */
-  electorate: number
+  proposer: ProposerState
   /** Peers that sent us any init Paxos message: they vote, so they belong in the seed list. */
   readonly voters: Set<PeerId>
 }
@@ -138,6 +130,10 @@ export interface PeerState {
   backoffUntil: number
   readonly takeovers: Map<PeerId, Takeover>
 }
+
+/** What a proposer needs of the peer: the time, its randomness, and the ballot timeout, also the base of its backoff. */
+export const proposerEnv = (s: PeerState): Env =>
+  ({ now: s.now, random: s.random, ballot: s.t.ballot, retry: { base: s.t.ballot, cap: 4 * s.t.ballot } })
 
 export const coreError = (code: CoreErrorCode, message: string, retryable: boolean): CoreError => ({ code, message, retryable })
 

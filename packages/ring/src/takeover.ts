@@ -7,11 +7,9 @@
  * ranges only once every member has acknowledged it (owned.ts).
  */
 import { failRemoved } from './allocation.ts'
-import {
-  NACK_PEER_ALIVE, type Value, beginAccept, electorateNack, emptyRecord, hasPromiseQuorum, nack, nackIsFor,
-  onAccepted, onPromise, parseElectorateNack, propose, quorumOf
-} from './paxos.ts'
-import { type PeerState, type Takeover, fail, ringChanged, send } from './state.ts'
+import { NACK_PEER_ALIVE, type Value, electorateNack, emptyRecord, nack, quorumOf } from './paxos.ts'
+import { type Driver, type Policy, due, newProposer, reply, run, start, tick } from './proposer.ts'
+import { type PeerState, type Takeover, fail, proposerEnv, ringChanged, send } from './state.ts'
 import type { PaxosMessage, PeerId, RequestId } from './types.ts'
 import { noteBallot, seenFor, vote } from './voting.ts'
 
@@ -43,12 +41,11 @@ export function rmpeer (s: PeerState, id: RequestId, target: PeerId, force: bool
   if (s.ring.isRemoved(target)) { s.out.completions.push({ id, ok: true, takenOver: 0n }); return }
   if (s.reachable.has(target)) { fail(s, id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
   if (s.takeovers.has(target)) { fail(s, id, 'not-ready', `a removal of ${target} is already under way`, true); return }
-  const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline: s.now + s.t.takeover, electorate: 0, proposal: null, proposedAt: 0, nextAttempt: s.now, bestPromises: 0 }
-  if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
   const voters = electorate(s, target)
-  t.electorate = voters.length
+  const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline: s.now + s.t.takeover, voters: voters.length, proposer: newProposer(takeoverKey(target), s.now) }
+  if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
   const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
-  const q = quorumOf(t.electorate)
+  const q = quorumOf(t.voters)
   if (reachable < q) {
     fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable (${target} counted), ${q} needed: a strict majority of the cluster must agree (if the others are gone for good too, force it)`, true)
     return
@@ -57,19 +54,37 @@ export function rmpeer (s: PeerState, id: RequestId, target: PeerId, force: bool
   attempt(s, t)
 }
 
+/** The voters this peer reaches; the rest count towards the quorum but cannot answer. */
 function sendToVoters (s: PeerState, t: Takeover, msg: PaxosMessage): void {
   for (const p of electorate(s, t.target)) {
     if (p !== s.id && s.reachable.has(p)) send(s, p, { type: 'paxos', key: takeoverKey(t.target), msg })
   }
 }
 
+/** The heir proposed is this peer; any quorum of promises will do. */
+const policy = (s: PeerState): Policy => ({ candidate: () => [s.id], acceptNow: () => true })
+
+function driver (s: PeerState, t: Takeover): Driver {
+  return {
+    self: s.id,
+    policy: policy(s),
+    env: proposerEnv(s),
+    get: () => t.proposer,
+    set: st => { t.proposer = st },
+    send: msg => sendToVoters(s, t, msg),
+    vote: msg => voteOn(s, t.target, msg),
+    decided: value => decide(s, t, value),
+    nacked: (from, reason) => {
+      if (reason !== NACK_PEER_ALIVE) return
+      s.takeovers.delete(t.target)
+      const who = from === t.target ? 'it answered' : `${from} can reach it`
+      fail(s, t.id, 'peer-alive', `${t.target} is alive (${who}) and cannot be removed`, false)
+    }
+  }
+}
+
 function attempt (s: PeerState, t: Takeover): void {
-  const key = takeoverKey(t.target)
-  const { proposal, prepare } = propose(key, s.id, seenFor(s, key), t.electorate)
-  t.proposal = proposal
-  t.proposedAt = s.now
-  sendToVoters(s, t, prepare)
-  onReply(s, t, s.id, voteOn(s, t.target, prepare))
+  run(driver(s, t), start(t.proposer, s.id, seenFor(s, takeoverKey(t.target)), t.voters, s.now))
 }
 
 function decide (s: PeerState, t: Takeover, value: Value): void {
@@ -79,38 +94,6 @@ function decide (s: PeerState, t: Takeover, value: Value): void {
   s.out.events.push({ kind: 'takeover', peer: t.target, heir })
   if (s.ring.addRemoval(t.target, heir)) ringChanged(s)
   s.out.completions.push({ id: t.id, ok: true, takenOver: heir === s.id ? size : 0n })
-}
-
-function onReply (s: PeerState, t: Takeover, from: PeerId, msg: PaxosMessage): void {
-  const p = t.proposal
-  if (p === null) return
-  if (msg.kind === 'promise') {
-    const q = onPromise(p, from, msg)
-    t.proposal = q
-    t.bestPromises = Math.max(t.bestPromises, q.promisedBy.length)
-    if (!hasPromiseQuorum(q)) return
-    const { proposal, accept } = beginAccept(q, [s.id])
-    t.proposal = proposal
-    sendToVoters(s, t, accept)
-    onReply(s, t, s.id, voteOn(s, t.target, accept))
-  } else if (msg.kind === 'accepted') {
-    const q = onAccepted(p, from, msg)
-    t.proposal = q
-    if (q.phase === 'decided' && q.value !== null) decide(s, t, q.value)
-  } else if (msg.kind === 'nack' && nackIsFor(p, msg)) {
-    if (msg.reason === NACK_PEER_ALIVE) {
-      s.takeovers.delete(t.target)
-      const who = from === t.target ? 'it answered' : `${from} can reach it`
-      fail(s, t.id, 'peer-alive', `${t.target} is alive (${who}) and cannot be removed`, false)
-      return
-    }
-    const more = parseElectorateNack(msg.reason)
-    t.proposal = null
-    if (more !== null && more > t.electorate) {
-      t.electorate = more
-      t.nextAttempt = s.now
-    } else t.nextAttempt = s.now + 1 + Math.floor(s.random() * s.t.ballot)
-  }
 }
 
 /** This peer's answer, as an acceptor, to a prepare or accept about removing `target`. */
@@ -133,7 +116,9 @@ export function onTakeoverMessage (s: PeerState, from: PeerId, target: PeerId, m
     return
   }
   const t = s.takeovers.get(target)
-  if (t !== undefined) onReply(s, t, from, msg)
+  if (t === undefined) return
+  const d = driver(s, t)
+  run(d, reply(t.proposer, from, msg, d.env, d.policy), from)
 }
 
 export function takeoverTick (s: PeerState): void {
@@ -145,10 +130,12 @@ export function takeoverTick (s: PeerState): void {
       s.out.completions.push({ id: t.id, ok: true, takenOver: s.ring.heirOf(t.target) === s.id ? t.size : 0n })
     } else if (s.now >= t.deadline) {
       s.takeovers.delete(t.target)
-      fail(s, t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.bestPromises} of ${t.electorate} peers answered, ${quorumOf(t.electorate)} needed`, true)
+      const n = Math.max(t.voters, t.proposer.electorate)
+      fail(s, t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.proposer.bestPromises} of ${n} peers answered, ${quorumOf(n)} needed`, true)
     } else {
-      if (t.proposal !== null && s.now - t.proposedAt >= s.t.ballot) { t.proposal = null; t.nextAttempt = s.now }
-      if (t.proposal === null && s.now >= t.nextAttempt) attempt(s, t)
+      const d = driver(s, t)
+      run(d, tick(t.proposer, d.env, d.policy))
+      if (s.takeovers.has(t.target) && due(t.proposer, s.now)) attempt(s, t)
     }
   }
 }
