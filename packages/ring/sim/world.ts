@@ -7,7 +7,7 @@
 import type { Universe } from '../src/address.ts'
 import { type Peer, createPeer } from '../src/peer.ts'
 import { statesEqual } from '../src/shape.ts'
-import type { Faults as PeerFaults, Timeouts } from '../src/state.ts'
+import type { Faults as PeerFaults, Timeouts } from '../src/config.ts'
 import type { Completion, InitMode, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
 import { Disk } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
