@@ -63,10 +63,10 @@ export function allocate (s: Core, a: AllocationState, id: RequestId, key: strin
 export function release (s: Core, a: AllocationState, id: RequestId, key: string): void {
   if (s.removedBy !== null) { failRemoved(s, id); return }
   const offset = a.allocations.get(key)
-  if (offset === undefined) { s.out.completions.push({ id, ok: true }); return }
+  if (offset === undefined) { s.out.completions.push({ kind: 'release', id, ok: true, offset: null }); return }
   s.space.release(offset)
   deleteAllocation(s, a, key)
-  s.out.completions.push({ id, ok: true, offset })
+  s.out.completions.push({ kind: 'release', id, ok: true, offset })
 }
 
 export function failRemoved (s: Core, id: RequestId): void {
@@ -88,7 +88,7 @@ function tryServe (s: Core, a: AllocationState, askFor: AskFor, id: RequestId, k
   if (held !== undefined) {
     if (address !== null && address !== held) {
       s.out.fail(id, 'address-unavailable', `${key} already holds ${addressAt(u, held)}, not ${addressAt(u, address)}`, false)
-    } else s.out.completions.push({ id, ok: true, offset: held })
+    } else s.out.completions.push({ kind: 'allocate', id, ok: true, offset: held })
     return 'done'
   }
   if (s.ring.isEmpty()) return 'wait'
@@ -96,13 +96,13 @@ function tryServe (s: Core, a: AllocationState, askFor: AskFor, id: RequestId, k
     const o = s.space.allocate()
     if (o === null) return 'wait'
     putAllocation(s, a, key, o)
-    s.out.completions.push({ id, ok: true, offset: o })
+    s.out.completions.push({ kind: 'allocate', id, ok: true, offset: o })
     return 'done'
   }
   const r = s.space.claim(address)
   if (r === 'ok') {
     putAllocation(s, a, key, address)
-    s.out.completions.push({ id, ok: true, offset: address })
+    s.out.completions.push({ kind: 'allocate', id, ok: true, offset: address })
     return 'done'
   }
   if (r !== 'not-owned') {
@@ -153,7 +153,7 @@ function nobodyHasSpace (s: Core): boolean {
 /** Returns whether the prime waits for a ring that does not exist yet. */
 export function prime (s: Core, a: AllocationState, id: RequestId): boolean {
   if (s.removedBy !== null) { failRemoved(s, id); return false }
-  if (!s.ring.isEmpty()) { s.out.completions.push({ id, ok: true }); return false }
+  if (!s.ring.isEmpty()) { s.out.completions.push({ kind: 'prime', id, ok: true }); return false }
   a.primes.push({ id, deadline: s.now + s.t.request })
   return true
 }
@@ -168,5 +168,5 @@ export function refuseWaiting (s: Core, a: AllocationState, address: Offset, fro
 /** Completes primes once the ring exists. */
 export function servePrimes (s: Core, a: AllocationState): void {
   if (s.ring.isEmpty() || a.primes.length === 0) return
-  for (const p of a.primes.splice(0)) s.out.completions.push({ id: p.id, ok: true })
+  for (const p of a.primes.splice(0)) s.out.completions.push({ kind: 'prime', id: p.id, ok: true })
 }

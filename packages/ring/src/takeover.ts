@@ -53,7 +53,7 @@ export function rmpeer (s: Core, ts: Takeovers, v: VotingState, id: RequestId, t
   if (target === s.id) { s.out.fail(id, 'unknown-peer', 'a peer cannot remove itself', false); return }
   const known = s.ring.member(target) !== undefined || s.ring.entries().some(e => e.owner === target)
   if (!known) { s.out.fail(id, 'unknown-peer', `${target} is not a peer of this ring`, false); return }
-  if (s.ring.isRemoved(target)) { s.out.completions.push({ id, ok: true, takenOver: 0n }); return }
+  if (s.ring.isRemoved(target)) { s.out.completions.push({ kind: 'rmpeer', id, ok: true, takenOver: 0n }); return }
   if (s.reachable.has(target)) { s.out.fail(id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
   if (ts.has(target)) { s.out.fail(id, 'not-ready', `a removal of ${target} is already under way`, true); return }
   const voters = electorate(s, target)
@@ -108,7 +108,7 @@ function decide (s: Core, ts: Takeovers, t: Takeover, value: Value): void {
   const size = s.ring.sizeOf(t.target)
   s.out.events.push({ kind: 'takeover', peer: t.target, heir })
   if (s.ring.addRemoval(t.target, heir)) ringChanged(s)
-  s.out.completions.push({ id: t.id, ok: true, takenOver: heir === s.id ? size : 0n })
+  s.out.completions.push({ kind: 'rmpeer', id: t.id, ok: true, takenOver: heir === s.id ? size : 0n })
 }
 
 /** This peer's answer, as an acceptor, to a prepare or accept about removing `target`. */
@@ -142,7 +142,7 @@ export function takeoverTick (s: Core, ts: Takeovers, v: VotingState): void {
       // Decided, and the ring said so before the acceptors did (the heir may even have adopted the
       // space already): the value may still be this peer.
       ts.delete(t.target)
-      s.out.completions.push({ id: t.id, ok: true, takenOver: s.ring.heirOf(t.target) === s.id ? t.size : 0n })
+      s.out.completions.push({ kind: 'rmpeer', id: t.id, ok: true, takenOver: s.ring.heirOf(t.target) === s.id ? t.size : 0n })
     } else if (s.now >= t.deadline) {
       ts.delete(t.target)
       const n = Math.max(t.voters, t.proposer.electorate)
