@@ -78,6 +78,9 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     if (routing !== null) cleanup.unshift(routing.stop)
     // The kernel may hold routes from before a restart: bring them in line with the ring at once.
     routing?.update(peer.ring())
+    // Before the socket serves the first ADD: the bridge exists with its pinned MAC and proxy ARP, so
+    // the bridge plugin never makes it in a race with this agent (its MAC would float with its ports).
+    await routing?.idle()
     let mesh: Mesh | null = null
     let ops: Ops | null = null
     const driver = new Driver(peer, {
