@@ -90,7 +90,7 @@ interface DialTarget {
 
 export class Mesh {
   readonly #node: Libp2p<{ pubsub: GossipSub }>
-  readonly #handlers: MeshHandlers
+  readonly #listen: readonly string[]
   readonly #log: Logger
   readonly #reconnectMs: number
   #targets: DialTarget[]
@@ -103,9 +103,9 @@ export class Mesh {
   #again = false
   #stopped = false
 
-  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions, handlers: MeshHandlers) {
+  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions) {
     this.#node = node
-    this.#handlers = handlers
+    this.#listen = options.listen
     this.#log = options.log
     this.#reconnectMs = options.reconnectMs
     const addrs = options.peers.map(p => multiaddr(p))
@@ -113,8 +113,20 @@ export class Mesh {
     this.#targets = addrs.filter(a => dnsName(a) === null).map(a => newTarget(a, false))
   }
 
+  /** Opens and starts a mesh in one step. */
   static async start (options: MeshOptions, handlers: MeshHandlers): Promise<Mesh> {
+    const mesh = await Mesh.open(options)
+    await mesh.start(handlers)
+    return mesh
+  }
+
+  /**
+   * A mesh that can be sent to (nothing leaves before start) but neither listens nor receives yet:
+   * what it receives needs the core's loop, and that loop sends through the mesh.
+   */
+  static async open (options: MeshOptions): Promise<Mesh> {
     const node = await createLibp2p({
+      start: false,
       privateKey: options.privateKey,
       addresses: { listen: [...options.listen] },
       transports: [tcp()],
@@ -140,12 +152,18 @@ export class Mesh {
           scoreParams: { IPColocationFactorWeight: 0 }
         })
       }
-    }).catch((err: unknown) => {
-      throw listenError(err as Error, options.listen)
     })
-    const mesh = new Mesh(node, options, handlers)
-    await mesh.#wire()
-    return mesh
+    return new Mesh(node, options)
+  }
+
+  /** Listens, joins the topic and dials the peers; `handlers` get everything received from now on. */
+  async start (handlers: MeshHandlers): Promise<void> {
+    try {
+      await this.#node.start()
+    } catch (err) {
+      throw listenError(err as Error, this.#listen)
+    }
+    await this.#wire(handlers)
   }
 
   get peerId (): PeerId {
@@ -206,24 +224,24 @@ export class Mesh {
     await this.#node.stop()
   }
 
-  async #wire (): Promise<void> {
+  async #wire (handlers: MeshHandlers): Promise<void> {
     const node = this.#node
     const pubsub = node.services.pubsub
     // The topic validator is where gossipsub hands over each new message exactly once, after
     // deduplication; rejecting malformed bytes there also stops them spreading and lowers the sender's score.
     pubsub.topicValidators.set(TOPIC, (_propagator, msg) => {
       if (msg.type !== 'signed') return TopicValidatorResult.Reject
-      return VERDICTS[this.#handlers.receive(asPeerId(msg.from.toString()), msg.data)]
+      return VERDICTS[handlers.receive(asPeerId(msg.from.toString()), msg.data)]
     })
-    pubsub.addEventListener('subscription-change', () => this.#updateReachable())
-    node.addEventListener('peer:connect', () => this.#updateReachable())
-    node.addEventListener('peer:disconnect', () => this.#updateReachable())
-    await node.handle(PROTOCOL, async (stream, connection) => await this.#serveStream(stream, connection), { maxInboundStreams: 256 })
+    pubsub.addEventListener('subscription-change', () => this.#updateReachable(handlers))
+    node.addEventListener('peer:connect', () => this.#updateReachable(handlers))
+    node.addEventListener('peer:disconnect', () => this.#updateReachable(handlers))
+    await node.handle(PROTOCOL, async (stream, connection) => await this.#serveStream(stream, connection, handlers), { maxInboundStreams: 256 })
     pubsub.subscribe(TOPIC)
     this.#scheduleReconnect(0)
   }
 
-  async #serveStream (stream: Stream, connection: Connection): Promise<void> {
+  async #serveStream (stream: Stream, connection: Connection, handlers: MeshHandlers): Promise<void> {
     // Wrapped before any await, or buffered data can be lost (libp2p 3 pitfall).
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     const from = asPeerId(connection.remotePeer.toString())
@@ -231,11 +249,11 @@ export class Mesh {
     try {
       data = await lp.read({ signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
     } catch (err) {
-      this.#handlers.unreadable(from, (err as Error).message)
+      handlers.unreadable(from, (err as Error).message)
       stream.abort(err as Error)
       return
     }
-    this.#handlers.receive(from, data.subarray())
+    handlers.receive(from, data.subarray())
     await stream.close().catch(() => undefined)
   }
 
@@ -267,7 +285,7 @@ export class Mesh {
     }
   }
 
-  #updateReachable (): void {
+  #updateReachable (handlers: MeshHandlers): void {
     if (this.#stopped) return
     const subscribed = this.#node.services.pubsub.getSubscribers(TOPIC)
     const now = subscribed
@@ -276,7 +294,7 @@ export class Mesh {
       .sort()
     if (now.length === this.#reachable.length && now.every((p, i) => p === this.#reachable[i])) return
     this.#reachable = now
-    this.#handlers.reachable(now)
+    handlers.reachable(now)
   }
 
   #scheduleReconnect (delay: number): void {
