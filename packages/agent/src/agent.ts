@@ -5,7 +5,7 @@
 import { createPeer, decodeMessage, encodeMessage, formatRange, NewerCodecError, parseUniverse } from '@weft/ring'
 import type { CoreEvent, Message, Outbound, Peer, PeerId, PersistedPeer, Universe } from '@weft/ring'
 import type { StatusResponse } from '@weft/protocol'
-import { formatInit } from './config.ts'
+import { formatInit, timeoutsInTicks } from './config.ts'
 import type { AgentConfig } from './config.ts'
 import { routes } from './api.ts'
 import { Driver } from './driver.ts'
@@ -126,10 +126,8 @@ async function openNode (config: AgentConfig): Promise<Node> {
       // Full invariant checks cost O(allocations) per call: run them on a timer instead (startTimers).
       checks: false,
       ...(persisted === undefined ? {} : { persisted }),
-      timeouts: {
-        // The core answers a waiting request before the socket's own bound does.
-        request: Math.max(1, Math.floor(config.requestTimeoutMs / config.tickMs))
-      }
+      // The core answers a waiting request before the socket's own bound does (opsTimeoutMs).
+      timeouts: timeoutsInTicks(config)
     })
     throwIfBroken(peer.checkInvariants())
     const metrics = new Metrics(() => gauges(peer.status()))
