@@ -21,7 +21,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId as Libp2pPeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { asPeerId } from '@weft/ring'
 import type { PeerId } from '@weft/ring'
-import { MeshError } from './errors.ts'
+import { dnsName, exemptAddresses, listenError } from './mesh-addresses.ts'
+import type { DnsName } from './mesh-addresses.ts'
 import type { Logger } from './log.ts'
 
 export const TOPIC = '/weft/ring/1'
@@ -65,16 +66,6 @@ export interface MeshHandlers {
   readonly unreadable: (from: PeerId, reason: string) => void
   /** The set of connected peers subscribed to the ring topic changed. */
   readonly reachable: (peers: readonly PeerId[]) => void
-}
-
-/**
- * A peer given by DNS name (a headless Service in Kubernetes names every node running an agent):
- * re-resolved on every reconnect pass, and each address becomes a dial target of its own.
- */
-interface DnsName {
-  readonly name: string
-  readonly port: string
-  readonly family: 0 | 4 | 6
 }
 
 interface DialTarget {
@@ -173,7 +164,6 @@ export class Mesh {
   listenAddresses (): string[] {
     return this.#node.getMultiaddrs().map(m => m.toString())
   }
-
 
   connectionCount (): number {
     return this.#node.getConnections().length
@@ -375,33 +365,7 @@ function newTarget (addr: Multiaddr, discovered: boolean): DialTarget {
   return { addr, peer: null, self: false, discovered, failures: 0, nextAttempt: 0 }
 }
 
-/** The name and port of a /dns, /dns4 or /dns6 multiaddr with /tcp and no peer id, else null. */
-function dnsName (addr: Multiaddr): DnsName | null {
-  const [host, tcp, ...rest] = addr.getComponents()
-  if (host === undefined || tcp?.name !== 'tcp' || rest.length > 0 || host.value === undefined) return null
-  const family = host.name === 'dns4' ? 4 : host.name === 'dns6' ? 6 : host.name === 'dns' ? 0 : null
-  if (family === null) return null
-  return { name: host.value, port: tcp.value ?? '', family }
-}
-
-/** libp2p reports a taken port with a long multi-line message; name the setting and the cause. */
-function listenError (err: Error, listen: readonly string[]): Error {
-  if (err.name !== 'UnsupportedListenAddressesError') return err
-  const cause = /(E[A-Z]+[^\n]*)/.exec(err.message)?.[1] ?? err.message.split('\n')[0]
-  return new MeshError(`WEFT_LISTEN: cannot listen on ${listen.join(', ')}: ${cause}`)
-}
 
 function isSelfDial (err: unknown): boolean {
   return /dial self/i.test((err as Error).message ?? '')
-}
-
-/** Loopback plus the IP of every configured peer, as libp2p's `allow` list wants them. */
-function exemptAddresses (peers: readonly string[]): string[] {
-  const out = new Set(['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'])
-  for (const p of peers) {
-    const host = multiaddr(p).getComponents()[0]
-    if (host?.name === 'ip4') out.add(`/ip4/${host.value ?? ''}/ipcidr/32`)
-    if (host?.name === 'ip6') out.add(`/ip6/${host.value ?? ''}/ipcidr/128`)
-  }
-  return [...out]
 }
