@@ -53,7 +53,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
   onStop(async () => await node.store.close())
   const { log } = node
   try {
-    const routing = startNodeRouting(node, onStop)
+    const routing = await startNodeRouting(node, onStop)
     const mesh = await Mesh.open(meshOptions(node))
     const { driver, incoming, failed } = startLoop(node, mesh, routing, onStop)
     await mesh.start(meshHandlers(node, driver))
@@ -138,12 +138,15 @@ async function openNode (config: AgentConfig): Promise<Node> {
   }
 }
 
-function startNodeRouting (n: Node, onStop: (stop: Stop) => void): Routing | null {
+async function startNodeRouting (n: Node, onStop: (stop: Stop) => void): Promise<Routing | null> {
   const routing = startRouting(n.config.routing, n.universe, n.identity.peerId, n.address, n.metrics, n.log.child({ part: 'routes' }))
   if (routing === null) return null
   onStop(routing.stop)
   // The kernel may hold routes from before a restart: bring them in line with the ring at once.
   routing.update(n.peer.ring())
+  // Before the socket serves the first ADD: the bridge exists with its pinned MAC and proxy ARP, so
+  // the bridge plugin never makes it in a race with this agent (its MAC would float with its ports).
+  await routing.idle()
   return routing
 }
 

@@ -31,6 +31,8 @@ export async function thisNodeAddress (config: RoutingConfig, universe: Universe
 export interface Routing {
   /** A ring the agent committed; the routes follow it. */
   readonly update: (ring: RingState) => void
+  /** Resolves once the passes asked for so far are done (each bounded; a failure is retried later). */
+  readonly idle: () => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -43,6 +45,7 @@ export function startRouting (config: RoutingConfig, universe: Universe, self: P
   log.info({ mode, address, bridge: config.bridge }, 'routing between nodes')
   return {
     update: ring => r.update({ universe, ring, self, selfAddress: address, mode, bridge: config.bridge }),
+    idle: async () => await r.idle(),
     stop: async () => {
       // The routes stay in the kernel: running pods keep their connectivity while the agent is away.
       r.stop()

@@ -27,7 +27,7 @@ const routeLine = (r: Route): string =>
 export function diff (want: DesiredState, have: ObservedState): Changes {
   const ip: string[] = []
   const bridge: string[] = []
-  if (have.bridge === null) ip.push(`link add ${want.bridge} type bridge`, `link set ${want.bridge} up`)
+  if (have.bridge === null) ip.push(`link add ${want.bridge}${want.bridgeMac === null ? '' : ` address ${want.bridgeMac}`} type bridge`, `link set ${want.bridge} up`)
   else if (!have.bridge.up) ip.push(`link set ${want.bridge} up`)
 
   const v = want.vxlan

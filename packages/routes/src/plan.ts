@@ -56,6 +56,7 @@ export function plan (input: PlanInput): DesiredState {
   return {
     family: u.family,
     bridge: input.bridge,
+    bridgeMac: local === null ? null : nodeMac(local, BRIDGE_MAC_TAG),
     routes,
     vxlan: !vxlan || local === null
       ? null
@@ -88,6 +89,14 @@ function sysctls (family: 4 | 6, bridge: string): Sysctl[] {
  * locally administered unicast `0a:77` then the IPv4 address, or a 32-bit FNV-1a hash of the IPv6 one.
  */
 export function vtepMac (address: string): string {
+  return nodeMac(address, VTEP_MAC_TAG)
+}
+
+/** The second byte of a derived MAC tells the devices of one node apart. */
+const VTEP_MAC_TAG = 0x77
+const BRIDGE_MAC_TAG = 0x62
+
+function nodeMac (address: string, tag: number): string {
   const { family, value } = parseAddress(address)
   let low: number
   if (family === 4) {
@@ -100,6 +109,6 @@ export function vtepMac (address: string): string {
     }
     low = h
   }
-  const bytes = [0x0a, 0x77, (low >>> 24) & 255, (low >>> 16) & 255, (low >>> 8) & 255, low & 255]
+  const bytes = [0x0a, tag, (low >>> 24) & 255, (low >>> 16) & 255, (low >>> 8) & 255, low & 255]
   return bytes.map(b => b.toString(16).padStart(2, '0')).join(':')
 }

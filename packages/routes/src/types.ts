@@ -60,6 +60,12 @@ export interface DesiredState {
   readonly family: 4 | 6
   /** The pod bridge: made if missing (before the first pod), so its settings can be in place. */
   readonly bridge: string
+  /**
+   * The MAC the bridge is made with, when this node's address is known. A bridge made without one
+   * takes its lowest port's MAC, which moves as pods come and go (and the bridge plugin's own
+   * pinning of it can race the making): CHECK then finds the MAC changed.
+   */
+  readonly bridgeMac: string | null
   readonly routes: readonly Route[]
   readonly vxlan: VxlanPlan | null
   readonly sysctls: readonly Sysctl[]

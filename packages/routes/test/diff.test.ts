@@ -7,7 +7,7 @@ import type { DesiredState, ObservedState, VxlanPlan } from '../src/index.ts'
 const P = asPeerId('peer-b')
 const route = (dst: string, via = '192.0.2.2') => ({ dst: dst as Cidr, via, onlink: false, peer: P })
 const want = (over: Partial<DesiredState> = {}): DesiredState =>
-  ({ family: 4, bridge: 'weft0', routes: [], vxlan: null, sysctls: [], unroutable: [], ...over })
+  ({ family: 4, bridge: 'weft0', bridgeMac: null, routes: [], vxlan: null, sysctls: [], unroutable: [], ...over })
 const have = (over: Partial<ObservedState> = {}): ObservedState =>
   ({ routes: [], bridge: { up: true }, vxlan: null, neighbours: [], fdb: [], sysctls: new Map(), ...over })
 const tunnel: VxlanPlan = { device: 'weft-vxlan', vni: 6784, port: 6784, local: '192.0.2.1', mac: '0a:77:c0:00:02:01', mtu: 1450, peers: [{ address: '192.0.2.2', mac: '0a:77:c0:00:02:02' }] }
@@ -18,6 +18,11 @@ describe('the diff', () => {
     const c = diff(want({ routes: [route('10.32.0.5/32'), route('10.40.0.0/13')], sysctls: [{ path: 'net/ipv4/ip_forward', value: '1' }] }),
       have({ routes: [{ dst: '10.32.0.5', gateway: '192.0.2.2', onlink: false }, { dst: '10.40.0.0/13', gateway: '192.0.2.2', dev: 'eth0', onlink: false }], sysctls: new Map([['net/ipv4/ip_forward', '1']]) }))
     expect(c).toEqual({ ip: [], bridge: [], sysctls: [] })
+  })
+
+  it('makes a missing bridge with the MAC derived from the node, so it never floats with its ports', () => {
+    const c = diff(want({ bridgeMac: '0a:62:c6:12:4d:01' }), have({ bridge: null }))
+    expect(c.ip).toEqual(['link add weft0 address 0a:62:c6:12:4d:01 type bridge', 'link set weft0 up'])
   })
 
   it('deletes its stale routes, replaces missing or changed ones, makes a missing bridge, writes changed settings', () => {
