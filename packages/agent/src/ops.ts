@@ -3,7 +3,7 @@
  * after their batch is durable); reads come from the store's view of what is durable.
  */
 import { addressAt, asPeerId } from '@weft/ring'
-import type { CompletionOf, CoreError, Offset, Peer, RequestKind, Success, Universe } from '@weft/ring'
+import type { CompletionOf, CoreError, Offset, Peer, PeerId, RequestKind, Success, Universe } from '@weft/ring'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, GcResponse, PrimeResponse, ReleaseResponse, ReportResponse,
   RmpeerRequest, RmpeerResponse, StatusResponse
@@ -13,16 +13,17 @@ import type { AgentOps } from './api.ts'
 import type { Driver } from './driver.ts'
 import { gatewayKey, isGatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
-import type { AttachmentMeta, Store } from './store.ts'
+import type { IncomingMeta } from './incoming-meta.ts'
+import type { Store } from './store.ts'
 import { allocationInfo, allocationInfos, reportBody } from './status.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
-import { attachmentOfKey } from './attachment-key.ts'
 
 export interface OpsDeps {
   readonly universe: Universe
   readonly peer: Peer
   readonly driver: Driver
   readonly store: Store
+  readonly incoming: IncomingMeta
   readonly requestTimeoutMs: number
   readonly clock: () => number
   readonly status: () => StatusResponse
@@ -31,23 +32,15 @@ export interface OpsDeps {
 export class Ops implements AgentOps {
   readonly universe: Universe
   readonly #d: OpsDeps
-  /** Metadata of allocations on their way to the store, by attachment key. */
-  readonly #incoming = new Map<string, AttachmentMeta>()
 
   constructor (deps: OpsDeps) {
     this.universe = deps.universe
     this.#d = deps
   }
 
-  /** The metadata to persist with a new allocation of `key`. */
-  metaFor (key: string): AttachmentMeta {
-    const known = this.#incoming.get(key) ?? this.#d.store.allocations.get(key)
-    return known ?? metaFromKey(key, this.#d.clock())
-  }
-
   async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     const { key, offset, gateway: withGateway, ...attachment } = req
-    this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
+    this.#d.incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
       // The gateway's first reservation shares the pod's batch; after that it is read from the store.
       const [c, gateway] = await Promise.all([
@@ -56,7 +49,7 @@ export class Ops implements AgentOps {
       ])
       return { ...this.#answer(c.offset), ...(gateway === undefined ? {} : { gateway }) }
     } finally {
-      this.#incoming.delete(key)
+      this.#d.incoming.delete(key)
     }
   }
 
@@ -107,8 +100,8 @@ export class Ops implements AgentOps {
 
   async rmpeer ({ peer: name, force }: Required<RmpeerRequest>): Promise<RmpeerResponse> {
     const target = this.#resolvePeer(name)
-    const c = ok(await this.#request('rmpeer', id => this.#d.peer.rmpeer(id, asPeerId(target.peer), force), 'rmpeer'))
-    return { peer: target.peer, nickname: target.nickname, takenOver: c.takenOver.toString() }
+    const takenOver = await takeOver(this.#d, asPeerId(target.peer), force)
+    return { peer: target.peer, nickname: target.nickname, takenOver: takenOver.toString() }
   }
 
   async prime (): Promise<PrimeResponse> {
@@ -148,9 +141,10 @@ export class Ops implements AgentOps {
   }
 }
 
-/** Metadata recovered from the attachment key alone, for an allocation that arrived without any. */
-export function metaFromKey (key: string, now: number): AttachmentMeta {
-  return { ...attachmentOfKey(key), allocatedAt: now }
+/** The core's rmpeer through the Ready loop: how many addresses this peer inherited (0 when another is the heir). */
+export async function takeOver (d: Pick<OpsDeps, 'driver' | 'peer' | 'requestTimeoutMs'>, target: PeerId, force: boolean): Promise<bigint> {
+  const c = ok(await d.driver.request('rmpeer', id => d.peer.rmpeer(id, target, force), d.requestTimeoutMs, 'rmpeer'))
+  return c.takenOver
 }
 
 function ok<K extends RequestKind> (c: CompletionOf<K>): Success<K> {

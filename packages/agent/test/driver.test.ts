@@ -4,7 +4,7 @@ import type { CompletionOf, PersistDelta } from '@weft/ring'
 import { Driver } from '../src/driver.ts'
 import { createLogger } from '../src/log.ts'
 import { Store } from '../src/store.ts'
-import { metaFromKey } from '../src/ops.ts'
+import { metaFromKey } from '../src/incoming-meta.ts'
 import { makeTempDir, removeTempDir } from './harness.ts'
 
 const U = parseUniverse('10.32.0.0/16')

@@ -4,7 +4,9 @@ import { quorumOf } from './paxos.ts'
 import type { PeerState } from './peer-state.ts'
 import type { PeerId } from './types.ts'
 
-export type StatusCode = 'idle' | 'awaiting-consensus' | 'priming' | 'ready' | 'waiting' | 'unreachable' | 'removed'
+/** The status words end to end: the socket API's `IpamStatus` mirrors this list (a test pins them). */
+export const STATUS_CODES = ['idle', 'awaiting-consensus', 'priming', 'ready', 'waiting-for-space', 'all-unreachable', 'removed'] as const
+export type StatusCode = typeof STATUS_CODES[number]
 
 export interface PeerSummary {
   readonly peer: PeerId
@@ -54,9 +56,9 @@ export function statusOf (s: PeerState): { code: StatusCode, text: string } {
   if (s.allocation.pending.length > 0 && s.space.freeCount() === 0n) {
     const others = s.ring.owners().filter(p => p !== s.id)
     if (others.length > 0 && others.every(p => !s.reachable.has(p))) {
-      return { code: 'unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead" }
+      return { code: 'all-unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead" }
     }
-    return { code: 'waiting', text: 'waiting for IP(s) to become available' }
+    return { code: 'waiting-for-space', text: 'waiting for IP(s) to become available' }
   }
   return { code: 'ready', text: 'ready' }
 }

@@ -128,7 +128,7 @@ describe('peer', () => {
     const id = w.allocate(A, 'k4')
     expect(w.result(id)).toBeUndefined()
     expect(w.peer(A).status()).toMatchObject({
-      code: 'unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead", pendingAllocates: 1
+      code: 'all-unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead", pendingAllocates: 1
     })
     w.heal()
     w.settle(10)

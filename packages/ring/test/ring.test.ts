@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { Ring, asPeerId, parseUniverse, statesEqual } from '../src/index.ts'
-import type { RingState } from '../src/index.ts'
+import { Ring, asPeerId, parseUniverse, statesEqual } from '../src/internal.ts'
+import type { RingState } from '../src/internal.ts'
 import { PEERS, merged, replicaStates, universe } from './ring-arbitrary.ts'
 
 const [A, B, C] = [asPeerId('peer-a'), asPeerId('peer-b'), asPeerId('peer-c')]
