@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { asPeerId, canonicalAddress, parseUniverse } from '@weft/ring'
 import { ROUTING_MODES } from '@weft/routes'
 import type { RoutingMode } from '@weft/routes'
-import type { Cidr, InitMode } from '@weft/ring'
+import type { Cidr, InitMode, Timeouts } from '@weft/ring'
 import { ConfigError } from './errors.ts'
 import { isLoopback } from './kube.ts'
 import { DEFAULT_SOCKET, fieldProblem } from '@weft/protocol'
@@ -40,8 +40,10 @@ export interface AgentConfig {
   readonly nickname: string
   readonly metricsAddr: HostPort | null
   readonly logLevel: LogLevel
-  /** Length of one core tick. */
+  /** Length of one core tick: how often the core looks at its timers, not how long any of them is. */
   readonly tickMs: number
+  /** The core's protocol timeouts (the request's is requestTimeoutMs). */
+  readonly protocolTimeoutsMs: ProtocolTimeoutsMs
   /** How long a socket request may wait for the core before it is answered retryable. */
   readonly requestTimeoutMs: number
   /** Base interval of the reconnect loop to WEFT_PEERS. */
@@ -110,12 +112,38 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     metricsAddr: metricsAddr(setting(env, 'WEFT_METRICS_ADDR')),
     logLevel: logLevel(env),
     tickMs: integer(env, 'WEFT_TICK_MS', 100, 1, 60_000),
+    protocolTimeoutsMs: PROTOCOL_TIMEOUTS_MS,
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
     reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),
     pingMs: integer(env, 'WEFT_PING_MS', 10_000, 1_000, 600_000),
     kube: parseKube(env, discovery, init.kind === 'kubernetes', listen),
     routing: parseRouting(env),
     migrateNetwork: migrateNetwork(env)
+  }
+}
+
+/** Every core timeout but the request's, which the socket's WEFT_REQUEST_TIMEOUT_MS bounds. */
+export type ProtocolTimeoutsMs = { readonly [K in Exclude<keyof Timeouts, 'request'>]: number }
+
+/** The core's DEFAULT_TIMEOUTS at the default 100 ms tick; Timeouts says what each bounds. */
+export const PROTOCOL_TIMEOUTS_MS: ProtocolTimeoutsMs = {
+  ask: 400, ballot: 1_200, grace: 600, gossip: 800, freeReport: 400, takeover: 2_000, backoff: 400, nodeWait: 5_000
+}
+
+/** The one place milliseconds become the core's ticks: each rounded down, at least one tick. */
+export function timeoutsInTicks (config: Pick<AgentConfig, 'tickMs' | 'requestTimeoutMs' | 'protocolTimeoutsMs'>): Timeouts {
+  const ticks = (ms: number): number => Math.max(1, Math.floor(ms / config.tickMs))
+  const t = config.protocolTimeoutsMs
+  return {
+    request: ticks(config.requestTimeoutMs),
+    ask: ticks(t.ask),
+    ballot: ticks(t.ballot),
+    grace: ticks(t.grace),
+    gossip: ticks(t.gossip),
+    freeReport: ticks(t.freeReport),
+    takeover: ticks(t.takeover),
+    backoff: ticks(t.backoff),
+    nodeWait: ticks(t.nodeWait)
   }
 }
 

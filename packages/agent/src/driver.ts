@@ -4,7 +4,7 @@
  * batch is in flight at a time; whatever arrives while it is being written joins the next one,
  * which is how commits are grouped.
  */
-import type { Completion, CoreError, CoreEvent, Outbound, PersistDelta, Ready, RequestId } from '@weft/ring'
+import type { Completion, CompletionOf, CoreError, CoreEvent, Failure, Outbound, PersistDelta, Ready, RequestId, RequestKind } from '@weft/ring'
 import type { Logger } from './log.ts'
 
 /** The part of the core's Peer the loop drives. */
@@ -24,6 +24,7 @@ export interface DriverIo {
 }
 
 interface Waiter {
+  readonly kind: RequestKind
   readonly resolve: (c: Completion) => void
   readonly timer: NodeJS.Timeout
 }
@@ -53,19 +54,21 @@ export class Driver {
   /**
    * Starts a core request with a fresh id and waits for its completion, at most `timeoutMs`; then it
    * completes as a retryable not-ready error (a late completion is dropped: CNI retries are idempotent),
-   * with `stalled()`'s error when it has one.
+   * with `stalled()`'s error when it has one. `kind` is the core request `start` makes: its completion
+   * is typed by it.
    */
-  async request (start: (id: RequestId) => void, timeoutMs: number, what: string, stalled: () => CoreError | null = () => null): Promise<Completion> {
+  async request<K extends RequestKind> (kind: K, start: (id: RequestId) => void, timeoutMs: number, what: string, stalled: () => CoreError | null = () => null): Promise<CompletionOf<K>> {
     // A stopped loop is an agent on its way out: the next one (restarted) may answer.
     if (this.#failed !== null) return failure(0, `the agent stopped: ${this.#failed.message}`)
     const id = this.#nextId++
-    const done = new Promise<Completion>(resolve => {
+    const done = new Promise<CompletionOf<K>>(resolve => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id)
         const reason = stalled()
         resolve(reason === null ? failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
       }, timeoutMs)
-      this.#waiting.set(id, { resolve, timer })
+      // #complete resolves only with a failure or a success of this kind.
+      this.#waiting.set(id, { kind, resolve: c => resolve(c as CompletionOf<K>), timer })
     })
     this.input(() => start(id))
     return await done
@@ -124,6 +127,10 @@ export class Driver {
       this.#log.debug({ id: c.id }, 'completion for a request that timed out')
       return
     }
+    if (c.ok && c.kind !== w.kind) {
+      this.#fail(new Error(`the core completed ${w.kind} request ${c.id} as a ${c.kind}`))
+      return
+    }
     clearTimeout(w.timer)
     this.#waiting.delete(c.id)
     w.resolve(c)
@@ -143,6 +150,6 @@ export class Driver {
 }
 
 /** Retryable: the same request may succeed later, on this agent or on the one restarted in its place. */
-function failure (id: RequestId, message: string): Completion {
+function failure (id: RequestId, message: string): Failure {
   return { id, ok: false, error: { code: 'not-ready', message, retryable: true } }
 }

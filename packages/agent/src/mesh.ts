@@ -21,7 +21,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId as Libp2pPeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { asPeerId } from '@weft/ring'
 import type { PeerId } from '@weft/ring'
-import { MeshError } from './errors.ts'
+import { dnsName, exemptAddresses, listenError } from './mesh-addresses.ts'
+import type { DnsName } from './mesh-addresses.ts'
 import type { Logger } from './log.ts'
 
 export const TOPIC = '/weft/ring/1'
@@ -67,16 +68,6 @@ export interface MeshHandlers {
   readonly reachable: (peers: readonly PeerId[]) => void
 }
 
-/**
- * A peer given by DNS name (a headless Service in Kubernetes names every node running an agent):
- * re-resolved on every reconnect pass, and each address becomes a dial target of its own.
- */
-interface DnsName {
-  readonly name: string
-  readonly port: string
-  readonly family: 0 | 4 | 6
-}
-
 interface DialTarget {
   readonly addr: Multiaddr
   peer: Libp2pPeerId | null
@@ -90,7 +81,7 @@ interface DialTarget {
 
 export class Mesh {
   readonly #node: Libp2p<{ pubsub: GossipSub }>
-  readonly #handlers: MeshHandlers
+  readonly #listen: readonly string[]
   readonly #log: Logger
   readonly #reconnectMs: number
   #targets: DialTarget[]
@@ -103,9 +94,9 @@ export class Mesh {
   #again = false
   #stopped = false
 
-  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions, handlers: MeshHandlers) {
+  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions) {
     this.#node = node
-    this.#handlers = handlers
+    this.#listen = options.listen
     this.#log = options.log
     this.#reconnectMs = options.reconnectMs
     const addrs = options.peers.map(p => multiaddr(p))
@@ -113,8 +104,20 @@ export class Mesh {
     this.#targets = addrs.filter(a => dnsName(a) === null).map(a => newTarget(a, false))
   }
 
+  /** Opens and starts a mesh in one step. */
   static async start (options: MeshOptions, handlers: MeshHandlers): Promise<Mesh> {
+    const mesh = await Mesh.open(options)
+    await mesh.start(handlers)
+    return mesh
+  }
+
+  /**
+   * A mesh that can be sent to (nothing leaves before start) but neither listens nor receives yet:
+   * what it receives needs the core's loop, and that loop sends through the mesh.
+   */
+  static async open (options: MeshOptions): Promise<Mesh> {
     const node = await createLibp2p({
+      start: false,
       privateKey: options.privateKey,
       addresses: { listen: [...options.listen] },
       transports: [tcp()],
@@ -140,12 +143,18 @@ export class Mesh {
           scoreParams: { IPColocationFactorWeight: 0 }
         })
       }
-    }).catch((err: unknown) => {
-      throw listenError(err as Error, options.listen)
     })
-    const mesh = new Mesh(node, options, handlers)
-    await mesh.#wire()
-    return mesh
+    return new Mesh(node, options)
+  }
+
+  /** Listens, joins the topic and dials the peers; `handlers` get everything received from now on. */
+  async start (handlers: MeshHandlers): Promise<void> {
+    try {
+      await this.#node.start()
+    } catch (err) {
+      throw listenError(err as Error, this.#listen)
+    }
+    await this.#wire(handlers)
   }
 
   get peerId (): PeerId {
@@ -155,7 +164,6 @@ export class Mesh {
   listenAddresses (): string[] {
     return this.#node.getMultiaddrs().map(m => m.toString())
   }
-
 
   connectionCount (): number {
     return this.#node.getConnections().length
@@ -206,24 +214,24 @@ export class Mesh {
     await this.#node.stop()
   }
 
-  async #wire (): Promise<void> {
+  async #wire (handlers: MeshHandlers): Promise<void> {
     const node = this.#node
     const pubsub = node.services.pubsub
     // The topic validator is where gossipsub hands over each new message exactly once, after
     // deduplication; rejecting malformed bytes there also stops them spreading and lowers the sender's score.
     pubsub.topicValidators.set(TOPIC, (_propagator, msg) => {
       if (msg.type !== 'signed') return TopicValidatorResult.Reject
-      return VERDICTS[this.#handlers.receive(asPeerId(msg.from.toString()), msg.data)]
+      return VERDICTS[handlers.receive(asPeerId(msg.from.toString()), msg.data)]
     })
-    pubsub.addEventListener('subscription-change', () => this.#updateReachable())
-    node.addEventListener('peer:connect', () => this.#updateReachable())
-    node.addEventListener('peer:disconnect', () => this.#updateReachable())
-    await node.handle(PROTOCOL, async (stream, connection) => await this.#serveStream(stream, connection), { maxInboundStreams: 256 })
+    pubsub.addEventListener('subscription-change', () => this.#updateReachable(handlers))
+    node.addEventListener('peer:connect', () => this.#updateReachable(handlers))
+    node.addEventListener('peer:disconnect', () => this.#updateReachable(handlers))
+    await node.handle(PROTOCOL, async (stream, connection) => await this.#serveStream(stream, connection, handlers), { maxInboundStreams: 256 })
     pubsub.subscribe(TOPIC)
     this.#scheduleReconnect(0)
   }
 
-  async #serveStream (stream: Stream, connection: Connection): Promise<void> {
+  async #serveStream (stream: Stream, connection: Connection, handlers: MeshHandlers): Promise<void> {
     // Wrapped before any await, or buffered data can be lost (libp2p 3 pitfall).
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     const from = asPeerId(connection.remotePeer.toString())
@@ -231,11 +239,11 @@ export class Mesh {
     try {
       data = await lp.read({ signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
     } catch (err) {
-      this.#handlers.unreadable(from, (err as Error).message)
+      handlers.unreadable(from, (err as Error).message)
       stream.abort(err as Error)
       return
     }
-    this.#handlers.receive(from, data.subarray())
+    handlers.receive(from, data.subarray())
     await stream.close().catch(() => undefined)
   }
 
@@ -267,7 +275,7 @@ export class Mesh {
     }
   }
 
-  #updateReachable (): void {
+  #updateReachable (handlers: MeshHandlers): void {
     if (this.#stopped) return
     const subscribed = this.#node.services.pubsub.getSubscribers(TOPIC)
     const now = subscribed
@@ -276,7 +284,7 @@ export class Mesh {
       .sort()
     if (now.length === this.#reachable.length && now.every((p, i) => p === this.#reachable[i])) return
     this.#reachable = now
-    this.#handlers.reachable(now)
+    handlers.reachable(now)
   }
 
   #scheduleReconnect (delay: number): void {
@@ -357,33 +365,7 @@ function newTarget (addr: Multiaddr, discovered: boolean): DialTarget {
   return { addr, peer: null, self: false, discovered, failures: 0, nextAttempt: 0 }
 }
 
-/** The name and port of a /dns, /dns4 or /dns6 multiaddr with /tcp and no peer id, else null. */
-function dnsName (addr: Multiaddr): DnsName | null {
-  const [host, tcp, ...rest] = addr.getComponents()
-  if (host === undefined || tcp?.name !== 'tcp' || rest.length > 0 || host.value === undefined) return null
-  const family = host.name === 'dns4' ? 4 : host.name === 'dns6' ? 6 : host.name === 'dns' ? 0 : null
-  if (family === null) return null
-  return { name: host.value, port: tcp.value ?? '', family }
-}
-
-/** libp2p reports a taken port with a long multi-line message; name the setting and the cause. */
-function listenError (err: Error, listen: readonly string[]): Error {
-  if (err.name !== 'UnsupportedListenAddressesError') return err
-  const cause = /(E[A-Z]+[^\n]*)/.exec(err.message)?.[1] ?? err.message.split('\n')[0]
-  return new MeshError(`WEFT_LISTEN: cannot listen on ${listen.join(', ')}: ${cause}`)
-}
 
 function isSelfDial (err: unknown): boolean {
   return /dial self/i.test((err as Error).message ?? '')
-}
-
-/** Loopback plus the IP of every configured peer, as libp2p's `allow` list wants them. */
-function exemptAddresses (peers: readonly string[]): string[] {
-  const out = new Set(['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'])
-  for (const p of peers) {
-    const host = multiaddr(p).getComponents()[0]
-    if (host?.name === 'ip4') out.add(`/ip4/${host.value ?? ''}/ipcidr/32`)
-    if (host?.name === 'ip6') out.add(`/ip6/${host.value ?? ''}/ipcidr/128`)
-  }
-  return [...out]
 }

@@ -3,7 +3,7 @@
  * after their batch is durable); reads come from the store's view of what is durable.
  */
 import { addressAt, asPeerId } from '@weft/ring'
-import type { Completion, CoreError, Offset, Peer, Universe } from '@weft/ring'
+import type { CompletionOf, CoreError, Offset, Peer, PeerId, RequestKind, Success, Universe } from '@weft/ring'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, GcResponse, PrimeResponse, ReleaseResponse, ReportResponse,
   RmpeerRequest, RmpeerResponse, StatusResponse
@@ -13,16 +13,17 @@ import type { AgentOps } from './api.ts'
 import type { Driver } from './driver.ts'
 import { gatewayKey, isGatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
-import type { AttachmentMeta, Store } from './store.ts'
+import type { IncomingMeta } from './incoming-meta.ts'
+import type { Store } from './store.ts'
 import { allocationInfo, allocationInfos, reportBody } from './status.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
-import { attachmentOfKey } from './attachment-key.ts'
 
 export interface OpsDeps {
   readonly universe: Universe
   readonly peer: Peer
   readonly driver: Driver
   readonly store: Store
+  readonly incoming: IncomingMeta
   readonly requestTimeoutMs: number
   readonly clock: () => number
   readonly status: () => StatusResponse
@@ -31,33 +32,24 @@ export interface OpsDeps {
 export class Ops implements AgentOps {
   readonly universe: Universe
   readonly #d: OpsDeps
-  /** Metadata of allocations on their way to the store, by attachment key. */
-  readonly #incoming = new Map<string, AttachmentMeta>()
 
   constructor (deps: OpsDeps) {
     this.universe = deps.universe
     this.#d = deps
   }
 
-  /** The metadata to persist with a new allocation of `key`. */
-  metaFor (key: string): AttachmentMeta {
-    const known = this.#incoming.get(key) ?? this.#d.store.allocations.get(key)
-    return known ?? metaFromKey(key, this.#d.clock())
-  }
-
   async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     const { key, offset, gateway: withGateway, ...attachment } = req
-    this.#incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
+    this.#d.incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
     try {
       // The gateway's first reservation shares the pod's batch; after that it is read from the store.
       const [c, gateway] = await Promise.all([
-        this.#request(id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs, () => this.#stalled(offset)).then(ok),
+        this.#request('allocate', id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs, () => this.#stalled(offset)).then(ok),
         withGateway ? this.#gateway(attachment.network, withinMs) : undefined
       ])
-      if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed an allocation without an address')
       return { ...this.#answer(c.offset), ...(gateway === undefined ? {} : { gateway }) }
     } finally {
-      this.#incoming.delete(key)
+      this.#d.incoming.delete(key)
     }
   }
 
@@ -66,14 +58,13 @@ export class Ops implements AgentOps {
     const key = gatewayKey(network)
     const held = this.#d.store.allocations.get(key)
     if (held !== undefined) return addressAt(this.universe, held.offset)
-    const c = ok(await this.#request(id => this.#d.peer.allocate(id, key), 'gateway reservation', withinMs, () => this.#stalled(undefined)))
-    if (c.offset === undefined) throw new ApiError(500, 'internal', 'the core completed the gateway reservation without an address')
+    const c = ok(await this.#request('allocate', id => this.#d.peer.allocate(id, key), 'gateway reservation', withinMs, () => this.#stalled(undefined)))
     return addressAt(this.universe, c.offset)
   }
 
   async release (a: CheckedAttachment, withinMs?: number): Promise<ReleaseResponse> {
-    const c = ok(await this.#request(id => this.#d.peer.release(id, a.key), 'release', withinMs))
-    return { released: c.offset === undefined ? null : addressAt(this.universe, c.offset) }
+    const c = ok(await this.#request('release', id => this.#d.peer.release(id, a.key), 'release', withinMs))
+    return { released: c.offset === null ? null : addressAt(this.universe, c.offset) }
   }
 
   check (a: CheckedAttachment): CheckResponse {
@@ -89,7 +80,7 @@ export class Ops implements AgentOps {
     // Gateways belong to the node, not to a container: GC keeps them.
     const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key) && !isGatewayKey(key))
     const released = await Promise.all(stale.map(async ([key, held]) => {
-      ok(await this.#request(id => this.#d.peer.release(id, key), 'gc release', withinMs))
+      ok(await this.#request('release', id => this.#d.peer.release(id, key), 'gc release', withinMs))
       return allocationInfo(this.universe, held)
     }))
     return { released }
@@ -109,12 +100,12 @@ export class Ops implements AgentOps {
 
   async rmpeer ({ peer: name, force }: Required<RmpeerRequest>): Promise<RmpeerResponse> {
     const target = this.#resolvePeer(name)
-    const c = ok(await this.#request(id => this.#d.peer.rmpeer(id, asPeerId(target.peer), force), 'rmpeer'))
-    return { peer: target.peer, nickname: target.nickname, takenOver: (c.takenOver ?? 0n).toString() }
+    const takenOver = await takeOver(this.#d, asPeerId(target.peer), force)
+    return { peer: target.peer, nickname: target.nickname, takenOver: takenOver.toString() }
   }
 
   async prime (): Promise<PrimeResponse> {
-    ok(await this.#request(id => this.#d.peer.prime(id), 'prime'))
+    ok(await this.#request('prime', id => this.#d.peer.prime(id), 'prime'))
     return this.#d.status()
   }
 
@@ -136,8 +127,8 @@ export class Ops implements AgentOps {
     return { address: addressAt(this.universe, offset), prefixLength: this.universe.prefixLength, range: this.universe.cidr }
   }
 
-  async #request (start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<Completion> {
-    return await this.#d.driver.request(start, Math.min(this.#d.requestTimeoutMs, withinMs), what, stalled)
+  async #request<K extends RequestKind> (kind: K, start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<CompletionOf<K>> {
+    return await this.#d.driver.request(kind, start, Math.min(this.#d.requestTimeoutMs, withinMs), what, stalled)
   }
 
   /**
@@ -150,12 +141,13 @@ export class Ops implements AgentOps {
   }
 }
 
-/** Metadata recovered from the attachment key alone, for an allocation that arrived without any. */
-export function metaFromKey (key: string, now: number): AttachmentMeta {
-  return { ...attachmentOfKey(key), allocatedAt: now }
+/** The core's rmpeer through the Ready loop: how many addresses this peer inherited (0 when another is the heir). */
+export async function takeOver (d: Pick<OpsDeps, 'driver' | 'peer' | 'requestTimeoutMs'>, target: PeerId, force: boolean): Promise<bigint> {
+  const c = ok(await d.driver.request('rmpeer', id => d.peer.rmpeer(id, target, force), d.requestTimeoutMs, 'rmpeer'))
+  return c.takenOver
 }
 
-function ok (c: Completion): Extract<Completion, { ok: true }> {
+function ok<K extends RequestKind> (c: CompletionOf<K>): Success<K> {
   if (!c.ok) throw apiErrorOf(c.error)
   return c
 }

@@ -4,7 +4,7 @@
  * node's name, so a peer whose node is gone from the API, and that cannot be reached, never comes
  * back.
  */
-import type { PeerLine } from '@weft/protocol'
+import type { PeerSummary } from '@weft/ring'
 
 /** Believed listings in a row that must leave a node out before it counts as deleted. */
 export const MISSING_LISTINGS = 2
@@ -25,8 +25,8 @@ export function newHistory (seen: Iterable<string> = []): NodeHistory {
  * A listing that leaves out this agent's own node is not believed: a truncated answer, or nicknames
  * that are not node names. Nothing is learnt from it and nothing taken over on it.
  */
-export function believable (owners: readonly PeerLine[], nodes: ReadonlySet<string>): boolean {
-  const self = owners.find(p => p.local)
+export function believable (owners: readonly PeerSummary[], nodes: ReadonlySet<string>): boolean {
+  const self = owners.find(p => p.self)
   return self !== undefined && nodes.has(self.nickname)
 }
 
@@ -46,9 +46,9 @@ export function observe (h: NodeHistory, nodes: ReadonlySet<string>): NodeHistor
  *   came back with a new identity, its data dir lost: one agent runs per node, so the old one is gone).
  * A nickname never seen as a node is left alone: it may not be a Kubernetes agent at all.
  */
-export function peersToReclaim (owners: readonly PeerLine[], nodes: ReadonlySet<string>, h: NodeHistory): PeerLine[] {
+export function peersToReclaim (owners: readonly PeerSummary[], nodes: ReadonlySet<string>, h: NodeHistory): PeerSummary[] {
   if (!believable(owners, nodes)) return []
-  const live = new Set(owners.filter(p => p.local || p.reachable).map(p => p.nickname))
-  return owners.filter(p => !p.local && !p.reachable && p.nickname !== '' &&
+  const live = new Set(owners.filter(p => p.self || p.reachable).map(p => p.nickname))
+  return owners.filter(p => !p.self && !p.reachable && p.nickname !== '' &&
     ((h.missing.get(p.nickname) ?? 0) >= MISSING_LISTINGS || (nodes.has(p.nickname) && live.has(p.nickname))))
 }

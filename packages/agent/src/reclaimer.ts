@@ -4,16 +4,16 @@
  * target, so every agent may try at once (Weave needed a lock in a ConfigMap for this) and a
  * cut-off side of the cluster cannot do it.
  */
-import type { PeerLine } from '@weft/protocol'
+import type { PeerId, PeerSummary } from '@weft/ring'
 import type { Logger } from './log.ts'
 import { believable, newHistory, observe, peersToReclaim } from './reclaim-choice.ts'
 import type { NodeHistory } from './reclaim-choice.ts'
 
 export interface ReclaimComponents {
-  /** The ring's owners as the local agent sees them (status peers). */
-  readonly owners: () => readonly PeerLine[]
-  /** Takes a peer over; resolves with the number of addresses this agent inherited, decimal. */
-  readonly rmpeer: (peer: string) => Promise<string>
+  /** The ring's owners as the local core sees them. */
+  readonly owners: () => readonly PeerSummary[]
+  /** Takes a peer over (the core's rmpeer); resolves with the number of addresses this agent inherited. */
+  readonly rmpeer: (peer: PeerId) => Promise<bigint>
   /** Node names seen before this start, and where to keep them when more are seen. */
   readonly seen: readonly string[]
   readonly saveSeen: (names: readonly string[]) => Promise<void>
@@ -43,7 +43,7 @@ export function startReclaimer (c: ReclaimComponents): Reclaimer {
   const pass = async (nodes: ReadonlySet<string>): Promise<void> => {
     const owners = c.owners()
     if (!believable(owners, nodes)) {
-      if (!warned) c.log.warn({ nickname: owners.find(p => p.local)?.nickname, nodes: nodes.size }, 'the Kubernetes node list leaves out this agent\'s node (is WEFT_NICKNAME the node name?); reclaiming nothing')
+      if (!warned) c.log.warn({ nickname: owners.find(p => p.self)?.nickname, nodes: nodes.size }, 'the Kubernetes node list leaves out this agent\'s node (is WEFT_NICKNAME the node name?); reclaiming nothing')
       warned = true
       return
     }
@@ -55,13 +55,13 @@ export function startReclaimer (c: ReclaimComponents): Reclaimer {
       if (stopped) return
       const why = nodes.has(p.nickname) ? 'its node runs a newer agent' : 'its node was deleted'
       try {
-        const takenOver = await c.rmpeer(p.id)
+        const takenOver = await c.rmpeer(p.peer)
         // 0: the peer was taken over already, or another agent is the heir.
-        if (takenOver === '0') continue
+        if (takenOver === 0n) continue
         c.reclaimed()
-        c.log.info({ target: p.id, targetNickname: p.nickname, takenOver, why }, 'took over the space of a peer that is gone')
+        c.log.info({ target: p.peer, targetNickname: p.nickname, takenOver: takenOver.toString(), why }, 'took over the space of a peer that is gone')
       } catch (err) {
-        c.log.info({ target: p.id, targetNickname: p.nickname, why, err: (err as Error).message }, 'cannot take over a peer that is gone yet; retrying later')
+        c.log.info({ target: p.peer, targetNickname: p.nickname, why, err: (err as Error).message }, 'cannot take over a peer that is gone yet; retrying later')
       }
     }
   }

@@ -4,8 +4,8 @@
  * Pure functions of their inputs.
  */
 import { addressAt, spansOf } from '@weft/ring'
-import type { PeerStatus, RingState, StatusCode, Universe } from '@weft/ring'
-import type { AllocationInfo, IpamStatus, PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
+import type { PeerStatus, RingState, Universe } from '@weft/ring'
+import type { AllocationInfo, PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
 import type { GaugeSnapshot } from './metrics.ts'
 import type { NodeSourceState } from './node-source.ts'
 import type { StoredAllocation } from './store.ts'
@@ -16,16 +16,6 @@ export interface AgentFacts {
   readonly badMessages: number
   /** The Node list's reader, when the agent reads it. */
   readonly kubernetes: NodeSourceState | null
-}
-
-const IPAM_STATUS: Record<StatusCode, IpamStatus> = {
-  idle: 'idle',
-  'awaiting-consensus': 'awaiting-consensus',
-  priming: 'priming',
-  ready: 'ready',
-  waiting: 'waiting-for-space',
-  unreachable: 'all-unreachable',
-  removed: 'removed'
 }
 
 export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
@@ -44,7 +34,7 @@ export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
   const text = kube?.error != null && s.code !== 'ready' ? `${kube.error}; retrying (${s.text})` : s.text
   return {
     peer: { id: s.id, nickname: s.nickname },
-    status: IPAM_STATUS[s.code],
+    status: s.code,
     statusText: text,
     range: s.range,
     rangeSize: s.universeSize.toString(),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { parseConfig, formatInit } from '../src/config.ts'
+import { DEFAULT_TIMEOUTS } from '@weft/ring'
+import { parseConfig, formatInit, PROTOCOL_TIMEOUTS_MS, timeoutsInTicks } from '../src/config.ts'
 import type { Env } from '../src/config.ts'
 import { ConfigError } from '../src/errors.ts'
 
@@ -38,6 +39,7 @@ describe('config defaults', () => {
       metricsAddr: null,
       logLevel: 'info',
       tickMs: 100,
+      protocolTimeoutsMs: PROTOCOL_TIMEOUTS_MS,
       requestTimeoutMs: 30_000,
       reconnectMs: 2_000,
       pingMs: 10_000,
@@ -162,5 +164,16 @@ describe('config rejects bad values, naming the variable and the value', () => {
     rejects({ IPALLOC_INIT: 'kubernetes' }, 'WEFT_KUBE_API', 'outside a pod')
     rejects({ WEFT_DISCOVERY: 'dns' }, 'WEFT_DISCOVERY', '"dns"', '"off"')
     rejects({ ...on, WEFT_KUBE_API: 'https://k', WEFT_KUBE_SECRETS_DIR: 'sa' }, 'WEFT_KUBE_SECRETS_DIR', 'absolute path')
+  })
+})
+
+describe('timeouts', () => {
+  it('are milliseconds, turned into ticks once: the default tick gives the core its defaults, a shorter one more ticks', () => {
+    expect(timeoutsInTicks(parse({}))).toEqual({ ...DEFAULT_TIMEOUTS, request: 300 })
+    const fast = timeoutsInTicks(parse({ WEFT_TICK_MS: '50' }))
+    expect(fast.takeover).toBe(2 * DEFAULT_TIMEOUTS.takeover)
+    expect(fast.gossip).toBe(2 * DEFAULT_TIMEOUTS.gossip)
+    // A timeout shorter than one tick still waits one.
+    expect(timeoutsInTicks(parse({ WEFT_TICK_MS: '60000' })).ask).toBe(1)
   })
 })

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { asPeerId, createPeer, parseUniverse } from '@weft/ring'
-import type { Completion, PersistDelta } from '@weft/ring'
+import type { CompletionOf, PersistDelta } from '@weft/ring'
 import { Driver } from '../src/driver.ts'
 import { createLogger } from '../src/log.ts'
 import { Store } from '../src/store.ts'
-import { metaFromKey } from '../src/ops.ts'
+import { metaFromKey } from '../src/incoming-meta.ts'
 import { makeTempDir, removeTempDir } from './harness.ts'
 
 const U = parseUniverse('10.32.0.0/16')
@@ -39,9 +39,9 @@ describe('the Ready loop over a real core and a real store', () => {
     }, createLogger('silent'))
 
     // Requests keep arriving, one per turn of the event loop, while batches are being written.
-    const pending: Array<Promise<Completion>> = []
+    const pending: Array<Promise<CompletionOf<'allocate'>>> = []
     for (let i = 0; i < 200; i++) {
-      pending.push(driver.request(id => peer.allocate(id, `weft/c${i}/eth0`), 10_000, 'allocate').then(c => {
+      pending.push(driver.request('allocate', id => peer.allocate(id, `weft/c${i}/eth0`), 10_000, 'allocate').then(c => {
         trace.push(`answer weft/c${i}/eth0`)
         return c
       }))
@@ -75,7 +75,7 @@ describe('the Ready loop over a real core and a real store', () => {
       event: () => undefined,
       fatal: err => { throw err }
     }, createLogger('silent'))
-    const c = await driver.request(id => peer.allocate(id, 'weft/c/eth0'), 50, 'allocate')
+    const c = await driver.request('allocate', id => peer.allocate(id, 'weft/c/eth0'), 50, 'allocate')
     expect(c).toMatchObject({ ok: false, error: { code: 'not-ready', retryable: true } })
     expect(driver.waiting).toBe(0)
   })
@@ -88,7 +88,7 @@ describe('the Ready loop over a real core and a real store', () => {
       event: () => undefined,
       fatal: err => { throw err }
     }, createLogger('silent'))
-    const c = await driver.request(id => peer.allocate(id, 'c/eth0'), 50, 'allocate', () => ({ code: 'not-ready', message: 'awaiting consensus (quorum: 2, known: 1)', retryable: true }))
+    const c = await driver.request('allocate', id => peer.allocate(id, 'c/eth0'), 50, 'allocate', () => ({ code: 'not-ready', message: 'awaiting consensus (quorum: 2, known: 1)', retryable: true }))
     expect(c).toMatchObject({ ok: false, error: { retryable: true, message: 'awaiting consensus (quorum: 2, known: 1)' } })
   })
 
@@ -101,8 +101,8 @@ describe('the Ready loop over a real core and a real store', () => {
       event: () => undefined,
       fatal: err => { failures.push(err) }
     }, createLogger('silent'))
-    const first = await driver.request(id => peer.allocate(id, 'a/eth0'), 5_000, 'allocate')
-    const later = await driver.request(id => peer.allocate(id, 'b/eth0'), 5_000, 'allocate')
+    const first = await driver.request('allocate', id => peer.allocate(id, 'a/eth0'), 5_000, 'allocate')
+    const later = await driver.request('allocate', id => peer.allocate(id, 'b/eth0'), 5_000, 'allocate')
     expect(failures.map(e => e.message)).toEqual(['disk gone'])
     for (const c of [first, later]) expect(c).toMatchObject({ ok: false, error: { retryable: true, message: 'the agent stopped: disk gone' } })
   })

@@ -7,7 +7,8 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { PeerLine } from '@weft/protocol'
+import { asPeerId } from '@weft/ring'
+import type { PeerSummary } from '@weft/ring'
 import { listNodes, nodeAddress, ownNodeAddress } from '../src/kube.ts'
 import { MISSING_LISTINGS, believable, newHistory, observe, peersToReclaim } from '../src/reclaim-choice.ts'
 import type { NodeHistory } from '../src/reclaim-choice.ts'
@@ -17,10 +18,10 @@ import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
 import { makeTempDir, removeTempDir, sleep, waitFor } from './harness.ts'
 
-const line = (id: string, nickname: string, reachable: boolean, local = false): PeerLine =>
-  ({ id, nickname, addresses: '16', percentage: 25, free: '8', reachable, local })
+const line = (id: string, nickname: string, reachable: boolean, self = false): PeerSummary =>
+  ({ peer: asPeerId(id), nickname, size: 16n, free: 8n, reachable, self })
 const me = line('p-me', 'node-a', true, true)
-const ids = (lines: PeerLine[]): string[] => lines.map(l => l.id)
+const ids = (lines: PeerSummary[]): string[] => lines.map(l => l.peer)
 /** The history after these listings, in order. */
 const after = (...listings: string[][]): NodeHistory => listings.reduce((h, l) => observe(h, new Set(l)), newHistory())
 
@@ -136,7 +137,7 @@ describe('the passes, fed by the node source', () => {
       rmpeer: async (peer) => {
         removed.push(peer)
         owners = [me]
-        return '16'
+        return 16n
       },
       seen: ['node-old'],
       saveSeen: async (names) => { saved.push([...names]) },

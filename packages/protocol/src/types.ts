@@ -76,16 +76,13 @@ export interface AllocationsResponse {
   allocations: AllocationInfo[]
 }
 
-/** Weave's status words, as machine-readable codes; `StatusResponse.statusText` has the human line. */
-export type IpamStatus =
-  | 'idle'
-  | 'awaiting-consensus'
-  | 'priming'
-  | 'ready'
-  | 'waiting-for-space'
-  | 'all-unreachable'
-  /** This peer's ranges were taken over (rmpeer); it serves nothing until its data dir is wiped. */
-  | 'removed'
+/**
+ * Weave's status words, as machine-readable codes; `StatusResponse.statusText` has the human line.
+ * The core's `STATUS_CODES`, mirrored (the protocol depends on nothing; a test pins the two lists).
+ * `removed`: this peer's ranges were taken over (rmpeer); it serves nothing until its data dir is wiped.
+ */
+export const IPAM_STATUSES = ['idle', 'awaiting-consensus', 'priming', 'ready', 'waiting-for-space', 'all-unreachable', 'removed'] as const
+export type IpamStatus = typeof IPAM_STATUSES[number]
 
 export interface PeerLine {
   id: string

@@ -15,7 +15,7 @@
  */
 import { parseUniverse } from '../src/address.ts'
 import { CONCURRENT_MS, compareNodes } from '../src/node-init.ts'
-import type { Faults as PeerFaults } from '../src/state.ts'
+import type { Faults as PeerFaults } from '../src/config.ts'
 import { type NodeRecord, type PeerId, asPeerId } from '../src/types.ts'
 import { RELIABLE } from './network.ts'
 import { type Prng, prng } from './prng.ts'

@@ -6,7 +6,8 @@
  * network heals and goes quiet, and every live ring must be the same.
  */
 import { parseUniverse } from '../src/address.ts'
-import { type Faults as PeerFaults, InvariantError } from '../src/state.ts'
+import type { Faults as PeerFaults } from '../src/config.ts'
+import { InvariantError } from '../src/errors.ts'
 import { type InitMode, type PeerId, asPeerId } from '../src/types.ts'
 import { RELIABLE } from './network.ts'
 import { type Prng, prng } from './prng.ts'

@@ -7,7 +7,7 @@
 import type { Universe } from '../src/address.ts'
 import { type Peer, createPeer } from '../src/peer.ts'
 import { statesEqual } from '../src/shape.ts'
-import type { Faults as PeerFaults, Timeouts } from '../src/state.ts'
+import type { Faults as PeerFaults, Timeouts } from '../src/config.ts'
 import type { Completion, InitMode, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
 import { Disk } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
@@ -303,9 +303,9 @@ export class World {
     const r = this.requests.get(c.id)
     this.requests.delete(c.id)
     if (r === undefined) return
-    this.trace.add(`${node.id} done ${r.kind} #${c.id} ${c.ok ? `ok ${c.offset ?? c.takenOver ?? ''}` : `${c.error.code}: ${c.error.message}`}`)
+    this.trace.add(`${node.id} done ${r.kind} #${c.id} ${c.ok ? `ok ${outcome(c)}` : `${c.error.code}: ${c.error.message}`}`)
     if (!c.ok) return
-    if (r.kind === 'allocate' && c.offset !== undefined) {
+    if (r.kind === 'allocate' && c.kind === 'allocate') {
       const other = this.owners.get(c.offset)
       if (other !== undefined && (other[0] !== node.id || other[1] !== r.key)) {
         throw new Violation(`exclusivity: offset ${c.offset} acknowledged to ${node.id}/${r.key} while ${other[0]}/${other[1]} holds it`)
@@ -384,3 +384,13 @@ export class World {
 }
 
 const big = (_k: string, v: unknown): unknown => typeof v === 'bigint' ? `${v}` : v
+
+/** A success's result for the trace: the offset allocated or released, the space taken over, or nothing. */
+function outcome (c: Extract<Completion, { ok: true }>): string {
+  switch (c.kind) {
+    case 'allocate': return String(c.offset)
+    case 'release': return c.offset === null ? '' : String(c.offset)
+    case 'rmpeer': return String(c.takenOver)
+    case 'prime': return ''
+  }
+}

@@ -4,126 +4,169 @@
  * after every change, until their deadline; then they fail retryable with the reason in Weave's words.
  */
 import { addressAt, isReserved } from './address.ts'
-import { askForAddress } from './donation.ts'
-import { needRing } from './init.ts'
-import { type PeerState, coreError, deleteAllocation, fail, putAllocation } from './state.ts'
-import { statusOf } from './status.ts'
+import type { Core } from './core.ts'
+import { coreError } from './outbox.ts'
 import type { CoreError, Offset, PeerId, RequestId } from './types.ts'
 
-export function allocate (s: PeerState, id: RequestId, key: string, address: Offset | null): void {
-  if (s.removedBy !== null) { failRemoved(s, id); return }
+export interface PendingAllocate {
+  readonly id: RequestId
+  readonly key: string
+  readonly address: Offset | null
+  readonly deadline: number
+}
+
+export interface AllocationState {
+  /** key -> offset: every allocation this peer holds. */
+  readonly allocations: Map<string, Offset>
+  readonly pending: PendingAllocate[]
+  readonly primes: Array<{ readonly id: RequestId, readonly deadline: number }>
+}
+
+export const newAllocationState = (): AllocationState => ({ allocations: new Map(), pending: [], primes: [] })
+
+/** Why nothing can be served yet, in the peer's status words (status.ts sees the whole peer). */
+export type NotReady = () => string
+
+/** Asks `owner` for `address`, which the ring gives it but this peer was asked for. */
+export type AskFor = (owner: PeerId, address: Offset) => void
+
+function putAllocation (s: Core, a: AllocationState, key: string, offset: Offset): void {
+  a.allocations.set(key, offset)
+  s.out.allocations.set(key, offset)
+  s.mutations++
+}
+
+function deleteAllocation (s: Core, a: AllocationState, key: string): void {
+  a.allocations.delete(key)
+  s.out.allocations.set(key, null)
+  s.mutations++
+}
+
+/** Whether an allocation of any address (not a given one) is waiting. */
+export const waitingForAny = (a: AllocationState): boolean => a.pending.some(p => p.address === null)
+
+/** Queues an allocation; returns whether it waits for a ring that does not exist yet. */
+export function allocate (s: Core, a: AllocationState, id: RequestId, key: string, address: Offset | null): boolean {
+  if (s.removedBy !== null) { failRemoved(s, id); return false }
   if (address !== null && (address < 0n || address >= s.universe.size)) {
-    fail(s, id, 'address-unavailable', `offset ${address} lies outside ${s.universe.cidr}`, false)
-    return
+    s.out.fail(id, 'address-unavailable', `offset ${address} lies outside ${s.universe.cidr}`, false)
+    return false
   }
   if (address !== null && isReserved(s.universe, address)) {
-    fail(s, id, 'address-unavailable', `${addressAt(s.universe, address)} is the network or broadcast address of ${s.universe.cidr}`, false)
-    return
+    s.out.fail(id, 'address-unavailable', `${addressAt(s.universe, address)} is the network or broadcast address of ${s.universe.cidr}`, false)
+    return false
   }
-  s.pending.push({ id, key, address, deadline: s.now + s.t.request })
-  if (s.ring.isEmpty()) needRing(s)
-  serve(s)
+  a.pending.push({ id, key, address, deadline: s.now + s.t.request })
+  return s.ring.isEmpty()
 }
 
-export function release (s: PeerState, id: RequestId, key: string): void {
+export function release (s: Core, a: AllocationState, id: RequestId, key: string): void {
   if (s.removedBy !== null) { failRemoved(s, id); return }
-  const offset = s.allocations.get(key)
-  if (offset === undefined) { s.out.completions.push({ id, ok: true }); return }
+  const offset = a.allocations.get(key)
+  if (offset === undefined) { s.out.completions.push({ kind: 'release', id, ok: true, offset: null }); return }
   s.space.release(offset)
-  deleteAllocation(s, key)
-  s.out.completions.push({ id, ok: true, offset })
+  deleteAllocation(s, a, key)
+  s.out.completions.push({ kind: 'release', id, ok: true, offset })
 }
 
-export function failRemoved (s: PeerState, id: RequestId): void {
-  fail(s, id, 'removed', `this peer was removed from the ring (heir: ${s.removedBy ?? 'unknown'}); delete its data and restart`, false)
+export function failRemoved (s: Core, id: RequestId): void {
+  s.out.fail(id, 'removed', `this peer was removed from the ring (heir: ${s.removedBy ?? 'unknown'}); delete its data and restart`, false)
 }
 
 type Outcome = 'done' | 'wait'
 
 /** Serves waiting requests in arrival order; each either completes now or keeps waiting. */
-export function serve (s: PeerState): void {
-  if (s.pending.length === 0) return
-  const waiting = s.pending.splice(0).filter(p => tryServe(s, p.id, p.key, p.address) === 'wait')
-  s.pending.push(...waiting)
+export function serve (s: Core, a: AllocationState, askFor: AskFor): void {
+  if (a.pending.length === 0) return
+  const waiting = a.pending.splice(0).filter(p => tryServe(s, a, askFor, p.id, p.key, p.address) === 'wait')
+  a.pending.push(...waiting)
 }
 
-function tryServe (s: PeerState, id: RequestId, key: string, address: Offset | null): Outcome {
+function tryServe (s: Core, a: AllocationState, askFor: AskFor, id: RequestId, key: string, address: Offset | null): Outcome {
   const u = s.universe
-  const held = s.allocations.get(key)
+  const held = a.allocations.get(key)
   if (held !== undefined) {
     if (address !== null && address !== held) {
-      fail(s, id, 'address-unavailable', `${key} already holds ${addressAt(u, held)}, not ${addressAt(u, address)}`, false)
-    } else s.out.completions.push({ id, ok: true, offset: held })
+      s.out.fail(id, 'address-unavailable', `${key} already holds ${addressAt(u, held)}, not ${addressAt(u, address)}`, false)
+    } else s.out.completions.push({ kind: 'allocate', id, ok: true, offset: held })
     return 'done'
   }
   if (s.ring.isEmpty()) return 'wait'
   if (address === null) {
     const o = s.space.allocate()
     if (o === null) return 'wait'
-    putAllocation(s, key, o)
-    s.out.completions.push({ id, ok: true, offset: o })
+    putAllocation(s, a, key, o)
+    s.out.completions.push({ kind: 'allocate', id, ok: true, offset: o })
     return 'done'
   }
   const r = s.space.claim(address)
   if (r === 'ok') {
-    putAllocation(s, key, address)
-    s.out.completions.push({ id, ok: true, offset: address })
+    putAllocation(s, a, key, address)
+    s.out.completions.push({ kind: 'allocate', id, ok: true, offset: address })
     return 'done'
   }
   if (r !== 'not-owned') {
-    fail(s, id, 'address-unavailable', `${addressAt(u, address)} is already allocated`, false)
+    s.out.fail(id, 'address-unavailable', `${addressAt(u, address)} is already allocated`, false)
     return 'done'
   }
   const owner = s.ring.ownerAt(address)
   // Owned but not usable yet: inherited from a removal that not every member has acknowledged.
-  if (owner !== null && owner !== s.id) askForAddress(s, owner, address)
+  if (owner !== null && owner !== s.id) askFor(owner, address)
   return 'wait'
 }
 
 /** Fails waiting requests whose time is up, and primes likewise. */
-export function expire (s: PeerState): void {
-  const late = s.pending.filter(p => p.deadline <= s.now)
+export function expire (s: Core, a: AllocationState, notReady: NotReady): void {
+  const late = a.pending.filter(p => p.deadline <= s.now)
   if (late.length > 0) {
-    s.pending.splice(0, s.pending.length, ...s.pending.filter(p => p.deadline > s.now))
-    for (const p of late) failLate(s, p.id, p.address)
+    a.pending.splice(0, a.pending.length, ...a.pending.filter(p => p.deadline > s.now))
+    for (const p of late) failLate(s, p.id, p.address, notReady)
   }
-  const latePrimes = s.primes.filter(p => p.deadline <= s.now)
+  const latePrimes = a.primes.filter(p => p.deadline <= s.now)
   if (latePrimes.length > 0) {
-    s.primes.splice(0, s.primes.length, ...s.primes.filter(p => p.deadline > s.now))
-    for (const p of latePrimes) fail(s, p.id, 'not-ready', statusOf(s).text, true)
+    a.primes.splice(0, a.primes.length, ...a.primes.filter(p => p.deadline > s.now))
+    for (const p of latePrimes) s.out.fail(p.id, 'not-ready', notReady(), true)
   }
 }
 
-function failLate (s: PeerState, id: RequestId, address: Offset | null): void {
-  const e = lateError(s, address)
-  fail(s, id, e.code, e.message, e.retryable)
+function failLate (s: Core, id: RequestId, address: Offset | null, notReady: NotReady): void {
+  const e = lateError(s, address, notReady)
+  s.out.fail(id, e.code, e.message, e.retryable)
 }
 
 /** Why a request for `address` (or for any address) is still waiting: what it fails with when its time is up. */
-export function lateError (s: PeerState, address: Offset | null): CoreError {
+export function lateError (s: Core, address: Offset | null, notReady: NotReady): CoreError {
   if (address !== null && !s.ring.isEmpty()) {
     const owner = s.ring.ownerAt(address)
     const where = owner === s.id ? 'inherited from a removed peer; waiting for every peer to acknowledge the removal' : `owned by peer ${owner ?? '?'}, which did not hand it over`
     return coreError('not-ready', `${addressAt(s.universe, address)} is ${where}`, true)
   }
   if (!s.ring.isEmpty() && nobodyHasSpace(s)) return coreError('exhausted', `no free addresses left in ${s.universe.cidr} on any peer`, true)
-  return coreError('not-ready', statusOf(s).text, true)
+  return coreError('not-ready', notReady(), true)
 }
 
-function nobodyHasSpace (s: PeerState): boolean {
+function nobodyHasSpace (s: Core): boolean {
   if (s.space.freeCount() > 0n) return false
   return [...s.ring.holdings()].every(([p, h]) => p === s.id || h.free === 0n)
 }
 
-export function prime (s: PeerState, id: RequestId): void {
-  if (s.removedBy !== null) { failRemoved(s, id); return }
-  if (!s.ring.isEmpty()) { s.out.completions.push({ id, ok: true }); return }
-  s.primes.push({ id, deadline: s.now + s.t.request })
-  needRing(s)
+/** Returns whether the prime waits for a ring that does not exist yet. */
+export function prime (s: Core, a: AllocationState, id: RequestId): boolean {
+  if (s.removedBy !== null) { failRemoved(s, id); return false }
+  if (!s.ring.isEmpty()) { s.out.completions.push({ kind: 'prime', id, ok: true }); return false }
+  a.primes.push({ id, deadline: s.now + s.t.request })
+  return true
+}
+
+/** Fails the allocations waiting for `address`, which `from`, its owner, says is in use. */
+export function refuseWaiting (s: Core, a: AllocationState, address: Offset, from: PeerId): void {
+  const denied = a.pending.filter(p => p.address === address)
+  a.pending.splice(0, a.pending.length, ...a.pending.filter(p => p.address !== address))
+  for (const p of denied) s.out.fail(p.id, 'address-unavailable', `${addressAt(s.universe, address)} is in use on peer ${from}`, false)
 }
 
 /** Completes primes once the ring exists. */
-export function servePrimes (s: PeerState): void {
-  if (s.ring.isEmpty() || s.primes.length === 0) return
-  for (const p of s.primes.splice(0)) s.out.completions.push({ id: p.id, ok: true })
+export function servePrimes (s: Core, a: AllocationState): void {
+  if (s.ring.isEmpty() || a.primes.length === 0) return
+  for (const p of a.primes.splice(0)) s.out.completions.push({ kind: 'prime', id: p.id, ok: true })
 }

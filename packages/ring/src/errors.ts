@@ -37,3 +37,8 @@ export class NewerCodecError extends Error {
 export class DecodeError extends Error {
   override readonly name = 'DecodeError'
 }
+
+/** A peer's own checks failed: a bug, never bad input. The peer must not go on. */
+export class InvariantError extends Error {
+  override readonly name = 'InvariantError'
+}

@@ -19,8 +19,9 @@
  * linearizable API server are nested, and the wait above covers the nodes that registered so close
  * together that their lists may not hold each other.
  */
+import type { Core } from './core.ts'
 import { claim } from './init.ts'
-import { type PeerState, send, snapshot } from './state.ts'
+import { snapshot } from './ring-sync.ts'
 import type { NodeRecord, PeerId } from './types.ts'
 
 /** Nodes created this close to the initialiser's may have read a list without it: they are waited for. */
@@ -116,80 +117,80 @@ function names (list: readonly string[]): string {
 
 // ---- the peer's side: state, messages, ticks ----
 
-const inputOf = (s: PeerState): NodeInitInput => ({
+const inputOf = (s: Core, n: NodeInitState): NodeInitInput => ({
   self: s.id,
   selfName: s.nickname,
-  view: s.nodeInit.view,
-  hellos: s.nodeInit.hellos,
+  view: n.view,
+  hellos: n.hellos,
   reachable: s.reachable,
-  waited: s.nodeInit.since === null ? 0 : s.now - s.nodeInit.since,
+  waited: n.since === null ? 0 : s.now - n.since,
   wait: s.t.nodeWait,
   skipWait: s.faults.initialiserSkipsWait === true
 })
 
 /** The status line while the ring is empty. */
-export const nodeInitText = (s: PeerState): string => {
-  const step = nodeInitStep(inputOf(s))
+export const nodeInitText = (s: Core, n: NodeInitState): string => {
+  const step = nodeInitStep(inputOf(s, n))
   return step.kind === 'wait' ? step.text : 'initialising'
 }
 
-function ownHello (s: PeerState, reply: boolean): { type: 'init-hello', node: NodeRecord, initialiser: NodeRecord | null, reply: boolean } | null {
-  const own = s.nodeInit.view?.find(n => n.name === s.nickname)
+function ownHello (s: Core, n: NodeInitState, reply: boolean): { type: 'init-hello', node: NodeRecord, initialiser: NodeRecord | null, reply: boolean } | null {
+  const own = n.view?.find(r => r.name === s.nickname)
   if (own === undefined) return null
-  return { type: 'init-hello', node: own, initialiser: initialiserOf(s.nodeInit.view, s.nodeInit.hellos), reply }
+  return { type: 'init-hello', node: own, initialiser: initialiserOf(n.view, n.hellos), reply }
 }
 
 /** Applies the rule: tracks when this peer became the initialiser, splits when the rule says so. */
-export function nodeInitEvaluate (s: PeerState): void {
+export function nodeInitEvaluate (s: Core, n: NodeInitState): void {
   if (s.init.kind !== 'kubernetes' || !s.ring.isEmpty()) return
-  const step = nodeInitStep(inputOf(s))
+  const step = nodeInitStep(inputOf(s, n))
   const initialiser = step.kind === 'split' || step.initialiser
-  if (!initialiser) { s.nodeInit.since = null; return }
-  if (s.nodeInit.since === null) {
-    s.nodeInit.since = s.now
-    askAll(s)
-    nodeInitEvaluate(s)
+  if (!initialiser) { n.since = null; return }
+  if (n.since === null) {
+    n.since = s.now
+    askAll(s, n)
+    nodeInitEvaluate(s, n)
     return
   }
   if (step.kind === 'split') claim(s, step.seeds)
 }
 
-function askAll (s: PeerState): void {
-  const hello = ownHello(s, false)
-  if (hello !== null) send(s, 'all', hello)
+function askAll (s: Core, n: NodeInitState): void {
+  const hello = ownHello(s, n, false)
+  if (hello !== null) s.out.send('all', hello)
 }
 
 /** Every tick: the initialiser asks again (hellos get lost), and the wait may be over. */
-export function nodeInitTick (s: PeerState): void {
+export function nodeInitTick (s: Core, n: NodeInitState): void {
   if (s.init.kind !== 'kubernetes' || !s.ring.isEmpty()) return
-  if (s.nodeInit.since !== null && (s.now - s.nodeInit.since) % s.t.grace === 0) askAll(s)
-  nodeInitEvaluate(s)
+  if (n.since !== null && (s.now - n.since) % s.t.grace === 0) askAll(s, n)
+  nodeInitEvaluate(s, n)
 }
 
 /** The agent's latest Node list. A failed listing is never fed in: the last good one stands. */
-export function setNodes (s: PeerState, nodes: readonly NodeRecord[]): void {
-  s.nodeInit.view = [...nodes].sort(compareNodes)
-  nodeInitEvaluate(s)
+export function setNodes (s: Core, n: NodeInitState, nodes: readonly NodeRecord[]): void {
+  n.view = [...nodes].sort(compareNodes)
+  nodeInitEvaluate(s, n)
 }
 
 /** Newly reachable peers hear from the initialiser at once. */
-export function nodeInitReachable (s: PeerState, fresh: readonly PeerId[]): void {
+export function nodeInitReachable (s: Core, n: NodeInitState, fresh: readonly PeerId[]): void {
   if (s.init.kind !== 'kubernetes' || !s.ring.isEmpty()) return
-  const hello = s.nodeInit.since === null ? null : ownHello(s, false)
-  if (hello !== null) for (const p of fresh) send(s, p, hello)
-  nodeInitEvaluate(s)
+  const hello = n.since === null ? null : ownHello(s, n, false)
+  if (hello !== null) for (const p of fresh) s.out.send(p, hello)
+  nodeInitEvaluate(s, n)
 }
 
-export function onHello (s: PeerState, from: PeerId, m: { readonly node: NodeRecord, readonly initialiser: NodeRecord | null, readonly reply: boolean }): void {
+export function onHello (s: Core, n: NodeInitState, from: PeerId, m: { readonly node: NodeRecord, readonly initialiser: NodeRecord | null, readonly reply: boolean }): void {
   if (!s.ring.isEmpty()) {
     // Whatever the sender waits for, the answer is this ring.
-    send(s, from, { type: 'ring', ring: snapshot(s) })
+    s.out.send(from, { type: 'ring', ring: snapshot(s) })
     return
   }
-  s.nodeInit.hellos.set(from, { node: m.node, initialiser: m.initialiser })
+  n.hellos.set(from, { node: m.node, initialiser: m.initialiser })
   if (!m.reply) {
-    const hello = ownHello(s, true)
-    if (hello !== null) send(s, from, hello)
+    const hello = ownHello(s, n, true)
+    if (hello !== null) s.out.send(from, hello)
   }
-  nodeInitEvaluate(s)
+  nodeInitEvaluate(s, n)
 }

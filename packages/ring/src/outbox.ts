@@ -2,7 +2,10 @@
  * What a peer has to say since the last `ready()`: the parts of a Ready batch, gathered as they
  * happen. Allocation changes are kept as their net effect per key (a put then a delete is a delete).
  */
-import type { AcceptorRecord, Completion, CoreEvent, Offset, Outbound } from './types.ts'
+import type { AcceptorRecord, Completion, CoreError, CoreErrorCode, CoreEvent, Message, Offset, Outbound, PeerId, RequestId } from './types.ts'
+
+/** A request's failure, as completions carry it. */
+export const coreError = (code: CoreErrorCode, message: string, retryable: boolean): CoreError => ({ code, message, retryable })
 
 export class Outbox {
   ringDirty = false
@@ -14,6 +17,14 @@ export class Outbox {
   readonly messages: Outbound[] = []
   readonly completions: Completion[] = []
   readonly events: CoreEvent[] = []
+
+  send (to: PeerId | 'all', msg: Message): void {
+    this.messages.push({ to, msg })
+  }
+
+  fail (id: RequestId, code: CoreErrorCode, message: string, retryable: boolean): void {
+    this.completions.push({ id, ok: false, error: coreError(code, message, retryable) })
+  }
 
   isEmpty (): boolean {
     return !this.ringDirty && !this.gossip && this.acceptor.size === 0 && this.allocations.size === 0 &&

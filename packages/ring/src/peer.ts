@@ -7,21 +7,25 @@
  */
 import { type Universe, canonicalAddress } from './address.ts'
 import { RingError } from './errors.ts'
-import { allocate, expire, lateError, prime, release, serve, servePrimes } from './allocation.ts'
-import { expireAsks, maybeAskForSpace, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
-import { claim, initTick, INIT_KEY, onInitMessage } from './init.ts'
+import {
+  allocate, expire, lateError, newAllocationState, prime, refuseWaiting, release, serve, servePrimes, waitingForAny
+} from './allocation.ts'
+import { checkPeer } from './check.ts'
+import { DEFAULT_TIMEOUTS, type Faults, type Timeouts } from './config.ts'
+import { askForAddress, expireAsks, maybeAskForSpace, newDonationState, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
+import { InvariantError } from './errors.ts'
+import { claim, initTick, INIT_KEY, needRing, newInitState, onInitMessage } from './init.ts'
 import { newNodeInitState, nodeInitReachable, nodeInitTick, onHello, setNodes } from './node-init.ts'
 import { Outbox } from './outbox.ts'
-import { validatePaxos } from './paxos.ts'
-import { Ring } from './ring.ts'
-import { Space } from './space.ts'
-import {
-  DEFAULT_TIMEOUTS, type Faults, InvariantError, type PeerState, type Timeouts, absorbRing, anyoneBehind, checkPeer,
-  ringChanged, send, snapshot
-} from './state.ts'
 import { usableRanges } from './owned.ts'
-import { type PeerStatus, peerStatus } from './status.ts'
+import { validatePaxos } from './paxos.ts'
+import type { PeerState } from './peer-state.ts'
+import { Ring } from './ring.ts'
+import { absorbRing, anyoneBehind, ringChanged, snapshot } from './ring-sync.ts'
+import { Space } from './space.ts'
+import { type PeerStatus, peerStatus, statusOf } from './status.ts'
 import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
+import { newVotingState } from './voting.ts'
 import type { CoreError, InitMode, Message, NodeRecord, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
 
 export interface PeerConfig {
@@ -89,14 +93,10 @@ export function createPeer (config: PeerConfig): Peer {
     universe: u,
     init: config.init,
     random: config.random,
-    lowWater: config.lowWater ?? defaultLowWater(u),
     t: { ...DEFAULT_TIMEOUTS, ...config.timeouts },
     faults: config.faults ?? {},
     ring: p === undefined ? Ring.empty(u) : Ring.fromState(u, p.ring),
     space: new Space(u),
-    allocations: new Map(),
-    acceptors: new Map((p?.acceptor ?? []).map(r => [r.key, r])),
-    seenN: new Map(),
     reachable: new Set(),
     now: 0,
     removedBy: null,
@@ -105,19 +105,17 @@ export function createPeer (config: PeerConfig): Peer {
     snap: null,
     mutations: 0,
     synced: new Map(),
-    pending: [],
-    primes: [],
-    initState: { neededSince: null, proposal: null, proposedAt: 0, nextAttempt: 0, electorate: 0, voters: new Set() },
+    allocation: newAllocationState(),
+    donation: newDonationState(config.lowWater ?? defaultLowWater(u)),
+    initState: newInitState(),
     nodeInit: newNodeInitState(),
-    asks: new Map(),
-    tried: new Set(),
-    backoffUntil: 0,
-    takeovers: new Map()
+    takeovers: new Map(),
+    voting: newVotingState(p?.acceptor ?? [])
   }
   s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   for (const a of p?.allocations ?? []) {
     if (s.space.claim(a.offset) !== 'ok') throw new InvariantError(`persisted allocation ${a.key} at offset ${a.offset} is not in this peer's free ranges`)
-    s.allocations.set(a.key, a.offset)
+    s.allocation.allocations.set(a.key, a.offset)
   }
   if (!s.ring.isEmpty()) ringChanged(s)
   else if (config.init.kind === 'seed') claim(s, config.init.peers)
@@ -125,12 +123,16 @@ export function createPeer (config: PeerConfig): Peer {
   let checked = -1
   let inFlight: Ready | null = null
 
+  const notReady = (): string => statusOf(s).text
+  const askFor = (owner: PeerId, address: Offset): void => askForAddress(s, s.donation, owner, address)
+  const wantRing = (): void => needRing(s, s.initState, s.voting)
+
   /** Every call ends here: serve what can be served, ask for space if needed, and check. */
   const finish = (): void => {
     if (s.removedBy === null) {
-      servePrimes(s)
-      serve(s)
-      maybeAskForSpace(s)
+      servePrimes(s, s.allocation)
+      serve(s, s.allocation, askFor)
+      maybeAskForSpace(s, s.donation, waitingForAny(s.allocation))
     }
     if (checks && checked !== s.mutations) {
       checked = s.mutations
@@ -144,11 +146,11 @@ export function createPeer (config: PeerConfig): Peer {
     tick () {
       s.now++
       if (s.removedBy === null) {
-        initTick(s)
-        nodeInitTick(s)
-        takeoverTick(s)
-        expireAsks(s)
-        expire(s)
+        initTick(s, s.initState, s.voting)
+        nodeInitTick(s, s.nodeInit)
+        takeoverTick(s, s.takeovers, s.voting)
+        expireAsks(s, s.donation)
+        expire(s, s.allocation, notReady)
         if (!s.ring.isEmpty() && s.now % s.t.gossip === 0 && anyoneBehind(s)) s.out.gossip = true
         if (!s.ring.isEmpty() && s.now % s.t.freeReport === 0 && s.ring.reportFree(s.id, r => s.space.freeIn(r))) ringChanged(s)
       }
@@ -163,7 +165,7 @@ export function createPeer (config: PeerConfig): Peer {
       }
       if (s.ring.isRemoved(from)) {
         // A removed peer may not know yet: our ring tells it to stop. Nothing it says is acted on.
-        send(s, from, { type: 'ring', ring: snapshot(s) })
+        s.out.send(from, { type: 'ring', ring: snapshot(s) })
         return
       }
       dispatch(s, from, message)
@@ -177,21 +179,27 @@ export function createPeer (config: PeerConfig): Peer {
       if (s.removedBy === null && !s.ring.isEmpty()) {
         // Skipped for a peer known to hold exactly this ring: if its ring changed since, it sends us its own.
         const ring = snapshot(s)
-        for (const q of fresh) if (s.synced.get(q) !== ring) send(s, q, { type: 'ring', ring })
+        for (const q of fresh) if (s.synced.get(q) !== ring) s.out.send(q, { type: 'ring', ring })
       }
-      if (s.removedBy === null) nodeInitReachable(s, fresh)
+      if (s.removedBy === null) nodeInitReachable(s, s.nodeInit, fresh)
       finish()
     },
     setNodes (nodes) {
-      if (s.removedBy === null) setNodes(s, nodes)
+      if (s.removedBy === null) setNodes(s, s.nodeInit, nodes)
       finish()
     },
-    allocate (id, key, address) { allocate(s, id, key, address ?? null); finish() },
-    release (id, key) { release(s, id, key); finish() },
-    rmpeer (id, target, force) { rmpeer(s, id, target, force === true); finish() },
-    prime (id) { prime(s, id); finish() },
+    allocate (id, key, address) {
+      if (allocate(s, s.allocation, id, key, address ?? null)) wantRing()
+      finish()
+    },
+    release (id, key) { release(s, s.allocation, id, key); finish() },
+    rmpeer (id, target, force) { rmpeer(s, s.takeovers, s.voting, id, target, force === true); finish() },
+    prime (id) {
+      if (prime(s, s.allocation, id)) wantRing()
+      finish()
+    },
     status: () => peerStatus(s),
-    lateError: address => lateError(s, address ?? null),
+    lateError: address => lateError(s, address ?? null, notReady),
     hasReady: () => inFlight !== null || !s.out.isEmpty(),
     ready () {
       if (inFlight === null) inFlight = cut(s)
@@ -199,7 +207,7 @@ export function createPeer (config: PeerConfig): Peer {
     },
     advance () { inFlight = null },
     ring: () => snapshot(s),
-    allocations: () => s.allocations,
+    allocations: () => s.allocation.allocations,
     removedBy: () => s.removedBy,
     checkInvariants: () => checkPeer(s)
   }
@@ -209,13 +217,17 @@ function dispatch (s: PeerState, from: PeerId, m: Message): void {
   switch (m.type) {
     case 'ring': absorbRing(s, from, m.ring); return
     case 'space-request': onSpaceRequest(s, from, m); return
-    case 'space-grant': onSpaceGrant(s, from, m); return
-    case 'space-deny': onSpaceDeny(s, from, m); return
-    case 'init-hello': onHello(s, from, m); return
+    case 'space-grant': onSpaceGrant(s, s.donation, from, m); return
+    case 'space-deny': {
+      const taken = onSpaceDeny(s, s.donation, from, m)
+      if (taken !== null) refuseWaiting(s, s.allocation, taken, from)
+      return
+    }
+    case 'init-hello': onHello(s, s.nodeInit, from, m); return
     case 'paxos': {
-      if (m.key === INIT_KEY) { onInitMessage(s, from, m.msg); return }
+      if (m.key === INIT_KEY) { onInitMessage(s, s.initState, s.voting, from, m.msg); return }
       const target = takeoverTarget(m.key)
-      if (target !== null) onTakeoverMessage(s, from, target, m.msg)
+      if (target !== null) onTakeoverMessage(s, s.takeovers, s.voting, from, target, m.msg)
     }
   }
 }

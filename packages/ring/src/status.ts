@@ -1,10 +1,12 @@
 /** A plain snapshot of one peer for `weft status`, `status ipam` and metrics, with Weave's status words. */
 import { nodeInitText } from './node-init.ts'
 import { quorumOf } from './paxos.ts'
-import type { PeerState } from './state.ts'
+import type { PeerState } from './peer-state.ts'
 import type { PeerId } from './types.ts'
 
-export type StatusCode = 'idle' | 'awaiting-consensus' | 'priming' | 'ready' | 'waiting' | 'unreachable' | 'removed'
+/** The status words end to end: the socket API's `IpamStatus` mirrors this list (a test pins them). */
+export const STATUS_CODES = ['idle', 'awaiting-consensus', 'priming', 'ready', 'waiting-for-space', 'all-unreachable', 'removed'] as const
+export type StatusCode = typeof STATUS_CODES[number]
 
 export interface PeerSummary {
   readonly peer: PeerId
@@ -44,19 +46,19 @@ export function statusOf (s: PeerState): { code: StatusCode, text: string } {
   const known = 1 + s.reachable.size
   if (s.removedBy !== null) return { code: 'removed', text: `removed from the ring by ${s.removedBy}` }
   if (s.ring.isEmpty()) {
-    if (s.init.kind === 'kubernetes') return { code: 'awaiting-consensus', text: nodeInitText(s) }
+    if (s.init.kind === 'kubernetes') return { code: 'awaiting-consensus', text: nodeInitText(s, s.nodeInit) }
     if (s.init.kind === 'consensus' && s.initState.neededSince !== null) {
       return { code: 'awaiting-consensus', text: `awaiting consensus (quorum: ${quorumOf(s.init.count)}, known: ${known})` }
     }
     if (s.init.kind === 'consensus') return { code: 'idle', text: 'idle' }
     return { code: 'priming', text: 'priming' }
   }
-  if (s.pending.length > 0 && s.space.freeCount() === 0n) {
+  if (s.allocation.pending.length > 0 && s.space.freeCount() === 0n) {
     const others = s.ring.owners().filter(p => p !== s.id)
     if (others.length > 0 && others.every(p => !s.reachable.has(p))) {
-      return { code: 'unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead" }
+      return { code: 'all-unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead" }
     }
-    return { code: 'waiting', text: 'waiting for IP(s) to become available' }
+    return { code: 'waiting-for-space', text: 'waiting for IP(s) to become available' }
   }
   return { code: 'ready', text: 'ready' }
 }
@@ -87,9 +89,9 @@ export function peerStatus (s: PeerState): PeerStatus {
     peers: [summary(s.id), ...[...owners].map(summary)],
     size: s.space.ownedCount(),
     free: s.space.freeCount(),
-    allocated: s.allocations.size,
-    pendingAllocates: s.pending.filter(p => p.address === null).length,
-    pendingClaims: s.pending.filter(p => p.address !== null).length,
+    allocated: s.allocation.allocations.size,
+    pendingAllocates: s.allocation.pending.filter(p => p.address === null).length,
+    pendingClaims: s.allocation.pending.filter(p => p.address !== null).length,
     conflicts: s.conflicts,
     removedBy: s.removedBy
   }

@@ -7,13 +7,26 @@
  * ranges only once every member has acknowledged it (owned.ts).
  */
 import { failRemoved } from './allocation.ts'
-import {
-  NACK_PEER_ALIVE, type Value, beginAccept, electorateNack, emptyRecord, hasPromiseQuorum, nack, nackIsFor,
-  onAccepted, onPromise, parseElectorateNack, propose, quorumOf
-} from './paxos.ts'
-import { type PeerState, type Takeover, fail, ringChanged, send } from './state.ts'
+import type { Core } from './core.ts'
+import { NACK_PEER_ALIVE, type Value, electorateNack, nack, quorumOf } from './paxos.ts'
+import { type Driver, type Policy, type ProposerState, due, newProposer, reply, run, start, tick } from './proposer.ts'
+import { ringChanged } from './ring-sync.ts'
 import type { PaxosMessage, PeerId, RequestId } from './types.ts'
-import { noteBallot, seenFor, vote } from './voting.ts'
+import { type VotingState, noteBallot, proposerEnv, recordOf, seenFor, vote } from './voting.ts'
+
+export interface Takeover {
+  readonly id: RequestId
+  readonly target: PeerId
+  /** The target's space when the request began: what the heir reports if the ring tells it first. */
+  readonly size: bigint
+  readonly deadline: number
+  /** The count of voters this peer knows; an acceptor's nack may raise the proposer's. */
+  readonly voters: number
+  proposer: ProposerState
+}
+
+/** The removals this peer proposes, by target. */
+export type Takeovers = Map<PeerId, Takeover>
 
 const PREFIX = 'takeover:'
 export const takeoverKey = (target: PeerId): string => PREFIX + target
@@ -25,7 +38,7 @@ export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PRE
  * of a partition that holds half or less cannot take over a peer that is only cut off (and alive on
  * the other side), and a peer alone with the dead one can never decide on its own say.
  */
-function electorate (s: PeerState, target: PeerId): PeerId[] {
+function electorate (s: Core, target: PeerId): PeerId[] {
   const known = s.ring.knownPeers()
   return known.includes(target) ? known : [...known, target]
 }
@@ -34,121 +47,110 @@ function electorate (s: PeerState, target: PeerId): PeerId[] {
  * `force` skips the vote: for a cluster that lost half its peers or more for good, where no
  * majority can ever answer. Safe only if the target is really gone and no one else forces it.
  */
-export function rmpeer (s: PeerState, id: RequestId, target: PeerId, force: boolean): void {
+export function rmpeer (s: Core, ts: Takeovers, v: VotingState, id: RequestId, target: PeerId, force: boolean): void {
   if (s.removedBy !== null) { failRemoved(s, id); return }
-  if (s.ring.isEmpty()) { fail(s, id, 'not-ready', 'no ring yet: nothing to take over', true); return }
-  if (target === s.id) { fail(s, id, 'unknown-peer', 'a peer cannot remove itself', false); return }
+  if (s.ring.isEmpty()) { s.out.fail(id, 'not-ready', 'no ring yet: nothing to take over', true); return }
+  if (target === s.id) { s.out.fail(id, 'unknown-peer', 'a peer cannot remove itself', false); return }
   const known = s.ring.member(target) !== undefined || s.ring.entries().some(e => e.owner === target)
-  if (!known) { fail(s, id, 'unknown-peer', `${target} is not a peer of this ring`, false); return }
-  if (s.ring.isRemoved(target)) { s.out.completions.push({ id, ok: true, takenOver: 0n }); return }
-  if (s.reachable.has(target)) { fail(s, id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
-  if (s.takeovers.has(target)) { fail(s, id, 'not-ready', `a removal of ${target} is already under way`, true); return }
-  const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline: s.now + s.t.takeover, electorate: 0, proposal: null, proposedAt: 0, nextAttempt: s.now, bestPromises: 0 }
-  if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, t, [s.id]); return }
+  if (!known) { s.out.fail(id, 'unknown-peer', `${target} is not a peer of this ring`, false); return }
+  if (s.ring.isRemoved(target)) { s.out.completions.push({ kind: 'rmpeer', id, ok: true, takenOver: 0n }); return }
+  if (s.reachable.has(target)) { s.out.fail(id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
+  if (ts.has(target)) { s.out.fail(id, 'not-ready', `a removal of ${target} is already under way`, true); return }
   const voters = electorate(s, target)
-  t.electorate = voters.length
+  const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline: s.now + s.t.takeover, voters: voters.length, proposer: newProposer(takeoverKey(target), s.now) }
+  if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, ts, t, [s.id]); return }
   const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
-  const q = quorumOf(t.electorate)
+  const q = quorumOf(t.voters)
   if (reachable < q) {
-    fail(s, id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable (${target} counted), ${q} needed: a strict majority of the cluster must agree (if the others are gone for good too, force it)`, true)
+    s.out.fail(id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable (${target} counted), ${q} needed: a strict majority of the cluster must agree (if the others are gone for good too, force it)`, true)
     return
   }
-  s.takeovers.set(target, t)
-  attempt(s, t)
+  ts.set(target, t)
+  attempt(s, ts, v, t)
 }
 
-function sendToVoters (s: PeerState, t: Takeover, msg: PaxosMessage): void {
+/** The voters this peer reaches; the rest count towards the quorum but cannot answer. */
+function sendToVoters (s: Core, t: Takeover, msg: PaxosMessage): void {
   for (const p of electorate(s, t.target)) {
-    if (p !== s.id && s.reachable.has(p)) send(s, p, { type: 'paxos', key: takeoverKey(t.target), msg })
+    if (p !== s.id && s.reachable.has(p)) s.out.send(p, { type: 'paxos', key: takeoverKey(t.target), msg })
   }
 }
 
-function attempt (s: PeerState, t: Takeover): void {
-  const key = takeoverKey(t.target)
-  const { proposal, prepare } = propose(key, s.id, seenFor(s, key), t.electorate)
-  t.proposal = proposal
-  t.proposedAt = s.now
-  sendToVoters(s, t, prepare)
-  onReply(s, t, s.id, voteOn(s, t.target, prepare))
+/** The heir proposed is this peer; any quorum of promises will do. */
+const policy = (s: Core): Policy => ({ candidate: () => [s.id], acceptNow: () => true })
+
+function driver (s: Core, ts: Takeovers, v: VotingState, t: Takeover): Driver {
+  return {
+    self: s.id,
+    policy: policy(s),
+    env: proposerEnv(s),
+    get: () => t.proposer,
+    set: st => { t.proposer = st },
+    send: msg => sendToVoters(s, t, msg),
+    vote: msg => voteOn(s, v, t.target, msg),
+    decided: value => decide(s, ts, t, value),
+    nacked: (from, reason) => {
+      if (reason !== NACK_PEER_ALIVE) return
+      ts.delete(t.target)
+      const who = from === t.target ? 'it answered' : `${from} can reach it`
+      s.out.fail(t.id, 'peer-alive', `${t.target} is alive (${who}) and cannot be removed`, false)
+    }
+  }
 }
 
-function decide (s: PeerState, t: Takeover, value: Value): void {
-  s.takeovers.delete(t.target)
+function attempt (s: Core, ts: Takeovers, v: VotingState, t: Takeover): void {
+  run(driver(s, ts, v, t), start(t.proposer, s.id, seenFor(v, takeoverKey(t.target)), t.voters, s.now))
+}
+
+function decide (s: Core, ts: Takeovers, t: Takeover, value: Value): void {
+  ts.delete(t.target)
   const heir = value[0]!
   const size = s.ring.sizeOf(t.target)
   s.out.events.push({ kind: 'takeover', peer: t.target, heir })
   if (s.ring.addRemoval(t.target, heir)) ringChanged(s)
-  s.out.completions.push({ id: t.id, ok: true, takenOver: heir === s.id ? size : 0n })
-}
-
-function onReply (s: PeerState, t: Takeover, from: PeerId, msg: PaxosMessage): void {
-  const p = t.proposal
-  if (p === null) return
-  if (msg.kind === 'promise') {
-    const q = onPromise(p, from, msg)
-    t.proposal = q
-    t.bestPromises = Math.max(t.bestPromises, q.promisedBy.length)
-    if (!hasPromiseQuorum(q)) return
-    const { proposal, accept } = beginAccept(q, [s.id])
-    t.proposal = proposal
-    sendToVoters(s, t, accept)
-    onReply(s, t, s.id, voteOn(s, t.target, accept))
-  } else if (msg.kind === 'accepted') {
-    const q = onAccepted(p, from, msg)
-    t.proposal = q
-    if (q.phase === 'decided' && q.value !== null) decide(s, t, q.value)
-  } else if (msg.kind === 'nack' && nackIsFor(p, msg)) {
-    if (msg.reason === NACK_PEER_ALIVE) {
-      s.takeovers.delete(t.target)
-      const who = from === t.target ? 'it answered' : `${from} can reach it`
-      fail(s, t.id, 'peer-alive', `${t.target} is alive (${who}) and cannot be removed`, false)
-      return
-    }
-    const more = parseElectorateNack(msg.reason)
-    t.proposal = null
-    if (more !== null && more > t.electorate) {
-      t.electorate = more
-      t.nextAttempt = s.now
-    } else t.nextAttempt = s.now + 1 + Math.floor(s.random() * s.t.ballot)
-  }
+  s.out.completions.push({ kind: 'rmpeer', id: t.id, ok: true, takenOver: heir === s.id ? size : 0n })
 }
 
 /** This peer's answer, as an acceptor, to a prepare or accept about removing `target`. */
-function voteOn (s: PeerState, target: PeerId, msg: Extract<PaxosMessage, { kind: 'prepare' | 'accept' }>): PaxosMessage {
+function voteOn (s: Core, v: VotingState, target: PeerId, msg: Extract<PaxosMessage, { kind: 'prepare' | 'accept' }>): PaxosMessage {
   const key = takeoverKey(target)
-  const record = s.acceptors.get(key) ?? emptyRecord(key)
+  const record = recordOf(v, key)
   // Refusing is always safe in Paxos: a peer that can reach the target keeps a cut-off proposer
   // (or a Kubernetes node list that is wrong) from removing a live peer.
   if (target === s.id || s.reachable.has(target)) return nack(msg.ballot, record, NACK_PEER_ALIVE)
   const known = electorate(s, target).length
   if (msg.kind === 'prepare' && known > msg.electorate) return nack(msg.ballot, record, electorateNack(known))
-  return vote(s, key, msg)
+  return vote(s, v, key, msg)
 }
 
-export function onTakeoverMessage (s: PeerState, from: PeerId, target: PeerId, msg: PaxosMessage): void {
+export function onTakeoverMessage (s: Core, ts: Takeovers, v: VotingState, from: PeerId, target: PeerId, msg: PaxosMessage): void {
   const key = takeoverKey(target)
-  noteBallot(s, key, msg)
+  noteBallot(v, key, msg)
   if (msg.kind === 'prepare' || msg.kind === 'accept') {
-    send(s, from, { type: 'paxos', key, msg: voteOn(s, target, msg) })
+    s.out.send(from, { type: 'paxos', key, msg: voteOn(s, v, target, msg) })
     return
   }
-  const t = s.takeovers.get(target)
-  if (t !== undefined) onReply(s, t, from, msg)
+  const t = ts.get(target)
+  if (t === undefined) return
+  const d = driver(s, ts, v, t)
+  run(d, reply(t.proposer, from, msg, d.env, d.policy), from)
 }
 
-export function takeoverTick (s: PeerState): void {
-  for (const t of [...s.takeovers.values()]) {
+export function takeoverTick (s: Core, ts: Takeovers, v: VotingState): void {
+  for (const t of [...ts.values()]) {
     if (s.ring.isRemoved(t.target)) {
       // Decided, and the ring said so before the acceptors did (the heir may even have adopted the
       // space already): the value may still be this peer.
-      s.takeovers.delete(t.target)
-      s.out.completions.push({ id: t.id, ok: true, takenOver: s.ring.heirOf(t.target) === s.id ? t.size : 0n })
+      ts.delete(t.target)
+      s.out.completions.push({ kind: 'rmpeer', id: t.id, ok: true, takenOver: s.ring.heirOf(t.target) === s.id ? t.size : 0n })
     } else if (s.now >= t.deadline) {
-      s.takeovers.delete(t.target)
-      fail(s, t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.bestPromises} of ${t.electorate} peers answered, ${quorumOf(t.electorate)} needed`, true)
+      ts.delete(t.target)
+      const n = Math.max(t.voters, t.proposer.electorate)
+      s.out.fail(t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.proposer.bestPromises} of ${n} peers answered, ${quorumOf(n)} needed`, true)
     } else {
-      if (t.proposal !== null && s.now - t.proposedAt >= s.t.ballot) { t.proposal = null; t.nextAttempt = s.now }
-      if (t.proposal === null && s.now >= t.nextAttempt) attempt(s, t)
+      const d = driver(s, ts, v, t)
+      run(d, tick(t.proposer, d.env, d.policy))
+      if (ts.has(t.target) && due(t.proposer, s.now)) attempt(s, ts, v, t)
     }
   }
 }

@@ -162,9 +162,25 @@ export interface CoreError {
   readonly retryable: boolean
 }
 
-export type Completion =
-  | { readonly id: RequestId, readonly ok: true, readonly offset?: Offset, readonly takenOver?: bigint }
-  | { readonly id: RequestId, readonly ok: false, readonly error: CoreError }
+/** The requests a peer answers with a completion. */
+export type RequestKind = 'allocate' | 'release' | 'rmpeer' | 'prime'
+
+/** What each kind of request answers when it succeeds. */
+interface Results {
+  readonly allocate: { readonly offset: Offset }
+  /** The offset released; null if the key held none. */
+  readonly release: { readonly offset: Offset | null }
+  /** The space this peer inherited: 0 if another peer is the heir, or the target was removed already. */
+  readonly rmpeer: { readonly takenOver: bigint }
+  readonly prime: Record<never, never>
+}
+
+export type Success<K extends RequestKind> = { readonly kind: K, readonly id: RequestId, readonly ok: true } & Results[K]
+export interface Failure { readonly id: RequestId, readonly ok: false, readonly error: CoreError }
+
+/** The answer to one request of kind K. */
+export type CompletionOf<K extends RequestKind> = Success<K> | Failure
+export type Completion = Success<'allocate'> | Success<'release'> | Success<'rmpeer'> | Success<'prime'> | Failure
 
 /** Things worth a log line or a metric. */
 export type CoreEvent =

@@ -3,8 +3,8 @@ import fc from 'fast-check'
 import {
   CODEC_VERSION, decodeAcceptorRecord, decodeAllocation, decodeMessage, decodeRingState, encodeAcceptorRecord, encodeAllocation,
   encodeMessage, encodeRingState, asPeerId, statesEqual
-} from '../src/index.ts'
-import type { Message } from '../src/index.ts'
+} from '../src/internal.ts'
+import type { Message } from '../src/internal.ts'
 import { replicaStates } from './ring-arbitrary.ts'
 
 describe('codec', () => {

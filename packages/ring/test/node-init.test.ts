@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseUniverse } from '../src/address.ts'
 import { type Hello, compareNodes, initialiserOf, nodeInitStep } from '../src/node-init.ts'
-import type { Faults } from '../src/state.ts'
+import type { Faults } from '../src/config.ts'
 import { type NodeRecord, type PeerId, asPeerId } from '../src/types.ts'
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseUniverse } from '../src/address.ts'
 import { createPeer } from '../src/peer.ts'
-import { type Completion, type InitMode, type PeerId, asPeerId } from '../src/types.ts'
+import { type Completion, type Failure, type InitMode, type PeerId, type RequestKind, type Success, asPeerId } from '../src/types.ts'
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
 import { World } from '../sim/world.ts'
@@ -15,13 +15,15 @@ function world (cidr: string, peers: readonly PeerId[], init: InitMode, seed = 7
   return w
 }
 
-function ok (c: Completion | undefined): Completion & { ok: true } {
+/** The success of a request of kind `kind` (default: an allocate), or a thrown error saying what it was instead. */
+function ok<K extends RequestKind = 'allocate'> (c: Completion | undefined, kind?: K): Success<K> {
   if (c === undefined) throw new Error('request did not complete')
   if (!c.ok) throw new Error(`request failed: ${c.error.code}: ${c.error.message}`)
-  return c
+  if (c.kind !== (kind ?? 'allocate')) throw new Error(`a ${c.kind} completion, not ${kind ?? 'allocate'}`)
+  return c as Success<K>
 }
 
-function failed (c: Completion | undefined): Completion & { ok: false } {
+function failed (c: Completion | undefined): Failure {
   if (c === undefined) throw new Error('request did not complete')
   if (c.ok) throw new Error('request succeeded but should have failed')
   return c
@@ -68,8 +70,8 @@ describe('peer', () => {
     const first = ok(w.result(w.allocate(A, 'k'))).offset
     expect(ok(w.result(w.allocate(A, 'k'))).offset).toBe(first)
     expect(w.peer(A).status().allocated).toBe(1)
-    expect(ok(w.result(w.release(A, 'k'))).offset).toBe(first)
-    expect(ok(w.result(w.release(A, 'k'))).offset).toBeUndefined()
+    expect(ok(w.result(w.release(A, 'k')), 'release').offset).toBe(first)
+    expect(ok(w.result(w.release(A, 'k')), 'release').offset).toBeNull()
     // Next-fit: the address just released is not handed straight back.
     expect(ok(w.result(w.allocate(A, 'k2'))).offset).not.toBe(first)
   })
@@ -100,7 +102,7 @@ describe('peer', () => {
     const c = w.peer(C).status()
     expect(c.size).toBeGreaterThan(0n)
     const id = w.allocate(C, 'pod')
-    const off = ok(w.result(id)).offset!
+    const off = ok(w.result(id)).offset
     expect(w.peer(A).ring().entries.length).toBeGreaterThan(2)
     w.settle(20)
     w.checkConverged()
@@ -126,7 +128,7 @@ describe('peer', () => {
     const id = w.allocate(A, 'k4')
     expect(w.result(id)).toBeUndefined()
     expect(w.peer(A).status()).toMatchObject({
-      code: 'unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead", pendingAllocates: 1
+      code: 'all-unreachable', text: "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead", pendingAllocates: 1
     })
     w.heal()
     w.settle(10)
@@ -139,7 +141,7 @@ describe('peer', () => {
     w.kill(C)
     const id = w.rmpeer(A, C)
     w.settle(20)
-    expect(ok(w.result(id)).takenOver).toBe(85n)
+    expect(ok(w.result(id), 'rmpeer').takenOver).toBe(85n)
     const ring = w.peer(B).ring()
     expect(ring.removed).toEqual([{ peer: C, heir: A }])
     expect(w.peer(A).status().size).toBe(86n + 85n)
@@ -159,7 +161,7 @@ describe('peer', () => {
       if (heir === undefined) continue
       decided++
       // A proposer may give up (no-quorum) when too much is lost; every one that completes says right.
-      const taken = requests.map(id => w.result(id)).map(c => c?.ok === true ? c.takenOver : null)
+      const taken = requests.map(id => w.result(id)).map(c => c?.ok === true && c.kind === 'rmpeer' ? c.takenOver : null)
       expect(taken, `seed ${seed}`).toEqual([A, B, C].map((p, i) => taken[i] === null ? null : p === heir ? 64n : 0n))
     }
     // The loop must have checked something: most schedules decide despite the losses.
@@ -201,11 +203,11 @@ describe('peer', () => {
     w.kill(D)
     expect(failed(w.result(w.rmpeer(A, C))).error.code).toBe('no-quorum')
     expect(failed(w.result(w.rmpeer(A, B, true))).error.code).toBe('peer-alive')
-    expect(ok(w.result(w.rmpeer(A, C, true))).takenOver).toBe(64n)
+    expect(ok(w.result(w.rmpeer(A, C, true)), 'rmpeer').takenOver).toBe(64n)
     w.settle(10)
     // C's space waits for D's acknowledgement, which never comes, until D goes too.
     expect(w.peer(A).status().size).toBe(64n)
-    expect(ok(w.result(w.rmpeer(A, D, true))).takenOver).toBe(64n)
+    expect(ok(w.result(w.rmpeer(A, D, true)), 'rmpeer').takenOver).toBe(64n)
     w.settle(20)
     expect(w.peer(A).status().size).toBe(3n * 64n)
     expect(w.peer(B).ring().removed).toEqual([{ peer: C, heir: A }, { peer: D, heir: A }])

@@ -3,8 +3,8 @@
  * owner actions (give, free reports, member records, removals) and partial merges, as peers would.
  */
 import fc from 'fast-check'
-import { Ring, asPeerId, parseUniverse } from '../src/index.ts'
-import type { PeerId, RingState } from '../src/index.ts'
+import { Ring, asPeerId, parseUniverse } from '../src/internal.ts'
+import type { PeerId, RingState } from '../src/internal.ts'
 
 export const universe = parseUniverse('10.0.0.0/20')
 export const PEERS: PeerId[] = ['pa', 'pb', 'pc', 'pd', 'pe'].map(asPeerId)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { IntervalSet, Space, parseUniverse } from '../src/index.ts'
+import { IntervalSet, Space, parseUniverse } from '../src/internal.ts'
 
 describe('IntervalSet', () => {
   it('behaves as a set of offsets (differential against a plain Set)', () => {

@@ -5,7 +5,7 @@
  * whole range's prefix), which the more specific routes override. Proxy ARP on the bridge lets pods keep
  * that prefix: the bridge answers for every address routed elsewhere (Weave's AWSVPC mode).
  */
-import { IntervalSet, Ring, parseAddress, rangeToCidrs } from '@weft/ring'
+import { parseAddress, rangeToCidrs, rangesByOwner } from '@weft/ring'
 import type { PeerId, RingState, Universe } from '@weft/ring'
 import { VXLAN_DEVICE, VXLAN_OVERHEAD, VXLAN_PORT, VXLAN_VNI } from './types.ts'
 import type { DesiredState, Route, Sysctl, Unroutable, Vtep } from './types.ts'
@@ -26,21 +26,15 @@ const DEFAULT_MTU = 1500
 
 export function plan (input: PlanInput): DesiredState {
   const u = input.universe
-  const ring = Ring.fromState(u, input.ring)
-  const remote = new Map<PeerId, IntervalSet>()
-  for (const sp of ring.spans()) {
-    if (sp.owner === input.self) continue
-    let set = remote.get(sp.owner)
-    if (set === undefined) remote.set(sp.owner, set = new IntervalSet())
-    set.add(sp.range)
-  }
+  const remote = rangesByOwner(u, input.ring)
+  remote.delete(input.self)
   const vxlan = input.mode === 'vxlan'
   const local = input.selfAddress
   const unroutable: Unroutable[] = []
   const routes: Route[] = []
   const vteps = new Map<string, Vtep>()
   for (const peer of [...remote.keys()].sort()) {
-    const address = ring.member(peer)?.address
+    const address = input.ring.members.find(m => m.peer === peer)?.address
     const reason = address === undefined
       ? 'announces no node address'
       : parseAddress(address).family !== u.family
@@ -53,7 +47,7 @@ export function plan (input: PlanInput): DesiredState {
       continue
     }
     if (vxlan) vteps.set(address, { address, mac: vtepMac(address) })
-    for (const r of remote.get(peer)!.ranges()) {
+    for (const r of remote.get(peer)!) {
       for (const dst of rangeToCidrs(u, r)) {
         routes.push(vxlan ? { dst, via: address, dev: VXLAN_DEVICE, onlink: true, peer } : { dst, via: address, onlink: false, peer })
       }

@@ -4,7 +4,7 @@
  * removes the stale routes an earlier one left, and a command the kernel refuses is logged and counted.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { Ring, asPeerId, parseUniverse } from '@weft/ring'
+import { Ring, asPeerId, parseUniverse } from '@weft/ring/internal'
 import type { PeerId, RingState } from '@weft/ring'
 import { Kernel, Reconciler, VXLAN_DEVICE, WEFT_PROTO } from '../src/index.ts'
 import type { Failure } from '../src/index.ts'

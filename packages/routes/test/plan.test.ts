@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { IntervalSet, Ring, asPeerId, parseAddress, parseUniverse } from '@weft/ring'
+import { IntervalSet, Ring, asPeerId, parseAddress, parseUniverse } from '@weft/ring/internal'
 import type { PeerId, Range, RingState, Universe } from '@weft/ring'
 import { VXLAN_DEVICE, plan, vtepMac } from '../src/index.ts'
 import type { DesiredState } from '../src/index.ts'

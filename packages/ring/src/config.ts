@@ -1,0 +1,41 @@
+/** How a peer is tuned: its timeouts, and the bugs a test may plant. */
+
+/** All in ticks. */
+export interface Timeouts {
+  /** How long an allocate or prime waits before it fails retryable. */
+  readonly request: number
+  /** How long to wait for a donor's answer. */
+  readonly ask: number
+  /** How long one Paxos ballot may take before a retry: longer than `grace`, which a ballot may wait out before its accept phase. */
+  readonly ballot: number
+  /** consensus=N: how long to wait for all N before settling for a quorum. */
+  readonly grace: number
+  /** Anti-entropy: the whole ring is broadcast this often. */
+  readonly gossip: number
+  /** Free counts are reported into the ring at most this often. */
+  readonly freeReport: number
+  /** How long rmpeer may take before it fails with no-quorum. */
+  readonly takeover: number
+  /** After every donor was tried: wait this long before trying them again. */
+  readonly backoff: number
+  /** kubernetes init: how long the initialiser waits for the agents of younger listed nodes. */
+  readonly nodeWait: number
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  request: 30, ask: 4, ballot: 12, grace: 6, gossip: 8, freeReport: 4, takeover: 20, backoff: 4, nodeWait: 50
+}
+
+/** Deliberate bugs, for tests that prove the simulator catches them. Never set outside tests. */
+export interface Faults {
+  /** Weave's merge: on equal versions the local entry wins, so rings need not converge. */
+  readonly mineWinsTies?: boolean
+  /** A donor keeps allocating in the range it just gave away. */
+  readonly donorKeeps?: boolean
+  /** rmpeer removes the peer at once, with no vote. */
+  readonly takeoverWithoutConsensus?: boolean
+  /** The heir uses inherited ranges at once, without waiting for every member's ack. */
+  readonly heirSkipsSettle?: boolean
+  /** kubernetes init: the initialiser does not wait for rivals and near-simultaneous nodes. */
+  readonly initialiserSkipsWait?: boolean
+}
