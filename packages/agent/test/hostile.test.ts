@@ -36,20 +36,8 @@ describe('hostile peers', () => {
   })
 
   it('garbage on the gossip topic and on direct streams is counted and dropped; the agent keeps serving', async () => {
-    const port = await freePort()
-    let reachable: readonly PeerId[] = []
-    const attacker = await Mesh.start({
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: [`/ip4/127.0.0.1/tcp/${port}`],
-      peers: [target.addr],
-      swarmKey: await readFile(cluster.swarmKeyFile),
-      reconnectMs: 100,
-      pingMs: 1_000,
-      log: createLogger('silent')
-    }, { receive: () => 'accept', unreadable: () => undefined, reachable: peers => { reachable = peers } })
+    const { mesh: attacker, targetId } = await joinTarget()
     try {
-      const targetId = (await target.client.status()).peer.id as PeerId
-      await waitFor('the attacker sees the target subscribed', () => reachable.includes(targetId))
       attacker.publish(new TextEncoder().encode('not msgpack at all'))
       attacker.publish(Uint8Array.from([0x93, 0x01, 0x09, 0xc0])) // msgpack, but no weft message
       attacker.send(targetId, Uint8Array.from([0xde, 0xad, 0xbe, 0xef]))
@@ -69,20 +57,8 @@ describe('hostile peers', () => {
   })
 
   it('a message of a newer codec version (a rolling update) is ignored without blaming its sender', async () => {
-    const port = await freePort()
-    let reachable: readonly PeerId[] = []
-    const newer = await Mesh.start({
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: [`/ip4/127.0.0.1/tcp/${port}`],
-      peers: [target.addr],
-      swarmKey: await readFile(cluster.swarmKeyFile),
-      reconnectMs: 100,
-      pingMs: 1_000,
-      log: createLogger('silent')
-    }, { receive: () => 'accept', unreadable: () => undefined, reachable: peers => { reachable = peers } })
+    const { mesh: newer, targetId, reachable } = await joinTarget()
     try {
-      const targetId = (await target.client.status()).peer.id as PeerId
-      await waitFor('the newer agent sees the target subscribed', () => reachable.includes(targetId))
       const bad = (await target.client.status()).badMessages
       // A well-formed ring message, as the next build would frame it: only the version differs.
       const bytes = encodeMessage({ type: 'ring', ring: Ring.empty(parseUniverse('10.32.0.0/12')).toState() })
@@ -95,13 +71,35 @@ describe('hostile peers', () => {
       expect(logLines(target).filter(l => l.msg?.startsWith('a peer speaks a newer codec') === true)).toEqual([
         expect.objectContaining({ version: CODEC_VERSION + 1 })
       ])
-      expect(reachable).toContain(targetId)
+      expect(reachable()).toContain(targetId)
       expect(status.status).toBe('ready')
     } finally {
       await newer.stop()
     }
   })
 })
+
+/** A bare mesh node with the cluster's key, joined to the target and seeing it subscribed. */
+async function joinTarget (): Promise<{ mesh: Mesh, targetId: PeerId, reachable: () => readonly PeerId[] }> {
+  let reachable: readonly PeerId[] = []
+  const mesh = await Mesh.start({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: [`/ip4/127.0.0.1/tcp/${await freePort()}`],
+    peers: [target.addr],
+    swarmKey: await readFile(cluster.swarmKeyFile),
+    reconnectMs: 100,
+    pingMs: 1_000,
+    log: createLogger('silent')
+  }, { receive: () => 'accept', unreadable: () => undefined, reachable: peers => { reachable = peers } })
+  try {
+    const targetId = (await target.client.status()).peer.id as PeerId
+    await waitFor('the mesh node sees the target subscribed', () => reachable.includes(targetId))
+    return { mesh, targetId, reachable: () => reachable }
+  } catch (err) {
+    await mesh.stop()
+    throw err
+  }
+}
 
 /** The agent's log as parsed JSON lines (pino), for assertions on fields rather than wording. */
 function logLines (agent: AgentProcess): Array<{ msg?: string, version?: number }> {
