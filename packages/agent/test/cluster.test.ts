@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { AllocateResponse, StatusResponse } from '@weft/protocol'
+import type { AllocateResponse, ReportResponse, StatusResponse } from '@weft/protocol'
 import { Cluster, freePort, inParallel, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
@@ -7,6 +7,7 @@ const RANGE_SIZE = 1n << 20n // 10.32.0.0/12
 
 let cluster: Cluster
 let seeds: AgentProcess[]
+let split: { statuses: StatusResponse[], reports: ReportResponse[] }
 beforeAll(async () => {
   cluster = await Cluster.create('cluster')
   const ports = [await freePort(), await freePort(), await freePort()]
@@ -14,6 +15,16 @@ beforeAll(async () => {
   // Every agent gets the same list, itself included, as a DaemonSet would; at the shipped timing
   // (tick, reconnect and ping as in production), so the protocol is tested as it runs in a cluster.
   seeds = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `seed-${i}`, port, timing: 'production', env: { WEFT_PEERS: peers, IPALLOC_INIT: 'consensus=3' } })))
+  // The split, made once here: the first test checks this snapshot, the second adds a fourth agent.
+  await seeds[0]!.client.prime()
+  await waitFor('all three ready with three owners', async () => {
+    const all = await Promise.all(seeds.map(async a => await a.client.status()))
+    return all.every(s => s.status === 'ready' && s.peers.length === 3 && s.peers.every(p => p.reachable))
+  })
+  split = {
+    statuses: await Promise.all(seeds.map(async a => await a.client.status())),
+    reports: await Promise.all(seeds.map(async a => await a.client.report()))
+  }
 })
 afterAll(async () => { await cluster.teardown() })
 
@@ -26,13 +37,8 @@ const sameShares = (a: StatusResponse, b: StatusResponse): boolean =>
   a.peers.length === b.peers.length && a.peers.every(p => shares(b).get(p.id) === BigInt(p.addresses))
 
 describe('three agents with consensus=3, then a fourth', () => {
-  it('split the range evenly once, and agree on it', async () => {
-    await seeds[0]!.client.prime()
-    await waitFor('all three ready with three owners', async () => {
-      const all = await Promise.all(seeds.map(async a => await a.client.status()))
-      return all.every(s => s.status === 'ready' && s.peers.length === 3 && s.peers.every(p => p.reachable))
-    })
-    const statuses = await Promise.all(seeds.map(async a => await a.client.status()))
+  it('split the range evenly once, and agree on it', () => {
+    const { statuses, reports } = split
     const ids = statuses.map(s => s.peer.id).sort()
     for (const s of statuses) {
       expect([...shares(s).keys()].sort()).toEqual(ids)
@@ -43,7 +49,6 @@ describe('three agents with consensus=3, then a fourth', () => {
       expect(shares(s)).toEqual(shares(statuses[0]!))
       expect(s.peers[0]).toMatchObject({ id: s.peer.id, local: true })
     }
-    const reports = await Promise.all(seeds.map(async a => await a.client.report()))
     for (const r of reports) expect(r.ring.seeds).toEqual(ids)
   })
 

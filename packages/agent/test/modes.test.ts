@@ -10,12 +10,12 @@ let cluster: Cluster
 beforeAll(async () => { cluster = await Cluster.create('modes') })
 afterAll(async () => { await cluster.teardown() })
 
-describe('init modes', () => {
+// The seeded pair is built once, before both tests that use it; neither reads what the other wrote.
+describe('init modes: two seeds', () => {
   let a: AgentProcess
   let b: AgentProcess
   let ids: string[]
-
-  it('seed= splits at once between the named peers, with no vote', async () => {
+  beforeAll(async () => {
     const dirs = [join(cluster.dir, 'a'), join(cluster.dir, 'b')]
     // The peer ids must be known up front: create the node keys the agents will load.
     ids = await Promise.all(dirs.map(async d => (await loadOrCreateIdentity(d)).peerId))
@@ -24,6 +24,9 @@ describe('init modes', () => {
     const started = await Promise.all(dirs.map(async (dataDir, i) => await cluster.start({ name: `seed-${i}`, dataDir, port: ports[i], env })))
     a = started[0]!
     b = started[1]!
+  })
+
+  it('seed= splits at once between the named peers, with no vote', async () => {
     const status = await a.client.status()
     // Seeded without any network round: ready on its own from the start.
     expect(status.status).toBe('ready')
@@ -46,6 +49,9 @@ describe('init modes', () => {
     expect((await o.client.report()).ring.seeds).toEqual([...ids].sort())
     expect(BigInt(own?.addresses ?? '0')).toBeLessThan(32768n)
   })
+})
+
+describe('init modes: on their own', () => {
 
   it('an observer alone stays priming and answers allocations retryable', async () => {
     const o = await cluster.start({ name: 'lonely', env: { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'observer', WEFT_REQUEST_TIMEOUT_MS: '500' } })
