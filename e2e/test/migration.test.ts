@@ -6,7 +6,7 @@
  */
 import type { AllocationInfo } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster } from '../../packages/agent/test/harness.ts'
+import { Cluster, logEvents } from '../../packages/agent/test/harness.ts'
 import type { AgentProcess } from '../../packages/agent/test/harness.ts'
 import { rewriteAsSchema1 } from '../../packages/agent/test/schema1.ts'
 import { weft } from '../src/cli.ts'
@@ -57,9 +57,7 @@ describe('an agent started on a schema-1 data dir', () => {
     ])
     expect((await allocations()).find((a) => a.containerId === 'c0ffee0123456789'))
       .toMatchObject({ podNamespace: 'web', podName: 'front-0', allocatedAt: 1700000000000 })
-    const logged = agent.output.filter((l) => l.includes('migrated allocations'))
-    expect(logged).toHaveLength(1)
-    expect(JSON.parse(logged[0] ?? '{}')).toMatchObject({ allocations: 3, network: 'weft' })
+    expect(logEvents(agent, 'allocations-migrated')).toEqual([expect.objectContaining({ allocations: 3, network: 'weft' })])
   })
 
   it('weft ps shows them with their network; --json carries it', async () => {
@@ -95,6 +93,6 @@ describe('an agent started on a schema-1 data dir', () => {
     await cluster.stop(agent)
     agent = await cluster.start({ name: 'node', dataDir: agent.dataDir, port: agent.port, env: ENV })
     expect(await rows()).toEqual(before)
-    expect(agent.output.some((l) => l.includes('migrated allocations'))).toBe(false)
+    expect(logEvents(agent, 'allocations-migrated')).toEqual([])
   })
 })

@@ -6,7 +6,7 @@
  * a dead node's takeover are routed on every node. Prints how long routes took to follow.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, inParallel, waitFor } from '../../packages/agent/test/harness.ts'
+import { Cluster, inParallel, logEvents, waitFor } from '../../packages/agent/test/harness.ts'
 import type { AgentProcess } from '../../packages/agent/test/harness.ts'
 import { Lan } from '../src/lan.ts'
 import type { LanHost } from '../src/lan.ts'
@@ -119,7 +119,7 @@ describe.skipIf(skipReason !== null)('direct routing across three nodes on one L
     await d.agent.client.prime()
     await waitFor('every node to route to the other three', async () => await routedEverywhere(['a', 'b', 'c', 'd']))
     const routed = Date.now()
-    const given = d.agent.output.map(l => JSON.parse(l) as { msg?: string, time?: number }).find(l => l.msg === 'received space')
+    const given = logEvents(d.agent, 'space-received')[0]
     expect(given?.time).toBeDefined()
     console.log(`routes on every node followed a donation within ${routed - given!.time!} ms`)
     await addPods('d', 1)

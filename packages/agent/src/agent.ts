@@ -113,7 +113,7 @@ async function openNode (config: AgentConfig): Promise<Node> {
 
   const address = await thisNodeAddress(config.routing, universe, config.peers, log)
   const store = await Store.open(config.dataDir, universe.cidr, config.migrateNetwork)
-  if (store.migrated > 0) log.info({ allocations: store.migrated, network: config.migrateNetwork }, 'migrated allocations stored without a network (schema 1) to network keys')
+  if (store.migrated > 0) log.info({ event: 'allocations-migrated', allocations: store.migrated, network: config.migrateNetwork }, 'migrated allocations stored without a network (schema 1) to network keys')
   try {
     const persisted = await store.load()
     const peer = createPeer({
@@ -206,12 +206,12 @@ function meshHandlers (n: Node, driver: Driver): MeshHandlers {
           metrics.newerMessage()
           if (!newerSenders.has(from) && newerSenders.size < MAX_NEWER_SENDERS_LOGGED) {
             newerSenders.add(from)
-            log.warn({ from, version: err.version }, 'a peer speaks a newer codec (a rolling update?): its messages are ignored until this agent is updated')
+            log.warn({ event: 'newer-codec', from, version: err.version }, 'a peer speaks a newer codec (a rolling update?): its messages are ignored until this agent is updated')
           }
           return 'ignore'
         }
         metrics.badMessage()
-        log.warn({ from, bytes: data.length, err: (err as Error).message }, 'malformed message ignored')
+        log.warn({ event: 'malformed-message', from, bytes: data.length, err: (err as Error).message }, 'malformed message ignored')
         return 'reject'
       }
       // The core checks every field of a message against its universe and reports what it refuses
@@ -221,7 +221,7 @@ function meshHandlers (n: Node, driver: Driver): MeshHandlers {
     },
     unreadable: (from, reason) => {
       metrics.badMessage()
-      log.warn({ from, reason }, 'unreadable direct message ignored')
+      log.warn({ event: 'unreadable-message', from, reason }, 'unreadable direct message ignored')
     },
     reachable: peers => {
       log.info({ reachable: peers.length }, 'reachable peers changed')
@@ -337,13 +337,13 @@ function sendOut (mesh: Mesh, out: Outbound): void {
 function logEvent (log: Logger, u: Universe, e: CoreEvent): void {
   switch (e.kind) {
     case 'conflict':
-      log.warn({ token: e.token.toString(), version: e.version, localOwner: e.localOwner, remoteOwner: e.remoteOwner, from: e.from }, 'ring conflict: rejected an entry that would hand away allocated addresses')
+      log.warn({ event: e.kind, token: e.token.toString(), version: e.version, localOwner: e.localOwner, remoteOwner: e.remoteOwner, from: e.from }, 'ring conflict: rejected an entry that would hand away allocated addresses')
       return
-    case 'rejected-ring': log.warn({ from: e.from, reason: e.reason }, 'rejected a ring'); return
-    case 'initialised': log.info({ seeds: e.seeds }, 'ring initialised'); return
-    case 'space-received': log.info({ from: e.from, range: formatRange(u, e.range) }, 'received space'); return
-    case 'space-given': log.info({ to: e.to, range: formatRange(u, e.range) }, 'gave space'); return
-    case 'takeover': log.warn({ peer: e.peer, heir: e.heir }, 'peer taken over'); return
-    case 'removed-self': log.error({ heir: e.heir }, 'this peer was removed from the ring')
+    case 'rejected-ring': log.warn({ event: e.kind, from: e.from, reason: e.reason }, 'rejected a ring'); return
+    case 'initialised': log.info({ event: e.kind, seeds: e.seeds }, 'ring initialised'); return
+    case 'space-received': log.info({ event: e.kind, from: e.from, range: formatRange(u, e.range) }, 'received space'); return
+    case 'space-given': log.info({ event: e.kind, to: e.to, range: formatRange(u, e.range) }, 'gave space'); return
+    case 'takeover': log.warn({ event: e.kind, peer: e.peer, heir: e.heir }, 'peer taken over'); return
+    case 'removed-self': log.error({ event: e.kind, heir: e.heir }, 'this peer was removed from the ring')
   }
 }

@@ -203,7 +203,7 @@ export class Mesh {
     const wanted = addrs.map(a => multiaddr(a))
     const kept = this.#targets.filter(t => !t.discovered || wanted.some(w => w.equals(t.addr)))
     const added = wanted.filter(w => !this.#targets.some(t => t.addr.equals(w))).map(w => newTarget(w, true))
-    for (const t of this.#targets.filter(t => !kept.includes(t))) this.#log.info({ addr: t.addr.toString() }, 'peer address no longer listed; not dialling it')
+    for (const t of this.#targets.filter(t => !kept.includes(t))) this.#log.info({ event: 'peer-address-dropped', addr: t.addr.toString() }, 'peer address no longer listed; not dialling it')
     this.#targets = [...kept, ...added]
     if (added.length > 0) this.#kick()
   }
@@ -326,7 +326,7 @@ export class Mesh {
           await conn.close()
           return
         }
-        if (t.peer === null || !t.peer.equals(conn.remotePeer)) this.#log.info({ addr: t.addr.toString(), peer: conn.remotePeer.toString() }, 'connected to peer')
+        if (t.peer === null || !t.peer.equals(conn.remotePeer)) this.#log.info({ event: 'peer-connected', addr: t.addr.toString(), peer: conn.remotePeer.toString() }, 'connected to peer')
         t.peer = conn.remotePeer
         t.failures = 0
       } catch (err) {
@@ -338,7 +338,7 @@ export class Mesh {
         t.failures++
         t.nextAttempt = Date.now() + this.#reconnectMs * Math.min(2 ** (t.failures - 1), MAX_BACKOFF_FACTOR)
         const level = t.failures === 1 || t.failures % 10 === 0 ? 'info' : 'debug'
-        this.#log[level]({ addr: t.addr.toString(), failures: t.failures, err: (err as Error).message }, 'cannot reach peer; will retry')
+        this.#log[level]({ event: 'peer-unreachable', addr: t.addr.toString(), failures: t.failures, err: (err as Error).message }, 'cannot reach peer; will retry')
       }
     }))
   }

@@ -49,10 +49,10 @@ export function startNodeSource (o: NodeSourceOptions): NodeSource {
       if (stopping.signal.aborted) return
       failures++
       error = `cannot list nodes at ${o.api}: ${(err as Error).message}`
-      if (failures === 1 || failures % LOG_EVERY === 0) o.log.warn({ api: o.api, failures, err: (err as Error).message }, 'cannot reach the Kubernetes API; retrying')
+      if (failures === 1 || failures % LOG_EVERY === 0) o.log.warn({ event: 'kube-api-unreachable', api: o.api, failures, err: (err as Error).message }, 'cannot reach the Kubernetes API; retrying')
       return
     }
-    if (failures > 0) o.log.info({ api: o.api, failures }, 'the Kubernetes API answers again')
+    if (failures > 0) o.log.info({ event: 'kube-api-back', api: o.api, failures }, 'the Kubernetes API answers again')
     failures = 0
     error = null
     nodes = listed.length

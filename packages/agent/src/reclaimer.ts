@@ -43,7 +43,7 @@ export function startReclaimer (c: ReclaimComponents): Reclaimer {
   const pass = async (nodes: ReadonlySet<string>): Promise<void> => {
     const owners = c.owners()
     if (!believable(owners, nodes)) {
-      if (!warned) c.log.warn({ nickname: owners.find(p => p.self)?.nickname, nodes: nodes.size }, 'the Kubernetes node list leaves out this agent\'s node (is WEFT_NICKNAME the node name?); reclaiming nothing')
+      if (!warned) c.log.warn({ event: 'own-node-unlisted', nickname: owners.find(p => p.self)?.nickname, nodes: nodes.size }, 'the Kubernetes node list leaves out this agent\'s node (is WEFT_NICKNAME the node name?); reclaiming nothing')
       warned = true
       return
     }
@@ -59,7 +59,7 @@ export function startReclaimer (c: ReclaimComponents): Reclaimer {
         // 0: the peer was taken over already, or another agent is the heir.
         if (takenOver === 0n) continue
         c.reclaimed()
-        c.log.info({ target: p.peer, targetNickname: p.nickname, takenOver: takenOver.toString(), why }, 'took over the space of a peer that is gone')
+        c.log.info({ event: 'peer-reclaimed', target: p.peer, targetNickname: p.nickname, takenOver: takenOver.toString(), why }, 'took over the space of a peer that is gone')
       } catch (err) {
         c.log.info({ target: p.peer, targetNickname: p.nickname, why, err: (err as Error).message }, 'cannot take over a peer that is gone yet; retrying later')
       }

@@ -6,7 +6,7 @@ import { CODEC_VERSION, Ring, encodeMessage, parseUniverse } from '@weft/ring/in
 import type { PeerId } from '@weft/ring'
 import { Mesh, MAX_MESSAGE_BYTES } from '../src/mesh.ts'
 import { createLogger } from '../src/log.ts'
-import { Cluster, freePort, waitFor, writeSwarmKey } from './harness.ts'
+import { Cluster, freePort, logEvents, waitFor, writeSwarmKey } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 let cluster: Cluster
@@ -26,13 +26,13 @@ describe('hostile peers', () => {
       name: 'intruder',
       env: { IPALLOC_INIT: 'consensus=2', WEFT_PEERS: target.addr, WEFT_SWARM_KEY_FILE: otherKey, WEFT_LOG_LEVEL: 'debug' }
     })
-    await waitFor('two failed dials by the intruder', () => intruder.output.filter(l => l.includes('cannot reach peer')).length >= 2)
+    await waitFor('two failed dials by the intruder', () => logEvents(intruder, 'peer-unreachable').length >= 2)
     const [t, i] = await Promise.all([target.client.status(), intruder.client.status()])
     expect(t.connections).toBe(0)
     expect(t.peers.map(p => p.id)).toEqual([t.peer.id])
     expect(i.connections).toBe(0)
     expect(i.status).not.toBe('ready')
-    expect(intruder.output.some(l => l.includes('connected to peer'))).toBe(false)
+    expect(logEvents(intruder, 'peer-connected')).toEqual([])
   })
 
   it('garbage on the gossip topic and on direct streams is counted and dropped; the agent keeps serving', async () => {
@@ -48,9 +48,8 @@ describe('hostile peers', () => {
       expect(status.connections).toBeGreaterThanOrEqual(1)
       expect(status.status).toBe('ready')
       expect((await target.client.allocate({ network: 'weft', containerId: 'still-serving', ifname: 'eth0' })).address).toMatch(/^10\./)
-      const log = target.output.join('\n')
-      expect(log).toContain('malformed message ignored')
-      expect(log).toContain('unreadable direct message ignored')
+      expect(logEvents(target, 'malformed-message')).not.toEqual([])
+      expect(logEvents(target, 'unreadable-message')).not.toEqual([])
     } finally {
       await attacker.stop()
     }
@@ -65,10 +64,10 @@ describe('hostile peers', () => {
       bytes[1] = CODEC_VERSION + 1
       newer.publish(bytes)
       newer.send(targetId, bytes)
-      await waitFor('the newer sender logged', () => logLines(target).some(l => l.msg?.startsWith('a peer speaks a newer codec') === true))
+      await waitFor('the newer sender logged', () => logEvents(target, 'newer-codec').length > 0)
       const status = await target.client.status()
       expect(status.badMessages).toBe(bad)
-      expect(logLines(target).filter(l => l.msg?.startsWith('a peer speaks a newer codec') === true)).toEqual([
+      expect(logEvents(target, 'newer-codec')).toEqual([
         expect.objectContaining({ version: CODEC_VERSION + 1 })
       ])
       expect(reachable()).toContain(targetId)
@@ -99,15 +98,4 @@ async function joinTarget (): Promise<{ mesh: Mesh, targetId: PeerId, reachable:
     await mesh.stop()
     throw err
   }
-}
-
-/** The agent's log as parsed JSON lines (pino), for assertions on fields rather than wording. */
-function logLines (agent: AgentProcess): Array<{ msg?: string, version?: number }> {
-  return agent.output.flatMap(line => {
-    try {
-      return [JSON.parse(line) as { msg?: string, version?: number }]
-    } catch {
-      return []
-    }
-  })
 }

@@ -9,7 +9,7 @@ import { afterEach, expect, it } from 'vitest'
 import type { StatusResponse } from '@weft/protocol'
 import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
-import { Cluster, freePortOn, inParallel, waitFor } from './harness.ts'
+import { Cluster, freePortOn, inParallel, logEvents, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 const TOKEN = 'sa-token-for-bootstrap'
@@ -71,7 +71,7 @@ it('waits out an API that does not answer, naming it, then is ready alone; nodes
   kube!.failing = true
   kube!.add('node-0', nodes.ips[0])
   const first = await nodes.start(0)
-  const failures = (): number => first.output.filter(l => l.includes('cannot reach the Kubernetes API')).length
+  const failures = (): number => logEvents(first, 'kube-api-unreachable').length
   // The source logs the first failure and every tenth: two lines are ten failed listings at least.
   await waitFor('ten failed listings', () => failures() >= 2)
   const down = await first.client.status()
@@ -82,7 +82,7 @@ it('waits out an API that does not answer, naming it, then is ready alone; nodes
 
   kube!.failing = false
   await oneRing([first], [first])
-  expect(first.output.some(l => l.includes('the Kubernetes API answers again'))).toBe(true)
+  expect(logEvents(first, 'kube-api-back')).not.toEqual([])
   expect((await first.client.status()).kubernetes).toEqual({ api: `${kube!.url}/`, nodes: 1, error: null })
 
   const agents = [first]
@@ -94,12 +94,12 @@ it('waits out an API that does not answer, naming it, then is ready alone; nodes
     const got = await agents[i]!.client.allocate({ network: 'weft', containerId: `pod-${i}`, ifname: 'eth0' })
     expect(got.address.startsWith('10.63.')).toBe(true)
   }
-  expect(agents.flatMap(a => a.output).filter(l => l.includes('"ring initialised"'))).toHaveLength(1)
+  expect(agents.flatMap(a => logEvents(a, 'initialised'))).toHaveLength(1)
 
   // A deleted node's address is no longer dialled.
   kube!.nodes.delete('node-2')
   await waitFor('node-0 to drop node-2\'s address', () =>
-    first.output.some(l => l.includes('peer address no longer listed') && l.includes(`/ip4/${nodes.ips[2]}/tcp/${nodes.port}`)))
+    logEvents(first, 'peer-address-dropped').some(l => l.addr === `/ip4/${nodes.ips[2]}/tcp/${nodes.port}`))
 })
 
 it('three nodes started together make one ring of three', async () => {
@@ -121,5 +121,5 @@ it('a partial Node list at start makes one ring all the same', async () => {
   await oneRing(agents, [agents[0]!], false)
   for (const n of later) kube!.nodes.set(n.name, n)
   await oneRing(agents, [agents[0]!])
-  expect(agents.flatMap(a => a.output).filter(l => l.includes('"ring initialised"'))).toHaveLength(1)
+  expect(agents.flatMap(a => logEvents(a, 'initialised'))).toHaveLength(1)
 })

@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
-import { Cluster, startMesh, waitFor } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, logEvents, startMesh, waitFor } from './harness.ts'
+import type { AgentProcess, LogLine } from './harness.ts'
 
 const TOKEN = 'sa-token-for-tests'
 const NAMES = ['node-0', 'node-1', 'node-2']
@@ -62,9 +62,9 @@ it('leaves a dead agent whose node is listed, and takes it over once its node is
   expect([a, b].map(x => x.name)).toContain(report.status.peers.find(p => p.id === heir)?.nickname)
   const total = report.status.peers.reduce((sum, p) => sum + BigInt(p.addresses), 0n)
   expect(total.toString()).toBe(report.status.rangeSize)
-  const said = (): string[] => a.output.concat(b.output).filter(l => l.includes('took over the space of a peer that is gone'))
+  const said = (): LogLine[] => [a, b].flatMap(x => logEvents(x, 'peer-reclaimed'))
   await waitFor('the heir to log the reclaim', () => said().length > 0)
   expect(said()).toHaveLength(1)
-  expect(JSON.parse(said()[0]!)).toMatchObject({ target: goneId, targetNickname: 'node-2', why: 'its node was deleted' })
+  expect(said()[0]).toMatchObject({ target: goneId, targetNickname: 'node-2', why: 'its node was deleted' })
   expect(a.output.concat(b.output).filter(l => l.includes(TOKEN))).toEqual([])
 })

@@ -16,7 +16,8 @@ import { startNodeSource } from '../src/node-source.ts'
 import { startReclaimer } from '../src/reclaimer.ts'
 import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
-import { makeTempDir, removeTempDir, sleep, waitFor } from './harness.ts'
+import type { LogLine } from './harness.ts'
+import { makeTempDir, parseLogLines, removeTempDir, sleep, waitFor } from './harness.ts'
 
 const line = (id: string, nickname: string, reachable: boolean, self = false): PeerSummary =>
   ({ peer: asPeerId(id), nickname, size: 16n, free: 8n, reachable, self })
@@ -71,7 +72,7 @@ describe('the choice', () => {
 describe('the passes, fed by the node source', () => {
   const logs: string[] = []
   const log = pino({ level: 'info' }, { write: (s: string) => { logs.push(s) } })
-  const said = (): string[] => logs.map(l => (JSON.parse(l) as { msg: string }).msg)
+  const said = (event: string): LogLine[] => parseLogLines(logs).filter(l => l.event === event)
   const kubeNode = (name: string) => ({ name, created: 0, addresses: [] })
 
   it('the source retries a failed listing, naming the URL once, and hands on only full listings', async () => {
@@ -98,9 +99,8 @@ describe('the passes, fed by the node source', () => {
     }
     expect(got.slice(0, 2)).toEqual([['node-a'], ['node-a', 'node-b']])
     expect(source.state()).toMatchObject({ api: 'https://10.96.0.1/', error: null })
-    expect(said().filter(m => m === 'cannot reach the Kubernetes API; retrying')).toHaveLength(1)
-    expect(logs.find(l => l.includes('cannot reach'))).toContain('https://10.96.0.1/')
-    expect(said()).toContain('the Kubernetes API answers again')
+    expect(said('kube-api-unreachable')).toEqual([expect.objectContaining({ api: 'https://10.96.0.1/' })])
+    expect(said('kube-api-back')).toHaveLength(1)
   })
 
   it('the source aborts a listing in flight when stopped, and says nothing of it', async () => {
@@ -155,8 +155,8 @@ describe('the passes, fed by the node source', () => {
     }
     expect(removed).toEqual(['p-b'])
     expect(saved[0]).toEqual(['node-a', 'node-b', 'node-old'])
-    expect(said().filter(m => m.startsWith('the Kubernetes node list leaves out this agent'))).toHaveLength(1)
-    expect(said().filter(m => m === 'took over the space of a peer that is gone')).toHaveLength(1)
+    expect(said('own-node-unlisted')).toHaveLength(1)
+    expect(said('peer-reclaimed')).toEqual([expect.objectContaining({ target: 'p-b' })])
   })
 })
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
 import { addressAt, parseUniverse } from '@weft/ring'
-import { Cluster, exitOf, startMesh, waitFor } from './harness.ts'
+import { Cluster, exitOf, logEvents, startMesh, waitFor } from './harness.ts'
 import type { AgentProcess } from './harness.ts'
 
 let cluster: Cluster
@@ -43,6 +43,6 @@ describe('rmpeer', () => {
 
     const back = await cluster.spawn({ name: 'n2', dataDir: dead.dataDir, port: dead.port, env: { IPALLOC_INIT: 'consensus=3', IPALLOC_RANGE: '10.60.0.0/16', WEFT_PEERS: agents.slice(0, 2).map(a => a.addr).join(',') } })
     expect(await exitOf(back)).toBe(1)
-    expect(back.output.join('\n')).toContain('this peer was removed from the ring by')
+    expect(logEvents(back, 'removed-self')).toContainEqual(expect.objectContaining({ heir: (await a.client.status()).peer.id }))
   })
 })
