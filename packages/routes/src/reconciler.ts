@@ -12,8 +12,8 @@ import type { PlanInput } from './plan.ts'
 
 /** The part of a pino logger this uses. */
 export interface RouteLog {
-  info: (obj: object, msg: string) => void
-  warn: (obj: object, msg: string) => void
+  info: (obj: Readonly<Record<string, unknown>>, msg: string) => void
+  warn: (obj: Readonly<Record<string, unknown>>, msg: string) => void
 }
 
 export interface ReconcilerOptions {
@@ -109,7 +109,7 @@ export class Reconciler {
         const key = `${u.peer}\u0000${u.reason}`
         if (this.#reported.has(key)) continue
         this.#reported.add(key)
-        this.#o.log.warn({ peer: u.peer, reason: u.reason }, 'no route to a peer\'s pods')
+        this.#o.log.warn({ event: 'peer-unroutable', peer: u.peer, reason: u.reason }, 'no route to a peer\'s pods')
       }
       this.#stats = { ...this.#stats, routes: want.routes.length, unroutable: want.unroutable.length }
       const changes = diff(want, await this.#o.kernel.read(want))
@@ -120,15 +120,15 @@ export class Reconciler {
       const failures = await this.#o.kernel.apply(changes)
       for (const f of failures) {
         this.#o.failed?.(f)
-        this.#o.log.warn({ command: f.command, answer: f.answer }, 'programming the kernel failed; will retry')
+        this.#o.log.warn({ event: 'route-failed', command: f.command, answer: f.answer }, 'programming the kernel failed; will retry')
       }
-      this.#o.log.info({ commands: changes.ip.length + changes.bridge.length + changes.sysctls.length, failed: failures.length, routes: want.routes.length }, 'routes updated')
+      this.#o.log.info({ event: 'routes-updated', commands: changes.ip.length + changes.bridge.length + changes.sysctls.length, failed: failures.length, routes: want.routes.length }, 'routes updated')
       if (failures.length === 0) this.#stats = { ...this.#stats, passes: this.#stats.passes + 1 }
       return failures.length === 0
     } catch (err) {
       const f = { command: 'reading the kernel', answer: (err as Error).message }
       this.#o.failed?.(f)
-      this.#o.log.warn(f, 'programming the kernel failed; will retry')
+      this.#o.log.warn({ event: 'route-failed', ...f }, 'programming the kernel failed; will retry')
       return false
     }
   }

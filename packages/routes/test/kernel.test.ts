@@ -23,7 +23,7 @@ function ringWith (addresses: Readonly<Record<string, string>>, removed?: PeerId
   return r.toState()
 }
 
-interface Logged { readonly obj: object, readonly msg: string }
+interface Logged { readonly obj: Readonly<Record<string, unknown>>, readonly msg: string }
 
 describe.skipIf(skipReason !== null)('the executor in a network namespace', () => {
   const ns = uniqueName('rt')
@@ -32,7 +32,7 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
   const routes = async (): Promise<Array<{ dst: string, gateway?: string, dev?: string }>> =>
     JSON.parse(await must(inNetns(ns, ['ip', '-json', 'route', 'show', 'proto', String(WEFT_PROTO)])) || '[]') as Array<{ dst: string, gateway?: string }>
   const start = (mode: 'direct' | 'vxlan', ring: RingState, failures: Failure[] = [], logged: Logged[] = []): Reconciler => {
-    const log = { info: (obj: object, msg: string) => logged.push({ obj, msg }), warn: (obj: object, msg: string) => logged.push({ obj, msg }) }
+    const log = { info: (obj: Logged['obj'], msg: string) => logged.push({ obj, msg }), warn: (obj: Logged['obj'], msg: string) => logged.push({ obj, msg }) }
     const r = new Reconciler({ kernel, log, intervalMs: 200, failed: f => failures.push(f) })
     reconcilers.push(r)
     r.update({ universe: u, ring, self: A, selfAddress: '192.0.2.1', mode, bridge: 'weft0' })
@@ -90,7 +90,7 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
     await waitFor('the refused route to be retried', () => failures.length >= 2)
     expect(failures[0]!.command).toMatch(/^ip route replace 10\.\S+ via 198\.51\.100\.3 proto 157$/)
     expect(failures[0]!.answer).toMatch(/invalid gateway|unreachable/i)
-    expect(logged.some(l => l.msg === 'programming the kernel failed; will retry' && JSON.stringify(l.obj).includes('198.51.100.3'))).toBe(true)
+    expect(logged.some(l => l.obj.event === 'route-failed' && String(l.obj.command).includes('via 198.51.100.3'))).toBe(true)
     expect((await routes()).every(r => r.gateway === '192.0.2.2')).toBe(true)
   })
 
