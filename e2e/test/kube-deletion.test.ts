@@ -9,7 +9,7 @@ import { buildPlugin } from '../src/plugin.ts'
 import { weftRoutes } from '../src/pods.ts'
 import { makePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
-import { holdings, lanCluster, routedToOwners, clusterSkipReason } from '../src/cluster/scenario.ts'
+import { holdings, lanCluster, routedToOwners, clusterSkipReason, withLogs } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
 
 const skip = await clusterSkipReason()
@@ -20,13 +20,11 @@ beforeAll(async () => {
   if (skip !== null) return
   await buildPlugin()
   c = await lanCluster({ label: 'deletion', env: { WEFT_ROUTING: 'direct' } }, '198.18.66', 3)
-  try {
+  await withLogs(c, async () => {
     await c.cluster.ready()
     for (const n of c.nodes) pods.push(await makePod(n))
     await routedToOwners(c.nodes)
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${await c.cluster.logs()}`)
-  }
+  })
 }, 240_000)
 afterAll(async () => {
   await c?.teardown()

@@ -10,7 +10,7 @@ import { waitFor } from '../../packages/agent/test/harness.ts'
 import { buildPlugin } from '../src/plugin.ts'
 import { hostAddresses, makePod, pings, removePod, tcpCrosses, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
-import { lanCluster, routedToOwners, clusterSkipReason } from '../src/cluster/scenario.ts'
+import { lanCluster, routedToOwners, clusterSkipReason, withLogs } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
 
 const skip = await clusterSkipReason()
@@ -22,7 +22,7 @@ beforeAll(async () => {
   if (skip !== null) return
   await buildPlugin()
   c = await lanCluster({ label: 'direct', env: { WEFT_ROUTING: 'direct' } }, '198.18.62', 3)
-  try {
+  await withLogs(c, async () => {
     // Two pods per node, made as the kubelet would once the node's network is up (ADD waits for the agent).
     for (const n of c.nodes) for (let i = 0; i < 2; i++) pods.push(await makePod(n))
     let missing: string[] = []
@@ -30,9 +30,7 @@ beforeAll(async () => {
       .catch((err: Error) => { throw new Error(`${err.message}\n${missing.join('\n')}`) })
     reachedAllMs = performance.now() - c.lastStart
     console.log(`figure: 3 nodes, ${pods.length} pods: every pod reached every other pod ${(reachedAllMs / 1000).toFixed(1)} s after the last agent started`)
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${await c.cluster.logs()}`)
-  }
+  })
 }, 240_000)
 afterAll(async () => {
   await c?.teardown()

@@ -13,7 +13,7 @@ import type { Conflist } from '../src/cluster/cni-runtime.ts'
 import { weftRoutes } from '../src/pods.ts'
 import { makePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
-import { lanCluster, clusterSkipReason } from '../src/cluster/scenario.ts'
+import { lanCluster, clusterSkipReason, withLogs } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
 
 const skip = await clusterSkipReason()
@@ -29,12 +29,10 @@ beforeAll(async () => {
     name: 'lan',
     plugins: [{ type: 'macvlan', master: 'eth0', mode: 'bridge', ipam: { type: 'weft', socket: agentEnv(c.cluster.manifest, 'WEFT_SOCKET', '/run/weft/weft.sock') } }]
   }
-  try {
+  await withLogs(c, async () => {
     await c.cluster.ready()
     for (const n of c.nodes) for (let i = 0; i < 2; i++) pods.push(await makePod(n, macvlan, 'net1'))
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${await c.cluster.logs()}`)
-  }
+  })
 }, 240_000)
 afterAll(async () => {
   await c?.teardown()

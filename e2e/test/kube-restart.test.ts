@@ -12,7 +12,7 @@ import type { KubeNode } from '../src/cluster/cluster.ts'
 import { weftRoutes } from '../src/pods.ts'
 import { inPod, makePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
-import { lanCluster, clusterSkipReason } from '../src/cluster/scenario.ts'
+import { lanCluster, clusterSkipReason, withLogs } from '../src/cluster/scenario.ts'
 import type { LanCluster } from '../src/cluster/scenario.ts'
 
 const skip = await clusterSkipReason()
@@ -27,13 +27,11 @@ beforeAll(async () => {
   if (skip !== null) return
   await buildPlugin()
   c = await lanCluster({ label: 'restart' }, '198.18.67', 3)
-  try {
+  await withLogs(c, async () => {
     await c.cluster.ready()
     for (const n of c.nodes) pods.push(await makePod(n))
     for (let i = 0; i < 40 && (await unreachablePairs(pods)).length > 0; i++) await sleep(500)
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${await c.cluster.logs()}`)
-  }
+  })
 }, 240_000)
 afterAll(async () => {
   await c?.teardown()

@@ -82,6 +82,15 @@ export async function routedToOwners (nodes: readonly KubeNode[], attempts = 300
 }
 
 /** Why the cluster suite cannot run here, or null: namespaces, and the tools a node and its runtime use. */
+/** Runs a scenario's set-up; a failure carries every node's log, the first thing to read then. */
+export async function withLogs (c: LanCluster, steps: () => Promise<void>): Promise<void> {
+  try {
+    await steps()
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await c.cluster.logs()}`)
+  }
+}
+
 export async function clusterSkipReason (): Promise<string | null> {
   const base = await namespaceSkipReason()
   if (base !== null) return base
