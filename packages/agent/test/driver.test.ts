@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { asPeerId, createPeer, parseUniverse } from '@weft/ring'
-import type { CompletionOf, PersistDelta } from '@weft/ring'
+import type { CompletionOf, Peer, PersistDelta } from '@weft/ring'
 import { Driver } from '../src/driver.ts'
 import { createLogger } from '../src/log.ts'
 import { Store } from '../src/store.ts'
@@ -20,6 +20,18 @@ afterEach(async () => {
   await store.close()
   await removeTempDir(dir)
 })
+
+/** An observer with no ring (so nothing it is asked completes by itself) driven over the real store. */
+function observerOverStore (): { peer: Peer, driver: Driver } {
+  const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
+  const driver = new Driver(peer, {
+    commit: async delta => { await store.commit(delta, key => metaFromKey(key, 0)) },
+    send: () => undefined,
+    event: () => undefined,
+    fatal: err => { throw err }
+  }, createLogger('silent'))
+  return { peer, driver }
+}
 
 describe('the Ready loop over a real core and a real store', () => {
   it('answers only after the batch holding the allocation is durable, and groups concurrent requests', async () => {
@@ -68,26 +80,14 @@ describe('the Ready loop over a real core and a real store', () => {
   })
 
   it('a request the core does not answer in time completes retryable', async () => {
-    const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
-    const driver = new Driver(peer, {
-      commit: async delta => { await store.commit(delta, key => metaFromKey(key, 0)) },
-      send: () => undefined,
-      event: () => undefined,
-      fatal: err => { throw err }
-    }, createLogger('silent'))
+    const { peer, driver } = observerOverStore()
     const c = await driver.request('allocate', id => peer.allocate(id, 'weft/c/eth0'), 50, 'allocate')
     expect(c).toMatchObject({ ok: false, error: { code: 'not-ready', retryable: true } })
     expect(driver.waiting).toBe(0)
   })
 
   it('a request that times out carries the reason it waited for, when there is one', async () => {
-    const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
-    const driver = new Driver(peer, {
-      commit: async delta => { await store.commit(delta, key => metaFromKey(key, 0)) },
-      send: () => undefined,
-      event: () => undefined,
-      fatal: err => { throw err }
-    }, createLogger('silent'))
+    const { peer, driver } = observerOverStore()
     const c = await driver.request('allocate', id => peer.allocate(id, 'c/eth0'), 50, 'allocate', () => ({ code: 'not-ready', message: 'awaiting consensus (quorum: 2, known: 1)', retryable: true }))
     expect(c).toMatchObject({ ok: false, error: { retryable: true, message: 'awaiting consensus (quorum: 2, known: 1)' } })
   })

@@ -1,22 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { asPeerId } from '@weft/ring'
-import type { Cidr, RingState } from '@weft/ring'
+import type { Cidr } from '@weft/ring'
 import { Store } from '../src/store.ts'
 import type { AttachmentMeta } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
 import { makeTempDir, removeTempDir } from './harness.ts'
+import { A, U, ring } from './store-fixture.ts'
 
-const U = '10.32.0.0/12' as Cidr
-const A = asPeerId('12D3KooWGRUVh7d5ZH1q8pRmGvWTbqdazDxjW9KD5hrXVf2kPSi4')
-const ring: RingState = {
-  universe: U,
-  seeds: [A],
-  entries: [{ token: 0n, owner: A, version: 3, free: 1000n }],
-  members: [{ peer: A, nickname: 'node-1', version: 1, acks: [] }],
-  removed: []
-}
 const meta = (key: string): AttachmentMeta => {
   const [network = '', containerId = '', ifname = ''] = key.split('/')
   return { network, containerId, ifname, podNamespace: 'default', podName: `pod-${containerId}`, allocatedAt: 1700000000000 }

@@ -1,0 +1,13 @@
+/** The one-peer ring both store suites persist: a schema-1 store held it too. */
+import { asPeerId } from '@weft/ring'
+import type { Cidr, RingState } from '@weft/ring'
+
+export const U = '10.32.0.0/12' as Cidr
+export const A = asPeerId('12D3KooWGRUVh7d5ZH1q8pRmGvWTbqdazDxjW9KD5hrXVf2kPSi4')
+export const ring: RingState = {
+  universe: U,
+  seeds: [A],
+  entries: [{ token: 0n, owner: A, version: 3, free: 1000n }],
+  members: [{ peer: A, nickname: 'node-1', version: 1, acks: [] }],
+  removed: []
+}
