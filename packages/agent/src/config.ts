@@ -192,10 +192,12 @@ function parseInit (env: Env, peerCount: number, discovery: boolean): InitMode {
   throw new ConfigError('IPALLOC_INIT', value, expected)
 }
 
-/** `kubernetes` (on) by default inside a pod (the API server's address is in the env), `off` elsewhere. */
+/** The kubelet puts the API server's address in every pod's environment. */
+const inPod = (env: Env): boolean => setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
+
+/** `kubernetes` (on) by default inside a pod, `off` elsewhere. */
 function onInPod (env: Env, name: string, meaning: string): boolean {
-  const inPod = setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
-  const value = setting(env, name) ?? (inPod ? 'kubernetes' : 'off')
+  const value = setting(env, name) ?? (inPod(env) ? 'kubernetes' : 'off')
   if (value !== 'off' && value !== 'kubernetes') throw new ConfigError(name, value, `"kubernetes" (${meaning}) or "off"`)
   return value === 'kubernetes'
 }
@@ -204,10 +206,9 @@ function onInPod (env: Env, name: string, meaning: string): boolean {
 function parseKube (env: Env, discovery: boolean, init: boolean, listen: readonly string[]): KubeConfig | null {
   const reclaim = onInPod(env, 'WEFT_RECLAIM', 'take over the peers of deleted nodes')
   if (!discovery && !reclaim && !init) return null
-  const inPod = setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
   const port = multiaddr(listen[0] ?? '').getComponents().find(c => c.name === 'tcp')?.value
   return {
-    api: kubeApi(env, inPod),
+    api: kubeApi(env, inPod(env)),
     secretsDir: absolutePath(env, 'WEFT_KUBE_SECRETS_DIR', SERVICE_ACCOUNT_DIR),
     pollMs: integer(env, 'WEFT_KUBE_POLL_MS', 10_000, 100, 3_600_000),
     discovery,
@@ -218,8 +219,7 @@ function parseKube (env: Env, discovery: boolean, init: boolean, listen: readonl
 
 /** `vxlan` by default inside a pod (works on any network between nodes), `none` elsewhere. */
 function parseRouting (env: Env): RoutingConfig {
-  const inPod = setting(env, 'KUBERNETES_SERVICE_HOST') !== undefined
-  const value = setting(env, 'WEFT_ROUTING') ?? (inPod ? 'vxlan' : 'none')
+  const value = setting(env, 'WEFT_ROUTING') ?? (inPod(env) ? 'vxlan' : 'none')
   const mode = ROUTING_MODES.find(m => m === value)
   if (mode === undefined) throw new ConfigError('WEFT_ROUTING', value, '"direct" (nodes on one L2 segment), "vxlan" (any IP network) or "none" (IPAM only)')
   const ip = setting(env, 'WEFT_NODE_IP')
@@ -230,10 +230,10 @@ function parseRouting (env: Env): RoutingConfig {
   return { mode, nodeIp, bridge, intervalMs: integer(env, 'WEFT_ROUTE_INTERVAL_MS', 10_000, 100, 3_600_000) }
 }
 
-function kubeApi (env: Env, inPod: boolean): URL {
+function kubeApi (env: Env, pod: boolean): URL {
   const given = setting(env, 'WEFT_KUBE_API')
   if (given === undefined) {
-    if (!inPod) throw new ConfigError('WEFT_KUBE_API', '', 'the API server\'s URL when the Node list is read outside a pod (WEFT_DISCOVERY, WEFT_RECLAIM or IPALLOC_INIT=kubernetes without KUBERNETES_SERVICE_HOST)')
+    if (!pod) throw new ConfigError('WEFT_KUBE_API', '', 'the API server\'s URL when the Node list is read outside a pod (WEFT_DISCOVERY, WEFT_RECLAIM or IPALLOC_INIT=kubernetes without KUBERNETES_SERVICE_HOST)')
     const host = env.KUBERNETES_SERVICE_HOST ?? ''
     const port = setting(env, 'KUBERNETES_SERVICE_PORT') ?? '443'
     const url = `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`

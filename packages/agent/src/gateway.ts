@@ -2,7 +2,7 @@
  * The node's gateway of each network: one address per network, reserved from this agent's own space
  * under a key no pod's attachment can have, so no pod ever gets it. DEL cannot name it and GC keeps it.
  */
-import { attachmentKey, attachmentOfKey } from './attachment-key.ts'
+import { attachmentKey } from './attachment-key.ts'
 
 /**
  * A container id begins with a letter or digit, so none is ':gateway': the key is never a pod's. It
@@ -12,5 +12,3 @@ import { attachmentKey, attachmentOfKey } from './attachment-key.ts'
 export const GATEWAY_CONTAINER = ':gateway'
 
 export const gatewayKey = (network: string): string => attachmentKey({ network, containerId: GATEWAY_CONTAINER, ifname: 'gateway' })
-
-export const isGatewayKey = (key: string): boolean => attachmentOfKey(key).containerId === GATEWAY_CONTAINER

@@ -64,12 +64,6 @@ export function nodeAddress (node: KubeNode): string | null {
   return null
 }
 
-/** This node's own address from its Node object (for when the downward API does not give it). */
-export function ownNodeAddress (nodes: readonly KubeNode[], name: string): string | null {
-  const own = nodes.find(n => n.name === name)
-  return own === undefined ? null : nodeAddress(own)
-}
-
 function parseNode (item: NodeItem): KubeNode {
   const name = item.metadata?.name
   if (typeof name !== 'string' || name === '') throw new KubeError('GET /api/v1/nodes: a node without a name')

@@ -200,10 +200,13 @@ export class Mesh {
    */
   setDiscovered (addrs: readonly string[]): void {
     if (this.#stopped) return
-    const wanted = addrs.map(a => multiaddr(a))
-    const kept = this.#targets.filter(t => !t.discovered || wanted.some(w => w.equals(t.addr)))
-    const added = wanted.filter(w => !this.#targets.some(t => t.addr.equals(w))).map(w => newTarget(w, true))
-    for (const t of this.#targets.filter(t => !kept.includes(t))) this.#log.info({ event: 'peer-address-dropped', addr: t.addr.toString() }, 'peer address no longer listed; not dialling it')
+    // By canonical string, in sets: the Node list is polled, and a cluster may have thousands of nodes.
+    const wanted = new Map(addrs.map(a => { const m = multiaddr(a); return [m.toString(), m] as const }))
+    const have = new Set(this.#targets.map(t => t.addr.toString()))
+    const isKept = (t: DialTarget): boolean => !t.discovered || wanted.has(t.addr.toString())
+    const kept = this.#targets.filter(isKept)
+    const added = [...wanted].filter(([s]) => !have.has(s)).map(([, m]) => newTarget(m, true))
+    for (const t of this.#targets.filter(t => !isKept(t))) this.#log.info({ event: 'peer-address-dropped', addr: t.addr.toString() }, 'peer address no longer listed; not dialling it')
     this.#targets = [...kept, ...added]
     if (added.length > 0) this.#kick()
   }

@@ -11,7 +11,7 @@ import type {
 import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
 import type { Driver } from './driver.ts'
-import { gatewayKey, isGatewayKey } from './gateway.ts'
+import { GATEWAY_CONTAINER, gatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
 import type { IncomingMeta } from './incoming-meta.ts'
 import type { Store } from './store.ts'
@@ -78,7 +78,7 @@ export class Ops implements AgentOps {
   async gc ({ network, valid }: CheckedGc, withinMs?: number): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
     // Gateways belong to the node, not to a container: GC keeps them.
-    const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key) && !isGatewayKey(key))
+    const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key) && held.containerId !== GATEWAY_CONTAINER)
     const released = await Promise.all(stale.map(async ([key, held]) => {
       ok(await this.#request('release', id => this.#d.peer.release(id, key), 'gc release', withinMs))
       return allocationInfo(this.universe, held)

@@ -46,12 +46,15 @@ export function askForAddress (s: Core, d: DonationState, owner: PeerId, address
   ask(s, d, owner, address)
 }
 
-/** Asks for space if this peer needs some and no general ask is out; `waitingForAny`: an allocation of any address waits. */
-export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: boolean): void {
+/**
+ * Asks for space if this peer needs some and no general ask is out; `waitingForAny`: whether an
+ * allocation of any address waits (a scan of the queue, so asked only when the space is full).
+ */
+export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () => boolean): void {
   if (s.removedBy !== null || s.ring.isEmpty() || s.now < d.backoffUntil) return
   if ([...d.asks.values()].some(a => a.address === null)) return
   const free = s.space.freeCount()
-  const urgent = free === 0n && waitingForAny
+  const urgent = free === 0n && waitingForAny()
   const joining = s.space.ownedCount() === 0n
   if (!urgent && !joining && free >= d.lowWater) return
   // Without a pressing need, only ask a donor with plenty, so two low peers never trade space back and forth.

@@ -46,7 +46,10 @@ export function needRing (c: Core, st: InitState, v: VotingState): void {
 
 export function initTick (c: Core, st: InitState, v: VotingState): void {
   if (c.init.kind !== 'consensus' || st.neededSince === null) return
-  if (!c.ring.isEmpty()) { st.proposer = { ...st.proposer, proposal: null }; return }
+  if (!c.ring.isEmpty()) {
+    if (st.proposer.proposal !== null) st.proposer = { ...st.proposer, proposal: null }
+    return
+  }
   const d = driver(c, st, v)
   run(d, tick(st.proposer, d.env, d.policy))
   if (due(st.proposer, c.now)) tryPropose(c, st, v, c.init.count)

@@ -132,7 +132,7 @@ export function createPeer (config: PeerConfig): Peer {
     if (s.removedBy === null) {
       servePrimes(s, s.allocation)
       serve(s, s.allocation, askFor)
-      maybeAskForSpace(s, s.donation, waitingForAny(s.allocation))
+      maybeAskForSpace(s, s.donation, () => waitingForAny(s.allocation))
     }
     if (checks && checked !== s.mutations) {
       checked = s.mutations

@@ -33,8 +33,9 @@ export function plan (input: PlanInput): DesiredState {
   const unroutable: Unroutable[] = []
   const routes: Route[] = []
   const vteps = new Map<string, Vtep>()
+  const addressOf = new Map(input.ring.members.map(m => [m.peer, m.address]))
   for (const peer of [...remote.keys()].sort()) {
-    const address = input.ring.members.find(m => m.peer === peer)?.address
+    const address = addressOf.get(peer)
     const reason = address === undefined
       ? 'announces no node address'
       : parseAddress(address).family !== u.family
