@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,21 +13,16 @@ import { generateKey } from '@libp2p/pnet'
 import { createClient } from '@weft/protocol'
 import type { Client } from '@weft/protocol'
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/** A TCP port on 127.0.0.1 that was free a moment ago (see freePortOn). */
 export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address()
-      s.close(() => typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port')))
-    })
-  })
+  return await freePortOn(['127.0.0.1'])
 }
 
 /**
  * A TCP port free on every one of `hosts` a moment ago (agents that share one mesh port, each on its
- * own loopback address, as nodes do). Bounded: a few random tries.
+ * own loopback address, as nodes do). Drawn below the kernel's ephemeral range: a port the kernel
+ * handed out for `listen(0)` and got back may next be the local port of some agent's outgoing dial,
+ * and the agent given it then fails with EADDRINUSE. Bounded: a few random tries.
  */
 export async function freePortOn (hosts: readonly string[]): Promise<number> {
   const freeOn = async (host: string, port: number): Promise<boolean> => await new Promise(resolve => {
@@ -35,11 +30,27 @@ export async function freePortOn (hosts: readonly string[]): Promise<number> {
     s.once('error', () => resolve(false))
     s.listen(port, host, () => s.close(() => resolve(true)))
   })
+  const below = await ephemeralLow()
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 40_000)
-    if ((await Promise.all(hosts.map(async h => await freeOn(h, port)))).every(Boolean)) return port
+    const port = PORT_FLOOR + Math.floor(Math.random() * (below - PORT_FLOOR))
+    if (handedOut.has(port)) continue
+    if ((await Promise.all(hosts.map(async h => await freeOn(h, port)))).every(Boolean)) {
+      handedOut.add(port)
+      return port
+    }
   }
   throw new Error(`no port free on all of ${hosts.join(', ')} after 20 tries`)
+}
+
+const PORT_FLOOR = 20_000
+/** Ports this process handed out already: a test that has not started its agent yet still owns its port. */
+const handedOut = new Set<number>()
+
+/** The low end of the kernel's ephemeral port range (Linux's default if it cannot be read). */
+async function ephemeralLow (): Promise<number> {
+  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768')
+  const low = Number.parseInt(text.trim().split(/\s+/)[0] ?? '', 10)
+  return Number.isInteger(low) && low > PORT_FLOOR + 1000 ? low : 32_768
 }
 
 /**
