@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { parseAllDocuments, parse } from 'yaml'
 import { parseConfig as parseAgentConfig } from '@weft/agent'
 import { parseConfig as parseCniConfig, parseEnv, SUPPORTED_VERSIONS } from '@weft/cni'
-import { buildPlugin, WEFT_CNI } from '../../e2e/src/plugin.ts'
+import { buildPlugin, WEFT_CNI } from '@weft/testkit'
 import { VXLAN_OVERHEAD } from '@weft/routes'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')

@@ -8,9 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { Cluster } from '../../packages/agent/test/harness.ts'
-import { inNetns, run } from '../src/netns.ts'
-import { buildPlugin } from '../src/plugin.ts'
+import { buildPlugin, Cluster, inNetns, run } from '@weft/testkit'
 import { IMAGE, manifestConflist, Podman, podmanSkipReason } from '../src/podman.ts'
 
 const N = Number(process.env.WEFT_BENCH_N ?? 10)

@@ -1,7 +1,7 @@
 /** Runs the `weft` command (bin/weft) as a user does, bounded in time. */
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { REPO_ROOT } from './plugin.ts'
+import { REPO_ROOT } from '@weft/testkit'
 
 export const WEFT = join(REPO_ROOT, 'bin', 'weft')
 

@@ -5,7 +5,7 @@
  * a real partition (no reset, no refusal). Nothing touches the machine's own namespace; `teardown`
  * deletes every namespace, and the links go with them.
  */
-import { addNetns, delNetns, must, uniqueName } from './netns.ts'
+import { addNetns, delNetns, must, uniqueName } from '@weft/testkit'
 
 const SIDES = ['br0', 'br1'] as const
 export type Side = 0 | 1

@@ -11,9 +11,8 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { addNetns, delNetns, inNetns, must, NETNS_DIR, run, uniqueName, which } from './netns.ts'
-import type { RunResult } from './netns.ts'
-import { REPO_ROOT, SYSTEM_CNI_DIR, WEFT_CNI } from './plugin.ts'
+import { addNetns, delNetns, inNetns, must, NETNS_DIR, REPO_ROOT, run, SYSTEM_CNI_DIR, uniqueName, WEFT_CNI, which } from '@weft/testkit'
+import type { RunResult } from '@weft/testkit'
 
 export const IMAGE = 'localhost/weft-test:latest'
 const BUSYBOX = '/bin/busybox'

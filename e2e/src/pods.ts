@@ -9,8 +9,7 @@ import { mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WEFT_PROTO } from '@weft/routes'
-import { addNetns, delNetns, inNetns, must, run, uniqueName, which } from './netns.ts'
-import { buildPlugin, cniEnv, execPlugin, resultAddress, SYSTEM_CNI_DIR, WEFT_CNI } from './plugin.ts'
+import { addNetns, buildPlugin, cniEnv, delNetns, execPlugin, inNetns, must, resultAddress, run, SYSTEM_CNI_DIR, uniqueName, WEFT_CNI, which } from '@weft/testkit'
 
 export interface PodNode {
   readonly netns: string

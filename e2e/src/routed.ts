@@ -3,7 +3,7 @@
  * other: subnet 0 is <prefix0>.0/24, subnet 1 <prefix1>.0/24, the router .254 on both and forwarding.
  * Every namespace is the test's own; `teardown` deletes them all.
  */
-import { addNetns, delNetns, must, uniqueName } from './netns.ts'
+import { addNetns, delNetns, must, uniqueName } from '@weft/testkit'
 import type { LanHost } from './lan.ts'
 
 export class RoutedNet {

@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process'
 import type { PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, waitFor, waitForSocket } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
+import { Cluster, waitFor, waitForSocket } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 import { WEFT, weft } from '../src/cli.ts'
 
 const RANGE = '10.99.0.0/16'

@@ -8,11 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AllocationInfo } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
-import { addNetns, delNetns, inNetns, must, namespaceSkipReason, run, uniqueName, which } from '../src/netns.ts'
-import { buildPlugin, cniEnv, execPlugin, resultAddress, SYSTEM_CNI_DIR, WEFT_CNI } from '../src/plugin.ts'
-import type { PluginRun } from '../src/plugin.ts'
+import { addNetns, buildPlugin, Cluster, cniEnv, delNetns, execPlugin, inNetns, must, namespaceSkipReason, resultAddress, run, SYSTEM_CNI_DIR, uniqueName, WEFT_CNI, which } from '@weft/testkit'
+import type { AgentProcess, PluginRun } from '@weft/testkit'
 
 const skipReason = await namespaceSkipReason()
 if (skipReason !== null) console.warn(`cni-bridge: skipped: ${skipReason}`)

@@ -4,10 +4,8 @@
  * the ones that failed gets them, still without a duplicate anywhere).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, inParallel, waitForSocket } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
-import { buildPlugin, cniEnv, execPlugin, resultAddress, WEFT_CNI } from '../src/plugin.ts'
-import type { PluginRun } from '../src/plugin.ts'
+import { buildPlugin, Cluster, cniEnv, execPlugin, inParallel, resultAddress, waitForSocket, WEFT_CNI } from '@weft/testkit'
+import type { AgentProcess, PluginRun } from '@weft/testkit'
 
 const RANGE = '10.99.0.0/16'
 const env = { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=3' }

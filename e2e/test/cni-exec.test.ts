@@ -5,10 +5,8 @@
 import { SUPPORTED_VERSIONS, versionAtLeast } from '@weft/cni'
 import type { AllocationInfo } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
-import { buildPlugin, cniEnv, execPlugin, resultAddress, WEFT_CNI } from '../src/plugin.ts'
-import type { Call, PluginRun } from '../src/plugin.ts'
+import { buildPlugin, Cluster, cniEnv, execPlugin, resultAddress, WEFT_CNI } from '@weft/testkit'
+import type { AgentProcess, Call, PluginRun } from '@weft/testkit'
 
 const RANGE = '10.99.0.0/16'
 let cluster: Cluster

@@ -8,9 +8,8 @@ import fc from 'fast-check'
 import type { Server, Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, makeTempDir, removeTempDir } from '../../packages/agent/test/harness.ts'
-import { buildPlugin, cniEnv, execPlugin, WEFT_CNI } from '../src/plugin.ts'
-import type { PluginRun } from '../src/plugin.ts'
+import { buildPlugin, Cluster, cniEnv, execPlugin, makeTempDir, removeTempDir, WEFT_CNI } from '@weft/testkit'
+import type { PluginRun } from '@weft/testkit'
 
 let dir: string
 let cluster: Cluster

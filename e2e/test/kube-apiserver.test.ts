@@ -5,11 +5,10 @@
  */
 import { request } from 'node:https'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeTempDir, removeTempDir, waitFor } from '../../packages/agent/test/harness.ts'
+import { makeTempDir, removeTempDir, waitFor, which } from '@weft/testkit'
 import { StandInApi } from '../src/cluster/apiserver.ts'
 import { makeCerts } from '../src/cluster/certs.ts'
 import type { Certs } from '../src/cluster/certs.ts'
-import { which } from '../src/netns.ts'
 
 const skip = await which('openssl') === null ? 'needs openssl' : null
 const TOKEN = 'a-token-for-the-test'

@@ -4,8 +4,7 @@
  * the heir's ranges are routed to the heir, and pods on the surviving nodes keep working.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { waitFor } from '../../packages/agent/test/harness.ts'
-import { buildPlugin } from '../src/plugin.ts'
+import { buildPlugin, waitFor } from '@weft/testkit'
 import { weftRoutes } from '../src/pods.ts'
 import { makePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'

@@ -6,8 +6,7 @@
  * every pod reaching every other pod.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { waitFor } from '../../packages/agent/test/harness.ts'
-import { buildPlugin } from '../src/plugin.ts'
+import { buildPlugin, waitFor } from '@weft/testkit'
 import { hostAddresses, makePod, pings, removePod, tcpCrosses, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
 import { lanCluster, routedToOwners, clusterSkipReason, withLogs } from '../src/cluster/scenario.ts'

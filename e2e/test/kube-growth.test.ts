@@ -4,9 +4,8 @@
  * There is one ring, owned by all three, and pods ping across nodes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { waitFor } from '../../packages/agent/test/harness.ts'
+import { buildPlugin, waitFor } from '@weft/testkit'
 import { Lan } from '../src/lan.ts'
-import { buildPlugin } from '../src/plugin.ts'
 import { KubeCluster } from '../src/cluster/cluster.ts'
 import type { KubeNode } from '../src/cluster/cluster.ts'
 import { makePod, unreachablePairs } from '../src/cluster/pods.ts'

@@ -6,8 +6,7 @@
  * itself, and weft programs no route for them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { waitFor } from '../../packages/agent/test/harness.ts'
-import { buildPlugin } from '../src/plugin.ts'
+import { buildPlugin, waitFor } from '@weft/testkit'
 import { agentEnv } from '../src/cluster/cluster.ts'
 import type { Conflist } from '../src/cluster/cni-runtime.ts'
 import { weftRoutes } from '../src/pods.ts'

@@ -5,9 +5,7 @@
  * nothing doubled. Prints the pings lost.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sleep, waitFor } from '../../packages/agent/test/harness.ts'
-import { run } from '../src/netns.ts'
-import { buildPlugin } from '../src/plugin.ts'
+import { buildPlugin, run, sleep, waitFor } from '@weft/testkit'
 import type { KubeNode } from '../src/cluster/cluster.ts'
 import { weftRoutes } from '../src/pods.ts'
 import { inPod, makePod, unreachablePairs } from '../src/cluster/pods.ts'

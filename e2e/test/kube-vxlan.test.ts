@@ -4,9 +4,8 @@
  * routed pairs and the neighbouring one alike.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { waitFor } from '../../packages/agent/test/harness.ts'
+import { buildPlugin, waitFor } from '@weft/testkit'
 import { VXLAN_DEVICE } from '@weft/routes'
-import { buildPlugin } from '../src/plugin.ts'
 import { RoutedNet } from '../src/routed.ts'
 import { clusterSkipReason } from '../src/cluster/scenario.ts'
 import { KubeCluster } from '../src/cluster/cluster.ts'

@@ -6,11 +6,9 @@
  */
 import type { AllocationInfo } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, logEvents } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
-import { rewriteAsSchema1 } from '../../packages/agent/test/schema1.ts'
+import { buildPlugin, Cluster, cniEnv, execPlugin, logEvents, rewriteAsSchema1, WEFT_CNI } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 import { weft } from '../src/cli.ts'
-import { buildPlugin, cniEnv, execPlugin, WEFT_CNI } from '../src/plugin.ts'
 
 const RANGE = '10.97.0.0/16'
 const ENV = { IPALLOC_RANGE: RANGE, IPALLOC_INIT: 'consensus=1' }

@@ -9,11 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
 import { offsetOf, parseUniverse } from '@weft/ring'
 import type { AllocateResponse, ReportResponse } from '@weft/protocol'
-import { Cluster, waitFor } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
+import { Cluster, namespaceSkipReason, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 import { Lan } from '../src/lan.ts'
 import type { Side } from '../src/lan.ts'
-import { namespaceSkipReason } from '../src/netns.ts'
 
 const RANGE = '10.66.0.0/16'
 const universe = parseUniverse(RANGE)

@@ -7,10 +7,9 @@ import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AllocationInfo } from '@weft/protocol'
 import { describe, expect, it } from 'vitest'
-import { Cluster } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess, AgentSpec } from '../../packages/agent/test/harness.ts'
+import { buildPlugin, Cluster } from '@weft/testkit'
+import type { AgentProcess, AgentSpec } from '@weft/testkit'
 import { weft } from '../src/cli.ts'
-import { buildPlugin } from '../src/plugin.ts'
 import { IMAGE, Podman, podmanSkipReason } from '../src/podman.ts'
 
 const skipReason = await podmanSkipReason()

@@ -7,8 +7,8 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { AgentTimeoutError, AgentUnavailableError, ApiError, createClient } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
+import { Cluster } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
 let agent: AgentProcess

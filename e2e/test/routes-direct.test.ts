@@ -6,11 +6,10 @@
  * a dead node's takeover are routed on every node. Prints how long routes took to follow.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, inParallel, logEvents, waitFor } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
+import { Cluster, inNetns, inParallel, logEvents, must, namespaceSkipReason, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 import { Lan } from '../src/lan.ts'
 import type { LanHost } from '../src/lan.ts'
-import { inNetns, must, namespaceSkipReason } from '../src/netns.ts'
 import { pings, Pods, tcpExchange, weftRoutes } from '../src/pods.ts'
 import type { Pod } from '../src/pods.ts'
 

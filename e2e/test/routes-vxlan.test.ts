@@ -5,11 +5,10 @@
  * the tunnel and removes what a node deleted meanwhile left behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, inParallel, waitFor } from '../../packages/agent/test/harness.ts'
-import type { AgentProcess } from '../../packages/agent/test/harness.ts'
+import { Cluster, inNetns, inParallel, must, namespaceSkipReason, run, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 import { VXLAN_DEVICE } from '@weft/routes'
 import type { LanHost } from '../src/lan.ts'
-import { inNetns, must, namespaceSkipReason, run } from '../src/netns.ts'
 import { pings, Pods, weftRoutes } from '../src/pods.ts'
 import type { Pod } from '../src/pods.ts'
 import { RoutedNet } from '../src/routed.ts'

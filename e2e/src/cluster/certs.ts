@@ -5,7 +5,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { must } from '../netns.ts'
+import { must } from '@weft/testkit'
 
 export interface Certs {
   readonly ca: string

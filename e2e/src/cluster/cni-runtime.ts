@@ -5,9 +5,8 @@
  * followed by a DEL of the whole chain in reverse, as the runtime does; DEL and CHECK get the cached
  * result of the ADD.
  */
-import { execPlugin } from '../plugin.ts'
-import type { PluginRun } from '../plugin.ts'
-import { must } from '../netns.ts'
+import { execPlugin, must } from '@weft/testkit'
+import type { PluginRun } from '@weft/testkit'
 import type { NodeRoot } from './node-root.ts'
 
 /** The kubelet's and runtimes' default CNI directories. */

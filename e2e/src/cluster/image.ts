@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { REPO_ROOT } from '../plugin.ts'
+import { REPO_ROOT } from '@weft/testkit'
 
 /** The PATH of the Debian-based node images the Dockerfile builds from. */
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'

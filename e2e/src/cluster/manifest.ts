@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { REPO_ROOT } from '../plugin.ts'
+import { REPO_ROOT } from '@weft/testkit'
 
 export const MANIFEST = join(REPO_ROOT, 'deploy', 'kubernetes', 'weft.yaml')
 

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdir, readFile, realpath } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { which } from '../netns.ts'
+import { which } from '@weft/testkit'
 
 /** Builds the root in the new namespaces, then chroots the holder into it. */
 const HOLDER = `set -eu

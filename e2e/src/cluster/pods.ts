@@ -4,9 +4,7 @@
  * from the nodes' hosts. Every probe is bounded in time.
  */
 import { spawn } from 'node:child_process'
-import { must, run } from '../netns.ts'
-import { resultAddress } from '../plugin.ts'
-import { sleep } from '../../../packages/agent/test/harness.ts'
+import { must, resultAddress, run, sleep } from '@weft/testkit'
 import { CniError } from './cni-runtime.ts'
 import type { Attachment, Conflist } from './cni-runtime.ts'
 import type { KubeNode } from './cluster.ts'

@@ -3,9 +3,8 @@
  * pod laid out on each, the agents started together (the moment of the last start is kept, for the
  * figures), and what the scenarios read back from the agents: who owns which part of the ring.
  */
-import { waitFor } from '../../../packages/agent/test/harness.ts'
+import { namespaceSkipReason, waitFor, which } from '@weft/testkit'
 import { Lan } from '../lan.ts'
-import { namespaceSkipReason, which } from '../netns.ts'
 import { KubeCluster } from './cluster.ts'
 import type { ClusterOptions, KubeNode } from './cluster.ts'
 import { routeTo } from './pods.ts'

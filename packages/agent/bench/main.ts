@@ -4,8 +4,8 @@
  * the agent process's RSS idle and holding 10k allocations. One real agent process, consensus=1.
  */
 import { readFile } from 'node:fs/promises'
-import { Cluster, inParallel } from '../test/harness.ts'
-import type { AgentProcess } from '../test/harness.ts'
+import { Cluster, inParallel } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 const LEVELS = [
   { concurrency: 1, requests: 1_000 },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AllocateResponse, ReportResponse, StatusResponse } from '@weft/protocol'
-import { Cluster, freePort, inParallel, waitFor } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, freePort, inParallel, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 const RANGE_SIZE = 1n << 20n // 10.32.0.0/12
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AllocateResponse } from '@weft/protocol'
-import { Cluster, freePort, waitFor } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, freePort, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
 beforeAll(async () => { cluster = await Cluster.create('crash') })

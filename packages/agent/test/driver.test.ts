@@ -5,7 +5,7 @@ import { Driver } from '../src/driver.ts'
 import { createLogger } from '../src/log.ts'
 import { Store } from '../src/store.ts'
 import { metaFromKey } from '../src/incoming-meta.ts'
-import { makeTempDir, removeTempDir } from './harness.ts'
+import { makeTempDir, removeTempDir } from '@weft/testkit'
 
 const U = parseUniverse('10.32.0.0/16')
 const ME = asPeerId('12D3KooWGRUVh7d5ZH1q8pRmGvWTbqdazDxjW9KD5hrXVf2kPSi4')

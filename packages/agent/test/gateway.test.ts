@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { offsetOf, parseUniverse } from '@weft/ring'
 import { ApiError } from '@weft/protocol'
 import type { Client, ReportResponse } from '@weft/protocol'
-import { Cluster, startMesh } from './harness.ts'
+import { Cluster, startMesh } from '@weft/testkit'
 
 let cluster: Cluster
 beforeEach(async () => { cluster = await Cluster.create('gateway') })

@@ -6,8 +6,8 @@ import { CODEC_VERSION, Ring, encodeMessage, parseUniverse } from '@weft/ring/in
 import type { PeerId } from '@weft/ring'
 import { Mesh, MAX_MESSAGE_BYTES } from '../src/mesh.ts'
 import { createLogger } from '../src/log.ts'
-import { Cluster, freePort, logEvents, waitFor, writeSwarmKey } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, freePort, logEvents, waitFor, writeSwarmKey } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
 let target: AgentProcess

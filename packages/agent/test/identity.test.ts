@@ -3,7 +3,7 @@ import { chmod, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KEY_FILE, loadOrCreateIdentity } from '../src/identity.ts'
 import { IdentityError } from '../src/errors.ts'
-import { makeTempDir, removeTempDir } from './harness.ts'
+import { makeTempDir, removeTempDir } from '@weft/testkit'
 
 let base: string
 beforeEach(async () => { base = await makeTempDir('identity') })

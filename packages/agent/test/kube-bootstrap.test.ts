@@ -9,8 +9,8 @@ import { afterEach, expect, it } from 'vitest'
 import type { StatusResponse } from '@weft/protocol'
 import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
-import { Cluster, freePortOn, inParallel, logEvents, waitFor } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, freePortOn, inParallel, logEvents, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 const TOKEN = 'sa-token-for-bootstrap'
 let cluster: Cluster | null = null

@@ -3,7 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId } from '@weft/ring'
 import { Mesh } from '../src/mesh.ts'
 import { createLogger } from '../src/log.ts'
-import { freePort, newSwarmKey, waitFor } from './harness.ts'
+import { freePort, newSwarmKey, waitFor } from '@weft/testkit'
 
 interface Node {
   mesh: Mesh

@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { ApiError } from '@weft/protocol'
 import type { StatusResponse } from '@weft/protocol'
 import { loadOrCreateIdentity } from '../src/identity.ts'
-import { Cluster, freePort, waitFor } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, freePort, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 const RANGE = '10.44.0.0/16'
 let cluster: Cluster

@@ -4,8 +4,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
-import { Cluster } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
 let a: AgentProcess

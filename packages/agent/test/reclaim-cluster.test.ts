@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
-import { Cluster, logEvents, startMesh, waitFor } from './harness.ts'
-import type { AgentProcess, LogLine } from './harness.ts'
+import { Cluster, logEvents, startMesh, waitFor } from '@weft/testkit'
+import type { AgentProcess, LogLine } from '@weft/testkit'
 
 const TOKEN = 'sa-token-for-tests'
 const NAMES = ['node-0', 'node-1', 'node-2']

@@ -16,8 +16,8 @@ import { startNodeSource } from '../src/node-source.ts'
 import { startReclaimer } from '../src/reclaimer.ts'
 import { startFakeKube } from './fake-kube.ts'
 import type { FakeKube } from './fake-kube.ts'
-import type { LogLine } from './harness.ts'
-import { makeTempDir, parseLogLines, removeTempDir, sleep, waitFor } from './harness.ts'
+import { makeTempDir, parseLogLines, removeTempDir, sleep, waitFor } from '@weft/testkit'
+import type { LogLine } from '@weft/testkit'
 
 const line = (id: string, nickname: string, reachable: boolean, self = false): PeerSummary =>
   ({ peer: asPeerId(id), nickname, size: 16n, free: 8n, reachable, self })

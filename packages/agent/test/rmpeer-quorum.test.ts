@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
-import { Cluster, startMesh, waitFor } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, startMesh, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
 let agents: AgentProcess[]

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
 import { addressAt, parseUniverse } from '@weft/ring'
-import { Cluster, exitOf, logEvents, startMesh, waitFor } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, exitOf, logEvents, startMesh, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
 let agents: AgentProcess[]

@@ -5,8 +5,8 @@ import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiError } from '@weft/protocol'
 import { MAX_REQUEST_BYTES } from '@weft/protocol'
-import { Cluster, exitOf, freePort, waitFor } from './harness.ts'
-import type { AgentProcess } from './harness.ts'
+import { Cluster, exitOf, freePort, waitFor } from '@weft/testkit'
+import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
 beforeEach(async () => { cluster = await Cluster.create('single') })

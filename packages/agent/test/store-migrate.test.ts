@@ -9,9 +9,8 @@ import { Level } from 'level'
 import { encodeRingState } from '@weft/ring'
 import { Store } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
-import { makeTempDir, removeTempDir } from './harness.ts'
+import { makeTempDir, removeTempDir, SCHEMA_1_ENTRIES, writeSchema1 } from '@weft/testkit'
 import { U, ring } from './store-fixture.ts'
-import { SCHEMA_1_ENTRIES, writeSchema1 } from './schema1.ts'
 
 
 let dir: string

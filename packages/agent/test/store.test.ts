@@ -5,7 +5,7 @@ import type { Cidr } from '@weft/ring'
 import { Store } from '../src/store.ts'
 import type { AttachmentMeta } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
-import { makeTempDir, removeTempDir } from './harness.ts'
+import { makeTempDir, removeTempDir } from '@weft/testkit'
 import { A, U, ring } from './store-fixture.ts'
 
 const meta = (key: string): AttachmentMeta => {

@@ -8,9 +8,7 @@ import { access, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { Cluster, inParallel } from '../../agent/test/harness.ts'
-import { addNetns, delNetns, inNetns, namespaceSkipReason, uniqueName } from '../../../e2e/src/netns.ts'
-import { buildPlugin, cniEnv, execPlugin, SYSTEM_CNI_DIR, WEFT_CNI } from '../../../e2e/src/plugin.ts'
+import { addNetns, buildPlugin, Cluster, cniEnv, delNetns, execPlugin, inNetns, inParallel, namespaceSkipReason, SYSTEM_CNI_DIR, uniqueName, WEFT_CNI } from '@weft/testkit'
 
 const N = Number(process.env.WEFT_BENCH_N ?? 200)
 const HOST_LOCAL = join(SYSTEM_CNI_DIR, 'host-local')

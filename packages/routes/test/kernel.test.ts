@@ -8,8 +8,7 @@ import { Ring, asPeerId, parseUniverse } from '@weft/ring/internal'
 import type { PeerId, RingState } from '@weft/ring'
 import { Kernel, Reconciler, VXLAN_DEVICE, WEFT_PROTO } from '../src/index.ts'
 import type { Failure } from '../src/index.ts'
-import { addNetns, delNetns, inNetns, must, namespaceSkipReason, run, uniqueName } from '../../../e2e/src/netns.ts'
-import { waitFor } from '../../agent/test/harness.ts'
+import { addNetns, delNetns, inNetns, must, namespaceSkipReason, run, uniqueName, waitFor } from '@weft/testkit'
 
 const skipReason = await namespaceSkipReason()
 const u = parseUniverse('10.32.0.0/12')

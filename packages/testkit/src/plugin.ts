@@ -6,7 +6,7 @@ import { execFile, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 /** The single executable scripts/build-cni.sh makes. */
 export const WEFT_CNI = join(REPO_ROOT, 'bin', 'weft-cni')
 /** Where Debian's containernetworking-plugins live. */

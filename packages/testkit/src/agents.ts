@@ -1,97 +1,18 @@
 /**
- * Test support shared by the agent's tests and the e2e suite: free ports, temp dirs, bounded waits,
- * and real agent processes (spawned with an env, waited for on their socket, killed on teardown).
+ * Real agent processes (on 127.0.0.1, or in network namespaces the test made): spawned with an env,
+ * waited for on their socket, killed on teardown.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { generateKey } from '@libp2p/pnet'
 import { createClient } from '@weft/protocol'
 import type { Client } from '@weft/protocol'
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (see freePortOn). */
-export async function freePort (): Promise<number> {
-  return await freePortOn(['127.0.0.1'])
-}
-
-/**
- * A TCP port free on every one of `hosts` a moment ago (agents that share one mesh port, each on its
- * own loopback address, as nodes do). Drawn below the kernel's ephemeral range: a port the kernel
- * handed out for `listen(0)` and got back may next be the local port of some agent's outgoing dial,
- * and the agent given it then fails with EADDRINUSE. Bounded: a few random tries.
- */
-export async function freePortOn (hosts: readonly string[]): Promise<number> {
-  const freeOn = async (host: string, port: number): Promise<boolean> => await new Promise(resolve => {
-    const s = createServer()
-    s.once('error', () => resolve(false))
-    s.listen(port, host, () => s.close(() => resolve(true)))
-  })
-  const below = await ephemeralLow()
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = PORT_FLOOR + Math.floor(Math.random() * (below - PORT_FLOOR))
-    if (handedOut.has(port)) continue
-    if ((await Promise.all(hosts.map(async h => await freeOn(h, port)))).every(Boolean)) {
-      handedOut.add(port)
-      return port
-    }
-  }
-  throw new Error(`no port free on all of ${hosts.join(', ')} after 20 tries`)
-}
-
-const PORT_FLOOR = 20_000
-/** Ports this process handed out already: a test that has not started its agent yet still owns its port. */
-const handedOut = new Set<number>()
-
-/** The low end of the kernel's ephemeral port range (Linux's default if it cannot be read). */
-async function ephemeralLow (): Promise<number> {
-  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768')
-  const low = Number.parseInt(text.trim().split(/\s+/)[0] ?? '', 10)
-  return Number.isInteger(low) && low > PORT_FLOOR + 1000 ? low : 32_768
-}
-
-/**
- * Polls `check` until it returns true: at most `attempts` times, `intervalMs` apart. Throws naming
- * `what` and the last error if it never does.
- */
-export async function waitFor (what: string, check: () => boolean | Promise<boolean>, attempts = 300, intervalMs = 100): Promise<void> {
-  let last: unknown = null
-  for (let i = 0; i < attempts; i++) {
-    try {
-      if (await check()) return
-      last = null
-    } catch (err) {
-      last = err
-    }
-    await sleep(intervalMs)
-  }
-  throw new Error(`timed out waiting for ${what} (${attempts} checks, ${intervalMs} ms apart)${last === null ? '' : `; last error: ${(last as Error).message}`}`)
-}
-
-/** Runs `job(0..count-1)` with at most `width` in flight; results in index order. */
-export async function inParallel<T> (count: number, width: number, job: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array<T>(count)
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(width, count) }, async () => {
-    while (next < count) {
-      const i = next++
-      out[i] = await job(i)
-    }
-  }))
-  return out
-}
-
-/** A fresh directory under the OS temp dir; remove it with `removeTempDir`. */
-export async function makeTempDir (label: string): Promise<string> {
-  return await mkdtemp(join(tmpdir(), `weft-${label}-`))
-}
-
-export async function removeTempDir (dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
-}
+import { freePort } from './ports.ts'
+import { writeSwarmKey } from './swarm-key.ts'
+import { makeTempDir, removeTempDir } from './temp.ts'
+import { sleep, waitFor } from './wait.ts'
 
 /** The weft command as bin/weft runs it (built by scripts/build-weft.sh), run with the same Node as the tests. */
 export const WEFT_BUNDLE = fileURLToPath(new URL('../../../dist/weft.mjs', import.meta.url))
@@ -252,36 +173,6 @@ export async function exitOf (agent: AgentProcess, ms = 20_000): Promise<number 
   return code
 }
 
-/** One line of an agent's log (pino JSON): `event` names what happened, whatever the wording of `msg`. */
-export interface LogLine {
-  readonly event?: string
-  readonly msg?: string
-  readonly time?: number
-  readonly [field: string]: unknown
-}
-
-/** An agent's log as parsed JSON lines, for assertions on fields rather than wording; other lines (a fatal exit's one line on stderr) are left out. */
-export function logLines (agent: AgentProcess): LogLine[] {
-  return parseLogLines(agent.output)
-}
-
-/** Log lines (pino JSON) as objects, from a process or an in-process logger's destination; lines that are not JSON objects are left out. */
-export function parseLogLines (lines: readonly string[]): LogLine[] {
-  return lines.flatMap(line => {
-    try {
-      const parsed: unknown = JSON.parse(line)
-      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? [parsed as LogLine] : []
-    } catch {
-      return []
-    }
-  })
-}
-
-/** The agent's log lines of one `event`. */
-export function logEvents (agent: AgentProcess, event: string): LogLine[] {
-  return logLines(agent).filter(l => l.event === event)
-}
-
 const running = (agent: AgentProcess): boolean => agent.child.exitCode === null && agent.child.signalCode === null
 
 export async function waitForSocket (agent: AgentProcess, attempts = 200): Promise<void> {
@@ -297,22 +188,6 @@ export async function waitForSocket (agent: AgentProcess, attempts = 200): Promi
     agent.child.kill('SIGKILL')
     throw new Error(`${(err as Error).message}\n--- ${agent.name} output ---\n${agent.output.slice(-40).join('\n')}`)
   }
-}
-
-/** A fresh pnet swarm key: "/key/swarm/psk/1.0.0/", "/base16/", 64 hex digits. */
-export function newSwarmKey (): Uint8Array {
-  const key = new Uint8Array(95)
-  generateKey(key)
-  return key
-}
-
-/** A swarm key file, root-only, as the agent expects it. */
-export async function writeSwarmKey (path: string): Promise<void> {
-  await writeFile(path, newSwarmKey(), { mode: 0o600 })
-}
-
-export async function sleep (ms: number): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, ms))
 }
 
 /**
