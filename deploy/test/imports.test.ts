@@ -38,6 +38,17 @@ function undeclared (pkgDir: string): string[] {
   return imports(pkgDir).flatMap(({ file, used }) => [...used].filter(name => !declared.has(name)).map(name => `${file}: ${name}`))
 }
 
+const RELATIVE = /(?:from\s+|import\s*\(\s*|import\s+)['"](\.{1,2}\/[^'"]+)['"]/g
+
+/** `file: specifier` for each relative import that leaves the importing package's folder. */
+function crossing (pkgDir: string): string[] {
+  const root = join(ROOT, pkgDir)
+  return sources(root).flatMap(file => [...readFileSync(file, 'utf8').matchAll(RELATIVE)]
+    .map(m => m[1] as string)
+    .filter(spec => relative(root, join(dirname(file), spec)).startsWith('..'))
+    .map(spec => `${relative(ROOT, file)}: ${spec}`))
+}
+
 describe('workspace imports', () => {
   it('finds the packages and what their sources import', () => {
     expect(PACKAGES).toEqual(expect.arrayContaining(['packages/agent', 'packages/ring', 'e2e', 'deploy']))
@@ -48,6 +59,10 @@ describe('workspace imports', () => {
 
   it('declares every @weft/* package it imports', () => {
     expect(PACKAGES.flatMap(undeclared)).toEqual([])
+  })
+
+  it('imports no other package\'s files by path (shared test code is @weft/testkit)', () => {
+    expect(PACKAGES.flatMap(crossing)).toEqual([])
   })
 
   it('has the dependencies between packages/* that the README\'s arrows draw', () => {
