@@ -127,7 +127,7 @@ export type ProtocolTimeoutsMs = { readonly [K in Exclude<keyof Timeouts, 'reque
 
 /** The core's DEFAULT_TIMEOUTS at the default 100 ms tick; Timeouts says what each bounds. */
 export const PROTOCOL_TIMEOUTS_MS: ProtocolTimeoutsMs = {
-  ask: 400, ballot: 1_200, grace: 600, gossip: 800, freeReport: 400, takeover: 2_000, backoff: 400, nodeWait: 5_000
+  ask: 400, ballot: 1_200, grace: 600, initWait: 3_000, gossip: 800, freeReport: 400, takeover: 2_000, backoff: 400, nodeWait: 5_000, rebalance: 800
 }
 
 /** The one place milliseconds become the core's ticks: each rounded down, at least one tick. */
@@ -139,11 +139,13 @@ export function timeoutsInTicks (config: Pick<AgentConfig, 'tickMs' | 'requestTi
     ask: ticks(t.ask),
     ballot: ticks(t.ballot),
     grace: ticks(t.grace),
+    initWait: ticks(t.initWait),
     gossip: ticks(t.gossip),
     freeReport: ticks(t.freeReport),
     takeover: ticks(t.takeover),
     backoff: ticks(t.backoff),
-    nodeWait: ticks(t.nodeWait)
+    nodeWait: ticks(t.nodeWait),
+    rebalance: ticks(t.rebalance)
   }
 }
 

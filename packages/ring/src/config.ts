@@ -8,8 +8,10 @@ export interface Timeouts {
   readonly ask: number
   /** How long one Paxos ballot may take before a retry: longer than `grace`, which a ballot may wait out before its accept phase. */
   readonly ballot: number
-  /** consensus=N: how long to wait for all N before settling for a quorum. */
+  /** consensus=N: how long the accept waits for every promise before settling for a quorum. */
   readonly grace: number
+  /** consensus=N: how long to wait for all N to be reachable before a quorum proposes. */
+  readonly initWait: number
   /** Anti-entropy: the whole ring is broadcast this often. */
   readonly gossip: number
   /** Free counts are reported into the ring at most this often. */
@@ -20,10 +22,12 @@ export interface Timeouts {
   readonly backoff: number
   /** kubernetes init: how long the initialiser waits for the agents of younger listed nodes. */
   readonly nodeWait: number
+  /** After a question to even out shares: wait this long before the next one. */
+  readonly rebalance: number
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
-  request: 30, ask: 4, ballot: 12, grace: 6, gossip: 8, freeReport: 4, takeover: 20, backoff: 4, nodeWait: 50
+  request: 30, ask: 4, ballot: 12, grace: 6, initWait: 30, gossip: 8, freeReport: 4, takeover: 20, backoff: 4, nodeWait: 50, rebalance: 8
 }
 
 /** Deliberate bugs, for tests that prove the simulator catches them. Never set outside tests. */

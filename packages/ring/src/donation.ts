@@ -1,15 +1,18 @@
 /**
  * Getting and giving space. A peer below its low-water mark, or with allocations waiting, asks the
- * reachable peer with the most free space (by the ring's gossiped hints); one question per donor at a
- * time, a deny or a timeout moves on to the next, and once all were tried it backs off. The donor
- * gives the upper half of its largest free run (or the one address asked for), records it in its
- * ring, and replies with that ring: the grant is persisted before it is sent.
+ * reachable peer with the most free space (by the ring's gossiped hints); a peer whose share lies a
+ * GAP below another's asks that one, at most once every `rebalance` ticks (shares.ts). One question
+ * per donor at a time, a deny or a timeout moves on to the next, and once all were tried it backs
+ * off. The donor sizes the gift by the two shares as its own ring tells them (or gives the one
+ * address asked for), records it in its ring, and replies with that ring: the grant is persisted
+ * before it is sent.
  */
 import { addressAt } from './address.ts'
 import { IntervalSet } from './intervals.ts'
 import { usableRanges } from './owned.ts'
 import type { Core } from './core.ts'
 import { absorbRing, ringChanged, snapshot } from './ring-sync.ts'
+import { balanceGift, fairOf, needGift, pickGift } from './shares.ts'
 import type { Message, Offset, PeerId, Range } from './types.ts'
 
 export interface Ask {
@@ -25,9 +28,11 @@ export interface DonationState {
   /** Donors asked since the last backoff. */
   readonly tried: Set<PeerId>
   backoffUntil: number
+  /** No question to even out shares before this tick. */
+  rebalanceAt: number
 }
 
-export const newDonationState = (lowWater: bigint): DonationState => ({ lowWater, asks: new Map(), tried: new Set(), backoffUntil: 0 })
+export const newDonationState = (lowWater: bigint): DonationState => ({ lowWater, asks: new Map(), tried: new Set(), backoffUntil: 0, rebalanceAt: 0 })
 
 type Request = Extract<Message, { type: 'space-request' }>
 type Grant = Extract<Message, { type: 'space-grant' }>
@@ -56,7 +61,9 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
   const free = s.space.freeCount()
   const urgent = free === 0n && waitingForAny()
   const joining = s.space.ownedCount() === 0n
-  if (!urgent && !joining && free >= d.lowWater) return
+  if (!urgent && !joining && free >= d.lowWater) { maybeEvenOut(s, d); return }
+  // The donor tells a need from the free count in the ring this request carries: make it current.
+  if (!joining && s.ring.reportFree(s.id, r => s.space.freeIn(r))) ringChanged(s)
   // Without a pressing need, only ask a donor with plenty, so two low peers never trade space back and forth.
   const enough = urgent || joining ? 2n : 4n * d.lowWater + 2n
   let best: PeerId | null = null
@@ -72,6 +79,47 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
   }
 }
 
+/** Asks the reachable peer with the largest share for space if the two shares are a GAP apart. */
+function maybeEvenOut (s: Core, d: DonationState): void {
+  if (s.now < d.rebalanceAt) return
+  // Looked at once a tick at most: it walks the ring.
+  d.rebalanceAt = s.now + 1
+  const holdings = s.ring.holdings()
+  const f = fairOf(s.universe.size, s.ring.knownPeers().length)
+  const mine = holdings.get(s.id)?.size ?? 0n
+  let best: PeerId | null = null
+  let bestSize = 0n
+  for (const [p, h] of holdings) {
+    if (p === s.id || !s.reachable.has(p) || d.tried.has(p) || d.asks.has(p) || h.free < f.least) continue
+    if (balanceGift(f, h.size, mine) > 0n && h.size > bestSize) { best = p; bestSize = h.size }
+  }
+  if (best === null) {
+    d.tried.clear()
+    return
+  }
+  d.rebalanceAt = s.now + s.t.rebalance
+  ask(s, d, best, null)
+}
+
+/**
+ * What this peer gives `to` for a general ask: enough to even out the two shares, or, if `to` owns
+ * nothing or runs low, a step of at most half this peer's free space; null when it has nothing to give.
+ */
+function giftFor (s: Core, d: DonationState, to: PeerId): Range | null {
+  const holdings = s.ring.holdings()
+  const f = fairOf(s.universe.size, s.ring.knownPeers().length)
+  const mine = holdings.get(s.id)?.size ?? 0n
+  const theirs = holdings.get(to)
+  const asker = theirs?.size ?? 0n
+  let most = balanceGift(f, mine, asker)
+  if (most === 0n && (asker === 0n || (theirs?.free ?? 0n) < d.lowWater)) {
+    const half = s.space.freeCount() / 2n
+    const step = needGift(f, mine, asker)
+    most = step < half ? step : half
+  }
+  return pickGift(s.space.freeRuns(), most, s.ring.rangesOf(to))
+}
+
 export function expireAsks (s: Core, d: DonationState): void {
   for (const [to, a] of d.asks) {
     if (a.deadline > s.now) continue
@@ -81,7 +129,7 @@ export function expireAsks (s: Core, d: DonationState): void {
 }
 
 /** As donor. A request from a removed peer gets our ring (so it learns it was removed) and nothing else. */
-export function onSpaceRequest (s: Core, from: PeerId, msg: Request): void {
+export function onSpaceRequest (s: Core, d: DonationState, from: PeerId, msg: Request): void {
   if (!absorbRing(s, from, msg.ring)) return
   if (s.ring.isRemoved(from)) { s.out.send(from, { type: 'ring', ring: snapshot(s) }); return }
   if (s.removedBy !== null) return
@@ -94,8 +142,8 @@ export function onSpaceRequest (s: Core, from: PeerId, msg: Request): void {
     range = s.space.owns(a) ? { start: a, end: a + 1n } : null
     if (range === null) { deny(`${addressAt(s.universe, a)} is not this peer's to give`); return }
   } else {
-    range = s.space.donation()
-    if (range === null) { deny('no free space'); return }
+    range = giftFor(s, d, from)
+    if (range === null) { deny('no free space to spare'); return }
   }
   s.ring.give(range, s.id, from)
   ringChanged(s)

@@ -1,8 +1,10 @@
 /**
  * How an empty ring gets its one split. `seed=`: at once, no vote. `consensus=N`: Paxos on key `init`
  * once something needs the ring; the lowest known peer proposes first, the others after a randomised
- * delay; the value is every voter heard from, once all promised or, after a grace period, a quorum.
- * `observer`: never votes, waits to be given a ring.
+ * delay, once N peers are reachable or, after `initWait`, a quorum; the value is every peer reachable
+ * or heard from when the accept goes out (once all promised or, after a grace period, a quorum), so a
+ * peer that is alive but slow to answer still gets its share. `observer`: never votes, waits to be
+ * given a ring.
  *
  * The electorate is N or the number of peers known, whichever is larger, and an acceptor that knows
  * more says so: peers that joined later with the same N then cannot out-vote the first N and make a
@@ -59,11 +61,12 @@ export function initTick (c: Core, st: InitState, v: VotingState): void {
 const electorateOf = (c: Core, st: InitState, count: number): number => Math.max(count, 1 + c.reachable.size, st.proposer.electorate)
 
 /**
- * The value is every voter heard from; the accept waits for all to promise, or for the grace
- * period to settle for a quorum.
+ * The value is every peer reachable now and every voter heard from: a promise that is late on a
+ * loaded machine must not cost a live peer its share. The accept waits for all to promise, or for
+ * the grace period to settle for a quorum.
  */
 const policy = (c: Core, st: InitState): Policy => ({
-  candidate: p => [...new Set([c.id, ...st.voters, ...p.promisedBy])].sort(),
+  candidate: p => [...new Set([c.id, ...c.reachable, ...st.voters, ...p.promisedBy])].sort(),
   acceptNow: (p, waited) => p.promisedBy.length >= p.electorate || waited >= c.t.grace
 })
 
@@ -84,7 +87,8 @@ function driver (c: Core, st: InitState, v: VotingState): Driver {
 function tryPropose (c: Core, st: InitState, v: VotingState, count: number): void {
   const known = 1 + c.reachable.size
   const waited = c.now - (st.neededSince ?? c.now)
-  if (known < count && (known < quorumOf(count) || waited < c.t.grace)) return
+  // Stragglers are waited for, boundedly: fewer than N reachable, a quorum proposes after `initWait`.
+  if (known < count && (known < quorumOf(count) || waited < c.t.initWait)) return
   // More peers than N: a ring most likely exists already; give its gossip time to arrive first.
   if (known > count && waited < 2 * c.t.grace) return
   run(driver(c, st, v), start(st.proposer, c.id, seenFor(v, INIT_KEY), electorateOf(c, st, count), c.now))

@@ -216,7 +216,7 @@ export function createPeer (config: PeerConfig): Peer {
 function dispatch (s: PeerState, from: PeerId, m: Message): void {
   switch (m.type) {
     case 'ring': absorbRing(s, from, m.ring); return
-    case 'space-request': onSpaceRequest(s, from, m); return
+    case 'space-request': onSpaceRequest(s, s.donation, from, m); return
     case 'space-grant': onSpaceGrant(s, s.donation, from, m); return
     case 'space-deny': {
       const taken = onSpaceDeny(s, s.donation, from, m)

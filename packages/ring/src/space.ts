@@ -80,15 +80,8 @@ export class Space {
   freeIn (r: Range): bigint { return this.freeSet.countIn(r) }
   hasAllocationsIn (r: Range): boolean { return this.allocatedSet.countIn(r) > 0n }
 
-  /** What to give a peer that asks: the upper half of the largest free run; null with fewer than 2 free. */
-  donation (): Range | null {
-    if (this.freeSet.count() < 2n) return null
-    const run = this.freeSet.largest()
-    if (run === null) return null
-    const len = run.end - run.start
-    if (len === 1n) return run
-    return { start: run.end - len / 2n, end: run.end }
-  }
+  /** The free runs, sorted: what a donor chooses a gift from. */
+  freeRuns (): Range[] { return this.freeSet.ranges() }
 
   checkInvariants (): Error | null {
     for (const s of [this.ownedSet, this.allocatedSet, this.freeSet]) {

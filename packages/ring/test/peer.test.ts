@@ -144,7 +144,10 @@ describe('peer', () => {
     expect(ok(w.result(id), 'rmpeer').takenOver).toBe(85n)
     const ring = w.peer(B).ring()
     expect(ring.removed).toEqual([{ peer: C, heir: A }])
-    expect(w.peer(A).status().size).toBe(86n + 85n)
+    // The heir held 86 + 85 once all acked; then B, a GAP below it, was given enough to even them out.
+    const [a, b] = [w.peer(A).status().size, w.peer(B).status().size]
+    expect(a + b).toBe(256n)
+    expect(a > b ? a - b : b - a).toBeLessThan(13n)
     w.checkConverged()
   })
 
@@ -205,11 +208,14 @@ describe('peer', () => {
     expect(failed(w.result(w.rmpeer(A, B, true))).error.code).toBe('peer-alive')
     expect(ok(w.result(w.rmpeer(A, C, true)), 'rmpeer').takenOver).toBe(64n)
     w.settle(10)
-    // C's space waits for D's acknowledgement, which never comes, until D goes too.
-    expect(w.peer(A).status().size).toBe(64n)
-    expect(ok(w.result(w.rmpeer(A, D, true)), 'rmpeer').takenOver).toBe(64n)
-    w.settle(20)
-    expect(w.peer(A).status().size).toBe(3n * 64n)
+    // C's space waits for D's acknowledgement, which never comes, until D goes too (meanwhile B,
+    // whose share is a GAP below A's with C's counted, was given some of A's own).
+    expect(w.peer(A).status().size).toBeLessThanOrEqual(64n)
+    expect(w.peer(A).ring().entries.filter(e => e.owner === C).length).toBeGreaterThan(0)
+    expect(ok(w.result(w.rmpeer(A, D, true)), 'rmpeer').takenOver).toBeGreaterThan(0n)
+    w.settle(30)
+    expect(w.peer(A).ring().entries.filter(e => e.owner === C || e.owner === D)).toEqual([])
+    expect(w.peer(A).status().size + w.peer(B).status().size).toBe(256n)
     expect(w.peer(B).ring().removed).toEqual([{ peer: C, heir: A }, { peer: D, heir: A }])
     w.checkConverged()
   })

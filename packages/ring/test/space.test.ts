@@ -59,11 +59,11 @@ describe('Space', () => {
     expect(s.isAllocated(10n)).toBe(true)
   })
 
-  it('donates the upper half of its largest free run', () => {
+  it('lists its free runs, reserved addresses and allocations cut out', () => {
     const s = new Space(u)
     s.setOwned([{ start: 0n, end: 256n }])
-    // Free run is [1, 255): 254 addresses; the upper 127 go.
-    expect(s.donation()).toEqual({ start: 128n, end: 255n })
+    s.claim(100n)
+    expect(s.freeRuns()).toEqual([{ start: 1n, end: 100n }, { start: 101n, end: 255n }])
   })
 
   it('drops and reports allocations that fall outside new ownership', () => {
@@ -84,7 +84,7 @@ describe('Space', () => {
     v6.setOwned([{ start: 0n, end: 1n << 64n }])
     expect(v6.allocate()).toBe(1n)
     expect(v6.freeCount()).toBe((1n << 64n) - 2n)
-    expect(v6.donation()).toEqual({ start: (1n << 63n) + 1n, end: 1n << 64n })
+    expect(v6.freeRuns()).toEqual([{ start: 2n, end: 1n << 64n }])
   })
 
   it('keeps its invariants under random operations', () => {
