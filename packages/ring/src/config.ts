@@ -42,4 +42,6 @@ export interface Faults {
   readonly heirSkipsSettle?: boolean
   /** kubernetes init: the initialiser does not wait for rivals and near-simultaneous nodes. */
   readonly initialiserSkipsWait?: boolean
+  /** weft before even shares: no asks to even out, and a gift is the upper half of the largest free run. */
+  readonly noRebalance?: boolean
 }

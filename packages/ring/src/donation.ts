@@ -81,7 +81,7 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
 
 /** Asks the reachable peer with the largest share for space if the two shares are a GAP apart. */
 function maybeEvenOut (s: Core, d: DonationState): void {
-  if (s.now < d.rebalanceAt) return
+  if (s.now < d.rebalanceAt || s.faults.noRebalance === true) return
   // Looked at once a tick at most: it walks the ring.
   d.rebalanceAt = s.now + 1
   const holdings = s.ring.holdings()
@@ -106,6 +106,7 @@ function maybeEvenOut (s: Core, d: DonationState): void {
  * nothing or runs low, a step of at most half this peer's free space; null when it has nothing to give.
  */
 function giftFor (s: Core, d: DonationState, to: PeerId): Range | null {
+  if (s.faults.noRebalance === true) return upperHalfOfLargest(s.space.freeRuns())
   const holdings = s.ring.holdings()
   const f = fairOf(s.universe.size, s.ring.knownPeers().length)
   const mine = holdings.get(s.id)?.size ?? 0n
@@ -118,6 +119,13 @@ function giftFor (s: Core, d: DonationState, to: PeerId): Range | null {
     most = step < half ? step : half
   }
   return pickGift(s.space.freeRuns(), most, s.ring.rangesOf(to))
+}
+
+function upperHalfOfLargest (runs: readonly Range[]): Range | null {
+  const run = runs.reduce<Range | null>((a, r) => a === null || r.end - r.start > a.end - a.start ? r : a, null)
+  if (run === null || runs.reduce((n, r) => n + r.end - r.start, 0n) < 2n) return null
+  const len = run.end - run.start
+  return len === 1n ? run : { start: run.end - len / 2n, end: run.end }
 }
 
 export function expireAsks (s: Core, d: DonationState): void {
