@@ -1,12 +1,16 @@
 /**
  * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube]`.
  * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones.
+ * `--shares` runs the even-share schedules instead (shares-schedule.ts): growth from 3 to P peers one
+ * by one, then with removals, each without rebalancing (weft before it) and with, and prints the
+ * share figures after every step's quiet period.
  * Runs N schedules (seeds S..S+N-1) of E events with up to P peers each, prints progress sparsely and,
  * for each violation, the seed and the last L trace lines. Ends with one line
  * `schedules: N  violations: V`; exits 1 if V > 0. Replay one seed with `--seeds 1 --first <seed>`.
  */
 import { parseArgs } from 'node:util'
 import { runKubeSchedule } from './kube-schedule.ts'
+import { printShares } from './shares-report.ts'
 import { runSchedule } from './schedule.ts'
 
 function positive (name: string, text: string | undefined, fallback: number): number {
@@ -20,7 +24,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, shares: { type: 'boolean' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -29,19 +33,25 @@ const first = positive('first', values.first, 1)
 const events = positive('events', values.events, 250)
 const traceLines = positive('trace', values.trace, 40)
 
-let violations = 0
-const started = performance.now()
-const every = Math.max(1, Math.floor(seeds / 10))
-for (let i = 0; i < seeds; i++) {
-  const r = (values.kube === true ? runKubeSchedule : runSchedule)(first + i, { maxPeers, events, traceLines })
-  if (r.violation !== null) {
-    violations++
-    console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
-    for (const line of r.trace) console.log(`  ${line}`)
+if (values.shares === true) {
+  process.exitCode = printShares(first, positive('peers', values.peers, 100)) ? 0 : 1
+} else runAll()
+
+function runAll (): void {
+  let violations = 0
+  const started = performance.now()
+  const every = Math.max(1, Math.floor(seeds / 10))
+  for (let i = 0; i < seeds; i++) {
+    const r = (values.kube === true ? runKubeSchedule : runSchedule)(first + i, { maxPeers, events, traceLines })
+    if (r.violation !== null) {
+      violations++
+      console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
+      for (const line of r.trace) console.log(`  ${line}`)
+    }
+    if ((i + 1) % every === 0 && i + 1 < seeds) {
+      console.log(`... ${i + 1}/${seeds} schedules, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    }
   }
-  if ((i + 1) % every === 0 && i + 1 < seeds) {
-    console.log(`... ${i + 1}/${seeds} schedules, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(1)} s`)
-  }
+  console.log(`schedules: ${seeds}  violations: ${violations}`)
+  process.exitCode = violations > 0 ? 1 : 0
 }
-console.log(`schedules: ${seeds}  violations: ${violations}`)
-process.exitCode = violations > 0 ? 1 : 0

@@ -36,6 +36,8 @@ export interface SharesOptions {
   /** Report the figures only: no violation for uneven shares or too many entries. */
   readonly measureOnly?: boolean
   readonly traceLines?: number
+  /** Called after every step's quiet period, as the figures come. */
+  readonly onStep?: (step: ShareStep) => void
 }
 
 export interface ShareFigures {
@@ -130,7 +132,9 @@ export function runSharesSchedule (seed: number, opts: SharesOptions): SharesRes
         if (even(figures)) break
       }
       figures ??= shareFigures(universe, world.peer(live()[0]!).ring(), live())
-      steps.push({ step, event, quietTicks: quiet, ...figures })
+      const row: ShareStep = { step, event, quietTicks: quiet, ...figures }
+      steps.push(row)
+      opts.onStep?.(row)
       world.trace.add(`step ${step} (${event}): ${figures.peers} peers, shares ${figures.minRatio.toFixed(3)}..${figures.maxRatio.toFixed(3)} of the mean, entries <= ${figures.entriesMax}, after ${quiet} quiet ticks`)
       if (opts.measureOnly !== true) {
         world.checkConverged()

@@ -82,8 +82,8 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
 /** Asks the reachable peer with the largest share for space if the two shares are a GAP apart. */
 function maybeEvenOut (s: Core, d: DonationState): void {
   if (s.now < d.rebalanceAt || s.faults.noRebalance === true) return
-  // Looked at once a tick at most: it walks the ring.
-  d.rebalanceAt = s.now + 1
+  // Looked at every other tick at most: it walks the ring.
+  d.rebalanceAt = s.now + 2
   const holdings = s.ring.holdings()
   const f = fairOf(s.universe.size, s.ring.knownPeers().length)
   const mine = holdings.get(s.id)?.size ?? 0n
@@ -118,7 +118,8 @@ function giftFor (s: Core, d: DonationState, to: PeerId): Range | null {
     const step = needGift(f, mine, asker)
     most = step < half ? step : half
   }
-  return pickGift(s.space.freeRuns(), most, s.ring.rangesOf(to))
+  const tokens = [...s.ring.entries().map(e => e.token), s.universe.size]
+  return pickGift(s.space.freeRuns(), most, s.ring.rangesOf(to), tokens)
 }
 
 function upperHalfOfLargest (runs: readonly Range[]): Range | null {

@@ -3,13 +3,13 @@
  *
  * The fair share is f = |U| / N over the N peers the ring knows (not removed). A peer asks a donor
  * whose share exceeds its own by at least GAP (a tenth of f); the donor gives at most what brings
- * the two halfway together, never taking itself below f - f/40 nor the asker above f + f/40, and
- * nothing smaller than f/64. Each such trade lowers the sum of squared shares by at least
- * f/64 * f/10, so trades stop, and they stop only when no two reachable peers differ by GAP or more:
+ * the two halfway together, never taking itself below f - f/20 nor the asker above f + f/20, and
+ * nothing smaller than f/32. Each such trade lowers the sum of squared shares by at least
+ * f/32 * f/10, so trades stop, and they stop only when no two reachable peers differ by GAP or more:
  * then every share is within 10 % of the mean. Space a peer needs for pods (it owns nothing, or runs
  * low) is given in steps small enough not to start a trade back.
  */
-import type { Range } from './types.ts'
+import type { Offset, Range } from './types.ts'
 
 export interface Fair {
   /** |U| / N. */
@@ -24,7 +24,7 @@ export interface Fair {
 
 export function fairOf (universeSize: bigint, peers: number): Fair {
   const share = universeSize / BigInt(Math.max(1, peers))
-  return { share, gap: max(share / 10n, 2n), slack: share / 40n, least: max(share / 64n, 1n) }
+  return { share, gap: max(share / 10n, 2n), slack: share / 20n, least: max(share / 32n, 1n) }
 }
 
 /** What a donor of share `donor` gives a peer of share `asker` to even them out; 0n: no trade. */
@@ -41,23 +41,44 @@ export function needGift (f: Fair, donor: bigint, asker: bigint): bigint {
 }
 
 /**
- * The range to give from free runs `runs` (sorted), at most `most` addresses: from the longest run,
- * its upper end, both ends aligned to a power of two at least an eighth of the gift, so the range is
- * a few large CIDR blocks. `touching`: ranges of the asker; a run that ends where one starts is
- * preferred, so the asker's space stays one run (one route) where it can. Null when nothing is free.
+ * The range to give from free runs `runs` (sorted), at most `most` addresses, from the longest run
+ * or, if it gives at least half as much, a run that ends where a range of the asker (`touching`)
+ * starts, so the asker's space stays one run, one route. Ring entries are never deleted, so a gift
+ * costs up to two new ones unless its ends are boundaries the ring has already (`free`: existing
+ * tokens, and the end of the universe): the first choice is a range between two of them giving at
+ * least half of `most`; then one ending at one of them; else the run's upper end with both ends
+ * aligned to a power of two at least an eighth of the gift, so the range is a few large CIDR blocks.
+ * Null when nothing is free.
  */
-export function pickGift (runs: readonly Range[], most: bigint, touching: readonly Range[]): Range | null {
+export function pickGift (runs: readonly Range[], most: bigint, touching: readonly Range[], free: readonly Offset[]): Range | null {
   if (most < 1n || runs.length === 0) return null
   const len = (r: Range): bigint => r.end - r.start
   let longest = runs[0]!
   for (const r of runs) if (len(r) > len(longest)) longest = r
   const starts = new Set(touching.map(r => r.start))
-  // A touching run is worth taking if it gives at least half of what the longest would.
   const touch = runs.find(r => starts.has(r.end) && len(r) * 2n >= min(len(longest), most))
   const run = touch ?? longest
   const want = min(len(run), most)
+  const within = (r: Range): Offset[] => free.filter(t => t >= r.start && t <= r.end)
+  // Whole entries first, from any run: a gift between two boundaries costs no new entry.
+  for (const r of [run, ...runs.filter(x => x !== run)]) {
+    const inside = within(r)
+    const ends = r === touch ? [r.end] : inside.filter(t => t > r.start).reverse()
+    for (const y of ends) {
+      const x = inside.find(t => t < y && y - t <= most && 2n * (y - t) >= want)
+      if (x !== undefined) return { start: x, end: y }
+    }
+  }
+  const inside = within(run)
+  const ends = touch !== undefined ? [run.end] : inside.filter(t => t > run.start).reverse()
   const g = max(pow2Floor(want) / 8n, 1n)
-  const hi = touch !== undefined ? run.end : run.end - run.end % g
+  const end = ends.find(y => 2n * (y - run.start) >= want)
+  if (end !== undefined) {
+    const from = end - min(want, end - run.start)
+    const start = from + (g - from % g) % g
+    return { start: start < end ? start : from, end }
+  }
+  const hi = run.end - run.end % g
   const lo = run.start + (g - run.start % g) % g
   const room = hi > lo ? hi - lo : 0n
   const size = min(want - want % g, room - room % g)

@@ -6,6 +6,7 @@ import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
 import { runKubeSchedule } from '../sim/kube-schedule.ts'
 import { type ScheduleResult, runSchedule } from '../sim/schedule.ts'
+import { ENTRY_BOUND, runSharesSchedule } from '../sim/shares-schedule.ts'
 import { World } from '../sim/world.ts'
 
 type Runner = (seed: number, opts: { maxPeers: number, faults?: Faults }) => ScheduleResult
@@ -108,6 +109,20 @@ describe('simulator', () => {
     // Two heirs is the finding; what follows from it (an address held twice) may be caught first.
     expect(bad.every(r => /takeover twice|exclusivity/.test(r.violation ?? '')), explain(bad)).toBe(true)
     expect(bad.some(r => r.violation?.includes('takeover twice'))).toBe(true)
+  })
+
+  it('even shares: growth from 3 to 14 one by one, and with removals, ends every quiet period within 10 % of the mean and the entry bound', () => {
+    for (const [seed, removals] of [[1, 0], [2, 1 / 3], [3, 1 / 3]] as const) {
+      const r = runSharesSchedule(seed, { to: 14, removals })
+      expect(r.violation, `seed ${seed}\n${r.trace.join('\n')}`).toBeNull()
+      expect(r.steps.at(-1)?.peers).toBe(14)
+      expect(Math.max(...r.steps.map(x => x.entriesMax))).toBeLessThanOrEqual(ENTRY_BOUND)
+    }
+  })
+
+  it('catches a cluster that never evens out (gifts of half a run, no asks to even out)', () => {
+    const r = runSharesSchedule(1, { to: 6, faults: { noRebalance: true }, maxQuiet: 40 })
+    expect(r.violation).toMatch(/^Violation: shares: after "join s003"/)
   })
 
   it('a heir waits for every ack before using inherited ranges, so a grant it had not seen is kept', () => {
