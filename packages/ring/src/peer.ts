@@ -6,14 +6,13 @@
  * all changes made so far.
  */
 import { type Universe, canonicalAddress } from './address.ts'
-import { RingError } from './errors.ts'
+import { InvariantError, RingError } from './errors.ts'
 import {
   allocate, expire, lateError, newAllocationState, prime, refuseWaiting, release, serve, servePrimes, waitingForAny
 } from './allocation.ts'
 import { checkPeer } from './check.ts'
 import { DEFAULT_TIMEOUTS, type Faults, type Timeouts } from './config.ts'
 import { askForAddress, expireAsks, maybeAskForSpace, newDonationState, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
-import { InvariantError } from './errors.ts'
 import { claim, initTick, INIT_KEY, needRing, newInitState, onInitMessage } from './init.ts'
 import { newNodeInitState, nodeInitReachable, nodeInitTick, onHello, setNodes } from './node-init.ts'
 import { Outbox } from './outbox.ts'
