@@ -67,6 +67,17 @@ async function oneByOne (): Promise<void> {
   } finally { await cluster.teardown() }
 }
 
+async function primeWithin (agent: AgentProcess, attempts: number): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await agent.client.prime()
+      return
+    } catch (err) {
+      if (i >= attempts || (err as { retryable?: boolean }).retryable !== true) throw err
+    }
+  }
+}
+
 function busyLoops (): ChildProcess[] {
   return Array.from({ length: availableParallelism() }, () =>
     spawn(process.execPath, ['-e', `const end = Date.now() + ${LOAD_MAX_S * 1000}; while (Date.now() < end) {}`], { stdio: 'ignore' }))
@@ -80,9 +91,11 @@ async function loadedStart (runIndex: number): Promise<void> {
     const env = { IPALLOC_INIT: 'consensus=10', WEFT_PEERS: ports.map(p => `127.0.0.1:${p}`).join(','), WEFT_LOG_LEVEL: 'warn' }
     const since = performance.now()
     const agents = await Promise.all(ports.map(async (port, i) => await cluster.start({ name: `l${String(i + 1).padStart(2, '0')}`, port, env })))
-    await Promise.all(agents.map(async a => await a.client.prime()))
+    // A loaded machine may take longer than one prime's wait (the request timeout): ask again, boundedly.
+    await Promise.all(agents.map(async a => await primeWithin(a, 5)))
+    const ready = ((performance.now() - since) / 1000).toFixed(1)
     const seeds = (await agents[0]!.client.report()).ring.seeds.length
-    console.log(`\n== 10 agents started at once under load (${load.length} busy loops), run ${runIndex}: the decided split includes ${seeds} of 10`)
+    console.log(`\n== 10 agents started at once under load (${load.length} busy loops), run ${runIndex}: the decided split includes ${seeds} of 10, all ready after ${ready} s`)
     console.log(await ipam(agents[0]!))
     await report(`10 agents under load, run ${runIndex}, after the quiet period`, agents, since)
   } finally {

@@ -1,9 +1,9 @@
 /**
  * Getting and giving space. A peer below its low-water mark, or with allocations waiting, asks the
  * reachable peer with the most free space (by the ring's gossiped hints); a peer whose share lies a
- * GAP below another's asks that one, at most once every `rebalance` ticks (shares.ts). One question
- * per donor at a time, a deny or a timeout moves on to the next, and once all were tried it backs
- * off. The donor sizes the gift by the two shares as its own ring tells them (or gives the one
+ * GAP below another's asks that one (shares.ts): the next tick after a grant, else `rebalance` ticks
+ * after its last question. One question per donor at a time, a deny or a timeout moves on to the
+ * next, and once all were tried it backs off. The donor sizes the gift by the two shares as its own ring tells them (or gives the one
  * address asked for), records it in its ring, and replies with that ring: the grant is persisted
  * before it is sent.
  */
@@ -163,6 +163,8 @@ export function onSpaceRequest (s: Core, d: DonationState, from: PeerId, msg: Re
 
 export function onSpaceGrant (s: Core, d: DonationState, from: PeerId, msg: Grant): void {
   d.asks.delete(from)
+  // A grant moved the shares towards even: the next question may follow at once (one is out at a time).
+  d.rebalanceAt = Math.min(d.rebalanceAt, s.now + 1)
   if (!absorbRing(s, from, msg.ring)) return
   const mine = IntervalSet.of(usableRanges(s.ring, s.id))
   if (mine.countIn(msg.range) > 0n) s.out.events.push({ kind: 'space-received', from, range: msg.range })
