@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseUniverse } from '../src/address.ts'
 import { createPeer } from '../src/peer.ts'
-import { type Completion, type Failure, type InitMode, type PeerId, type RequestKind, type Success, asPeerId } from '../src/types.ts'
+import { type Completion, type Failure, type InitMode, type Message, type PeerId, type RequestKind, type Success, asPeerId } from '../src/types.ts'
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
 import { World } from '../sim/world.ts'
@@ -244,6 +244,39 @@ describe('peer', () => {
     c.setReachable([D])
     c.step(A, { type: 'paxos', key: `takeover:${D}`, msg: { kind: 'prepare', ballot, electorate: 4 } })
     expect(c.ready().messages.find(m => m.to === A)?.msg).toMatchObject({ msg: { kind: 'nack', reason: 'peer-alive' } })
+  })
+
+  it('consensus init: a live peer whose promise comes too late for the accept (a loaded machine) is still in the split', () => {
+    const u = parseUniverse('10.0.0.0/24')
+    const all = [A, B, C]
+    const peers = new Map(all.map(id => [id, createPeer({ id, nickname: id, universe: u, init: { kind: 'consensus', count: 3 }, random: prng(1).next })]))
+    for (const [id, p] of peers) p.setReachable(all.filter(q => q !== id))
+    // C is reachable, but nothing it says reaches A before the decision.
+    const queue: Array<{ from: PeerId, to: PeerId, msg: Message }> = []
+    const flush = (): void => {
+      for (let round = 0; round < 100; round++) {
+        for (const [id, p] of peers) {
+          while (p.hasReady()) {
+            const rd = p.ready()
+            p.advance()
+            for (const m of rd.messages) {
+              for (const to of m.to === 'all' ? all.filter(q => q !== id) : [m.to]) if (!(id === C && to === A)) queue.push({ from: id, to, msg: m.msg })
+            }
+          }
+        }
+        const next = queue.shift()
+        if (next === undefined) return
+        peers.get(next.to)!.step(next.from, next.msg)
+      }
+    }
+    peers.get(A)!.prime(1)
+    for (let t = 0; t < 20 && peers.get(A)!.ring().seeds.length === 0; t++) {
+      flush()
+      peers.get(A)!.tick()
+    }
+    flush()
+    expect(peers.get(A)!.ring().seeds).toEqual(all)
+    expect(peers.get(B)!.ring().seeds).toEqual(all)
   })
 
   it('a message that fails validation changes nothing and is recorded', () => {
