@@ -82,8 +82,8 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
 /** Asks the reachable peer with the largest share for space if the two shares are a GAP apart. */
 function maybeEvenOut (s: Core, d: DonationState): void {
   if (s.now < d.rebalanceAt || s.faults.noRebalance === true) return
-  // Looked at every other tick at most: it walks the ring.
-  d.rebalanceAt = s.now + 2
+  // Looked at every half `rebalance` at most while nothing is to be done: it walks the ring.
+  d.rebalanceAt = s.now + Math.max(1, Math.floor(s.t.rebalance / 2))
   const holdings = s.ring.holdings()
   const f = fairOf(s.universe.size, s.ring.knownPeers().length)
   const mine = holdings.get(s.id)?.size ?? 0n
