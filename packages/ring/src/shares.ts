@@ -6,10 +6,14 @@
  * the two halfway together, never taking itself below f - f/20 nor the asker above f + f/20, and
  * nothing smaller than f/32. Each such trade lowers the sum of squared shares by at least
  * f/32 * f/10, so trades stop, and they stop only when no two reachable peers differ by GAP or more:
- * then every share is within 10 % of the mean. Space a peer needs for pods (it owns nothing, or runs
+ * then every share is within 10 % of the mean (for shares of 160 addresses or more: a trade is never
+ * under MIN_TRADE addresses, nor the gap). Space a peer needs for pods (it owns nothing, or runs
  * low) is given in steps small enough not to start a trade back.
  */
 import type { Offset, Range } from './types.ts'
+
+/** The smallest trade, and the smallest gap, in addresses. */
+export const MIN_TRADE = 16n
 
 export interface Fair {
   /** |U| / N. */
@@ -24,7 +28,8 @@ export interface Fair {
 
 export function fairOf (universeSize: bigint, peers: number): Fair {
   const share = universeSize / BigInt(Math.max(1, peers))
-  return { share, gap: max(share / 10n, 2n), slack: share / 20n, least: max(share / 32n, 1n) }
+  // A trade of a few addresses is not worth a ring entry: none under MIN_TRADE, whatever the share.
+  return { share, gap: max(share / 10n, MIN_TRADE), slack: share / 20n, least: max(share / 32n, MIN_TRADE) }
 }
 
 /** What a donor of share `donor` gives a peer of share `asker` to even them out; 0n: no trade. */

@@ -1,17 +1,24 @@
 import { describe, expect, it } from 'vitest'
-import { balanceGift, fairOf, needGift, pickGift } from '../src/shares.ts'
+import { MIN_TRADE, balanceGift, fairOf, needGift, pickGift } from '../src/shares.ts'
 
-const f = fairOf(1024n, 4) // share 256, gap 25, slack 12, least 8
+const f = fairOf(1024n, 4) // share 256, gap 25, slack 12, least 16 (MIN_TRADE)
 
 describe('shares', () => {
   it('trades only across a gap, halfway at most, never past the fair share by more than the slack', () => {
-    expect(f).toEqual({ share: 256n, gap: 25n, slack: 12n, least: 8n })
+    expect(f).toEqual({ share: 256n, gap: 25n, slack: 12n, least: 16n })
     expect(balanceGift(f, 280n, 256n)).toBe(0n) // 24 apart: under the gap
     expect(balanceGift(f, 512n, 0n)).toBe(256n) // a joiner: halfway
     expect(balanceGift(f, 600n, 0n)).toBe(256n + 12n) // ... and never past the share and the slack
     expect(balanceGift(f, 300n, 200n)).toBe(50n) // halfway
-    expect(balanceGift(f, 260n, 230n)).toBe(15n) // the donor stays above share - slack
-    expect(balanceGift(f, 250n, 220n)).toBe(0n) // it would go below: 6 < least
+    expect(balanceGift(f, 262n, 230n)).toBe(16n) // halfway, and the donor stays above share - slack
+    expect(balanceGift(f, 260n, 230n)).toBe(0n) // 15: under the smallest trade
+    expect(balanceGift(f, 250n, 220n)).toBe(0n) // the donor would go below share - slack
+  })
+
+  it('trades nothing under MIN_TRADE addresses, however small the share', () => {
+    const tiny = fairOf(256n, 20) // share 12
+    expect(tiny).toMatchObject({ gap: MIN_TRADE, least: MIN_TRADE })
+    expect(balanceGift(tiny, 40n, 0n)).toBe(0n) // min(12 + 0, 12, 20) = 12: under 16
   })
 
   it('gives a peer in need a step that leaves the two within half a gap', () => {
