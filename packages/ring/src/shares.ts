@@ -6,7 +6,7 @@
  * the two halfway together, never taking itself below f - f/20 nor the asker above f + f/20, and
  * nothing smaller than f/32. Each such trade lowers the sum of squared shares by at least
  * f/32 * f/10, so trades stop, and they stop only when no two reachable peers differ by GAP or more:
- * then every share is within 10 % of the mean (for shares of 160 addresses or more: a trade is never
+ * then every share is within 10 % of the mean (for shares of 320 addresses or more: a trade is never
  * under MIN_TRADE addresses, nor the gap). Space a peer needs for pods (it owns nothing, or runs
  * low) is given in steps small enough not to start a trade back.
  */
