@@ -1,5 +1,5 @@
 import { ApiError } from '@weft/protocol'
-import type { AllocateResponse, CheckResponse } from '@weft/protocol'
+import type { CheckResponse, PoolAddress } from '@weft/protocol'
 import type { AgentCalls } from './agent-calls.ts'
 import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
@@ -36,35 +36,49 @@ async function add (attachment: Attachment, args: Invocation['args'], conf: NetC
     gateway: conf.ipam.gateway,
     ...(args.podNamespace === undefined ? {} : { podNamespace: args.podNamespace }),
     ...(args.podName === undefined ? {} : { podName: args.podName }),
-    ...(conf.address === undefined ? {} : { address: conf.address })
+    ...(conf.ipam.pools === undefined ? {} : { pools: conf.ipam.pools }),
+    ...(conf.addresses.length === 0 ? {} : { addresses: conf.addresses })
   })
-  return formatResult(conf.cniVersion, {
-    address: res.address,
-    prefixLength: res.prefixLength,
-    ...(conf.ipam.gateway ? { gateway: gatewayOf(res, conf.name) } : {}),
-    routes: conf.ipam.routes,
-    dns: conf.ipam.dns
-  })
+  try {
+    return formatResult(conf.cniVersion, {
+      ips: res.addresses.map(a => ({
+        address: a.address,
+        prefixLength: a.prefixLength,
+        ...(conf.ipam.gateway ? { gateway: gatewayOf(a, conf.name) } : {})
+      })),
+      routes: conf.ipam.routes,
+      dns: conf.ipam.dns
+    })
+  } catch (err) {
+    // All or nothing: a result the version cannot carry holds nothing either.
+    await client.release(attachment)
+    throw err
+  }
 }
 
-function gatewayOf (res: AllocateResponse, network: string): string {
-  if (res.gateway === undefined) throw new CniError(CniCode.internal, `the agent holds no gateway of network ${network} on this node`)
-  return res.gateway
+function gatewayOf (a: PoolAddress, network: string): string {
+  if (a.gateway === undefined) throw new CniError(CniCode.internal, `the agent holds no gateway of network ${network} in pool ${a.pool} on this node`)
+  return a.gateway
 }
 
 async function check (attachment: Attachment, conf: NetConf, client: AgentCalls): Promise<void> {
   const res = await holding(attachment, client)
-  if (res === null) {
-    throw new CniError(CniCode.internal, `no address is allocated to container ${attachment.containerId} interface ${attachment.ifname}`)
-  }
-  const held = `${res.address}/${res.prefixLength}`
-  if (conf.prevAddresses !== undefined && !conf.prevAddresses.includes(held)) {
-    throw new CniError(CniCode.internal, `container ${attachment.containerId} interface ${attachment.ifname} holds ${held}, but prevResult lists [${conf.prevAddresses.join(', ')}]`)
+  const where = `container ${attachment.containerId} interface ${attachment.ifname}`
+  if (res === null || res.addresses.length === 0) throw new CniError(CniCode.internal, `no address is allocated to ${where}`)
+  const missing = conf.ipam.pools?.filter(p => !res.addresses.some(a => a.pool === p)) ?? []
+  if (missing.length > 0) throw new CniError(CniCode.internal, `${where} holds no address of pool ${missing.join(', ')}`)
+  const held = res.addresses.map(a => `${a.address}/${a.prefixLength}`)
+  const prev = conf.prevAddresses
+  const unlisted = prev === undefined ? undefined : held.find(h => !prev.includes(h))
+  if (prev !== undefined && unlisted !== undefined) {
+    throw new CniError(CniCode.internal, `${where} holds ${unlisted}, but prevResult lists [${prev.join(', ')}]`)
   }
   if (!conf.ipam.gateway) return
-  const gateway = gatewayOf(res, conf.name)
-  const other = conf.prevGateways?.find(g => g !== gateway)
-  if (other !== undefined) throw new CniError(CniCode.internal, `prevResult lists the gateway ${other}, but this node's gateway of network ${conf.name} is ${gateway}`)
+  const gateways = res.addresses.map(a => gatewayOf(a, conf.name))
+  const other = conf.prevGateways?.find(g => !gateways.includes(g))
+  if (other !== undefined) {
+    throw new CniError(CniCode.internal, `prevResult lists the gateway ${other}, but this node's gateway${gateways.length === 1 ? '' : 's'} of network ${conf.name} ${gateways.length === 1 ? 'is' : 'are'} ${gateways.join(', ')}`)
+  }
 }
 
 /** What an attachment holds, or null when it holds nothing. */
