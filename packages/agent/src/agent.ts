@@ -24,7 +24,7 @@ import { Ops, takeOver } from './ops.ts'
 import { startNodeSource } from './node-source.ts'
 import type { NodeSource } from './node-source.ts'
 import { startReclaimer } from './reclaimer.ts'
-import { startRouting, thisNodeAddress } from './routing.ts'
+import { announcedAddress, startRouting, thisNodeAddresses } from './routing.ts'
 import type { Routing } from './routing.ts'
 import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
@@ -97,7 +97,8 @@ interface Node {
   readonly store: Store
   readonly persisted: PersistedPeer | undefined
   readonly peer: Peer
-  readonly address: string | null
+  /** This node's addresses (routing's; the first is the tunnel's local end). */
+  readonly addresses: readonly string[]
   readonly metrics: Metrics
 }
 
@@ -111,7 +112,8 @@ async function openNode (config: AgentConfig): Promise<Node> {
   if (swarmKey === null) log.warn('no WEFT_SWARM_KEY_FILE: any host that can reach the listen port may join the mesh')
   else if (swarmKey.exposed) log.warn({ file: config.swarmKeyFile }, 'the swarm key file is readable by group or others; make it 0600')
 
-  const address = await thisNodeAddress(config.routing, universe, config.peers, log)
+  const addresses = await thisNodeAddresses(config.routing, [universe.family], config.peers, log)
+  const address = announcedAddress(addresses, universe.family)
   const store = await Store.open(config.dataDir, universe.cidr, config.migrateNetwork)
   if (store.migrated > 0) log.info({ event: 'allocations-migrated', allocations: store.migrated, network: config.migrateNetwork }, 'migrated allocations stored without a network (schema 1) to network keys')
   try {
@@ -131,7 +133,7 @@ async function openNode (config: AgentConfig): Promise<Node> {
     })
     throwIfBroken(peer.checkInvariants())
     const metrics = new Metrics(() => gauges(peer.status()))
-    return { config, universe, init, identity, log, swarmKey: swarmKey?.bytes ?? null, store, persisted, peer, address, metrics }
+    return { config, universe, init, identity, log, swarmKey: swarmKey?.bytes ?? null, store, persisted, peer, addresses, metrics }
   } catch (err) {
     await store.close()
     throw err
@@ -139,11 +141,10 @@ async function openNode (config: AgentConfig): Promise<Node> {
 }
 
 async function startNodeRouting (n: Node, onStop: (stop: Stop) => void): Promise<Routing | null> {
-  const routing = startRouting(n.config.routing, n.universe, n.identity.peerId, n.address, n.metrics, n.log.child({ part: 'routes' }))
+  // The kernel may hold routes from before a restart: they are brought in line with the ring at once.
+  const routing = startRouting(n.config.routing, n.identity.peerId, n.addresses, [{ name: 'default', universe: n.universe, ring: n.peer.ring() }], n.metrics, n.log.child({ part: 'routes' }))
   if (routing === null) return null
   onStop(routing.stop)
-  // The kernel may hold routes from before a restart: bring them in line with the ring at once.
-  routing.update(n.peer.ring())
   // Before the socket serves the first ADD: the bridge exists with its pinned MAC and proxy ARP, so
   // the bridge plugin never makes it in a race with this agent (its MAC would float with its ports).
   await routing.idle()
@@ -161,7 +162,7 @@ function startLoop (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop:
       const started = performance.now()
       await store.commit(delta, key => incoming.metaFor(key))
       metrics.commitSeconds((performance.now() - started) / 1000)
-      if (delta.ring !== undefined) routing?.update(delta.ring)
+      if (delta.ring !== undefined) routing?.update({ name: 'default', universe: n.universe, ring: delta.ring })
     },
     send: out => sendOut(mesh, out),
     event: e => {

@@ -2,7 +2,8 @@ import { ApiError } from '@weft/protocol'
 import type { CheckResponse, PoolAddress } from '@weft/protocol'
 import type { AgentCalls } from './agent-calls.ts'
 import { agentErrorToCni } from './agent-errors.ts'
-import type { NetConf } from './config.ts'
+import { familyOf, v6CoverExcept } from './address.ts'
+import type { NetConf, Route } from './config.ts'
 import type { Attachment } from '@weft/protocol'
 import type { ContainerInterface, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
@@ -46,7 +47,7 @@ async function add (attachment: Attachment, args: Invocation['args'], conf: NetC
         prefixLength: a.prefixLength,
         ...(conf.ipam.gateway ? { gateway: gatewayOf(a, conf.name) } : {})
       })),
-      routes: conf.ipam.routes,
+      routes: conf.ipam.gateway ? [...conf.ipam.routes, ...v6RangeRoutes(res.addresses)] : conf.ipam.routes,
       dns: conf.ipam.dns
     })
   } catch (err) {
@@ -54,6 +55,17 @@ async function add (attachment: Attachment, args: Invocation['args'], conf: NetC
     await client.release(attachment)
     throw err
   }
+}
+
+/**
+ * IPv6 has no proxy ARP: the node's bridge answers no neighbour solicitation for a pod on another
+ * node, so a pod that sees the pool's whole range on-link could not reach it. These routes take the
+ * range, all but the gateway, through the gateway instead (one per prefix bit below the range's).
+ */
+function v6RangeRoutes (addresses: readonly PoolAddress[]): Route[] {
+  return addresses.flatMap(({ address, range, gateway }) => gateway === undefined || familyOf(address) !== 6
+    ? []
+    : v6CoverExcept(range, gateway).map(dst => ({ dst, gw: gateway })))
 }
 
 function gatewayOf (a: PoolAddress, network: string): string {

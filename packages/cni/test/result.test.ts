@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { CniError, formatResult } from '../src/index.ts'
+import { v6CoverExcept } from '../src/address.ts'
 import type { IpamResult } from '../src/index.ts'
 
 const v4 = { address: '10.99.0.5', prefixLength: 16, gateway: '10.99.0.1' }
@@ -76,5 +77,18 @@ describe('formatResult', () => {
       }
       expect(formatResult('0.3.0', twoV4).ips).toHaveLength(2)
     })
+  })
+})
+
+describe('v6CoverExcept', () => {
+  it('covers the range except the one address, one CIDR per prefix bit, largest first', () => {
+    expect(v6CoverExcept('fd00::/126', 'fd00::1')).toEqual(['fd00::2/127', 'fd00::/128'])
+    const cover = v6CoverExcept('fd00:10:32::/104', 'fd00:10:32::1')
+    expect(cover).toHaveLength(24)
+    expect(cover[0]).toBe('fd00:10:32::80:0/105')
+    expect(cover.at(-1)).toBe('fd00:10:32::/128')
+    // Every block is aligned, inside the range, apart from the others, and their sizes add up to all but one.
+    const size = cover.reduce((n, c) => n + (1n << BigInt(128 - Number(c.split('/')[1]))), 0n)
+    expect(size).toBe((1n << 24n) - 1n)
   })
 })
