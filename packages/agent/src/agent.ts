@@ -4,6 +4,7 @@
  */
 import { createPeer, decodeMessage, encodeMessage, formatRange, NewerCodecError, parseUniverse } from '@weft/ring'
 import type { CoreEvent, Message, Outbound, Peer, PeerId, PersistedPeer, Universe } from '@weft/ring'
+import { DEFAULT_POOL } from '@weft/protocol'
 import type { StatusResponse } from '@weft/protocol'
 import { formatInit, timeoutsInTicks } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -21,6 +22,7 @@ import { Mesh } from './mesh.ts'
 import type { MeshHandlers, MeshOptions } from './mesh.ts'
 import { Metrics } from './metrics.ts'
 import { Ops, takeOver } from './ops.ts'
+import { Pools } from './pool.ts'
 import { startNodeSource } from './node-source.ts'
 import type { NodeSource } from './node-source.ts'
 import { startReclaimer } from './reclaimer.ts'
@@ -294,7 +296,8 @@ async function startServices (
     badMessages: metrics.badMessages,
     kubernetes: nodeSource?.state() ?? null
   })
-  const ops = new Ops({ universe: n.universe, peer, driver, store: n.store, incoming, requestTimeoutMs: opsTimeoutMs(config), clock: Date.now, status })
+  const pools = new Pools([{ name: DEFAULT_POOL, universe: n.universe, peer, driver, allocations: n.store.allocations }], [DEFAULT_POOL])
+  const ops = new Ops({ pools, incoming, requestTimeoutMs: opsTimeoutMs(config), clock: Date.now, status })
   const server = await startSocketServer(config.socketPath, routes(ops), n.log)
   onStop(async () => await server.close())
   if (config.metricsAddr !== null) onStop(await metrics.serve(config.metricsAddr))
