@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import type { PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, waitFor, waitForSocket } from '@weft/testkit'
+import { Cluster, onlyAddress, waitFor, waitForSocket } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import { WEFT, weft } from '../src/cli.ts'
 
@@ -60,13 +60,13 @@ describe('weft against running agents', () => {
 
   it('ps lists allocations with their pods; --json too; report is JSON', async () => {
     const n = nodes[0]!
-    const a = await n.client.allocate({ network: 'weft', containerId: 'c0ffee0123456789', ifname: 'eth0', podNamespace: 'web', podName: 'front-0' })
+    const a = onlyAddress(await n.client.allocate({ network: 'weft', containerId: 'c0ffee0123456789', ifname: 'eth0', podNamespace: 'web', podName: 'front-0' }))
     await n.client.allocate({ network: 'weft', containerId: 'beef', ifname: 'net1' })
     const r = await weft(['ps', ...at(n)])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.trimEnd().split('\n')).toEqual([
-      expect.stringMatching(/^weft +beef +net1 +10\.99\.\d+\.\d+ +-$/),
-      expect.stringMatching(new RegExp(`^weft +c0ffee012345 +eth0 +${a.address.replaceAll('.', '\\.')} +web/front-0$`))
+      expect.stringMatching(/^weft +default +beef +net1 +10\.99\.\d+\.\d+ +-$/),
+      expect.stringMatching(new RegExp(`^weft +default +c0ffee012345 +eth0 +${a.address.replaceAll('.', '\\.')} +web/front-0$`))
     ])
     const json = JSON.parse((await weft(['ps', '--json', ...at(n)])).stdout) as Array<{ network: string, containerId: string }>
     expect(json.map((x) => `${x.network}/${x.containerId}`).sort()).toEqual(['weft/beef', 'weft/c0ffee0123456789'])

@@ -203,7 +203,7 @@ describe('bad input', () => {
     ['unknown ipam field', {}, netconf({}, { subnet: '10.0.0.0/8' }), 7, 'ipam.subnet'],
     ['bad route', {}, netconf({}, { routes: [{ dst: 'default' }] }), 7, 'ipam.routes[0].dst'],
     ['bad dns', {}, netconf({}, { dns: { nameservers: 'x' } }), 7, 'ipam.dns.nameservers'],
-    ['two addresses asked for', { args: 'IP=10.99.9.9' }, netconf({ runtimeConfig: { ips: ['10.99.9.8'] } }), 7, 'more than one address'],
+    ['two addresses asked for', { args: 'IP=10.99.9.9' }, netconf({ runtimeConfig: { ips: ['10.99.9.8'] } }), 7, 'more than one IPv4 address requested (10.99.9.9, 10.99.9.8)'],
     ['an address outside the range', {}, netconf({ runtimeConfig: { ips: ['192.168.1.1'] } }), 7, '192.168.1.1'],
     ['a gateway given as an address', {}, netconf({}, { gateway: '10.99.0.1' }), 7, 'ipam.gateway']
   ])('%s: code %i, nothing allocated', async (_, change, conf, code, words) => {

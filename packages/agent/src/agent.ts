@@ -4,6 +4,7 @@
  */
 import { createPeer, decodeMessage, encodeMessage, formatRange, NewerCodecError, parseUniverse } from '@weft/ring'
 import type { CoreEvent, Message, Outbound, Peer, PeerId, PersistedPeer, Universe } from '@weft/ring'
+import { DEFAULT_POOL } from '@weft/protocol'
 import type { StatusResponse } from '@weft/protocol'
 import { formatInit, timeoutsInTicks } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -21,6 +22,7 @@ import { Mesh } from './mesh.ts'
 import type { MeshHandlers, MeshOptions } from './mesh.ts'
 import { Metrics } from './metrics.ts'
 import { Ops, takeOver } from './ops.ts'
+import { Pools } from './pool.ts'
 import { startNodeSource } from './node-source.ts'
 import type { NodeSource } from './node-source.ts'
 import { startReclaimer } from './reclaimer.ts'
@@ -142,7 +144,7 @@ async function openNode (config: AgentConfig): Promise<Node> {
 
 async function startNodeRouting (n: Node, onStop: (stop: Stop) => void): Promise<Routing | null> {
   // The kernel may hold routes from before a restart: they are brought in line with the ring at once.
-  const routing = startRouting(n.config.routing, n.identity.peerId, n.addresses, [{ name: 'default', universe: n.universe, ring: n.peer.ring() }], n.metrics, n.log.child({ part: 'routes' }))
+  const routing = startRouting(n.config.routing, n.identity.peerId, n.addresses, [{ name: DEFAULT_POOL, universe: n.universe, ring: n.peer.ring() }], n.metrics, n.log.child({ part: 'routes' }))
   if (routing === null) return null
   onStop(routing.stop)
   // Before the socket serves the first ADD: the bridge exists with its pinned MAC and proxy ARP, so
@@ -162,7 +164,7 @@ function startLoop (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop:
       const started = performance.now()
       await store.commit(delta, key => incoming.metaFor(key))
       metrics.commitSeconds((performance.now() - started) / 1000)
-      if (delta.ring !== undefined) routing?.update({ name: 'default', universe: n.universe, ring: delta.ring })
+      if (delta.ring !== undefined) routing?.update({ name: DEFAULT_POOL, universe: n.universe, ring: delta.ring })
     },
     send: out => sendOut(mesh, out),
     event: e => {
@@ -295,7 +297,8 @@ async function startServices (
     badMessages: metrics.badMessages,
     kubernetes: nodeSource?.state() ?? null
   })
-  const ops = new Ops({ universe: n.universe, peer, driver, store: n.store, incoming, requestTimeoutMs: opsTimeoutMs(config), clock: Date.now, status })
+  const pools = new Pools([{ name: DEFAULT_POOL, universe: n.universe, peer, driver, allocations: n.store.allocations }], [DEFAULT_POOL])
+  const ops = new Ops({ pools, incoming, requestTimeoutMs: opsTimeoutMs(config), clock: Date.now, status })
   const server = await startSocketServer(config.socketPath, routes(ops), n.log)
   onStop(async () => await server.close())
   if (config.metricsAddr !== null) onStop(await metrics.serve(config.metricsAddr))

@@ -7,16 +7,17 @@ import type {
   AllocateResponse, AllocationsResponse, CheckResponse, ErrorCode, GcResponse, PrimeResponse, ReleaseResponse,
   ReportResponse, RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
-import type { CoreError, CoreErrorCode, Universe } from '@weft/ring'
+import type { CoreError, CoreErrorCode } from '@weft/ring'
 import { ApiError } from '@weft/protocol'
 import { runCni } from './cni.ts'
+import type { PoolCatalog } from './pool.ts'
 import type { Route } from './server.ts'
 import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRmpeer } from './validate.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 /** What the routes need from the agent. */
 export interface AgentOps {
-  readonly universe: Universe
+  readonly pools: PoolCatalog
   /** `withinMs` bounds the wait below the agent's own request timeout (a plugin's deadline). */
   allocate: (req: CheckedAllocate, withinMs?: number) => Promise<AllocateResponse>
   release: (a: CheckedAttachment, withinMs?: number) => Promise<ReleaseResponse>
@@ -33,7 +34,7 @@ export function routes (ops: AgentOps): Route[] {
   const post = (path: string, handle: (body: unknown) => Promise<unknown>): Route => ({ method: 'POST', path: API_PREFIX + path, handle })
   const get = (path: string, read: () => unknown): Route => ({ method: 'GET', path: API_PREFIX + path, handle: async () => read() })
   return [
-    post('/allocate', async body => await ops.allocate(checkAllocate(body, ops.universe))),
+    post('/allocate', async body => await ops.allocate(checkAllocate(body, ops.pools))),
     post('/release', async body => await ops.release(checkAttachment(body))),
     post('/check', async body => ops.check(checkAttachment(body))),
     post('/gc', async body => await ops.gc(checkGc(body))),

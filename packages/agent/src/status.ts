@@ -70,18 +70,12 @@ export function reportBody (status: StatusResponse, u: Universe, ring: RingState
   }
 }
 
-/** Allocations as the API lists them, sorted by attachment (network, container, interface). */
-export function allocationInfos (u: Universe, allocations: ReadonlyMap<string, StoredAllocation>): AllocationInfo[] {
-  return [...allocations.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, a]) => allocationInfo(u, a))
-}
-
-export function allocationInfo (u: Universe, a: StoredAllocation): AllocationInfo {
+export function allocationInfo (pool: string, u: Universe, a: StoredAllocation): AllocationInfo {
   return {
     network: a.network,
     containerId: a.containerId,
     ifname: a.ifname,
+    pool,
     address: addressAt(u, a.offset),
     ...(a.podNamespace === undefined ? {} : { podNamespace: a.podNamespace }),
     ...(a.podName === undefined ? {} : { podName: a.podName }),

@@ -79,7 +79,7 @@ const GENERAL = `usage: weft [--socket PATH] <command> [--help]
 commands:
   agent                    run the agent (configured by IPALLOC_RANGE, IPALLOC_INIT, WEFT_* variables)
   status [ipam] [--json]   the agent's IPAM status; "ipam": one line per peer and its share of the range
-  ps [--json]              the allocations of this node: container, interface, address, pod
+  ps [--json]              the allocations of this node: network, pool, container, interface, address, pod
   rmpeer <peer|nickname> [--force]
                            take over the ranges of a dead peer
   prime                    wait until the ring is initialised (starts consensus if needed)
@@ -90,7 +90,7 @@ commands:
 const DETAIL: Record<CliCommand, string> = {
   agent: 'usage: weft agent\n\nRuns the weft agent in the foreground. Its settings come from the environment:\nIPALLOC_RANGE, IPALLOC_INIT, WEFT_PEERS, WEFT_LISTEN, WEFT_DATA_DIR, WEFT_SOCKET,\nWEFT_SWARM_KEY_FILE, WEFT_NICKNAME, WEFT_METRICS_ADDR (--socket sets WEFT_SOCKET).',
   status: 'usage: weft status [ipam] [--json] [--socket PATH]\n\nWithout "ipam": the status, range and peer counts. With "ipam": one line per peer,\n"<peer>(<nickname>)  <N> IPs (<P>% of total)", the local peer first with its active count.',
-  ps: 'usage: weft ps [--json] [--socket PATH]\n\nOne line per allocation on this node: container id, interface, address, pod.',
+  ps: 'usage: weft ps [--json] [--socket PATH]\n\nOne line per allocation on this node: network, pool, container id, interface, address, pod.',
   rmpeer: 'usage: weft rmpeer <peer|nickname> [--force] [--socket PATH]\n\nTakes over every range of a dead peer. A strict majority of all peers, the dead one\ncounted, must agree, and none of them may still reach it; a peer is taken over at most once.\n\n--force  decide alone, without a vote. Only when half the peers or more are gone for\n         good, so no majority can ever answer; run it on one agent, once per dead peer.\n         Forcing a peer that is alive, or from two agents, can hand addresses out twice.',
   prime: 'usage: weft prime [--socket PATH]\n\nWaits (bounded) until the ring is initialised, starting consensus if needed.',
   report: 'usage: weft report [--socket PATH]\n\nPrints status, ring and allocations as JSON.'

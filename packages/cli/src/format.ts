@@ -52,20 +52,25 @@ export function formatIpam (peers: readonly PeerLine[]): string {
 /** Docker's short container id. */
 const SHORT_ID = 12
 
-/** `weft ps`: network, container id, interface, address, pod; aligned columns, sorted by network, container and interface. */
+/**
+ * `weft ps`: network, pool, container id, interface, address, pod; aligned columns, sorted by network,
+ * container and interface (an attachment's pools in the agent's order).
+ */
 export function formatPs (allocations: readonly AllocationInfo[]): string {
   const rows = [...allocations]
     .sort((a, b) => a.network.localeCompare(b.network) || a.containerId.localeCompare(b.containerId) || a.ifname.localeCompare(b.ifname))
     .map((a) => [
       a.network,
+      a.pool,
       a.containerId.slice(0, SHORT_ID),
       a.ifname,
       a.address,
       a.podName === undefined ? '-' : `${a.podNamespace ?? 'default'}/${a.podName}`
     ])
   if (rows.length === 0) return ''
-  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
-  return rows.map((r) => r.map((cell, c) => c < 4 ? cell.padEnd(widths[c] ?? 0) : cell).join('  ')).join('\n')
+  const last = (rows[0]?.length ?? 1) - 1
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? []
+  return rows.map((r) => r.map((cell, c) => c < last ? cell.padEnd(widths[c] ?? 0) : cell).join('  ')).join('\n')
 }
 
 export const formatRmpeer = (r: RmpeerResponse): string => `${r.takenOver} IPs taken over from ${r.peer}(${r.nickname})`

@@ -81,21 +81,23 @@ describe('formatStatus', () => {
 })
 
 describe('formatPs', () => {
-  const a = (network: string, containerId: string, ifname: string, address: string, pod?: [string, string]): AllocationInfo =>
-    ({ network, containerId, ifname, address, allocatedAt: 0, ...(pod === undefined ? {} : { podNamespace: pod[0], podName: pod[1] }) })
+  const a = (network: string, containerId: string, ifname: string, address: string, pod?: [string, string], pool = 'default'): AllocationInfo =>
+    ({ network, containerId, ifname, pool, address, allocatedAt: 0, ...(pod === undefined ? {} : { podNamespace: pod[0], podName: pod[1] }) })
 
-  it('prints aligned rows sorted by network and container, short ids, pods as namespace/name', () => {
+  it('prints aligned rows sorted by network and container, with the pool, short ids, pods as namespace/name', () => {
     const text = formatPs([
       a('weft', 'f00dfeed0123456789abcdef', 'eth0', '10.32.0.10', ['kube-system', 'dns-1']),
       a('weft', 'abc', 'net1', '10.32.0.9'),
       a('weft', 'abc', 'eth0', '10.32.0.200', ['default', 'web']),
-      a('lan-a', 'abc', 'eth0', '10.32.0.7', ['default', 'web'])
+      a('weft', 'abc', 'eth0', 'fd00:10:32::7', ['default', 'web'], 'default-v6'),
+      a('lan-a', 'abc', 'eth0', '192.168.1.7', ['default', 'web'], 'lan')
     ])
     expect(text.split('\n')).toEqual([
-      'lan-a  abc           eth0  10.32.0.7    default/web',
-      'weft   abc           eth0  10.32.0.200  default/web',
-      'weft   abc           net1  10.32.0.9    -',
-      'weft   f00dfeed0123  eth0  10.32.0.10   kube-system/dns-1'
+      'lan-a  lan         abc           eth0  192.168.1.7    default/web',
+      'weft   default     abc           eth0  10.32.0.200    default/web',
+      'weft   default-v6  abc           eth0  fd00:10:32::7  default/web',
+      'weft   default     abc           net1  10.32.0.9      -',
+      'weft   default     f00dfeed0123  eth0  10.32.0.10     kube-system/dns-1'
     ])
   })
 

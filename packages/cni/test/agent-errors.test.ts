@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { agentErrorToCni, CniCode, CniError, errorJson } from '../src/index.ts'
 
 describe('agentErrorToCni', () => {
-  it('maps retryable agent errors to 11, bad requests to 7, the rest to 999', () => {
+  it('maps retryable agent errors to 11, bad requests and unknown pools to 7, the rest to 999', () => {
     expect(agentErrorToCni(new ApiError(503, 'not-ready', 'awaiting consensus (quorum: 2, known: 1)', true))).toMatchObject({
       code: 11, message: 'awaiting consensus (quorum: 2, known: 1)', details: 'agent error not-ready'
     })

@@ -1,6 +1,7 @@
 /** The shared test harness: every package's tests and benches import it from here, never by path. */
 export { Cluster, WEFT_BUNDLE, exitOf, startMesh, waitForSocket } from './agents.ts'
 export type { AgentProcess, AgentSpec } from './agents.ts'
+export { onlyAddress } from './addresses.ts'
 export { logEvents, logLines, parseLogLines } from './logs.ts'
 export type { LogLine } from './logs.ts'
 export { NETNS_DIR, addNetns, delNetns, inNetns, must, namespaceSkipReason, run, uniqueName, which } from './netns.ts'

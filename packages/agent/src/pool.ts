@@ -1,0 +1,53 @@
+/**
+ * The pools an agent serves: each a named range with its own core peer and Ready loop, over the one
+ * mesh and the one store. Requests name pools; this is where a name is looked up.
+ */
+import type { Peer, Universe } from '@weft/ring'
+import type { Driver } from './driver.ts'
+import type { StoredAllocation } from './store.ts'
+
+export interface Pool {
+  readonly name: string
+  readonly universe: Universe
+  readonly peer: Peer
+  readonly driver: Driver
+  /** The pool's allocations as written, by attachment key. */
+  readonly allocations: ReadonlyMap<string, StoredAllocation>
+}
+
+/** What request validation needs to know about the pools: which exist, their ranges, the defaults. */
+export interface PoolCatalog {
+  /** The pools an allocation without `pools` takes one address from each, in order. */
+  readonly defaults: readonly string[]
+  /** Every pool served, in configuration order. */
+  readonly names: readonly string[]
+  /** The pool's range; undefined for a pool this agent does not serve. */
+  universe: (pool: string) => Universe | undefined
+}
+
+export class Pools implements PoolCatalog {
+  readonly defaults: readonly string[]
+  readonly names: readonly string[]
+  readonly #byName: ReadonlyMap<string, Pool>
+
+  constructor (pools: readonly Pool[], defaults: readonly string[]) {
+    this.#byName = new Map(pools.map(p => [p.name, p]))
+    this.names = pools.map(p => p.name)
+    this.defaults = defaults
+  }
+
+  get all (): Pool[] {
+    return [...this.#byName.values()]
+  }
+
+  /** The pool named; a name that passed validation is always served. */
+  get (name: string): Pool {
+    const p = this.#byName.get(name)
+    if (p === undefined) throw new Error(`no pool ${JSON.stringify(name)}`)
+    return p
+  }
+
+  universe (pool: string): Universe | undefined {
+    return this.#byName.get(pool)?.universe
+  }
+}
