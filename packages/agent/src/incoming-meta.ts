@@ -3,14 +3,14 @@
  * put it here and the store's commit reads it when the core's batch names the key.
  */
 import { attachmentOfKey } from './attachment-key.ts'
-import type { AttachmentMeta, Store } from './store.ts'
+import type { AttachmentMeta, PoolStore } from './store.ts'
 
 export class IncomingMeta {
-  readonly #store: Store
+  readonly #store: PoolStore
   readonly #clock: () => number
   readonly #pending = new Map<string, AttachmentMeta>()
 
-  constructor (store: Store, clock: () => number) {
+  constructor (store: PoolStore, clock: () => number) {
     this.#store = store
     this.#clock = clock
   }

@@ -12,14 +12,12 @@ import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
 import { GATEWAY_CONTAINER, gatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
-import type { IncomingMeta } from './incoming-meta.ts'
 import type { Pool, Pools } from './pool.ts'
 import { allocationInfo, reportBody } from './status.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 export interface OpsDeps {
   readonly pools: Pools
-  readonly incoming: IncomingMeta
   readonly requestTimeoutMs: number
   readonly clock: () => number
   readonly status: () => StatusResponse
@@ -38,7 +36,8 @@ export class Ops implements AgentOps {
   async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     const { key, pools, gateway: withGateway, ...attachment } = req
     const { network, containerId, ifname, podNamespace, podName } = attachment
-    this.#d.incoming.set(key, { network, containerId, ifname, ...(podNamespace === undefined ? {} : { podNamespace }), ...(podName === undefined ? {} : { podName }), allocatedAt: this.#d.clock() })
+    const meta = { network, containerId, ifname, ...(podNamespace === undefined ? {} : { podNamespace }), ...(podName === undefined ? {} : { podName }), allocatedAt: this.#d.clock() }
+    for (const { pool } of pools) this.pools.get(pool).incoming.set(key, meta)
     try {
       const results = await Promise.allSettled(pools.map(async ({ pool, offset }) =>
         await this.#allocateIn(this.pools.get(pool), key, offset, withGateway ? network : null, withinMs)))
@@ -50,11 +49,14 @@ export class Ops implements AgentOps {
       }))
       throw failed.reason
     } finally {
-      this.#d.incoming.delete(key)
+      for (const { pool } of pools) this.pools.get(pool).incoming.delete(key)
     }
   }
 
   async #allocateIn (pool: Pool, key: string, offset: Offset | undefined, gatewayOf: string | null, withinMs?: number): Promise<PoolAddress> {
+    const held = pool.allocations.get(key)
+    // A draining pool still answers what an attachment holds (a repeated ADD), nothing new.
+    if (pool.draining && held === undefined) throw new ApiError(409, 'pool-draining', `pool ${pool.name} is draining: it takes no new allocations`)
     // The gateway's first reservation shares the pod's batch; after that it is read from the store.
     const [c, gateway] = await Promise.all([
       this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, offset), 'allocate', withinMs, () => stalled(pool, offset)).then(ok),

@@ -4,6 +4,7 @@
  */
 import type { Peer, Universe } from '@weft/ring'
 import type { Driver } from './driver.ts'
+import type { IncomingMeta } from './incoming-meta.ts'
 import type { StoredAllocation } from './store.ts'
 
 export interface Pool {
@@ -13,6 +14,10 @@ export interface Pool {
   readonly driver: Driver
   /** The pool's allocations as written, by attachment key. */
   readonly allocations: ReadonlyMap<string, StoredAllocation>
+  /** Pod metadata of the pool's allocations on their way to the store. */
+  readonly incoming: IncomingMeta
+  /** No new allocations: the pool's holders keep their addresses. */
+  readonly draining: boolean
 }
 
 /** What request validation needs to know about the pools: which exist, their ranges, the defaults. */
@@ -38,6 +43,10 @@ export class Pools implements PoolCatalog {
 
   get all (): Pool[] {
     return [...this.#byName.values()]
+  }
+
+  find (name: string): Pool | undefined {
+    return this.#byName.get(name)
   }
 
   /** The pool named; a name that passed validation is always served. */

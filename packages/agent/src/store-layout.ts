@@ -6,8 +6,12 @@ import { Packr } from 'msgpackr'
 import type { Offset } from '@weft/ring'
 import { StoreError } from './errors.ts'
 
-/** 2: allocations keyed by network/containerId/ifname, with the network in their metadata. */
-export const SCHEMA_VERSION = 2
+/**
+ * 2: allocations keyed by network/containerId/ifname, with the network in their metadata.
+ * 3: pools. `meta:pools` holds each pool's range (`meta:universe` is gone); pool `default` keeps the
+ * keys of schema 2, every other pool has them under `pool/<name>/`.
+ */
+export const SCHEMA_VERSION = 3
 
 /** What the agent knows about an allocation beyond the core's (key, offset). */
 export interface AttachmentMeta {
@@ -26,12 +30,19 @@ export interface StoredAllocation extends AttachmentMeta {
 }
 
 export const KEY_SCHEMA = 'meta:schema'
+/** Schemas 1 and 2: the one range. */
 export const KEY_UNIVERSE = 'meta:universe'
+export const KEY_POOLS = 'meta:pools'
 export const KEY_RING = 'ring'
 export const ALLOC = 'alloc:'
 export const ATTACH = 'attach:'
 export const ACCEPTOR = 'acceptor:'
 export const KEY_NODES_SEEN = 'reclaim:nodes-seen'
+
+/** Where a pool's keys live: pool `default` where schema 2 had them (so its migration moves nothing), others under their name. */
+export function poolPrefix (pool: string): string {
+  return pool === 'default' ? '' : `pool/${pool}/`
+}
 
 export const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 

@@ -10,7 +10,7 @@ import { fieldProblem } from '@weft/protocol'
 import { attachmentKey } from './attachment-key.ts'
 import { GATEWAY_CONTAINER } from './gateway.ts'
 import { StoreError } from './errors.ts'
-import { ALLOC, ATTACH, decoded, encodeMeta, KEY_SCHEMA, metaFields, next, packr, SCHEMA_VERSION } from './store-layout.ts'
+import { ALLOC, ATTACH, decoded, encodeMeta, metaFields, next, packr } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp } from './store-layout.ts'
 
 /**
@@ -21,8 +21,11 @@ import type { AttachmentMeta, BatchOp } from './store-layout.ts'
 const GATEWAY_PREFIX = 'weft-gateway.'
 const GATEWAY_IFNAME = 'gateway'
 
-/** Migrates a schema-1 store in place; `network` is the network of every allocation not a gateway's. Returns how many moved. */
-export async function migrateFromSchema1 (db: Level<string, Uint8Array>, network: string): Promise<number> {
+/**
+ * Migrates a schema-1 store in place; `network` is the network of every allocation not a gateway's;
+ * `finish` (the current schema's meta) joins the same batch. Returns how many moved.
+ */
+export async function migrateFromSchema1 (db: Level<string, Uint8Array>, network: string, finish: readonly BatchOp[]): Promise<number> {
   const ops: BatchOp[] = []
   const isGateway = (containerId: string, ifname: string): boolean =>
     ifname === GATEWAY_IFNAME && containerId.startsWith(GATEWAY_PREFIX) && fieldProblem('network', containerId.slice(GATEWAY_PREFIX.length)) === null
@@ -55,7 +58,7 @@ export async function migrateFromSchema1 (db: Level<string, Uint8Array>, network
     const meta: AttachmentMeta = { network: networkOf(fields.containerId, fields.ifname), ...fields, containerId: containerOf(fields.containerId, fields.ifname) }
     ops.push({ type: 'del', key }, { type: 'put', key: ATTACH + newKey(old, key), value: encodeMeta(meta) })
   }
-  ops.push({ type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) })
+  ops.push(...finish)
   await db.batch(ops, { sync: true })
   return moved
 }

@@ -1,6 +1,6 @@
 /**
- * The node's durable state in LevelDB: the ring, every allocation with its attachment metadata
- * (keyed by network/containerId/ifname), acceptor records, and meta (schema, universe). Each core Ready's PersistDelta is one atomic batch
+ * The node's durable state in LevelDB, per pool: the ring, every allocation with its attachment
+ * metadata (keyed by network/containerId/ifname), acceptor records; and meta (schema, the pools' ranges). Each core Ready's PersistDelta is one atomic batch
  * written with sync, so an acknowledged allocation survives kill -9 and power loss.
  */
 import { join } from 'node:path'
@@ -9,11 +9,12 @@ import {
   decodeAcceptorRecord, decodeAllocation, decodeRingState, encodeAcceptorRecord, encodeAllocation, encodeRingState
 } from '@weft/ring'
 import type { AcceptorRecord, Allocation, Cidr, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
+import { DEFAULT_POOL } from '@weft/protocol'
 import { StoreError } from './errors.ts'
 import { migrateFromSchema1 } from './store-migrate.ts'
 import {
-  ACCEPTOR, ALLOC, ATTACH, decodeMeta, decoded, encodeMeta, KEY_NODES_SEEN, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE, next, packr,
-  SCHEMA_VERSION
+  ACCEPTOR, ALLOC, ATTACH, decodeMeta, decoded, encodeMeta, KEY_NODES_SEEN, KEY_POOLS, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE, next, packr,
+  poolPrefix, SCHEMA_VERSION
 } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp, StoredAllocation } from './store-layout.ts'
 
@@ -21,39 +22,20 @@ export type { AttachmentMeta, StoredAllocation } from './store-layout.ts'
 
 type Db = Level<string, Uint8Array>
 
-export class Store {
+/**
+ * One pool's part of the store: its ring, allocations with their metadata, and acceptor records,
+ * under the pool's key prefix (store-layout.ts).
+ */
+export class PoolStore {
+  readonly pool: string
   readonly #db: Db
+  readonly #p: string
   readonly #allocations = new Map<string, StoredAllocation>()
-  /** Allocations moved from an older schema's keys when this store was opened. */
-  readonly migrated: number
 
-  private constructor (db: Db, migrated: number) {
+  constructor (db: Db, pool: string) {
     this.#db = db
-    this.migrated = migrated
-  }
-
-  /**
-   * Opens (or creates) the store under `dataDir` for `universe`. A store made for another range,
-   * or by a newer schema, refuses to open; nothing is ever wiped. A schema-1 store is migrated in
-   * place, its allocations given to `legacyNetwork` (schema 1 had no networks).
-   */
-  static async open (dataDir: string, universe: Cidr, legacyNetwork: string): Promise<Store> {
-    const location = join(dataDir, 'db')
-    const db: Db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' })
-    try {
-      await db.open()
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause
-      if (cause?.code === 'LEVEL_LOCKED') throw new StoreError(`the store ${location} is in use by another process (is an agent already running with this data dir?)`)
-      throw new StoreError(`cannot open the store ${location}: ${(err as Error).message}${cause === undefined ? '' : ` (${String(cause)})`}`)
-    }
-    try {
-      const schema = await checkMeta(db, location, universe)
-      return new Store(db, schema === 1 ? await migrateFromSchema1(db, legacyNetwork) : 0)
-    } catch (err) {
-      await db.close()
-      throw err
-    }
+    this.pool = pool
+    this.#p = poolPrefix(pool)
   }
 
   /** Every allocation as written: loaded by `load`, kept current by `commit`. */
@@ -61,34 +43,35 @@ export class Store {
     return this.#allocations
   }
 
-  /** Reads everything back; undefined for a fresh data directory. */
+  /** Reads everything back; undefined for a pool this store has nothing of. */
   async load (): Promise<PersistedPeer | undefined> {
-    const ringBytes = await this.#db.get(KEY_RING)
+    const p = this.#p
+    const ringBytes = await this.#db.get(p + KEY_RING)
     const allocations: Allocation[] = []
-    for await (const [key, value] of this.#db.iterator({ gte: ALLOC, lt: next(ALLOC) })) {
+    for await (const [key, value] of this.#db.iterator({ gte: p + ALLOC, lt: next(p + ALLOC) })) {
       const a = decoded(key, () => decodeAllocation(value))
-      if (a.key !== key.slice(ALLOC.length)) throw new StoreError(`corrupt value at key "${key}": holds the allocation of "${a.key}"`)
+      if (a.key !== key.slice(p.length + ALLOC.length)) throw new StoreError(`corrupt value at key "${key}": holds the allocation of "${a.key}"`)
       allocations.push(a)
     }
     const meta = new Map<string, AttachmentMeta>()
-    for await (const [key, value] of this.#db.iterator({ gte: ATTACH, lt: next(ATTACH) })) {
-      meta.set(key.slice(ATTACH.length), decoded(key, () => decodeMeta(value)))
+    for await (const [key, value] of this.#db.iterator({ gte: p + ATTACH, lt: next(p + ATTACH) })) {
+      meta.set(key.slice(p.length + ATTACH.length), decoded(key, () => decodeMeta(value)))
     }
     const acceptor: AcceptorRecord[] = []
-    for await (const [key, value] of this.#db.iterator({ gte: ACCEPTOR, lt: next(ACCEPTOR) })) {
+    for await (const [key, value] of this.#db.iterator({ gte: p + ACCEPTOR, lt: next(p + ACCEPTOR) })) {
       acceptor.push(decoded(key, () => decodeAcceptorRecord(value)))
     }
     if (ringBytes === undefined) {
       if (allocations.length > 0 || acceptor.length > 0) {
-        throw new StoreError(`the store holds ${allocations.length} allocations and ${acceptor.length} acceptor records but no ring (key "${KEY_RING}" is missing)`)
+        throw new StoreError(`the store holds ${allocations.length} allocations and ${acceptor.length} acceptor records of pool ${this.pool} but no ring (key "${p + KEY_RING}" is missing)`)
       }
       return undefined
     }
-    const ring: RingState = decoded(KEY_RING, () => decodeRingState(ringBytes))
+    const ring: RingState = decoded(p + KEY_RING, () => decodeRingState(ringBytes))
     this.#allocations.clear()
     for (const a of allocations) {
       const m = meta.get(a.key)
-      if (m === undefined) throw new StoreError(`corrupt store: key "${ATTACH}${a.key}" is missing for allocation "${ALLOC}${a.key}"`)
+      if (m === undefined) throw new StoreError(`corrupt store: key "${p + ATTACH + a.key}" is missing for allocation "${p + ALLOC + a.key}"`)
       this.#allocations.set(a.key, { ...m, offset: a.offset })
     }
     return { ring, allocations, acceptor }
@@ -99,21 +82,77 @@ export class Store {
    * of every put allocation; deleted allocations lose theirs in the same batch.
    */
   async commit (delta: PersistDelta, meta: (key: string) => AttachmentMeta): Promise<void> {
+    const p = this.#p
     const ops: BatchOp[] = []
-    if (delta.ring !== undefined) ops.push({ type: 'put', key: KEY_RING, value: encodeRingState(delta.ring) })
-    for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
+    if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
+    for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
     for (const key of delta.deleteAllocations) {
-      ops.push({ type: 'del', key: ALLOC + key }, { type: 'del', key: ATTACH + key })
+      ops.push({ type: 'del', key: p + ALLOC + key }, { type: 'del', key: p + ATTACH + key })
     }
     const metas = delta.putAllocations.map(a => meta(a.key))
     delta.putAllocations.forEach((a, i) => {
-      ops.push({ type: 'put', key: ALLOC + a.key, value: encodeAllocation(a) })
-      ops.push({ type: 'put', key: ATTACH + a.key, value: encodeMeta(metas[i]!) })
+      ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocation(a) })
+      ops.push({ type: 'put', key: p + ATTACH + a.key, value: encodeMeta(metas[i]!) })
     })
     if (ops.length === 0) return
     await this.#db.batch(ops, { sync: true })
     for (const key of delta.deleteAllocations) this.#allocations.delete(key)
     delta.putAllocations.forEach((a, i) => this.#allocations.set(a.key, { ...metas[i]!, offset: a.offset }))
+  }
+}
+
+/** The node's store: one LevelDB, a part per pool, and what belongs to the node (the Node names reclaim saw). */
+export class Store {
+  readonly #db: Db
+  readonly #pools: ReadonlyMap<string, PoolStore>
+  /** Allocations moved from an older schema's keys when this store was opened. */
+  readonly migrated: number
+  /** Pools the store holds that the configuration does not name: kept as they are, served by nobody here. */
+  readonly unconfigured: ReadonlyMap<string, Cidr>
+
+  private constructor (db: Db, pools: readonly string[], migrated: number, unconfigured: ReadonlyMap<string, Cidr>) {
+    this.#db = db
+    this.#pools = new Map(pools.map(name => [name, new PoolStore(db, name)]))
+    this.migrated = migrated
+    this.unconfigured = unconfigured
+  }
+
+  /**
+   * Opens (or creates) the store under `dataDir` for `pools` (name -> range). A store that holds a
+   * pool of another range, or was made by a newer schema, refuses to open; nothing is ever wiped.
+   * A schema-1 store is migrated in place, its allocations given to `legacyNetwork` (schema 1 had no
+   * networks); a schema-1 or -2 store holds pool `default` (schema 3 records the pools' ranges).
+   */
+  static async open (dataDir: string, pools: Readonly<Record<string, Cidr>>, legacyNetwork: string): Promise<Store> {
+    const location = join(dataDir, 'db')
+    const db: Db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    try {
+      await db.open()
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause
+      if (cause?.code === 'LEVEL_LOCKED') throw new StoreError(`the store ${location} is in use by another process (is an agent already running with this data dir?)`)
+      throw new StoreError(`cannot open the store ${location}: ${(err as Error).message}${cause === undefined ? '' : ` (${String(cause)})`}`)
+    }
+    try {
+      const { schema, stored } = await readMeta(db, location, pools)
+      const all = { ...stored, ...pools }
+      const finish = metaOps(all)
+      let migrated = 0
+      if (schema === 1) migrated = await migrateFromSchema1(db, legacyNetwork, finish)
+      else if (schema !== SCHEMA_VERSION || Object.keys(all).length !== Object.keys(stored).length) await db.batch(finish, { sync: true })
+      const unconfigured = new Map(Object.entries(stored).filter(([name]) => pools[name] === undefined))
+      return new Store(db, Object.keys(pools), migrated, unconfigured)
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+  }
+
+  /** The part of a configured pool. */
+  pool (name: string): PoolStore {
+    const p = this.#pools.get(name)
+    if (p === undefined) throw new Error(`the store was not opened for pool ${JSON.stringify(name)}`)
+    return p
   }
 
   /** The Kubernetes node names reclaim has seen listed (empty if none yet). */
@@ -136,25 +175,42 @@ export class Store {
   }
 }
 
-/** Checks the schema and the range; returns the schema (a fresh store is made at the current one). */
-async function checkMeta (db: Db, location: string, universe: Cidr): Promise<number> {
-  const [schemaBytes, universeBytes] = await db.getMany([KEY_SCHEMA, KEY_UNIVERSE])
-  if (schemaBytes === undefined && universeBytes === undefined) {
+/** The schema and the pools' ranges the store holds; refuses a pool configured with another range. A fresh store holds nothing. */
+async function readMeta (db: Db, location: string, pools: Readonly<Record<string, Cidr>>): Promise<{ schema: number, stored: Record<string, Cidr> }> {
+  const [schemaBytes, universeBytes, poolsBytes] = await db.getMany([KEY_SCHEMA, KEY_UNIVERSE, KEY_POOLS])
+  if (schemaBytes === undefined && universeBytes === undefined && poolsBytes === undefined) {
     const empty = await db.keys({ limit: 1 }).all()
     if (empty.length > 0) throw new StoreError(`the store ${location} holds data but no "${KEY_SCHEMA}": not a weft store`)
-    await db.batch([
-      { type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) },
-      { type: 'put', key: KEY_UNIVERSE, value: packr.pack(universe) }
-    ], { sync: true })
-    return SCHEMA_VERSION
+    return { schema: 0, stored: {} }
   }
   const schema = decoded(KEY_SCHEMA, () => unpackAs(schemaBytes, 'number'))
-  if (schema !== SCHEMA_VERSION && schema !== 1) throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 and ${SCHEMA_VERSION}`)
-  const stored = decoded(KEY_UNIVERSE, () => unpackAs(universeBytes, 'string'))
-  if (stored !== universe) {
-    throw new StoreError(`the store ${location} was made for the range ${String(stored)}, but IPALLOC_RANGE is ${universe}; use the old range, or another data dir for the new one (nothing was changed)`)
+  if (schema !== SCHEMA_VERSION && schema !== 1 && schema !== 2) throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 to ${SCHEMA_VERSION}`)
+  const stored: Record<string, Cidr> = schema === SCHEMA_VERSION
+    ? decoded(KEY_POOLS, () => decodePools(poolsBytes))
+    : { [DEFAULT_POOL]: decoded(KEY_UNIVERSE, () => unpackAs(universeBytes, 'string')) as Cidr }
+  for (const [name, range] of Object.entries(pools)) {
+    const had = stored[name]
+    if (had === undefined || had === range) continue
+    const where = name === DEFAULT_POOL ? `IPALLOC_RANGE is ${range}` : `the configuration gives ${range}`
+    throw new StoreError(`the store ${location} was made for the range ${had} of pool ${name}, but ${where}; use the old range, or another data dir for the new one (nothing was changed)`)
   }
-  return schema as number
+  return { schema: schema as number, stored }
+}
+
+/** The meta keys of the current schema for `pools`. */
+function metaOps (pools: Readonly<Record<string, Cidr>>): BatchOp[] {
+  return [
+    { type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) },
+    { type: 'put', key: KEY_POOLS, value: packr.pack(pools) },
+    { type: 'del', key: KEY_UNIVERSE }
+  ]
+}
+
+function decodePools (bytes: Uint8Array | undefined): Record<string, Cidr> {
+  if (bytes === undefined) throw new Error('missing')
+  const v: unknown = packr.unpack(bytes)
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every(r => typeof r === 'string')) throw new Error('expected pool names and ranges')
+  return v as Record<string, Cidr>
 }
 
 function unpackAs (bytes: Uint8Array | undefined, type: 'number' | 'string'): unknown {

@@ -14,7 +14,7 @@ let dir: string
 let store: Store
 beforeEach(async () => {
   dir = await makeTempDir('driver')
-  store = await Store.open(dir, U.cidr, 'weft')
+  store = await Store.open(dir, { default: U.cidr }, 'weft')
 })
 afterEach(async () => {
   await store.close()
@@ -25,7 +25,7 @@ afterEach(async () => {
 function observerOverStore (): { peer: Peer, driver: Driver } {
   const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
   const driver = new Driver(peer, {
-    commit: async delta => { await store.commit(delta, key => metaFromKey(key, 0)) },
+    commit: async delta => { await store.pool('default').commit(delta, key => metaFromKey(key, 0)) },
     send: () => undefined,
     event: () => undefined,
     fatal: err => { throw err }
@@ -41,7 +41,7 @@ describe('the Ready loop over a real core and a real store', () => {
     const driver = new Driver(peer, {
       commit: async delta => {
         trace.push(`commit ${batches.length}`)
-        await store.commit(delta, key => metaFromKey(key, 0))
+        await store.pool('default').commit(delta, key => metaFromKey(key, 0))
         batches.push(delta)
         trace.push(`durable ${batches.length - 1}`)
       },
@@ -76,7 +76,7 @@ describe('the Ready loop over a real core and a real store', () => {
       expect(batch).toBeGreaterThanOrEqual(0)
       expect(trace.indexOf(`durable ${batch}`)).toBeLessThan(trace.indexOf(`answer ${key}`))
     }
-    expect(store.allocations.size).toBe(200)
+    expect(store.pool('default').allocations.size).toBe(200)
   })
 
   it('a request the core does not answer in time completes retryable', async () => {

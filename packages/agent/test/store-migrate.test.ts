@@ -58,16 +58,16 @@ describe('the schema-1 layout these tests write', () => {
 describe('migration from schema 1', () => {
   it('moves every allocation to network keys in place, a gateway to its network\'s node gateway, and keeps the ring', async () => {
     await writeOld()
-    const s = await Store.open(dir, U, 'weft')
+    const s = await Store.open(dir, { default: U }, 'weft')
     try {
       expect(s.migrated).toBe(2)
-      const loaded = await s.load()
+      const loaded = await s.pool('default').load()
       expect(loaded?.ring).toEqual(ring)
       expect(loaded?.allocations).toEqual([
         { key: 'neta/:gateway/gateway', offset: 1n },
         { key: 'weft/c1/eth0', offset: 5n }
       ])
-      expect([...s.allocations.entries()]).toEqual([
+      expect([...s.pool('default').allocations.entries()]).toEqual([
         ['neta/:gateway/gateway', { network: 'neta', containerId: ':gateway', ifname: 'gateway', allocatedAt: 1700000000001, offset: 1n }],
         ['weft/c1/eth0', { network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p', allocatedAt: 1700000000000, offset: 5n }]
       ])
@@ -77,13 +77,13 @@ describe('migration from schema 1', () => {
     expect((await rawKeys()).sort()).toEqual([
       'alloc:neta/:gateway/gateway', 'alloc:weft/c1/eth0',
       'attach:neta/:gateway/gateway', 'attach:weft/c1/eth0',
-      'meta:schema', 'meta:universe', 'ring'
+      'meta:pools', 'meta:schema', 'ring'
     ])
-    // Opened again: already schema 2, nothing more to move, the same allocations.
-    const again = await Store.open(dir, U, 'other')
+    // Opened again: already schema 3, nothing more to move, the same allocations.
+    const again = await Store.open(dir, { default: U }, 'other')
     try {
       expect(again.migrated).toBe(0)
-      expect((await again.load())?.allocations.map(a => a.key)).toEqual(['neta/:gateway/gateway', 'weft/c1/eth0'])
+      expect((await again.pool('default').load())?.allocations.map(a => a.key)).toEqual(['neta/:gateway/gateway', 'weft/c1/eth0'])
     } finally {
       await again.close()
     }
@@ -91,10 +91,10 @@ describe('migration from schema 1', () => {
 
   it('gives the allocations the configured network', async () => {
     await writeOld()
-    const s = await Store.open(dir, U, 'pods')
+    const s = await Store.open(dir, { default: U }, 'pods')
     try {
-      await s.load()
-      expect([...s.allocations.keys()]).toEqual(['neta/:gateway/gateway', 'pods/c1/eth0'])
+      await s.pool('default').load()
+      expect([...s.pool('default').allocations.keys()]).toEqual(['neta/:gateway/gateway', 'pods/c1/eth0'])
     } finally {
       await s.close()
     }
@@ -104,7 +104,7 @@ describe('migration from schema 1', () => {
     // Metadata whose fields do not match its key.
     await writeOld({ 'attach:c9/eth0': Uint8Array.from(Buffer.from(SCHEMA_1_ENTRIES['attach:c1/eth0'] ?? '', 'hex')) })
     const before = await rawKeys()
-    const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
+    const err = await Store.open(dir, { default: U }, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toContain('"attach:c9/eth0"')
     expect(await rawKeys()).toEqual(before)
@@ -117,9 +117,9 @@ describe('migration from schema 1', () => {
   })
 
   it('refuses a store from a newer schema, naming it', async () => {
-    await writeOld({ 'meta:schema': Uint8Array.of(3) })
-    const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
+    await writeOld({ 'meta:schema': Uint8Array.of(4) })
+    const err = await Store.open(dir, { default: U }, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
-    expect((err as Error).message).toContain('has schema 3')
+    expect((err as Error).message).toContain('has schema 4')
   })
 })

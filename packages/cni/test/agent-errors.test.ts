@@ -9,6 +9,7 @@ describe('agentErrorToCni', () => {
     })
     expect(agentErrorToCni(new ApiError(400, 'bad-request', 'address 1.2.3.4 is outside the range', false)).code).toBe(7)
     expect(agentErrorToCni(new ApiError(409, 'exhausted', 'range is full', false)).code).toBe(999)
+    expect(agentErrorToCni(new ApiError(409, 'pool-draining', 'pool old is draining: it takes no new allocations', false)).code).toBe(7)
     expect(agentErrorToCni(new ApiError(404, 'unknown-pool', 'no pool "lan-v4" on this agent (pools: default)', false))).toMatchObject({
       code: 7, message: 'no pool "lan-v4" on this agent (pools: default)', details: 'agent error unknown-pool'
     })

@@ -215,6 +215,8 @@ export const ERROR_CODES = [
   'peer-alive',
   /** A pool this agent does not serve; the message names it. CNI code 7. */
   'unknown-pool',
+  /** The pool is draining: its holders keep their addresses, nobody gets a new one. */
+  'pool-draining',
   'shutting-down',
   'internal'
 ] as const
