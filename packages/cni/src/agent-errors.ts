@@ -12,8 +12,8 @@ const INVALID_CONFIG: ReadonlySet<ErrorCode> = new Set(['bad-request', 'unknown-
 /**
  * A failure of an agent operation as a CNI error: anything that may succeed when repeated is 11 (try
  * again later: ADD is idempotent per attachment, DEL too), a request the agent calls bad or a pool it
- * does not serve or is draining is 7 (both came from the config or the args), everything else 999. An agent the
- * plugin cannot reach is the plugin's own answer (11), made on the host.
+ * does not serve or is draining is 7 (they came from the config or the args), everything else 999.
+ * An agent the plugin cannot reach is the plugin's own answer (11), made on the host.
  */
 export function agentErrorToCni (err: unknown): CniError {
   if (err instanceof CniError) return err
