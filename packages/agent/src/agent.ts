@@ -32,6 +32,7 @@ import { announcedAddress, startRouting, thisNodeAddresses } from './routing.ts'
 import type { Routing } from './routing.ts'
 import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
+import type { PoolFacts } from './status.ts'
 import { Store } from './store.ts'
 import type { PoolStore } from './store.ts'
 import { readSwarmKey } from './swarm-key.ts'
@@ -163,7 +164,7 @@ async function openNode (config: AgentConfig): Promise<Node> {
       pools.push({ name: p.name, universe, draining: p.draining, store: poolStore, persisted, peer, log: log.child({ pool: p.name }) })
     }
     const first = pools[0]!
-    const metrics = new Metrics(() => gauges(first.peer.status()))
+    const metrics = new Metrics(() => new Map(pools.map(p => [p.name, gauges(p.peer.status())])))
     return { config, init, identity, log, swarmKey: swarmKey?.bytes ?? null, store, pools, first, addresses, metrics }
   } catch (err) {
     await store.close()
@@ -304,7 +305,8 @@ async function startServices (
 ): Promise<void> {
   const { config, metrics } = n
   const { pools, mesh, nodeSource } = parts
-  const status = (): StatusResponse => statusBody(n.first.peer.status(), {
+  const poolFacts = (): PoolFacts[] => pools.all.map(p => ({ pool: p.name, draining: p.draining, default: pools.defaults.includes(p.name), status: p.peer.status() }))
+  const status = (): StatusResponse => statusBody(poolFacts(), {
     init: n.init,
     connections: mesh.connectionCount(),
     badMessages: metrics.badMessages,

@@ -95,11 +95,16 @@ function inPool (address: string, pools: readonly string[], catalog: PoolCatalog
   for (const pool of pools) {
     const universe = catalog.universe(pool)
     if (universe === undefined) continue
+    let offset: Offset
     try {
-      return { pool, offset: offsetOf(universe, address) }
+      offset = offsetOf(universe, address)
     } catch (err) {
       reasons.push((err as Error).message)
+      continue
     }
+    // Reserved addresses (a LAN's router, a DHCP range) are no pod's, asked for or not.
+    if ((universe.reserved ?? []).some(r => offset >= r.start && offset < r.end)) return { problem: `${address} is reserved in pool ${pool}: no pod gets it` }
+    return { pool, offset }
   }
   return { problem: pools.length === 1 ? (reasons[0] ?? address) : `${address} is in none of the pools asked for (${reasons.join('; ')})` }
 }

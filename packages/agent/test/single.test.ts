@@ -183,8 +183,8 @@ describe('one agent with consensus=1', () => {
     expect(res.status).toBe(200)
     const text = await res.text()
     for (const line of [
-      'weft_ips{state="local-used"} 3', 'weave_ips{state="local-used"} 3', 'weft_max_ips 256', 'weave_max_ips 256',
-      'weft_ipam_unreachable_count 0', 'weft_ipam_pending_allocates 0', 'weave_ipam_pending_claims 0',
+      'weft_ips{state="local-used",pool="default"} 3', 'weave_ips{state="local-used",pool="default"} 3', 'weft_max_ips{pool="default"} 256', 'weave_max_ips{pool="default"} 256',
+      'weft_ipam_unreachable_count{pool="default"} 0', 'weft_ipam_pending_allocates{pool="default"} 0', 'weave_ipam_pending_claims{pool="default"} 0',
       'weft_ipam_conflicts_total 0', 'weft_bad_messages_total 0'
     ]) expect(text.split('\n')).toContain(line)
     expect(text).toMatch(/^weft_store_commit_seconds_count [1-9]/m)

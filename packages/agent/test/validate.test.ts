@@ -9,7 +9,7 @@ const U = parseUniverse('10.32.0.0/12')
 const catalog = (ranges: Record<string, string>, defaults: string[]): PoolCatalog => ({
   defaults,
   names: Object.keys(ranges),
-  universe: pool => ranges[pool] === undefined ? undefined : parseUniverse(ranges[pool])
+  universe: pool => ranges[pool] === undefined ? undefined : { ...parseUniverse(ranges[pool]), ...(pool === 'lan' ? { reserved: [{ start: 1n, end: 2n }, { start: 200n, end: 255n }] } : {}) }
 })
 const P = catalog({ default: '10.32.0.0/12' }, ['default'])
 /** Dual-stack defaults and a LAN pool. */
@@ -93,6 +93,8 @@ describe('request validation', () => {
     fails(() => checkAllocate({ ...a, addresses: ['10.32.0.1', '10.32.0.2'] }, DUAL), 'addresses[1]', 'at most one per pool')
     fails(() => checkAllocate({ ...a, addresses: ['192.168.1.20'] }, DUAL), 'addresses[0]', 'in none of the pools asked for')
     fails(() => checkAllocate({ ...a, address: '10.32.0.1' }, DUAL), 'address', '"addresses"')
+    fails(() => checkAllocate({ ...a, pools: ['lan'], addresses: ['192.168.1.1'] }, DUAL), 'addresses[0]', '192.168.1.1 is reserved in pool lan')
+    fails(() => checkAllocate({ ...a, pools: ['lan'], addresses: ['192.168.1.222'] }, DUAL), 'addresses[0]', 'reserved in pool lan')
     let caught: unknown
     try {
       checkAllocate({ ...a, pools: ['default', 'nowhere'] }, DUAL)

@@ -1,4 +1,4 @@
-import type { AllocationInfo, PeerLine, RmpeerResponse, StatusResponse } from '@weft/protocol'
+import type { AllocationInfo, PeerLine, PoolStatus, RmpeerResponse, StatusResponse } from '@weft/protocol'
 
 /** Weave's `%-37v`: the width of the peer column, widened so that long peer ids stay aligned. */
 const PEER_COLUMN = 37
@@ -27,7 +27,30 @@ export function formatStatus (st: StatusResponse): string {
   }
   if (st.conflicts > 0) lines.push(field('Conflicts', String(st.conflicts)))
   if (st.badMessages > 0) lines.push(field('Bad messages', String(st.badMessages)))
+  // Past one pool, the lines above are the first pool's: each pool gets its own line.
+  if (st.pools.length > 1) lines.push(...st.pools.map(p => field('Pool', poolLine(p))))
   return lines.join('\n')
+}
+
+/** `weft status --pool NAME`: that pool's section. */
+export function formatPoolStatus (p: PoolStatus): string {
+  const reachable = p.peers.filter((x) => x.reachable).length
+  return [
+    field('Pool', `${p.pool}${poolNotes(p)}`),
+    field('Status', p.statusText),
+    field('Range', p.range),
+    field('Peers', `${p.peers.length} (${reachable} reachable, ${p.peers.length - reachable} unreachable)`),
+    field('Allocations', `${p.allocations} (${p.freeLocal} free here)`),
+    ...(p.conflicts > 0 ? [field('Conflicts', String(p.conflicts))] : [])
+  ].join('\n')
+}
+
+const poolNotes = (p: PoolStatus): string => [p.default ? 'default' : '', p.draining ? 'draining' : ''].filter(n => n !== '').map(n => ` (${n})`).join('')
+const poolLine = (p: PoolStatus): string => `${p.pool} ${p.range}: ${p.statusText}; ${p.allocations} allocations (${p.freeLocal} free here)${poolNotes(p)}`
+
+/** `weft status ipam`: per pool, a heading with its name and range, then Weave's lines. */
+export function formatPoolsIpam (pools: readonly PoolStatus[]): string {
+  return pools.map(p => `${p.pool} ${p.range}${poolNotes(p)}\n${formatIpam(p.peers)}`).join('\n\n')
 }
 
 /** Local peer first, then the others by id: the same order on every run. */

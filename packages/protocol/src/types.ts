@@ -117,7 +117,33 @@ export interface PeerLine {
   local: boolean
 }
 
-/** GET /v1/status */
+/** One pool's ring as this agent sees it: `StatusResponse.pools`. */
+export interface PoolStatus {
+  pool: string
+  status: IpamStatus
+  statusText: string
+  range: string
+  /** Total addresses in the range, decimal string. */
+  rangeSize: string
+  /** Taking no new allocations; its holders keep their addresses. */
+  draining: boolean
+  /** An allocation that names no pool takes one address from each default pool. */
+  default: boolean
+  quorum?: number
+  known?: number
+  /** Local first, then the others sorted by peer id. */
+  peers: PeerLine[]
+  allocations: number
+  freeLocal: string
+  pendingAllocates: number
+  pendingClaims: number
+  conflicts: number
+}
+
+/**
+ * GET /v1/status. The top-level ring fields are the first pool's (IPALLOC_RANGE's first CIDR, pool
+ * `default`); `pools` has every pool, that one first.
+ */
 export interface StatusResponse {
   peer: { id: string, nickname: string }
   status: IpamStatus
@@ -138,6 +164,8 @@ export interface StatusResponse {
   pendingClaims: number
   conflicts: number
   badMessages: number
+  /** Every pool this agent serves, in its configuration's order. */
+  pools: PoolStatus[]
   /** Present when the agent reads the Kubernetes Node list. */
   kubernetes?: KubernetesStatus
 }
