@@ -2,7 +2,8 @@
  * The weft plugin exec'd against a real dual-stack agent (IPALLOC_RANGE with an IPv4 and an IPv6
  * CIDR) that also serves two more IPv4 pools: every config version's layout with two addresses,
  * requested addresses per family, `ipam.pools`, the bad-input table of pools, and all or nothing
- * when one family is exhausted (nothing of the other is held, as the agent and `weft ps` show).
+ * when one family is exhausted (nothing of the other is held, as the agent and `weft ps` show;
+ * STATUS says which pool is full).
  */
 import { SUPPORTED_VERSIONS, versionAtLeast } from '@weft/cni'
 import type { AllocationInfo } from '@weft/protocol'
@@ -180,6 +181,10 @@ describe('one family exhausted', () => {
     expect(held.filter(a => a.containerId === second)).toEqual([])
     // Only the first pod and the two gateways: no IPv6 address was kept for the second.
     expect(held.filter(a => a.pool === 'default-v6').map(a => a.containerId).sort()).toEqual([':gateway', first].sort())
+    // STATUS: not ready for the default pools (IPv4 is full), ready for a config naming the IPv6 pool alone.
+    expect((await calls.cni({ command: 'STATUS' }, netconf())).json)
+      .toMatchObject({ code: 50, msg: 'range 10.98.0.0/30 is exhausted: no free address on this peer or on any reachable peer' })
+    expect((await calls.cni({ command: 'STATUS' }, netconf({}, { pools: ['default-v6'] }))).code).toBe(0)
     const ps = await weft(['ps', '--socket', tiny.socketPath])
     expect(ps.code, ps.stderr).toBe(0)
     expect(ps.stdout).toContain(first)

@@ -23,7 +23,7 @@ export async function runCommand (inv: Invocation, conf: NetConf, client: AgentC
       case 'DEL': await client.release(on(inv.attachment)); return null
       case 'CHECK': await check(on(inv.attachment), conf, client); return null
       case 'GC': await gc(conf, client); return null
-      case 'STATUS': await status(client); return null
+      case 'STATUS': await status(client, conf.ipam.pools); return null
       case 'VERSION': throw new CniError(CniCode.internal, 'VERSION is answered without the agent')
     }
   } catch (err) {
@@ -109,13 +109,13 @@ async function gc (conf: NetConf, client: AgentCalls): Promise<void> {
 }
 
 /** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */
-async function status (client: AgentCalls): Promise<void> {
+async function status (client: AgentCalls, pools: readonly string[] | undefined): Promise<void> {
   let st
   try {
     st = await client.status()
   } catch (err) {
     throw new CniError(CniCode.notAvailable, agentErrorToCni(err).message)
   }
-  const reason = statusProblem(st)
-  if (reason !== null) throw new CniError(CniCode.notAvailable, reason, st.status)
+  const problem = statusProblem(st, pools)
+  if (problem !== null) throw new CniError(CniCode.notAvailable, problem.reason, problem.status)
 }
