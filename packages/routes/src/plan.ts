@@ -64,19 +64,11 @@ export function plan (input: PlanInput): DesiredState {
     const remote = rangesByOwner(u, ring)
     remote.delete(input.self)
     for (const peer of [...remote.keys()].sort()) {
+      // Direct routes go via the address of the pool's family; a tunnel's via its own family's.
+      const family = vxlan ? tunnelFamily ?? u.family : u.family
       const known = addresses.get(peer)
-      const want = vxlan ? tunnelFamily ?? u.family : u.family
-      const address = known?.get(want)
-      const other = known === undefined ? undefined : [...known.values()][0]
-      const reason = known === undefined || other === undefined
-        ? 'announces no node address'
-        : address === undefined
-          ? vxlan
-            ? `its node address ${other} is not IPv${want}, the tunnel's family`
-            : `its node address ${other} is not IPv${want}, the range's family`
-          : input.selfAddresses.includes(address)
-            ? `announces this node's own address ${address}`
-            : vxlan && local === null ? 'this node has no address for the tunnel\'s local end (set WEFT_NODE_IP)' : null
+      const address = known?.get(family)
+      const reason = unroutableReason(known, family, address, input.selfAddresses, input.mode, local)
       if (reason !== null || address === undefined) {
         unroutable.push({ peer, range: u.cidr, reason: reason ?? '' })
         continue
@@ -87,7 +79,7 @@ export function plan (input: PlanInput): DesiredState {
         vteps.set(address, vtep)
         // IPv6 pods over an IPv4 tunnel: the kernel takes no IPv4 next hop for an IPv6 route, so the
         // next hop is the peer device's link-local address, resolved by a permanent neighbour entry.
-        if (u.family === 6 && want === 4) {
+        if (u.family === 6 && family === 4) {
           via = linkLocalOf(vtep.mac)
           linkLocals.set(via, { address: via, mac: vtep.mac })
         }
@@ -121,6 +113,16 @@ export function plan (input: PlanInput): DesiredState {
     sysctls: families.flatMap(f => sysctls(f, input.bridge)),
     unroutable
   }
+}
+
+/** Why a peer gets no route to a pool needing its address of `family`; null when it gets them. */
+function unroutableReason (known: ReadonlyMap<Family, string> | undefined, family: Family, address: string | undefined, self: readonly string[], mode: PlanInput['mode'], local: string | null): string | null {
+  const any = known === undefined ? undefined : [...known.values()][0]
+  if (any === undefined) return 'announces no node address'
+  if (address === undefined) return `its node address ${any} is not IPv${family}, the ${mode === 'vxlan' ? 'tunnel' : 'range'}'s family`
+  if (self.includes(address)) return `announces this node's own address ${address}`
+  if (mode === 'vxlan' && local === null) return 'this node has no address for the tunnel\'s local end (set WEFT_NODE_IP)'
+  return null
 }
 
 /** Forwarding on; for IPv4, proxy ARP on the bridge answering at once (the default delay is ~0.8 s). */
