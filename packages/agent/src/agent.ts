@@ -19,7 +19,9 @@ import { listNodes, nodeAddress } from './kube.ts'
 import type { KubeNode } from './kube.ts'
 import { Mesh } from './mesh.ts'
 import type { MeshOptions } from './mesh.ts'
-import { meshHandlers, sendOut } from './mesh-pools.ts'
+import { meshHandlers, sendOut, sendRetire } from './mesh-pools.ts'
+import { Retirement } from './retire.ts'
+import { randomUUID } from 'node:crypto'
 import { Metrics } from './metrics.ts'
 import { Ops, takeOver } from './ops.ts'
 import { Pools } from './pool.ts'
@@ -34,11 +36,14 @@ import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
 import type { PoolFacts } from './status.ts'
 import { Store } from './store.ts'
+import { StoreError } from './errors.ts'
 import type { PoolStore } from './store.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
 /** How often the core's full invariant checks run. */
 const CHECK_INTERVAL_MS = 5_000
+/** How long the other agents have to say whether they hold addresses in a pool being retired. */
+const RETIRE_ANSWER_MS = 5_000
 /** Bound on one call to the Kubernetes API. */
 const KUBE_TIMEOUT_MS = 10_000
 
@@ -60,11 +65,12 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     const routing = await startNodeRouting(node, onStop)
     const mesh = await Mesh.open(meshOptions(node))
     const { pools, failed } = startLoops(node, mesh, routing, onStop)
-    await mesh.start(meshHandlers(pools, node.log, node.metrics))
+    const retirement = startRetirement(node, pools, mesh)
+    await mesh.start(meshHandlers(pools, retirement, node.log, node.metrics))
     onStop(async () => await mesh.stop())
     startTimers(node, pools, onStop)
     const nodeSource = startKubernetes(node, pools, mesh, await node.store.loadNodesSeen(), onStop)
-    await startServices(node, { pools, mesh, nodeSource }, onStop)
+    await startServices(node, { pools, retirement, mesh, nodeSource }, onStop)
     log.info({
       range: node.first.universe.cidr,
       pools: node.pools.map(p => ({
@@ -115,8 +121,8 @@ interface Node {
   readonly log: Logger
   readonly swarmKey: Uint8Array | null
   readonly store: Store
-  /** In configuration order; the first is IPALLOC_RANGE's first pool, which routing and the status follow. */
-  readonly pools: readonly PoolNode[]
+  /** In configuration order; the first is IPALLOC_RANGE's first pool, which routing follows. A retired pool leaves. */
+  readonly pools: PoolNode[]
   readonly first: PoolNode
   /** This node's addresses (routing's; the first is the tunnel's local end). */
   readonly addresses: readonly string[]
@@ -141,8 +147,14 @@ async function openNode (config: AgentConfig): Promise<Node> {
     log.warn({ event: 'pool-unconfigured', pool, range }, 'the store holds a pool the configuration does not name: kept as it is, not served')
   }
   try {
+    const retiredDefault = config.pools.defaults.find(name => store.retired.has(name))
+    if (retiredDefault !== undefined) throw new StoreError(`pool ${retiredDefault} was retired on this node (weft pool retire), but it is a default pool; mark another pool "default": true in WEFT_POOLS`)
     const pools: PoolNode[] = []
     for (const [i, p] of configured.entries()) {
+      if (store.retired.has(p.name)) {
+        log.warn({ event: 'pool-retired', pool: p.name }, 'the configuration names a pool retired on this node: not served; remove it from WEFT_POOLS')
+        continue
+      }
       const universe = universes[i]!
       const poolStore = store.pool(p.name)
       const persisted = await poolStore.load()
@@ -259,6 +271,28 @@ function startTimers (n: Node, pools: Pools, onStop: (stop: Stop) => void): void
   })
 }
 
+/** Retiring pools: the flow over the mesh, and the drop of a retired pool's loop and state. */
+function startRetirement (n: Node, pools: Pools, mesh: Mesh): Retirement {
+  return new Retirement({
+    self: n.identity.peerId,
+    pools,
+    publish: m => sendRetire(mesh, 'all', m),
+    send: (to, m) => sendRetire(mesh, to, m),
+    drop: async name => {
+      const pool = pools.find(name)
+      if (pool === undefined) return
+      pools.remove(name)
+      await pool.driver.idle()
+      await n.store.retirePool(name)
+      n.pools.splice(n.pools.findIndex(p => p.name === name), 1)
+    },
+    retired: () => n.store.retired,
+    timeoutMs: RETIRE_ANSWER_MS,
+    newId: () => randomUUID(),
+    log: n.log
+  })
+}
+
 /** The Node list's reader, when configured: mesh discovery, Kubernetes init, and reclaim. */
 function startKubernetes (n: Node, pools: Pools, mesh: Mesh, seen: readonly string[], onStop: (stop: Stop) => void): NodeSource | null {
   const { config, store, metrics, log } = n
@@ -300,11 +334,11 @@ function startKubernetes (n: Node, pools: Pools, mesh: Mesh, seen: readonly stri
 /** The socket API, and the metrics endpoint when configured. */
 async function startServices (
   n: Node,
-  parts: { pools: Pools, mesh: Mesh, nodeSource: NodeSource | null },
+  parts: { pools: Pools, retirement: Retirement, mesh: Mesh, nodeSource: NodeSource | null },
   onStop: (stop: Stop) => void
 ): Promise<void> {
   const { config, metrics } = n
-  const { pools, mesh, nodeSource } = parts
+  const { pools, retirement, mesh, nodeSource } = parts
   const poolFacts = (): PoolFacts[] => pools.all.map(p => ({ pool: p.name, draining: p.draining, default: pools.defaults.includes(p.name), status: p.peer.status() }))
   const status = (): StatusResponse => statusBody(poolFacts(), {
     init: n.init,
@@ -312,7 +346,7 @@ async function startServices (
     badMessages: metrics.badMessages,
     kubernetes: nodeSource?.state() ?? null
   })
-  const ops = new Ops({ pools, requestTimeoutMs: opsTimeoutMs(config), clock: Date.now, status })
+  const ops = new Ops({ pools, retirement, requestTimeoutMs: opsTimeoutMs(config), clock: Date.now, status })
   const server = await startSocketServer(config.socketPath, routes(ops), n.log)
   onStop(async () => await server.close())
   if (config.metricsAddr !== null) onStop(await metrics.serve(config.metricsAddr))

@@ -5,14 +5,14 @@
 import { API_PREFIX, MAX_CNI_REQUEST_BYTES } from '@weft/protocol'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, ErrorCode, GcResponse, PrimeResponse, ReleaseResponse,
-  ReportResponse, RmpeerRequest, RmpeerResponse, StatusResponse
+  ReportResponse, RetirePoolRequest, RetirePoolResponse, RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
 import type { CoreError, CoreErrorCode } from '@weft/ring'
 import { ApiError } from '@weft/protocol'
 import { runCni } from './cni.ts'
 import type { PoolCatalog } from './pool.ts'
 import type { Route } from './server.ts'
-import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRmpeer } from './validate.ts'
+import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRetirePool, checkRmpeer } from './validate.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 /** What the routes need from the agent. */
@@ -28,6 +28,7 @@ export interface AgentOps {
   report: () => ReportResponse
   rmpeer: (req: Required<RmpeerRequest>) => Promise<RmpeerResponse>
   prime: () => Promise<PrimeResponse>
+  retirePool: (req: RetirePoolRequest) => Promise<RetirePoolResponse>
 }
 
 export function routes (ops: AgentOps): Route[] {
@@ -40,6 +41,7 @@ export function routes (ops: AgentOps): Route[] {
     post('/gc', async body => await ops.gc(checkGc(body))),
     post('/rmpeer', async body => await ops.rmpeer(checkRmpeer(body))),
     post('/prime', async body => { checkPrime(body); return await ops.prime() }),
+    post('/pools/retire', async body => await ops.retirePool(checkRetirePool(body))),
     { ...post('/cni', async body => await runCni(ops, checkCni(body))), maxBytes: MAX_CNI_REQUEST_BYTES },
     get('/allocations', () => ops.allocations()),
     get('/status', () => ops.status()),

@@ -8,13 +8,16 @@ import type { Logger } from './log.ts'
 import type { Mesh, MeshHandlers } from './mesh.ts'
 import type { Metrics } from './metrics.ts'
 import type { Pools } from './pool.ts'
-import { framePool, unframePool } from './pool-frame.ts'
+import { frameControl, framePool, unframePool } from './pool-frame.ts'
+import { decodeRetire, encodeRetire } from './retire-messages.ts'
+import type { RetireMessage } from './retire-messages.ts'
+import type { Retirement } from './retire.ts'
 
 /** Peers speaking a newer codec, and pools not served here, that are named in the log; more are only counted. */
 const MAX_LOGGED = 1_000
 
 /** What the mesh hands the cores: decoded messages to their pool's, the reachable set to every one, through the loops. */
-export function meshHandlers (pools: Pools, log: Logger, metrics: Metrics): MeshHandlers {
+export function meshHandlers (pools: Pools, retirement: Retirement, log: Logger, metrics: Metrics): MeshHandlers {
   // Each newer peer and each pool not served here is logged once, not once per message; bounded, as senders are.
   const newerSenders = new Set<PeerId>()
   const otherPools = new Set<string>()
@@ -26,8 +29,19 @@ export function meshHandlers (pools: Pools, log: Logger, metrics: Metrics): Mesh
         log.warn({ event: 'malformed-message', from, bytes: framed.length, err: unframed }, 'malformed message ignored')
         return 'reject'
       }
+      if (unframed.pool === null) {
+        const m = decodeRetire(unframed.message)
+        if (typeof m === 'string') {
+          metrics.badMessage()
+          log.warn({ event: 'malformed-message', from, bytes: framed.length, err: m }, 'malformed message ignored')
+          return 'reject'
+        }
+        retirement.receive(from, m)
+        return 'accept'
+      }
       const pool = pools.find(unframed.pool)
       if (pool === undefined) {
+        retirement.stillSpoken(from, unframed.pool)
         // Another agent serves a pool this one is not configured with (a rolling restart adding it?).
         if (!otherPools.has(unframed.pool) && otherPools.size < MAX_LOGGED) {
           otherPools.add(unframed.pool)
@@ -66,6 +80,13 @@ export function meshHandlers (pools: Pools, log: Logger, metrics: Metrics): Mesh
       for (const pool of pools.all) pool.driver.input(() => pool.peer.setReachable(peers))
     }
   }
+}
+
+/** The agents' own messages about pools, gossiped or direct. */
+export function sendRetire (mesh: Mesh, to: PeerId | 'all', m: RetireMessage): void {
+  const data = frameControl(encodeRetire(m))
+  if (to === 'all') mesh.publish(data)
+  else mesh.send(to, data)
 }
 
 export function sendOut (mesh: Mesh, pool: string, out: Outbound): void {

@@ -6,18 +6,20 @@ import { addressAt, asPeerId } from '@weft/ring'
 import type { CompletionOf, CoreError, Offset, PeerId, RequestKind, Success } from '@weft/ring'
 import type {
   AllocateResponse, AllocationInfo, AllocationsResponse, CheckResponse, GcResponse, PoolAddress, PrimeResponse, ReleaseResponse,
-  ReportResponse, RmpeerRequest, RmpeerResponse, StatusResponse
+  ReportResponse, RetirePoolRequest, RetirePoolResponse, RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
 import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
 import { GATEWAY_CONTAINER, gatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
 import type { Pool, Pools } from './pool.ts'
+import type { Retirement } from './retire.ts'
 import { allocationInfo, reportBody } from './status.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 export interface OpsDeps {
   readonly pools: Pools
+  readonly retirement: Retirement
   readonly requestTimeoutMs: number
   readonly clock: () => number
   readonly status: () => StatusResponse
@@ -127,6 +129,10 @@ export class Ops implements AgentOps {
     const pools = this.pools.all.filter(p => p.peer.ring().members.some(m => m.peer === target.peer))
     const takenOver = await Promise.all(pools.map(async pool => await takeOver({ ...pool, requestTimeoutMs: this.#d.requestTimeoutMs }, asPeerId(target.peer), force)))
     return { peer: target.peer, nickname: target.nickname, takenOver: takenOver.reduce((a, b) => a + b, 0n).toString() }
+  }
+
+  async retirePool ({ pool }: RetirePoolRequest): Promise<RetirePoolResponse> {
+    return await this.#d.retirement.retire(pool)
   }
 
   async prime (): Promise<PrimeResponse> {

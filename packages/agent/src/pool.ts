@@ -32,13 +32,20 @@ export interface PoolCatalog {
 
 export class Pools implements PoolCatalog {
   readonly defaults: readonly string[]
-  readonly names: readonly string[]
-  readonly #byName: ReadonlyMap<string, Pool>
+  readonly #byName: Map<string, Pool>
 
   constructor (pools: readonly Pool[], defaults: readonly string[]) {
     this.#byName = new Map(pools.map(p => [p.name, p]))
-    this.names = pools.map(p => p.name)
     this.defaults = defaults
+  }
+
+  get names (): string[] {
+    return [...this.#byName.keys()]
+  }
+
+  /** A retired pool: no more requests, messages or ticks reach it. */
+  remove (name: string): void {
+    this.#byName.delete(name)
   }
 
   get all (): Pool[] {

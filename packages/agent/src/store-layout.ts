@@ -33,6 +33,8 @@ export const KEY_SCHEMA = 'meta:schema'
 /** Schemas 1 and 2: the one range. */
 export const KEY_UNIVERSE = 'meta:universe'
 export const KEY_POOLS = 'meta:pools'
+/** The names of pools retired on this node: never served again. */
+export const KEY_RETIRED = 'meta:retired'
 export const KEY_RING = 'ring'
 export const ALLOC = 'alloc:'
 export const ATTACH = 'attach:'

@@ -13,7 +13,7 @@ import { DEFAULT_POOL } from '@weft/protocol'
 import { StoreError } from './errors.ts'
 import { migrateFromSchema1 } from './store-migrate.ts'
 import {
-  ACCEPTOR, ALLOC, ATTACH, decodeMeta, decoded, encodeMeta, KEY_NODES_SEEN, KEY_POOLS, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE, next, packr,
+  ACCEPTOR, ALLOC, ATTACH, decodeMeta, decoded, encodeMeta, KEY_NODES_SEEN, KEY_POOLS, KEY_RETIRED, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE, next, packr,
   poolPrefix, SCHEMA_VERSION
 } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp, StoredAllocation } from './store-layout.ts'
@@ -104,15 +104,19 @@ export class PoolStore {
 /** The node's store: one LevelDB, a part per pool, and what belongs to the node (the Node names reclaim saw). */
 export class Store {
   readonly #db: Db
-  readonly #pools: ReadonlyMap<string, PoolStore>
+  readonly #pools: Map<string, PoolStore>
+  readonly #stored: Record<string, Cidr>
+  readonly #retired: Set<string>
   /** Allocations moved from an older schema's keys when this store was opened. */
   readonly migrated: number
   /** Pools the store holds that the configuration does not name: kept as they are, served by nobody here. */
   readonly unconfigured: ReadonlyMap<string, Cidr>
 
-  private constructor (db: Db, pools: readonly string[], migrated: number, unconfigured: ReadonlyMap<string, Cidr>) {
+  private constructor (db: Db, stored: Record<string, Cidr>, retired: readonly string[], migrated: number, unconfigured: ReadonlyMap<string, Cidr>) {
     this.#db = db
-    this.#pools = new Map(pools.map(name => [name, new PoolStore(db, name)]))
+    this.#stored = stored
+    this.#retired = new Set(retired)
+    this.#pools = new Map(Object.keys(stored).filter(name => !unconfigured.has(name)).map(name => [name, new PoolStore(db, name)]))
     this.migrated = migrated
     this.unconfigured = unconfigured
   }
@@ -134,18 +138,45 @@ export class Store {
       throw new StoreError(`cannot open the store ${location}: ${(err as Error).message}${cause === undefined ? '' : ` (${String(cause)})`}`)
     }
     try {
-      const { schema, stored } = await readMeta(db, location, pools)
-      const all = { ...stored, ...pools }
-      const finish = metaOps(all)
+      const { schema, stored, retired } = await readMeta(db, location, pools)
+      // A retired pool is never served again, whatever the configuration says (the agent warns).
+      const live = Object.fromEntries(Object.entries(pools).filter(([name]) => !retired.includes(name)))
+      const all = { ...stored, ...live }
+      const finish = metaOps(all, retired)
       let migrated = 0
       if (schema === 1) migrated = await migrateFromSchema1(db, legacyNetwork, finish)
       else if (schema !== SCHEMA_VERSION || Object.keys(all).length !== Object.keys(stored).length) await db.batch(finish, { sync: true })
       const unconfigured = new Map(Object.entries(stored).filter(([name]) => pools[name] === undefined))
-      return new Store(db, Object.keys(pools), migrated, unconfigured)
+      return new Store(db, all, retired, migrated, unconfigured)
     } catch (err) {
       await db.close()
       throw err
     }
+  }
+
+  /** Pools retired (`weft pool retire`): their state is gone from this store, and they are never served again. */
+  get retired (): ReadonlySet<string> {
+    return this.#retired
+  }
+
+  /**
+   * Retires a pool: every key of its part goes, and it is recorded as retired, in one synced batch.
+   * Idempotent. The pool's Ready loop must be idle (nothing more to commit).
+   */
+  async retirePool (name: string): Promise<void> {
+    if (this.#retired.has(name)) return
+    const p = poolPrefix(name)
+    const ops: BatchOp[] = []
+    for (const sub of [ALLOC, ATTACH, ACCEPTOR]) {
+      for await (const key of this.#db.keys({ gte: p + sub, lt: next(p + sub) })) ops.push({ type: 'del', key })
+    }
+    ops.push({ type: 'del', key: p + KEY_RING })
+    const { [name]: _gone, ...rest } = this.#stored
+    ops.push(...metaOps(rest, [...this.#retired, name]))
+    await this.#db.batch(ops, { sync: true })
+    delete this.#stored[name]
+    this.#retired.add(name)
+    this.#pools.delete(name)
   }
 
   /** The part of a configured pool. */
@@ -176,12 +207,12 @@ export class Store {
 }
 
 /** The schema and the pools' ranges the store holds; refuses a pool configured with another range. A fresh store holds nothing. */
-async function readMeta (db: Db, location: string, pools: Readonly<Record<string, Cidr>>): Promise<{ schema: number, stored: Record<string, Cidr> }> {
-  const [schemaBytes, universeBytes, poolsBytes] = await db.getMany([KEY_SCHEMA, KEY_UNIVERSE, KEY_POOLS])
+async function readMeta (db: Db, location: string, pools: Readonly<Record<string, Cidr>>): Promise<{ schema: number, stored: Record<string, Cidr>, retired: string[] }> {
+  const [schemaBytes, universeBytes, poolsBytes, retiredBytes] = await db.getMany([KEY_SCHEMA, KEY_UNIVERSE, KEY_POOLS, KEY_RETIRED])
   if (schemaBytes === undefined && universeBytes === undefined && poolsBytes === undefined) {
     const empty = await db.keys({ limit: 1 }).all()
     if (empty.length > 0) throw new StoreError(`the store ${location} holds data but no "${KEY_SCHEMA}": not a weft store`)
-    return { schema: 0, stored: {} }
+    return { schema: 0, stored: {}, retired: [] }
   }
   const schema = decoded(KEY_SCHEMA, () => unpackAs(schemaBytes, 'number'))
   if (schema !== SCHEMA_VERSION && schema !== 1 && schema !== 2) throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 to ${SCHEMA_VERSION}`)
@@ -194,16 +225,24 @@ async function readMeta (db: Db, location: string, pools: Readonly<Record<string
     const where = name === DEFAULT_POOL ? `IPALLOC_RANGE is ${range}` : `the configuration gives ${range}`
     throw new StoreError(`the store ${location} was made for the range ${had} of pool ${name}, but ${where}; use the old range, or another data dir for the new one (nothing was changed)`)
   }
-  return { schema: schema as number, stored }
+  const retired = retiredBytes === undefined ? [] : decoded(KEY_RETIRED, () => decodeNames(retiredBytes))
+  return { schema: schema as number, stored, retired }
 }
 
-/** The meta keys of the current schema for `pools`. */
-function metaOps (pools: Readonly<Record<string, Cidr>>): BatchOp[] {
+/** The meta keys of the current schema for `pools` and the `retired` ones. */
+function metaOps (pools: Readonly<Record<string, Cidr>>, retired: readonly string[]): BatchOp[] {
   return [
     { type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) },
     { type: 'put', key: KEY_POOLS, value: packr.pack(pools) },
+    retired.length === 0 ? { type: 'del', key: KEY_RETIRED } : { type: 'put', key: KEY_RETIRED, value: packr.pack(retired) },
     { type: 'del', key: KEY_UNIVERSE }
   ]
+}
+
+function decodeNames (bytes: Uint8Array): string[] {
+  const v: unknown = packr.unpack(bytes)
+  if (!Array.isArray(v) || !v.every(n => typeof n === 'string')) throw new Error('expected a list of pool names')
+  return v as string[]
 }
 
 function decodePools (bytes: Uint8Array | undefined): Record<string, Cidr> {

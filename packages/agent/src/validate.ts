@@ -5,7 +5,7 @@
 import { offsetOf } from '@weft/ring'
 import type { Offset, Universe } from '@weft/ring'
 import { ApiError, fieldProblem, poolNameProblem } from '@weft/protocol'
-import type { Attachment, AttachmentField, CniRequest, RmpeerRequest } from '@weft/protocol'
+import type { Attachment, AttachmentField, CniRequest, RetirePoolRequest, RmpeerRequest } from '@weft/protocol'
 import { attachmentKey } from './attachment-key.ts'
 import { RequestError } from './errors.ts'
 import type { PoolCatalog } from './pool.ts'
@@ -128,6 +128,14 @@ export function checkRmpeer (body: unknown): Required<RmpeerRequest> {
   if (o.peer.length === 0 || o.peer.length > 256) throw new RequestError('peer', 'expected 1 to 256 characters')
   if (o.force !== undefined && typeof o.force !== 'boolean') throw new RequestError('force', `expected true or false, got ${typeOf(o.force)}`)
   return { peer: o.peer, force: o.force === true }
+}
+
+export function checkRetirePool (body: unknown): RetirePoolRequest {
+  const o = object(body, 'body')
+  if (typeof o.pool !== 'string') throw new RequestError('pool', `expected a pool name, got ${typeOf(o.pool)}`)
+  const problem = poolNameProblem(o.pool)
+  if (problem !== null) throw new RequestError('pool', problem)
+  return { pool: o.pool }
 }
 
 /** The longest a plugin may wait for the agent (an hour, the plugin's own limit). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { framePool, unframePool } from '../src/pool-frame.ts'
+import { frameControl, framePool, unframePool } from '../src/pool-frame.ts'
 
 describe('pool frames', () => {
   const message = Uint8Array.of(0x93, 0x02, 0x00, 0xc0)
@@ -10,6 +10,7 @@ describe('pool frames', () => {
     const framed = framePool('lan-v4', message)
     expect(framed[0]).toBe(0xc1)
     expect(unframePool(framed)).toEqual({ pool: 'lan-v4', message })
+    expect(unframePool(frameControl(message))).toEqual({ pool: null, message })
   })
 
   it('says what is wrong with a bad frame', () => {

@@ -122,3 +122,20 @@ describe('store with pools', () => {
     expect((err as Error).message).toContain('but IPALLOC_RANGE is 10.0.0.0/16')
   })
 })
+
+describe('retiring a pool in the store', () => {
+  it('removes every key of the pool and records it retired, so it is never opened again', async () => {
+    await withStore({ default: U, lan: LAN }, async s => {
+      await s.pool('lan').commit({ ring: lanRing, putAllocations: [{ key: 'lan/:gateway/gateway', offset: 1n }], deleteAllocations: [] }, meta)
+      await s.pool('default').commit({ ring, putAllocations: [{ key: 'weft/c1/eth0', offset: 5n }], deleteAllocations: [] }, meta)
+      await s.retirePool('lan')
+      expect([...s.retired]).toEqual(['lan'])
+    })
+    expect(Object.keys(await raw()).sort()).toEqual(['alloc:weft/c1/eth0', 'attach:weft/c1/eth0', 'meta:pools', 'meta:retired', 'meta:schema', 'ring'])
+    await withStore({ default: U, lan: LAN }, async s => {
+      expect([...s.retired]).toEqual(['lan'])
+      expect(() => s.pool('lan')).toThrow('not opened for pool "lan"')
+      expect((await s.pool('default').load())?.allocations).toEqual([{ key: 'weft/c1/eth0', offset: 5n }])
+    })
+  })
+})

@@ -1,6 +1,6 @@
 import { DEFAULT_SOCKET, poolNameProblem } from '@weft/protocol'
 
-export const COMMANDS = ['agent', 'status', 'ps', 'rmpeer', 'prime', 'report'] as const
+export const COMMANDS = ['agent', 'status', 'ps', 'rmpeer', 'prime', 'report', 'pool'] as const
 export type CliCommand = typeof COMMANDS[number]
 
 export interface CliArgs {
@@ -35,7 +35,8 @@ const OPERANDS: Record<CliCommand, { min: number, max: number, words?: readonly 
   ps: { min: 0, max: 0 },
   rmpeer: { min: 1, max: 1 },
   prime: { min: 0, max: 0 },
-  report: { min: 0, max: 0 }
+  report: { min: 0, max: 0 },
+  pool: { min: 2, max: 2 }
 }
 const JSON_COMMANDS: ReadonlySet<CliCommand> = new Set(['status', 'ps'])
 
@@ -77,6 +78,11 @@ export function parseArgs (argv: readonly string[], env: Env): CliArgs {
   if (operands.length > spec.max) throw new UsageError(`${command}: unexpected ${JSON.stringify(operands[spec.max])}`, command)
   const bad = operands.find((w) => spec.words !== undefined && !spec.words.includes(w))
   if (bad !== undefined) throw new UsageError(`${command}: unknown argument ${JSON.stringify(bad)}`, command)
+  if (command === 'pool') {
+    if (operands[0] !== 'retire') throw new UsageError(`pool: unknown operation ${JSON.stringify(operands[0])} (pool retire <name>)`, command)
+    const problem = poolNameProblem(operands[1] ?? '')
+    if (problem !== null) throw new UsageError(`pool retire: ${problem}`, command)
+  }
   if (json && !JSON_COMMANDS.has(command)) throw new UsageError(`${command} does not take --json`, command)
   if (force && command !== 'rmpeer') throw new UsageError(`${command} does not take --force`, command)
   if (pool !== null && !JSON_COMMANDS.has(command)) throw new UsageError(`${command} does not take --pool`, command)
@@ -95,6 +101,7 @@ commands:
   rmpeer <peer|nickname> [--force]
                            take over the ranges of a dead peer
   prime                    wait until the ring is initialised (starts consensus if needed)
+  pool retire <name>       remove a drained, empty pool's ring state from every agent
   report                   everything the agent knows, as JSON
 
 --socket PATH   the agent's socket (default: $WEFT_SOCKET, else ${DEFAULT_SOCKET})`
@@ -105,7 +112,8 @@ const DETAIL: Record<CliCommand, string> = {
   ps: 'usage: weft ps [--pool NAME] [--json] [--socket PATH]\n\nOne line per allocation on this node: network, pool, container id, interface, address, pod.\n\n--pool NAME  only that pool\'s allocations',
   rmpeer: 'usage: weft rmpeer <peer|nickname> [--force] [--socket PATH]\n\nTakes over every range of a dead peer. A strict majority of all peers, the dead one\ncounted, must agree, and none of them may still reach it; a peer is taken over at most once.\n\n--force  decide alone, without a vote. Only when half the peers or more are gone for\n         good, so no majority can ever answer; run it on one agent, once per dead peer.\n         Forcing a peer that is alive, or from two agents, can hand addresses out twice.',
   prime: 'usage: weft prime [--socket PATH]\n\nWaits (bounded) until the ring is initialised, starting consensus if needed.',
-  report: 'usage: weft report [--socket PATH]\n\nPrints status, ring and allocations as JSON.'
+  report: 'usage: weft report [--socket PATH]\n\nPrints status, ring and allocations as JSON.',
+  pool: 'usage: weft pool retire <name> [--socket PATH]\n\nRemoves a pool\'s ring state from every agent, for good. The pool must be draining on every\nagent (WEFT_POOLS "draining": true) and hold no pod\'s address anywhere; every member of its\nring must answer. Otherwise nothing changes and the refusal names who holds what.'
 }
 
 export const usage = (command: CliCommand | null): string => command === null ? GENERAL : DETAIL[command]

@@ -43,7 +43,7 @@ export async function run (argv: readonly string[], env: Env, io: Io): Promise<n
 }
 
 async function query (args: CliArgs): Promise<string> {
-  const slow = args.command === 'prime' || args.command === 'rmpeer'
+  const slow = args.command === 'prime' || args.command === 'rmpeer' || args.command === 'pool'
   const client = createClient({ socketPath: args.socket, timeoutMs: slow ? SLOW_TIMEOUT_MS : TIMEOUT_MS })
   const json = (v: unknown): string => JSON.stringify(v, null, 2)
   switch (args.command) {
@@ -62,6 +62,10 @@ async function query (args: CliArgs): Promise<string> {
     case 'rmpeer': return formatRmpeer(await client.rmpeer({ peer: args.operands[0] ?? '', ...(args.force ? { force: true } : {}) }))
     case 'prime': return (await client.prime()).statusText
     case 'report': return json(await client.report())
+    case 'pool': {
+      const r = await client.retirePool({ pool: args.operands[1] ?? '' })
+      return `pool ${r.pool} retired on ${r.agents} agent${r.agents === 1 ? '' : 's'}`
+    }
     default: throw new Error(`no query for ${String(args.command)}`)
   }
 }

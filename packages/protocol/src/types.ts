@@ -197,6 +197,20 @@ export interface RmpeerResponse {
   takenOver: string
 }
 
+/**
+ * POST /v1/pools/retire: removes a drained pool's ring state from every agent. Refused
+ * (`pool-in-use`) while any agent still holds addresses in it (naming them), does not drain it, or
+ * does not answer; the node gateways of the pool go with it.
+ */
+export interface RetirePoolRequest {
+  pool: string
+}
+export interface RetirePoolResponse {
+  pool: string
+  /** The agents of the pool's ring that dropped it, this one included. */
+  agents: number
+}
+
 /** POST /v1/prime: wait (bounded) until the ring exists; starts consensus if it has not started. */
 export type PrimeResponse = StatusResponse
 
@@ -245,6 +259,8 @@ export const ERROR_CODES = [
   'unknown-pool',
   /** The pool is draining: its holders keep their addresses, nobody gets a new one. */
   'pool-draining',
+  /** A pool cannot be retired yet: the message says who holds addresses in it, or why else. */
+  'pool-in-use',
   'shutting-down',
   'internal'
 ] as const
