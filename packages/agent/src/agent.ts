@@ -65,7 +65,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     const routing = await startNodeRouting(node, onStop)
     const mesh = await Mesh.open(meshOptions(node))
     const { pools, failed } = startLoops(node, mesh, routing, onStop)
-    const retirement = startRetirement(node, pools, mesh)
+    const retirement = startRetirement(node, pools, mesh, routing)
     await mesh.start(meshHandlers(pools, retirement, node.log, node.metrics))
     onStop(async () => await mesh.stop())
     startTimers(node, pools, onStop)
@@ -272,7 +272,7 @@ function startTimers (n: Node, pools: Pools, onStop: (stop: Stop) => void): void
 }
 
 /** Retiring pools: the flow over the mesh, and the drop of a retired pool's loop and state. */
-function startRetirement (n: Node, pools: Pools, mesh: Mesh): Retirement {
+function startRetirement (n: Node, pools: Pools, mesh: Mesh, routing: Routing | null): Retirement {
   return new Retirement({
     self: n.identity.peerId,
     pools,
@@ -285,6 +285,8 @@ function startRetirement (n: Node, pools: Pools, mesh: Mesh): Retirement {
       await pool.driver.idle()
       await n.store.retirePool(name)
       n.pools.splice(n.pools.findIndex(p => p.name === name), 1)
+      // Its routes go with it (it was empty: no pod anywhere holds an address in it).
+      routing?.drop(name)
     },
     retired: () => n.store.retired,
     timeoutMs: RETIRE_ANSWER_MS,
