@@ -65,7 +65,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
     const routing = await startNodeRouting(node, onStop)
     const mesh = await Mesh.open(meshOptions(node))
     const { pools, failed } = startLoops(node, mesh, routing, onStop)
-    const retirement = startRetirement(node, pools, mesh)
+    const retirement = startRetirement(node, pools, mesh, routing)
     await mesh.start(meshHandlers(pools, retirement, node.log, node.metrics))
     onStop(async () => await mesh.stop())
     startTimers(node, pools, onStop)
@@ -265,7 +265,7 @@ function startTimers (n: Node, pools: Pools, onStop: (stop: Stop) => void): void
 }
 
 /** Retiring pools: the flow over the mesh, and the drop of a retired pool's loop and state. */
-function startRetirement (n: Node, pools: Pools, mesh: Mesh): Retirement {
+function startRetirement (n: Node, pools: Pools, mesh: Mesh, routing: Routing | null): Retirement {
   return new Retirement({
     self: n.identity.peerId,
     pools,
@@ -278,6 +278,8 @@ function startRetirement (n: Node, pools: Pools, mesh: Mesh): Retirement {
       await pool.driver.idle()
       await n.store.retirePool(name)
       n.pools.splice(n.pools.findIndex(p => p.name === name), 1)
+      // The routes followed this pool's ring: a ring with nothing in it takes them all away.
+      if (name === n.first.name) routing?.update({ universe: pool.universe.cidr, seeds: [], entries: [], members: [], removed: [] })
     },
     retired: () => n.store.retired,
     timeoutMs: RETIRE_ANSWER_MS,
