@@ -11,7 +11,6 @@ import { routes } from './api.ts'
 import { Driver } from './driver.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
-import { IncomingMeta } from './incoming-meta.ts'
 import { createLogger } from './log.ts'
 import type { Logger } from './log.ts'
 import { isIP } from 'node:net'
@@ -37,7 +36,7 @@ import { gauges, statusBody } from './status.ts'
 import type { PoolFacts } from './status.ts'
 import { Store } from './store.ts'
 import { StoreError } from './errors.ts'
-import type { PoolStore } from './store.ts'
+import type { AttachmentMeta, PoolStore } from './store.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
 /** How often the core's full invariant checks run. */
@@ -107,8 +106,8 @@ interface PoolNode {
   readonly universe: Universe
   readonly draining: boolean
   readonly store: PoolStore
-  readonly persisted: PersistedPeer | undefined
-  readonly peer: Peer
+  readonly persisted: PersistedPeer<AttachmentMeta> | undefined
+  readonly peer: Peer<AttachmentMeta>
   readonly log: Logger
 }
 
@@ -142,7 +141,11 @@ async function openNode (config: AgentConfig): Promise<Node> {
   const universes = configured.map(poolUniverse)
   const addresses = await thisNodeAddresses(config.routing, universes.map(u => u.family), config.peers, log)
   const store = await Store.open(config.dataDir, Object.fromEntries(configured.map(p => [p.name, p.range])), config.migrateNetwork)
-  if (store.migrated > 0) log.info({ event: 'allocations-migrated', allocations: store.migrated, network: config.migrateNetwork }, 'migrated allocations stored without a network (schema 1) to network keys')
+  const m = store.migrated
+  if (m !== null && m.allocations > 0) {
+    // Schema 1 had no networks: its allocations were given WEFT_MIGRATE_NETWORK's.
+    log.info({ event: 'allocations-migrated', from: m.from, allocations: m.allocations, ...(m.from === 1 ? { network: config.migrateNetwork } : {}) }, `migrated the allocations of a schema-${m.from} store to one record each`)
+  }
   for (const [pool, range] of store.unconfigured) {
     log.warn({ event: 'pool-unconfigured', pool, range }, 'the store holds a pool the configuration does not name: kept as it is, not served')
   }
@@ -158,7 +161,7 @@ async function openNode (config: AgentConfig): Promise<Node> {
       const universe = universes[i]!
       const poolStore = store.pool(p.name)
       const persisted = await poolStore.load()
-      const peer = createPeer({
+      const peer = createPeer<AttachmentMeta>({
         id: identity.peerId,
         nickname: config.nickname,
         // Each pool announces the node address of its family: direct routes of that family go there.
@@ -212,11 +215,10 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop
   let reportFailure: (err: Error) => void = () => undefined
   const failed = new Promise<Error>(resolve => { reportFailure = resolve })
   const pools = n.pools.map((p): Pool => {
-    const incoming = new IncomingMeta(p.store, Date.now)
     const driver = new Driver(p.peer, {
       commit: async delta => {
         const started = performance.now()
-        await p.store.commit(delta, key => incoming.metaFor(key))
+        await p.store.commit(delta)
         metrics.commitSeconds((performance.now() - started) / 1000)
         if (delta.ring !== undefined) routing?.update({ name: p.name, universe: p.universe, ring: delta.ring })
       },
@@ -232,7 +234,7 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop
     }, p.log)
     // Runs after the mesh has stopped and before the store closes: the last batch lands.
     onStop(async () => await driver.idle())
-    return { name: p.name, universe: p.universe, peer: p.peer, driver, allocations: p.store.allocations, incoming, draining: p.draining }
+    return { name: p.name, universe: p.universe, peer: p.peer, driver, allocations: p.store.allocations, draining: p.draining }
   })
   return { pools: new Pools(pools, n.config.pools.defaults), failed }
 }

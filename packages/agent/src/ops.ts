@@ -10,11 +10,12 @@ import type {
 } from '@weft/protocol'
 import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
-import { GATEWAY_CONTAINER, gatewayKey } from './gateway.ts'
+import { GATEWAY_CONTAINER, gatewayAttachment, gatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
 import type { Pool, Pools } from './pool.ts'
 import type { Retirement } from './retire.ts'
 import { allocationInfo, reportBody } from './status.ts'
+import type { AttachmentMeta } from './store.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 export interface OpsDeps {
@@ -38,30 +39,27 @@ export class Ops implements AgentOps {
   async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     const { key, pools, gateway: withGateway, ...attachment } = req
     const { network, containerId, ifname, podNamespace, podName } = attachment
-    const meta = { network, containerId, ifname, ...(podNamespace === undefined ? {} : { podNamespace }), ...(podName === undefined ? {} : { podName }), allocatedAt: this.#d.clock() }
-    for (const { pool } of pools) this.pools.get(pool).incoming.set(key, meta)
-    try {
-      const results = await Promise.allSettled(pools.map(async ({ pool, offset }) =>
-        await this.#allocateIn(this.pools.get(pool), key, offset, withGateway ? network : null, withinMs)))
-      const failed = results.find(r => r.status === 'rejected')
-      if (failed === undefined) return { addresses: results.map(r => (r as PromiseFulfilledResult<PoolAddress>).value) }
-      // All or nothing: what the other pools gave is released before the error is answered.
-      await Promise.all(pools.map(async ({ pool }, i) => {
-        if (results[i]?.status === 'fulfilled') await this.#request(this.pools.get(pool), 'release', id => this.pools.get(pool).peer.release(id, key), 'rollback release', withinMs)
-      }))
-      throw failed.reason
-    } finally {
-      for (const { pool } of pools) this.pools.get(pool).incoming.delete(key)
-    }
+    // The metadata travels with the request through each pool's core into the batch that stores the
+    // allocation, even when that batch comes after this request's deadline.
+    const meta: AttachmentMeta = { network, containerId, ifname, ...(podNamespace === undefined ? {} : { podNamespace }), ...(podName === undefined ? {} : { podName }), allocatedAt: this.#d.clock() }
+    const results = await Promise.allSettled(pools.map(async ({ pool, offset }) =>
+      await this.#allocateIn(this.pools.get(pool), key, meta, offset, withGateway ? network : null, withinMs)))
+    const failed = results.find(r => r.status === 'rejected')
+    if (failed === undefined) return { addresses: results.map(r => (r as PromiseFulfilledResult<PoolAddress>).value) }
+    // All or nothing: what the other pools gave is released before the error is answered.
+    await Promise.all(pools.map(async ({ pool }, i) => {
+      if (results[i]?.status === 'fulfilled') await this.#request(this.pools.get(pool), 'release', id => this.pools.get(pool).peer.release(id, key), 'rollback release', withinMs)
+    }))
+    throw failed.reason
   }
 
-  async #allocateIn (pool: Pool, key: string, offset: Offset | undefined, gatewayOf: string | null, withinMs?: number): Promise<PoolAddress> {
+  async #allocateIn (pool: Pool, key: string, meta: AttachmentMeta, offset: Offset | undefined, gatewayOf: string | null, withinMs?: number): Promise<PoolAddress> {
     const held = pool.allocations.get(key)
     // A draining pool still answers what an attachment holds (a repeated ADD), nothing new.
     if (pool.draining && held === undefined) throw new ApiError(409, 'pool-draining', `pool ${pool.name} is draining: it takes no new allocations`)
     // The gateway's first reservation shares the pod's batch; after that it is read from the store.
     const [c, gateway] = await Promise.all([
-      this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, offset), 'allocate', withinMs, () => stalled(pool, offset)).then(ok),
+      this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => stalled(pool, offset)).then(ok),
       gatewayOf === null ? undefined : this.#gateway(pool, gatewayOf, withinMs)
     ])
     return { ...answer(pool, c.offset), ...(gateway === undefined ? {} : { gateway }) }
@@ -72,7 +70,8 @@ export class Ops implements AgentOps {
     const key = gatewayKey(network)
     const held = pool.allocations.get(key)
     if (held !== undefined) return addressAt(pool.universe, held.offset)
-    const c = ok(await this.#request(pool, 'allocate', id => pool.peer.allocate(id, key), 'gateway reservation', withinMs, () => stalled(pool, undefined)))
+    const meta: AttachmentMeta = { ...gatewayAttachment(network), allocatedAt: this.#d.clock() }
+    const c = ok(await this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta), 'gateway reservation', withinMs, () => stalled(pool, undefined)))
     return addressAt(pool.universe, c.offset)
   }
 
@@ -101,7 +100,7 @@ export class Ops implements AgentOps {
     const keep = new Set(valid.map(a => a.key))
     const released = await Promise.all(this.pools.all.map(async pool => {
       // Gateways belong to the node, not to a container: GC keeps them.
-      const stale = [...pool.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key) && held.containerId !== GATEWAY_CONTAINER)
+      const stale = [...pool.allocations.entries()].filter(([key, { payload: m }]) => m.network === network && !keep.has(key) && m.containerId !== GATEWAY_CONTAINER)
       return await Promise.all(stale.map(async ([key, held]) => {
         ok(await this.#request(pool, 'release', id => pool.peer.release(id, key), 'gc release', withinMs))
         return allocationInfo(pool.name, pool.universe, held)

@@ -4,18 +4,15 @@
  */
 import type { Peer, Universe } from '@weft/ring'
 import type { Driver } from './driver.ts'
-import type { IncomingMeta } from './incoming-meta.ts'
-import type { StoredAllocation } from './store.ts'
+import type { AttachmentMeta, StoredAllocation } from './store.ts'
 
 export interface Pool {
   readonly name: string
   readonly universe: Universe
-  readonly peer: Peer
-  readonly driver: Driver
+  readonly peer: Peer<AttachmentMeta>
+  readonly driver: Driver<AttachmentMeta>
   /** The pool's allocations as written, by attachment key. */
   readonly allocations: ReadonlyMap<string, StoredAllocation>
-  /** Pod metadata of the pool's allocations on their way to the store. */
-  readonly incoming: IncomingMeta
   /** No new allocations: the pool's holders keep their addresses. */
   readonly draining: boolean
 }

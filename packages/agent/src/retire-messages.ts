@@ -4,7 +4,7 @@
  *  - `holders` (direct, to the asker): this agent's holders of the pool, and whether it drains it.
  *  - `retired` (gossiped, or direct to an agent that still speaks of the pool): drop the pool.
  */
-import { MAX_CONTAINER_ID, MAX_IFNAME_BYTES, MAX_NETWORK_NAME, poolNameProblem } from '@weft/protocol'
+import { fieldProblem, poolNameProblem } from '@weft/protocol'
 
 export interface Holder {
   readonly network: string
@@ -56,6 +56,7 @@ export function decodeRetire (bytes: Uint8Array): RetireMessage | string {
 function isHolder (h: unknown): h is Holder {
   if (typeof h !== 'object' || h === null) return false
   const o = h as Record<string, unknown>
-  const str = (x: unknown, max: number): boolean => typeof x === 'string' && x.length > 0 && x.length <= max
-  return str(o.network, MAX_NETWORK_NAME) && str(o.containerId, MAX_CONTAINER_ID) && str(o.ifname, MAX_IFNAME_BYTES * 4) && str(o.address, 64)
+  const part = (field: 'network' | 'containerId' | 'ifname'): boolean => typeof o[field] === 'string' && fieldProblem(field, o[field]) === null
+  // A gateway is never a holder, so every container id is a pod's, by the attachment rules.
+  return part('network') && part('containerId') && part('ifname') && typeof o.address === 'string' && o.address.length > 0 && o.address.length <= 64
 }

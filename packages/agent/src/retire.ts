@@ -128,8 +128,8 @@ export class Retirement {
 /** The pool's allocations on this node that belong to pods (the node's gateways go with the pool). */
 function holdersOf (pool: Pool): Holder[] {
   return [...pool.allocations.values()]
-    .filter(a => a.containerId !== GATEWAY_CONTAINER)
-    .map(a => ({ network: a.network, containerId: a.containerId, ifname: a.ifname, address: addressAt(pool.universe, a.offset) }))
+    .filter(({ payload: m }) => m.containerId !== GATEWAY_CONTAINER)
+    .map(({ payload: m, offset }) => ({ network: m.network, containerId: m.containerId, ifname: m.ifname, address: addressAt(pool.universe, offset) }))
 }
 
 function describe (holders: readonly Holder[]): string {

@@ -93,16 +93,16 @@ export function reportBody (status: StatusResponse, u: Universe, ring: RingState
   }
 }
 
-export function allocationInfo (pool: string, u: Universe, a: StoredAllocation): AllocationInfo {
+export function allocationInfo (pool: string, u: Universe, { offset, payload: m }: StoredAllocation): AllocationInfo {
   return {
-    network: a.network,
-    containerId: a.containerId,
-    ifname: a.ifname,
+    network: m.network,
+    containerId: m.containerId,
+    ifname: m.ifname,
     pool,
-    address: addressAt(u, a.offset),
-    ...(a.podNamespace === undefined ? {} : { podNamespace: a.podNamespace }),
-    ...(a.podName === undefined ? {} : { podName: a.podName }),
-    allocatedAt: a.allocatedAt
+    address: addressAt(u, offset),
+    ...(m.podNamespace === undefined ? {} : { podNamespace: m.podNamespace }),
+    ...(m.podName === undefined ? {} : { podName: m.podName }),
+    allocatedAt: m.allocatedAt
   }
 }
 

@@ -1,20 +1,19 @@
 /**
- * The node's durable state in LevelDB, per pool: the ring, every allocation with its attachment
- * metadata (keyed by network/containerId/ifname), acceptor records; and meta (schema, the pools' ranges). Each core Ready's PersistDelta is one atomic batch
- * written with sync, so an acknowledged allocation survives kill -9 and power loss.
+ * The node's durable state in LevelDB, per pool: the ring, one record per allocation holding its
+ * address and attachment metadata (keyed by network/containerId/ifname), acceptor records; and meta
+ * (schema, the pools' ranges, the retired pools). Each core Ready's PersistDelta is one atomic batch written with sync, so an acknowledged
+ * allocation survives kill -9 and power loss.
  */
 import { join } from 'node:path'
 import { Level } from 'level'
-import {
-  decodeAcceptorRecord, decodeAllocation, decodeRingState, encodeAcceptorRecord, encodeAllocation, encodeRingState
-} from '@weft/ring'
-import type { AcceptorRecord, Allocation, Cidr, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
+import { decodeAcceptorRecord, decodeRingState, encodeAcceptorRecord, encodeRingState } from '@weft/ring'
+import type { AcceptorRecord, Cidr, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
 import { DEFAULT_POOL } from '@weft/protocol'
 import { StoreError } from './errors.ts'
-import { migrateFromSchema1 } from './store-migrate.ts'
+import { migrate } from './store-migrate.ts'
 import {
-  ACCEPTOR, ALLOC, ATTACH, decodeMeta, decoded, encodeMeta, KEY_NODES_SEEN, KEY_POOLS, KEY_RETIRED, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE, next, packr,
-  poolPrefix, SCHEMA_VERSION
+  ACCEPTOR, ALLOC, decodeAllocationRecord, decoded, encodeAllocationRecord, KEY_NODES_SEEN, KEY_POOLS, KEY_RETIRED, KEY_RING,
+  KEY_SCHEMA, KEY_UNIVERSE, next, packr, poolPrefix, SCHEMA_VERSION
 } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp, StoredAllocation } from './store-layout.ts'
 
@@ -22,14 +21,17 @@ export type { AttachmentMeta, StoredAllocation } from './store-layout.ts'
 
 type Db = Level<string, Uint8Array>
 
+interface Migrated { readonly from: number, readonly allocations: number }
+
 /**
- * One pool's part of the store: its ring, allocations with their metadata, and acceptor records,
- * under the pool's key prefix (store-layout.ts).
+ * One pool's part of the store: its ring, one record per allocation, and acceptor records, under
+ * the pool's key prefix (store-layout.ts).
  */
 export class PoolStore {
   readonly pool: string
   readonly #db: Db
   readonly #p: string
+  /** What is durable: the same records the core holds, put here once their batch is written. */
   readonly #allocations = new Map<string, StoredAllocation>()
 
   constructor (db: Db, pool: string) {
@@ -44,18 +46,12 @@ export class PoolStore {
   }
 
   /** Reads everything back; undefined for a pool this store has nothing of. */
-  async load (): Promise<PersistedPeer | undefined> {
+  async load (): Promise<PersistedPeer<AttachmentMeta> | undefined> {
     const p = this.#p
     const ringBytes = await this.#db.get(p + KEY_RING)
-    const allocations: Allocation[] = []
+    const allocations: StoredAllocation[] = []
     for await (const [key, value] of this.#db.iterator({ gte: p + ALLOC, lt: next(p + ALLOC) })) {
-      const a = decoded(key, () => decodeAllocation(value))
-      if (a.key !== key.slice(p.length + ALLOC.length)) throw new StoreError(`corrupt value at key "${key}": holds the allocation of "${a.key}"`)
-      allocations.push(a)
-    }
-    const meta = new Map<string, AttachmentMeta>()
-    for await (const [key, value] of this.#db.iterator({ gte: p + ATTACH, lt: next(p + ATTACH) })) {
-      meta.set(key.slice(p.length + ATTACH.length), decoded(key, () => decodeMeta(value)))
+      allocations.push(decoded(key, () => decodeAllocationRecord(key.slice(p.length + ALLOC.length), value)))
     }
     const acceptor: AcceptorRecord[] = []
     for await (const [key, value] of this.#db.iterator({ gte: p + ACCEPTOR, lt: next(p + ACCEPTOR) })) {
@@ -69,35 +65,22 @@ export class PoolStore {
     }
     const ring: RingState = decoded(p + KEY_RING, () => decodeRingState(ringBytes))
     this.#allocations.clear()
-    for (const a of allocations) {
-      const m = meta.get(a.key)
-      if (m === undefined) throw new StoreError(`corrupt store: key "${p + ATTACH + a.key}" is missing for allocation "${p + ALLOC + a.key}"`)
-      this.#allocations.set(a.key, { ...m, offset: a.offset })
-    }
+    for (const a of allocations) this.#allocations.set(a.key, a)
     return { ring, allocations, acceptor }
   }
 
-  /**
-   * Writes one Ready's delta as one atomic, synced batch. `meta` supplies the attachment metadata
-   * of every put allocation; deleted allocations lose theirs in the same batch.
-   */
-  async commit (delta: PersistDelta, meta: (key: string) => AttachmentMeta): Promise<void> {
+  /** Writes one Ready's delta as one atomic, synced batch: each allocation with its metadata, in one record. */
+  async commit (delta: PersistDelta<AttachmentMeta>): Promise<void> {
     const p = this.#p
     const ops: BatchOp[] = []
     if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
     for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
-    for (const key of delta.deleteAllocations) {
-      ops.push({ type: 'del', key: p + ALLOC + key }, { type: 'del', key: p + ATTACH + key })
-    }
-    const metas = delta.putAllocations.map(a => meta(a.key))
-    delta.putAllocations.forEach((a, i) => {
-      ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocation(a) })
-      ops.push({ type: 'put', key: p + ATTACH + a.key, value: encodeMeta(metas[i]!) })
-    })
+    for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: p + ALLOC + key })
+    for (const a of delta.putAllocations) ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocationRecord(a) })
     if (ops.length === 0) return
     await this.#db.batch(ops, { sync: true })
     for (const key of delta.deleteAllocations) this.#allocations.delete(key)
-    delta.putAllocations.forEach((a, i) => this.#allocations.set(a.key, { ...metas[i]!, offset: a.offset }))
+    for (const a of delta.putAllocations) this.#allocations.set(a.key, a)
   }
 }
 
@@ -107,12 +90,12 @@ export class Store {
   readonly #pools: Map<string, PoolStore>
   readonly #stored: Record<string, Cidr>
   readonly #retired: Set<string>
-  /** Allocations moved from an older schema's keys when this store was opened. */
-  readonly migrated: number
+  /** The older schema this store was migrated from when it was opened, and how many allocations moved; null if none. */
+  readonly migrated: Migrated | null
   /** Pools the store holds that the configuration does not name: kept as they are, served by nobody here. */
   readonly unconfigured: ReadonlyMap<string, Cidr>
 
-  private constructor (db: Db, stored: Record<string, Cidr>, retired: readonly string[], migrated: number, unconfigured: ReadonlyMap<string, Cidr>) {
+  private constructor (db: Db, stored: Record<string, Cidr>, retired: readonly string[], migrated: Migrated | null, unconfigured: ReadonlyMap<string, Cidr>) {
     this.#db = db
     this.#stored = stored
     this.#retired = new Set(retired)
@@ -124,8 +107,8 @@ export class Store {
   /**
    * Opens (or creates) the store under `dataDir` for `pools` (name -> range). A store that holds a
    * pool of another range, or was made by a newer schema, refuses to open; nothing is ever wiped.
-   * A schema-1 store is migrated in place, its allocations given to `legacyNetwork` (schema 1 had no
-   * networks); a schema-1 or -2 store holds pool `default` (schema 3 records the pools' ranges).
+   * An older schema's store is migrated in place (a schema-1 store's allocations are given to
+   * `legacyNetwork`: schema 1 had no networks); a store from before pools holds pool `default`.
    */
   static async open (dataDir: string, pools: Readonly<Record<string, Cidr>>, legacyNetwork: string): Promise<Store> {
     const location = join(dataDir, 'db')
@@ -143,8 +126,8 @@ export class Store {
       const live = Object.fromEntries(Object.entries(pools).filter(([name]) => !retired.includes(name)))
       const all = { ...stored, ...live }
       const finish = metaOps(all, retired)
-      let migrated = 0
-      if (schema === 1) migrated = await migrateFromSchema1(db, legacyNetwork, finish)
+      let migrated: Migrated | null = null
+      if (schema === 1 || schema === 2) migrated = { from: schema, allocations: await migrate(db, schema, legacyNetwork, finish) }
       else if (schema !== SCHEMA_VERSION || Object.keys(all).length !== Object.keys(stored).length) await db.batch(finish, { sync: true })
       const unconfigured = new Map(Object.entries(stored).filter(([name]) => pools[name] === undefined))
       return new Store(db, all, retired, migrated, unconfigured)
@@ -167,7 +150,7 @@ export class Store {
     if (this.#retired.has(name)) return
     const p = poolPrefix(name)
     const ops: BatchOp[] = []
-    for (const sub of [ALLOC, ATTACH, ACCEPTOR]) {
+    for (const sub of [ALLOC, ACCEPTOR]) {
       for await (const key of this.#db.keys({ gte: p + sub, lt: next(p + sub) })) ops.push({ type: 'del', key })
     }
     ops.push({ type: 'del', key: p + KEY_RING })
@@ -206,7 +189,7 @@ export class Store {
   }
 }
 
-/** The schema and the pools' ranges the store holds; refuses a pool configured with another range. A fresh store holds nothing. */
+/** The schema, the pools' ranges and the retired pools the store holds; refuses a pool configured with another range. A fresh store holds nothing. */
 async function readMeta (db: Db, location: string, pools: Readonly<Record<string, Cidr>>): Promise<{ schema: number, stored: Record<string, Cidr>, retired: string[] }> {
   const [schemaBytes, universeBytes, poolsBytes, retiredBytes] = await db.getMany([KEY_SCHEMA, KEY_UNIVERSE, KEY_POOLS, KEY_RETIRED])
   if (schemaBytes === undefined && universeBytes === undefined && poolsBytes === undefined) {
@@ -215,7 +198,9 @@ async function readMeta (db: Db, location: string, pools: Readonly<Record<string
     return { schema: 0, stored: {}, retired: [] }
   }
   const schema = decoded(KEY_SCHEMA, () => unpackAs(schemaBytes, 'number'))
-  if (schema !== SCHEMA_VERSION && schema !== 1 && schema !== 2) throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 to ${SCHEMA_VERSION}`)
+  if (!Number.isSafeInteger(schema) || (schema as number) < 1 || (schema as number) > SCHEMA_VERSION) {
+    throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 to ${SCHEMA_VERSION}`)
+  }
   const stored: Record<string, Cidr> = schema === SCHEMA_VERSION
     ? decoded(KEY_POOLS, () => decodePools(poolsBytes))
     : { [DEFAULT_POOL]: decoded(KEY_UNIVERSE, () => unpackAs(universeBytes, 'string')) as Cidr }
@@ -239,17 +224,17 @@ function metaOps (pools: Readonly<Record<string, Cidr>>, retired: readonly strin
   ]
 }
 
-function decodeNames (bytes: Uint8Array): string[] {
-  const v: unknown = packr.unpack(bytes)
-  if (!Array.isArray(v) || !v.every(n => typeof n === 'string')) throw new Error('expected a list of pool names')
-  return v as string[]
-}
-
 function decodePools (bytes: Uint8Array | undefined): Record<string, Cidr> {
   if (bytes === undefined) throw new Error('missing')
   const v: unknown = packr.unpack(bytes)
   if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every(r => typeof r === 'string')) throw new Error('expected pool names and ranges')
   return v as Record<string, Cidr>
+}
+
+function decodeNames (bytes: Uint8Array): string[] {
+  const v: unknown = packr.unpack(bytes)
+  if (!Array.isArray(v) || !v.every(n => typeof n === 'string')) throw new Error('expected a list of pool names')
+  return v as string[]
 }
 
 function unpackAs (bytes: Uint8Array | undefined, type: 'number' | 'string'): unknown {
