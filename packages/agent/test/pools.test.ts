@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
-import { Cluster, exitOf, freePort, logEvents, waitFor } from '@weft/testkit'
+import { Cluster, exitOf, freePort, logEvents, startMesh, waitFor } from '@weft/testkit'
 
 let cluster: Cluster
 beforeEach(async () => { cluster = await Cluster.create('pools') })
@@ -105,5 +105,24 @@ describe('pools across agents', () => {
     // The default pool, which they agree on, serves from both.
     const got = await Promise.all([a!, b!].map(async x => (await x.client.allocate({ network: 'weft', containerId: x.name, ifname: 'eth0' })).addresses[0]?.address))
     expect(new Set(got).size).toBe(2)
+  })
+
+  it('each pool has its own init and takeover: rmpeer takes a dead peer over in every pool whose ring knows it', async () => {
+    const agents = await startMesh(cluster, ['t0', 't1', 't2'], {
+      IPALLOC_RANGE: '10.54.0.0/24', WEFT_POOLS: JSON.stringify([{ name: 'lan', range: '192.168.79.0/24' }]), WEFT_REQUEST_TIMEOUT_MS: '5000'
+    })
+    const [survivor, , dead] = agents as [typeof agents[0], typeof agents[0], typeof agents[0]]
+    // Each pool's ring is split among all three, by its own init.
+    await waitFor('both rings split among the three', async () => (await survivor.client.status()).pools.every(p => p.peers.length === 3 && p.peers.every(x => x.addresses !== '0')), 200, 100)
+    const owned = (await survivor.client.status()).pools.map(p => BigInt(p.peers.find(x => x.nickname === 't2')!.addresses))
+    await cluster.kill(dead)
+    await waitFor('t2 unreachable', async () => (await survivor.client.status()).pools.every(p => p.peers.some(x => x.nickname === 't2' && !x.reachable)), 200, 100)
+    const r = await survivor.client.rmpeer({ peer: 't2' })
+    expect(r.nickname).toBe('t2')
+    await waitFor('t2 gone from both rings', async () => (await survivor.client.status()).pools.every(p => !p.peers.some(x => x.nickname === 't2')), 200, 100)
+    // What the survivor inherited is counted over both pools (the heir may be the other agent, per pool).
+    expect(BigInt(r.takenOver) <= owned.reduce((a, b) => a + b, 0n)).toBe(true)
+    const lan = (await survivor.client.allocate({ network: 'lan', containerId: 'after', ifname: 'net1', pools: ['lan'] })).addresses[0]
+    expect(lan?.address).toMatch(/^192\.168\.79\./)
   })
 })
