@@ -25,7 +25,7 @@ async function allocate (agent: AgentProcess): Promise<void> {
   held.set(agent.name, mine)
   const start = mine.size
   const got = await inParallel(PODS, 4, async i => await agent.client.allocate({ network: 'weft', containerId: `${agent.name}-c${start + i}`, ifname: 'eth0' }))
-  got.forEach((r, i) => mine.set(`${agent.name}-c${start + i}`, r.address))
+  got.forEach((r, i) => mine.set(`${agent.name}-c${start + i}`, r.addresses[0]!.address))
 }
 
 const statuses = async (list: readonly AgentProcess[]): Promise<StatusResponse[]> => await Promise.all(list.map(async a => await a.client.status()))

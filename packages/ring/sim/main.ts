@@ -1,6 +1,7 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube]`.
- * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones.
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --shares]`.
+ * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--pools`
+ * runs every schedule for two pools (pools.ts), one of them with reserved ranges.
  * `--shares` runs the even-share schedules instead (shares-schedule.ts): growth from 3 to P peers one
  * by one, then with removals, each without rebalancing (weft before it) and with, and prints the
  * share figures after every step's quiet period.
@@ -10,6 +11,7 @@
  */
 import { parseArgs } from 'node:util'
 import { runKubeSchedule } from './kube-schedule.ts'
+import { runPoolsSchedule } from './pools.ts'
 import { printShares } from './shares-report.ts'
 import { runSchedule } from './schedule.ts'
 
@@ -24,7 +26,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, shares: { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, shares: { type: 'boolean' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -42,7 +44,8 @@ function runAll (): void {
   const started = performance.now()
   const every = Math.max(1, Math.floor(seeds / 10))
   for (let i = 0; i < seeds; i++) {
-    const r = (values.kube === true ? runKubeSchedule : runSchedule)(first + i, { maxPeers, events, traceLines })
+    const run = values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
+    const r = run(first + i, { maxPeers, events, traceLines })
     if (r.violation !== null) {
       violations++
       console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
