@@ -220,7 +220,7 @@ function parseRouting (env: Env): RoutingConfig {
   if (mode === undefined) throw new ConfigError('WEFT_ROUTING', value, '"direct" (nodes on one L2 segment), "vxlan" (any IP network) or "none" (IPAM only)')
   const ip = setting(env, 'WEFT_NODE_IP')
   const nodeIps = ip === undefined ? [] : ip.split(',').map(a => canonicalAddress(a.trim()))
-  const expected = 'this node\'s IPv4 or IPv6 address, or one of each comma-separated, e.g. 192.168.1.10 or 192.168.1.10,2001:db8::10 (status.hostIP in Kubernetes)'
+  const expected = 'this node\'s IPv4 or IPv6 address, or one of each comma-separated, e.g. 192.168.1.10 or 192.168.1.10,2001:db8::10 (status.hostIPs in Kubernetes)'
   if (ip !== undefined && (nodeIps.some(a => a === null) || nodeIps.length > 2)) throw new ConfigError('WEFT_NODE_IP', ip, expected)
   if (nodeIps.length === 2 && nodeIps[0]!.includes(':') === nodeIps[1]!.includes(':')) throw new ConfigError('WEFT_NODE_IP', ip ?? '', `${expected}: two addresses must be of different families`)
   const bridge = setting(env, 'WEFT_BRIDGE') ?? 'weft0'
