@@ -159,8 +159,8 @@ function startLoop (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop:
   const driver = new Driver(n.peer, {
     commit: async delta => {
       const started = performance.now()
-      await store.commit(delta, key => incoming.metaFor(key))
-      metrics.commitSeconds((performance.now() - started) / 1000)
+      const durability = await store.commit(delta, key => incoming.metaFor(key))
+      if (durability !== 'empty') metrics.commitSeconds(durability, (performance.now() - started) / 1000)
       if (delta.ring !== undefined) routing?.update(delta.ring)
     },
     send: out => sendOut(mesh, out),

@@ -183,7 +183,9 @@ describe('one agent with consensus=1', () => {
       'weft_ipam_unreachable_count 0', 'weft_ipam_pending_allocates 0', 'weave_ipam_pending_claims 0',
       'weft_ipam_conflicts_total 0', 'weft_bad_messages_total 0'
     ]) expect(text.split('\n')).toContain(line)
-    expect(text).toMatch(/^weft_store_commit_seconds_count [1-9]/m)
+    // The ring's first split is synced; an allocation alone is written without an fsync (store.ts).
+    expect(text).toMatch(/^weft_store_commit_seconds_count\{durability="synced"\} [1-9]/m)
+    expect(text).toMatch(/^weft_store_commit_seconds_count\{durability="written"\} [1-9]/m)
     expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404)
   })
 
