@@ -220,8 +220,8 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop
     const driver = new Driver(p.peer, {
       commit: async delta => {
         const started = performance.now()
-        await p.store.commit(delta)
-        metrics.commitSeconds((performance.now() - started) / 1000)
+        const durability = await p.store.commit(delta)
+        if (durability !== 'empty') metrics.commitSeconds(durability, (performance.now() - started) / 1000)
         if (delta.ring !== undefined) routing?.update({ name: p.name, universe: p.universe, ring: delta.ring, bridge: p.bridge })
       },
       send: out => sendOut(mesh, p.name, out),
