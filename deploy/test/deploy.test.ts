@@ -105,7 +105,14 @@ describe('deploy/kubernetes/weft.yaml', () => {
   it('fills the node name and address from the downward API', () => {
     const field = (name: string): unknown => obj(obj((agent.env as Json[]).find(e => e.name === name)?.valueFrom).fieldRef).fieldPath
     expect(field('WEFT_NICKNAME')).toBe('spec.nodeName')
-    expect(field('WEFT_NODE_IP')).toBe('status.hostIP')
+    expect(field('WEFT_NODE_IP')).toBe('status.hostIPs')
+    // The kubelet joins a node's addresses with ",": one on a single-stack node, one per family on a
+    // dual-stack one (the first is status.hostIP), which is what WEFT_NODE_IP takes.
+    for (const [hostIPs, nodeIps] of [['192.0.2.10', ['192.0.2.10']], ['2001:db8::10', ['2001:db8::10']], ['192.0.2.10,2001:db8::10', ['192.0.2.10', '2001:db8::10']], ['2001:db8::10,192.0.2.10', ['2001:db8::10', '192.0.2.10']]] as const) {
+      expect(parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1', WEFT_NODE_IP: hostIPs }, { hostname: 'node-1' }).routing.nodeIps).toEqual(nodeIps)
+    }
+    // A kubelet without the PodHostIPs gate (a 1.28 kubelet under a newer API server) gives "": the address is found from the routes.
+    expect(parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1', WEFT_NODE_IP: '' }, { hostname: 'node-1' }).routing.nodeIps).toEqual([])
   })
 
   it('installs a CNI config the plugin accepts, pointing at the agent socket', () => {
@@ -142,7 +149,7 @@ describe('deploy/kubernetes/weft.yaml', () => {
     const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1', WEFT_NODE_IP: '192.0.2.10' }, { hostname: 'node-1' })
     expect(conf.routing.mode).toBe('vxlan')
     const nodeIp = (agent.env as Json[]).find(e => e.name === 'WEFT_NODE_IP')!
-    expect(obj(obj(nodeIp.valueFrom).fieldRef).fieldPath).toBe('status.hostIP')
+    expect(obj(obj(nodeIp.valueFrom).fieldRef).fieldPath).toBe('status.hostIPs')
     const bridge = (JSON.parse(obj(kind('ConfigMap').data)['10-weft.conflist'] as string) as { plugins: Json[] }).plugins[0]!
     expect(bridge.bridge).toBe(conf.routing.bridge)
     expect(bridge.mtu).toBe(1500 - VXLAN_OVERHEAD[4])

@@ -66,7 +66,7 @@ describe.skipIf(skip !== null)('a cluster built from deploy/kubernetes/weft.yaml
       expect(env.KUBERNETES_SERVICE_HOST).toBe(SERVICE.host)
       for (const e of agentContainer(cluster.manifest.pod).env ?? []) {
         if (e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName') expect(env[e.name]).toBe(n.name)
-        if (e.valueFrom?.fieldRef?.fieldPath === 'status.hostIP') expect(env[e.name]).toBe(n.host.ip)
+        if (e.valueFrom?.fieldRef?.fieldPath === 'status.hostIP' || e.valueFrom?.fieldRef?.fieldPath === 'status.hostIPs') expect(env[e.name]).toBe(n.host.ip)
       }
       const status = await n.client.status()
       expect(status.peer.nickname).toBe(n.name)

@@ -1,14 +1,16 @@
 /**
  * Issue 8's move of a live cluster to a new range, with real agents from the shipped manifest on three
  * nodes in network namespaces: pods ping across nodes in 10.32.0.0/12; a rolling update adds pool
- * `new` (172.20.0.0/16) as the default and drains the old one; new pods land in the new pool while the
- * old pods keep pinging; the old pods go, the old pool is retired, and nothing of it is left in any
- * ring, store or route table.
+ * `new` (172.20.0.0/16, on a bridge of its own) as the default and drains the old one; new pods land in
+ * the new pool and ping each other and the old pods across nodes, while the old pods keep pinging; the
+ * old pods go, the old pool is retired, nothing of it is left in any ring, store or route table, and the
+ * new pods still ping.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildPlugin, sleep, storeKeys, waitFor } from '@weft/testkit'
+import { buildPlugin, must, sleep, storeKeys, waitFor } from '@weft/testkit'
 import { parseAddress, parseUniverse } from '@weft/ring'
 import { agentEnv } from '../src/cluster/cluster.ts'
+import type { KubeNode } from '../src/cluster/cluster.ts'
 import { weftRoutes } from '../src/pods.ts'
 import { makePod, removePod, unreachablePairs } from '../src/cluster/pods.ts'
 import type { Pod } from '../src/cluster/pods.ts'
@@ -19,9 +21,12 @@ import type { LanCluster } from '../src/cluster/scenario.ts'
 const skip = await clusterSkipReason()
 let c: LanCluster
 const old: Pod[] = []
+const fresh: Pod[] = []
 const OLD = parseUniverse('10.32.0.0/12')
 const NEW = parseUniverse('172.20.0.0/16')
-const MOVE = { WEFT_POOLS: JSON.stringify([{ name: 'new', range: NEW.cidr, default: true }, { name: 'default', draining: true }]) }
+// The bridge plugin keeps one gateway per family on a bridge: the new range's pods get a bridge of their own.
+const NEW_BRIDGE = 'weft1'
+const MOVE = { WEFT_POOLS: JSON.stringify([{ name: 'new', range: NEW.cidr, default: true, bridge: NEW_BRIDGE }, { name: 'default', draining: true }]) }
 
 const inside = (u: typeof OLD, ip: string): boolean => {
   const v = parseAddress(ip).value
@@ -42,33 +47,47 @@ afterAll(async () => {
   await c?.teardown()
 })
 
+/** Waits (bounded) until every pair of `pods` on different nodes pings, naming the pairs that do not. */
+async function allPing (pods: readonly Pod[], what: string): Promise<void> {
+  let missing: string[] = []
+  await waitFor(what, async () => (missing = await unreachablePairs(pods)).length === 0, 40, 500)
+    .catch((err: Error) => { throw new Error(`${err.message}\n${missing.join('\n')}`) })
+}
+
+/** A node's proxy ARP settings on `bridge`: proxy_arp, then proxy_delay. */
+async function sysctls (n: KubeNode, bridge: string): Promise<string[]> {
+  return await Promise.all(['conf/%s/proxy_arp', 'neigh/%s/proxy_delay'].map(async path =>
+    (await must(n.root.enter(['cat', `/proc/sys/net/ipv4/${path.replace('%s', bridge)}`]))).trim()))
+}
+
 describe.skipIf(skip !== null)('moving a live cluster from 10.32.0.0/12 to 172.20.0.0/16', () => {
   it('1. pods run and ping across nodes in 10.32.0.0/12', async () => {
     expect(old.every(p => inside(OLD, p.ip)), old.map(p => p.ip).join(', ')).toBe(true)
     expect(await unreachablePairs(old)).toEqual([])
   }, 60_000)
 
-  it('2-3. a rolling update adds the new pool and drains the old: new pods land in 172.20.0.0/16, the old pods keep pinging', async () => {
+  it('2-3. a rolling update adds the new pool and drains the old: new pods land in 172.20.0.0/16 and ping each other and the old pods, which keep pinging', async () => {
     await withLogs(c, async () => { await c.cluster.rollOut(MOVE) })
     for (const n of c.nodes) {
       const st = await n.client.status()
       expect(st.pools.map(p => [p.pool, p.range, p.draining, p.default])).toEqual([['default', OLD.cidr, true, false], ['new', NEW.cidr, false, true]])
     }
-    // The bridge plugin keeps one gateway per family on a bridge: the new range's pods get a bridge of their own.
-    const onNewBridge = async (n: (typeof c.nodes)[number]): Promise<Conflist> => {
-      const list = await n.conflist()
-      return { ...list, plugins: list.plugins.map(p => p.type === 'bridge' ? { ...p, bridge: 'weft1' } : p) }
+    for (const n of c.nodes) {
+      // The agent made the new pool's bridge before its first pod, with proxy ARP answering at once.
+      expect(await sysctls(n, NEW_BRIDGE)).toEqual(['1', '0'])
     }
-    const fresh = await Promise.all(c.nodes.map(async n => await makePod(n, await onNewBridge(n))))
+    const onNewBridge = async (n: KubeNode): Promise<Conflist> => {
+      const list = await n.conflist()
+      return { ...list, plugins: list.plugins.map(p => p.type === 'bridge' ? { ...p, bridge: NEW_BRIDGE } : p) }
+    }
+    fresh.push(...await Promise.all(c.nodes.map(async n => await makePod(n, await onNewBridge(n)))))
     expect(fresh.every(p => inside(NEW, p.ip)), fresh.map(p => p.ip).join(', ')).toBe(true)
-    let missing: string[] = []
-    await waitFor('the old pods to reach each other after the rolling update', async () => (missing = await unreachablePairs(old)).length === 0, 40, 500)
-      .catch((err: Error) => { throw new Error(`${err.message}\n${missing.join('\n')}`) })
+    // Every pair on different nodes: old to old, new to new (over the new bridge's proxy ARP), and across pools both ways.
+    await allPing([...old, ...fresh], 'every pod, old and new, to reach every pod on another node after the rolling update')
     // The old pool still shows who holds its addresses.
     const holders = (await Promise.all(c.nodes.map(async n => (await n.client.allocations()).allocations))).flat()
       .filter(a => a.pool === 'default' && a.containerId !== ':gateway')
     expect(holders.map(a => a.address).sort()).toEqual(old.map(p => p.ip).sort())
-    for (const p of fresh) await removePod(p)
   }, 240_000)
 
   it('4. once the old pods are gone, the old pool is retired and nothing of it is left in any ring, store or route table', async () => {
@@ -91,5 +110,10 @@ describe.skipIf(skip !== null)('moving a live cluster from 10.32.0.0/12 to 172.2
     expect(keys.filter(k => k === 'ring' || /^(alloc|attach|acceptor):/.test(k))).toEqual([])
     expect(keys).toContain('meta:retired')
     expect(keys.some(k => k.startsWith('pool/new/'))).toBe(true)
+    last.startAgent()
+    await c.cluster.ready([last.name])
+    // The new pool's pods never noticed: they still reach each other across nodes.
+    await allPing(fresh, 'the new pods to reach each other after the old pool is retired')
+    for (const p of fresh.splice(0)) await removePod(p)
   }, 180_000)
 })

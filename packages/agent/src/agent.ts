@@ -105,6 +105,8 @@ interface PoolNode {
   readonly name: string
   readonly universe: Universe
   readonly draining: boolean
+  /** Its pods' bridge from WEFT_POOLS; null: WEFT_BRIDGE. */
+  readonly bridge: string | null
   readonly store: PoolStore
   readonly persisted: PersistedPeer<AttachmentMeta> | undefined
   readonly peer: Peer<AttachmentMeta>
@@ -176,7 +178,7 @@ async function openNode (config: AgentConfig): Promise<Node> {
         timeouts: timeoutsInTicks(config)
       })
       throwIfBroken(peer.checkInvariants())
-      pools.push({ name: p.name, universe, draining: p.draining, store: poolStore, persisted, peer, log: log.child({ pool: p.name }) })
+      pools.push({ name: p.name, universe, draining: p.draining, bridge: p.bridge, store: poolStore, persisted, peer, log: log.child({ pool: p.name }) })
     }
     const first = pools[0]!
     const metrics = new Metrics(() => new Map(pools.map(p => [p.name, gauges(p.peer.status())])))
@@ -199,7 +201,7 @@ function poolUniverse (p: PoolConfig): Universe {
 
 async function startNodeRouting (n: Node, onStop: (stop: Stop) => void): Promise<Routing | null> {
   // The kernel may hold routes from before a restart: they are brought in line with the rings at once.
-  const pools = n.pools.map(p => ({ name: p.name, universe: p.universe, ring: p.peer.ring() }))
+  const pools = n.pools.map(p => ({ name: p.name, universe: p.universe, ring: p.peer.ring(), bridge: p.bridge }))
   const routing = startRouting(n.config.routing, n.identity.peerId, n.addresses, pools, n.metrics, n.log.child({ part: 'routes' }))
   if (routing === null) return null
   onStop(routing.stop)
@@ -218,9 +220,9 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop
     const driver = new Driver(p.peer, {
       commit: async delta => {
         const started = performance.now()
-        await p.store.commit(delta)
-        metrics.commitSeconds((performance.now() - started) / 1000)
-        if (delta.ring !== undefined) routing?.update({ name: p.name, universe: p.universe, ring: delta.ring })
+        const durability = await p.store.commit(delta)
+        if (durability !== 'empty') metrics.commitSeconds(durability, (performance.now() - started) / 1000)
+        if (delta.ring !== undefined) routing?.update({ name: p.name, universe: p.universe, ring: delta.ring, bridge: p.bridge })
       },
       send: out => sendOut(mesh, p.name, out),
       event: e => {

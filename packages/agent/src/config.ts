@@ -11,7 +11,7 @@ import type { RoutingMode } from '@weft/routes'
 import type { InitMode, Timeouts } from '@weft/ring'
 import { ConfigError } from './errors.ts'
 import { isLoopback } from './kube.ts'
-import { parsePools } from './pools-config.ts'
+import { interfaceNameProblem, parsePools } from './pools-config.ts'
 import type { PoolsConfig } from './pools-config.ts'
 import { DEFAULT_SOCKET, fieldProblem } from '@weft/protocol'
 
@@ -66,7 +66,7 @@ export interface RoutingConfig {
    * end); empty: found at start from the routes (routing on) or none.
    */
   readonly nodeIps: readonly string[]
-  /** The pod bridge proxy ARP is set on (the shipped conflist's `bridge`). */
+  /** The pod bridge of every pool that names none in WEFT_POOLS (the shipped conflist's `bridge`). */
   readonly bridge: string
   /** How often the kernel is compared with the plan, to repair drift. */
   readonly intervalMs: number
@@ -222,11 +222,12 @@ function parseRouting (env: Env): RoutingConfig {
   if (mode === undefined) throw new ConfigError('WEFT_ROUTING', value, '"direct" (nodes on one L2 segment), "vxlan" (any IP network) or "none" (IPAM only)')
   const ip = setting(env, 'WEFT_NODE_IP')
   const nodeIps = ip === undefined ? [] : ip.split(',').map(a => canonicalAddress(a.trim()))
-  const expected = 'this node\'s IPv4 or IPv6 address, or one of each comma-separated, e.g. 192.168.1.10 or 192.168.1.10,2001:db8::10 (status.hostIP in Kubernetes)'
+  const expected = 'this node\'s IPv4 or IPv6 address, or one of each comma-separated, e.g. 192.168.1.10 or 192.168.1.10,2001:db8::10 (status.hostIPs in Kubernetes)'
   if (ip !== undefined && (nodeIps.some(a => a === null) || nodeIps.length > 2)) throw new ConfigError('WEFT_NODE_IP', ip, expected)
   if (nodeIps.length === 2 && nodeIps[0]!.includes(':') === nodeIps[1]!.includes(':')) throw new ConfigError('WEFT_NODE_IP', ip ?? '', `${expected}: two addresses must be of different families`)
   const bridge = setting(env, 'WEFT_BRIDGE') ?? 'weft0'
-  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge) || bridge === '.' || bridge === '..') throw new ConfigError('WEFT_BRIDGE', bridge, 'an interface name: 1 to 15 letters, digits, "_", "." or "-"')
+  const bad = interfaceNameProblem(bridge)
+  if (bad !== null) throw new ConfigError('WEFT_BRIDGE', bridge, bad)
   return { mode, nodeIps: nodeIps.flatMap(a => a === null ? [] : [a]), bridge, intervalMs: integer(env, 'WEFT_ROUTE_INTERVAL_MS', 10_000, 100, 3_600_000) }
 }
 

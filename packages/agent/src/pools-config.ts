@@ -4,7 +4,7 @@
  *
  * IPALLOC_RANGE holds one CIDR, or one per family comma-separated: pool `default`, and `default-v6`
  * (or `default-v4` when the first is IPv6). WEFT_POOLS is a JSON array of more pools
- * (`{"name", "range", "reserved"?, "draining"?, "default"?}`), and of settings for IPALLOC_RANGE's
+ * (`{"name", "range", "reserved"?, "draining"?, "default"?, "bridge"?}`), and of settings for IPALLOC_RANGE's
  * pools (the same without `range`).
  */
 import { offsetOf, parseUniverse } from '@weft/ring'
@@ -21,6 +21,8 @@ export interface PoolConfig {
   readonly reserved: readonly Range[]
   /** No new allocations; the pool's holders keep their addresses. */
   readonly draining: boolean
+  /** The bridge this pool's pods are on, where routing sets proxy ARP; null: WEFT_BRIDGE. */
+  readonly bridge: string | null
 }
 
 export interface PoolsConfig {
@@ -32,13 +34,19 @@ export interface PoolsConfig {
 
 type Env = Readonly<Record<string, string | undefined>>
 
-const FIELDS = new Set(['name', 'range', 'reserved', 'draining', 'default'])
+const FIELDS = new Set(['name', 'range', 'reserved', 'draining', 'default', 'bridge'])
+
+/** Why `name` cannot be a Linux interface name (at most 15 bytes, no "/" or space), or null. */
+export function interfaceNameProblem (name: string): string | null {
+  if (/^[a-zA-Z0-9_.-]{1,15}$/.test(name) && name !== '.' && name !== '..') return null
+  return 'an interface name: 1 to 15 letters, digits, "_", "." or "-"'
+}
 
 export function parsePools (env: Env): PoolsConfig {
   const base = parseRanges(env.IPALLOC_RANGE ?? DEFAULT_RANGE)
   const entries = parseEntries(env.WEFT_POOLS)
-  const pools = new Map<string, { range: Cidr, reserved: Range[], draining: boolean, default: boolean | undefined }>()
-  for (const [name, range] of base) pools.set(name, { range, reserved: [], draining: false, default: undefined })
+  const pools = new Map<string, { range: Cidr, reserved: Range[], draining: boolean, default: boolean | undefined, bridge: string | null }>()
+  for (const [name, range] of base) pools.set(name, { range, reserved: [], draining: false, default: undefined, bridge: null })
   entries.forEach((e, i) => {
     const where = `pool ${i} ("${e.name}")`
     const known = pools.get(e.name)
@@ -50,10 +58,10 @@ export function parsePools (env: Env): PoolsConfig {
     }
     const range = e.range ?? known!.range
     const universe = parseUniverse(range)
-    pools.set(e.name, { range, reserved: e.reserved.map((r, j) => reservedRange(universe, r, `${where}.reserved[${j}]`)), draining: e.draining, default: e.default })
+    pools.set(e.name, { range, reserved: e.reserved.map((r, j) => reservedRange(universe, r, `${where}.reserved[${j}]`)), draining: e.draining, default: e.default, bridge: e.bridge })
   })
   checkOverlaps(pools)
-  const list = [...pools.entries()].map(([name, p]) => ({ name, range: p.range, reserved: p.reserved, draining: p.draining }))
+  const list = [...pools.entries()].map(([name, p]) => ({ name, range: p.range, reserved: p.reserved, draining: p.draining, bridge: p.bridge }))
   return { pools: list, defaults: defaultsOf(pools, base) }
 }
 
@@ -100,6 +108,7 @@ interface Entry {
   readonly reserved: readonly string[]
   readonly draining: boolean
   readonly default: boolean | undefined
+  readonly bridge: string | null
 }
 
 function parseEntries (value: string | undefined): Entry[] {
@@ -108,7 +117,7 @@ function parseEntries (value: string | undefined): Entry[] {
   try {
     parsed = JSON.parse(value)
   } catch (err) {
-    throw poolError(`not JSON (${(err as Error).message}); expected an array of {"name", "range", "reserved", "draining", "default"}`)
+    throw poolError(`not JSON (${(err as Error).message}); expected an array of {"name", "range", "reserved", "draining", "default", "bridge"}`)
   }
   if (!Array.isArray(parsed)) throw poolError('expected a JSON array of pools')
   return parsed.map((item: unknown, i: number) => {
@@ -135,7 +144,11 @@ function parseEntries (value: string | undefined): Entry[] {
     for (const flag of ['draining', 'default'] as const) {
       if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw poolError(`${where}: "${flag}" must be true or false`)
     }
-    return { name: o.name, range, reserved: (o.reserved ?? []) as string[], draining: o.draining === true, default: o.default as boolean | undefined }
+    if (o.bridge !== undefined) {
+      const bad = typeof o.bridge === 'string' ? interfaceNameProblem(o.bridge) : 'a string'
+      if (bad !== null) throw poolError(`${where}: "bridge" must be ${bad}, got ${JSON.stringify(o.bridge)}`)
+    }
+    return { name: o.name, range, reserved: (o.reserved ?? []) as string[], draining: o.draining === true, default: o.default as boolean | undefined, bridge: (o.bridge ?? null) as string | null }
   })
 }
 

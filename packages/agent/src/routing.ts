@@ -54,6 +54,8 @@ export interface RoutedPool {
   readonly name: string
   readonly universe: Universe
   readonly ring: RingState
+  /** The pool's own bridge from WEFT_POOLS; null: WEFT_BRIDGE. */
+  readonly bridge: string | null
 }
 
 export interface Routing {
@@ -76,13 +78,14 @@ export function startRouting (config: RoutingConfig, self: PeerId, addresses: re
   let count = (): void => {}
   const r = new Reconciler({ kernel: new Kernel(), log, intervalMs: config.intervalMs, failed: () => count() })
   count = metrics.watchRoutes(() => r.stats)
-  const current = new Map<string, PoolRing>(pools.map(p => [p.name, { universe: p.universe, ring: p.ring }]))
+  const poolRing = (p: RoutedPool): PoolRing => ({ universe: p.universe, ring: p.ring, ...(p.bridge === null ? {} : { bridge: p.bridge }) })
+  const current = new Map<string, PoolRing>(pools.map(p => [p.name, poolRing(p)]))
   const replan = (): void => r.update({ pools: [...current.values()], self, selfAddresses: addresses, mode, bridge: config.bridge })
-  log.info({ mode, addresses, bridge: config.bridge, pools: pools.map(p => p.name) }, 'routing between nodes')
+  log.info({ mode, addresses, bridge: config.bridge, pools: pools.map(p => p.bridge === null ? p.name : `${p.name} (bridge ${p.bridge})`) }, 'routing between nodes')
   replan()
   return {
     update: pool => {
-      current.set(pool.name, { universe: pool.universe, ring: pool.ring })
+      current.set(pool.name, poolRing(pool))
       replan()
     },
     drop: pool => {

@@ -28,7 +28,7 @@ describe('config defaults', () => {
   it('fills every default from an empty environment', () => {
     const c = parse({})
     expect(c).toEqual({
-      pools: { pools: [{ name: 'default', range: '10.32.0.0/12', reserved: [], draining: false }], defaults: ['default'] },
+      pools: { pools: [{ name: 'default', range: '10.32.0.0/12', reserved: [], draining: false, bridge: null }], defaults: ['default'] },
       init: { kind: 'consensus', count: 1 },
       peers: [],
       listen: ['/ip4/0.0.0.0/tcp/6783'],

@@ -6,7 +6,7 @@ const pools = (env: Record<string, string>): Array<[string, string, boolean]> =>
 
 describe('pools from IPALLOC_RANGE and WEFT_POOLS', () => {
   it('IPALLOC_RANGE: one CIDR is pool default; one per family adds default-v6 (or default-v4), and both are the defaults', () => {
-    expect(parsePools({})).toEqual({ pools: [{ name: 'default', range: '10.32.0.0/12', reserved: [], draining: false }], defaults: ['default'] })
+    expect(parsePools({})).toEqual({ pools: [{ name: 'default', range: '10.32.0.0/12', reserved: [], draining: false, bridge: null }], defaults: ['default'] })
     expect(parsePools({ IPALLOC_RANGE: '10.32.0.0/12,fd00:10:32::/104' })).toMatchObject({
       pools: [{ name: 'default', range: '10.32.0.0/12' }, { name: 'default-v6', range: 'fd00:10:32::/104' }],
       defaults: ['default', 'default-v6']
@@ -19,15 +19,17 @@ describe('pools from IPALLOC_RANGE and WEFT_POOLS', () => {
       IPALLOC_RANGE: '10.32.0.0/12',
       WEFT_POOLS: JSON.stringify([
         { name: 'lan', range: '192.168.1.0/24', reserved: ['192.168.1.1', '192.168.1.200-192.168.1.254', '192.168.1.64/30'] },
-        { name: 'new', range: '172.20.0.0/16', default: true },
+        { name: 'new', range: '172.20.0.0/16', default: true, bridge: 'weft1' },
         { name: 'default', draining: true }
       ])
     })
     expect(c.pools).toEqual([
-      { name: 'default', range: '10.32.0.0/12', reserved: [], draining: true },
-      { name: 'lan', range: '192.168.1.0/24', reserved: [{ start: 1n, end: 2n }, { start: 200n, end: 255n }, { start: 64n, end: 68n }], draining: false },
-      { name: 'new', range: '172.20.0.0/16', reserved: [], draining: false }
+      { name: 'default', range: '10.32.0.0/12', reserved: [], draining: true, bridge: null },
+      { name: 'lan', range: '192.168.1.0/24', reserved: [{ start: 1n, end: 2n }, { start: 200n, end: 255n }, { start: 64n, end: 68n }], draining: false, bridge: null },
+      { name: 'new', range: '172.20.0.0/16', reserved: [], draining: false, bridge: 'weft1' }
     ])
+    // An IPALLOC_RANGE pool gets a bridge of its own by name too.
+    expect(parsePools({ WEFT_POOLS: '[{"name":"default","bridge":"cbr0"}]' }).pools.map(p => p.bridge)).toEqual(['cbr0'])
     expect(c.defaults).toEqual(['new'])
     // Without a pool marked default, IPALLOC_RANGE's pools that are not draining are.
     expect(parsePools({ IPALLOC_RANGE: '10.32.0.0/12,fd00::/104', WEFT_POOLS: '[{"name":"default","draining":true}]' }).defaults).toEqual(['default-v6'])
@@ -57,6 +59,9 @@ describe('pools from IPALLOC_RANGE and WEFT_POOLS', () => {
     ['a reserved address of the other family', { WEFT_POOLS: '[{"name":"lan","range":"192.168.1.0/24","reserved":["fd00::1"]}]' }, 'is IPv6'],
     ['a reserved range backwards', { WEFT_POOLS: '[{"name":"lan","range":"192.168.1.0/24","reserved":["192.168.1.9-192.168.1.2"]}]' }, 'ends before it starts'],
     ['reserved not a list of strings', { WEFT_POOLS: '[{"name":"lan","range":"192.168.1.0/24","reserved":"192.168.1.1"}]' }, '"reserved" must be an array'],
+    ['a bridge that is no interface name', { WEFT_POOLS: '[{"name":"new","range":"172.20.0.0/16","bridge":"weft/1"}]' }, 'pool 0 ("new"): "bridge" must be an interface name: 1 to 15 letters, digits, "_", "." or "-", got "weft/1"'],
+    ['a bridge name too long', { WEFT_POOLS: '[{"name":"default","bridge":"a-bridge-too-long"}]' }, '"bridge" must be an interface name'],
+    ['a bridge that is not a string', { WEFT_POOLS: '[{"name":"default","bridge":1}]' }, '"bridge" must be a string, got 1'],
     ['draining not a boolean', { WEFT_POOLS: '[{"name":"default","draining":"yes"}]' }, '"draining" must be true or false'],
     ['draining and default', { WEFT_POOLS: '[{"name":"lan","range":"192.168.1.0/24","default":true,"draining":true}]' }, 'both draining and default'],
     ['every default pool draining', { WEFT_POOLS: '[{"name":"default","draining":true}]' }, 'nowhere to go'],

@@ -30,8 +30,11 @@ const routeLine = (r: Route): string =>
 export function diff (want: DesiredState, have: ObservedState): Changes {
   const ip: string[] = []
   const bridge: string[] = []
-  if (have.bridge === null) ip.push(`link add ${want.bridge}${want.bridgeMac === null ? '' : ` address ${want.bridgeMac}`} type bridge`, `link set ${want.bridge} up`)
-  else if (!have.bridge.up) ip.push(`link set ${want.bridge} up`)
+  for (const name of want.bridges) {
+    const b = have.bridges.get(name)
+    if (b === undefined) ip.push(`link add ${name}${want.bridgeMac === null ? '' : ` address ${want.bridgeMac}`} type bridge`, `link set ${name} up`)
+    else if (!b.up) ip.push(`link set ${name} up`)
+  }
 
   const v = want.vxlan
   const old = have.vxlan

@@ -45,10 +45,10 @@ export class Kernel {
 
   /** What weft owns or needs, as the kernel holds it now. */
   async read (want: DesiredState): Promise<ObservedState> {
-    const [routes4, routes6, bridge, vxlan, neighbours, fdb, sysctls] = await Promise.all([
+    const [routes4, routes6, bridges, vxlan, neighbours, fdb, sysctls] = await Promise.all([
       this.#routes(4, want.families.includes(4)),
       this.#routes(6, want.families.includes(6)),
-      this.#link(want.bridge),
+      Promise.all(want.bridges.map(async name => [name, await this.#link(name)] as const)),
       this.#vxlan(),
       this.#neighbours(),
       this.#fdb(),
@@ -56,7 +56,7 @@ export class Kernel {
     ])
     return {
       routes: [...routes4, ...routes6],
-      bridge: bridge === null ? null : { up: flags(bridge).includes('UP') },
+      bridges: new Map(bridges.flatMap(([name, link]) => link === null ? [] : [[name, { up: flags(link).includes('UP') }] as const])),
       vxlan,
       neighbours,
       fdb,

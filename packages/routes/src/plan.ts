@@ -2,7 +2,7 @@
  * The planner: ring ownership and every peer's node address in, the kernel state this node should hold
  * out, for every pool. Pure: no I/O, no clock. For each range another peer owns, the minimal CIDR cover of that peer's
  * ranges goes via its node address; this node's own ranges stay on the bridge's connected route (the
- * whole range's prefix), which the more specific routes override. Proxy ARP on the bridge lets pods keep
+ * whole range's prefix), which the more specific routes override. Proxy ARP on each pool's bridge lets pods keep
  * that prefix: the bridge answers for every address routed elsewhere (Weave's AWSVPC mode).
  */
 import { formatAddress, parseAddress, rangeToCidrs, rangesByOwner } from '@weft/ring'
@@ -14,6 +14,8 @@ import type { DesiredState, Family, Route, Sysctl, Unroutable, Vtep } from './ty
 export interface PoolRing {
   readonly universe: Universe
   readonly ring: RingState
+  /** The bridge this pool's pods are on, when not PlanInput's `bridge` (a new range beside an old one). */
+  readonly bridge?: string
 }
 
 export interface PlanInput {
@@ -26,6 +28,7 @@ export interface PlanInput {
    */
   readonly selfAddresses: readonly string[]
   readonly mode: 'direct' | 'vxlan'
+  /** The pod bridge of every pool that names none of its own. */
   readonly bridge: string
   /** MTU of the device this node's address is on; the tunnel's MTU is this less the encapsulation. */
   readonly uplinkMtu: number | null
@@ -93,9 +96,12 @@ export function plan (input: PlanInput): DesiredState {
   }
   const byAddress = (a: Vtep, b: Vtep): number => (a.address < b.address ? -1 : 1)
   const families = [...new Set(input.pools.map(p => p.universe.family))].sort()
+  const bridgeOf = (p: PoolRing): string => p.bridge ?? input.bridge
+  // Every bridge of an IPv4 pool answers ARP for the addresses routed elsewhere; IPv6 needs none.
+  const arpBridges = [...new Set(input.pools.filter(p => p.universe.family === 4).map(bridgeOf))].sort()
   return {
     families,
-    bridge: input.bridge,
+    bridges: [...new Set(input.pools.map(bridgeOf))].sort(),
     bridgeMac: local === null ? null : nodeMac(local, BRIDGE_MAC_TAG),
     routes,
     vxlan: !vxlan || local === null
@@ -110,7 +116,7 @@ export function plan (input: PlanInput): DesiredState {
           peers: [...vteps.values()].sort(byAddress),
           linkLocals: [...linkLocals.values()].sort(byAddress)
         },
-    sysctls: families.flatMap(f => sysctls(f, input.bridge)),
+    sysctls: [...families.flatMap(forwarding), ...arpBridges.flatMap(proxyArp)],
     unroutable
   }
 }
@@ -125,11 +131,13 @@ function unroutableReason (known: ReadonlyMap<Family, string> | undefined, famil
   return null
 }
 
-/** Forwarding on; for IPv4, proxy ARP on the bridge answering at once (the default delay is ~0.8 s). */
-function sysctls (family: Family, bridge: string): Sysctl[] {
-  if (family === 6) return [{ path: 'net/ipv6/conf/all/forwarding', value: '1' }]
+function forwarding (family: Family): Sysctl[] {
+  return [family === 6 ? { path: 'net/ipv6/conf/all/forwarding', value: '1' } : { path: 'net/ipv4/ip_forward', value: '1' }]
+}
+
+/** Proxy ARP on an IPv4 pod bridge, answering at once (the default delay is ~0.8 s). */
+function proxyArp (bridge: string): Sysctl[] {
   return [
-    { path: 'net/ipv4/ip_forward', value: '1' },
     { path: `net/ipv4/conf/${bridge}/proxy_arp`, value: '1' },
     { path: `net/ipv4/neigh/${bridge}/proxy_delay`, value: '0' }
   ]

@@ -139,8 +139,8 @@ export class Reconciler {
 function planKey (input: Omit<PlanInput, 'uplinkMtu'>): string {
   return JSON.stringify([
     input.self, input.selfAddresses, input.mode, input.bridge,
-    input.pools.map(({ universe, ring: r }) => [
-      universe.cidr,
+    input.pools.map(({ universe, ring: r, bridge }) => [
+      universe.cidr, bridge ?? null,
       r.entries.map(e => [e.token.toString(), e.owner]),
       r.removed.map(x => [x.peer, x.heir]),
       r.members.map(m => [m.peer, m.address ?? null])

@@ -69,10 +69,10 @@ export interface Unroutable {
 export interface DesiredState {
   /** The families of the pools; weft's routes of the others are removed all the same. */
   readonly families: readonly Family[]
-  /** The pod bridge: made if missing (before the first pod), so its settings can be in place. */
-  readonly bridge: string
+  /** The pools' pod bridges: made if missing (before the first pod), so their settings can be in place. */
+  readonly bridges: readonly string[]
   /**
-   * The MAC the bridge is made with, when this node's address is known. A bridge made without one
+   * The MAC a bridge is made with (the same for each: every bridge is an L2 segment of its own), when this node's address is known. A bridge made without one
    * takes its lowest port's MAC, which moves as pods come and go (and the bridge plugin's own
    * pinning of it can race the making): CHECK then finds the MAC changed.
    */
@@ -115,7 +115,8 @@ export interface ObservedFdb {
 export interface ObservedState {
   /** weft's routes (proto 157) in the main table, of both families. */
   readonly routes: readonly ObservedRoute[]
-  readonly bridge: { readonly up: boolean } | null
+  /** The wanted bridges that exist, by name. */
+  readonly bridges: ReadonlyMap<string, { readonly up: boolean }>
   readonly vxlan: ObservedVxlan | null
   readonly neighbours: readonly ObservedNeighbour[]
   readonly fdb: readonly ObservedFdb[]

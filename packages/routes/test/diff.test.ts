@@ -7,9 +7,9 @@ import type { DesiredState, ObservedState, VxlanPlan } from '../src/index.ts'
 const P = asPeerId('peer-b')
 const route = (dst: string, via = '192.0.2.2') => ({ dst: dst as Cidr, via, onlink: false, peer: P })
 const want = (over: Partial<DesiredState> = {}): DesiredState =>
-  ({ families: [4], bridge: 'weft0', bridgeMac: null, routes: [], vxlan: null, sysctls: [], unroutable: [], ...over })
+  ({ families: [4], bridges: ['weft0'], bridgeMac: null, routes: [], vxlan: null, sysctls: [], unroutable: [], ...over })
 const have = (over: Partial<ObservedState> = {}): ObservedState =>
-  ({ routes: [], bridge: { up: true }, vxlan: null, neighbours: [], fdb: [], sysctls: new Map(), ...over })
+  ({ routes: [], bridges: new Map([['weft0', { up: true }]]), vxlan: null, neighbours: [], fdb: [], sysctls: new Map(), ...over })
 const tunnel: VxlanPlan = { device: 'weft-vxlan', vni: 6784, port: 6784, local: '192.0.2.1', mac: '0a:77:c0:00:02:01', mtu: 1450, peers: [{ address: '192.0.2.2', mac: '0a:77:c0:00:02:02' }], linkLocals: [] }
 const held = { vni: 6784, port: 6784, local: '192.0.2.1', learning: false, mac: '0a:77:c0:00:02:01', mtu: 1450, up: true }
 
@@ -21,13 +21,19 @@ describe('the diff', () => {
   })
 
   it('makes a missing bridge with the MAC derived from the node, so it never floats with its ports', () => {
-    const c = diff(want({ bridgeMac: '0a:62:c6:12:4d:01' }), have({ bridge: null }))
+    const c = diff(want({ bridgeMac: '0a:62:c6:12:4d:01' }), have({ bridges: new Map() }))
     expect(c.ip).toEqual(['link add weft0 address 0a:62:c6:12:4d:01 type bridge', 'link set weft0 up'])
+  })
+
+  it('makes each missing pod bridge and sets up one that is down, leaving one that is up', () => {
+    const c = diff(want({ bridges: ['weft0', 'weft1', 'weft2'], bridgeMac: '0a:62:c6:12:4d:01' }),
+      have({ bridges: new Map([['weft0', { up: true }], ['weft2', { up: false }]]) }))
+    expect(c.ip).toEqual(['link add weft1 address 0a:62:c6:12:4d:01 type bridge', 'link set weft1 up', 'link set weft2 up'])
   })
 
   it('deletes its stale routes, replaces missing or changed ones, makes a missing bridge, writes changed settings', () => {
     const c = diff(want({ routes: [route('10.40.0.0/13'), route('10.48.0.0/13')], sysctls: [{ path: 'net/ipv4/ip_forward', value: '1' }] }),
-      have({ bridge: null, routes: [{ dst: '10.40.0.0/13', gateway: '192.0.2.9', onlink: false }, { dst: '10.56.0.0/13', gateway: '192.0.2.3', onlink: false }], sysctls: new Map([['net/ipv4/ip_forward', '0']]) }))
+      have({ bridges: new Map(), routes: [{ dst: '10.40.0.0/13', gateway: '192.0.2.9', onlink: false }, { dst: '10.56.0.0/13', gateway: '192.0.2.3', onlink: false }], sysctls: new Map([['net/ipv4/ip_forward', '0']]) }))
     expect(c.ip).toEqual([
       'link add weft0 type bridge', 'link set weft0 up',
       'route del 10.56.0.0/13 proto 157',

@@ -177,4 +177,20 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
     start('direct', [{ universe: u, ring: ringWith(v4) }])
     await waitFor('the IPv6 routes to go', async () => (await routes6()).length === 0)
   })
+  it('a pool on a bridge of its own: that bridge is made up with the node\'s MAC and proxy ARP, beside the default one', async () => {
+    const moved = parseUniverse('172.20.0.0/16')
+    const addresses = { 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' }
+    await start('direct', [{ universe: u, ring: ringWith(addresses) }, { universe: moved, ring: ringWith(addresses, undefined, moved), bridge: 'weft1' }]).idle()
+    const link = JSON.parse(await must(inNetns(ns, ['ip', '-json', 'link', 'show', 'dev', 'weft1']))) as Array<{ address: string, flags: string[] }>
+    expect(link[0]?.address).toBe('0a:62:c0:00:02:01')
+    expect(link[0]?.flags).toContain('UP')
+    const settings = ['weft0', 'weft1'].flatMap(b => [`/proc/sys/net/ipv4/conf/${b}/proxy_arp`, `/proc/sys/net/ipv4/neigh/${b}/proxy_delay`])
+    expect(await must(inNetns(ns, ['cat', ...settings]))).toBe('1\n0\n1\n0\n')
+    expect((await routes()).some(r => r.dst.startsWith('172.20.') && r.gateway === '192.0.2.2')).toBe(true)
+    await stopAll()
+    // Its pool retired: its routes go; the bridge stays (a pod may still be on it), as weft0 does.
+    start('direct', [{ universe: u, ring: ringWith(addresses) }])
+    await waitFor('the moved pool\'s routes to go', async () => !(await routes()).some(r => r.dst.startsWith('172.20.')))
+    await must(inNetns(ns, ['ip', 'link', 'del', 'weft1']))
+  })
 })

@@ -41,6 +41,12 @@ function lookup (u: Universe, want: DesiredState, offset: bigint): string | null
   return best?.via ?? null
 }
 
+/** Whether a route's destination lies in the range `u`. */
+function lookupIn (u: Universe, dst: string): boolean {
+  const v = parseAddress(dst.split('/')[0]!).value
+  return v >= u.first && v < u.first + u.size
+}
+
 /** The fewest aligned blocks that cover exactly the set within [start, start+size): the binary trie's leaves. */
 function fewestBlocks (set: IntervalSet, start: bigint, size: bigint): number {
   const held = set.countIn({ start, end: start + size })
@@ -108,6 +114,32 @@ describe('the planner', () => {
       { path: 'net/ipv4/neigh/weft0/proxy_delay', value: '0' }
     ])
     expect(want.routes.every(r => r.dev === undefined && !r.onlink)).toBe(true)
+  })
+
+  it('makes every pool\'s bridge, with proxy ARP on each IPv4 pool\'s and none on a bridge of IPv6 pools only', () => {
+    const [old, moved, v6] = ['10.32.0.0/16', '172.20.0.0/16', 'fd00:20::/104'].map(parseUniverse) as [Universe, Universe, Universe]
+    const pools = [old, moved, v6].map((u, i) => ({ universe: u, ring: ringOf(u, 3, [], false).toState(), ...(i === 0 ? {} : { bridge: `weft${i}` }) }))
+    const want = plan({ ...input(old, pools[0]!.ring, PEERS[0]!), pools })
+    expect(want.bridges).toEqual(['weft0', 'weft1', 'weft2'])
+    expect(want.sysctls).toEqual([
+      { path: 'net/ipv4/ip_forward', value: '1' },
+      { path: 'net/ipv6/conf/all/forwarding', value: '1' },
+      { path: 'net/ipv4/conf/weft0/proxy_arp', value: '1' },
+      { path: 'net/ipv4/neigh/weft0/proxy_delay', value: '0' },
+      { path: 'net/ipv4/conf/weft1/proxy_arp', value: '1' },
+      { path: 'net/ipv4/neigh/weft1/proxy_delay', value: '0' }
+    ])
+    // The bridge a pool is on changes nothing of its routes: both IPv4 pools go to the same peers.
+    const vias = (u: Universe): Set<string> => new Set(want.routes.filter(r => parseAddress(r.dst.split('/')[0]!).family === u.family && lookupIn(u, r.dst)).map(r => r.via))
+    expect(vias(old)).toEqual(new Set([nodeIp(1), nodeIp(2)]))
+    expect(vias(moved)).toEqual(new Set([nodeIp(1), nodeIp(2)]))
+    // Two pools on one bridge set it up once; with every IPv4 pool on another bridge, the default one is not made.
+    const shared = plan({ ...input(old, pools[0]!.ring, PEERS[0]!), pools: pools.slice(1).map(p => ({ ...p, bridge: 'weft1' })) })
+    expect(shared.bridges).toEqual(['weft1'])
+    expect(shared.sysctls.filter(s => s.path.includes('weft'))).toEqual([
+      { path: 'net/ipv4/conf/weft1/proxy_arp', value: '1' },
+      { path: 'net/ipv4/neigh/weft1/proxy_delay', value: '0' }
+    ])
   })
 
   it('in vxlan mode plans the device, a tunnel end per peer and onlink routes over it, the MTU less 50', () => {
@@ -187,7 +219,7 @@ describe('the planner', () => {
         expect(covered(want, u)).toBe(u.size - own)
       }
       expect(want.families).toEqual([4, 6])
-      expect(want.sysctls.map(s => s.path)).toEqual(['net/ipv4/ip_forward', 'net/ipv4/conf/weft0/proxy_arp', 'net/ipv4/neigh/weft0/proxy_delay', 'net/ipv6/conf/all/forwarding'])
+      expect(want.sysctls.map(s => s.path)).toEqual(['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding', 'net/ipv4/conf/weft0/proxy_arp', 'net/ipv4/neigh/weft0/proxy_delay'])
       expect(want.unroutable).toEqual([])
     })
 
