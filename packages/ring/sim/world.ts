@@ -8,7 +8,7 @@ import type { Universe } from '../src/address.ts'
 import { type Peer, createPeer } from '../src/peer.ts'
 import { statesEqual } from '../src/shape.ts'
 import type { Faults as PeerFaults, Timeouts } from '../src/config.ts'
-import type { Completion, InitMode, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
+import type { Completion, InitMode, Message, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
 import { Disk } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
 import type { Prng } from './prng.ts'
@@ -47,6 +47,8 @@ export interface WorldOptions {
   readonly traceLines?: number
   /** Check after every event that all rings, live or on disk, come from one split. */
   readonly oneRing?: boolean
+  /** Sees every message sent, with the number of peers it goes to (a broadcast goes to every other live one). */
+  readonly meter?: (msg: Message, recipients: number) => void
 }
 
 /** A check failed: the schedule is wrong somewhere. */
@@ -77,6 +79,13 @@ export class World {
     this.net = new Network(opts.rnd, opts.net)
   }
 
+  /** Peers not dead, cached until one is added or dies: broadcasts go to them. */
+  private liveCache: PeerId[] | null = null
+  private live (): PeerId[] {
+    this.liveCache ??= this.ids().filter(id => this.nodes.get(id)!.state !== 'dead')
+    return this.liveCache
+  }
+
   ids (state?: NodeState): PeerId[] {
     return [...this.nodes.values()].filter(n => state === undefined || n.state === state).map(n => n.id)
   }
@@ -97,12 +106,30 @@ export class World {
   static nodeName (id: PeerId): string { return `n-${id}` }
 
   add (id: PeerId, init: InitMode, nodes: readonly NodeRecord[] | null = null): void {
-    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map(), releasing: new Set(), nodes }
-    this.nodes.set(id, node)
-    this.start(node)
+    this.start(this.node(id, init, nodes))
   }
 
-  private start (node: Node): void {
+  /**
+   * Many peers at once, each from a disk holding `ring` if given (a cluster that has run for a
+   * while); reachability is worked out once, not once per peer.
+   */
+  addAll (ids: readonly PeerId[], init: InitMode, ring?: RingState): void {
+    const nodes = ids.map(id => this.node(id, init, null))
+    for (const n of nodes) {
+      if (ring !== undefined) n.disk.apply({ ring, putAllocations: [], deleteAllocations: [] })
+      this.start(n, false)
+    }
+    this.updateReachability()
+  }
+
+  private node (id: PeerId, init: InitMode, nodes: readonly NodeRecord[] | null): Node {
+    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map(), releasing: new Set(), nodes }
+    this.nodes.set(id, node)
+    this.liveCache = null
+    return node
+  }
+
+  private start (node: Node, reach = true): void {
     const persisted = node.disk.load()
     node.peer = createPeer({
       id: node.id,
@@ -125,7 +152,7 @@ export class World {
     node.releasing.clear()
     this.trace.add(`start ${node.id}${persisted !== undefined ? ' (restored)' : ''}`)
     if (node.nodes !== null) node.peer.setNodes(node.nodes)
-    this.updateReachability()
+    if (reach) this.updateReachability()
   }
 
   /** An agent read the Node list: `nodes` is what it got. */
@@ -186,6 +213,7 @@ export class World {
     if (node === undefined || node.state === 'dead') return
     node.peer = null
     node.state = 'dead'
+    this.liveCache = null
     this.net.dropFor(id)
     for (const [, o] of node.held) this.owners.delete(o)
     node.held.clear()
@@ -286,7 +314,8 @@ export class World {
         return
       }
       for (const m of rd.messages) {
-        const targets = m.to === 'all' ? this.ids().filter(id => id !== node.id && this.nodes.get(id)!.state !== 'dead') : [m.to]
+        const targets = m.to === 'all' ? this.live().filter(id => id !== node.id) : [m.to]
+        this.opts.meter?.(m.msg, targets.length)
         for (const to of targets) this.net.send({ from: node.id, to, msg: m.msg })
       }
       for (const c of rd.completions) this.complete(node, c)
@@ -378,12 +407,22 @@ export class World {
       if (n.state !== 'up' || n.peer!.removedBy() !== null) continue
       const r = n.peer!.ring()
       if (first === null) first = [n.id, r]
-      else if (!statesEqual(first[1], r)) throw new Violation(`convergence: rings of ${first[0]} and ${n.id} differ`)
+      else if (!statesEqual(first[1], r)) throw new Violation(`convergence: rings of ${first[0]} and ${n.id} differ: ${firstDifference(first[1], r)}`)
     }
   }
 }
 
 const big = (_k: string, v: unknown): unknown => typeof v === 'bigint' ? `${v}` : v
+
+/** The first part in which two ring states differ, for a violation report. */
+function firstDifference (a: RingState, b: RingState): string {
+  for (const k of ['seeds', 'entries', 'members', 'removed'] as const) {
+    const [x, y] = [a[k], b[k]].map(v => v.map(i => JSON.stringify(i, big)))
+    const i = x!.findIndex((v, j) => v !== y![j])
+    if (i >= 0 || x!.length !== y!.length) return `${k}[${i < 0 ? x!.length : i}]: ${x![i] ?? '-'} vs ${y![i < 0 ? x!.length : i] ?? '-'}`
+  }
+  return 'universe'
+}
 
 /** A success's result for the trace: the offset allocated or released, the space taken over, or nothing. */
 function outcome (c: Extract<Completion, { ok: true }>): string {

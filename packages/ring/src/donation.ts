@@ -9,7 +9,8 @@ import { addressAt } from './address.ts'
 import { IntervalSet } from './intervals.ts'
 import { usableRanges } from './owned.ts'
 import type { Core } from './core.ts'
-import { absorbRing, ringChanged, snapshot } from './ring-sync.ts'
+import { deltaOf, seedsFingerprint } from './ring-digest.ts'
+import { absorbDelta, digest, onDigest, ringChanged, snapshot, wholeRing } from './ring-sync.ts'
 import type { Message, Offset, PeerId, Range } from './types.ts'
 
 export interface Ask {
@@ -37,7 +38,7 @@ export const DENY_ALLOCATED = 'address-allocated'
 
 function ask (s: Core, d: DonationState, to: PeerId, address: Offset | null): void {
   d.asks.set(to, { deadline: s.now + s.t.ask, address })
-  const msg: Request = address === null ? { type: 'space-request', ring: snapshot(s) } : { type: 'space-request', ring: snapshot(s), address }
+  const msg: Request = address === null ? { type: 'space-request' } : { type: 'space-request', address }
   s.out.send(to, msg)
 }
 
@@ -61,7 +62,7 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
   const enough = urgent || joining ? 2n : 4n * d.lowWater + 2n
   let best: PeerId | null = null
   let bestFree = 0n
-  for (const [p, { free: hint }] of s.ring.holdings()) {
+  for (const [p, { free: hint }] of s.ring.holdings(s.hints)) {
     if (p === s.id || !s.reachable.has(p) || d.tried.has(p) || d.asks.has(p)) continue
     if (hint >= enough && (hint > bestFree || (hint === bestFree && s.random() < 0.5))) { best = p; bestFree = hint }
   }
@@ -80,12 +81,14 @@ export function expireAsks (s: Core, d: DonationState): void {
   }
 }
 
-/** As donor. A request from a removed peer gets our ring (so it learns it was removed) and nothing else. */
+/**
+ * As donor. A request from a removed peer gets our ring (so it learns it was removed) and nothing
+ * else. A grant carries what the gift changed in our ring; a deny, our digest (the asker may be behind).
+ */
 export function onSpaceRequest (s: Core, from: PeerId, msg: Request): void {
-  if (!absorbRing(s, from, msg.ring)) return
-  if (s.ring.isRemoved(from)) { s.out.send(from, { type: 'ring', ring: snapshot(s) }); return }
+  if (s.ring.isRemoved(from)) { s.out.send(from, wholeRing(s)); return }
   if (s.removedBy !== null) return
-  const deny = (reason: string): void => s.out.send(from, { type: 'space-deny', ring: snapshot(s), reason })
+  const deny = (reason: string): void => s.out.send(from, { type: 'space-deny', digest: digest(s), reason })
   if (s.ring.isEmpty()) { deny('no ring yet'); return }
   let range: Range | null
   if (msg.address !== undefined) {
@@ -97,16 +100,18 @@ export function onSpaceRequest (s: Core, from: PeerId, msg: Request): void {
     range = s.space.donation()
     if (range === null) { deny('no free space'); return }
   }
+  const before = snapshot(s)
   s.ring.give(range, s.id, from)
   ringChanged(s)
   if (s.faults.donorKeeps === true) s.space.setOwned([...s.space.owned(), range])
   s.out.events.push({ kind: 'space-given', to: from, range })
-  s.out.send(from, { type: 'space-grant', ring: snapshot(s), range })
+  const after = snapshot(s)
+  s.out.send(from, { type: 'space-grant', delta: { seeds: seedsFingerprint(after.seeds), part: deltaOf(before, after) }, range })
 }
 
 export function onSpaceGrant (s: Core, d: DonationState, from: PeerId, msg: Grant): void {
   d.asks.delete(from)
-  if (!absorbRing(s, from, msg.ring)) return
+  if (!absorbDelta(s, from, msg.delta)) return
   const mine = IntervalSet.of(usableRanges(s.ring, s.id))
   if (mine.countIn(msg.range) > 0n) s.out.events.push({ kind: 'space-received', from, range: msg.range })
 }
@@ -120,6 +125,6 @@ export function onSpaceDeny (s: Core, d: DonationState, from: PeerId, msg: Deny)
     d.asks.delete(from)
     d.tried.add(from)
   }
-  if (!absorbRing(s, from, msg.ring)) return null
+  onDigest(s, from, msg.digest, false)
   return a === undefined || a.address === null || msg.reason !== DENY_ALLOCATED ? null : a.address
 }

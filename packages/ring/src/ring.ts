@@ -20,7 +20,7 @@ export interface ConflictEvent {
   readonly from: PeerId
 }
 
-/** What one peer holds in the ring: addresses it effectively owns, and its last gossiped free count. */
+/** What one peer holds in the ring: addresses it effectively owns, and its last reported free count (a hint). */
 export interface Holding {
   readonly size: bigint
   readonly free: bigint
@@ -33,12 +33,10 @@ export interface MergeResult {
 
 const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
-/** The deterministic winner between two versions of one token's entry. */
+/** The deterministic winner between two versions of one token's entry: ownership alone decides. */
 export function winner (a: Entry, b: Entry): Entry {
   if (a.version !== b.version) return a.version > b.version ? a : b
-  const c = cmpStr(a.owner, b.owner)
-  if (c !== 0) return c > 0 ? a : b
-  return a.free >= b.free ? a : b
+  return cmpStr(a.owner, b.owner) >= 0 ? a : b
 }
 
 function memberWinner (a: Member, b: Member): Member {
@@ -115,17 +113,6 @@ export class Ring {
     return spansOf(this.universe.size, this.list, e => this.effectiveOwner(e.owner))
   }
 
-  /** Each entry's spans, by token. */
-  private spansByToken (): Map<Offset, Range[]> {
-    const out = new Map<Offset, Range[]>()
-    for (const sp of spansOf(this.universe.size, this.list)) {
-      const rs = out.get(sp.entry.token)
-      if (rs === undefined) out.set(sp.entry.token, [sp.range])
-      else rs.push(sp.range)
-    }
-    return out
-  }
-
   private indexAt (offset: Offset): number {
     let lo = 0
     let hi = this.list.length - 1
@@ -152,16 +139,14 @@ export class Ring {
     return this.rangesOf(peer).reduce((n, r) => n + r.end - r.start, 0n)
   }
 
-  /** Every effective owner's space and last gossiped free count, in one pass; keyed in peer id order. */
-  holdings (): Map<PeerId, Holding> {
-    const out = new Map<PeerId, Holding>()
-    for (const { entry, owner, range } of this.spans()) {
-      const h = out.get(owner)
-      // An entry's free count is reported once, with its first span.
-      const free = range.start === entry.token ? entry.free : 0n
-      out.set(owner, { size: (h?.size ?? 0n) + range.end - range.start, free: (h?.free ?? 0n) + free })
-    }
-    return new Map([...out].sort(([a], [b]) => cmpStr(a, b)))
+  /**
+   * Every effective owner's space, in one pass, with its free count from `hints` (0 when it has
+   * reported none); keyed in peer id order.
+   */
+  holdings (hints: ReadonlyMap<PeerId, bigint>): Map<PeerId, Holding> {
+    const size = new Map<PeerId, bigint>()
+    for (const { owner, range } of this.spans()) size.set(owner, (size.get(owner) ?? 0n) + range.end - range.start)
+    return new Map([...size].sort(([a], [b]) => cmpStr(a, b)).map(([p, n]) => [p, { size: n, free: hints.get(p) ?? 0n }]))
   }
 
   /** Peers that own space, effectively, sorted. */
@@ -182,7 +167,7 @@ export class Ring {
     const entries: Entry[] = []
     for (let i = 0n; i < n; i++) {
       const share = base + (i < extra ? 1n : 0n)
-      entries.push({ token, owner: peers[Number(i)]!, version: 1, free: share })
+      entries.push({ token, owner: peers[Number(i)]!, version: 1 })
       token += share
     }
     this.seedList = peers
@@ -196,7 +181,7 @@ export class Ring {
     if (this.list[i]!.token === at) return i
     const owner = this.effectiveOwner(this.list[i]!.owner)
     const j = this.list[i]!.token < at ? i + 1 : 0
-    this.list.splice(j, 0, { token: at, owner, version: 1, free: 0n })
+    this.list.splice(j, 0, { token: at, owner, version: 1 })
     return j
   }
 
@@ -213,29 +198,8 @@ export class Ring {
     }
     if (range.end < u.size) this.ensureToken(range.end)
     this.ensureToken(range.start)
-    const spans = this.spansByToken()
-    this.list = this.list.map(e => {
-      if (e.token < range.start || e.token >= range.end) return e
-      // Inside `range`, so not the wrap: the first span is the whole given piece.
-      const own = spans.get(e.token)![0]!
-      return { token: e.token, owner: to, version: e.version + 1, free: own.end - own.start }
-    })
+    this.list = this.list.map(e => e.token < range.start || e.token >= range.end ? e : { token: e.token, owner: to, version: e.version + 1 })
     this.assert()
-  }
-
-  /** The owner reports free counts on its own entries; only entries whose count changed are bumped. */
-  reportFree (peer: PeerId, freeIn: (r: Range) => bigint): boolean {
-    let changed = false
-    const spans = this.spansByToken()
-    this.list = this.list.map(e => {
-      if (e.owner !== peer) return e
-      const free = spans.get(e.token)!.reduce((n, r) => n + freeIn(r), 0n)
-      if (free === e.free) return e
-      changed = true
-      return { ...e, version: e.version + 1, free }
-    })
-    if (changed) this.assert()
-    return changed
   }
 
   /** The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers. */
