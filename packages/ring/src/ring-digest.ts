@@ -45,9 +45,16 @@ export function digestOf (s: RingState): Digest {
 
 export const sameDigest = (a: Digest, b: Digest): boolean => a.hash === b.hash && a.weight === b.weight
 
+const fingerprints = new WeakMap<readonly PeerId[], number>()
+
 /** The seed list's fingerprint: a delta names its ring by it (32 bits; the list itself is long). */
 export function seedsFingerprint (seeds: readonly PeerId[]): number {
-  return Number(new Hasher().add(seeds.join(',')).value() & 0xffffffffn)
+  let fp = fingerprints.get(seeds)
+  if (fp === undefined) {
+    fp = Number(new Hasher().add(seeds.join(',')).value() & 0xffffffffn)
+    fingerprints.set(seeds, fp)
+  }
+  return fp
 }
 
 /**
