@@ -64,7 +64,7 @@ function ringToWire (s: RingState, hints: readonly Hint[] = []): unknown[] {
   for (const e of s.entries) entries.push(bigToBytes(e.token), ix(e.owner), e.version)
   // The address is a fourth item only when present.
   const members = s.members.map(m => [m.nickname, m.version, m.acks.map(ix), ...(m.address === undefined ? [] : [m.address])])
-  const removed = s.removed.map(r => [ix(r.peer), ix(r.heir)])
+  const removed = s.removed.map(r => [ix(r.peer), ix(r.heir), ...(r.done === true ? [true] : [])])
   const hinted: unknown[] = []
   for (const h of hints) hinted.push(ix(h.peer), bigToBytes(h.free))
   return [s.universe, table.map(peerToWire), seeds, entries, members, removed, hinted]
@@ -102,8 +102,13 @@ function ringFromWire (x: unknown, path: string): { ring: RingState, hints: Hint
     }),
     removed: arr(removed, `${path}.removed`).map((r, i): Removal => {
       const p = `${path}.removed[${i}]`
-      const [dead, heir] = arr(r, p, 2)
-      return { peer: ref(dead, `${p}.peer`), heir: ref(heir, `${p}.heir`) }
+      const items = arr(r, p)
+      if (items.length !== 2 && items.length !== 3) fail(p, `expected 2 or 3 items, got ${items.length}`)
+      const [dead, heir, done] = items
+      const removal: Removal = { peer: ref(dead, `${p}.peer`), heir: ref(heir, `${p}.heir`) }
+      if (items.length === 2) return removal
+      if (done !== true) fail(`${p}.done`, 'expected true')
+      return { ...removal, done }
     })
   }
   return { ring, hints }

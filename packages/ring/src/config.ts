@@ -36,6 +36,8 @@ export interface Faults {
   readonly takeoverWithoutConsensus?: boolean
   /** The heir uses inherited ranges at once, without waiting for every member's ack. */
   readonly heirSkipsSettle?: boolean
+  /** The heir adopts and completes (compacts) a removal as soon as it is decided, before every peer has acknowledged it. */
+  readonly compactEarly?: boolean
   /** kubernetes init: the initialiser does not wait for rivals and near-simultaneous nodes. */
   readonly initialiserSkipsWait?: boolean
 }

@@ -4,7 +4,7 @@
  * fingerprint (tells whether a delta belongs to this ring), and the delta between two states.
  */
 import { sameEntry } from './shape.ts'
-import type { Digest, Entry, Member, PeerId, RingState } from './types.ts'
+import type { Digest, Entry, Member, PeerId, Removal, RingState } from './types.ts'
 
 /** Two 32-bit FNV-1a hashes with different offsets, read as one 64-bit value. */
 class Hasher {
@@ -30,6 +30,7 @@ class Hasher {
   }
 }
 
+const removalText = (r: Removal): string => `${r.peer} ${r.heir}${r.done === true ? ' done' : ''}`
 const memberText = (m: Member): string => `${m.peer} ${m.nickname} ${m.version} ${m.address ?? ''} ${m.acks.join(',')}`
 
 export function digestOf (s: RingState): Digest {
@@ -39,7 +40,7 @@ export function digestOf (s: RingState): Digest {
   h.add('|')
   for (const m of s.members) { h.add(memberText(m)); weight += m.version }
   h.add('|')
-  for (const r of s.removed) { h.add(`${r.peer} ${r.heir}`); weight += 1 }
+  for (const r of s.removed) { h.add(removalText(r)); weight += r.done === true ? 2 : 1 }
   return { hash: h.value(), weight }
 }
 
@@ -64,13 +65,13 @@ export function seedsFingerprint (seeds: readonly PeerId[]): number {
 export function deltaOf (before: RingState, after: RingState): RingState {
   const oldEntries = new Map<bigint, Entry>(before.entries.map(e => [e.token, e]))
   const oldMembers = new Map<PeerId, Member>(before.members.map(m => [m.peer, m]))
-  const oldRemoved = new Set(before.removed.map(r => `${r.peer} ${r.heir}`))
+  const oldRemoved = new Set(before.removed.map(removalText))
   return {
     universe: after.universe,
     seeds: before.seeds.length === 0 ? after.seeds : [],
     entries: after.entries.filter(e => { const o = oldEntries.get(e.token); return o === undefined || !sameEntry(o, e) }),
     members: after.members.filter(m => { const o = oldMembers.get(m.peer); return o === undefined || memberText(o) !== memberText(m) }),
-    removed: after.removed.filter(r => !oldRemoved.has(`${r.peer} ${r.heir}`))
+    removed: after.removed.filter(r => !oldRemoved.has(removalText(r)))
   }
 }
 

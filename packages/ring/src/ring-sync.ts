@@ -231,7 +231,8 @@ export function ringChanged (s: Core, local = true): void {
     return
   }
   if (!s.ring.isEmpty()) {
-    const own = [s.ring.setMember(s.id, s.nickname, s.address), s.ring.ackRemovals(s.id), inheritanceReady(s) && s.ring.adopt(s.id)]
+    const adopt = s.faults.compactEarly === true || inheritanceReady(s)
+    const own = [s.ring.setMember(s.id, s.nickname, s.address), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id)]
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }
@@ -253,13 +254,15 @@ function inheritanceReady (s: Core): boolean {
 }
 
 function maybeAdopt (s: Core): void {
-  if (s.removedBy === null && awaitingAdoption(s) && inheritanceReady(s) && s.ring.adopt(s.id)) ringChanged(s)
+  if (s.removedBy === null && awaitingAdoption(s) && inheritanceReady(s) && s.ring.adopt(s.id)) {
+    s.ring.ackRemovals(s.id)
+    ringChanged(s)
+  }
 }
 
-/** Some entry this peer inherits is not adopted yet. */
+/** Some removal whose ranges end with this peer is not completed yet. */
 function awaitingAdoption (s: Core): boolean {
-  if (s.ring.removals().length === 0) return false
-  return s.ring.entries().some(e => e.owner !== s.id && s.ring.effectiveOwner(e.owner) === s.id)
+  return s.ring.removalsPending() && s.ring.removals().some(r => r.done !== true && s.ring.effectiveOwner(r.peer) === s.id)
 }
 
 /** Whether every removal whose ranges end with this peer is acknowledged by every member. */

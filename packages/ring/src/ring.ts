@@ -52,6 +52,8 @@ export class Ring {
   private list: Entry[] = []
   private memberMap = new Map<PeerId, Member>()
   private removedMap = new Map<PeerId, PeerId>()
+  /** Removals the heir has completed (`Removal.done`). */
+  private doneSet = new Set<PeerId>()
 
   private constructor (universe: Universe) {
     this.universe = universe
@@ -69,7 +71,10 @@ export class Ring {
     r.seedList = [...s.seeds]
     r.list = [...s.entries]
     for (const m of s.members) r.memberMap.set(m.peer, m)
-    for (const x of s.removed) r.removedMap.set(x.peer, x.heir)
+    for (const x of s.removed) {
+      r.removedMap.set(x.peer, x.heir)
+      if (x.done === true) r.doneSet.add(x.peer)
+    }
     r.assert()
     return r
   }
@@ -89,9 +94,11 @@ export class Ring {
   entries (): readonly Entry[] { return this.list }
   member (p: PeerId): Member | undefined { return this.memberMap.get(p) }
   removals (): readonly Removal[] {
-    return [...this.removedMap].map(([peer, heir]) => ({ peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
+    return [...this.removedMap].map(([peer, heir]): Removal => (this.doneSet.has(peer) ? { peer, heir, done: true } : { peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
   }
   isRemoved (p: PeerId): boolean { return this.removedMap.has(p) }
+  /** Some removal is not completed yet: its heir may still have entries to adopt. */
+  removalsPending (): boolean { return this.removedMap.size > this.doneSet.size }
   /** Who `p`'s removal named as heir (not followed further); undefined if `p` is not removed. */
   heirOf (p: PeerId): PeerId | undefined { return this.removedMap.get(p) }
 
@@ -202,17 +209,31 @@ export class Ring {
     this.assert()
   }
 
-  /** The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers. */
+  /**
+   * The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers,
+   * and completes those removals (compaction: their acks and the dead peers' records go).
+   */
   adopt (peer: PeerId): boolean {
-    if (this.removedMap.size === 0) return false
+    if (!this.removalsPending()) return false
     let changed = false
     this.list = this.list.map(e => {
       if (e.owner === peer || this.effectiveOwner(e.owner) !== peer) return e
       changed = true
       return { ...e, owner: peer, version: e.version + 1 }
     })
+    for (const dead of this.removedMap.keys()) {
+      if (this.doneSet.has(dead) || this.effectiveOwner(dead) !== peer) continue
+      this.doneSet.add(dead)
+      changed = true
+    }
+    this.dropDoneRecords()
     if (changed) this.assert()
     return changed
+  }
+
+  /** A completed removal's dead peer needs no record: nothing of it is read again, and the removal stays. */
+  private dropDoneRecords (): void {
+    for (const dead of this.doneSet) this.memberMap.delete(dead)
   }
 
   /** `peer`'s own record: its nickname and node address (none: `undefined`). */
@@ -224,10 +245,10 @@ export class Ring {
     return true
   }
 
-  /** `peer`'s record acknowledges every removal this ring knows. */
+  /** `peer`'s record acknowledges every removal this ring knows that is not completed (a completed one needs no acks). */
   ackRemovals (peer: PeerId): boolean {
     const m = this.memberMap.get(peer) ?? { peer, nickname: '', version: 0, acks: [] }
-    const acks = [...this.removedMap.keys()].sort(cmpStr)
+    const acks = [...this.removedMap.keys()].filter(p => !this.doneSet.has(p)).sort(cmpStr)
     if (m.version > 0 && acks.length === m.acks.length && acks.every((a, i) => a === m.acks[i])) return false
     this.memberMap.set(peer, { ...m, version: m.version + 1, acks })
     return true
@@ -253,6 +274,7 @@ export class Ring {
   /** `dead`'s removal is decided and every known peer but its heir has acknowledged it. */
   settled (dead: PeerId): boolean {
     if (!this.removedMap.has(dead)) return false
+    if (this.doneSet.has(dead)) return true
     const heir = this.effectiveOwner(dead)
     return this.knownPeers().every(p => p === heir || (this.memberMap.get(p)?.acks.includes(dead) ?? false))
   }
@@ -278,10 +300,17 @@ export class Ring {
       next.memberMap.set(m.peer, mine === undefined ? m : memberWinner(mine, m))
     }
     next.removedMap = new Map(this.removedMap)
+    next.doneSet = new Set(this.doneSet)
     for (const x of incoming.removed) {
       const mine = next.removedMap.get(x.peer)
-      if (mine === undefined || x.heir < mine) next.removedMap.set(x.peer, x.heir)
+      if (mine === undefined || x.heir < mine) {
+        next.removedMap.set(x.peer, x.heir)
+        // A completion counts only for the heir that made it.
+        if (mine !== undefined) next.doneSet.delete(x.peer)
+      }
+      if (x.done === true && next.removedMap.get(x.peer) === x.heir) next.doneSet.add(x.peer)
     }
+    next.dropDoneRecords()
 
     // Per token, the winner; remember which tokens the incoming side won.
     const local = new Map(this.list.map(e => [e.token, e]))
@@ -320,6 +349,7 @@ export class Ring {
     this.list = next.list
     this.memberMap = next.memberMap
     this.removedMap = next.removedMap
+    this.doneSet = next.doneSet
     const after = this.toState()
     return { changed: !statesEqual(before, after), conflicts }
   }

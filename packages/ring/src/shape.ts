@@ -35,6 +35,7 @@ export function validateState (u: Universe, s: RingState): Error | null {
     const r = s.removed[i]!
     if (r.peer === r.heir) return new RingError(`removal of ${r.peer}: a peer cannot be its own heir`)
     if (i > 0 && r.peer <= s.removed[i - 1]!.peer) return new RingError(`removal ${i}: not sorted or repeated`)
+    if (r.done !== undefined && r.done !== true) return new RingError(`removal of ${r.peer}: done is neither set nor absent`)
   }
   return null
 }
@@ -49,5 +50,5 @@ export function statesEqual (a: RingState, b: RingState): boolean {
     const n = b.members[i]!
     return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.address !== n.address || m.acks.join(',') !== n.acks.join(',')
   })) return false
-  return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir)
+  return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir && r.done === b.removed[i]!.done)
 }

@@ -74,6 +74,12 @@ export interface Member {
 export interface Removal {
   readonly peer: PeerId
   readonly heir: PeerId
+  /**
+   * Set by the heir once it adopted the ranges (every known peer had acknowledged the removal and
+   * held the heir's ring): the acks are no longer needed, nor the dead peer's record. The removal
+   * itself stays, so no replica that still holds the peer's record or entries can bring it back.
+   */
+  readonly done?: true
 }
 
 /** The ring as data: what is persisted and gossiped. */

@@ -146,6 +146,20 @@ describe('simulator', () => {
     expect(() => heirRace({ heirSkipsSettle: true })).toThrow(/exclusivity: offset 160/)
   })
 
+  it('compacts a settled removal: the dead peer\'s record and every ack go, the removal stays done', () => {
+    const { w } = heirRace()
+    for (const p of [A, B, C, E]) {
+      const ring = w.peer(p).ring()
+      expect(ring.removed).toEqual([{ peer: D, heir: A, done: true }])
+      expect(ring.members.map(m => [m.peer, m.acks])).toEqual([A, B, C, E].map(q => [q, []]))
+      expect(ring.entries.some(e => e.owner === D)).toBe(false)
+    }
+  })
+
+  it('catches a removal compacted before every peer acknowledged it', () => {
+    expect(() => heirRace({ compactEarly: true })).toThrow(/exclusivity: offset 160/)
+  })
+
   it('rings converge after a peer comes back from a stale disk and reuses a version', () => {
     const w = staleRestore()
     w.check(true)
