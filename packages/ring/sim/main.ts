@@ -1,12 +1,16 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube]`.
- * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones.
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube] [--full]`.
+ * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--full`
+ * runs every schedule with exactly P peers of a running cluster (for 1,000 and 5,000 peers).
+ * `--replace R` instead replaces a node R times in a cluster of P peers and prints what the state
+ * costs then (replacements.ts); a violation there throws.
  * Runs N schedules (seeds S..S+N-1) of E events with up to P peers each, prints progress sparsely and,
  * for each violation, the seed and the last L trace lines. Ends with one line
  * `schedules: N  violations: V`; exits 1 if V > 0. Replay one seed with `--seeds 1 --first <seed>`.
  */
 import { parseArgs } from 'node:util'
 import { runKubeSchedule } from './kube-schedule.ts'
+import { runReplacements } from './replacements.ts'
 import { runSchedule } from './schedule.ts'
 
 function positive (name: string, text: string | undefined, fallback: number): number {
@@ -20,7 +24,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -29,11 +33,20 @@ const first = positive('first', values.first, 1)
 const events = positive('events', values.events, 250)
 const traceLines = positive('trace', values.trace, 40)
 
+if (values.replace !== undefined) {
+  // One long run instead of schedules: --replace R node replacements in a cluster of --peers peers.
+  const started = performance.now()
+  const r = runReplacements(first, maxPeers, positive('replace', values.replace, 1))
+  console.log(JSON.stringify(r))
+  console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  process.exit(0)
+}
+
 let violations = 0
 const started = performance.now()
 const every = Math.max(1, Math.floor(seeds / 10))
 for (let i = 0; i < seeds; i++) {
-  const r = (values.kube === true ? runKubeSchedule : runSchedule)(first + i, { maxPeers, events, traceLines })
+  const r = (values.kube === true ? runKubeSchedule : runSchedule)(first + i, { maxPeers, events, traceLines, full: values.full === true })
   if (r.violation !== null) {
     violations++
     console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
@@ -43,5 +56,6 @@ for (let i = 0; i < seeds; i++) {
     console.log(`... ${i + 1}/${seeds} schedules, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
 }
+console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
 console.log(`schedules: ${seeds}  violations: ${violations}`)
 process.exitCode = violations > 0 ? 1 : 0

@@ -111,7 +111,8 @@ export class World {
 
   /**
    * Many peers at once, each from a disk holding `ring` if given (a cluster that has run for a
-   * while); reachability is worked out once, not once per peer.
+   * while). They come up one by one, each seeing every other, and what that sends is delivered
+   * before the next: what a peer learns from the ones before it spares it greeting them all again.
    */
   addAll (ids: readonly PeerId[], init: InitMode, ring?: RingState): void {
     const nodes = ids.map(id => this.node(id, init, null))
@@ -119,7 +120,12 @@ export class World {
       if (ring !== undefined) n.disk.apply({ ring, putAllocations: [], deleteAllocations: [] })
       this.start(n, false)
     }
-    this.updateReachability()
+    for (const n of nodes) {
+      if (n.state !== 'up') continue
+      n.peer!.setReachable(nodes.filter(m => m !== n && m.state === 'up' && this.net.connected(n.id, m.id)).map(m => m.id))
+      this.pump(n)
+      for (let i = 0; i < 1000 && this.deliver(100_000) > 0; i++);
+    }
   }
 
   private node (id: PeerId, init: InitMode, nodes: readonly NodeRecord[] | null): Node {

@@ -6,6 +6,7 @@ import { type PeerId, type RingState, asPeerId } from '../src/types.ts'
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
 import { runKubeSchedule } from '../sim/kube-schedule.ts'
+import { runReplacements } from '../sim/replacements.ts'
 import { type ScheduleResult, runSchedule } from '../sim/schedule.ts'
 import { World } from '../sim/world.ts'
 
@@ -154,6 +155,15 @@ describe('simulator', () => {
       expect(ring.members.map(m => [m.peer, m.acks])).toEqual([A, B, C, E].map(q => [q, []]))
       expect(ring.entries.some(e => e.owner === D)).toBe(false)
     }
+  })
+
+  it('after 100 node replacements the records and acks follow the live cluster; only the removals and tokens remain of history', () => {
+    const r = runReplacements(1, 5, 100)
+    expect(r).toMatchObject({ members: 5, removals: 100, pendingAcks: 0 })
+    // What is left per replacement: the removal (the dead id and two indices) and the donation's
+    // token; coalescing adjacent entries of one owner is not done here.
+    expect(r.ring - r.fresh).toBeLessThan(100 * 12 + (r.entries - 5) * 8)
+    expect(r.largestMessage).toBeLessThan(r.ring + 256)
   })
 
   it('catches a removal compacted before every peer acknowledged it', () => {
