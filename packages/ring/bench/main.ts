@@ -156,7 +156,7 @@ function memoryRow (): [string, string] {
   return ['heap of a space with 100k allocations', `${((after - before) / 1024 / 1024).toFixed(1)} MiB`]
 }
 
-const rows = process.env.ONLY !== undefined ? [gossipRow(Number(process.env.ONLY))] : [mergeRow(), ...sizeRows(), gossipRow(100), gossipRow(1000), holdingsRow(), throughputRow(), memoryRow()]
+const rows = [mergeRow(), ...sizeRows(), gossipRow(100), gossipRow(1000), holdingsRow(), throughputRow(), memoryRow()]
 const w = Math.max(...rows.map(r => r[0].length))
 console.log('ring benchmark')
 for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`)

@@ -47,6 +47,10 @@ export function big (x: unknown, path: string): bigint {
   for (const b of x) v = (v << 8n) | BigInt(b)
   return v
 }
+/** A non-negative number sent as an integer when small, as big-endian bytes when not. */
+export function num (x: unknown, path: string): bigint {
+  return typeof x === 'number' ? BigInt(int(x, path)) : big(x, path)
+}
 export function bool (x: unknown, path: string): boolean {
   if (typeof x !== 'boolean') fail(path, 'expected a boolean')
   return x

@@ -7,7 +7,7 @@
 import { Packr } from 'msgpackr'
 import { base58Decode, base58Encode } from './base58.ts'
 import { ringFromWireV2, messageFromWireV2 } from './codec-v2.ts'
-import { PAXOS_KINDS, acceptedFromWire, arr, big, bool, commonFromWire, fail, int, nodeAddress, optBallot, peerText, str } from './codec-read.ts'
+import { PAXOS_KINDS, acceptedFromWire, arr, big, bool, commonFromWire, fail, int, nodeAddress, num, optBallot, peerText, str } from './codec-read.ts'
 import { NewerCodecError } from './errors.ts'
 import type {
   AcceptorRecord, Allocation, Ballot, Cidr, Digest, Entry, Hint, Member, Message, NodeRecord, Offset, PaxosMessage, PeerId, Removal, RingDelta, RingState
@@ -15,7 +15,7 @@ import type {
 
 /**
  * 3: gossip sends what changed (deltas, digests, hints outside the ring), entries carry no free
- * count, peer ids travel as bytes, a member's id is its place in the peer table. Version-2 builds
+ * count, tokens travel as gaps, peer ids as bytes, a member's id is its place in the peer table. Version-2 builds
  * ignore version 3 as newer (no penalty); this build still reads versions 1 and 2.
  * 2: member records may carry a node address (a fifth item).
  */
@@ -60,8 +60,14 @@ function ringToWire (s: RingState, hints: readonly Hint[] = []): unknown[] {
     return i
   }
   const seeds = s.seeds.map(ix)
+  // Tokens are sorted: each is written as its gap from the one before, an integer when it fits 32 bits.
   const entries: unknown[] = []
-  for (const e of s.entries) entries.push(bigToBytes(e.token), ix(e.owner), e.version)
+  let prev = 0n
+  for (const e of s.entries) {
+    const gap = e.token - prev
+    entries.push(gap < 1n << 32n ? Number(gap) : bigToBytes(gap), ix(e.owner), e.version)
+    prev = e.token
+  }
   // The address is a fourth item only when present.
   const members = s.members.map(m => [m.nickname, m.version, m.acks.map(ix), ...(m.address === undefined ? [] : [m.address])])
   const removed = s.removed.map(r => [ix(r.peer), ix(r.heir), ...(r.done === true ? [true] : [])])
@@ -78,9 +84,11 @@ function ringFromWire (x: unknown, path: string): { ring: RingState, hints: Hint
   const f = arr(flat, `${path}.entries`)
   if (f.length % 3 !== 0) fail(`${path}.entries`, 'length is not a multiple of 3')
   const entries: Entry[] = []
+  let token = 0n
   for (let i = 0; i < f.length; i += 3) {
     const p = `${path}.entries[${i / 3}]`
-    entries.push({ token: big(f[i], `${p}.token`), owner: ref(f[i + 1], `${p}.owner`), version: int(f[i + 2], `${p}.version`) })
+    token += num(f[i], `${p}.token`)
+    entries.push({ token, owner: ref(f[i + 1], `${p}.owner`), version: int(f[i + 2], `${p}.version`) })
   }
   const ms = arr(members, `${path}.members`)
   if (ms.length > peersTable.length) fail(`${path}.members`, `${ms.length} members but ${peersTable.length} peers in the table`)

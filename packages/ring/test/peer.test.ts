@@ -144,7 +144,8 @@ describe('peer', () => {
     w.settle(20)
     expect(ok(w.result(id), 'rmpeer').takenOver).toBe(85n)
     const ring = w.peer(B).ring()
-    expect(ring.removed).toEqual([{ peer: C, heir: A }])
+    expect(ring.removed).toEqual([{ peer: C, heir: A, done: true }])
+    expect(ring.members.map(m => m.peer)).toEqual([A, B])
     expect(w.peer(A).status().size).toBe(86n + 85n)
     w.checkConverged()
   })
@@ -211,7 +212,7 @@ describe('peer', () => {
     expect(ok(w.result(w.rmpeer(A, D, true)), 'rmpeer').takenOver).toBe(64n)
     w.settle(20)
     expect(w.peer(A).status().size).toBe(3n * 64n)
-    expect(w.peer(B).ring().removed).toEqual([{ peer: C, heir: A }, { peer: D, heir: A }])
+    expect(w.peer(B).ring().removed).toEqual([{ peer: C, heir: A, done: true }, { peer: D, heir: A, done: true }])
     w.checkConverged()
   })
 
