@@ -10,7 +10,7 @@ import { IntervalSet } from './intervals.ts'
 import { usableRanges } from './owned.ts'
 import type { Core } from './core.ts'
 import { deltaOf, seedsFingerprint } from './ring-digest.ts'
-import { absorbDelta, digest, onDigest, ringChanged, snapshot, wholeRing } from './ring-sync.ts'
+import { absorbDelta, announce, digest, onDigest, ringChanged, snapshot, wholeRing } from './ring-sync.ts'
 import type { Message, Offset, PeerId, Range } from './types.ts'
 
 export interface Ask {
@@ -112,6 +112,8 @@ export function onSpaceRequest (s: Core, from: PeerId, msg: Request): void {
 export function onSpaceGrant (s: Core, d: DonationState, from: PeerId, msg: Grant): void {
   d.asks.delete(from)
   if (!absorbDelta(s, from, msg.delta)) return
+  // The donor may have crashed before its broadcast went out: then only this peer knows.
+  announce(s)
   const mine = IntervalSet.of(usableRanges(s.ring, s.id))
   if (mine.countIn(msg.range) > 0n) s.out.events.push({ kind: 'space-received', from, range: msg.range })
 }

@@ -187,7 +187,7 @@ export function takeDelta (s: Core): RingDelta | null {
 }
 
 /** The first digest round goes out at the next tick: by then the delta has mostly arrived. */
-function announce (s: Core): void {
+export function announce (s: Core): void {
   if (s.announceAt === null || s.announceAt > s.now + 1) s.announceAt = s.now + 1
 }
 
