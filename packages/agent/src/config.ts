@@ -5,15 +5,16 @@
 import { isIP } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { asPeerId, canonicalAddress, parseUniverse } from '@weft/ring'
+import { asPeerId, canonicalAddress } from '@weft/ring'
 import { ROUTING_MODES } from '@weft/routes'
 import type { RoutingMode } from '@weft/routes'
-import type { Cidr, InitMode, Timeouts } from '@weft/ring'
+import type { InitMode, Timeouts } from '@weft/ring'
 import { ConfigError } from './errors.ts'
 import { isLoopback } from './kube.ts'
+import { parsePools } from './pools-config.ts'
+import type { PoolsConfig } from './pools-config.ts'
 import { DEFAULT_SOCKET, fieldProblem } from '@weft/protocol'
 
-export const DEFAULT_RANGE = '10.32.0.0/12'
 export const DEFAULT_PORT = 6783
 export const DEFAULT_DATA_DIR = '/var/lib/weft'
 /** The network name of the shipped conflist. */
@@ -28,7 +29,8 @@ export interface HostPort {
 }
 
 export interface AgentConfig {
-  readonly range: Cidr
+  /** The pools served (IPALLOC_RANGE's, then WEFT_POOLS'), and which an allocation naming none uses. */
+  readonly pools: PoolsConfig
   readonly init: InitMode
   /** Multiaddrs of other agents to keep connected to. */
   readonly peers: readonly string[]
@@ -101,7 +103,7 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
   const discovery = onInPod(env, 'WEFT_DISCOVERY', 'dial the agent on every node of the Kubernetes Node list')
   const init = parseInit(env, peers.length, discovery)
   return {
-    range: parseRange(env),
+    pools: parsePools(env),
     init,
     peers,
     listen,
@@ -154,15 +156,6 @@ export function formatInit (init: InitMode): string {
     case 'seed': return `seed=${init.peers.join(',')}`
     case 'observer': return 'observer'
     case 'kubernetes': return 'kubernetes'
-  }
-}
-
-function parseRange (env: Env): Cidr {
-  const value = env.IPALLOC_RANGE ?? DEFAULT_RANGE
-  try {
-    return parseUniverse(value).cidr
-  } catch (err) {
-    throw new ConfigError('IPALLOC_RANGE', value, `a CIDR such as ${DEFAULT_RANGE} or fd00::/104 (${(err as Error).message})`)
   }
 }
 

@@ -28,7 +28,7 @@ describe('config defaults', () => {
   it('fills every default from an empty environment', () => {
     const c = parse({})
     expect(c).toEqual({
-      range: '10.32.0.0/12',
+      pools: { pools: [{ name: 'default', range: '10.32.0.0/12', reserved: [], draining: false }], defaults: ['default'] },
       init: { kind: 'consensus', count: 1 },
       peers: [],
       listen: ['/ip4/0.0.0.0/tcp/6783'],
@@ -107,7 +107,7 @@ describe('config values', () => {
   })
 
   it('accepts IPv6 ranges and canonical CIDRs only', () => {
-    expect(parse({ IPALLOC_RANGE: 'fd00::/64' }).range).toBe('fd00::/64')
+    expect(parse({ IPALLOC_RANGE: 'fd00::/64' }).pools.pools[0]?.range).toBe('fd00::/64')
   })
 })
 

@@ -1,9 +1,8 @@
 import { ApiError } from '@weft/protocol'
-import type { AllocateResponse, CheckResponse } from '@weft/protocol'
+import type { AllocateResponse, Attachment, CheckResponse, PoolAddress } from '@weft/protocol'
 import type { AgentCalls } from './agent-calls.ts'
 import { agentErrorToCni } from './agent-errors.ts'
 import type { NetConf } from './config.ts'
-import type { Attachment } from '@weft/protocol'
 import type { ContainerInterface, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
 import { statusProblem } from './readiness.ts'
@@ -36,18 +35,28 @@ async function add (attachment: Attachment, args: Invocation['args'], conf: NetC
     gateway: conf.ipam.gateway,
     ...(args.podNamespace === undefined ? {} : { podNamespace: args.podNamespace }),
     ...(args.podName === undefined ? {} : { podName: args.podName }),
-    ...(conf.address === undefined ? {} : { address: conf.address })
+    ...(conf.address === undefined ? {} : { addresses: [conf.address] })
   })
+  const held = onlyAddress(res, attachment)
   return formatResult(conf.cniVersion, {
-    address: res.address,
-    prefixLength: res.prefixLength,
-    ...(conf.ipam.gateway ? { gateway: gatewayOf(res, conf.name) } : {}),
+    address: held.address,
+    prefixLength: held.prefixLength,
+    ...(conf.ipam.gateway ? { gateway: gatewayOf(held, conf.name) } : {}),
     routes: conf.ipam.routes,
     dns: conf.ipam.dns
   })
 }
 
-function gatewayOf (res: AllocateResponse, network: string): string {
+/** The one address of a single-pool attachment (the results here carry one address). */
+function onlyAddress (res: AllocateResponse, attachment: Attachment): PoolAddress {
+  const [first, ...more] = res.addresses
+  if (first === undefined || more.length > 0) {
+    throw new CniError(CniCode.internal, `the agent answered ${res.addresses.length} addresses for container ${attachment.containerId} interface ${attachment.ifname}; this plugin formats one`)
+  }
+  return first
+}
+
+function gatewayOf (res: PoolAddress, network: string): string {
   if (res.gateway === undefined) throw new CniError(CniCode.internal, `the agent holds no gateway of network ${network} on this node`)
   return res.gateway
 }
@@ -57,12 +66,13 @@ async function check (attachment: Attachment, conf: NetConf, client: AgentCalls)
   if (res === null) {
     throw new CniError(CniCode.internal, `no address is allocated to container ${attachment.containerId} interface ${attachment.ifname}`)
   }
-  const held = `${res.address}/${res.prefixLength}`
+  const address = onlyAddress(res, attachment)
+  const held = `${address.address}/${address.prefixLength}`
   if (conf.prevAddresses !== undefined && !conf.prevAddresses.includes(held)) {
     throw new CniError(CniCode.internal, `container ${attachment.containerId} interface ${attachment.ifname} holds ${held}, but prevResult lists [${conf.prevAddresses.join(', ')}]`)
   }
   if (!conf.ipam.gateway) return
-  const gateway = gatewayOf(res, conf.name)
+  const gateway = gatewayOf(address, conf.name)
   const other = conf.prevGateways?.find(g => g !== gateway)
   if (other !== undefined) throw new CniError(CniCode.internal, `prevResult lists the gateway ${other}, but this node's gateway of network ${conf.name} is ${gateway}`)
 }

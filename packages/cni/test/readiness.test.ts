@@ -6,6 +6,7 @@ const peer = (id: string, reachable: boolean, free: string, local = false): Peer
   ({ id, nickname: id, addresses: '2', percentage: 50, free, reachable, local })
 
 const status = (over: Partial<StatusResponse>): StatusResponse => ({
+  pools: [],
   peer: { id: 'me', nickname: 'me' },
   status: 'ready',
   statusText: 'ready',

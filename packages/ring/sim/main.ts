@@ -1,7 +1,8 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube] [--full]`.
- * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--full`
- * runs every schedule with exactly P peers of a running cluster (for 1,000 and 5,000 peers).
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools] [--full]`.
+ * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--pools`
+ * runs every schedule for two pools (pools.ts), one of them with reserved ranges; `--full` runs every
+ * general schedule with exactly P peers of a running cluster (for 1,000 and 5,000 peers).
  * `--replace R` instead replaces a node R times in a cluster of P peers and prints what the state
  * costs then (replacements.ts); a violation there throws.
  * Runs N schedules (seeds S..S+N-1) of E events with up to P peers each, prints progress sparsely and,
@@ -11,6 +12,7 @@
 import { parseArgs } from 'node:util'
 import { runKubeSchedule } from './kube-schedule.ts'
 import { runReplacements } from './replacements.ts'
+import { runPoolsSchedule } from './pools.ts'
 import { runSchedule } from './schedule.ts'
 
 function positive (name: string, text: string | undefined, fallback: number): number {
@@ -24,7 +26,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -46,7 +48,8 @@ let violations = 0
 const started = performance.now()
 const every = Math.max(1, Math.floor(seeds / 10))
 for (let i = 0; i < seeds; i++) {
-  const r = (values.kube === true ? runKubeSchedule : runSchedule)(first + i, { maxPeers, events, traceLines, full: values.full === true })
+  const run = values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
+  const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true })
   if (r.violation !== null) {
     violations++
     console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)

@@ -26,6 +26,10 @@ export interface ScheduleOptions {
   readonly events?: number
   readonly faults?: PeerFaults
   readonly traceLines?: number
+  /** The ring's universe (a pool's, with reserved ranges, say); else one picked by the seed. */
+  readonly universe?: Universe
+  /** Planted bug (World's `peerUniverse`): peers that do not know the universe's reserved ranges. */
+  readonly peerUniverse?: Universe
 }
 
 export interface ScheduleResult {
@@ -48,7 +52,8 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
   const initial = opts.full === true ? opts.maxPeers : Math.min(opts.maxPeers, 1 + Math.ceil(rnd.next() ** 3 * opts.maxPeers))
   const joiners = rnd.int(Math.max(1, Math.min(4, opts.maxPeers - initial + 1)))
   // A full cluster gets a range with room for every peer (as an operator would size it).
-  const universe = parseUniverse(rnd.pick(UNIVERSES.filter(c => opts.full !== true || parseUniverse(c).size >= 64n * BigInt(initial))))
+  const picked = parseUniverse(rnd.pick(UNIVERSES.filter(c => opts.full !== true || parseUniverse(c).size >= 64n * BigInt(initial))))
+  const universe = opts.universe ?? picked
   const ids = Array.from({ length: initial }, (_, i) => peerId(i))
   const init: InitMode = opts.full !== true && rnd.chance(0.5) ? { kind: 'consensus', count: initial } : { kind: 'seed', peers: ids }
   const world = new World({
@@ -56,6 +61,7 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     rnd,
     net: { drop: 0.05, duplicate: 0.03 },
     crashAfterPersist: 0.01,
+    ...(opts.peerUniverse !== undefined ? { peerUniverse: opts.peerUniverse } : {}),
     ...(opts.traceLines !== undefined ? { traceLines: opts.traceLines } : {}),
     ...(opts.faults !== undefined ? { faults: opts.faults } : {})
   })

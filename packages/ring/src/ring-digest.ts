@@ -61,15 +61,20 @@ export function seedsFingerprint (seeds: readonly PeerId[]): number {
 /**
  * What `after` holds that `before` does not: entries, member records and removals that are new or
  * changed, in the shape of a ring state. Seeds only when `before` had none (the first split).
+ * Each changed entry comes with the entry after it, changed or not: an entry owns up to the next
+ * token, so a peer given a range must learn where it ends, even if it never heard of that token
+ * (the simulator found a peer allocating past its grant).
  */
 export function deltaOf (before: RingState, after: RingState): RingState {
   const oldEntries = new Map<bigint, Entry>(before.entries.map(e => [e.token, e]))
   const oldMembers = new Map<PeerId, Member>(before.members.map(m => [m.peer, m]))
   const oldRemoved = new Set(before.removed.map(removalText))
+  const n = after.entries.length
+  const changed = after.entries.map(e => { const o = oldEntries.get(e.token); return o === undefined || !sameEntry(o, e) })
   return {
     universe: after.universe,
     seeds: before.seeds.length === 0 ? after.seeds : [],
-    entries: after.entries.filter(e => { const o = oldEntries.get(e.token); return o === undefined || !sameEntry(o, e) }),
+    entries: after.entries.filter((_, i) => changed[i] === true || changed[(i + n - 1) % n] === true),
     members: after.members.filter(m => { const o = oldMembers.get(m.peer); return o === undefined || memberText(o) !== memberText(m) }),
     removed: after.removed.filter(r => !oldRemoved.has(removalText(r)))
   }
