@@ -61,20 +61,32 @@ export function seedsFingerprint (seeds: readonly PeerId[]): number {
 /**
  * What `after` holds that `before` does not: entries, member records and removals that are new or
  * changed, in the shape of a ring state. Seeds only when `before` had none (the first split).
- * Each changed entry comes with the entry after it, changed or not: an entry owns up to the next
- * token, so a peer given a range must learn where it ends, even if it never heard of that token
- * (the simulator found a peer allocating past its grant).
+ * Each changed entry comes with the entries after it up to the first of another owner, changed or
+ * not: an entry owns up to the next token, so a peer given a range must learn where that owner's
+ * space ends, even if it never heard of those tokens (the simulator found a peer allocating past
+ * its grant). Entries of removed peers count as anyone's here, so the run goes on past them.
  */
 export function deltaOf (before: RingState, after: RingState): RingState {
   const oldEntries = new Map<bigint, Entry>(before.entries.map(e => [e.token, e]))
   const oldMembers = new Map<PeerId, Member>(before.members.map(m => [m.peer, m]))
   const oldRemoved = new Set(before.removed.map(removalText))
-  const n = after.entries.length
-  const changed = after.entries.map(e => { const o = oldEntries.get(e.token); return o === undefined || !sameEntry(o, e) })
+  const es = after.entries
+  const removed = new Set(after.removed.map(r => r.peer))
+  const keep = es.map(e => { const o = oldEntries.get(e.token); return o === undefined || !sameEntry(o, e) })
+  for (let i = 0; i < es.length; i++) {
+    if (oldEntries.get(es[i]!.token) !== undefined && sameEntry(oldEntries.get(es[i]!.token)!, es[i]!)) continue
+    const owner = es[i]!.owner
+    // Bounded by the number of entries: the run stops at the first entry of another, live owner.
+    for (let k = 1; k < es.length; k++) {
+      const next = es[(i + k) % es.length]!
+      keep[(i + k) % es.length] = true
+      if (next.owner !== owner && !removed.has(next.owner)) break
+    }
+  }
   return {
     universe: after.universe,
     seeds: before.seeds.length === 0 ? after.seeds : [],
-    entries: after.entries.filter((_, i) => changed[i] === true || changed[(i + n - 1) % n] === true),
+    entries: es.filter((_, i) => keep[i] === true),
     members: after.members.filter(m => { const o = oldMembers.get(m.peer); return o === undefined || memberText(o) !== memberText(m) }),
     removed: after.removed.filter(r => !oldRemoved.has(removalText(r)))
   }
