@@ -7,13 +7,15 @@
 import { isReserved } from '../src/address.ts'
 import type { Universe } from '../src/address.ts'
 import { type Peer, createPeer } from '../src/peer.ts'
-import { statesEqual } from '../src/shape.ts'
 import type { Faults as PeerFaults, Timeouts } from '../src/config.ts'
 import type { Completion, InitMode, Message, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
 import { Disk, podOf } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
 import type { Prng } from './prng.ts'
-import { Trace } from './trace.ts'
+import { Trace, big, outcome } from './trace.ts'
+import { Violation, checkConverged, checkExclusive, checkOneRing } from './world-checks.ts'
+
+export { Violation }
 
 export type NodeState = 'up' | 'down' | 'dead'
 
@@ -54,10 +56,6 @@ export interface WorldOptions {
   readonly peerUniverse?: Universe
 }
 
-/** A check failed: the schedule is wrong somewhere. */
-export class Violation extends Error {
-  override readonly name = 'Violation'
-}
 
 export class World {
   readonly universe: Universe
@@ -373,40 +371,15 @@ export class World {
 
   /**
    * No address held by two live peers (down peers count with what is on their disk); with `full`,
-   * also every up peer's own invariants (ring coverage, space, their agreement), which each peer
-   * already checks at the end of every call.
+   * also every up peer's own invariants (world-checks.ts).
    */
   check (full = false): void {
-    if (this.opts.oneRing === true) this.checkOneRing()
-    const seen = new Map<Offset, PeerId>()
-    for (const n of this.nodes.values()) {
-      if (n.state === 'dead') continue
-      const allocs = n.peer?.allocations() ?? new Map(n.disk.load()?.allocations.map(a => [a.key, a]) ?? [])
-      if (n.peer !== null) {
-        const e = full ? n.peer.checkInvariants() : null
-        if (e !== null) throw new Violation(`invariants of ${n.id}: ${e.message}`)
-        if (n.peer.removedBy() !== null) continue
-      }
-      for (const { offset: o } of allocs.values()) {
-        const other = seen.get(o)
-        if (other !== undefined) throw new Violation(`exclusivity: offset ${o} allocated on ${other} and ${n.id}`)
-        seen.set(o, n.id)
-      }
-    }
+    if (this.opts.oneRing === true) checkOneRing(this.nodes.values())
+    checkExclusive(this.nodes.values(), full)
   }
 
-  /** Every ring, live or on a down peer's disk, was split by one decision: one seed list at most. */
-  checkOneRing (): void {
-    let first: readonly [PeerId, string] | null = null
-    for (const n of this.nodes.values()) {
-      if (n.state === 'dead') continue
-      const seeds = (n.peer?.ring() ?? n.disk.load()?.ring)?.seeds ?? []
-      if (seeds.length === 0) continue
-      const key = seeds.join(',')
-      if (first === null) first = [n.id, key]
-      else if (first[1] !== key) throw new Violation(`one ring: ${first[0]} holds the ring seeded by [${first[1]}], ${n.id} the one seeded by [${key}]`)
-    }
-  }
+  /** Every ring, live or on a down peer's disk, was split by one decision. */
+  checkOneRing (): void { checkOneRing(this.nodes.values()) }
 
   /** Up peers whose ring is still empty. */
   ringless (): PeerId[] {
@@ -414,35 +387,5 @@ export class World {
   }
 
   /** Rings of all up, not removed peers; throws unless they are identical. */
-  checkConverged (): void {
-    let first: readonly [PeerId, RingState] | null = null
-    for (const n of this.nodes.values()) {
-      if (n.state !== 'up' || n.peer!.removedBy() !== null) continue
-      const r = n.peer!.ring()
-      if (first === null) first = [n.id, r]
-      else if (!statesEqual(first[1], r)) throw new Violation(`convergence: rings of ${first[0]} and ${n.id} differ: ${firstDifference(first[1], r)}`)
-    }
-  }
-}
-
-const big = (_k: string, v: unknown): unknown => typeof v === 'bigint' ? `${v}` : v
-
-/** The first part in which two ring states differ, for a violation report. */
-function firstDifference (a: RingState, b: RingState): string {
-  for (const k of ['seeds', 'entries', 'members', 'removed'] as const) {
-    const [x, y] = [a[k], b[k]].map(v => v.map(i => JSON.stringify(i, big)))
-    const i = x!.findIndex((v, j) => v !== y![j])
-    if (i >= 0 || x!.length !== y!.length) return `${k}[${i < 0 ? x!.length : i}]: ${x![i] ?? '-'} vs ${y![i < 0 ? x!.length : i] ?? '-'}`
-  }
-  return 'universe'
-}
-
-/** A success's result for the trace: the offset allocated or released, the space taken over, or nothing. */
-function outcome (c: Extract<Completion, { ok: true }>): string {
-  switch (c.kind) {
-    case 'allocate': return String(c.offset)
-    case 'release': return c.offset === null ? '' : String(c.offset)
-    case 'rmpeer': return String(c.takenOver)
-    case 'prime': return ''
-  }
+  checkConverged (): void { checkConverged(this.nodes.values()) }
 }

@@ -10,9 +10,9 @@ export interface Timeouts {
   readonly ballot: number
   /** consensus=N: how long to wait for all N before settling for a quorum. */
   readonly grace: number
-  /** Anti-entropy: the whole ring is broadcast this often. */
+  /** Anti-entropy: a peer that changed its ring asks for digests this often, until every reachable peer holds it. */
   readonly gossip: number
-  /** Free counts are reported into the ring at most this often. */
+  /** A changed free count goes out as a hint at most this often. */
   readonly freeReport: number
   /** How long rmpeer may take before it fails with no-quorum. */
   readonly takeover: number

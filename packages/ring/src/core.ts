@@ -27,7 +27,7 @@ export interface Core {
   removedBy: PeerId | null
   conflicts: number
   out: Outbox
-  /** Peer -> our ring (the cached object) at the time that peer sent us exactly the same ring. */
+  /** Peer -> our ring (the cached object) at the time that peer told us (a digest, a whole ring) it holds exactly the same. */
   readonly synced: Map<PeerId, RingState>
   /** Counts changes to ring, space and allocations, so checks run only after something changed. */
   mutations: number
