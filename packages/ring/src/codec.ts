@@ -122,12 +122,13 @@ function ringFromWire (x: unknown, path: string): { ring: RingState, hints: Hint
   return { ring, hints }
 }
 
-const deltaToWire = (d: RingDelta): unknown[] => [d.seeds, ringToWire(d.part)]
+const deltaToWire = (d: RingDelta): unknown[] => [d.seeds, ringToWire(d.part), (d.bounds ?? []).map(bigToBytes)]
 function deltaFromWire (x: unknown, path: string): RingDelta {
-  const [seeds, part] = arr(x, path, 2)
+  const [seeds, part, bounds] = arr(x, path, 3)
   const fp = int(seeds, `${path}.seeds`)
   if (fp > 0xffffffff) fail(`${path}.seeds`, 'fingerprint wider than 32 bits')
-  return { seeds: fp, part: ringFromWire(part, `${path}.part`).ring }
+  const bs = arr(bounds, `${path}.bounds`).map((b, i) => big(b, `${path}.bounds[${i}]`))
+  return { seeds: fp, part: ringFromWire(part, `${path}.part`).ring, ...(bs.length > 0 ? { bounds: bs } : {}) }
 }
 
 const digestToWire = (d: Digest): unknown[] => [bigToBytes(d.hash), d.weight]

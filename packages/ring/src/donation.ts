@@ -9,7 +9,7 @@ import { addressAt } from './address.ts'
 import { IntervalSet } from './intervals.ts'
 import { usableRanges } from './owned.ts'
 import type { Core } from './core.ts'
-import { deltaOf, seedsFingerprint } from './ring-digest.ts'
+import { boundsOf, deltaOf, seedsFingerprint } from './ring-digest.ts'
 import { absorbDelta, announce, digest, onDigest, ringChanged, snapshot, wholeRing } from './ring-sync.ts'
 import type { Message, Offset, PeerId, Range } from './types.ts'
 
@@ -106,7 +106,8 @@ export function onSpaceRequest (s: Core, from: PeerId, msg: Request): void {
   if (s.faults.donorKeeps === true) s.space.setOwned([...s.space.owned(), range])
   s.out.events.push({ kind: 'space-given', to: from, range })
   const after = snapshot(s)
-  s.out.send(from, { type: 'space-grant', delta: { seeds: seedsFingerprint(after.seeds), part: deltaOf(before, after) }, range })
+  const part = deltaOf(before, after)
+  s.out.send(from, { type: 'space-grant', delta: { seeds: seedsFingerprint(after.seeds), part, bounds: boundsOf(part, after) }, range })
 }
 
 export function onSpaceGrant (s: Core, d: DonationState, from: PeerId, msg: Grant): void {

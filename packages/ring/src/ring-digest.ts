@@ -4,7 +4,7 @@
  * fingerprint (tells whether a delta belongs to this ring), and the delta between two states.
  */
 import { sameEntry } from './shape.ts'
-import type { Digest, Entry, Member, PeerId, Removal, RingState } from './types.ts'
+import type { Digest, Entry, Member, Offset, PeerId, Removal, RingState } from './types.ts'
 
 /** Two 32-bit FNV-1a hashes with different offsets, read as one 64-bit value. */
 class Hasher {
@@ -61,35 +61,41 @@ export function seedsFingerprint (seeds: readonly PeerId[]): number {
 /**
  * What `after` holds that `before` does not: entries, member records and removals that are new or
  * changed, in the shape of a ring state. Seeds only when `before` had none (the first split).
- * Each changed entry comes with the entries after it up to the first of another owner, changed or
- * not: an entry owns up to the next token, so a peer given a range must learn where that owner's
- * space ends, even if it never heard of those tokens (the simulator found a peer allocating past
- * its grant). Entries of removed peers count as anyone's here, so the run goes on past them.
+ * Each changed entry comes with the entry after it, so a peer given a range learns where it ends.
  */
 export function deltaOf (before: RingState, after: RingState): RingState {
   const oldEntries = new Map<bigint, Entry>(before.entries.map(e => [e.token, e]))
   const oldMembers = new Map<PeerId, Member>(before.members.map(m => [m.peer, m]))
   const oldRemoved = new Set(before.removed.map(removalText))
-  const es = after.entries
-  const removed = new Set(after.removed.map(r => r.peer))
-  const keep = es.map(e => { const o = oldEntries.get(e.token); return o === undefined || !sameEntry(o, e) })
-  for (let i = 0; i < es.length; i++) {
-    if (oldEntries.get(es[i]!.token) !== undefined && sameEntry(oldEntries.get(es[i]!.token)!, es[i]!)) continue
-    const owner = es[i]!.owner
-    // Bounded by the number of entries: the run stops at the first entry of another, live owner.
-    for (let k = 1; k < es.length; k++) {
-      const next = es[(i + k) % es.length]!
-      keep[(i + k) % es.length] = true
-      if (next.owner !== owner && !removed.has(next.owner)) break
-    }
-  }
+  const n = after.entries.length
+  const changed = after.entries.map(e => { const o = oldEntries.get(e.token); return o === undefined || !sameEntry(o, e) })
   return {
     universe: after.universe,
     seeds: before.seeds.length === 0 ? after.seeds : [],
-    entries: es.filter((_, i) => keep[i] === true),
+    entries: after.entries.filter((_, i) => changed[i] === true || changed[(i + n - 1) % n] === true),
     members: after.members.filter(m => { const o = oldMembers.get(m.peer); return o === undefined || memberText(o) !== memberText(m) }),
     removed: after.removed.filter(r => !oldRemoved.has(removalText(r)))
   }
+}
+
+/**
+ * The tokens that end the entries of `part` in `after` and are not in `part` themselves. An entry
+ * owns up to the next token, so a peer merges a delta only once it knows every one of these: a view
+ * pieced together from deltas then never stretches an entry past where it ended when it was
+ * written (the simulator found a peer that missed its grant, heard of the entry from a later delta,
+ * and allocated past it).
+ */
+export function boundsOf (part: RingState, after: RingState): Offset[] {
+  const inPart = new Set(part.entries.map(e => e.token))
+  const index = new Map(after.entries.map((e, i) => [e.token, i]))
+  const out = new Set<Offset>()
+  for (const e of part.entries) {
+    const i = index.get(e.token)
+    if (i === undefined) continue
+    const next = after.entries[(i + 1) % after.entries.length]!.token
+    if (!inPart.has(next)) out.add(next)
+  }
+  return [...out].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
 }
 
 /** Whether a delta carries nothing. */

@@ -7,7 +7,7 @@
 import type { Core } from './core.ts'
 import { DifferentSeedsError, InvariantError } from './errors.ts'
 import { usableRanges } from './owned.ts'
-import { deltaOf, digestOf, emptyDelta, sameDigest, seedsFingerprint } from './ring-digest.ts'
+import { boundsOf, deltaOf, digestOf, emptyDelta, sameDigest, seedsFingerprint } from './ring-digest.ts'
 import { statesEqual } from './shape.ts'
 import type { Digest, Entry, Hint, Message, PeerId, RingDelta, RingState } from './types.ts'
 
@@ -107,6 +107,10 @@ function mergeDelta (s: Core, from: PeerId, d: RingDelta): boolean {
     reject(s, from, new DifferentSeedsError(`delta from ${from} names seed list ${d.seeds}, not ours (${seedsFingerprint(s.ring.seeds())})`))
     return false
   }
+  // A token that ends one of its entries and is unknown here: the delta alone would stretch that
+  // entry over space that is not its owner's. The sender's whole ring has the token.
+  const known = new Set([...s.ring.entries(), ...d.part.entries].map(e => e.token))
+  if ((d.bounds ?? []).some(b => !known.has(b))) { pull(s, from); return false }
   return merge(s, from, { ...d.part, seeds })
 }
 
@@ -183,7 +187,7 @@ export function takeDelta (s: Core): RingDelta | null {
   s.lastSent = now
   if (emptyDelta(part)) return null
   announce(s)
-  return { seeds: seedsFingerprint(now.seeds), part }
+  return { seeds: seedsFingerprint(now.seeds), part, bounds: boundsOf(part, now) }
 }
 
 /** The first digest round goes out at the next tick: by then the delta has mostly arrived. */

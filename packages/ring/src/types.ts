@@ -54,6 +54,8 @@ export interface Digest {
 export interface RingDelta {
   readonly seeds: number
   readonly part: RingState
+  /** Tokens that end entries of the part without being in it: the receiver must know them to merge it (none: absent). */
+  readonly bounds?: readonly Offset[]
 }
 
 /** A peer's own record: only that peer changes it, and each change raises its version. */

@@ -30,6 +30,7 @@ describe('codec', () => {
         { type: 'space-grant', delta, range: { start: 5n, end: big + 6n } },
         { type: 'space-deny', digest, reason: 'no free space' },
         { type: 'delta', delta },
+        { type: 'delta', delta: { ...delta, bounds: [0n, big] } },
         { type: 'digest', digest, reply: true },
         { type: 'pull' },
         { type: 'hint', free: big },
@@ -137,7 +138,7 @@ describe('codec', () => {
     expect(() => decodeRingState(packr.pack([CODEC_VERSION, ['10.0.0.0/24', [], [], [], [['', 1, []]], [], []]]))).toThrow('ring.members: 1 members but 0 peers in the table')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [Uint8Array.of(1), 1], 'yes']))).toThrow('message.reply: expected a boolean')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [new Uint8Array(9).fill(1), 1], true]))).toThrow('message.digest.hash: wider than 64 bits')
-    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 6, [2 ** 33, ['x', [], [], [], [], [], []]]]))).toThrow('message.delta.seeds: fingerprint wider than 32 bits')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 6, [2 ** 33, ['x', [], [], [], [], [], []], []]]))).toThrow('message.delta.seeds: fingerprint wider than 32 bits')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 0, ['x', [], [], [], [], [], [0]]]))).toThrow('message.ring.hints: length is not a multiple of 2')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 8, 1]))).toThrow('message: expected 1 items, got 2')
   })

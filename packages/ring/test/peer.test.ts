@@ -262,13 +262,14 @@ describe('peer', () => {
     p.step(B, { type: 'hint', free: 257n })
     p.step(B, { type: 'ring', ring: before, hints: [{ peer: B, free: -1n }] })
     p.step(B, { type: 'delta', delta: { seeds: 1.5, part: before } })
+    p.step(B, { type: 'delta', delta: { seeds: 1, part: before, bounds: [256n] } })
     p.step(B, { type: 'digest', digest: { hash: 1n << 64n, weight: 1 }, reply: false })
     const rd = p.ready()
     expect(rd.persist).toBeNull()
-    expect(rd.events.map(e => e.kind)).toEqual(Array(12).fill('rejected-ring'))
+    expect(rd.events.map(e => e.kind)).toEqual(Array(13).fill('rejected-ring'))
     expect(rd.events.slice(5).map(e => e.kind === 'rejected-ring' ? e.reason : '')).toEqual([
       'space request with an address outside the range', 'space request with an address outside the range', 'space grant with a range outside the range',
-      'hint with a free count outside the range', 'ring message with a bad hint', 'bad ring delta', 'bad digest'
+      'hint with a free count outside the range', 'ring message with a bad hint', 'bad ring delta', 'bad ring delta', 'bad digest'
     ])
     expect(p.ring()).toEqual(before)
   })
