@@ -1,11 +1,14 @@
 /**
  * Agent benchmark: allocations per second and latency through the unix socket at several
- * concurrencies, every allocation durably committed (synced LevelDB batch) before its answer; and
- * the agent process's RSS idle and holding 10k allocations. One real agent process, consensus=1.
+ * concurrencies, every allocation in the store (its LevelDB batch written; ring changes synced) before
+ * its answer; the persist step's share of a request at concurrency 1 beside the disk's own
+ * write+fdatasync latency; and the agent process's RSS idle and holding 10k allocations. One real
+ * agent process, consensus=1.
  */
 import { readFile } from 'node:fs/promises'
-import { Cluster, inParallel } from '@weft/testkit'
+import { Cluster, freePort, inParallel } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
+import { writeDatasyncLatencies } from './disk-sync.ts'
 
 const LEVELS = [
   { concurrency: 1, requests: 1_000 },
@@ -24,6 +27,29 @@ function percentile (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
 }
 
+/** The store's commit histogram for one durability, from the agent's /metrics: count, sum (s), and count per bucket bound. */
+interface CommitHistogram { readonly count: number, readonly sum: number, readonly buckets: ReadonlyMap<string, number> }
+
+async function commitHistogram (metricsPort: number, durability: string): Promise<CommitHistogram> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+  const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0)
+  const buckets = new Map<string, number>()
+  for (const m of text.matchAll(new RegExp(`^weft_store_commit_seconds_bucket\\{le="([^"]+)",durability="${durability}"\\} (\\d+)$`, 'gm'))) buckets.set(m[1]!, Number(m[2]))
+  return {
+    count: value(new RegExp(`^weft_store_commit_seconds_count\\{durability="${durability}"\\} (\\d+)$`, 'm')),
+    sum: value(new RegExp(`^weft_store_commit_seconds_sum\\{durability="${durability}"\\} ([\\d.e+-]+)$`, 'm')),
+    buckets
+  }
+}
+
+/** One line on the batches between two scrapes: how many, their mean, and the share within 0.5 and 1 ms. */
+function persistLine (before: CommitHistogram, after: CommitHistogram): string {
+  const n = after.count - before.count
+  if (n === 0) return 'none'
+  const within = (le: string): string => (100 * ((after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0)) / n).toFixed(1)
+  return `${n} batches, mean ${(1000 * (after.sum - before.sum) / n).toFixed(3)} ms, ${within('0.0005')} % within 0.5 ms, ${within('0.001')} % within 1 ms`
+}
+
 /** Allocates `count` new attachments with `concurrency` requests in flight; returns latencies (ms) and wall time. */
 async function storm (agent: AgentProcess, prefix: string, count: number, concurrency: number): Promise<{ latencies: number[], seconds: number }> {
   const started = performance.now()
@@ -37,15 +63,28 @@ async function storm (agent: AgentProcess, prefix: string, count: number, concur
 
 const cluster = await Cluster.create('bench')
 try {
-  const agent = await cluster.start({ name: 'bench', env: { IPALLOC_INIT: 'consensus=1', WEFT_LOG_LEVEL: 'warn', WEFT_TICK_MS: '100' } })
+  const metricsPort = await freePort()
+  const agent = await cluster.start({ name: 'bench', env: { IPALLOC_INIT: 'consensus=1', WEFT_LOG_LEVEL: 'warn', WEFT_TICK_MS: '100', WEFT_METRICS_ADDR: `127.0.0.1:${metricsPort}` } })
   await agent.client.prime()
   const pid = agent.child.pid ?? 0
   const idle = await rssMiB(pid)
   const rows: string[][] = []
   let held = 0
+  const persist: string[] = []
   for (const { concurrency, requests } of LEVELS) {
     await storm(agent, `warm-${concurrency}`, 50, concurrency)
+    const before = concurrency === 1 ? await Promise.all([commitHistogram(metricsPort, 'written'), commitHistogram(metricsPort, 'synced')]) : null
     const { latencies, seconds } = await storm(agent, `c${concurrency}`, requests, concurrency)
+    if (before !== null) {
+      const after = await Promise.all([commitHistogram(metricsPort, 'written'), commitHistogram(metricsPort, 'synced')])
+      const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length
+      persist.push(`  whole request (client side): mean ${mean.toFixed(3)} ms`)
+      persist.push(`  persist step, written (allocations): ${persistLine(before[0], after[0])}`)
+      persist.push(`  persist step, synced (ring, Paxos): ${persistLine(before[1], after[1])}`)
+      // The anchor, in the same minutes: what a synced batch per allocation would wait on.
+      const disk = await writeDatasyncLatencies(cluster.dir, requests)
+      persist.push(`  this disk, 100-byte write + fdatasync: p50 ${percentile(disk, 0.5).toFixed(2)} ms, p99 ${percentile(disk, 0.99).toFixed(2)} ms`)
+    }
     held += requests + 50
     rows.push([String(concurrency), String(requests), (requests / seconds).toFixed(0), percentile(latencies, 0.5).toFixed(2), percentile(latencies, 0.99).toFixed(2)])
   }
@@ -56,10 +95,12 @@ try {
   const header = ['concurrency', 'requests', 'allocs/s', 'p50 ms', 'p99 ms']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)))
   const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ')
-  console.log('weft agent: allocate over the unix socket, each answer after a synced LevelDB batch')
+  console.log('weft agent: allocate over the unix socket, each answer after its LevelDB batch (ring changes synced)')
   console.log(line(header))
   for (const r of rows) console.log(line(r))
   console.log(`RSS idle: ${idle.toFixed(1)} MiB; with ${allocations.length} allocations: ${full.toFixed(1)} MiB`)
+  console.log('concurrency 1, where the time goes:')
+  for (const l of persist) console.log(l)
 } finally {
   await cluster.teardown()
 }

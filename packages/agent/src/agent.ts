@@ -29,7 +29,7 @@ import type { PoolConfig } from './pools-config.ts'
 import { startNodeSource } from './node-source.ts'
 import type { NodeSource } from './node-source.ts'
 import { startReclaimer } from './reclaimer.ts'
-import { startRouting, thisNodeAddress } from './routing.ts'
+import { announcedAddress, startRouting, thisNodeAddresses } from './routing.ts'
 import type { Routing } from './routing.ts'
 import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
@@ -123,7 +123,8 @@ interface Node {
   /** In configuration order; the first is IPALLOC_RANGE's first pool, which routing follows. A retired pool leaves. */
   readonly pools: PoolNode[]
   readonly first: PoolNode
-  readonly address: string | null
+  /** This node's addresses (routing's; the first is the tunnel's local end). */
+  readonly addresses: readonly string[]
   readonly metrics: Metrics
 }
 
@@ -138,7 +139,7 @@ async function openNode (config: AgentConfig): Promise<Node> {
 
   const configured = config.pools.pools
   const universes = configured.map(poolUniverse)
-  const address = await thisNodeAddress(config.routing, universes[0]!, config.peers, log)
+  const addresses = await thisNodeAddresses(config.routing, universes.map(u => u.family), config.peers, log)
   const store = await Store.open(config.dataDir, Object.fromEntries(configured.map(p => [p.name, p.range])), config.migrateNetwork)
   const m = store.migrated
   if (m !== null && m.allocations > 0) {
@@ -163,7 +164,8 @@ async function openNode (config: AgentConfig): Promise<Node> {
       const peer = createPeer<AttachmentMeta>({
         id: identity.peerId,
         nickname: config.nickname,
-        ...(address === null ? {} : { address }),
+        // Each pool announces the node address of its family: direct routes of that family go there.
+        ...(announced(addresses, universe)),
         universe,
         init: config.init,
         random: Math.random,
@@ -178,11 +180,16 @@ async function openNode (config: AgentConfig): Promise<Node> {
     }
     const first = pools[0]!
     const metrics = new Metrics(() => new Map(pools.map(p => [p.name, gauges(p.peer.status())])))
-    return { config, init, identity, log, swarmKey: swarmKey?.bytes ?? null, store, pools, first, address, metrics }
+    return { config, init, identity, log, swarmKey: swarmKey?.bytes ?? null, store, pools, first, addresses, metrics }
   } catch (err) {
     await store.close()
     throw err
   }
+}
+
+function announced (addresses: readonly string[], universe: Universe): { address?: string } {
+  const address = announcedAddress(addresses, universe.family)
+  return address === null ? {} : { address }
 }
 
 /** A pool's range with its reserved addresses, which the core keeps out of every peer's free space. */
@@ -191,11 +198,11 @@ function poolUniverse (p: PoolConfig): Universe {
 }
 
 async function startNodeRouting (n: Node, onStop: (stop: Stop) => void): Promise<Routing | null> {
-  const routing = startRouting(n.config.routing, n.first.universe, n.identity.peerId, n.address, n.metrics, n.log.child({ part: 'routes' }))
+  // The kernel may hold routes from before a restart: they are brought in line with the rings at once.
+  const pools = n.pools.map(p => ({ name: p.name, universe: p.universe, ring: p.peer.ring() }))
+  const routing = startRouting(n.config.routing, n.identity.peerId, n.addresses, pools, n.metrics, n.log.child({ part: 'routes' }))
   if (routing === null) return null
   onStop(routing.stop)
-  // The kernel may hold routes from before a restart: bring them in line with the ring at once.
-  routing.update(n.first.peer.ring())
   // Before the socket serves the first ADD: the bridge exists with its pinned MAC and proxy ARP, so
   // the bridge plugin never makes it in a race with this agent (its MAC would float with its ports).
   await routing.idle()
@@ -211,9 +218,9 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop
     const driver = new Driver(p.peer, {
       commit: async delta => {
         const started = performance.now()
-        await p.store.commit(delta)
-        metrics.commitSeconds((performance.now() - started) / 1000)
-        if (delta.ring !== undefined && p === n.first) routing?.update(delta.ring)
+        const durability = await p.store.commit(delta)
+        if (durability !== 'empty') metrics.commitSeconds(durability, (performance.now() - started) / 1000)
+        if (delta.ring !== undefined) routing?.update({ name: p.name, universe: p.universe, ring: delta.ring })
       },
       send: out => sendOut(mesh, p.name, out),
       event: e => {
@@ -280,8 +287,8 @@ function startRetirement (n: Node, pools: Pools, mesh: Mesh, routing: Routing | 
       await pool.driver.idle()
       await n.store.retirePool(name)
       n.pools.splice(n.pools.findIndex(p => p.name === name), 1)
-      // The routes followed this pool's ring: a ring with nothing in it takes them all away.
-      if (name === n.first.name) routing?.update({ universe: pool.universe.cidr, seeds: [], entries: [], members: [], removed: [] })
+      // Its routes go with it (it was empty: no pod anywhere holds an address in it).
+      routing?.drop(name)
     },
     retired: () => n.store.retired,
     timeoutMs: RETIRE_ANSWER_MS,

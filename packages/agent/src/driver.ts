@@ -15,7 +15,7 @@ export interface ReadySource<P> {
 }
 
 export interface DriverIo<P> {
-  /** Durably writes one batch; a rejection is fatal (the core has moved on in memory). */
+  /** Writes one batch (synced or not by the store's durability rule); a rejection is fatal (the core has moved on in memory). */
   readonly commit: (delta: PersistDelta<P>) => Promise<void>
   readonly send: (out: Outbound) => void
   readonly event: (e: CoreEvent) => void

@@ -6,6 +6,7 @@ import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { HostPort } from './config.ts'
+import type { Durability } from './store.ts'
 
 export interface GaugeSnapshot {
   readonly localUsed: number
@@ -24,7 +25,7 @@ export class Metrics {
   readonly #badMessageCounter: Counter
   readonly #reclaimCounter: Counter
   readonly #newerCounter: Counter
-  readonly #commitSeconds: Histogram
+  readonly #commitSeconds: Histogram<'durability'>
 
   // One snapshot per scrape, shared by every gauge: building it walks every pool's ring.
   #scrape: ReadonlyMap<string, GaugeSnapshot> | null = null
@@ -56,7 +57,8 @@ export class Metrics {
     this.#reclaimCounter = new Counter({ name: 'weft_ipam_reclaimed_peers_total', help: 'Peers of deleted Kubernetes nodes this agent took over', registers })
     this.#commitSeconds = new Histogram({
       name: 'weft_store_commit_seconds',
-      help: 'Duration of one synced store batch',
+      help: 'Duration of one store batch; durability: synced (ring or Paxos changes) or written (allocations only)',
+      labelNames: ['durability'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers
     })
@@ -90,8 +92,8 @@ export class Metrics {
     return () => failures.inc()
   }
 
-  commitSeconds (seconds: number): void {
-    this.#commitSeconds.observe(seconds)
+  commitSeconds (durability: Exclude<Durability, 'empty'>, seconds: number): void {
+    this.#commitSeconds.observe({ durability }, seconds)
   }
 
   /** Serves /metrics on `addr`; returns a function that stops serving. */

@@ -1,8 +1,20 @@
 /**
  * The node's durable state in LevelDB, per pool: the ring, one record per allocation holding its
  * address and attachment metadata (keyed by network/containerId/ifname), acceptor records; and meta
- * (schema, the pools' ranges, the retired pools). Each core Ready's PersistDelta is one atomic batch written with sync, so an acknowledged
- * allocation survives kill -9 and power loss.
+ * (schema, the pools' ranges, the retired pools). Each core Ready's PersistDelta is one atomic batch,
+ * synced or not by what it holds (`durabilityOf`).
+ *
+ * The durability rule. What another peer relies on is synced (fsync before the batch is acknowledged
+ * or gossiped): the ring (tokens, donations, takeovers, removals) and Paxos acceptor records; a host
+ * that lost them after a power cut could hand out space it gave away, or break a decided vote. A batch
+ * of allocation puts and deletes only is written to the kernel (LevelDB's log, one write() per batch)
+ * without an fsync: it outlives the agent process (kill -9, a crash, an OOM kill: the page cache still
+ * has it), and only a host crash can lose it, which also ends every pod that address belonged to. The
+ * lost addresses are then free in this peer's own ranges, which no other peer uses. A later synced
+ * batch makes every earlier one durable too (one log, written in order). The disk's fsync is what
+ * an allocation would otherwise wait on: about 0.2 ms on an idle disk, 10 ms and more at p99 when the
+ * disk is shared (bench/main.ts prints it). The store's own records (schema, pools, retirements,
+ * migration, reclaim's node names) are synced.
  */
 import { join } from 'node:path'
 import { Level } from 'level'
@@ -22,6 +34,15 @@ export type { AttachmentMeta, StoredAllocation } from './store-layout.ts'
 type Db = Level<string, Uint8Array>
 
 interface Migrated { readonly from: number, readonly allocations: number }
+
+/** How a batch is written: `synced` waits for the disk, `written` for the kernel, `empty` writes nothing. */
+export type Durability = 'synced' | 'written' | 'empty'
+
+/** The durability rule (see above): ring or acceptor changes are synced, allocations alone are not. */
+export function durabilityOf (delta: PersistDelta<unknown>): Durability {
+  if (delta.ring !== undefined || (delta.acceptor?.length ?? 0) > 0) return 'synced'
+  return delta.putAllocations.length + delta.deleteAllocations.length > 0 ? 'written' : 'empty'
+}
 
 /**
  * One pool's part of the store: its ring, one record per allocation, and acceptor records, under
@@ -69,18 +90,23 @@ export class PoolStore {
     return { ring, allocations, acceptor }
   }
 
-  /** Writes one Ready's delta as one atomic, synced batch: each allocation with its metadata, in one record. */
-  async commit (delta: PersistDelta<AttachmentMeta>): Promise<void> {
+  /**
+   * Writes one Ready's delta as one atomic batch, each allocation with its metadata in one record,
+   * synced by `durabilityOf`, which it returns.
+   */
+  async commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
     const p = this.#p
     const ops: BatchOp[] = []
     if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
     for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
     for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: p + ALLOC + key })
     for (const a of delta.putAllocations) ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocationRecord(a) })
-    if (ops.length === 0) return
-    await this.#db.batch(ops, { sync: true })
+    const durability = durabilityOf(delta)
+    if (durability === 'empty') return durability
+    await this.#db.batch(ops, { sync: durability === 'synced' })
     for (const key of delta.deleteAllocations) this.#allocations.delete(key)
     for (const a of delta.putAllocations) this.#allocations.set(a.key, a)
+    return durability
   }
 }
 

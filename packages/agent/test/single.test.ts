@@ -186,7 +186,9 @@ describe('one agent with consensus=1', () => {
       'weft_ipam_unreachable_count{pool="default"} 0', 'weft_ipam_pending_allocates{pool="default"} 0', 'weave_ipam_pending_claims{pool="default"} 0',
       'weft_ipam_conflicts_total 0', 'weft_bad_messages_total 0'
     ]) expect(text.split('\n')).toContain(line)
-    expect(text).toMatch(/^weft_store_commit_seconds_count [1-9]/m)
+    // The ring's first split is synced; an allocation alone is written without an fsync (store.ts).
+    expect(text).toMatch(/^weft_store_commit_seconds_count\{durability="synced"\} [1-9]/m)
+    expect(text).toMatch(/^weft_store_commit_seconds_count\{durability="written"\} [1-9]/m)
     expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404)
   })
 

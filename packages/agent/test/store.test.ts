@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { encodeAllocation } from '@weft/ring'
-import type { Cidr } from '@weft/ring'
+import type { Cidr, PersistDelta } from '@weft/ring'
 import { Store } from '../src/store.ts'
 import type { AttachmentMeta, StoredAllocation } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
@@ -110,5 +110,39 @@ describe('store', () => {
       expect(err).toBeInstanceOf(StoreError)
       expect((err as Error).message).toContain('in use')
     })
+  })
+
+  it('syncs every batch that changes the ring or a Paxos record, and writes allocations alone without an fsync', async () => {
+    const acceptor = [{ key: 'init', promised: { n: 2, proposer: A }, accepted: null }]
+    const put = [alloc('n1/c1/eth0', 5n)]
+    const kinds: Array<[string, PersistDelta<AttachmentMeta>, boolean]> = [
+      ['ring', { ring, putAllocations: [], deleteAllocations: [] }, true],
+      ['acceptor', { acceptor, putAllocations: [], deleteAllocations: [] }, true],
+      ['ring with allocations', { ring, putAllocations: [alloc('n1/c2/eth0', 6n)], deleteAllocations: [] }, true],
+      ['allocation put', { putAllocations: put, deleteAllocations: [] }, false],
+      ['allocation delete', { putAllocations: [], deleteAllocations: ['n1/c1/eth0'] }, false],
+      ['allocations with no acceptor change', { acceptor: [], putAllocations: put, deleteAllocations: [] }, false]
+    ]
+    // Observes the options LevelDB itself is given; the batch still runs on the real store.
+    const batch = vi.spyOn(Level.prototype, 'batch')
+    // batch() is overloaded (array and chained forms): read the options argument of each call.
+    const syncs = (): unknown[] => (batch.mock.calls as unknown[][]).map(c => (c[1] as { sync?: boolean } | undefined)?.sync)
+    try {
+      await withStore(U, async s => {
+        for (const [kind, delta, synced] of kinds) {
+          batch.mockClear()
+          expect(await s.pool('default').commit(delta), kind).toBe(synced ? 'synced' : 'written')
+          expect(syncs(), kind).toEqual([synced])
+        }
+        batch.mockClear()
+        expect(await s.pool('default').commit({ acceptor: [], putAllocations: [], deleteAllocations: [] })).toBe('empty')
+        expect(syncs()).toEqual([])
+      })
+    } finally {
+      batch.mockRestore()
+    }
+    const loaded = await withStore(U, async s => await s.pool('default').load())
+    expect(loaded?.allocations).toEqual([alloc('n1/c1/eth0', 5n), alloc('n1/c2/eth0', 6n)])
+    expect(loaded?.acceptor).toEqual(acceptor)
   })
 })

@@ -8,8 +8,11 @@ describe('agentErrorToCni', () => {
       code: 11, message: 'awaiting consensus (quorum: 2, known: 1)', details: 'agent error not-ready'
     })
     expect(agentErrorToCni(new ApiError(400, 'bad-request', 'address 1.2.3.4 is outside the range', false)).code).toBe(7)
-    expect(agentErrorToCni(new ApiError(404, 'unknown-pool', 'this agent serves no pool "lan"', false))).toMatchObject({ code: 7, message: 'this agent serves no pool "lan"' })
     expect(agentErrorToCni(new ApiError(409, 'exhausted', 'range is full', false)).code).toBe(999)
+    expect(agentErrorToCni(new ApiError(409, 'pool-draining', 'pool old is draining: it takes no new allocations', false)).code).toBe(7)
+    expect(agentErrorToCni(new ApiError(404, 'unknown-pool', 'no pool "lan-v4" on this agent (pools: default)', false))).toMatchObject({
+      code: 7, message: 'no pool "lan-v4" on this agent (pools: default)', details: 'agent error unknown-pool'
+    })
     expect(agentErrorToCni(new ProtocolError('garbage')).code).toBe(999)
     expect(agentErrorToCni(new Error('boom')).message).toBe('Error: boom')
   })

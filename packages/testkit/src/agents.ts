@@ -18,6 +18,8 @@ import { sleep, waitFor } from './wait.ts'
 export const WEFT_BUNDLE = fileURLToPath(new URL('../../../dist/weft.mjs', import.meta.url))
 /** The Node flags bin/weft starts the agent with. */
 const AGENT_NODE_FLAGS = ['--max-semi-space-size=2', '--optimize-for-size']
+/** The malloc setting bin/weft starts the agent with (it says why). */
+const AGENT_GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=8192'
 
 export interface AgentSpec {
   /** Also the nickname. */
@@ -105,6 +107,7 @@ export class Cluster {
       WEFT_SWARM_KEY_FILE: this.swarmKeyFile,
       ...(spec.timing === 'production' ? {} : FAST_TIMING),
       WEFT_LOG_LEVEL: 'info',
+      GLIBC_TUNABLES: AGENT_GLIBC_TUNABLES,
       ...spec.env
     }
     // `ip netns exec` execs the command in place: the child's pid is the agent's, signals reach it.
