@@ -27,7 +27,7 @@ import type { Logger } from './log.ts'
 
 export const TOPIC = '/weft/ring/1'
 export const PROTOCOL = '/weft/msg/1.0.0'
-/** Enough for the ring of a 1000-peer cluster with room to spare; gossipsub's sender cap is 4 MiB. */
+/** Far above a whole ring of 5000 peers; gossipsub's sender cap is 4 MiB. */
 export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 const DIAL_TIMEOUT_MS = 5_000
 const READ_TIMEOUT_MS = 10_000
@@ -136,7 +136,9 @@ export class Mesh {
           allowedTopics: [TOPIC],
           allowPublishToZeroTopicPeers: true,
           ignoreDuplicatePublishError: true,
-          floodPublish: true,
+          // Through gossipsub's mesh, not to every peer: a change is a small delta, and the digests
+          // the core exchanges afterwards catch up any peer the mesh has not reached yet.
+          floodPublish: false,
           emitSelf: false,
           maxInboundDataLength: MAX_MESSAGE_BYTES,
           // Agents on one host or behind one NAT share an IP: do not graylist them (the default penalises >10 per IP).

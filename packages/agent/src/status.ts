@@ -83,7 +83,6 @@ export function reportBody (status: StatusResponse, u: Universe, ring: RingState
     start: addressAt(u, e.token),
     owner: e.owner,
     version: e.version,
-    free: e.free.toString(),
     size: (sizes.get(e.token) ?? 0n).toString()
   }))
   return {

@@ -60,7 +60,7 @@ describe('hostile peers', () => {
     try {
       const bad = (await target.client.status()).badMessages
       // A well-formed ring message, as the next build would frame it: only the version differs.
-      const bytes = encodeMessage({ type: 'ring', ring: Ring.empty(parseUniverse('10.32.0.0/12')).toState() })
+      const bytes = encodeMessage({ type: 'ring', ring: Ring.empty(parseUniverse('10.32.0.0/12')).toState(), hints: [] })
       bytes[1] = CODEC_VERSION + 1
       newer.publish(bytes)
       newer.send(targetId, bytes)

@@ -112,8 +112,8 @@ describe('pools across agents', () => {
       IPALLOC_RANGE: '10.54.0.0/24', WEFT_POOLS: JSON.stringify([{ name: 'lan', range: '192.168.79.0/24' }]), WEFT_REQUEST_TIMEOUT_MS: '5000'
     })
     const [survivor, , dead] = agents as [typeof agents[0], typeof agents[0], typeof agents[0]]
-    // Each pool's ring is split among all three, by its own init.
-    await waitFor('both rings split among the three', async () => (await survivor.client.status()).pools.every(p => p.peers.length === 3 && p.peers.every(x => x.addresses !== '0')), 200, 100)
+    // Each pool's ring is split among all three, by its own init (and the member records name them).
+    await waitFor('both rings split among the three', async () => (await survivor.client.status()).pools.every(p => p.peers.map(x => x.nickname).sort().join() === 't0,t1,t2' && p.peers.every(x => x.addresses !== '0')), 200, 100)
     const owned = (await survivor.client.status()).pools.map(p => BigInt(p.peers.find(x => x.nickname === 't2')!.addresses))
     await cluster.kill(dead)
     await waitFor('t2 unreachable', async () => (await survivor.client.status()).pools.every(p => p.peers.some(x => x.nickname === 't2' && !x.reachable)), 200, 100)

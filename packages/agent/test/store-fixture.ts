@@ -7,7 +7,7 @@ export const A = asPeerId('12D3KooWGRUVh7d5ZH1q8pRmGvWTbqdazDxjW9KD5hrXVf2kPSi4'
 export const ring: RingState = {
   universe: U,
   seeds: [A],
-  entries: [{ token: 0n, owner: A, version: 3, free: 1000n }],
+  entries: [{ token: 0n, owner: A, version: 3 }],
   members: [{ peer: A, nickname: 'node-1', version: 1, acks: [] }],
   removed: []
 }

@@ -15,7 +15,7 @@ import type { AttachmentMeta, StoredAllocation } from '../src/store.ts'
 import { A, U, ring } from './store-fixture.ts'
 
 const LAN = '192.168.1.0/24' as Cidr
-const lanRing: RingState = { ...ring, universe: LAN, entries: [{ token: 0n, owner: A, version: 1, free: 250n }] }
+const lanRing: RingState = { ...ring, universe: LAN, entries: [{ token: 0n, owner: A, version: 1 }] }
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 const meta = (key: string): AttachmentMeta => {
   const [network = '', containerId = '', ifname = ''] = key.split('/')

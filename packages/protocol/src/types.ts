@@ -220,7 +220,7 @@ export interface ReportResponse {
   ring: {
     range: string
     seeds: string[]
-    entries: Array<{ token: string, start: string, owner: string, version: number, free: string, size: string }>
+    entries: Array<{ token: string, start: string, owner: string, version: number, size: string }>
     removed: Array<{ peer: string, heir: string }>
   }
   allocations: AllocationInfo[]

@@ -1,16 +1,20 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --shares]`.
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --shares] [--full]`.
  * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--pools`
- * runs every schedule for two pools (pools.ts), one of them with reserved ranges.
+ * runs every schedule for two pools (pools.ts), one of them with reserved ranges; `--full` runs every
+ * general schedule with exactly P peers of a running cluster (for 1,000 and 5,000 peers).
  * `--shares` runs the even-share schedules instead (shares-schedule.ts): growth from 3 to P peers one
  * by one, then with removals, each without rebalancing (weft before it) and with, and prints the
  * share figures after every step's quiet period.
+ * `--replace R` instead replaces a node R times in a cluster of P peers and prints what the state
+ * costs then (replacements.ts); a violation there throws.
  * Runs N schedules (seeds S..S+N-1) of E events with up to P peers each, prints progress sparsely and,
  * for each violation, the seed and the last L trace lines. Ends with one line
  * `schedules: N  violations: V`; exits 1 if V > 0. Replay one seed with `--seeds 1 --first <seed>`.
  */
 import { parseArgs } from 'node:util'
 import { runKubeSchedule } from './kube-schedule.ts'
+import { runReplacements } from './replacements.ts'
 import { runPoolsSchedule } from './pools.ts'
 import { printShares } from './shares-report.ts'
 import { runSchedule } from './schedule.ts'
@@ -26,7 +30,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, shares: { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, shares: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -37,6 +41,12 @@ const traceLines = positive('trace', values.trace, 40)
 
 if (values.shares === true) {
   process.exitCode = printShares(first, positive('peers', values.peers, 100)) ? 0 : 1
+} else if (values.replace !== undefined) {
+  // One long run instead of schedules: --replace R node replacements in a cluster of --peers peers.
+  const started = performance.now()
+  const r = runReplacements(first, maxPeers, positive('replace', values.replace, 1))
+  console.log(JSON.stringify(r))
+  console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
 } else runAll()
 
 function runAll (): void {
@@ -45,7 +55,7 @@ function runAll (): void {
   const every = Math.max(1, Math.floor(seeds / 10))
   for (let i = 0; i < seeds; i++) {
     const run = values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
-    const r = run(first + i, { maxPeers, events, traceLines })
+    const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true })
     if (r.violation !== null) {
       violations++
       console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
@@ -55,6 +65,7 @@ function runAll (): void {
       console.log(`... ${i + 1}/${seeds} schedules, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(1)} s`)
     }
   }
+  console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
   console.log(`schedules: ${seeds}  violations: ${violations}`)
   process.exitCode = violations > 0 ? 1 : 0
 }

@@ -5,17 +5,23 @@
  * good and are removed with rmpeer, sometimes from both sides of a partition at once. Then the
  * network heals and goes quiet, and every live ring must be the same.
  */
-import { parseUniverse } from '../src/address.ts'
-import type { Universe } from '../src/address.ts'
+import { type Universe, parseUniverse } from '../src/address.ts'
+import { Ring } from '../src/ring.ts'
 import type { Faults as PeerFaults } from '../src/config.ts'
 import { InvariantError } from '../src/errors.ts'
-import { type InitMode, type PeerId, asPeerId } from '../src/types.ts'
+import { type InitMode, type PeerId, type RingState, asPeerId } from '../src/types.ts'
 import { RELIABLE } from './network.ts'
 import { type Prng, prng } from './prng.ts'
 import { Violation, World } from './world.ts'
 
 export interface ScheduleOptions {
   readonly maxPeers: number
+  /**
+   * Exactly `maxPeers` peers, of a cluster that has run for a while: each starts from a disk holding
+   * the split and every member record (what large clusters are run with: the first split of
+   * thousands is bootstrap's business, not this schedule's).
+   */
+  readonly full?: boolean
   /** Events before the final heal; each is a delivery, a tick, a request or a fault. */
   readonly events?: number
   readonly faults?: PeerFaults
@@ -43,12 +49,13 @@ const peerId = (i: number): PeerId => asPeerId(`p${String(i).padStart(3, '0')}`)
 export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResult {
   const rnd = prng(seed)
   // Mostly small clusters, sometimes up to the maximum: that is where the time goes.
-  const initial = Math.min(opts.maxPeers, 1 + Math.ceil(rnd.next() ** 3 * opts.maxPeers))
+  const initial = opts.full === true ? opts.maxPeers : Math.min(opts.maxPeers, 1 + Math.ceil(rnd.next() ** 3 * opts.maxPeers))
   const joiners = rnd.int(Math.max(1, Math.min(4, opts.maxPeers - initial + 1)))
-  const picked = parseUniverse(rnd.pick(UNIVERSES))
+  // A full cluster gets a range with room for every peer (as an operator would size it).
+  const picked = parseUniverse(rnd.pick(UNIVERSES.filter(c => opts.full !== true || parseUniverse(c).size >= 64n * BigInt(initial))))
   const universe = opts.universe ?? picked
   const ids = Array.from({ length: initial }, (_, i) => peerId(i))
-  const init: InitMode = rnd.chance(0.5) ? { kind: 'consensus', count: initial } : { kind: 'seed', peers: ids }
+  const init: InitMode = opts.full !== true && rnd.chance(0.5) ? { kind: 'consensus', count: initial } : { kind: 'seed', peers: ids }
   const world = new World({
     universe,
     rnd,
@@ -61,7 +68,8 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
   world.trace.add(`seed ${seed}: ${initial} peers + ${joiners} joiners, ${universe.cidr}, ${init.kind}`)
   let violation: string | null = null
   try {
-    for (const id of ids) world.add(id, init)
+    if (opts.full === true) world.addAll(ids, init, runningRing(universe, ids))
+    else for (const id of ids) world.add(id, init)
     const driver = new Driver(world, rnd, init, initial, joiners)
     // Large clusters get fewer events: the cost of one grows with the square of the peers (gossip),
     // and the races that break things need many events more than many peers.
@@ -74,7 +82,9 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     world.heal()
     for (const id of world.ids('down')) world.restart(id)
     world.net.faults = RELIABLE
-    world.settle(QUIET_TICKS)
+    // Every peer handles its messages within a tick, so what a tick delivers grows with the peers
+    // (a heal of 1000 peers greets a million times).
+    world.settle(QUIET_TICKS, Math.max(10_000, 1000 * world.ids().length))
     world.check(true)
     world.checkConverged()
   } catch (e) {
@@ -84,6 +94,14 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     violation = `${e.name}: ${e.message}`
   }
   return { seed, peers: initial + joiners, violation, trace: world.trace.tail() }
+}
+
+/** The split among `ids` with every member's record, as each peer writes its own. */
+function runningRing (u: Universe, ids: readonly PeerId[]): RingState {
+  const r = Ring.empty(u)
+  r.claimForPeers(ids)
+  for (const p of ids) r.setMember(p, World.nodeName(p))
+  return r.toState()
 }
 
 /** Picks and performs one random event at a time. */

@@ -73,7 +73,7 @@ const peerId = (i: number): PeerId => asPeerId(`s${String(i).padStart(3, '0')}`)
 /** The figures of one ring state over `live` peers. */
 export function shareFigures (u: Universe, ring: RingState, live: readonly PeerId[]): ShareFigures {
   const r = Ring.fromState(u, ring)
-  const sizes = r.holdings()
+  const sizes = r.holdings(new Map()) // sizes only: no free counts needed
   const entries = new Map<PeerId, number>()
   for (const e of r.entries()) {
     const owner = r.effectiveOwner(e.owner)

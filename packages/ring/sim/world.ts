@@ -7,13 +7,15 @@
 import { isReserved } from '../src/address.ts'
 import type { Universe } from '../src/address.ts'
 import { type Peer, createPeer } from '../src/peer.ts'
-import { statesEqual } from '../src/shape.ts'
 import type { Faults as PeerFaults, Timeouts } from '../src/config.ts'
-import type { Completion, InitMode, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
+import type { Completion, InitMode, Message, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
 import { Disk, podOf } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
 import type { Prng } from './prng.ts'
-import { Trace } from './trace.ts'
+import { Trace, big, outcome } from './trace.ts'
+import { Violation, checkConverged, checkExclusive, checkOneRing } from './world-checks.ts'
+
+export { Violation }
 
 export type NodeState = 'up' | 'down' | 'dead'
 
@@ -48,14 +50,12 @@ export interface WorldOptions {
   readonly traceLines?: number
   /** Check after every event that all rings, live or on disk, come from one split. */
   readonly oneRing?: boolean
+  /** Sees every message sent, with the number of peers it goes to (a broadcast goes to every other live one). */
+  readonly meter?: (msg: Message, recipients: number) => void
   /** Planted bug: the peers are given this universe (without the reserved ranges, say) while the checks hold them to `universe`. */
   readonly peerUniverse?: Universe
 }
 
-/** A check failed: the schedule is wrong somewhere. */
-export class Violation extends Error {
-  override readonly name = 'Violation'
-}
 
 export class World {
   readonly universe: Universe
@@ -80,6 +80,13 @@ export class World {
     this.net = new Network(opts.rnd, opts.net)
   }
 
+  /** Peers not dead, cached until one is added or dies: broadcasts go to them. */
+  private liveCache: PeerId[] | null = null
+  private live (): PeerId[] {
+    this.liveCache ??= this.ids().filter(id => this.nodes.get(id)!.state !== 'dead')
+    return this.liveCache
+  }
+
   ids (state?: NodeState): PeerId[] {
     return [...this.nodes.values()].filter(n => state === undefined || n.state === state).map(n => n.id)
   }
@@ -100,12 +107,36 @@ export class World {
   static nodeName (id: PeerId): string { return `n-${id}` }
 
   add (id: PeerId, init: InitMode, nodes: readonly NodeRecord[] | null = null): void {
-    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map(), releasing: new Set(), nodes }
-    this.nodes.set(id, node)
-    this.start(node)
+    this.start(this.node(id, init, nodes))
   }
 
-  private start (node: Node): void {
+  /**
+   * Many peers at once, each from a disk holding `ring` if given (a cluster that has run for a
+   * while). They come up one by one, each seeing every other, and what that sends is delivered
+   * before the next: what a peer learns from the ones before it spares it greeting them all again.
+   */
+  addAll (ids: readonly PeerId[], init: InitMode, ring?: RingState): void {
+    const nodes = ids.map(id => this.node(id, init, null))
+    for (const n of nodes) {
+      if (ring !== undefined) n.disk.apply({ ring, putAllocations: [], deleteAllocations: [] })
+      this.start(n, false)
+    }
+    for (const n of nodes) {
+      if (n.state !== 'up') continue
+      n.peer!.setReachable(nodes.filter(m => m !== n && m.state === 'up' && this.net.connected(n.id, m.id)).map(m => m.id))
+      this.pump(n)
+      for (let i = 0; i < 1000 && this.deliver(100_000) > 0; i++);
+    }
+  }
+
+  private node (id: PeerId, init: InitMode, nodes: readonly NodeRecord[] | null): Node {
+    const node: Node = { id, init, disk: new Disk(this.universe.cidr), peer: null, state: 'down', held: new Map(), releasing: new Set(), nodes }
+    this.nodes.set(id, node)
+    this.liveCache = null
+    return node
+  }
+
+  private start (node: Node, reach = true): void {
     const persisted = node.disk.load()
     node.peer = createPeer<string>({
       id: node.id,
@@ -130,7 +161,7 @@ export class World {
     node.releasing.clear()
     this.trace.add(`start ${node.id}${persisted !== undefined ? ' (restored)' : ''}`)
     if (node.nodes !== null) node.peer.setNodes(node.nodes)
-    this.updateReachability()
+    if (reach) this.updateReachability()
   }
 
   /** An agent read the Node list: `nodes` is what it got. */
@@ -191,6 +222,7 @@ export class World {
     if (node === undefined || node.state === 'dead') return
     node.peer = null
     node.state = 'dead'
+    this.liveCache = null
     this.net.dropFor(id)
     for (const [, o] of node.held) this.owners.delete(o)
     node.held.clear()
@@ -291,7 +323,8 @@ export class World {
         return
       }
       for (const m of rd.messages) {
-        const targets = m.to === 'all' ? this.ids().filter(id => id !== node.id && this.nodes.get(id)!.state !== 'dead') : [m.to]
+        const targets = m.to === 'all' ? this.live().filter(id => id !== node.id) : [m.to]
+        this.opts.meter?.(m.msg, targets.length)
         for (const to of targets) this.net.send({ from: node.id, to, msg: m.msg })
       }
       for (const c of rd.completions) this.complete(node, c)
@@ -338,40 +371,15 @@ export class World {
 
   /**
    * No address held by two live peers (down peers count with what is on their disk); with `full`,
-   * also every up peer's own invariants (ring coverage, space, their agreement), which each peer
-   * already checks at the end of every call.
+   * also every up peer's own invariants (world-checks.ts).
    */
   check (full = false): void {
-    if (this.opts.oneRing === true) this.checkOneRing()
-    const seen = new Map<Offset, PeerId>()
-    for (const n of this.nodes.values()) {
-      if (n.state === 'dead') continue
-      const allocs = n.peer?.allocations() ?? new Map(n.disk.load()?.allocations.map(a => [a.key, a]) ?? [])
-      if (n.peer !== null) {
-        const e = full ? n.peer.checkInvariants() : null
-        if (e !== null) throw new Violation(`invariants of ${n.id}: ${e.message}`)
-        if (n.peer.removedBy() !== null) continue
-      }
-      for (const { offset: o } of allocs.values()) {
-        const other = seen.get(o)
-        if (other !== undefined) throw new Violation(`exclusivity: offset ${o} allocated on ${other} and ${n.id}`)
-        seen.set(o, n.id)
-      }
-    }
+    if (this.opts.oneRing === true) checkOneRing(this.nodes.values())
+    checkExclusive(this.nodes.values(), full)
   }
 
-  /** Every ring, live or on a down peer's disk, was split by one decision: one seed list at most. */
-  checkOneRing (): void {
-    let first: readonly [PeerId, string] | null = null
-    for (const n of this.nodes.values()) {
-      if (n.state === 'dead') continue
-      const seeds = (n.peer?.ring() ?? n.disk.load()?.ring)?.seeds ?? []
-      if (seeds.length === 0) continue
-      const key = seeds.join(',')
-      if (first === null) first = [n.id, key]
-      else if (first[1] !== key) throw new Violation(`one ring: ${first[0]} holds the ring seeded by [${first[1]}], ${n.id} the one seeded by [${key}]`)
-    }
-  }
+  /** Every ring, live or on a down peer's disk, was split by one decision. */
+  checkOneRing (): void { checkOneRing(this.nodes.values()) }
 
   /** Up peers whose ring is still empty. */
   ringless (): PeerId[] {
@@ -379,25 +387,5 @@ export class World {
   }
 
   /** Rings of all up, not removed peers; throws unless they are identical. */
-  checkConverged (): void {
-    let first: readonly [PeerId, RingState] | null = null
-    for (const n of this.nodes.values()) {
-      if (n.state !== 'up' || n.peer!.removedBy() !== null) continue
-      const r = n.peer!.ring()
-      if (first === null) first = [n.id, r]
-      else if (!statesEqual(first[1], r)) throw new Violation(`convergence: rings of ${first[0]} and ${n.id} differ`)
-    }
-  }
-}
-
-const big = (_k: string, v: unknown): unknown => typeof v === 'bigint' ? `${v}` : v
-
-/** A success's result for the trace: the offset allocated or released, the space taken over, or nothing. */
-function outcome (c: Extract<Completion, { ok: true }>): string {
-  switch (c.kind) {
-    case 'allocate': return String(c.offset)
-    case 'release': return c.offset === null ? '' : String(c.offset)
-    case 'rmpeer': return String(c.takenOver)
-    case 'prime': return ''
-  }
+  checkConverged (): void { checkConverged(this.nodes.values()) }
 }

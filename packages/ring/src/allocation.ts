@@ -151,7 +151,7 @@ export function lateError (s: Core, address: Offset | null, notReady: NotReady):
 
 function nobodyHasSpace (s: Core): boolean {
   if (s.space.freeCount() > 0n) return false
-  return [...s.ring.holdings()].every(([p, h]) => p === s.id || h.free === 0n)
+  return [...s.ring.holdings(s.hints)].every(([p, h]) => p === s.id || h.free === 0n)
 }
 
 /** Returns whether the prime waits for a ring that does not exist yet. */

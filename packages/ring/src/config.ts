@@ -12,9 +12,9 @@ export interface Timeouts {
   readonly grace: number
   /** consensus=N: how long to wait for all N to be reachable before a quorum proposes. */
   readonly initWait: number
-  /** Anti-entropy: the whole ring is broadcast this often. */
+  /** Anti-entropy: a peer that changed its ring asks for digests this often, until every reachable peer holds it. */
   readonly gossip: number
-  /** Free counts are reported into the ring at most this often. */
+  /** A changed free count goes out as a hint at most this often. */
   readonly freeReport: number
   /** How long rmpeer may take before it fails with no-quorum. */
   readonly takeover: number
@@ -40,6 +40,8 @@ export interface Faults {
   readonly takeoverWithoutConsensus?: boolean
   /** The heir uses inherited ranges at once, without waiting for every member's ack. */
   readonly heirSkipsSettle?: boolean
+  /** The heir adopts and completes (compacts) a removal as soon as it is decided, before every peer has acknowledged it. */
+  readonly compactEarly?: boolean
   /** kubernetes init: the initialiser does not wait for rivals and near-simultaneous nodes. */
   readonly initialiserSkipsWait?: boolean
   /** weft before even shares: no asks to even out, and a gift is the upper half of the largest free run. */

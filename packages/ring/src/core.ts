@@ -8,7 +8,7 @@ import type { Faults, Timeouts } from './config.ts'
 import type { Outbox } from './outbox.ts'
 import type { Ring } from './ring.ts'
 import type { Space } from './space.ts'
-import type { InitMode, PeerId, RingState } from './types.ts'
+import type { Digest, InitMode, PeerId, RingDelta, RingState } from './types.ts'
 
 export interface Core {
   readonly id: PeerId
@@ -27,10 +27,29 @@ export interface Core {
   removedBy: PeerId | null
   conflicts: number
   out: Outbox
-  /** Peer -> our ring (the cached object) at the time that peer sent us exactly the same ring. */
+  /** Peer -> our ring (the cached object) at the time that peer told us (a digest, a whole ring) it holds exactly the same. */
   readonly synced: Map<PeerId, RingState>
   /** Counts changes to ring, space and allocations, so checks run only after something changed. */
   mutations: number
   /** The ring as data, cached until the next change: gossip and merges compare against it often. */
   snap: RingState | null
+  /** The digest of `snap`, computed once per state. */
+  dig: { readonly of: RingState, readonly digest: Digest } | null
+  /** The ring as of the last delta broadcast (or the last merge since): the next delta is what changed after it. */
+  lastSent: RingState
+  /**
+   * This peer changed its ring: from this tick on it asks for digests, every `gossip` ticks, until
+   * every reachable peer holds its ring. Null: nothing to announce.
+   */
+  announceAt: number | null
+  /** The whole ring asked of one peer, until an answer or the deadline. */
+  pulling: { readonly from: PeerId, readonly deadline: number } | null
+  /** Deltas that arrived before this peer had a ring (the last few): merged once it has one. */
+  readonly early: Array<{ readonly from: PeerId, readonly delta: RingDelta }>
+  /** A peer found ahead while a pull was out: pulled from next. */
+  ahead: PeerId | null
+  /** Other peers' last reported free counts: hints for choosing donors, outside the ring. */
+  readonly hints: Map<PeerId, bigint>
+  /** This peer's free count as last reported. */
+  reported: bigint | null
 }

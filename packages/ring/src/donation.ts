@@ -11,7 +11,8 @@ import { addressAt } from './address.ts'
 import { IntervalSet } from './intervals.ts'
 import { usableRanges } from './owned.ts'
 import type { Core } from './core.ts'
-import { absorbRing, ringChanged, snapshot } from './ring-sync.ts'
+import { boundsOf, deltaOf, seedsFingerprint } from './ring-digest.ts'
+import { absorbDelta, announce, digest, onDigest, reportFree, ringChanged, snapshot, wholeRing } from './ring-sync.ts'
 import { balanceGift, fairOf, needGift, pickGift } from './shares.ts'
 import type { Message, Offset, PeerId, Range } from './types.ts'
 
@@ -42,7 +43,7 @@ export const DENY_ALLOCATED = 'address-allocated'
 
 function ask (s: Core, d: DonationState, to: PeerId, address: Offset | null): void {
   d.asks.set(to, { deadline: s.now + s.t.ask, address })
-  const msg: Request = address === null ? { type: 'space-request', ring: snapshot(s) } : { type: 'space-request', ring: snapshot(s), address }
+  const msg: Request = address === null ? { type: 'space-request' } : { type: 'space-request', address }
   s.out.send(to, msg)
 }
 
@@ -62,13 +63,13 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
   const urgent = free === 0n && waitingForAny()
   const joining = s.space.ownedCount() === 0n
   if (!urgent && !joining && free >= d.lowWater) { maybeEvenOut(s, d); return }
-  // The donor tells a need from the free count in the ring this request carries: make it current.
-  if (!joining && s.ring.reportFree(s.id, r => s.space.freeIn(r))) ringChanged(s)
+  // The donor tells a need from this peer's hint: make it current before asking.
+  if (!joining) reportFree(s)
   // Without a pressing need, only ask a donor with plenty, so two low peers never trade space back and forth.
   const enough = urgent || joining ? 2n : 4n * d.lowWater + 2n
   let best: PeerId | null = null
   let bestFree = 0n
-  for (const [p, { free: hint }] of s.ring.holdings()) {
+  for (const [p, { free: hint }] of s.ring.holdings(s.hints)) {
     if (p === s.id || !s.reachable.has(p) || d.tried.has(p) || d.asks.has(p)) continue
     if (hint >= enough && (hint > bestFree || (hint === bestFree && s.random() < 0.5))) { best = p; bestFree = hint }
   }
@@ -84,7 +85,7 @@ function maybeEvenOut (s: Core, d: DonationState): void {
   if (s.now < d.rebalanceAt || s.faults.noRebalance === true) return
   // Looked at every half `rebalance` at most while nothing is to be done: it walks the ring.
   d.rebalanceAt = s.now + Math.max(1, Math.floor(s.t.rebalance / 2))
-  const holdings = s.ring.holdings()
+  const holdings = s.ring.holdings(s.hints)
   const f = fairOf(s.universe.size, s.ring.knownPeers().length)
   const mine = holdings.get(s.id)?.size ?? 0n
   let best: PeerId | null = null
@@ -107,7 +108,7 @@ function maybeEvenOut (s: Core, d: DonationState): void {
  */
 function giftFor (s: Core, d: DonationState, to: PeerId): Range | null {
   if (s.faults.noRebalance === true) return upperHalfOfLargest(s.space.freeRuns())
-  const holdings = s.ring.holdings()
+  const holdings = s.ring.holdings(s.hints)
   const f = fairOf(s.universe.size, s.ring.knownPeers().length)
   const mine = holdings.get(s.id)?.size ?? 0n
   const theirs = holdings.get(to)
@@ -137,12 +138,14 @@ export function expireAsks (s: Core, d: DonationState): void {
   }
 }
 
-/** As donor. A request from a removed peer gets our ring (so it learns it was removed) and nothing else. */
+/**
+ * As donor. A request from a removed peer gets our ring (so it learns it was removed) and nothing
+ * else. A grant carries what the gift changed in our ring; a deny, our digest (the asker may be behind).
+ */
 export function onSpaceRequest (s: Core, d: DonationState, from: PeerId, msg: Request): void {
-  if (!absorbRing(s, from, msg.ring)) return
-  if (s.ring.isRemoved(from)) { s.out.send(from, { type: 'ring', ring: snapshot(s) }); return }
+  if (s.ring.isRemoved(from)) { s.out.send(from, wholeRing(s)); return }
   if (s.removedBy !== null) return
-  const deny = (reason: string): void => s.out.send(from, { type: 'space-deny', ring: snapshot(s), reason })
+  const deny = (reason: string): void => s.out.send(from, { type: 'space-deny', digest: digest(s), reason })
   if (s.ring.isEmpty()) { deny('no ring yet'); return }
   let range: Range | null
   if (msg.address !== undefined) {
@@ -154,18 +157,23 @@ export function onSpaceRequest (s: Core, d: DonationState, from: PeerId, msg: Re
     range = giftFor(s, d, from)
     if (range === null) { deny('no free space to spare'); return }
   }
+  const before = snapshot(s)
   s.ring.give(range, s.id, from)
   ringChanged(s)
   if (s.faults.donorKeeps === true) s.space.setOwned([...s.space.owned(), range])
   s.out.events.push({ kind: 'space-given', to: from, range })
-  s.out.send(from, { type: 'space-grant', ring: snapshot(s), range })
+  const after = snapshot(s)
+  const part = deltaOf(before, after)
+  s.out.send(from, { type: 'space-grant', delta: { seeds: seedsFingerprint(after.seeds), part, bounds: boundsOf(part, after) }, range })
 }
 
 export function onSpaceGrant (s: Core, d: DonationState, from: PeerId, msg: Grant): void {
   d.asks.delete(from)
   // A grant moved the shares towards even: the next question may follow at once (one is out at a time).
   d.rebalanceAt = Math.min(d.rebalanceAt, s.now + 1)
-  if (!absorbRing(s, from, msg.ring)) return
+  if (!absorbDelta(s, from, msg.delta)) return
+  // The donor may have crashed before its broadcast went out: then only this peer knows.
+  announce(s)
   const mine = IntervalSet.of(usableRanges(s.ring, s.id))
   if (mine.countIn(msg.range) > 0n) s.out.events.push({ kind: 'space-received', from, range: msg.range })
 }
@@ -179,6 +187,6 @@ export function onSpaceDeny (s: Core, d: DonationState, from: PeerId, msg: Deny)
     d.asks.delete(from)
     d.tried.add(from)
   }
-  if (!absorbRing(s, from, msg.ring)) return null
+  onDigest(s, from, msg.digest, false)
   return a === undefined || a.address === null || msg.reason !== DENY_ALLOCATED ? null : a.address
 }

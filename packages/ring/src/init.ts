@@ -13,7 +13,7 @@
 import type { Core } from './core.ts'
 import { NACK_INITIALISED, electorateNack, nack, quorumOf } from './paxos.ts'
 import { type Driver, type Policy, type ProposerState, due, newProposer, reply, run, start, tick } from './proposer.ts'
-import { ringChanged, snapshot } from './ring-sync.ts'
+import { ringChanged, wholeRing } from './ring-sync.ts'
 import type { PaxosMessage, PeerId } from './types.ts'
 import { type VotingState, noteBallot, proposerEnv, recordOf, seenFor, vote } from './voting.ts'
 
@@ -108,7 +108,7 @@ export function onInitMessage (c: Core, st: InitState, v: VotingState, from: Pee
     else reply = vote(c, v, INIT_KEY, msg)
     c.out.send(from, { type: 'paxos', key: INIT_KEY, msg: reply })
     // A latecomer proposing after the decision learns the ring from us.
-    if (!c.ring.isEmpty()) c.out.send(from, { type: 'ring', ring: snapshot(c) })
+    if (!c.ring.isEmpty()) c.out.send(from, wholeRing(c))
     return
   }
   if (c.init.kind !== 'consensus') return

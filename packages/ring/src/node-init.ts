@@ -21,7 +21,7 @@
  */
 import type { Core } from './core.ts'
 import { claim } from './init.ts'
-import { snapshot } from './ring-sync.ts'
+import { wholeRing } from './ring-sync.ts'
 import type { NodeRecord, PeerId } from './types.ts'
 
 /** Nodes created this close to the initialiser's may have read a list without it: they are waited for. */
@@ -184,7 +184,7 @@ export function nodeInitReachable (s: Core, n: NodeInitState, fresh: readonly Pe
 export function onHello (s: Core, n: NodeInitState, from: PeerId, m: { readonly node: NodeRecord, readonly initialiser: NodeRecord | null, readonly reply: boolean }): void {
   if (!s.ring.isEmpty()) {
     // Whatever the sender waits for, the answer is this ring.
-    s.out.send(from, { type: 'ring', ring: snapshot(s) })
+    s.out.send(from, wholeRing(s))
     return
   }
   n.hellos.set(from, { node: m.node, initialiser: m.initialiser })

@@ -9,7 +9,7 @@ export const coreError = (code: CoreErrorCode, message: string, retryable: boole
 
 export class Outbox {
   ringDirty = false
-  /** Broadcast the whole ring when this batch goes out (anti-entropy or a change). */
+  /** This batch changed the ring: broadcast what changed (a delta) when it goes out. */
   gossip = false
   readonly acceptor = new Map<string, AcceptorRecord>()
   /** key -> offset to put, or null to delete. */

@@ -20,7 +20,7 @@ import { usableRanges } from './owned.ts'
 import { validatePaxos } from './paxos.ts'
 import type { PeerState } from './peer-state.ts'
 import { Ring } from './ring.ts'
-import { absorbRing, anyoneBehind, ringChanged, snapshot } from './ring-sync.ts'
+import { absorbDelta, absorbRing, gossipTick, greet, onDigest, onHint, ringChanged, snapshot, takeDelta, wholeRing } from './ring-sync.ts'
 import { Space } from './space.ts'
 import { type PeerStatus, peerStatus, statusOf } from './status.ts'
 import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
@@ -106,6 +106,14 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     snap: null,
     mutations: 0,
     synced: new Map(),
+    dig: null,
+    lastSent: Ring.empty(u).toState(),
+    announceAt: null,
+    pulling: null,
+    ahead: null,
+    early: [],
+    hints: new Map(),
+    reported: null,
     allocation: newAllocationState<P>(),
     donation: newDonationState(config.lowWater ?? defaultLowWater(u)),
     initState: newInitState(),
@@ -113,6 +121,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     takeovers: new Map(),
     voting: newVotingState(p?.acceptor ?? [])
   }
+  s.lastSent = s.ring.toState()
   s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   for (const a of p?.allocations ?? []) {
     if (s.space.claim(a.offset) !== 'ok') throw new InvariantError(`persisted allocation ${a.key} at offset ${a.offset} is not in this peer's free ranges`)
@@ -152,8 +161,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
         takeoverTick(s, s.takeovers, s.voting)
         expireAsks(s, s.donation)
         expire(s, s.allocation, notReady)
-        if (!s.ring.isEmpty() && s.now % s.t.gossip === 0 && anyoneBehind(s)) s.out.gossip = true
-        if (!s.ring.isEmpty() && s.now % s.t.freeReport === 0 && s.ring.reportFree(s.id, r => s.space.freeIn(r))) ringChanged(s)
+        gossipTick(s)
       }
       finish()
     },
@@ -166,7 +174,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
       }
       if (s.ring.isRemoved(from)) {
         // A removed peer may not know yet: our ring tells it to stop. Nothing it says is acted on.
-        s.out.send(from, { type: 'ring', ring: snapshot(s) })
+        s.out.send(from, wholeRing(s))
         return
       }
       dispatch(s, from, message)
@@ -177,11 +185,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
       next.delete(s.id)
       const fresh = [...next].filter(q => !s.reachable.has(q))
       s.reachable = next
-      if (s.removedBy === null && !s.ring.isEmpty()) {
-        // Skipped for a peer known to hold exactly this ring: if its ring changed since, it sends us its own.
-        const ring = snapshot(s)
-        for (const q of fresh) if (s.synced.get(q) !== ring) s.out.send(q, { type: 'ring', ring })
-      }
+      greet(s, fresh)
       if (s.removedBy === null) nodeInitReachable(s, s.nodeInit, fresh)
       finish()
     },
@@ -216,7 +220,11 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
 
 function dispatch (s: PeerState, from: PeerId, m: Message): void {
   switch (m.type) {
-    case 'ring': absorbRing(s, from, m.ring); return
+    case 'ring': absorbRing(s, from, m.ring, m.hints); return
+    case 'delta': absorbDelta(s, from, m.delta); return
+    case 'digest': onDigest(s, from, m.digest, m.reply); return
+    case 'pull': s.out.send(from, wholeRing(s)); return
+    case 'hint': onHint(s, from, m.free); return
     case 'space-request': onSpaceRequest(s, s.donation, from, m); return
     case 'space-grant': onSpaceGrant(s, s.donation, from, m); return
     case 'space-deny': {
@@ -237,8 +245,8 @@ function dispatch (s: PeerState, from: PeerId, m: Message): void {
 function cut<P> (s: PeerState<P>): Ready<P> {
   const o = s.out
   s.out = new Outbox()
-  const gossip = o.gossip && s.removedBy === null && !s.ring.isEmpty()
-  const ring = o.ringDirty || gossip ? snapshot(s) : null
+  const delta = o.gossip && s.removedBy === null && !s.ring.isEmpty() ? takeDelta(s) : null
+  const ring = o.ringDirty ? snapshot(s) : null
   // A net put is the allocation held now: the very record (payload included) the core keeps.
   const puts = [...o.allocations].flatMap(([key, offset]) => offset === null ? [] : [heldAt(s, key, offset)])
   const deletes = [...o.allocations].flatMap(([key, offset]) => offset === null ? [key] : [])
@@ -250,7 +258,7 @@ function cut<P> (s: PeerState<P>): Ready<P> {
         deleteAllocations: deletes
       }
     : null
-  const messages = gossip && ring !== null ? [...o.messages, { to: 'all' as const, msg: { type: 'ring' as const, ring } }] : o.messages
+  const messages = delta !== null ? [...o.messages, { to: 'all' as const, msg: { type: 'delta' as const, delta } }] : o.messages
   return { persist, messages, completions: o.completions, events: o.events }
 }
 
@@ -264,29 +272,40 @@ const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object
 const isRing = (x: unknown): boolean =>
   isObj(x) && typeof x.universe === 'string' && Array.isArray(x.seeds) && Array.isArray(x.entries) &&
   Array.isArray(x.members) && Array.isArray(x.removed)
+const isDelta = (x: unknown, size: bigint): boolean => isObj(x) && Number.isSafeInteger(x.seeds) && isRing(x.part) &&
+  (x.bounds === undefined || (Array.isArray(x.bounds) && x.bounds.every(b => typeof b === 'bigint' && b >= 0n && b < size)))
+const isDigest = (x: unknown): boolean =>
+  isObj(x) && typeof x.hash === 'bigint' && x.hash >= 0n && x.hash < 1n << 64n && Number.isSafeInteger(x.weight) && (x.weight as number) >= 0
 
 const isNode = (x: unknown): boolean =>
   isObj(x) && typeof x.name === 'string' && x.name !== '' && Number.isSafeInteger(x.created) && (x.created as number) >= 0
 
 /**
- * Shape checks on a message from the network, every offset against the universe (of `size`
- * addresses); the ring's own validation does the rest on merge. What passes cannot make the core
- * throw: a throw from step is a bug.
+ * Shape checks on a message from the network, every offset and count against the universe (of
+ * `size` addresses); the ring's own validation does the rest on merge. What passes cannot make the
+ * core throw: a throw from step is a bug.
  */
 function validateMessage (m: unknown, size: bigint): string | null {
   const offsetOk = (x: unknown): boolean => typeof x === 'bigint' && x >= 0n && x < size
+  const countOk = (x: unknown): boolean => typeof x === 'bigint' && x >= 0n && x <= size
   if (!isObj(m)) return 'message is not an object'
   switch (m.type) {
-    case 'ring': return isRing(m.ring) ? null : 'ring message without a ring'
+    case 'ring': {
+      if (!isRing(m.ring) || !Array.isArray(m.hints)) return 'ring message without a ring'
+      return m.hints.every(h => isObj(h) && typeof h.peer === 'string' && h.peer !== '' && countOk(h.free)) ? null : 'ring message with a bad hint'
+    }
+    case 'delta': return isDelta(m.delta, size) ? null : 'bad ring delta'
+    case 'digest': return isDigest(m.digest) && typeof m.reply === 'boolean' ? null : 'bad digest'
+    case 'pull': return null
+    case 'hint': return countOk(m.free) ? null : 'hint with a free count outside the range'
     case 'space-request':
-      if (!isRing(m.ring)) return 'space request without a ring'
       return m.address === undefined || offsetOk(m.address) ? null : 'space request with an address outside the range'
     case 'space-grant': {
       const r = m.range
-      if (!isRing(m.ring)) return 'space grant without a ring'
+      if (!isDelta(m.delta, size)) return 'space grant without a ring delta'
       return isObj(r) && offsetOk(r.start) && typeof r.end === 'bigint' && (r.start as bigint) < r.end && r.end <= size ? null : 'space grant with a range outside the range'
     }
-    case 'space-deny': return isRing(m.ring) && typeof m.reason === 'string' ? null : 'bad space deny'
+    case 'space-deny': return isDigest(m.digest) && typeof m.reason === 'string' ? null : 'bad space deny'
     case 'paxos': {
       if (typeof m.key !== 'string' || (m.key !== INIT_KEY && takeoverTarget(m.key) === null)) return `paxos message for unknown key ${String(m.key)}`
       return validatePaxos(m.msg)

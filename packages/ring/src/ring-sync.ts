@@ -1,42 +1,200 @@
 /**
- * Keeping this peer's ring: absorbing a received one, reacting to a change (persist, own records,
- * adoption, the space), and telling whether anyone may be behind. Every part shares it.
+ * Keeping this peer's ring: absorbing what others send (a delta, a whole ring, a digest, a hint),
+ * reacting to a change (persist, own records, adoption, the space), and anti-entropy. A change is
+ * broadcast as a delta by the peer that made it; the whole ring goes only to a peer that asks for it
+ * (`pull`), because a digest told it that it is behind, or that is removed or has no ring.
  */
 import type { Core } from './core.ts'
-import { InvariantError } from './errors.ts'
+import { DifferentSeedsError, InvariantError } from './errors.ts'
 import { usableRanges } from './owned.ts'
+import { boundsOf, deltaOf, digestOf, emptyDelta, sameDigest, seedsFingerprint } from './ring-digest.ts'
 import { statesEqual } from './shape.ts'
-import type { Entry, PeerId, RingState } from './types.ts'
+import type { Digest, Entry, Hint, Message, PeerId, RingDelta, RingState } from './types.ts'
 
 export function snapshot (s: Core): RingState {
   s.snap ??= s.ring.toState()
   return s.snap
 }
 
+export function digest (s: Core): Digest {
+  const snap = snapshot(s)
+  if (s.dig?.of !== snap) s.dig = { of: snap, digest: digestOf(snap) }
+  return s.dig.digest
+}
+
+/** The whole ring, with every hint this peer knows (its own as of now). */
+export function wholeRing (s: Core): Message {
+  const hints: Hint[] = [...s.hints].filter(([p]) => p !== s.id).map(([peer, free]) => ({ peer, free }))
+  if (!s.ring.isEmpty() && s.removedBy === null) hints.push({ peer: s.id, free: s.space.freeCount() })
+  return { type: 'ring', ring: snapshot(s), hints }
+}
+
 /**
- * Merges a received ring. A ring that fails validation, or was seeded by another decision, changes
- * nothing and is recorded as `rejected-ring`. Returns whether it was accepted.
+ * Merges a received ring or part of one. A ring that fails validation, or was seeded by another
+ * decision, changes nothing and is recorded as `rejected-ring`. Returns whether it was accepted.
  */
-export function absorbRing (s: Core, from: PeerId, incoming: RingState): boolean {
-  // Most gossip repeats what this peer has; a cheap comparison spares the merge.
-  if (incoming === s.snap || statesEqual(incoming, snapshot(s))) {
-    s.synced.set(from, snapshot(s))
-    return true
-  }
+function merge (s: Core, from: PeerId, incoming: RingState): boolean {
   let result
   try {
     const state = s.faults.mineWinsTies === true ? mineWinsTies(s.ring.entries(), incoming) : incoming
     result = s.ring.merge(state, s.id, r => s.space.hasAllocationsIn(r), from)
   } catch (e) {
-    s.out.events.push({ kind: 'rejected-ring', from, reason: e instanceof Error ? `${e.name}: ${e.message}` : String(e) })
+    reject(s, from, e)
     return false
   }
   for (const c of result.conflicts) s.out.events.push(c)
   s.conflicts += result.conflicts.length
   if (result.changed) ringChanged(s, false)
-  if (statesEqual(incoming, snapshot(s))) s.synced.set(from, snapshot(s))
-  else s.synced.delete(from)
   return true
+}
+
+function reject (s: Core, from: PeerId, e: unknown): void {
+  s.out.events.push({ kind: 'rejected-ring', from, reason: e instanceof Error ? `${e.name}: ${e.message}` : String(e) })
+}
+
+/**
+ * A whole ring (an answer to a pull, or what a peer sends one it thinks removed). If it holds less
+ * than ours, its sender is behind: our digest tells it so. Hints fill in what we have not heard.
+ */
+export function absorbRing (s: Core, from: PeerId, incoming: RingState, hints: readonly Hint[] = []): boolean {
+  if (s.pulling?.from === from) s.pulling = null
+  // Most whole rings repeat what this peer has; a cheap comparison spares the merge.
+  const same = incoming === s.snap || statesEqual(incoming, snapshot(s))
+  const before = snapshot(s)
+  if (!same && !merge(s, from, incoming)) return false
+  if (before.seeds.length === 0 && !s.ring.isEmpty()) mergeEarly(s)
+  // What a whole ring brought in, nobody may be broadcasting any more (a peer back from a crash):
+  // this peer asks everyone's digest until all hold it.
+  if (snapshot(s) !== before) announce(s)
+  for (const h of hints) if (h.peer !== s.id && (h.peer === from || !s.hints.has(h.peer))) s.hints.set(h.peer, h.free)
+  if (same || statesEqual(incoming, snapshot(s))) {
+    s.synced.set(from, snapshot(s))
+    maybeAdopt(s)
+  } else {
+    s.synced.delete(from)
+    if (s.removedBy === null) s.out.send(from, { type: 'digest', digest: digest(s), reply: false })
+  }
+  return true
+}
+
+/** Deltas kept from before the ring came: enough for the member records that follow a first split. */
+const EARLY_DELTAS = 64
+
+/**
+ * A delta: merged if it belongs to this ring. A peer without a ring asks for the whole one, and
+ * keeps the delta to merge once the ring is there (it may be newer than the ring it gets).
+ */
+export function absorbDelta (s: Core, from: PeerId, d: RingDelta): boolean {
+  if (s.ring.isEmpty() && d.part.seeds.length === 0) {
+    if (s.early.length >= EARLY_DELTAS) s.early.shift()
+    s.early.push({ from, delta: d })
+    pull(s, from)
+    return false
+  }
+  const had = !s.ring.isEmpty()
+  const ok = mergeDelta(s, from, d)
+  if (!had && !s.ring.isEmpty()) mergeEarly(s)
+  return ok
+}
+
+function mergeEarly (s: Core): void {
+  for (const { from, delta } of s.early.splice(0)) mergeDelta(s, from, delta)
+}
+
+function mergeDelta (s: Core, from: PeerId, d: RingDelta): boolean {
+  const seeds = d.part.seeds.length > 0 ? d.part.seeds : s.ring.seeds()
+  if (seedsFingerprint(seeds) !== d.seeds) {
+    reject(s, from, new DifferentSeedsError(`delta from ${from} names seed list ${d.seeds}, not ours (${seedsFingerprint(s.ring.seeds())})`))
+    return false
+  }
+  // A token that ends one of its entries and is unknown here: the delta alone would stretch that
+  // entry over space that is not its owner's. The sender's whole ring has the token.
+  const known = new Set([...s.ring.entries(), ...d.part.entries].map(e => e.token))
+  if ((d.bounds ?? []).some(b => !known.has(b))) { pull(s, from); return false }
+  return merge(s, from, { ...d.part, seeds })
+}
+
+/**
+ * Anti-entropy. Equal digests: the sender holds exactly our ring. Otherwise the lighter side (or
+ * both, on equal weights) pulls the whole ring from the other; a heavier sender is pulled from.
+ */
+export function onDigest (s: Core, from: PeerId, d: Digest, reply: boolean): void {
+  const mine = digest(s)
+  if (sameDigest(d, mine)) {
+    s.synced.set(from, snapshot(s))
+    maybeAdopt(s)
+  } else {
+    s.synced.delete(from)
+    if (s.ring.isEmpty() || d.weight >= mine.weight) pull(s, from)
+  }
+  if (reply && !s.ring.isEmpty()) s.out.send(from, { type: 'digest', digest: mine, reply: false })
+}
+
+/** One pull at a time, each waiting up to `ask` ticks for its answer; the last peer found ahead meanwhile (maybe the same) is next. */
+export function pull (s: Core, from: PeerId): void {
+  if (s.pulling !== null && s.pulling.deadline > s.now) {
+    s.ahead = from
+    return
+  }
+  s.pulling = { from, deadline: s.now + s.t.ask }
+  s.out.send(from, { type: 'pull' })
+}
+
+export function onHint (s: Core, from: PeerId, free: bigint): void {
+  s.hints.set(from, free)
+}
+
+/**
+ * A peer that changed its ring asks everyone for their digests, at the next tick and then every
+ * `gossip` ticks, until each reachable peer holds exactly its ring; so does a heir waiting to adopt.
+ * Every `freeReport` ticks a changed free count goes out as a hint. A quiet cluster sends nothing.
+ */
+export function gossipTick (s: Core): void {
+  if (s.pulling !== null && s.pulling.deadline <= s.now) s.pulling = null
+  if (s.pulling === null && s.ahead !== null) {
+    const next = s.ahead
+    s.ahead = null
+    if (s.reachable.has(next)) pull(s, next)
+  }
+  if (s.ring.isEmpty()) return
+  if (s.now % s.t.gossip === 0 && awaitingAdoption(s)) s.announceAt ??= s.now
+  if (s.announceAt !== null && s.now >= s.announceAt) {
+    if (anyoneBehind(s)) {
+      s.out.send('all', { type: 'digest', digest: digest(s), reply: true })
+      s.announceAt = s.now + s.t.gossip
+    } else s.announceAt = null
+  }
+  if (s.now % s.t.freeReport === 0) reportFree(s)
+}
+
+/** This peer's free count as a hint to everyone, if it changed since the last one. */
+export function reportFree (s: Core): void {
+  const free = s.space.freeCount()
+  if (free === s.reported) return
+  s.reported = free
+  s.out.send('all', { type: 'hint', free })
+}
+
+/** A newly reachable peer gets our digest (it pulls if behind, and answers with its own), unless known to hold our ring. */
+export function greet (s: Core, peers: readonly PeerId[]): void {
+  if (s.removedBy !== null || s.ring.isEmpty()) return
+  const ring = snapshot(s)
+  for (const q of peers) if (s.synced.get(q) !== ring) s.out.send(q, { type: 'digest', digest: digest(s), reply: true })
+}
+
+/** The delta to broadcast for this batch's own changes (null if none), and the baseline moves on. */
+export function takeDelta (s: Core): RingDelta | null {
+  const now = snapshot(s)
+  const part = deltaOf(s.lastSent, now)
+  s.lastSent = now
+  if (emptyDelta(part)) return null
+  announce(s)
+  return { seeds: seedsFingerprint(now.seeds), part, bounds: boundsOf(part, now) }
+}
+
+/** The first digest round goes out at the next tick: by then the delta has mostly arrived. */
+export function announce (s: Core): void {
+  if (s.announceAt === null || s.announceAt > s.now + 1) s.announceAt = s.now + 1
 }
 
 function mineWinsTies (local: readonly Entry[], incoming: RingState): RingState {
@@ -49,8 +207,8 @@ function mineWinsTies (local: readonly Entry[], incoming: RingState): RingState 
 }
 
 /**
- * Anti-entropy is needed only if some reachable peer may not hold exactly our ring: one whose last
- * ring to us was different, or was the same before our ring changed. A quiet cluster sends nothing.
+ * Whether some reachable peer may not hold exactly our ring: one that never told us it does, or
+ * told us before our ring changed.
  */
 export function anyoneBehind (s: Core): boolean {
   const mine = snapshot(s)
@@ -59,15 +217,16 @@ export function anyoneBehind (s: Core): boolean {
 }
 
 /**
- * After any change to the ring: persist it, keep this peer's member record and acks, adopt settled
- * inheritances, stop if this peer was removed, and bring the space in line. Gossip it only if this
- * peer changed something itself: what a merge brought in, its sender has broadcast already, and
- * re-broadcasting every merge would cost every peer's change a message per pair of peers.
+ * After any change to the ring: persist it, keep this peer's member record and acks, stop if this
+ * peer was removed, and bring the space in line. Broadcast only what this peer changed itself: what
+ * a merge brought in, its sender has broadcast already. So the baseline of the next delta moves
+ * past a merge unless a change of ours is waiting to go out.
  */
 export function ringChanged (s: Core, local = true): void {
   s.out.ringDirty = true
-  if (local) s.out.gossip = true
   s.snap = null
+  if (local) s.out.gossip = true
+  else if (!s.out.gossip) s.lastSent = snapshot(s)
   s.mutations++
   const heir = s.ring.isRemoved(s.id) ? s.ring.effectiveOwner(s.id) : null
   if (heir !== null) {
@@ -78,12 +237,38 @@ export function ringChanged (s: Core, local = true): void {
     return
   }
   if (!s.ring.isEmpty()) {
-    const own = [s.ring.setMember(s.id, s.nickname, s.address), s.ring.ackRemovals(s.id), allInheritancesSettled(s) && s.ring.adopt(s.id)]
+    const adopt = s.faults.compactEarly === true || inheritanceReady(s)
+    const own = [s.ring.setMember(s.id, s.nickname, s.address), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id)]
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }
+  for (const r of s.ring.removals()) s.hints.delete(r.peer)
   const lost = s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   if (lost.length > 0) throw new InvariantError(`${s.id}: ring change took ${lost.length} allocated addresses, e.g. offset ${lost[0]}`)
+}
+
+/**
+ * The heir adopts a removed peer's entries once every known peer has acknowledged the removal and
+ * holds exactly the heir's ring (its digest said so): every grant the dead peer made that any peer
+ * knows of is then in the heir's ring too. Deltas alone would not carry it: an ack is a change to a
+ * member record, not a copy of the acker's ring.
+ */
+function inheritanceReady (s: Core): boolean {
+  if (!allInheritancesSettled(s)) return false
+  const ring = snapshot(s)
+  return s.ring.knownPeers().every(p => p === s.id || s.synced.get(p) === ring)
+}
+
+function maybeAdopt (s: Core): void {
+  if (s.removedBy === null && awaitingAdoption(s) && inheritanceReady(s) && s.ring.adopt(s.id)) {
+    s.ring.ackRemovals(s.id)
+    ringChanged(s)
+  }
+}
+
+/** Some removal whose ranges end with this peer is not completed yet. */
+function awaitingAdoption (s: Core): boolean {
+  return s.ring.removalsPending() && s.ring.removals().some(r => r.done !== true && s.ring.effectiveOwner(r.peer) === s.id)
 }
 
 /** Whether every removal whose ranges end with this peer is acknowledged by every member. */

@@ -20,7 +20,7 @@ export interface ConflictEvent {
   readonly from: PeerId
 }
 
-/** What one peer holds in the ring: addresses it effectively owns, and its last gossiped free count. */
+/** What one peer holds in the ring: addresses it effectively owns, and its last reported free count (a hint). */
 export interface Holding {
   readonly size: bigint
   readonly free: bigint
@@ -33,12 +33,10 @@ export interface MergeResult {
 
 const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
-/** The deterministic winner between two versions of one token's entry. */
+/** The deterministic winner between two versions of one token's entry: ownership alone decides. */
 export function winner (a: Entry, b: Entry): Entry {
   if (a.version !== b.version) return a.version > b.version ? a : b
-  const c = cmpStr(a.owner, b.owner)
-  if (c !== 0) return c > 0 ? a : b
-  return a.free >= b.free ? a : b
+  return cmpStr(a.owner, b.owner) >= 0 ? a : b
 }
 
 function memberWinner (a: Member, b: Member): Member {
@@ -54,6 +52,8 @@ export class Ring {
   private list: Entry[] = []
   private memberMap = new Map<PeerId, Member>()
   private removedMap = new Map<PeerId, PeerId>()
+  /** Removals the heir has completed (`Removal.done`). */
+  private doneSet = new Set<PeerId>()
 
   private constructor (universe: Universe) {
     this.universe = universe
@@ -71,7 +71,10 @@ export class Ring {
     r.seedList = [...s.seeds]
     r.list = [...s.entries]
     for (const m of s.members) r.memberMap.set(m.peer, m)
-    for (const x of s.removed) r.removedMap.set(x.peer, x.heir)
+    for (const x of s.removed) {
+      r.removedMap.set(x.peer, x.heir)
+      if (x.done === true) r.doneSet.add(x.peer)
+    }
     r.assert()
     return r
   }
@@ -91,9 +94,11 @@ export class Ring {
   entries (): readonly Entry[] { return this.list }
   member (p: PeerId): Member | undefined { return this.memberMap.get(p) }
   removals (): readonly Removal[] {
-    return [...this.removedMap].map(([peer, heir]) => ({ peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
+    return [...this.removedMap].map(([peer, heir]): Removal => (this.doneSet.has(peer) ? { peer, heir, done: true } : { peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
   }
   isRemoved (p: PeerId): boolean { return this.removedMap.has(p) }
+  /** Some removal is not completed yet: its heir may still have entries to adopt. */
+  removalsPending (): boolean { return this.removedMap.size > this.doneSet.size }
   /** Who `p`'s removal named as heir (not followed further); undefined if `p` is not removed. */
   heirOf (p: PeerId): PeerId | undefined { return this.removedMap.get(p) }
 
@@ -113,17 +118,6 @@ export class Ring {
   /** Every entry's ranges, owned by its effective owner. */
   spans (): Span[] {
     return spansOf(this.universe.size, this.list, e => this.effectiveOwner(e.owner))
-  }
-
-  /** Each entry's spans, by token. */
-  private spansByToken (): Map<Offset, Range[]> {
-    const out = new Map<Offset, Range[]>()
-    for (const sp of spansOf(this.universe.size, this.list)) {
-      const rs = out.get(sp.entry.token)
-      if (rs === undefined) out.set(sp.entry.token, [sp.range])
-      else rs.push(sp.range)
-    }
-    return out
   }
 
   private indexAt (offset: Offset): number {
@@ -152,16 +146,14 @@ export class Ring {
     return this.rangesOf(peer).reduce((n, r) => n + r.end - r.start, 0n)
   }
 
-  /** Every effective owner's space and last gossiped free count, in one pass; keyed in peer id order. */
-  holdings (): Map<PeerId, Holding> {
-    const out = new Map<PeerId, Holding>()
-    for (const { entry, owner, range } of this.spans()) {
-      const h = out.get(owner)
-      // An entry's free count is reported once, with its first span.
-      const free = range.start === entry.token ? entry.free : 0n
-      out.set(owner, { size: (h?.size ?? 0n) + range.end - range.start, free: (h?.free ?? 0n) + free })
-    }
-    return new Map([...out].sort(([a], [b]) => cmpStr(a, b)))
+  /**
+   * Every effective owner's space, in one pass, with its free count from `hints` (0 when it has
+   * reported none); keyed in peer id order.
+   */
+  holdings (hints: ReadonlyMap<PeerId, bigint>): Map<PeerId, Holding> {
+    const size = new Map<PeerId, bigint>()
+    for (const { owner, range } of this.spans()) size.set(owner, (size.get(owner) ?? 0n) + range.end - range.start)
+    return new Map([...size].sort(([a], [b]) => cmpStr(a, b)).map(([p, n]) => [p, { size: n, free: hints.get(p) ?? 0n }]))
   }
 
   /** Peers that own space, effectively, sorted. */
@@ -182,7 +174,7 @@ export class Ring {
     const entries: Entry[] = []
     for (let i = 0n; i < n; i++) {
       const share = base + (i < extra ? 1n : 0n)
-      entries.push({ token, owner: peers[Number(i)]!, version: 1, free: share })
+      entries.push({ token, owner: peers[Number(i)]!, version: 1 })
       token += share
     }
     this.seedList = peers
@@ -196,7 +188,7 @@ export class Ring {
     if (this.list[i]!.token === at) return i
     const owner = this.effectiveOwner(this.list[i]!.owner)
     const j = this.list[i]!.token < at ? i + 1 : 0
-    this.list.splice(j, 0, { token: at, owner, version: 1, free: 0n })
+    this.list.splice(j, 0, { token: at, owner, version: 1 })
     return j
   }
 
@@ -213,42 +205,35 @@ export class Ring {
     }
     if (range.end < u.size) this.ensureToken(range.end)
     this.ensureToken(range.start)
-    const spans = this.spansByToken()
-    this.list = this.list.map(e => {
-      if (e.token < range.start || e.token >= range.end) return e
-      // Inside `range`, so not the wrap: the first span is the whole given piece.
-      const own = spans.get(e.token)![0]!
-      return { token: e.token, owner: to, version: e.version + 1, free: own.end - own.start }
-    })
+    this.list = this.list.map(e => e.token < range.start || e.token >= range.end ? e : { token: e.token, owner: to, version: e.version + 1 })
     this.assert()
   }
 
-  /** The owner reports free counts on its own entries; only entries whose count changed are bumped. */
-  reportFree (peer: PeerId, freeIn: (r: Range) => bigint): boolean {
-    let changed = false
-    const spans = this.spansByToken()
-    this.list = this.list.map(e => {
-      if (e.owner !== peer) return e
-      const free = spans.get(e.token)!.reduce((n, r) => n + freeIn(r), 0n)
-      if (free === e.free) return e
-      changed = true
-      return { ...e, version: e.version + 1, free }
-    })
-    if (changed) this.assert()
-    return changed
-  }
-
-  /** The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers. */
+  /**
+   * The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers,
+   * and completes those removals (compaction: their acks and the dead peers' records go).
+   */
   adopt (peer: PeerId): boolean {
-    if (this.removedMap.size === 0) return false
+    if (!this.removalsPending()) return false
     let changed = false
     this.list = this.list.map(e => {
       if (e.owner === peer || this.effectiveOwner(e.owner) !== peer) return e
       changed = true
       return { ...e, owner: peer, version: e.version + 1 }
     })
+    for (const dead of this.removedMap.keys()) {
+      if (this.doneSet.has(dead) || this.effectiveOwner(dead) !== peer) continue
+      this.doneSet.add(dead)
+      changed = true
+    }
+    this.dropDoneRecords()
     if (changed) this.assert()
     return changed
+  }
+
+  /** A completed removal's dead peer needs no record: nothing of it is read again, and the removal stays. */
+  private dropDoneRecords (): void {
+    for (const dead of this.doneSet) this.memberMap.delete(dead)
   }
 
   /** `peer`'s own record: its nickname and node address (none: `undefined`). */
@@ -260,10 +245,10 @@ export class Ring {
     return true
   }
 
-  /** `peer`'s record acknowledges every removal this ring knows. */
+  /** `peer`'s record acknowledges every removal this ring knows that is not completed (a completed one needs no acks). */
   ackRemovals (peer: PeerId): boolean {
     const m = this.memberMap.get(peer) ?? { peer, nickname: '', version: 0, acks: [] }
-    const acks = [...this.removedMap.keys()].sort(cmpStr)
+    const acks = [...this.removedMap.keys()].filter(p => !this.doneSet.has(p)).sort(cmpStr)
     if (m.version > 0 && acks.length === m.acks.length && acks.every((a, i) => a === m.acks[i])) return false
     this.memberMap.set(peer, { ...m, version: m.version + 1, acks })
     return true
@@ -289,6 +274,7 @@ export class Ring {
   /** `dead`'s removal is decided and every known peer but its heir has acknowledged it. */
   settled (dead: PeerId): boolean {
     if (!this.removedMap.has(dead)) return false
+    if (this.doneSet.has(dead)) return true
     const heir = this.effectiveOwner(dead)
     return this.knownPeers().every(p => p === heir || (this.memberMap.get(p)?.acks.includes(dead) ?? false))
   }
@@ -314,10 +300,17 @@ export class Ring {
       next.memberMap.set(m.peer, mine === undefined ? m : memberWinner(mine, m))
     }
     next.removedMap = new Map(this.removedMap)
+    next.doneSet = new Set(this.doneSet)
     for (const x of incoming.removed) {
       const mine = next.removedMap.get(x.peer)
-      if (mine === undefined || x.heir < mine) next.removedMap.set(x.peer, x.heir)
+      if (mine === undefined || x.heir < mine) {
+        next.removedMap.set(x.peer, x.heir)
+        // A completion counts only for the heir that made it.
+        if (mine !== undefined) next.doneSet.delete(x.peer)
+      }
+      if (x.done === true && next.removedMap.get(x.peer) === x.heir) next.doneSet.add(x.peer)
     }
+    next.dropDoneRecords()
 
     // Per token, the winner; remember which tokens the incoming side won.
     const local = new Map(this.list.map(e => [e.token, e]))
@@ -356,6 +349,7 @@ export class Ring {
     this.list = next.list
     this.memberMap = next.memberMap
     this.removedMap = next.removedMap
+    this.doneSet = next.doneSet
     const after = this.toState()
     return { changed: !statesEqual(before, after), conflicts }
   }

@@ -4,7 +4,7 @@ import { DifferentUniverseError, RingError } from './errors.ts'
 import type { Entry, RingState } from './types.ts'
 
 export const sameEntry = (a: Entry, b: Entry): boolean =>
-  a.token === b.token && a.owner === b.owner && a.version === b.version && a.free === b.free
+  a.token === b.token && a.owner === b.owner && a.version === b.version
 
 /** Structural checks shared by local invariants and validation of received rings. */
 export function validateState (u: Universe, s: RingState): Error | null {
@@ -15,7 +15,6 @@ export function validateState (u: Universe, s: RingState): Error | null {
     if (i > 0 && e.token <= s.entries[i - 1]!.token) return new RingError(`entry ${i}: tokens not sorted or repeated at ${e.token}`)
     if (!Number.isSafeInteger(e.version) || e.version < 1) return new RingError(`entry ${i}: bad version ${e.version}`)
     if (typeof e.owner !== 'string' || e.owner.length === 0) return new RingError(`entry ${i}: empty owner`)
-    if (typeof e.free !== 'bigint' || e.free < 0n || e.free > u.size) return new RingError(`entry ${i}: free ${e.free} out of bounds`)
   }
   if (s.entries.length > 0 && s.seeds.length === 0) return new RingError('ring has entries but no seeds')
   for (let i = 1; i < s.seeds.length; i++) {
@@ -36,6 +35,7 @@ export function validateState (u: Universe, s: RingState): Error | null {
     const r = s.removed[i]!
     if (r.peer === r.heir) return new RingError(`removal of ${r.peer}: a peer cannot be its own heir`)
     if (i > 0 && r.peer <= s.removed[i - 1]!.peer) return new RingError(`removal ${i}: not sorted or repeated`)
+    if (r.done !== undefined && r.done !== true) return new RingError(`removal of ${r.peer}: done is neither set nor absent`)
   }
   return null
 }
@@ -50,5 +50,5 @@ export function statesEqual (a: RingState, b: RingState): boolean {
     const n = b.members[i]!
     return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.address !== n.address || m.acks.join(',') !== n.acks.join(',')
   })) return false
-  return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir)
+  return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir && r.done === b.removed[i]!.done)
 }

@@ -65,7 +65,7 @@ export function statusOf (s: PeerState): { code: StatusCode, text: string } {
 
 export function peerStatus (s: PeerState): PeerStatus {
   const { code, text } = statusOf(s)
-  const holdings = s.ring.holdings()
+  const holdings = s.ring.holdings(s.hints)
   const owners = new Set(holdings.keys())
   owners.delete(s.id)
   const summary = (p: PeerId): PeerSummary => ({

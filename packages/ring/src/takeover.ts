@@ -51,9 +51,10 @@ export function rmpeer (s: Core, ts: Takeovers, v: VotingState, id: RequestId, t
   if (s.removedBy !== null) { failRemoved(s, id); return }
   if (s.ring.isEmpty()) { s.out.fail(id, 'not-ready', 'no ring yet: nothing to take over', true); return }
   if (target === s.id) { s.out.fail(id, 'unknown-peer', 'a peer cannot remove itself', false); return }
+  // A removed peer's record may be compacted away already; its removal stays.
+  if (s.ring.isRemoved(target)) { s.out.completions.push({ kind: 'rmpeer', id, ok: true, takenOver: 0n }); return }
   const known = s.ring.member(target) !== undefined || s.ring.entries().some(e => e.owner === target)
   if (!known) { s.out.fail(id, 'unknown-peer', `${target} is not a peer of this ring`, false); return }
-  if (s.ring.isRemoved(target)) { s.out.completions.push({ kind: 'rmpeer', id, ok: true, takenOver: 0n }); return }
   if (s.reachable.has(target)) { s.out.fail(id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
   if (ts.has(target)) { s.out.fail(id, 'not-ready', `a removal of ${target} is already under way`, true); return }
   const voters = electorate(s, target)

@@ -25,8 +25,37 @@ export interface Entry {
   readonly owner: PeerId
   /** Raised by the owner on every change to this entry. */
   readonly version: number
-  /** The owner's last report of free addresses in this entry's range: a hint for choosing donors. */
+}
+
+/**
+ * A peer's last report of its free addresses: a hint for choosing donors, not ownership. Hints live
+ * beside the ring, outside its versions: a report changes no entry, and no hint can decide a merge.
+ */
+export interface Hint {
+  readonly peer: PeerId
   readonly free: bigint
+}
+
+/**
+ * A ring state in brief: equal digests mean equal states (a 64-bit hash). `weight` sums the
+ * versions and records a state holds; a merge never lowers it, so of two different states the
+ * lighter one is missing something, and that side asks for the whole ring.
+ */
+export interface Digest {
+  readonly hash: bigint
+  readonly weight: number
+}
+
+/**
+ * What changed in a ring: the entries, member records and removals one batch touched, in the shape
+ * of a ring state. `seeds` names the seed list it belongs to by fingerprint (ring-digest.ts); the
+ * part carries the list itself only with the first split.
+ */
+export interface RingDelta {
+  readonly seeds: number
+  readonly part: RingState
+  /** Tokens that end entries of the part without being in it: the receiver must know them to merge it (none: absent). */
+  readonly bounds?: readonly Offset[]
 }
 
 /** A peer's own record: only that peer changes it, and each change raises its version. */
@@ -47,6 +76,12 @@ export interface Member {
 export interface Removal {
   readonly peer: PeerId
   readonly heir: PeerId
+  /**
+   * Set by the heir once it adopted the ranges (every known peer had acknowledged the removal and
+   * held the heir's ring): the acks are no longer needed, nor the dead peer's record. The removal
+   * itself stays, so no replica that still holds the peer's record or entries can bring it back.
+   */
+  readonly done?: true
 }
 
 /** The ring as data: what is persisted and gossiped. */
@@ -133,10 +168,19 @@ export type PaxosMessage =
 
 /** Messages between peers. The agent encodes them (codec.ts) and moves them; the core gives them meaning. */
 export type Message =
-  | { readonly type: 'ring', readonly ring: RingState }
-  | { readonly type: 'space-request', readonly ring: RingState, readonly address?: Offset }
-  | { readonly type: 'space-grant', readonly ring: RingState, readonly range: Range }
-  | { readonly type: 'space-deny', readonly ring: RingState, readonly reason: string }
+  /** The whole ring, with the sender's hints: only to a peer that is new, behind or removed. */
+  | { readonly type: 'ring', readonly ring: RingState, readonly hints: readonly Hint[] }
+  /** A change, broadcast by the peer that made it. */
+  | { readonly type: 'delta', readonly delta: RingDelta }
+  /** Anti-entropy: the sender's digest; `reply` asks every receiver for its own. */
+  | { readonly type: 'digest', readonly digest: Digest, readonly reply: boolean }
+  /** Asks for the whole ring: the sender's digest told it that it is behind. */
+  | { readonly type: 'pull' }
+  /** The sender's free addresses now. */
+  | { readonly type: 'hint', readonly free: bigint }
+  | { readonly type: 'space-request', readonly address?: Offset }
+  | { readonly type: 'space-grant', readonly delta: RingDelta, readonly range: Range }
+  | { readonly type: 'space-deny', readonly digest: Digest, readonly reason: string }
   | { readonly type: 'paxos', readonly key: string, readonly msg: PaxosMessage }
   /**
    * kubernetes init: the sender's node and the node it takes for the initialiser (null: it knows

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
+import { Packr } from 'msgpackr'
 import {
   CODEC_VERSION, decodeAcceptorRecord, decodeAllocation, decodeBareAllocation, decodeMessage, decodeRingState, encodeAcceptorRecord, encodeAllocation,
   encodeMessage, encodeRingState, asPeerId, statesEqual
 } from '../src/internal.ts'
-import type { Message } from '../src/internal.ts'
+import type { Message, RingState } from '../src/internal.ts'
+import { digestOf, seedsFingerprint } from '../src/ring-digest.ts'
 import { replicaStates } from './ring-arbitrary.ts'
 
 describe('codec', () => {
@@ -18,12 +20,20 @@ describe('codec', () => {
     fc.assert(fc.property(replicaStates, fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), ([ring], big) => {
       const p = asPeerId('12D3KooWpeer')
       const ballot = { n: 7, proposer: p }
+      const delta = { seeds: 4_000_000_000, part: ring }
+      const digest = { hash: big & ((1n << 64n) - 1n), weight: 12 }
       const msgs: Message[] = [
-        { type: 'ring', ring },
-        { type: 'space-request', ring },
-        { type: 'space-request', ring, address: big },
-        { type: 'space-grant', ring, range: { start: 5n, end: big + 6n } },
-        { type: 'space-deny', ring, reason: 'no free space' },
+        { type: 'ring', ring, hints: [] },
+        { type: 'ring', ring, hints: ring.members.map(m => ({ peer: m.peer, free: big })) },
+        { type: 'space-request' },
+        { type: 'space-request', address: big },
+        { type: 'space-grant', delta, range: { start: 5n, end: big + 6n } },
+        { type: 'space-deny', digest, reason: 'no free space' },
+        { type: 'delta', delta },
+        { type: 'delta', delta: { ...delta, bounds: [0n, big] } },
+        { type: 'digest', digest, reply: true },
+        { type: 'pull' },
+        { type: 'hint', free: big },
         { type: 'paxos', key: 'init', msg: { kind: 'prepare', ballot, electorate: 3 } },
         { type: 'paxos', key: 'init', msg: { kind: 'promise', ballot, accepted: { ballot, value: [p] } } },
         { type: 'paxos', key: 'init', msg: { kind: 'promise', ballot, accepted: null } },
@@ -59,7 +69,13 @@ describe('codec', () => {
 
   it('answers corrupted encodings with a DecodeError naming where', () => {
     fc.assert(fc.property(replicaStates, fc.nat(), fc.nat({ max: 255 }), ([ring], pos, byte) => {
-      const bytes = encodeMessage({ type: 'ring', ring })
+      const all: Message[] = [
+        { type: 'ring', ring, hints: ring.members.map(m => ({ peer: m.peer, free: 7n })) },
+        { type: 'delta', delta: { seeds: 9, part: ring } },
+        { type: 'digest', digest: { hash: 99n, weight: 3 }, reply: false },
+        { type: 'hint', free: 1n }
+      ]
+      const bytes = encodeMessage(all[pos % all.length]!)
       bytes[pos % bytes.length] = byte
       try {
         decodeMessage(bytes)
@@ -67,7 +83,7 @@ describe('codec', () => {
         expect(REFUSALS).toContain((e as Error).name)
       }
     }), { numRuns: 500 })
-    expect(() => decodeMessage(encodeMessage({ type: 'space-deny', ring: { universe: 'x' as never, seeds: [], entries: [], members: [], removed: [] }, reason: 'r' }).slice(0, 5)))
+    expect(() => decodeMessage(encodeMessage({ type: 'space-deny', digest: { hash: 1n, weight: 1 }, reason: 'r' }).slice(0, 5)))
       .toThrow(expect.objectContaining({ name: 'DecodeError' }))
     expect(() => decodeMessage(encodeMessage({ type: 'init-hello', node: { name: '', created: 1 }, initialiser: null, reply: false })))
       .toThrow('message.node.name: empty node name')
@@ -86,10 +102,45 @@ describe('codec', () => {
       expect(() => decodeRingState(ring([{ ...old, address: bad }]))).toThrow(/members\[0\]\.address: .* not an IP address in canonical form/)
     }
     expect(() => decodeRingState(ring([{ ...old, address: 7 }]))).toThrow(/members\[0\]\.address: expected a string/)
-    // What a version-1 build wrote (no addresses) still reads.
-    const v1 = ring([old])
-    v1[1] = 1
-    expect(decodeRingState(v1).members).toEqual([old])
+  })
+
+  it('reads what builds of versions 1 and 2 wrote: rings with free counts per entry, messages carrying whole rings', () => {
+    const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
+    const [a, b] = [asPeerId('12D3KooWa'), asPeerId('12D3KooWb')]
+    // The version-2 layout: a peer table, entries [token, owner, version, free], members [peer, nickname, version, acks, address?].
+    const wire = ['10.0.0.0/24', [a, b], [0, 1], [Uint8Array.of(0), 0, 2, Uint8Array.of(100), Uint8Array.of(128), 1, 1, Uint8Array.of(28)], [[0, 'na', 1, []], [1, 'nb', 3, [], '192.0.2.2']], []]
+    const ring = {
+      universe: '10.0.0.0/24',
+      seeds: [a, b],
+      entries: [{ token: 0n, owner: a, version: 2 }, { token: 128n, owner: b, version: 1 }],
+      members: [{ peer: a, nickname: 'na', version: 1, acks: [] }, { peer: b, nickname: 'nb', version: 3, acks: [], address: '192.0.2.2' }],
+      removed: []
+    }
+    for (const version of [1, 2]) expect(decodeRingState(packr.pack([version, wire]))).toEqual(ring)
+    expect(decodeMessage(packr.pack([2, 0, wire]))).toEqual({ type: 'ring', ring, hints: [{ peer: a, free: 100n }, { peer: b, free: 28n }] })
+    expect(decodeMessage(packr.pack([2, 1, wire, Uint8Array.of(7)]))).toEqual({ type: 'space-request', address: 7n })
+    expect(decodeMessage(packr.pack([2, 2, wire, Uint8Array.of(200), Uint8Array.of(210)]))).toEqual({ type: 'space-grant', delta: { seeds: seedsFingerprint([a, b]), part: ring }, range: { start: 200n, end: 210n } })
+    expect(decodeMessage(packr.pack([2, 3, wire, 'no free space']))).toEqual({ type: 'space-deny', digest: digestOf(ring as unknown as RingState), reason: 'no free space' })
+    expect(() => decodeMessage(packr.pack([2, 6, wire]))).toThrow('message.type: unknown message type')
+  })
+
+  it('sends a libp2p peer id as the bytes its text spells, and any other id as text', () => {
+    const id = asPeerId('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA')
+    const state = (p: typeof id): RingState => ({ universe: '10.0.0.0/24' as never, seeds: [], entries: [], members: [{ peer: p, nickname: '', version: 1, acks: [] }], removed: [] })
+    for (const p of [id, asPeerId('p001'), asPeerId('1'), asPeerId('11z')]) expect(decodeRingState(encodeRingState(state(p))).members[0]!.peer).toBe(p)
+    // 38 bytes instead of 52 characters ('0' is not base58, so that id goes as text).
+    expect(encodeRingState(state(asPeerId('0'.repeat(52)))).length - encodeRingState(state(id)).length).toBe(52 - 38)
+    const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
+    const bytes = (peer: unknown): Uint8Array => packr.pack([CODEC_VERSION, ['10.0.0.0/24', [peer], [], [], [['', 1, []]], [], []]])
+    expect(() => decodeRingState(bytes(new Uint8Array(65)))).toThrow('ring.peers[0]: peer id of 65 bytes')
+    expect(() => decodeRingState(bytes(new Uint8Array(0)))).toThrow('ring.peers[0]: peer id of 0 bytes')
+    expect(() => decodeRingState(bytes(''))).toThrow('ring.peers[0]: empty peer id')
+    expect(() => decodeRingState(packr.pack([CODEC_VERSION, ['10.0.0.0/24', [], [], [], [['', 1, []]], [], []]]))).toThrow('ring.members: 1 members but 0 peers in the table')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [Uint8Array.of(1), 1], 'yes']))).toThrow('message.reply: expected a boolean')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [new Uint8Array(9).fill(1), 1], true]))).toThrow('message.digest.hash: wider than 64 bits')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 6, [2 ** 33, ['x', [], [], [], [], [], []], []]]))).toThrow('message.delta.seeds: fingerprint wider than 32 bits')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 0, ['x', [], [], [], [], [], [0]]]))).toThrow('message.ring.hints: length is not a multiple of 2')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 8, 1]))).toThrow('message: expected 1 items, got 2')
   })
 
   it('reads an allocation record written before records had a payload, and only with the reader for it', () => {

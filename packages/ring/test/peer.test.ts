@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseUniverse } from '../src/address.ts'
 import { createPeer } from '../src/peer.ts'
+import { seedsFingerprint } from '../src/ring-digest.ts'
 import { type Completion, type Failure, type InitMode, type Message, type PeerId, type RequestKind, type Success, asPeerId } from '../src/types.ts'
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
@@ -143,7 +144,8 @@ describe('peer', () => {
     w.settle(20)
     expect(ok(w.result(id), 'rmpeer').takenOver).toBe(85n)
     const ring = w.peer(B).ring()
-    expect(ring.removed).toEqual([{ peer: C, heir: A }])
+    expect(ring.removed).toEqual([{ peer: C, heir: A, done: true }])
+    expect(ring.members.map(m => m.peer)).toEqual([A, B])
     // The heir held 86 + 85 once all acked; then B, a GAP below it, was given enough to even them out.
     const [a, b] = [w.peer(A).status().size, w.peer(B).status().size]
     expect(a + b).toBe(256n)
@@ -216,7 +218,7 @@ describe('peer', () => {
     w.settle(30)
     expect(w.peer(A).ring().entries.filter(e => e.owner === C || e.owner === D)).toEqual([])
     expect(w.peer(A).status().size + w.peer(B).status().size).toBe(256n)
-    expect(w.peer(B).ring().removed).toEqual([{ peer: C, heir: A }, { peer: D, heir: A }])
+    expect(w.peer(B).ring().removed).toEqual([{ peer: C, heir: A, done: true }, { peer: D, heir: A, done: true }])
     w.checkConverged()
   })
 
@@ -286,20 +288,27 @@ describe('peer', () => {
     const before = p.ring()
     const other = parseUniverse('10.1.0.0/24')
     const q = createPeer({ id: B, nickname: 'b', universe: other, init: { kind: 'seed', peers: [B] }, random: prng(2).next })
-    p.step(B, { type: 'ring', ring: q.ring() })
+    const delta = { seeds: seedsFingerprint(before.seeds), part: before }
+    p.step(B, { type: 'ring', ring: q.ring(), hints: [] })
     p.step(B, { type: 'paxos', key: 'init', msg: { kind: 'accept', ballot: { n: 1, proposer: B }, value: [] } })
-    p.step(B, { type: 'space-grant', ring: before, range: { start: 5n, end: 2n } })
+    p.step(B, { type: 'space-grant', delta, range: { start: 5n, end: 2n } })
     p.step(B, JSON.parse('{"type":"ring","ring":{"entries":7}}'))
-    p.step(B, { type: 'ring', ring: { ...before, entries: [{ token: 999n, owner: B, version: 1, free: 0n }] } })
-    // Offsets outside the universe (256 addresses), in each field that carries one.
-    p.step(B, { type: 'space-request', ring: before, address: 256n })
-    p.step(B, { type: 'space-request', ring: before, address: -1n })
-    p.step(B, { type: 'space-grant', ring: before, range: { start: 250n, end: 300n } })
+    p.step(B, { type: 'ring', ring: { ...before, entries: [{ token: 999n, owner: B, version: 1 }] }, hints: [] })
+    // Offsets and counts outside the universe (256 addresses), in each field that carries one.
+    p.step(B, { type: 'space-request', address: 256n })
+    p.step(B, { type: 'space-request', address: -1n })
+    p.step(B, { type: 'space-grant', delta, range: { start: 250n, end: 300n } })
+    p.step(B, { type: 'hint', free: 257n })
+    p.step(B, { type: 'ring', ring: before, hints: [{ peer: B, free: -1n }] })
+    p.step(B, { type: 'delta', delta: { seeds: 1.5, part: before } })
+    p.step(B, { type: 'delta', delta: { seeds: 1, part: before, bounds: [256n] } })
+    p.step(B, { type: 'digest', digest: { hash: 1n << 64n, weight: 1 }, reply: false })
     const rd = p.ready()
     expect(rd.persist).toBeNull()
-    expect(rd.events.map(e => e.kind)).toEqual(Array(8).fill('rejected-ring'))
+    expect(rd.events.map(e => e.kind)).toEqual(Array(13).fill('rejected-ring'))
     expect(rd.events.slice(5).map(e => e.kind === 'rejected-ring' ? e.reason : '')).toEqual([
-      'space request with an address outside the range', 'space request with an address outside the range', 'space grant with a range outside the range'
+      'space request with an address outside the range', 'space request with an address outside the range', 'space grant with a range outside the range',
+      'hint with a free count outside the range', 'ring message with a bad hint', 'bad ring delta', 'bad ring delta', 'bad digest'
     ])
     expect(p.ring()).toEqual(before)
   })

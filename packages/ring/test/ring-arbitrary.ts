@@ -1,6 +1,6 @@
 /**
  * Random valid rings for property tests: replicas of one seeded ring that diverge through random
- * owner actions (give, free reports, member records, removals) and partial merges, as peers would.
+ * owner actions (give, member records, removals) and partial merges, as peers would.
  */
 import fc from 'fast-check'
 import { Ring, asPeerId, parseUniverse } from '../src/internal.ts'
@@ -11,7 +11,6 @@ export const PEERS: PeerId[] = ['pa', 'pb', 'pc', 'pd', 'pe'].map(asPeerId)
 
 type Op =
   | { k: 'give', replica: number, from: number, to: number, at: number, len: number }
-  | { k: 'free', replica: number, peer: number, salt: number }
   | { k: 'member', replica: number, peer: number, nick: string, address: string | undefined }
   | { k: 'remove', replica: number, dead: number, heir: number }
   | { k: 'merge', into: number, from: number }
@@ -19,7 +18,6 @@ type Op =
 const idx = fc.nat({ max: PEERS.length - 1 })
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('give' as const), replica: fc.nat({ max: 2 }), from: idx, to: idx, at: fc.nat({ max: 4095 }), len: fc.integer({ min: 1, max: 600 }) }),
-  fc.record({ k: fc.constant('free' as const), replica: fc.nat({ max: 2 }), peer: idx, salt: fc.nat({ max: 50 }) }),
   fc.record({ k: fc.constant('member' as const), replica: fc.nat({ max: 2 }), peer: idx, nick: fc.constantFrom('one', 'two', 'three'), address: fc.constantFrom(undefined, '192.0.2.1', '2001:db8::7') }),
   fc.record({ k: fc.constant('remove' as const), replica: fc.nat({ max: 2 }), dead: idx, heir: idx }),
   fc.record({ k: fc.constant('merge' as const), into: fc.nat({ max: 2 }), from: fc.nat({ max: 2 }) })
@@ -43,7 +41,6 @@ function apply (replicas: Ring[], op: Op): void {
       r.give({ start, end }, from, to)
       return
     }
-    case 'free': replicas[op.replica]!.reportFree(PEERS[op.peer]!, rg => (rg.end - rg.start) / BigInt(op.salt + 1)); return
     case 'member': replicas[op.replica]!.setMember(PEERS[op.peer]!, op.nick, op.address); return
     case 'remove':
       if (op.dead !== op.heir) replicas[op.replica]!.addRemoval(PEERS[op.dead]!, PEERS[op.heir]!)

@@ -14,7 +14,7 @@ function coversExactly (s: RingState): boolean {
   const owners = r.owners()
   let total = 0n
   for (const p of owners) total += r.sizeOf(p)
-  const holdings = r.holdings()
+  const holdings = r.holdings(new Map())
   const agree = [...holdings.keys()].join() === owners.join() && owners.every(p => holdings.get(p)?.size === r.sizeOf(p))
   return agree && (s.entries.length === 0 || total === universe.size)
 }

@@ -179,7 +179,7 @@ describe('the planner', () => {
       const joined = Ring.empty(u)
       joined.claimForPeers([ids[0]!])
       for (const p of ids.slice(1)) {
-        const [donor] = [...joined.holdings()].sort(([, a], [, b]) => (a.size > b.size ? -1 : 1))[0]!
+        const [donor] = [...joined.holdings(new Map())].sort(([, a], [, b]) => (a.size > b.size ? -1 : 1))[0]!
         const run = joined.rangesOf(donor).sort((a: Range, b: Range) => (a.end - a.start > b.end - b.start ? -1 : 1))[0]!
         joined.give({ start: run.start + (run.end - run.start) / 2n, end: run.end }, donor, p)
       }
