@@ -1,12 +1,14 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube]`.
- * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones.
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --liveness]`.
+ * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones, `--liveness`
+ * the slow-machine schedules (liveness-schedule.ts: init and takeover must decide within a bound).
  * Runs N schedules (seeds S..S+N-1) of E events with up to P peers each, prints progress sparsely and,
  * for each violation, the seed and the last L trace lines. Ends with one line
  * `schedules: N  violations: V`; exits 1 if V > 0. Replay one seed with `--seeds 1 --first <seed>`.
  */
 import { parseArgs } from 'node:util'
 import { runKubeSchedule } from './kube-schedule.ts'
+import { runLivenessSchedule } from './liveness-schedule.ts'
 import { runSchedule } from './schedule.ts'
 
 function positive (name: string, text: string | undefined, fallback: number): number {
@@ -20,7 +22,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, liveness: { type: 'boolean' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -33,7 +35,8 @@ let violations = 0
 const started = performance.now()
 const every = Math.max(1, Math.floor(seeds / 10))
 for (let i = 0; i < seeds; i++) {
-  const r = (values.kube === true ? runKubeSchedule : runSchedule)(first + i, { maxPeers, events, traceLines })
+  const run = values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : runSchedule
+  const r = run(first + i, { maxPeers, events, traceLines })
   if (r.violation !== null) {
     violations++
     console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)

@@ -23,7 +23,7 @@ export interface Timeouts {
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
-  request: 30, ask: 4, ballot: 12, grace: 6, gossip: 8, freeReport: 4, takeover: 20, backoff: 4, nodeWait: 50
+  request: 30, ask: 4, ballot: 12, grace: 6, gossip: 8, freeReport: 4, takeover: 60, backoff: 4, nodeWait: 50
 }
 
 /** Deliberate bugs, for tests that prove the simulator catches them. Never set outside tests. */
@@ -38,4 +38,6 @@ export interface Faults {
   readonly heirSkipsSettle?: boolean
   /** kubernetes init: the initialiser does not wait for rivals and near-simultaneous nodes. */
   readonly initialiserSkipsWait?: boolean
+  /** Paxos: the ballot timeout never grows, so replies slower than it never make a quorum. */
+  readonly fixedBallotTimeout?: boolean
 }
