@@ -161,7 +161,10 @@ function startLoop (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop:
       const started = performance.now()
       await store.commit(delta, key => incoming.metaFor(key))
       metrics.commitSeconds((performance.now() - started) / 1000)
-      if (delta.ring !== undefined) routing?.update(delta.ring)
+      if (delta.ring !== undefined) {
+        routing?.update(delta.ring)
+        mesh.forget(delta.ring.removed.map(r => r.peer))
+      }
     },
     send: out => sendOut(mesh, out),
     event: e => {
