@@ -79,12 +79,21 @@ export class DialSet {
     return { dropped, added: added.length > 0 }
   }
 
-  /** A peer's address from a book; true if it is new and should be dialled now. */
-  learn (peer: string, addr: Multiaddr): boolean {
+  /**
+   * A peer's address from a book or its identify report; true if it is new. Both ends of a pair
+   * learn each other at about the same time: the one with the lower id dials at once, the other
+   * only if no connection came within `MAX_RETRY_MS` (so a pair costs one handshake, not two).
+   */
+  learn (peer: string, addr: Multiaddr, now: number): boolean {
     if (peer === this.#self || this.#forgotten.has(peer)) return false
     const known = this.#targets.find(t => t.peer === peer || t.addr.equals(addr))
-    if (known !== undefined) return false
-    this.#targets.push(newTarget(addr, 'learned', peer))
+    if (known !== undefined) {
+      known.peer ??= peer
+      return false
+    }
+    const t = newTarget(addr, 'learned', peer)
+    if (this.#self > peer) t.nextAttempt = now + Math.max(this.#reconnectMs, MAX_RETRY_MS)
+    this.#targets.push(t)
     return true
   }
 

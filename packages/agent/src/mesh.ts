@@ -31,8 +31,11 @@ export const TOPIC = '/weft/ring/1'
 export const PROTOCOL = '/weft/msg/1.0.0'
 /** Enough for the ring of a 1000-peer cluster with room to spare; gossipsub's sender cap is 4 MiB. */
 export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024
-const DIAL_TIMEOUT_MS = 5_000
+/** A handshake on a loaded machine can take seconds; a dial into a partition is retransmitted by TCP meanwhile. */
+const DIAL_TIMEOUT_MS = 10_000
 const READ_TIMEOUT_MS = 10_000
+/** The least a ping may take before its connection is dropped (libp2p's own floor is 5 s). */
+const PING_TIMEOUT_MS = 10_000
 /** Direct messages waiting per peer; the core retries on its own timeouts, so the oldest may go. */
 const MAX_QUEUED_PER_PEER = 1_000
 
@@ -116,7 +119,9 @@ export class Mesh {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       ...(options.swarmKey === null ? {} : { connectionProtector: preSharedKey({ psk: options.swarmKey }) }),
-      connectionMonitor: { pingInterval: options.pingMs },
+      // A ping late by a few seconds is a busy machine, not a dead peer: a connection aborted for it
+      // shows a live peer unreachable and costs a new handshake, which loads the machine more.
+      connectionMonitor: { pingInterval: options.pingMs, pingTimeout: { minTimeout: PING_TIMEOUT_MS } },
       connectionManager: {
         maxConnections: 1200,
         // Exempt from the per-IP inbound rate limit: many agents share one IP in tests and behind SNAT.
@@ -252,6 +257,8 @@ export class Mesh {
     if (addr === null) return
     const fresh = !this.#book.has(peer)
     this.#book.set(peer, addr)
+    // Dialled again after a partition from this side too, not only from the side that dialled first.
+    this.#dials.learn(peer, addr, Date.now())
     if (!fresh) return
     const entries: BookEntry[] = []
     for (const [p, a] of this.#book) if (p !== peer) entries.push({ peer: p, addr: a.toString() })
@@ -272,7 +279,7 @@ export class Mesh {
       return
     }
     let added = 0
-    for (const e of entries) if (this.#dials.learn(e.peer, multiaddr(e.addr))) added++
+    for (const e of entries) if (this.#dials.learn(e.peer, multiaddr(e.addr), Date.now())) added++
     if (added > 0) {
       this.#log.debug({ from, added }, 'learned peer addresses')
       this.#kick()
