@@ -5,14 +5,14 @@
 #define MAX_DEPTH 64
 
 static int bad(scan *s, const char *what) { if (s->err == NULL) s->err = what; return -1; }
-int peek(scan *s) { return s->p < s->end ? (unsigned char)*s->p : -1; }
+static int peek(scan *s) { return s->p < s->end ? (unsigned char)*s->p : -1; }
 int is_digit(int c) { return c >= '0' && c <= '9'; }
 
-void ws(scan *s) {
+static void ws(scan *s) {
   while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) s->p++;
 }
 
-int hex4(const char *p, unsigned *out) {
+static int hex4(const char *p, unsigned *out) {
   unsigned v = 0;
   for (int i = 0; i < 4; i++) {
     char c = p[i];

@@ -8,10 +8,7 @@ typedef struct { const char *p, *end; const char *err; } scan;
 /* One JSON value's text. */
 typedef struct { const char *start, *end; } span;
 
-int peek(scan *s);
 int is_digit(int c);
-void ws(scan *s);
-int hex4(const char *p, unsigned *out);
 /* The whole of [p, p + n) as one JSON value (nested at most 64 deep); s->err names the fault. */
 span document(const char *p, size_t n, scan *s);
 /* The member `key` of the validated object o (the last one, as JSON.parse keeps); 0 if found. */

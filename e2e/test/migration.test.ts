@@ -55,7 +55,7 @@ describe('an agent started on a schema-1 data dir', () => {
     ])
     expect((await allocations()).find((a) => a.containerId === 'c0ffee0123456789'))
       .toMatchObject({ podNamespace: 'web', podName: 'front-0', allocatedAt: 1700000000000 })
-    expect(logEvents(agent, 'allocations-migrated')).toEqual([expect.objectContaining({ allocations: 3, network: 'weft' })])
+    expect(logEvents(agent, 'allocations-migrated')).toEqual([expect.objectContaining({ from: 1, allocations: 3, network: 'weft' })])
   })
 
   it('weft ps shows them with their network; --json carries it', async () => {
@@ -86,7 +86,7 @@ describe('an agent started on a schema-1 data dir', () => {
     expect(await rows()).toEqual(before.filter((r) => !r.includes(' beef ')))
   })
 
-  it('a restart finds the schema-2 store as it was and migrates nothing', async () => {
+  it('a restart finds the schema-3 store as it was and migrates nothing', async () => {
     const before = await rows()
     await cluster.stop(agent)
     agent = await cluster.start({ name: 'node', dataDir: agent.dataDir, port: agent.port, env: ENV })

@@ -11,7 +11,6 @@ import { routes } from './api.ts'
 import { Driver } from './driver.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
-import { IncomingMeta } from './incoming-meta.ts'
 import { createLogger } from './log.ts'
 import type { Logger } from './log.ts'
 import { isIP } from 'node:net'
@@ -29,6 +28,7 @@ import type { Routing } from './routing.ts'
 import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
 import { Store } from './store.ts'
+import type { AttachmentMeta } from './store.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
 /** How often the core's full invariant checks run. */
@@ -55,12 +55,12 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
   try {
     const routing = await startNodeRouting(node, onStop)
     const mesh = await Mesh.open(meshOptions(node))
-    const { driver, incoming, failed } = startLoop(node, mesh, routing, onStop)
+    const { driver, failed } = startLoop(node, mesh, routing, onStop)
     await mesh.start(meshHandlers(node, driver))
     onStop(async () => await mesh.stop())
     startTimers(node, driver, onStop)
     const nodeSource = startKubernetes(node, driver, mesh, await node.store.loadNodesSeen(), onStop)
-    await startServices(node, { driver, incoming, mesh, nodeSource }, onStop)
+    await startServices(node, { driver, mesh, nodeSource }, onStop)
     log.info({
       range: node.universe.cidr,
       init: node.init,
@@ -95,8 +95,8 @@ interface Node {
   readonly log: Logger
   readonly swarmKey: Uint8Array | null
   readonly store: Store
-  readonly persisted: PersistedPeer | undefined
-  readonly peer: Peer
+  readonly persisted: PersistedPeer<AttachmentMeta> | undefined
+  readonly peer: Peer<AttachmentMeta>
   readonly address: string | null
   readonly metrics: Metrics
 }
@@ -113,10 +113,14 @@ async function openNode (config: AgentConfig): Promise<Node> {
 
   const address = await thisNodeAddress(config.routing, universe, config.peers, log)
   const store = await Store.open(config.dataDir, universe.cidr, config.migrateNetwork)
-  if (store.migrated > 0) log.info({ event: 'allocations-migrated', allocations: store.migrated, network: config.migrateNetwork }, 'migrated allocations stored without a network (schema 1) to network keys')
+  const m = store.migrated
+  if (m !== null && m.allocations > 0) {
+    // Schema 1 had no networks: its allocations were given WEFT_MIGRATE_NETWORK's.
+    log.info({ event: 'allocations-migrated', from: m.from, allocations: m.allocations, ...(m.from === 1 ? { network: config.migrateNetwork } : {}) }, `migrated the allocations of a schema-${m.from} store to one record each`)
+  }
   try {
     const persisted = await store.load()
-    const peer = createPeer({
+    const peer = createPeer<AttachmentMeta>({
       id: identity.peerId,
       nickname: config.nickname,
       ...(address === null ? {} : { address }),
@@ -151,15 +155,14 @@ async function startNodeRouting (n: Node, onStop: (stop: Stop) => void): Promise
 }
 
 /** The Ready loop: the core's batches to the store (and routes), its messages to the mesh. */
-function startLoop (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop: Stop) => void): { driver: Driver, incoming: IncomingMeta, failed: Promise<Error> } {
+function startLoop (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop: Stop) => void): { driver: Driver<AttachmentMeta>, failed: Promise<Error> } {
   const { log, metrics, store } = n
   let reportFailure: (err: Error) => void = () => undefined
   const failed = new Promise<Error>(resolve => { reportFailure = resolve })
-  const incoming = new IncomingMeta(store, Date.now)
   const driver = new Driver(n.peer, {
     commit: async delta => {
       const started = performance.now()
-      await store.commit(delta, key => incoming.metaFor(key))
+      await store.commit(delta)
       metrics.commitSeconds((performance.now() - started) / 1000)
       if (delta.ring !== undefined) {
         routing?.update(delta.ring)
@@ -178,7 +181,7 @@ function startLoop (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop:
   }, log)
   // Runs after the mesh has stopped and before the store closes: the last batch lands.
   onStop(async () => await driver.idle())
-  return { driver, incoming, failed }
+  return { driver, failed }
 }
 
 function meshOptions (n: Node): MeshOptions {
@@ -195,7 +198,7 @@ function meshOptions (n: Node): MeshOptions {
 }
 
 /** What the mesh hands the core: decoded messages and the reachable set, through the loop. */
-function meshHandlers (n: Node, driver: Driver): MeshHandlers {
+function meshHandlers (n: Node, driver: Driver<AttachmentMeta>): MeshHandlers {
   const { log, metrics, peer } = n
   // Each newer peer is logged once, not once per message; bounded, as senders are.
   const newerSenders = new Set<PeerId>()
@@ -234,7 +237,7 @@ function meshHandlers (n: Node, driver: Driver): MeshHandlers {
 }
 
 /** The core's clock, and its full invariant checks every CHECK_INTERVAL_MS. */
-function startTimers (n: Node, driver: Driver, onStop: (stop: Stop) => void): void {
+function startTimers (n: Node, driver: Driver<AttachmentMeta>, onStop: (stop: Stop) => void): void {
   const { peer, config } = n
   const checkEvery = Math.max(1, Math.round(CHECK_INTERVAL_MS / config.tickMs))
   let ticks = 0
@@ -250,7 +253,7 @@ function startTimers (n: Node, driver: Driver, onStop: (stop: Stop) => void): vo
 }
 
 /** The Node list's reader, when configured: mesh discovery, Kubernetes init, and reclaim. */
-function startKubernetes (n: Node, driver: Driver, mesh: Mesh, seen: readonly string[], onStop: (stop: Stop) => void): NodeSource | null {
+function startKubernetes (n: Node, driver: Driver<AttachmentMeta>, mesh: Mesh, seen: readonly string[], onStop: (stop: Stop) => void): NodeSource | null {
   const { config, peer, store, metrics, log } = n
   const kube = config.kube
   if (kube === null) return null
@@ -286,18 +289,18 @@ function startKubernetes (n: Node, driver: Driver, mesh: Mesh, seen: readonly st
 /** The socket API, and the metrics endpoint when configured. */
 async function startServices (
   n: Node,
-  parts: { driver: Driver, incoming: IncomingMeta, mesh: Mesh, nodeSource: NodeSource | null },
+  parts: { driver: Driver<AttachmentMeta>, mesh: Mesh, nodeSource: NodeSource | null },
   onStop: (stop: Stop) => void
 ): Promise<void> {
   const { config, peer, metrics } = n
-  const { driver, incoming, mesh, nodeSource } = parts
+  const { driver, mesh, nodeSource } = parts
   const status = (): StatusResponse => statusBody(peer.status(), {
     init: n.init,
     connections: mesh.connectionCount(),
     badMessages: metrics.badMessages,
     kubernetes: nodeSource?.state() ?? null
   })
-  const ops = new Ops({ universe: n.universe, peer, driver, store: n.store, incoming, requestTimeoutMs: opsTimeoutMs(config), clock: Date.now, status })
+  const ops = new Ops({ universe: n.universe, peer, driver, store: n.store, requestTimeoutMs: opsTimeoutMs(config), clock: Date.now, status })
   const server = await startSocketServer(config.socketPath, routes(ops), n.log)
   onStop(async () => await server.close())
   if (config.metricsAddr !== null) onStop(await metrics.serve(config.metricsAddr))

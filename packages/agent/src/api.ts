@@ -2,13 +2,12 @@
  * The socket API's routes (packages/protocol/src/types.ts is the contract): each validates its body,
  * then calls the agent. Also maps the core's errors onto the API's codes and HTTP statuses.
  */
-import { API_PREFIX, MAX_CNI_REQUEST_BYTES } from '@weft/protocol'
+import { API_PREFIX, ApiError, MAX_CNI_REQUEST_BYTES } from '@weft/protocol'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, ErrorCode, GcResponse, PrimeResponse, ReleaseResponse,
   ReportResponse, RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
 import type { CoreError, CoreErrorCode, Universe } from '@weft/ring'
-import { ApiError } from '@weft/protocol'
 import { runCni } from './cni.ts'
 import type { Route } from './server.ts'
 import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRmpeer } from './validate.ts'

@@ -7,16 +7,16 @@
 import type { Completion, CompletionOf, CoreError, CoreEvent, Failure, Outbound, PersistDelta, Ready, RequestId, RequestKind } from '@weft/ring'
 import type { Logger } from './log.ts'
 
-/** The part of the core's Peer the loop drives. */
-export interface ReadySource {
+/** The part of the core's Peer the loop drives; `P` is its allocations' payload. */
+export interface ReadySource<P> {
   hasReady: () => boolean
-  ready: () => Ready
+  ready: () => Ready<P>
   advance: () => void
 }
 
-export interface DriverIo {
+export interface DriverIo<P> {
   /** Durably writes one batch; a rejection is fatal (the core has moved on in memory). */
-  readonly commit: (delta: PersistDelta) => Promise<void>
+  readonly commit: (delta: PersistDelta<P>) => Promise<void>
   readonly send: (out: Outbound) => void
   readonly event: (e: CoreEvent) => void
   /** Called once if the loop cannot go on; the agent must stop. */
@@ -29,9 +29,9 @@ interface Waiter {
   readonly timer: NodeJS.Timeout
 }
 
-export class Driver {
-  readonly #core: ReadySource
-  readonly #io: DriverIo
+export class Driver<P> {
+  readonly #core: ReadySource<P>
+  readonly #io: DriverIo<P>
   readonly #log: Logger
   readonly #waiting = new Map<RequestId, Waiter>()
   #nextId: RequestId = 1
@@ -40,7 +40,7 @@ export class Driver {
   #failed: Error | null = null
   #idle: Array<() => void> = []
 
-  constructor (core: ReadySource, io: DriverIo, log: Logger) {
+  constructor (core: ReadySource<P>, io: DriverIo<P>, log: Logger) {
     this.#core = core
     this.#io = io
     this.#log = log

@@ -2,6 +2,7 @@
  * The node's gateway of each network: one address per network, reserved from this agent's own space
  * under a key no pod's attachment can have, so no pod ever gets it. DEL cannot name it and GC keeps it.
  */
+import type { Attachment } from '@weft/protocol'
 import { attachmentKey } from './attachment-key.ts'
 
 /**
@@ -11,4 +12,6 @@ import { attachmentKey } from './attachment-key.ts'
  */
 export const GATEWAY_CONTAINER = ':gateway'
 
-export const gatewayKey = (network: string): string => attachmentKey({ network, containerId: GATEWAY_CONTAINER, ifname: 'gateway' })
+export const gatewayAttachment = (network: string): Attachment => ({ network, containerId: GATEWAY_CONTAINER, ifname: 'gateway' })
+
+export const gatewayKey = (network: string): string => attachmentKey(gatewayAttachment(network))

@@ -11,19 +11,17 @@ import type {
 import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
 import type { Driver } from './driver.ts'
-import { GATEWAY_CONTAINER, gatewayKey } from './gateway.ts'
+import { GATEWAY_CONTAINER, gatewayAttachment, gatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
-import type { IncomingMeta } from './incoming-meta.ts'
-import type { Store } from './store.ts'
+import type { AttachmentMeta, Store } from './store.ts'
 import { allocationInfo, allocationInfos, reportBody } from './status.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 export interface OpsDeps {
   readonly universe: Universe
-  readonly peer: Peer
-  readonly driver: Driver
+  readonly peer: Peer<AttachmentMeta>
+  readonly driver: Driver<AttachmentMeta>
   readonly store: Store
-  readonly incoming: IncomingMeta
   readonly requestTimeoutMs: number
   readonly clock: () => number
   readonly status: () => StatusResponse
@@ -40,17 +38,15 @@ export class Ops implements AgentOps {
 
   async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     const { key, offset, gateway: withGateway, ...attachment } = req
-    this.#d.incoming.set(key, { ...attachment, allocatedAt: this.#d.clock() })
-    try {
-      // The gateway's first reservation shares the pod's batch; after that it is read from the store.
-      const [c, gateway] = await Promise.all([
-        this.#request('allocate', id => this.#d.peer.allocate(id, key, offset), 'allocate', withinMs, () => this.#stalled(offset)).then(ok),
-        withGateway ? this.#gateway(attachment.network, withinMs) : undefined
-      ])
-      return { ...this.#answer(c.offset), ...(gateway === undefined ? {} : { gateway }) }
-    } finally {
-      this.#d.incoming.delete(key)
-    }
+    // The metadata travels with the request through the core into the batch that stores the allocation,
+    // even when that batch comes after this request's deadline.
+    const meta: AttachmentMeta = { ...attachment, allocatedAt: this.#d.clock() }
+    // The gateway's first reservation shares the pod's batch; after that it is read from the store.
+    const [c, gateway] = await Promise.all([
+      this.#request('allocate', id => this.#d.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => this.#stalled(offset)).then(ok),
+      withGateway ? this.#gateway(attachment.network, withinMs) : undefined
+    ])
+    return { ...this.#answer(c.offset), ...(gateway === undefined ? {} : { gateway }) }
   }
 
   /** This node's gateway of `network`, reserved from the agent's own space the first time. */
@@ -58,7 +54,8 @@ export class Ops implements AgentOps {
     const key = gatewayKey(network)
     const held = this.#d.store.allocations.get(key)
     if (held !== undefined) return addressAt(this.universe, held.offset)
-    const c = ok(await this.#request('allocate', id => this.#d.peer.allocate(id, key), 'gateway reservation', withinMs, () => this.#stalled(undefined)))
+    const meta: AttachmentMeta = { ...gatewayAttachment(network), allocatedAt: this.#d.clock() }
+    const c = ok(await this.#request('allocate', id => this.#d.peer.allocate(id, key, meta), 'gateway reservation', withinMs, () => this.#stalled(undefined)))
     return addressAt(this.universe, c.offset)
   }
 
@@ -78,7 +75,7 @@ export class Ops implements AgentOps {
   async gc ({ network, valid }: CheckedGc, withinMs?: number): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
     // Gateways belong to the node, not to a container: GC keeps them.
-    const stale = [...this.#d.store.allocations.entries()].filter(([key, held]) => held.network === network && !keep.has(key) && held.containerId !== GATEWAY_CONTAINER)
+    const stale = [...this.#d.store.allocations.entries()].filter(([key, { payload: m }]) => m.network === network && !keep.has(key) && m.containerId !== GATEWAY_CONTAINER)
     const released = await Promise.all(stale.map(async ([key, held]) => {
       ok(await this.#request('release', id => this.#d.peer.release(id, key), 'gc release', withinMs))
       return allocationInfo(this.universe, held)

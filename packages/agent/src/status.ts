@@ -77,15 +77,15 @@ export function allocationInfos (u: Universe, allocations: ReadonlyMap<string, S
     .map(([, a]) => allocationInfo(u, a))
 }
 
-export function allocationInfo (u: Universe, a: StoredAllocation): AllocationInfo {
+export function allocationInfo (u: Universe, { offset, payload: m }: StoredAllocation): AllocationInfo {
   return {
-    network: a.network,
-    containerId: a.containerId,
-    ifname: a.ifname,
-    address: addressAt(u, a.offset),
-    ...(a.podNamespace === undefined ? {} : { podNamespace: a.podNamespace }),
-    ...(a.podName === undefined ? {} : { podName: a.podName }),
-    allocatedAt: a.allocatedAt
+    network: m.network,
+    containerId: m.containerId,
+    ifname: m.ifname,
+    address: addressAt(u, offset),
+    ...(m.podNamespace === undefined ? {} : { podNamespace: m.podNamespace }),
+    ...(m.podName === undefined ? {} : { podName: m.podName }),
+    allocatedAt: m.allocatedAt
   }
 }
 

@@ -1,15 +1,21 @@
 /**
  * The store's layout in LevelDB: key names and prefixes, and the encoding of the attachment metadata
- * kept beside each allocation. Shared by the store and its migration from older schemas.
+ * each allocation carries as its payload. Shared by the store and its migration from older schemas.
  */
 import { Packr } from 'msgpackr'
-import type { Offset } from '@weft/ring'
+import { decodeAllocation, encodeAllocation } from '@weft/ring'
+import type { Allocation } from '@weft/ring'
+import { attachmentKey } from './attachment-key.ts'
 import { StoreError } from './errors.ts'
 
-/** 2: allocations keyed by network/containerId/ifname, with the network in their metadata. */
-export const SCHEMA_VERSION = 2
+/**
+ * 3: one record per allocation, `alloc:<network/containerId/ifname>`: its address and its
+ * attachment metadata together. Schema 2 kept the metadata under a second key (`attach:`), schema 1
+ * keyed allocations by containerId/ifname alone.
+ */
+export const SCHEMA_VERSION = 3
 
-/** What the agent knows about an allocation beyond the core's (key, offset). */
+/** What the agent knows about an allocation beyond the core's (key, offset): the payload the core carries. */
 export interface AttachmentMeta {
   /** The CNI network's name. */
   readonly network: string
@@ -21,14 +27,14 @@ export interface AttachmentMeta {
   readonly allocatedAt: number
 }
 
-export interface StoredAllocation extends AttachmentMeta {
-  readonly offset: Offset
-}
+/** The one allocation record: the core's allocation with its metadata, the same object in the core and the store. */
+export type StoredAllocation = Allocation<AttachmentMeta>
 
 export const KEY_SCHEMA = 'meta:schema'
 export const KEY_UNIVERSE = 'meta:universe'
 export const KEY_RING = 'ring'
 export const ALLOC = 'alloc:'
+/** Schema 1 and 2 only: an allocation's metadata, beside its `alloc:` record. */
 export const ATTACH = 'attach:'
 export const ACCEPTOR = 'acceptor:'
 export const KEY_NODES_SEEN = 'reclaim:nodes-seen'
@@ -37,7 +43,20 @@ export const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
 export type BatchOp = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
 
-export function encodeMeta (m: AttachmentMeta): Uint8Array {
+export function encodeAllocationRecord (a: StoredAllocation): Uint8Array {
+  return encodeAllocation({ key: a.key, offset: a.offset, payload: encodeMeta(a.payload) })
+}
+
+/** The record at `alloc:<key>`; throws if it is not one, or is another key's. */
+export function decodeAllocationRecord (key: string, bytes: Uint8Array): StoredAllocation {
+  const a = decodeAllocation(bytes)
+  if (a.key !== key) throw new Error(`holds the allocation of "${a.key}"`)
+  const payload = decodeMeta(a.payload)
+  if (attachmentKey(payload) !== key) throw new Error(`holds the metadata of "${attachmentKey(payload)}"`)
+  return { key, offset: a.offset, payload }
+}
+
+function encodeMeta (m: AttachmentMeta): Uint8Array {
   return packr.pack([m.network, m.containerId, m.ifname, m.podNamespace ?? null, m.podName ?? null, m.allocatedAt])
 }
 

@@ -1,16 +1,17 @@
 /**
- * Schema 1 -> 2, run when the agent opens a schema-1 store. Schema 1 keyed allocations by
+ * Older schemas -> 3, run when the agent opens an older store. Schemas 1 and 2 kept an allocation
+ * under two keys, `alloc:` (key, offset) and `attach:` (its metadata); schema 1 also keyed them by
  * `containerId/ifname` alone, so a GC on one network released every other network's. Every
- * allocation and its metadata move to `network/containerId/ifname`, in one atomic synced batch with
- * the new schema number: either all of it is migrated or nothing is.
+ * allocation becomes one `alloc:network/containerId/ifname` record holding both, in one atomic synced
+ * batch with the new schema number: either all of it is migrated or nothing is.
  */
-import { decodeAllocation, encodeAllocation } from '@weft/ring'
+import { decodeBareAllocation } from '@weft/ring'
 import type { Level } from 'level'
 import { fieldProblem } from '@weft/protocol'
 import { attachmentKey } from './attachment-key.ts'
 import { GATEWAY_CONTAINER } from './gateway.ts'
 import { StoreError } from './errors.ts'
-import { ALLOC, ATTACH, decoded, encodeMeta, KEY_SCHEMA, metaFields, next, packr, SCHEMA_VERSION } from './store-layout.ts'
+import { ALLOC, ATTACH, decodeMeta, decoded, encodeAllocationRecord, KEY_SCHEMA, metaFields, next, packr, SCHEMA_VERSION } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp } from './store-layout.ts'
 
 /**
@@ -21,41 +22,62 @@ import type { AttachmentMeta, BatchOp } from './store-layout.ts'
 const GATEWAY_PREFIX = 'weft-gateway.'
 const GATEWAY_IFNAME = 'gateway'
 
-/** Migrates a schema-1 store in place; `network` is the network of every allocation not a gateway's. Returns how many moved. */
-export async function migrateFromSchema1 (db: Level<string, Uint8Array>, network: string): Promise<number> {
+/**
+ * Migrates a store of schema `from` (1 or 2) in place; `network` is the network of every schema-1
+ * allocation not a gateway's. Returns how many allocations moved.
+ */
+export async function migrate (db: Level<string, Uint8Array>, from: number, network: string): Promise<number> {
+  const metaOf = from === 1 ? schema1Meta(network) : schema2Meta
   const ops: BatchOp[] = []
-  const isGateway = (containerId: string, ifname: string): boolean =>
-    ifname === GATEWAY_IFNAME && containerId.startsWith(GATEWAY_PREFIX) && fieldProblem('network', containerId.slice(GATEWAY_PREFIX.length)) === null
-  const networkOf = (containerId: string, ifname: string): string => isGateway(containerId, ifname) ? containerId.slice(GATEWAY_PREFIX.length) : network
-  const containerOf = (containerId: string, ifname: string): string => isGateway(containerId, ifname) ? GATEWAY_CONTAINER : containerId
-  const newKey = (oldKey: string, storeKey: string): string => {
-    const slash = oldKey.indexOf('/')
-    if (slash <= 0 || slash !== oldKey.lastIndexOf('/')) throw new StoreError(`corrupt store: "${storeKey}" is not a schema-1 key (containerId/ifname)`)
-    const containerId = oldKey.slice(0, slash)
-    const ifname = oldKey.slice(slash + 1)
-    return attachmentKey({ network: networkOf(containerId, ifname), containerId: containerOf(containerId, ifname), ifname })
+  const metas = new Map<string, AttachmentMeta>()
+  for await (const [key, value] of db.iterator({ gte: ATTACH, lt: next(ATTACH) })) {
+    metas.set(key.slice(ATTACH.length), metaOf(key, value))
+    ops.push({ type: 'del', key })
   }
   let moved = 0
   for await (const [key, value] of db.iterator({ gte: ALLOC, lt: next(ALLOC) })) {
     const old = key.slice(ALLOC.length)
-    const a = decoded(key, () => decodeAllocation(value))
+    const a = decoded(key, () => decodeBareAllocation(value))
     if (a.key !== old) throw new StoreError(`corrupt value at key "${key}": holds the allocation of "${a.key}"`)
-    const to = newKey(old, key)
-    ops.push({ type: 'del', key }, { type: 'put', key: ALLOC + to, value: encodeAllocation({ key: to, offset: a.offset }) })
+    const payload = metas.get(old)
+    if (payload === undefined) throw new StoreError(`corrupt store: key "${ATTACH}${old}" is missing for allocation "${key}"`)
+    metas.delete(old)
+    const to = attachmentKey(payload)
+    ops.push({ type: 'del', key }, { type: 'put', key: ALLOC + to, value: encodeAllocationRecord({ key: to, offset: a.offset, payload }) })
     moved++
   }
-  for await (const [key, value] of db.iterator({ gte: ATTACH, lt: next(ATTACH) })) {
-    const old = key.slice(ATTACH.length)
+  // Metadata of no allocation: an address would be lost with it, so nothing is changed.
+  const [orphan] = metas.keys()
+  if (orphan !== undefined) throw new StoreError(`corrupt store: key "${ATTACH}${orphan}" holds metadata of no allocation (key "${ALLOC}${orphan}" is missing)`)
+  ops.push({ type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) })
+  await db.batch(ops, { sync: true })
+  return moved
+}
+
+type MetaOf = (key: string, value: Uint8Array) => AttachmentMeta
+
+/** Schema 2: `attach:network/containerId/ifname` = the six fields of today's metadata. */
+const schema2Meta: MetaOf = (key, value) => {
+  const meta = decoded(key, () => decodeMeta(value))
+  if (ATTACH + attachmentKey(meta) !== key) throw new StoreError(`corrupt value at key "${key}": holds the metadata of ${attachmentKey(meta)}`)
+  return meta
+}
+
+/** Schema 1: `attach:containerId/ifname` = five fields, no network; gateways named by their container. */
+function schema1Meta (network: string): MetaOf {
+  const isGateway = (containerId: string, ifname: string): boolean =>
+    ifname === GATEWAY_IFNAME && containerId.startsWith(GATEWAY_PREFIX) && fieldProblem('network', containerId.slice(GATEWAY_PREFIX.length)) === null
+  return (key, value) => {
     const fields = decoded(key, () => {
       const v: unknown = packr.unpack(value)
       if (!Array.isArray(v) || v.length !== 5) throw new Error('expected the 5 fields of schema 1')
       return metaFields(v)
     })
-    if (`${fields.containerId}/${fields.ifname}` !== old) throw new StoreError(`corrupt value at key "${key}": holds the metadata of ${fields.containerId}/${fields.ifname}`)
-    const meta: AttachmentMeta = { network: networkOf(fields.containerId, fields.ifname), ...fields, containerId: containerOf(fields.containerId, fields.ifname) }
-    ops.push({ type: 'del', key }, { type: 'put', key: ATTACH + newKey(old, key), value: encodeMeta(meta) })
+    const { containerId, ifname } = fields
+    if (containerId.includes('/') || ifname.includes('/')) throw new StoreError(`corrupt store: "${key}" is not a schema-1 key (containerId/ifname)`)
+    if (`${ATTACH}${containerId}/${ifname}` !== key) throw new StoreError(`corrupt value at key "${key}": holds the metadata of ${containerId}/${ifname}`)
+    return isGateway(containerId, ifname)
+      ? { ...fields, network: containerId.slice(GATEWAY_PREFIX.length), containerId: GATEWAY_CONTAINER }
+      : { ...fields, network }
   }
-  ops.push({ type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) })
-  await db.batch(ops, { sync: true })
-  return moved
 }

@@ -1,19 +1,18 @@
 /**
- * The node's durable state in LevelDB: the ring, every allocation with its attachment metadata
- * (keyed by network/containerId/ifname), acceptor records, and meta (schema, universe). Each core Ready's PersistDelta is one atomic batch
- * written with sync, so an acknowledged allocation survives kill -9 and power loss.
+ * The node's durable state in LevelDB: the ring, one record per allocation holding its address and
+ * attachment metadata (keyed by network/containerId/ifname), acceptor records, and meta (schema,
+ * universe). Each core Ready's PersistDelta is one atomic batch written with sync, so an acknowledged
+ * allocation survives kill -9 and power loss.
  */
 import { join } from 'node:path'
 import { Level } from 'level'
-import {
-  decodeAcceptorRecord, decodeAllocation, decodeRingState, encodeAcceptorRecord, encodeAllocation, encodeRingState
-} from '@weft/ring'
-import type { AcceptorRecord, Allocation, Cidr, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
+import { decodeAcceptorRecord, decodeRingState, encodeAcceptorRecord, encodeRingState } from '@weft/ring'
+import type { AcceptorRecord, Cidr, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
 import { StoreError } from './errors.ts'
-import { migrateFromSchema1 } from './store-migrate.ts'
+import { migrate } from './store-migrate.ts'
 import {
-  ACCEPTOR, ALLOC, ATTACH, decodeMeta, decoded, encodeMeta, KEY_NODES_SEEN, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE, next, packr,
-  SCHEMA_VERSION
+  ACCEPTOR, ALLOC, decodeAllocationRecord, decoded, encodeAllocationRecord, KEY_NODES_SEEN, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE,
+  next, packr, SCHEMA_VERSION
 } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp, StoredAllocation } from './store-layout.ts'
 
@@ -21,21 +20,24 @@ export type { AttachmentMeta, StoredAllocation } from './store-layout.ts'
 
 type Db = Level<string, Uint8Array>
 
+interface Migrated { readonly from: number, readonly allocations: number }
+
 export class Store {
   readonly #db: Db
+  /** What is durable: the same records the core holds, put here once their batch is written. */
   readonly #allocations = new Map<string, StoredAllocation>()
-  /** Allocations moved from an older schema's keys when this store was opened. */
-  readonly migrated: number
+  /** The older schema this store was migrated from when it was opened, and how many allocations moved; null if none. */
+  readonly migrated: Migrated | null
 
-  private constructor (db: Db, migrated: number) {
+  private constructor (db: Db, migrated: Migrated | null) {
     this.#db = db
     this.migrated = migrated
   }
 
   /**
    * Opens (or creates) the store under `dataDir` for `universe`. A store made for another range,
-   * or by a newer schema, refuses to open; nothing is ever wiped. A schema-1 store is migrated in
-   * place, its allocations given to `legacyNetwork` (schema 1 had no networks).
+   * or by a newer schema, refuses to open; nothing is ever wiped. An older schema's store is migrated
+   * in place; a schema-1 store's allocations are given to `legacyNetwork` (schema 1 had no networks).
    */
   static async open (dataDir: string, universe: Cidr, legacyNetwork: string): Promise<Store> {
     const location = join(dataDir, 'db')
@@ -49,7 +51,8 @@ export class Store {
     }
     try {
       const schema = await checkMeta(db, location, universe)
-      return new Store(db, schema === 1 ? await migrateFromSchema1(db, legacyNetwork) : 0)
+      if (schema === SCHEMA_VERSION) return new Store(db, null)
+      return new Store(db, { from: schema, allocations: await migrate(db, schema, legacyNetwork) })
     } catch (err) {
       await db.close()
       throw err
@@ -62,17 +65,11 @@ export class Store {
   }
 
   /** Reads everything back; undefined for a fresh data directory. */
-  async load (): Promise<PersistedPeer | undefined> {
+  async load (): Promise<PersistedPeer<AttachmentMeta> | undefined> {
     const ringBytes = await this.#db.get(KEY_RING)
-    const allocations: Allocation[] = []
+    const allocations: StoredAllocation[] = []
     for await (const [key, value] of this.#db.iterator({ gte: ALLOC, lt: next(ALLOC) })) {
-      const a = decoded(key, () => decodeAllocation(value))
-      if (a.key !== key.slice(ALLOC.length)) throw new StoreError(`corrupt value at key "${key}": holds the allocation of "${a.key}"`)
-      allocations.push(a)
-    }
-    const meta = new Map<string, AttachmentMeta>()
-    for await (const [key, value] of this.#db.iterator({ gte: ATTACH, lt: next(ATTACH) })) {
-      meta.set(key.slice(ATTACH.length), decoded(key, () => decodeMeta(value)))
+      allocations.push(decoded(key, () => decodeAllocationRecord(key.slice(ALLOC.length), value)))
     }
     const acceptor: AcceptorRecord[] = []
     for await (const [key, value] of this.#db.iterator({ gte: ACCEPTOR, lt: next(ACCEPTOR) })) {
@@ -86,34 +83,21 @@ export class Store {
     }
     const ring: RingState = decoded(KEY_RING, () => decodeRingState(ringBytes))
     this.#allocations.clear()
-    for (const a of allocations) {
-      const m = meta.get(a.key)
-      if (m === undefined) throw new StoreError(`corrupt store: key "${ATTACH}${a.key}" is missing for allocation "${ALLOC}${a.key}"`)
-      this.#allocations.set(a.key, { ...m, offset: a.offset })
-    }
+    for (const a of allocations) this.#allocations.set(a.key, a)
     return { ring, allocations, acceptor }
   }
 
-  /**
-   * Writes one Ready's delta as one atomic, synced batch. `meta` supplies the attachment metadata
-   * of every put allocation; deleted allocations lose theirs in the same batch.
-   */
-  async commit (delta: PersistDelta, meta: (key: string) => AttachmentMeta): Promise<void> {
+  /** Writes one Ready's delta as one atomic, synced batch: each allocation with its metadata, in one record. */
+  async commit (delta: PersistDelta<AttachmentMeta>): Promise<void> {
     const ops: BatchOp[] = []
     if (delta.ring !== undefined) ops.push({ type: 'put', key: KEY_RING, value: encodeRingState(delta.ring) })
     for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
-    for (const key of delta.deleteAllocations) {
-      ops.push({ type: 'del', key: ALLOC + key }, { type: 'del', key: ATTACH + key })
-    }
-    const metas = delta.putAllocations.map(a => meta(a.key))
-    delta.putAllocations.forEach((a, i) => {
-      ops.push({ type: 'put', key: ALLOC + a.key, value: encodeAllocation(a) })
-      ops.push({ type: 'put', key: ATTACH + a.key, value: encodeMeta(metas[i]!) })
-    })
+    for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: ALLOC + key })
+    for (const a of delta.putAllocations) ops.push({ type: 'put', key: ALLOC + a.key, value: encodeAllocationRecord(a) })
     if (ops.length === 0) return
     await this.#db.batch(ops, { sync: true })
     for (const key of delta.deleteAllocations) this.#allocations.delete(key)
-    delta.putAllocations.forEach((a, i) => this.#allocations.set(a.key, { ...metas[i]!, offset: a.offset }))
+    for (const a of delta.putAllocations) this.#allocations.set(a.key, a)
   }
 
   /** The Kubernetes node names reclaim has seen listed (empty if none yet). */
@@ -149,7 +133,9 @@ async function checkMeta (db: Db, location: string, universe: Cidr): Promise<num
     return SCHEMA_VERSION
   }
   const schema = decoded(KEY_SCHEMA, () => unpackAs(schemaBytes, 'number'))
-  if (schema !== SCHEMA_VERSION && schema !== 1) throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 and ${SCHEMA_VERSION}`)
+  if (!Number.isSafeInteger(schema) || (schema as number) < 1 || (schema as number) > SCHEMA_VERSION) {
+    throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 to ${SCHEMA_VERSION}`)
+  }
   const stored = decoded(KEY_UNIVERSE, () => unpackAs(universeBytes, 'string'))
   if (stored !== universe) {
     throw new StoreError(`the store ${location} was made for the range ${String(stored)}, but IPALLOC_RANGE is ${universe}; use the old range, or another data dir for the new one (nothing was changed)`)

@@ -4,7 +4,7 @@ import type { CompletionOf, Peer, PersistDelta } from '@weft/ring'
 import { Driver } from '../src/driver.ts'
 import { createLogger } from '../src/log.ts'
 import { Store } from '../src/store.ts'
-import { metaFromKey } from '../src/incoming-meta.ts'
+import type { AttachmentMeta } from '../src/store.ts'
 import { makeTempDir, removeTempDir } from '@weft/testkit'
 
 const U = parseUniverse('10.32.0.0/16')
@@ -21,11 +21,15 @@ afterEach(async () => {
   await removeTempDir(dir)
 })
 
+/** The key and metadata of container `containerId`'s eth0 on network weft. */
+const pod = (containerId: string): { key: string, meta: AttachmentMeta } =>
+  ({ key: `weft/${containerId}/eth0`, meta: { network: 'weft', containerId, ifname: 'eth0', podName: `pod-${containerId}`, allocatedAt: 0 } })
+
 /** An observer with no ring (so nothing it is asked completes by itself) driven over the real store. */
-function observerOverStore (): { peer: Peer, driver: Driver } {
-  const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
+function observerOverStore (): { peer: Peer<AttachmentMeta>, driver: Driver<AttachmentMeta> } {
+  const peer = createPeer<AttachmentMeta>({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
   const driver = new Driver(peer, {
-    commit: async delta => { await store.commit(delta, key => metaFromKey(key, 0)) },
+    commit: async delta => { await store.commit(delta) },
     send: () => undefined,
     event: () => undefined,
     fatal: err => { throw err }
@@ -35,13 +39,13 @@ function observerOverStore (): { peer: Peer, driver: Driver } {
 
 describe('the Ready loop over a real core and a real store', () => {
   it('answers only after the batch holding the allocation is durable, and groups concurrent requests', async () => {
-    const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'seed', peers: [ME] }, random: () => 0.5 })
+    const peer = createPeer<AttachmentMeta>({ id: ME, nickname: 'me', universe: U, init: { kind: 'seed', peers: [ME] }, random: () => 0.5 })
     const trace: string[] = []
-    const batches: PersistDelta[] = []
+    const batches: Array<PersistDelta<AttachmentMeta>> = []
     const driver = new Driver(peer, {
       commit: async delta => {
         trace.push(`commit ${batches.length}`)
-        await store.commit(delta, key => metaFromKey(key, 0))
+        await store.commit(delta)
         batches.push(delta)
         trace.push(`durable ${batches.length - 1}`)
       },
@@ -53,7 +57,8 @@ describe('the Ready loop over a real core and a real store', () => {
     // Requests keep arriving, one per turn of the event loop, while batches are being written.
     const pending: Array<Promise<CompletionOf<'allocate'>>> = []
     for (let i = 0; i < 200; i++) {
-      pending.push(driver.request('allocate', id => peer.allocate(id, `weft/c${i}/eth0`), 10_000, 'allocate').then(c => {
+      const { key, meta } = pod(`c${i}`)
+      pending.push(driver.request('allocate', id => peer.allocate(id, key, meta), 10_000, 'allocate').then(c => {
         trace.push(`answer weft/c${i}/eth0`)
         return c
       }))
@@ -77,23 +82,25 @@ describe('the Ready loop over a real core and a real store', () => {
       expect(trace.indexOf(`durable ${batch}`)).toBeLessThan(trace.indexOf(`answer ${key}`))
     }
     expect(store.allocations.size).toBe(200)
+    // Each record holds the metadata its own request carried.
+    expect([...store.allocations.values()].every(a => a.payload.podName === `pod-${a.payload.containerId}` && a.key === pod(a.payload.containerId).key)).toBe(true)
   })
 
   it('a request the core does not answer in time completes retryable', async () => {
     const { peer, driver } = observerOverStore()
-    const c = await driver.request('allocate', id => peer.allocate(id, 'weft/c/eth0'), 50, 'allocate')
+    const c = await driver.request('allocate', id => peer.allocate(id, pod('c').key, pod('c').meta), 50, 'allocate')
     expect(c).toMatchObject({ ok: false, error: { code: 'not-ready', retryable: true } })
     expect(driver.waiting).toBe(0)
   })
 
   it('a request that times out carries the reason it waited for, when there is one', async () => {
     const { peer, driver } = observerOverStore()
-    const c = await driver.request('allocate', id => peer.allocate(id, 'c/eth0'), 50, 'allocate', () => ({ code: 'not-ready', message: 'awaiting consensus (quorum: 2, known: 1)', retryable: true }))
+    const c = await driver.request('allocate', id => peer.allocate(id, pod('c').key, pod('c').meta), 50, 'allocate', () => ({ code: 'not-ready', message: 'awaiting consensus (quorum: 2, known: 1)', retryable: true }))
     expect(c).toMatchObject({ ok: false, error: { retryable: true, message: 'awaiting consensus (quorum: 2, known: 1)' } })
   })
 
   it('after the loop failed (the agent is stopping), requests are answered retryable', async () => {
-    const peer = createPeer({ id: ME, nickname: 'me', universe: U, init: { kind: 'seed', peers: [ME] }, random: () => 0.5 })
+    const peer = createPeer<AttachmentMeta>({ id: ME, nickname: 'me', universe: U, init: { kind: 'seed', peers: [ME] }, random: () => 0.5 })
     const failures: Error[] = []
     const driver = new Driver(peer, {
       commit: async () => { throw new Error('disk gone') },
@@ -101,8 +108,8 @@ describe('the Ready loop over a real core and a real store', () => {
       event: () => undefined,
       fatal: err => { failures.push(err) }
     }, createLogger('silent'))
-    const first = await driver.request('allocate', id => peer.allocate(id, 'a/eth0'), 5_000, 'allocate')
-    const later = await driver.request('allocate', id => peer.allocate(id, 'b/eth0'), 5_000, 'allocate')
+    const first = await driver.request('allocate', id => peer.allocate(id, pod('a').key, pod('a').meta), 5_000, 'allocate')
+    const later = await driver.request('allocate', id => peer.allocate(id, pod('b').key, pod('b').meta), 5_000, 'allocate')
     expect(failures.map(e => e.message)).toEqual(['disk gone'])
     for (const c of [first, later]) expect(c).toMatchObject({ ok: false, error: { retryable: true, message: 'the agent stopped: disk gone' } })
   })

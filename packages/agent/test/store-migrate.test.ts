@@ -1,7 +1,8 @@
 /**
- * Opening a store written by schema 1, whose allocations were keyed by containerId/ifname alone.
- * The schema-1 layout is written here byte for byte as the schema-1 store wrote it (the values are
- * what it wrote for these allocations), never through the current store code.
+ * Opening a store written by an older schema: schema 1, whose allocations were keyed by
+ * containerId/ifname alone, and schema 2, which kept each allocation's metadata under a second key.
+ * Each layout is written here byte for byte as its store wrote it (the values are what it wrote for
+ * these allocations), never through the current store code.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
@@ -9,9 +10,8 @@ import { Level } from 'level'
 import { encodeRingState } from '@weft/ring'
 import { Store } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
-import { makeTempDir, removeTempDir, SCHEMA_1_ENTRIES, writeSchema1 } from '@weft/testkit'
+import { makeTempDir, removeTempDir, SCHEMA_1_ENTRIES, SCHEMA_2_ENTRIES, writeSchema1, writeSchema2 } from '@weft/testkit'
 import { U, ring } from './store-fixture.ts'
-
 
 let dir: string
 beforeEach(async () => { dir = await makeTempDir('migrate') })
@@ -28,13 +28,21 @@ async function rawKeys (): Promise<string[]> {
   }
 }
 
-async function writeOld (extra: Record<string, Uint8Array> = {}): Promise<void> {
+/** A store of `schema` (1 or 2) holding the ring, a pod's allocation and network neta's gateway, plus `extra` raw entries. */
+async function writeOld (extra: Record<string, Uint8Array> = {}, schema: 1 | 2 = 1): Promise<void> {
   const db = dbAt()
   try {
-    await writeSchema1(db, U, [
-      { containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p', allocatedAt: 1700000000000, offset: 5n },
-      { containerId: 'weft-gateway.neta', ifname: 'gateway', allocatedAt: 1700000000001, offset: 1n }
-    ])
+    if (schema === 1) {
+      await writeSchema1(db, U, [
+        { containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p', allocatedAt: 1700000000000, offset: 5n },
+        { containerId: 'weft-gateway.neta', ifname: 'gateway', allocatedAt: 1700000000001, offset: 1n }
+      ])
+    } else {
+      await writeSchema2(db, U, [
+        { network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p', allocatedAt: 1700000000000, offset: 5n },
+        { network: 'neta', containerId: ':gateway', ifname: 'gateway', allocatedAt: 1700000000001, offset: 1n }
+      ])
+    }
     await db.put('ring', encodeRingState(ring))
     for (const [k, v] of Object.entries(extra)) await db.put(k, v)
   } finally {
@@ -42,13 +50,20 @@ async function writeOld (extra: Record<string, Uint8Array> = {}): Promise<void> 
   }
 }
 
-describe('the schema-1 layout these tests write', () => {
-  it('is byte for byte what the schema-1 store wrote', async () => {
-    await writeOld()
+/** What both older stores hold, as the current store reads it back. */
+const MIGRATED = [
+  { key: 'neta/:gateway/gateway', offset: 1n, payload: { network: 'neta', containerId: ':gateway', ifname: 'gateway', allocatedAt: 1700000000001 } },
+  { key: 'weft/c1/eth0', offset: 5n, payload: { network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p', allocatedAt: 1700000000000 } }
+]
+const MIGRATED_KEYS = ['alloc:neta/:gateway/gateway', 'alloc:weft/c1/eth0', 'meta:schema', 'meta:universe', 'ring']
+
+describe('the older layouts these tests write', () => {
+  it.each([[1, SCHEMA_1_ENTRIES], [2, SCHEMA_2_ENTRIES]] as const)('schema %i is byte for byte what its store wrote', async (schema, entries) => {
+    await writeOld({}, schema)
     const db = dbAt()
     try {
       const written = Object.fromEntries((await db.iterator().all()).filter(([k]) => k !== 'ring').map(([k, v]) => [k, Buffer.from(v).toString('hex')]))
-      expect(written).toEqual(SCHEMA_1_ENTRIES)
+      expect(written).toEqual(entries)
     } finally {
       await db.close()
     }
@@ -60,30 +75,20 @@ describe('migration from schema 1', () => {
     await writeOld()
     const s = await Store.open(dir, U, 'weft')
     try {
-      expect(s.migrated).toBe(2)
+      expect(s.migrated).toEqual({ from: 1, allocations: 2 })
       const loaded = await s.load()
       expect(loaded?.ring).toEqual(ring)
-      expect(loaded?.allocations).toEqual([
-        { key: 'neta/:gateway/gateway', offset: 1n },
-        { key: 'weft/c1/eth0', offset: 5n }
-      ])
-      expect([...s.allocations.entries()]).toEqual([
-        ['neta/:gateway/gateway', { network: 'neta', containerId: ':gateway', ifname: 'gateway', allocatedAt: 1700000000001, offset: 1n }],
-        ['weft/c1/eth0', { network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p', allocatedAt: 1700000000000, offset: 5n }]
-      ])
+      expect(loaded?.allocations).toEqual(MIGRATED)
+      expect([...s.allocations.values()]).toEqual(MIGRATED)
     } finally {
       await s.close()
     }
-    expect((await rawKeys()).sort()).toEqual([
-      'alloc:neta/:gateway/gateway', 'alloc:weft/c1/eth0',
-      'attach:neta/:gateway/gateway', 'attach:weft/c1/eth0',
-      'meta:schema', 'meta:universe', 'ring'
-    ])
-    // Opened again: already schema 2, nothing more to move, the same allocations.
+    expect((await rawKeys()).sort()).toEqual(MIGRATED_KEYS)
+    // Opened again: already schema 3, nothing more to move, the same allocations.
     const again = await Store.open(dir, U, 'other')
     try {
-      expect(again.migrated).toBe(0)
-      expect((await again.load())?.allocations.map(a => a.key)).toEqual(['neta/:gateway/gateway', 'weft/c1/eth0'])
+      expect(again.migrated).toBeNull()
+      expect((await again.load())?.allocations).toEqual(MIGRATED)
     } finally {
       await again.close()
     }
@@ -117,9 +122,49 @@ describe('migration from schema 1', () => {
   })
 
   it('refuses a store from a newer schema, naming it', async () => {
-    await writeOld({ 'meta:schema': Uint8Array.of(3) })
+    await writeOld({ 'meta:schema': Uint8Array.of(4) })
     const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
-    expect((err as Error).message).toContain('has schema 3')
+    expect((err as Error).message).toContain('has schema 4')
   })
 })
+
+describe('migration from schema 2', () => {
+  it('joins each allocation and its metadata into one record in place, nothing lost, and keeps the ring', async () => {
+    await writeOld({}, 2)
+    const s = await Store.open(dir, U, 'ignored')
+    try {
+      expect(s.migrated).toEqual({ from: 2, allocations: 2 })
+      const loaded = await s.load()
+      expect(loaded?.ring).toEqual(ring)
+      expect(loaded?.allocations).toEqual(MIGRATED)
+    } finally {
+      await s.close()
+    }
+    expect((await rawKeys()).sort()).toEqual(MIGRATED_KEYS)
+    const again = await Store.open(dir, U, 'weft')
+    try {
+      expect(again.migrated).toBeNull()
+      expect((await again.load())?.allocations).toEqual(MIGRATED)
+    } finally {
+      await again.close()
+    }
+  })
+
+  it.each([
+    ['metadata of no allocation', { 'attach:weft/c2/eth0': hex('96a477656674a26332a465746830a26e73a170cb4278bcfe56800000') }, '"attach:weft/c2/eth0" holds metadata of no allocation'],
+    ['an allocation without metadata', { 'alloc:weft/c2/eth0': hex('9302ac776566742f63322f65746830c40106') }, '"attach:weft/c2/eth0" is missing'],
+    ['metadata of another attachment', { 'attach:weft/c2/eth0': hex(SCHEMA_2_ENTRIES['attach:weft/c1/eth0']), 'alloc:weft/c2/eth0': hex('9302ac776566742f63322f65746830c40106') }, '"attach:weft/c2/eth0": holds the metadata of weft/c1/eth0']
+  ])('changes nothing when the store holds %s, and names the key', async (_what, extra, message) => {
+    await writeOld(extra, 2)
+    const before = await rawKeys()
+    const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as Error).message).toContain(message)
+    expect(await rawKeys()).toEqual(before)
+  })
+})
+
+function hex (h: string | undefined): Uint8Array {
+  return Uint8Array.from(Buffer.from(h ?? '', 'hex'))
+}

@@ -1,9 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { Level } from 'level'
+import { Packr } from 'msgpackr'
+import { encodeAllocation } from '@weft/ring'
 import type { Cidr } from '@weft/ring'
 import { Store } from '../src/store.ts'
-import type { AttachmentMeta } from '../src/store.ts'
+import type { AttachmentMeta, StoredAllocation } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
 import { makeTempDir, removeTempDir } from '@weft/testkit'
 import { A, U, ring } from './store-fixture.ts'
@@ -12,6 +14,8 @@ const meta = (key: string): AttachmentMeta => {
   const [network = '', containerId = '', ifname = ''] = key.split('/')
   return { network, containerId, ifname, podNamespace: 'default', podName: `pod-${containerId}`, allocatedAt: 1700000000000 }
 }
+/** The allocation of `key` at `offset`, carrying its metadata as the core hands it over. */
+const alloc = (key: string, offset: bigint): StoredAllocation => ({ key, offset, payload: meta(key) })
 
 let dir: string
 beforeEach(async () => { dir = await makeTempDir('store') })
@@ -39,42 +43,53 @@ describe('store', () => {
       await s.commit({
         ring,
         acceptor: [{ key: 'init', promised: { n: 2, proposer: A }, accepted: { ballot: { n: 2, proposer: A }, value: [A] } }],
-        putAllocations: [{ key: 'n1/c1/eth0', offset: 5n }, { key: 'n1/c2/eth0', offset: 6n }, { key: 'n2/c3/net1', offset: 7n }],
+        putAllocations: [alloc('n1/c1/eth0', 5n), alloc('n1/c2/eth0', 6n), alloc('n2/c3/net1', 7n)],
         deleteAllocations: []
-      }, meta)
-      await s.commit({ putAllocations: [], deleteAllocations: ['n1/c2/eth0'] }, meta)
+      })
+      await s.commit({ putAllocations: [], deleteAllocations: ['n1/c2/eth0'] })
       expect([...s.allocations.keys()]).toEqual(['n1/c1/eth0', 'n2/c3/net1'])
     })
     await withStore(U, async s => {
       const loaded = await s.load()
       expect(loaded?.ring).toEqual(ring)
-      expect(loaded?.allocations).toEqual([{ key: 'n1/c1/eth0', offset: 5n }, { key: 'n2/c3/net1', offset: 7n }])
+      expect(loaded?.allocations).toEqual([alloc('n1/c1/eth0', 5n), alloc('n2/c3/net1', 7n)])
       expect(loaded?.acceptor).toEqual([{ key: 'init', promised: { n: 2, proposer: A }, accepted: { ballot: { n: 2, proposer: A }, value: [A] } }])
-      expect([...s.allocations.entries()]).toEqual([
-        ['n1/c1/eth0', { ...meta('n1/c1/eth0'), offset: 5n }],
-        ['n2/c3/net1', { ...meta('n2/c3/net1'), offset: 7n }]
-      ])
+      // One table: the store's view holds the very records handed to the core.
+      expect([...s.allocations.values()]).toEqual(loaded?.allocations)
+      expect(s.allocations.get('n1/c1/eth0')).toBe(loaded?.allocations[0])
     })
   })
 
   it('refuses a store made for another range, naming both, and changes nothing', async () => {
-    await withStore(U, async s => { await s.commit({ ring, putAllocations: [{ key: 'n1/c1/eth0', offset: 5n }], deleteAllocations: [] }, meta) })
+    await withStore(U, async s => { await s.commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
     const err = await Store.open(dir, '10.0.0.0/16' as Cidr, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toContain('10.32.0.0/12')
     expect((err as Error).message).toContain('10.0.0.0/16')
     const loaded = await withStore(U, async s => await s.load())
-    expect(loaded?.allocations).toEqual([{ key: 'n1/c1/eth0', offset: 5n }])
+    expect(loaded?.allocations).toEqual([alloc('n1/c1/eth0', 5n)])
   })
 
   it('names the key of a corrupt value', async () => {
-    await withStore(U, async s => { await s.commit({ ring, putAllocations: [{ key: 'n1/c1/eth0', offset: 5n }], deleteAllocations: [] }, meta) })
+    await withStore(U, async s => { await s.commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
     const db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
     await db.put('alloc:n1/c1/eth0', Uint8Array.from([0xc1, 0xff, 0x00]))
     await db.close()
     const err = await withStore(U, async s => await s.load()).then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toContain('"alloc:n1/c1/eth0"')
+  })
+
+  it('refuses a record whose metadata is another attachment\'s, naming both', async () => {
+    await withStore(U, async s => { await s.commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
+    const db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    // The record of n1/c1/eth0 with the metadata array of n1/c2/eth0 (msgpack, as the store writes it).
+    const other = new Packr({ useRecords: false }).pack(['n1', 'c2', 'eth0', null, null, 1700000000000])
+    await db.put('alloc:n1/c1/eth0', encodeAllocation({ key: 'n1/c1/eth0', offset: 5n, payload: other }))
+    await db.close()
+    const err = await withStore(U, async s => await s.load()).then(() => null, (e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as Error).message).toBe('corrupt value at key "alloc:n1/c1/eth0": holds the metadata of "n1/c2/eth0"')
   })
 
   it('keeps the node names reclaim has seen across a reopen, and names the key when they are corrupt', async () => {

@@ -6,19 +6,14 @@
 import type { Attachment } from './types.ts'
 
 /** The CNI spec's pattern for network names and container ids (libcni's ValidateNetworkName and ValidateContainerID). */
-export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
+const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 /** A Kubernetes object name (a NetworkAttachmentDefinition's, say) is at most 253 characters. */
-export const MAX_NETWORK_NAME = 253
-export const MAX_CONTAINER_ID = 256
+const MAX_NETWORK_NAME = 253
+const MAX_CONTAINER_ID = 256
 /** IFNAMSIZ - 1: the kernel's limit, in bytes. */
-export const MAX_IFNAME_BYTES = 15
+const MAX_IFNAME_BYTES = 15
 
 export type AttachmentField = keyof Attachment
-
-export interface AttachmentProblem {
-  readonly field: AttachmentField
-  readonly problem: string
-}
 
 const encoder = new TextEncoder()
 const shown = (value: string): string => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)
@@ -30,15 +25,6 @@ export function fieldProblem (field: AttachmentField, value: string): string | n
     case 'containerId': return nameProblem(value, MAX_CONTAINER_ID, 'a container id')
     case 'ifname': return ifnameProblem(value)
   }
-}
-
-/** The first part of `a` that is wrong, or null when all three are fine. */
-export function attachmentProblem (a: Attachment): AttachmentProblem | null {
-  for (const field of ['network', 'containerId', 'ifname'] as const) {
-    const problem = fieldProblem(field, a[field])
-    if (problem !== null) return { field, problem }
-  }
-  return null
 }
 
 function nameProblem (value: string, max: number, what: string): string | null {

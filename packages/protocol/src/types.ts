@@ -12,7 +12,7 @@ export interface ContainerInterface {
 /**
  * An attachment is what CNI keys an allocation by: the network (the CNI config's `name`), the
  * container and the interface inside it. The same container and interface on two networks are two
- * attachments. Each part is checked by `attachmentProblem` (attachment.ts).
+ * attachments. Each part is checked by `fieldProblem` (attachment.ts).
  */
 export interface Attachment extends ContainerInterface {
   network: string

@@ -2,11 +2,14 @@
  * A simulated store: what one peer's persist deltas wrote, and nothing else. A restarted peer gets
  * exactly this back, so anything the peer forgot to persist before acting on it is lost, as on a crash.
  */
-import type { AcceptorRecord, Cidr, Offset, PersistDelta, PersistedPeer, RingState } from '../src/types.ts'
+import type { AcceptorRecord, Allocation, Cidr, PersistDelta, PersistedPeer, RingState } from '../src/types.ts'
+
+/** The payload a simulated allocation carries, as pod metadata does in the agent: one per key, so a restart can check it. */
+export const podOf = (key: string): string => `pod of ${key}`
 
 export class Disk {
   private ring: RingState | null = null
-  private readonly allocations = new Map<string, Offset>()
+  private readonly allocations = new Map<string, Allocation<string>>()
   private readonly acceptor = new Map<string, AcceptorRecord>()
   private readonly universe: Cidr
 
@@ -15,10 +18,10 @@ export class Disk {
   }
 
   /** One atomic batch. */
-  apply (d: PersistDelta): void {
+  apply (d: PersistDelta<string>): void {
     if (d.ring !== undefined) this.ring = d.ring
     for (const r of d.acceptor ?? []) this.acceptor.set(r.key, r)
-    for (const a of d.putAllocations) this.allocations.set(a.key, a.offset)
+    for (const a of d.putAllocations) this.allocations.set(a.key, a)
     for (const k of d.deleteAllocations) this.allocations.delete(k)
   }
 
@@ -32,11 +35,11 @@ export class Disk {
   }
 
   /** What a restart reads; undefined when nothing was ever written. */
-  load (): PersistedPeer | undefined {
+  load (): PersistedPeer<string> | undefined {
     if (this.ring === null && this.acceptor.size === 0) return undefined
     return {
       ring: this.ring ?? { universe: this.universe, seeds: [], entries: [], members: [], removed: [] },
-      allocations: [...this.allocations].map(([key, offset]) => ({ key, offset })),
+      allocations: [...this.allocations.values()],
       acceptor: [...this.acceptor.values()]
     }
   }

@@ -9,7 +9,7 @@ import { type Peer, createPeer } from '../src/peer.ts'
 import { statesEqual } from '../src/shape.ts'
 import type { Faults as PeerFaults, Timeouts } from '../src/config.ts'
 import type { Completion, InitMode, NodeRecord, Offset, PeerId, RequestId, RingState } from '../src/types.ts'
-import { Disk } from './disk.ts'
+import { Disk, podOf } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
 import type { Prng } from './prng.ts'
 import { Trace } from './trace.ts'
@@ -20,7 +20,7 @@ interface Node {
   readonly id: PeerId
   readonly init: InitMode
   disk: Disk
-  peer: Peer | null
+  peer: Peer<string> | null
   state: NodeState
   /** Acknowledged allocations: key -> offset. They must survive any crash. */
   readonly held: Map<string, Offset>
@@ -83,7 +83,7 @@ export class World {
     return [...this.nodes.values()].filter(n => state === undefined || n.state === state).map(n => n.id)
   }
 
-  peer (id: PeerId): Peer {
+  peer (id: PeerId): Peer<string> {
     const p = this.nodes.get(id)?.peer
     if (p === null || p === undefined) throw new Error(`${id} is not up`)
     return p
@@ -106,7 +106,7 @@ export class World {
 
   private start (node: Node): void {
     const persisted = node.disk.load()
-    node.peer = createPeer({
+    node.peer = createPeer<string>({
       id: node.id,
       nickname: World.nodeName(node.id),
       universe: this.universe,
@@ -117,10 +117,12 @@ export class World {
       ...(this.opts.faults !== undefined ? { faults: this.opts.faults } : {})
     })
     node.state = 'up'
-    // Durability: everything acknowledged before the crash is back.
+    // Durability: everything acknowledged before the crash is back, with the payload its request carried.
     const restored = node.peer.allocations()
     for (const [key, o] of node.held) {
-      if (restored.get(key) === o) continue
+      const r = restored.get(key)
+      if (r?.offset === o && r.payload !== podOf(key)) throw new Violation(`durability: ${node.id} restored ${key} with the payload "${r.payload}"`)
+      if (r?.offset === o) continue
       if (!restored.has(key) && node.releasing.has(key)) { this.forget(node, key); continue }
       throw new Violation(`durability: ${node.id} lost acknowledged allocation ${key} at ${o} over a restart`)
     }
@@ -216,7 +218,7 @@ export class World {
     for (const n of up) this.pump(n)
   }
 
-  private request (peer: PeerId, r: Request, call: (p: Peer, id: RequestId) => void): RequestId {
+  private request (peer: PeerId, r: Request, call: (p: Peer<string>, id: RequestId) => void): RequestId {
     const node = this.nodes.get(peer)
     const id = this.nextId++
     if (node?.peer === null || node === undefined) return id
@@ -228,7 +230,7 @@ export class World {
 
   allocate (peer: PeerId, key: string, address?: Offset): RequestId {
     this.trace.add(`allocate ${peer} ${key}${address !== undefined ? ` @${address}` : ''}`)
-    return this.request(peer, { kind: 'allocate', peer, key }, (p, id) => p.allocate(id, key, address))
+    return this.request(peer, { kind: 'allocate', peer, key }, (p, id) => p.allocate(id, key, podOf(key), address))
   }
 
   release (peer: PeerId, key: string): RequestId {
@@ -342,13 +344,13 @@ export class World {
     const seen = new Map<Offset, PeerId>()
     for (const n of this.nodes.values()) {
       if (n.state === 'dead') continue
-      const allocs = n.peer?.allocations() ?? new Map(n.disk.load()?.allocations.map(a => [a.key, a.offset]) ?? [])
+      const allocs = n.peer?.allocations() ?? new Map(n.disk.load()?.allocations.map(a => [a.key, a]) ?? [])
       if (n.peer !== null) {
         const e = full ? n.peer.checkInvariants() : null
         if (e !== null) throw new Violation(`invariants of ${n.id}: ${e.message}`)
         if (n.peer.removedBy() !== null) continue
       }
-      for (const o of allocs.values()) {
+      for (const { offset: o } of allocs.values()) {
         const other = seen.get(o)
         if (other !== undefined) throw new Violation(`exclusivity: offset ${o} allocated on ${other} and ${n.id}`)
         seen.set(o, n.id)

@@ -1,28 +1,31 @@
 /**
- * Allocate, claim and release, keyed by an opaque attachment key. Requests that cannot be served yet
+ * Allocate, claim and release, keyed by an opaque attachment key; each allocation keeps the opaque
+ * payload of the request that made it. Requests that cannot be served yet
  * (no ring, no free space, a requested address owned by another peer) wait in order and are retried
  * after every change, until their deadline; then they fail retryable with the reason in Weave's words.
  */
 import { addressAt, isReserved } from './address.ts'
 import type { Core } from './core.ts'
 import { coreError } from './outbox.ts'
-import type { CoreError, Offset, PeerId, RequestId } from './types.ts'
+import type { Allocation, CoreError, Offset, PeerId, RequestId } from './types.ts'
 
-export interface PendingAllocate {
+export interface PendingAllocate<P> {
   readonly id: RequestId
   readonly key: string
   readonly address: Offset | null
   readonly deadline: number
+  /** Goes with the allocation if this request makes it; dropped if the key is held already. */
+  readonly payload: P
 }
 
-export interface AllocationState {
-  /** key -> offset: every allocation this peer holds. */
-  readonly allocations: Map<string, Offset>
-  readonly pending: PendingAllocate[]
+export interface AllocationState<P> {
+  /** key -> allocation: every allocation this peer holds, with its payload. */
+  readonly allocations: Map<string, Allocation<P>>
+  readonly pending: Array<PendingAllocate<P>>
   readonly primes: Array<{ readonly id: RequestId, readonly deadline: number }>
 }
 
-export const newAllocationState = (): AllocationState => ({ allocations: new Map(), pending: [], primes: [] })
+export const newAllocationState = <P>(): AllocationState<P> => ({ allocations: new Map(), pending: [], primes: [] })
 
 /** Why nothing can be served yet, in the peer's status words (status.ts sees the whole peer). */
 export type NotReady = () => string
@@ -30,23 +33,23 @@ export type NotReady = () => string
 /** Asks `owner` for `address`, which the ring gives it but this peer was asked for. */
 export type AskFor = (owner: PeerId, address: Offset) => void
 
-function putAllocation (s: Core, a: AllocationState, key: string, offset: Offset): void {
-  a.allocations.set(key, offset)
-  s.out.allocations.set(key, offset)
+function putAllocation<P> (s: Core, a: AllocationState<P>, p: PendingAllocate<P>, offset: Offset): void {
+  a.allocations.set(p.key, { key: p.key, offset, payload: p.payload })
+  s.out.allocations.set(p.key, offset)
   s.mutations++
 }
 
-function deleteAllocation (s: Core, a: AllocationState, key: string): void {
+function deleteAllocation<P> (s: Core, a: AllocationState<P>, key: string): void {
   a.allocations.delete(key)
   s.out.allocations.set(key, null)
   s.mutations++
 }
 
 /** Whether an allocation of any address (not a given one) is waiting. */
-export const waitingForAny = (a: AllocationState): boolean => a.pending.some(p => p.address === null)
+export const waitingForAny = <P>(a: AllocationState<P>): boolean => a.pending.some(p => p.address === null)
 
 /** Queues an allocation; returns whether it waits for a ring that does not exist yet. */
-export function allocate (s: Core, a: AllocationState, id: RequestId, key: string, address: Offset | null): boolean {
+export function allocate<P> (s: Core, a: AllocationState<P>, id: RequestId, key: string, payload: P, address: Offset | null): boolean {
   if (s.removedBy !== null) { failRemoved(s, id); return false }
   if (address !== null && (address < 0n || address >= s.universe.size)) {
     s.out.fail(id, 'address-unavailable', `offset ${address} lies outside ${s.universe.cidr}`, false)
@@ -56,13 +59,13 @@ export function allocate (s: Core, a: AllocationState, id: RequestId, key: strin
     s.out.fail(id, 'address-unavailable', `${addressAt(s.universe, address)} is the network or broadcast address of ${s.universe.cidr}`, false)
     return false
   }
-  a.pending.push({ id, key, address, deadline: s.now + s.t.request })
+  a.pending.push({ id, key, address, deadline: s.now + s.t.request, payload })
   return s.ring.isEmpty()
 }
 
-export function release (s: Core, a: AllocationState, id: RequestId, key: string): void {
+export function release<P> (s: Core, a: AllocationState<P>, id: RequestId, key: string): void {
   if (s.removedBy !== null) { failRemoved(s, id); return }
-  const offset = a.allocations.get(key)
+  const offset = a.allocations.get(key)?.offset
   if (offset === undefined) { s.out.completions.push({ kind: 'release', id, ok: true, offset: null }); return }
   s.space.release(offset)
   deleteAllocation(s, a, key)
@@ -76,15 +79,16 @@ export function failRemoved (s: Core, id: RequestId): void {
 type Outcome = 'done' | 'wait'
 
 /** Serves waiting requests in arrival order; each either completes now or keeps waiting. */
-export function serve (s: Core, a: AllocationState, askFor: AskFor): void {
+export function serve<P> (s: Core, a: AllocationState<P>, askFor: AskFor): void {
   if (a.pending.length === 0) return
-  const waiting = a.pending.splice(0).filter(p => tryServe(s, a, askFor, p.id, p.key, p.address) === 'wait')
+  const waiting = a.pending.splice(0).filter(p => tryServe(s, a, askFor, p) === 'wait')
   a.pending.push(...waiting)
 }
 
-function tryServe (s: Core, a: AllocationState, askFor: AskFor, id: RequestId, key: string, address: Offset | null): Outcome {
+function tryServe<P> (s: Core, a: AllocationState<P>, askFor: AskFor, p: PendingAllocate<P>): Outcome {
   const u = s.universe
-  const held = a.allocations.get(key)
+  const { id, key, address } = p
+  const held = a.allocations.get(key)?.offset
   if (held !== undefined) {
     if (address !== null && address !== held) {
       s.out.fail(id, 'address-unavailable', `${key} already holds ${addressAt(u, held)}, not ${addressAt(u, address)}`, false)
@@ -95,13 +99,13 @@ function tryServe (s: Core, a: AllocationState, askFor: AskFor, id: RequestId, k
   if (address === null) {
     const o = s.space.allocate()
     if (o === null) return 'wait'
-    putAllocation(s, a, key, o)
+    putAllocation(s, a, p, o)
     s.out.completions.push({ kind: 'allocate', id, ok: true, offset: o })
     return 'done'
   }
   const r = s.space.claim(address)
   if (r === 'ok') {
-    putAllocation(s, a, key, address)
+    putAllocation(s, a, p, address)
     s.out.completions.push({ kind: 'allocate', id, ok: true, offset: address })
     return 'done'
   }
@@ -116,7 +120,7 @@ function tryServe (s: Core, a: AllocationState, askFor: AskFor, id: RequestId, k
 }
 
 /** Fails waiting requests whose time is up, and primes likewise. */
-export function expire (s: Core, a: AllocationState, notReady: NotReady): void {
+export function expire<P> (s: Core, a: AllocationState<P>, notReady: NotReady): void {
   const late = a.pending.filter(p => p.deadline <= s.now)
   if (late.length > 0) {
     a.pending.splice(0, a.pending.length, ...a.pending.filter(p => p.deadline > s.now))
@@ -151,7 +155,7 @@ function nobodyHasSpace (s: Core): boolean {
 }
 
 /** Returns whether the prime waits for a ring that does not exist yet. */
-export function prime (s: Core, a: AllocationState, id: RequestId): boolean {
+export function prime<P> (s: Core, a: AllocationState<P>, id: RequestId): boolean {
   if (s.removedBy !== null) { failRemoved(s, id); return false }
   if (!s.ring.isEmpty()) { s.out.completions.push({ kind: 'prime', id, ok: true }); return false }
   a.primes.push({ id, deadline: s.now + s.t.request })
@@ -159,14 +163,14 @@ export function prime (s: Core, a: AllocationState, id: RequestId): boolean {
 }
 
 /** Fails the allocations waiting for `address`, which `from`, its owner, says is in use. */
-export function refuseWaiting (s: Core, a: AllocationState, address: Offset, from: PeerId): void {
+export function refuseWaiting<P> (s: Core, a: AllocationState<P>, address: Offset, from: PeerId): void {
   const denied = a.pending.filter(p => p.address === address)
   a.pending.splice(0, a.pending.length, ...a.pending.filter(p => p.address !== address))
   for (const p of denied) s.out.fail(p.id, 'address-unavailable', `${addressAt(s.universe, address)} is in use on peer ${from}`, false)
 }
 
 /** Completes primes once the ring exists. */
-export function servePrimes (s: Core, a: AllocationState): void {
+export function servePrimes<P> (s: Core, a: AllocationState<P>): void {
   if (s.ring.isEmpty() || a.primes.length === 0) return
   for (const p of a.primes.splice(0)) s.out.completions.push({ kind: 'prime', id: p.id, ok: true })
 }

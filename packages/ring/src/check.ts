@@ -13,7 +13,7 @@ export function checkPeer (s: PeerState): Error | null {
   if (!usable.equals(IntervalSet.of(s.space.owned()))) return new InvariantError(`${s.id}: space owns other ranges than the ring gives it`)
   if (usable.minus(IntervalSet.of(s.ring.rangesOf(s.id))).count() !== 0n) return new InvariantError(`${s.id}: uses ranges the ring gives to others`)
   if (s.allocation.allocations.size !== s.space.allocatedCount()) return new InvariantError(`${s.id}: ${s.allocation.allocations.size} allocations but ${s.space.allocatedCount()} allocated offsets`)
-  for (const [key, o] of s.allocation.allocations) {
+  for (const [key, { offset: o }] of s.allocation.allocations) {
     if (!s.space.isAllocated(o)) return new InvariantError(`${s.id}: allocation ${key} at ${o} is not marked allocated`)
     if (!usable.has(o)) return new InvariantError(`${s.id}: allocation ${key} at ${o} lies outside its ranges`)
   }

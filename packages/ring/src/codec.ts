@@ -245,8 +245,15 @@ export function decodeRingState (bytes: Uint8Array): RingState {
   return ringFromWire(arr(a, 'ring', 1)[0], 'ring')
 }
 
-export function encodeAllocation (x: Allocation): Uint8Array { return pack([x.key, bigToBytes(x.offset)]) }
-export function decodeAllocation (bytes: Uint8Array): Allocation {
+/** An allocation with its payload as bytes: the shell encodes its payload, the core never reads it. */
+export function encodeAllocation (x: Allocation<Uint8Array>): Uint8Array { return pack([x.key, bigToBytes(x.offset), x.payload]) }
+export function decodeAllocation (bytes: Uint8Array): Allocation<Uint8Array> {
+  const a = arr(unpack(bytes, 'allocation'), 'allocation', 3)
+  if (!(a[2] instanceof Uint8Array)) fail('allocation.payload', 'expected bytes')
+  return { key: str(a[0], 'allocation.key'), offset: big(a[1], 'allocation.offset') as Offset, payload: a[2] }
+}
+/** An allocation record of the shape written before allocations carried a payload: key and offset. */
+export function decodeBareAllocation (bytes: Uint8Array): { readonly key: string, readonly offset: Offset } {
   const a = arr(unpack(bytes, 'allocation'), 'allocation', 2)
   return { key: str(a[0], 'allocation.key'), offset: big(a[1], 'allocation.offset') as Offset }
 }

@@ -7,8 +7,8 @@ import type { NodeInitState } from './node-init.ts'
 import type { Takeovers } from './takeover.ts'
 import type { VotingState } from './voting.ts'
 
-export interface PeerState extends Core {
-  readonly allocation: AllocationState
+export interface PeerState<P = unknown> extends Core {
+  readonly allocation: AllocationState<P>
   readonly donation: DonationState
   readonly initState: InitState
   readonly nodeInit: NodeInitState

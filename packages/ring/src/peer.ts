@@ -6,14 +6,13 @@
  * all changes made so far.
  */
 import { type Universe, canonicalAddress } from './address.ts'
-import { RingError } from './errors.ts'
+import { InvariantError, RingError } from './errors.ts'
 import {
   allocate, expire, lateError, newAllocationState, prime, refuseWaiting, release, serve, servePrimes, waitingForAny
 } from './allocation.ts'
 import { checkPeer } from './check.ts'
 import { DEFAULT_TIMEOUTS, type Faults, type Timeouts } from './config.ts'
 import { askForAddress, expireAsks, maybeAskForSpace, newDonationState, onSpaceDeny, onSpaceGrant, onSpaceRequest } from './donation.ts'
-import { InvariantError } from './errors.ts'
 import { claim, initTick, INIT_KEY, needRing, newInitState, onInitMessage } from './init.ts'
 import { newNodeInitState, nodeInitReachable, nodeInitTick, onHello, setNodes } from './node-init.ts'
 import { Outbox } from './outbox.ts'
@@ -26,9 +25,10 @@ import { Space } from './space.ts'
 import { type PeerStatus, peerStatus, statusOf } from './status.ts'
 import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
 import { newVotingState } from './voting.ts'
-import type { CoreError, InitMode, Message, NodeRecord, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
+import type { Allocation, CoreError, InitMode, Message, NodeRecord, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
 
-export interface PeerConfig {
+/** `P`: the payload each allocation carries from its request to the persist batch; the core never reads it. */
+export interface PeerConfig<P> {
   readonly id: PeerId
   readonly nickname: string
   /** This node's address, announced in its member record for routing; none when undefined. */
@@ -37,7 +37,7 @@ export interface PeerConfig {
   readonly init: InitMode
   /** Uniform in [0, 1): the only randomness the peer uses. */
   readonly random: () => number
-  readonly persisted?: PersistedPeer
+  readonly persisted?: PersistedPeer<P>
   /** Ask for more space when fewer than this many addresses are free. */
   readonly lowWater?: bigint
   readonly timeouts?: Partial<Timeouts>
@@ -47,14 +47,15 @@ export interface PeerConfig {
   readonly faults?: Faults
 }
 
-export interface Peer {
+export interface Peer<P> {
   readonly id: PeerId
   tick (): void
   step (from: PeerId, message: Message): void
   setReachable (peers: Iterable<PeerId>): void
   /** kubernetes init: the latest Node list (feed only lists that were read in full). */
   setNodes (nodes: readonly NodeRecord[]): void
-  allocate (id: RequestId, key: string, address?: Offset): void
+  /** `payload` is persisted with the allocation this request makes (not if `key` is held already). */
+  allocate (id: RequestId, key: string, payload: P, address?: Offset): void
   release (id: RequestId, key: string): void
   /** `force`: decide alone, without a vote (the operator's word that the others are gone too). */
   rmpeer (id: RequestId, target: PeerId, force?: boolean): void
@@ -64,11 +65,11 @@ export interface Peer {
   lateError (address?: Offset): CoreError
   hasReady (): boolean
   /** Everything since the last advance(); the same batch again until advance() is called. */
-  ready (): Ready
+  ready (): Ready<P>
   advance (): void
   /** Read-only views for status pages, metrics and the simulator. */
   ring (): RingState
-  allocations (): ReadonlyMap<string, Offset>
+  allocations (): ReadonlyMap<string, Allocation<P>>
   /** The heir, once this peer learned it was removed; it then does nothing more. */
   removedBy (): PeerId | null
   checkInvariants (): Error | null
@@ -80,13 +81,13 @@ const defaultLowWater = (u: Universe): bigint => {
   return w < 1n ? 1n : w > 16n ? 16n : w
 }
 
-export function createPeer (config: PeerConfig): Peer {
+export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
   const u = config.universe
   const p = config.persisted
   if (config.address !== undefined && canonicalAddress(config.address) !== config.address) {
     throw new RingError(`node address "${config.address}" is not an IP address in canonical form`)
   }
-  const s: PeerState = {
+  const s: PeerState<P> = {
     id: config.id,
     nickname: config.nickname,
     address: config.address,
@@ -105,7 +106,7 @@ export function createPeer (config: PeerConfig): Peer {
     snap: null,
     mutations: 0,
     synced: new Map(),
-    allocation: newAllocationState(),
+    allocation: newAllocationState<P>(),
     donation: newDonationState(config.lowWater ?? defaultLowWater(u)),
     initState: newInitState(),
     nodeInit: newNodeInitState(),
@@ -115,13 +116,13 @@ export function createPeer (config: PeerConfig): Peer {
   s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   for (const a of p?.allocations ?? []) {
     if (s.space.claim(a.offset) !== 'ok') throw new InvariantError(`persisted allocation ${a.key} at offset ${a.offset} is not in this peer's free ranges`)
-    s.allocation.allocations.set(a.key, a.offset)
+    s.allocation.allocations.set(a.key, a)
   }
   if (!s.ring.isEmpty()) ringChanged(s)
   else if (config.init.kind === 'seed') claim(s, config.init.peers)
   const checks = config.checks ?? true
   let checked = -1
-  let inFlight: Ready | null = null
+  let inFlight: Ready<P> | null = null
 
   const notReady = (): string => statusOf(s).text
   const askFor = (owner: PeerId, address: Offset): void => askForAddress(s, s.donation, owner, address)
@@ -188,8 +189,8 @@ export function createPeer (config: PeerConfig): Peer {
       if (s.removedBy === null) setNodes(s, s.nodeInit, nodes)
       finish()
     },
-    allocate (id, key, address) {
-      if (allocate(s, s.allocation, id, key, address ?? null)) wantRing()
+    allocate (id, key, payload, address) {
+      if (allocate(s, s.allocation, id, key, payload, address ?? null)) wantRing()
       finish()
     },
     release (id, key) { release(s, s.allocation, id, key); finish() },
@@ -233,12 +234,13 @@ function dispatch (s: PeerState, from: PeerId, m: Message): void {
 }
 
 /** Takes everything gathered so far as one Ready, and starts gathering the next. */
-function cut (s: PeerState): Ready {
+function cut<P> (s: PeerState<P>): Ready<P> {
   const o = s.out
   s.out = new Outbox()
   const gossip = o.gossip && s.removedBy === null && !s.ring.isEmpty()
   const ring = o.ringDirty || gossip ? snapshot(s) : null
-  const puts = [...o.allocations].flatMap(([key, offset]) => offset === null ? [] : [{ key, offset }])
+  // A net put is the allocation held now: the very record (payload included) the core keeps.
+  const puts = [...o.allocations].flatMap(([key, offset]) => offset === null ? [] : [heldAt(s, key, offset)])
   const deletes = [...o.allocations].flatMap(([key, offset]) => offset === null ? [key] : [])
   const persist = o.ringDirty || o.acceptor.size > 0 || o.allocations.size > 0
     ? {
@@ -250,6 +252,12 @@ function cut (s: PeerState): Ready {
     : null
   const messages = gossip && ring !== null ? [...o.messages, { to: 'all' as const, msg: { type: 'ring' as const, ring } }] : o.messages
   return { persist, messages, completions: o.completions, events: o.events }
+}
+
+function heldAt<P> (s: PeerState<P>, key: string, offset: Offset): Allocation<P> {
+  const a = s.allocation.allocations.get(key)
+  if (a?.offset !== offset) throw new InvariantError(`${s.id}: the batch puts ${key} at ${offset}, but the peer holds ${a?.offset ?? 'nothing'} for it`)
+  return a
 }
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null

@@ -79,10 +79,15 @@ export interface NodeRecord {
   readonly created: number
 }
 
-/** An allocation as the core knows it: an opaque key (the agent's attachment key) and its address. */
-export interface Allocation {
+/**
+ * An allocation as the core knows it: an opaque key (the agent's attachment key), its address, and
+ * the payload its request carried (the agent's pod metadata). The core never reads the payload: it
+ * keeps it with the allocation and hands it to the persist batch, as a raft entry carries its data.
+ */
+export interface Allocation<P> {
   readonly key: string
   readonly offset: Offset
+  readonly payload: P
 }
 
 /** A Paxos ballot: ordered by n, then by proposer id. */
@@ -99,9 +104,9 @@ export interface AcceptorRecord {
 }
 
 /** Everything a peer needs to come back after a crash. */
-export interface PersistedPeer {
+export interface PersistedPeer<P> {
   readonly ring: RingState
-  readonly allocations: readonly Allocation[]
+  readonly allocations: readonly Allocation<P>[]
   readonly acceptor: readonly AcceptorRecord[]
 }
 
@@ -109,12 +114,13 @@ export interface PersistedPeer {
  * What must be written, as one atomic synced batch, before any message or completion of the same
  * Ready is acted on.
  */
-export interface PersistDelta {
+export interface PersistDelta<P> {
   /** The whole ring, when it changed. */
   readonly ring?: RingState
   /** Acceptor records that changed. */
   readonly acceptor?: readonly AcceptorRecord[]
-  readonly putAllocations: readonly Allocation[]
+  /** New allocations, each with its request's payload: the allocation and its payload are written together. */
+  readonly putAllocations: readonly Allocation<P>[]
   readonly deleteAllocations: readonly string[]
 }
 
@@ -193,8 +199,8 @@ export type CoreEvent =
   | { readonly kind: 'removed-self', readonly heir: PeerId }
 
 /** The core's only output. Act on it in order: persist, then send, then complete; then advance(). */
-export interface Ready {
-  readonly persist: PersistDelta | null
+export interface Ready<P> {
+  readonly persist: PersistDelta<P> | null
   readonly messages: readonly Outbound[]
   readonly completions: readonly Completion[]
   readonly events: readonly CoreEvent[]

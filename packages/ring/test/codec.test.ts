@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import {
-  CODEC_VERSION, decodeAcceptorRecord, decodeAllocation, decodeMessage, decodeRingState, encodeAcceptorRecord, encodeAllocation,
+  CODEC_VERSION, decodeAcceptorRecord, decodeAllocation, decodeBareAllocation, decodeMessage, decodeRingState, encodeAcceptorRecord, encodeAllocation,
   encodeMessage, encodeRingState, asPeerId, statesEqual
 } from '../src/internal.ts'
 import type { Message } from '../src/internal.ts'
@@ -38,8 +38,8 @@ describe('codec', () => {
   })
 
   it('round-trips persisted records', () => {
-    const a = { key: 'c1/eth0', offset: 12345n }
-    expect(decodeAllocation(encodeAllocation(a))).toEqual(a)
+    const a = { key: 'c1/eth0', offset: 12345n, payload: Uint8Array.of(0x93, 1, 2, 3) }
+    expect(decodeAllocation(encodeAllocation(a))).toEqual({ ...a, payload: Buffer.from(a.payload) })
     const rec = { key: 'init', promised: { n: 2, proposer: asPeerId('p') }, accepted: null }
     expect(decodeAcceptorRecord(encodeAcceptorRecord(rec))).toEqual(rec)
   })
@@ -92,8 +92,15 @@ describe('codec', () => {
     expect(decodeRingState(v1).members).toEqual([old])
   })
 
+  it('reads an allocation record written before records had a payload, and only with the reader for it', () => {
+    // [version 1, "c1/eth0", offset 5], as the store wrote it then.
+    const bare = Uint8Array.from(Buffer.from('9301a763312f65746830c40105', 'hex'))
+    expect(decodeBareAllocation(bare)).toEqual({ key: 'c1/eth0', offset: 5n })
+    expect(() => decodeAllocation(bare)).toThrow(expect.objectContaining({ name: 'DecodeError', message: 'allocation: expected 3 items, got 2' }))
+  })
+
   it('tells a newer codec version (a rolling update) from a broken one', () => {
-    const bytes = encodeAllocation({ key: 'k', offset: 1n })
+    const bytes = encodeAllocation({ key: 'k', offset: 1n, payload: Uint8Array.of() })
     bytes[1] = CODEC_VERSION + 1 // the version follows the array header
     expect(() => decodeAllocation(bytes)).toThrow(expect.objectContaining({ name: 'NewerCodecError', version: CODEC_VERSION + 1 }))
     bytes[1] = 0

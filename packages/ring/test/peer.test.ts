@@ -270,7 +270,24 @@ describe('peer', () => {
     const off = ok(w.result(w.allocate(A, 'k'))).offset
     w.crash(A)
     w.restart(A)
-    expect(w.peer(A).allocations().get('k')).toBe(off)
+    expect(w.peer(A).allocations().get('k')).toEqual({ key: 'k', offset: off, payload: 'pod of k' })
     expect(ok(w.result(w.allocate(A, 'k'))).offset).toBe(off)
+  })
+
+  it('carries the payload of the request that made an allocation into its persist batch, and back from it', () => {
+    const u = parseUniverse('10.0.0.0/24')
+    const config = { id: A, nickname: 'a', universe: u, init: { kind: 'seed', peers: [A] } as const, random: prng(1).next }
+    const p = createPeer<{ pod: string }>(config)
+    p.ready(); p.advance()
+    // Two requests for one key: one allocation, with the payload of the one that made it.
+    p.allocate(1, 'k', { pod: 'first' })
+    p.allocate(2, 'k', { pod: 'second' })
+    const rd = p.ready()
+    const offset = ok(rd.completions[0]).offset
+    expect(rd.completions).toEqual([{ kind: 'allocate', id: 1, ok: true, offset }, { kind: 'allocate', id: 2, ok: true, offset }])
+    expect(rd.persist?.putAllocations).toEqual([{ key: 'k', offset, payload: { pod: 'first' } }])
+    p.advance()
+    const again = createPeer<{ pod: string }>({ ...config, persisted: { ring: p.ring(), allocations: rd.persist?.putAllocations ?? [], acceptor: [] } })
+    expect([...again.allocations().values()]).toEqual([{ key: 'k', offset, payload: { pod: 'first' } }])
   })
 })

@@ -32,7 +32,8 @@ export const SCHEMA_1_ENTRIES: Readonly<Record<string, string>> = {
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
-function offsetBytes (v: bigint): Uint8Array {
+/** An offset as the stores of schemas 1 and 2 wrote it: minimal big-endian bytes. */
+export function offsetBytes (v: bigint): Uint8Array {
   const bytes: number[] = []
   for (let x = v; x > 0n; x >>= 8n) bytes.unshift(Number(x & 255n))
   return Uint8Array.from(bytes)
