@@ -1,6 +1,6 @@
 /**
- * A mesh sized for CI: 15 agent processes on loopback, each given only the first three in
- * WEFT_PEERS, `consensus=15`, every one primed at once. They must learn each other from the address
+ * A mesh sized for CI: 12 agent processes on loopback, each given only the first three in
+ * WEFT_PEERS, `consensus=12`, every one primed at once. They must learn each other from the address
  * books, become ready, and agree: every agent's `status ipam` the same, with no peer unreachable.
  * Then an agent is killed and taken over, and no agent dials its address any more.
  */
@@ -9,7 +9,7 @@ import type { StatusResponse } from '@weft/protocol'
 import { Cluster, freePort, logEvents, waitFor, waitForSocket } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 
-const N = 15
+const N = 12
 const RANGE = '10.45.0.0/16'
 let cluster: Cluster
 let agents: AgentProcess[]
@@ -24,12 +24,12 @@ beforeAll(async () => {
   const ports = await Promise.all(Array.from({ length: N }, async () => await freePort()))
   const env = { IPALLOC_RANGE: RANGE, IPALLOC_INIT: `consensus=${N}`, WEFT_PEERS: ports.slice(0, 3).map(p => `127.0.0.1:${p}`).join(',') }
   agents = await Promise.all(ports.map(async (port, i) => await cluster.spawn({ name: `s${String(i).padStart(2, '0')}`, port, env })))
-  // Fifteen processes starting at once on a small machine: a longer bound on each socket than one agent needs.
+  // Twelve processes starting at once on a small machine: a longer bound on each socket than one agent needs.
   await Promise.all(agents.map(async a => await waitForSocket(a, 600)))
 })
 afterAll(async () => { await cluster.teardown() })
 
-it('fifteen agents given three peers each learn the whole mesh, become ready and agree, with no peer unreachable', async () => {
+it('twelve agents given three peers each learn the whole mesh, become ready and agree, with no peer unreachable', async () => {
   // A prime may time out before the ring exists on a loaded machine; the need it started stays.
   for (const a of agents) void a.client.prime().catch(() => undefined)
   await waitFor('every agent ready', async () => (await Promise.all(agents.map(async a => await a.client.status()))).every(s => s.status === 'ready'), 120, 500)
@@ -53,4 +53,4 @@ it('fifteen agents given three peers each learn the whole mesh, become ready and
     const now = await views(alive)
     return now.every(x => x === now[0]) && now[0]!.split(' ').length === N - 1 && !now[0]!.includes('unreachable')
   }, 120, 500)
-}, 300_000)
+}, 600_000)
