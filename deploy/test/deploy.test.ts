@@ -91,7 +91,7 @@ describe('deploy/kubernetes/weft.yaml', () => {
 
   it('gives the agent an environment its config parser accepts, with nothing to edit per cluster', () => {
     const conf = parseAgentConfig({ ...env, WEFT_NICKNAME: 'node-1' }, { hostname: 'node-1' })
-    expect(conf.range).toBe('10.32.0.0/12')
+    expect(conf.pools.pools.map(p => [p.name, p.range])).toEqual([['default', '10.32.0.0/12']])
     // No count and no peer list: the Node list gives both, with no cluster DNS.
     expect(conf.init).toEqual({ kind: 'kubernetes' })
     expect(conf.peers).toEqual([])

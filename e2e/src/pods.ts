@@ -9,7 +9,7 @@ import { mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WEFT_PROTO } from '@weft/routes'
-import { addNetns, buildPlugin, cniEnv, delNetns, execPlugin, inNetns, must, resultAddress, run, SYSTEM_CNI_DIR, uniqueName, WEFT_CNI, which } from '@weft/testkit'
+import { addNetns, buildPlugin, cniEnv, delNetns, execPlugin, inNetns, must, resultAddresses, run, SYSTEM_CNI_DIR, uniqueName, WEFT_CNI, which } from '@weft/testkit'
 
 export interface PodNode {
   readonly netns: string
@@ -20,7 +20,10 @@ export interface PodNode {
 
 export interface Pod {
   readonly netns: string
+  /** The first address of the result (without its prefix). */
   readonly address: string
+  /** Every address of the result, one per pool (both families on a dual-stack agent). */
+  readonly addresses: readonly string[]
 }
 
 export class Pods {
@@ -57,9 +60,10 @@ export class Pods {
     }
     const env = cniEnv({ command: 'ADD', containerId: `ctr-${netns}`, ifname: 'eth0', netns: `/var/run/netns/${netns}`, path: `${SYSTEM_CNI_DIR}:${this.#pluginDir}` })
     const r = await execPlugin([this.#ip, 'netns', 'exec', node.netns, join(SYSTEM_CNI_DIR, 'bridge')], env, JSON.stringify(conf))
-    const address = resultAddress(r.json)?.split('/')[0]
+    const addresses = resultAddresses(r.json).map(a => a.split('/')[0] ?? a)
+    const address = addresses[0]
     if (r.code !== 0 || address === undefined) throw new Error(`bridge ADD on ${node.netns} failed (${r.code}): ${r.stdout}${r.stderr}`)
-    return { netns, address }
+    return { netns, address, addresses }
   }
 
   async teardown (): Promise<void> {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import type { PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, waitFor, waitForSocket } from '@weft/testkit'
+import { Cluster, onlyAddress, waitFor, waitForSocket } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import { WEFT, weft } from '../src/cli.ts'
 
@@ -40,11 +40,12 @@ describe('weft against running agents', () => {
     expect(r.stdout).toMatch(/Peers: 3 \(3 reachable, 0 unreachable\)/)
   })
 
-  it('status ipam prints one line per peer, the local one first, shares of a third', async () => {
+  it('status ipam prints the pool as a heading, then one line per peer, the local one first, shares of a third', async () => {
     for (const n of nodes) {
       const r = await weft(['status', 'ipam', ...at(n)])
       expect(r.code, r.stderr).toBe(0)
-      const lines = r.stdout.trimEnd().split('\n')
+      const [heading, ...lines] = r.stdout.trimEnd().split('\n')
+      expect(heading).toBe(`default ${RANGE} (default)`)
       expect(lines).toHaveLength(3)
       expect(lines[0]).toMatch(new RegExp(`^\\S+\\(${n.name}\\) +2184[56] IPs \\(33\\.3% of total\\) \\(0 active\\)$`))
       for (const l of lines.slice(1)) expect(l).toMatch(/^\S+\(node-\d\) +2184[56] IPs \(33\.3% of total\)$/)
@@ -54,19 +55,24 @@ describe('weft against running agents', () => {
   it('status --json and status ipam --json print the agent\'s answer', async () => {
     const st = JSON.parse((await weft(['status', '--json', ...at(nodes[1]!)])).stdout) as StatusResponse
     expect(st.peer.nickname).toBe('node-2')
-    const peers = JSON.parse((await weft(['status', 'ipam', '--json', ...at(nodes[1]!)])).stdout) as PeerLine[]
-    expect(peers.map((p) => p.nickname).sort()).toEqual(['node-1', 'node-2', 'node-3'])
+    const pools = JSON.parse((await weft(['status', 'ipam', '--json', ...at(nodes[1]!)])).stdout) as Array<{ pool: string, range: string, peers: PeerLine[] }>
+    expect(pools.map((p) => [p.pool, p.range])).toEqual([['default', RANGE]])
+    expect(pools[0]?.peers.map((p) => p.nickname).sort()).toEqual(['node-1', 'node-2', 'node-3'])
+    expect((await weft(['status', 'ipam', '--pool', 'default', ...at(nodes[1]!)])).stdout).toContain(`default ${RANGE}`)
+    const unknown = await weft(['ps', '--pool', 'lan', ...at(nodes[1]!)])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('--pool lan: the agent serves no such pool (it serves default)')
   })
 
   it('ps lists allocations with their pods; --json too; report is JSON', async () => {
     const n = nodes[0]!
-    const a = await n.client.allocate({ network: 'weft', containerId: 'c0ffee0123456789', ifname: 'eth0', podNamespace: 'web', podName: 'front-0' })
+    const a = onlyAddress(await n.client.allocate({ network: 'weft', containerId: 'c0ffee0123456789', ifname: 'eth0', podNamespace: 'web', podName: 'front-0' }))
     await n.client.allocate({ network: 'weft', containerId: 'beef', ifname: 'net1' })
     const r = await weft(['ps', ...at(n)])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.trimEnd().split('\n')).toEqual([
-      expect.stringMatching(/^weft +beef +net1 +10\.99\.\d+\.\d+ +-$/),
-      expect.stringMatching(new RegExp(`^weft +c0ffee012345 +eth0 +${a.address.replaceAll('.', '\\.')} +web/front-0$`))
+      expect.stringMatching(/^weft +default +beef +net1 +10\.99\.\d+\.\d+ +-$/),
+      expect.stringMatching(new RegExp(`^weft +default +c0ffee012345 +eth0 +${a.address.replaceAll('.', '\\.')} +web/front-0$`))
     ])
     const json = JSON.parse((await weft(['ps', '--json', ...at(n)])).stdout) as Array<{ network: string, containerId: string }>
     expect(json.map((x) => `${x.network}/${x.containerId}`).sort()).toEqual(['weft/beef', 'weft/c0ffee0123456789'])

@@ -6,7 +6,8 @@ import { SUPPORTED_VERSIONS, versionAtLeast } from '@weft/cni'
 import type { AllocationInfo } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildPlugin, Cluster, cniEnv, execPlugin, resultAddress, WEFT_CNI } from '@weft/testkit'
-import type { AgentProcess, Call, PluginRun } from '@weft/testkit'
+import type { AgentProcess, Call } from '@weft/testkit'
+import { netconf, pluginCalls } from '../src/plugin-calls.ts'
 
 const RANGE = '10.99.0.0/16'
 let cluster: Cluster
@@ -22,29 +23,10 @@ afterAll(async () => {
   await cluster?.teardown()
 })
 
-/** A network config; its ipam section gets the agent's socket when it is exec'd (the agent starts later). */
-const netconf = (extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}): Record<string, unknown> =>
-  ({ cniVersion: '1.1.0', name: 'e2e', type: 'weft', ipam: { type: 'weft', ...ipam }, ...extra })
-
-function stdin (conf: Record<string, unknown> | string): string {
-  if (typeof conf === 'string') return conf
-  const ipam = conf.ipam
-  if (typeof ipam !== 'object' || ipam === null || 'socket' in ipam) return JSON.stringify(conf)
-  return JSON.stringify({ ...conf, ipam: { ...ipam, socket: agent.socketPath } })
-}
+const { cni, add, del, check, stdin } = pluginCalls(() => agent.socketPath)
 
 let seq = 0
 const newId = (): string => `e2e${process.pid}x${++seq}`
-
-async function cni (call: Call, conf: Record<string, unknown> | string): Promise<PluginRun> {
-  return await execPlugin(WEFT_CNI, cniEnv(call), stdin(conf))
-}
-const add = async (containerId: string, conf: Record<string, unknown>, args?: string): Promise<PluginRun> =>
-  await cni({ command: 'ADD', containerId, ifname: 'eth0', netns: '/var/run/netns/none', ...(args === undefined ? {} : { args }) }, conf)
-const del = async (containerId: string, conf: Record<string, unknown>): Promise<PluginRun> =>
-  await cni({ command: 'DEL', containerId, ifname: 'eth0' }, conf)
-const check = async (containerId: string, conf: Record<string, unknown>): Promise<PluginRun> =>
-  await cni({ command: 'CHECK', containerId, ifname: 'eth0', netns: '/var/run/netns/none' }, conf)
 
 async function allocations (): Promise<AllocationInfo[]> {
   return (await agent.client.allocations()).allocations
@@ -203,7 +185,7 @@ describe('bad input', () => {
     ['unknown ipam field', {}, netconf({}, { subnet: '10.0.0.0/8' }), 7, 'ipam.subnet'],
     ['bad route', {}, netconf({}, { routes: [{ dst: 'default' }] }), 7, 'ipam.routes[0].dst'],
     ['bad dns', {}, netconf({}, { dns: { nameservers: 'x' } }), 7, 'ipam.dns.nameservers'],
-    ['two addresses asked for', { args: 'IP=10.99.9.9' }, netconf({ runtimeConfig: { ips: ['10.99.9.8'] } }), 7, 'more than one address'],
+    ['two addresses asked for', { args: 'IP=10.99.9.9' }, netconf({ runtimeConfig: { ips: ['10.99.9.8'] } }), 7, 'more than one IPv4 address requested (10.99.9.9, 10.99.9.8)'],
     ['an address outside the range', {}, netconf({ runtimeConfig: { ips: ['192.168.1.1'] } }), 7, '192.168.1.1'],
     ['a gateway given as an address', {}, netconf({}, { gateway: '10.99.0.1' }), 7, 'ipam.gateway']
   ])('%s: code %i, nothing allocated', async (_, change, conf, code, words) => {

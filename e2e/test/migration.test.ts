@@ -58,20 +58,20 @@ describe('an agent started on a schema-1 data dir', () => {
     expect(logEvents(agent, 'allocations-migrated')).toEqual([expect.objectContaining({ from: 1, allocations: 3, network: 'weft' })])
   })
 
-  it('weft ps shows them with their network; --json carries it', async () => {
+  it('weft ps shows them with their network and pool; --json carries them', async () => {
     const r = await weft(['ps', '--socket', agent.socketPath])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout.trimEnd().split('\n')).toEqual([
-      expect.stringMatching(/^neta +:gateway +gateway +10\.97\.0\.1 +-$/),
-      expect.stringMatching(/^weft +beef +eth0 +10\.97\.1\.44 +-$/),
-      expect.stringMatching(/^weft +c0ffee012345 +eth0 +10\.97\.0\.5 +web\/front-0$/)
+      expect.stringMatching(/^neta +default +:gateway +gateway +10\.97\.0\.1 +-$/),
+      expect.stringMatching(/^weft +default +beef +eth0 +10\.97\.1\.44 +-$/),
+      expect.stringMatching(/^weft +default +c0ffee012345 +eth0 +10\.97\.0\.5 +web\/front-0$/)
     ])
     const json = JSON.parse((await weft(['ps', '--json', '--socket', agent.socketPath])).stdout) as AllocationInfo[]
-    expect(json.map((a) => [a.network, a.containerId])).toEqual([['neta', ':gateway'], ['weft', 'beef'], ['weft', 'c0ffee0123456789']])
+    expect(json.map((a) => [a.network, a.pool, a.containerId])).toEqual([['neta', 'default', ':gateway'], ['weft', 'default', 'beef'], ['weft', 'default', 'c0ffee0123456789']])
   })
 
   it('the core knows the migrated addresses are taken', async () => {
-    const err = await agent.client.allocate({ network: 'other', containerId: 'thief', ifname: 'eth0', address: '10.97.0.5' }).then(() => null, (e: unknown) => e)
+    const err = await agent.client.allocate({ network: 'other', containerId: 'thief', ifname: 'eth0', addresses: ['10.97.0.5'] }).then(() => null, (e: unknown) => e)
     expect(err).toMatchObject({ code: 'address-unavailable' })
   })
 

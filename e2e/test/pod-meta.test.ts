@@ -58,7 +58,7 @@ describe('pod metadata through the core', () => {
     expect(record).toMatchObject({ network: 'e2e', ifname: 'eth0', podNamespace: 'ns', podName: 'web-0' })
     const ps = await weft(['ps', '--socket', first.socketPath])
     expect(ps.code, ps.stderr).toBe(0)
-    expect(ps.stdout).toMatch(new RegExp(`^e2e +late0 +eth0 +${record!.address.replace(/\./g, '\\.')} +ns/web-0$`, 'm'))
+    expect(ps.stdout).toMatch(new RegExp(`^e2e +default +late0 +eth0 +${record!.address.replace(/\./g, '\\.')} +ns/web-0$`, 'm'))
   })
 
   it('two concurrent ADDs of one attachment, one given up on: one address, one record with the pod\'s metadata', async () => {

@@ -7,7 +7,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { AgentTimeoutError, AgentUnavailableError, ApiError, createClient } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster } from '@weft/testkit'
+import { Cluster, onlyAddress } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
@@ -30,15 +30,15 @@ async function rejection (p: Promise<unknown>): Promise<Error> {
 describe('client', () => {
   it('speaks every route', async () => {
     const c = agent.client
-    const a = await c.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p' })
+    const a = onlyAddress(await c.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p' }))
     expect(a).toMatchObject({ prefixLength: 24, range: '10.99.0.0/24' })
-    expect(await c.check({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual(a)
-    expect((await c.allocations()).allocations).toEqual([expect.objectContaining({ containerId: 'c1', address: a.address, podName: 'p' })])
+    expect(await c.check({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual({ addresses: [a] })
+    expect((await c.allocations()).allocations).toEqual([expect.objectContaining({ containerId: 'c1', pool: 'default', address: a.address, podName: 'p' })])
     expect((await c.status()).status).toBe('ready')
     expect((await c.report()).allocations).toHaveLength(1)
     expect(await c.gc({ network: 'weft', valid: [{ containerId: 'c1', ifname: 'eth0' }] })).toEqual({ released: [] })
-    expect(await c.release({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual({ released: a.address })
-    expect(await c.release({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual({ released: null })
+    expect(await c.release({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual({ released: [a.address] })
+    expect(await c.release({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual({ released: [] })
   })
 
   it('throws ApiError with the agent\'s code, message and retryable flag', async () => {

@@ -81,6 +81,11 @@ export class KubeNode {
     return pid !== undefined && this.agent?.exitCode === null && await this.kubelet.probe(agentContainer(this.#m.pod), pid)
   }
 
+  /** The agent stopped as the kubelet stops a pod (SIGTERM); resolves once it is gone. */
+  async stopAgent (): Promise<void> {
+    await stopProcess(this.agent, 'SIGTERM')
+  }
+
   /** kill -9 of the agent; resolves once it is gone. */
   async killAgent (): Promise<void> {
     await stopProcess(this.agent, 'SIGKILL')
@@ -197,6 +202,19 @@ export class KubeCluster {
       for (const n of names.map((x) => this.node(x))) if (!await n.probe()) return false
       return true
     }, attempts, 200)
+  }
+
+  /**
+   * `kubectl set env` on the DaemonSet and its rolling update: one node at a time, its agent stopped,
+   * started with the new environment, and Ready before the next.
+   */
+  async rollOut (env: Readonly<Record<string, string>>): Promise<void> {
+    for (const node of this.nodes.values()) {
+      node.kubelet.setEnv(env)
+      await node.stopAgent()
+      node.startAgent()
+      await this.ready([node.name])
+    }
   }
 
   /** Every agent's log, for a failed test's message. */

@@ -58,7 +58,7 @@ export class Kubelet {
   /** The node's temp dir on the machine: `kubelet/` is its POD_DIR. */
   readonly #dir: string
   /** Set on the DaemonSet's containers as `kubectl set env` would. */
-  readonly #overrides: Readonly<Record<string, string>>
+  #overrides: Readonly<Record<string, string>>
 
   constructor (m: Manifest, image: Image, node: NodeRoot, facts: PodFacts, dir: string, overrides: Readonly<Record<string, string>>) {
     this.#m = m
@@ -118,6 +118,11 @@ export class Kubelet {
   }
 
   /** The container's environment, as the kubelet and runtime assemble it. */
+  /** `kubectl set env` on the DaemonSet: the agent's next start has `env` too. */
+  setEnv (env: Readonly<Record<string, string>>): void {
+    this.#overrides = { ...this.#overrides, ...env }
+  }
+
   env (c: Container): Record<string, string> {
     const { service } = this.#facts
     const env: Record<string, string> = {

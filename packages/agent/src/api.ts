@@ -5,17 +5,18 @@
 import { API_PREFIX, ApiError, MAX_CNI_REQUEST_BYTES } from '@weft/protocol'
 import type {
   AllocateResponse, AllocationsResponse, CheckResponse, ErrorCode, GcResponse, PrimeResponse, ReleaseResponse,
-  ReportResponse, RmpeerRequest, RmpeerResponse, StatusResponse
+  ReportResponse, RetirePoolRequest, RetirePoolResponse, RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
-import type { CoreError, CoreErrorCode, Universe } from '@weft/ring'
+import type { CoreError, CoreErrorCode } from '@weft/ring'
 import { runCni } from './cni.ts'
+import type { PoolCatalog } from './pool.ts'
 import type { Route } from './server.ts'
-import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRmpeer } from './validate.ts'
+import { checkAllocate, checkAttachment, checkCni, checkGc, checkPrime, checkRetirePool, checkRmpeer } from './validate.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 /** What the routes need from the agent. */
 export interface AgentOps {
-  readonly universe: Universe
+  readonly pools: PoolCatalog
   /** `withinMs` bounds the wait below the agent's own request timeout (a plugin's deadline). */
   allocate: (req: CheckedAllocate, withinMs?: number) => Promise<AllocateResponse>
   release: (a: CheckedAttachment, withinMs?: number) => Promise<ReleaseResponse>
@@ -26,18 +27,20 @@ export interface AgentOps {
   report: () => ReportResponse
   rmpeer: (req: Required<RmpeerRequest>) => Promise<RmpeerResponse>
   prime: () => Promise<PrimeResponse>
+  retirePool: (req: RetirePoolRequest) => Promise<RetirePoolResponse>
 }
 
 export function routes (ops: AgentOps): Route[] {
   const post = (path: string, handle: (body: unknown) => Promise<unknown>): Route => ({ method: 'POST', path: API_PREFIX + path, handle })
   const get = (path: string, read: () => unknown): Route => ({ method: 'GET', path: API_PREFIX + path, handle: async () => read() })
   return [
-    post('/allocate', async body => await ops.allocate(checkAllocate(body, ops.universe))),
+    post('/allocate', async body => await ops.allocate(checkAllocate(body, ops.pools))),
     post('/release', async body => await ops.release(checkAttachment(body))),
     post('/check', async body => ops.check(checkAttachment(body))),
     post('/gc', async body => await ops.gc(checkGc(body))),
     post('/rmpeer', async body => await ops.rmpeer(checkRmpeer(body))),
     post('/prime', async body => { checkPrime(body); return await ops.prime() }),
+    post('/pools/retire', async body => await ops.retirePool(checkRetirePool(body))),
     { ...post('/cni', async body => await runCni(ops, checkCni(body))), maxBytes: MAX_CNI_REQUEST_BYTES },
     get('/allocations', () => ops.allocations()),
     get('/status', () => ops.status()),

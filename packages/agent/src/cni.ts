@@ -23,7 +23,7 @@ export async function runCni (ops: AgentOps, req: CniRequest): Promise<CniRespon
 /** The agent's operations as the CNI library calls them: checked as the socket routes check them. */
 function inProcess (ops: AgentOps, left: () => number): AgentCalls {
   return {
-    allocate: async req => await asRoute(async () => await ops.allocate(checkAllocate(req, ops.universe), left())),
+    allocate: async req => await asRoute(async () => await ops.allocate(checkAllocate(req, ops.pools), left())),
     release: async a => await asRoute(async () => await ops.release(checkAttachment(a), left())),
     check: async a => await asRoute(async () => ops.check(checkAttachment(a))),
     gc: async req => await asRoute(async () => await ops.gc(checkGc(req), left())),

@@ -5,15 +5,16 @@
 import { isIP } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { asPeerId, canonicalAddress, parseUniverse } from '@weft/ring'
+import { asPeerId, canonicalAddress } from '@weft/ring'
 import { ROUTING_MODES } from '@weft/routes'
 import type { RoutingMode } from '@weft/routes'
-import type { Cidr, InitMode, Timeouts } from '@weft/ring'
+import type { InitMode, Timeouts } from '@weft/ring'
 import { ConfigError } from './errors.ts'
 import { isLoopback } from './kube.ts'
+import { parsePools } from './pools-config.ts'
+import type { PoolsConfig } from './pools-config.ts'
 import { DEFAULT_SOCKET, fieldProblem } from '@weft/protocol'
 
-export const DEFAULT_RANGE = '10.32.0.0/12'
 export const DEFAULT_PORT = 6783
 export const DEFAULT_DATA_DIR = '/var/lib/weft'
 /** The network name of the shipped conflist. */
@@ -28,7 +29,8 @@ export interface HostPort {
 }
 
 export interface AgentConfig {
-  readonly range: Cidr
+  /** The pools served (IPALLOC_RANGE's, then WEFT_POOLS'), and which an allocation naming none uses. */
+  readonly pools: PoolsConfig
   readonly init: InitMode
   /** Multiaddrs of other agents to keep connected to. */
   readonly peers: readonly string[]
@@ -59,8 +61,11 @@ export interface AgentConfig {
 
 export interface RoutingConfig {
   readonly mode: RoutingMode
-  /** WEFT_NODE_IP in canonical form; null: found at start from the routes (routing on) or none. */
-  readonly nodeIp: string | null
+  /**
+   * WEFT_NODE_IP in canonical form: one address, or one per family (the first is the tunnel's local
+   * end); empty: found at start from the routes (routing on) or none.
+   */
+  readonly nodeIps: readonly string[]
   /** The pod bridge proxy ARP is set on (the shipped conflist's `bridge`). */
   readonly bridge: string
   /** How often the kernel is compared with the plan, to repair drift. */
@@ -101,7 +106,7 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
   const discovery = onInPod(env, 'WEFT_DISCOVERY', 'dial the agent on every node of the Kubernetes Node list')
   const init = parseInit(env, peers.length, discovery)
   return {
-    range: parseRange(env),
+    pools: parsePools(env),
     init,
     peers,
     listen,
@@ -154,15 +159,6 @@ export function formatInit (init: InitMode): string {
     case 'seed': return `seed=${init.peers.join(',')}`
     case 'observer': return 'observer'
     case 'kubernetes': return 'kubernetes'
-  }
-}
-
-function parseRange (env: Env): Cidr {
-  const value = env.IPALLOC_RANGE ?? DEFAULT_RANGE
-  try {
-    return parseUniverse(value).cidr
-  } catch (err) {
-    throw new ConfigError('IPALLOC_RANGE', value, `a CIDR such as ${DEFAULT_RANGE} or fd00::/104 (${(err as Error).message})`)
   }
 }
 
@@ -223,11 +219,13 @@ function parseRouting (env: Env): RoutingConfig {
   const mode = ROUTING_MODES.find(m => m === value)
   if (mode === undefined) throw new ConfigError('WEFT_ROUTING', value, '"direct" (nodes on one L2 segment), "vxlan" (any IP network) or "none" (IPAM only)')
   const ip = setting(env, 'WEFT_NODE_IP')
-  const nodeIp = ip === undefined ? null : canonicalAddress(ip.trim())
-  if (ip !== undefined && nodeIp === null) throw new ConfigError('WEFT_NODE_IP', ip, 'this node\'s IPv4 or IPv6 address, e.g. 192.168.1.10 (status.hostIP in Kubernetes)')
+  const nodeIps = ip === undefined ? [] : ip.split(',').map(a => canonicalAddress(a.trim()))
+  const expected = 'this node\'s IPv4 or IPv6 address, or one of each comma-separated, e.g. 192.168.1.10 or 192.168.1.10,2001:db8::10 (status.hostIP in Kubernetes)'
+  if (ip !== undefined && (nodeIps.some(a => a === null) || nodeIps.length > 2)) throw new ConfigError('WEFT_NODE_IP', ip, expected)
+  if (nodeIps.length === 2 && nodeIps[0]!.includes(':') === nodeIps[1]!.includes(':')) throw new ConfigError('WEFT_NODE_IP', ip ?? '', `${expected}: two addresses must be of different families`)
   const bridge = setting(env, 'WEFT_BRIDGE') ?? 'weft0'
   if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridge) || bridge === '.' || bridge === '..') throw new ConfigError('WEFT_BRIDGE', bridge, 'an interface name: 1 to 15 letters, digits, "_", "." or "-"')
-  return { mode, nodeIp, bridge, intervalMs: integer(env, 'WEFT_ROUTE_INTERVAL_MS', 10_000, 100, 3_600_000) }
+  return { mode, nodeIps: nodeIps.flatMap(a => a === null ? [] : [a]), bridge, intervalMs: integer(env, 'WEFT_ROUTE_INTERVAL_MS', 10_000, 100, 3_600_000) }
 }
 
 function kubeApi (env: Env, pod: boolean): URL {

@@ -1,12 +1,15 @@
 /** Typed errors of the agent. Each has a stable `name` that callers and tests match on. */
 
-/** A bad environment value: names the variable, the value and what was expected. */
+/**
+ * A bad environment value: names the variable, the value and what was expected. A structured value
+ * (value null) is not repeated: the message says which part of it is wrong.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
   readonly variable: string
 
-  constructor (variable: string, value: string, expected: string) {
-    super(`${variable}=${JSON.stringify(value)}: expected ${expected}`)
+  constructor (variable: string, value: string | null, expected: string) {
+    super(value === null ? `${variable}: ${expected}` : `${variable}=${JSON.stringify(value)}: expected ${expected}`)
     this.variable = variable
   }
 }

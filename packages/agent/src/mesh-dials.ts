@@ -8,6 +8,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId, RingState } from '@weft/ring'
 
 /** The longest wait between two dials of one address (unless the reconnect interval is longer). */
 export const MAX_RETRY_MS = 3_000
@@ -29,6 +30,11 @@ export interface DialTarget {
 
 const newTarget = (addr: Multiaddr, source: TargetSource, peer: string | null = null): DialTarget =>
   ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false })
+
+/** The peers `ring` removed that every other pool's ring removed too: gone from the mesh. */
+export function removedEverywhere (ring: RingState, others: readonly RingState[]): PeerId[] {
+  return ring.removed.map(r => r.peer).filter(peer => others.every(o => o.removed.some(r => r.peer === peer)))
+}
 
 export class DialSet {
   #targets: DialTarget[]

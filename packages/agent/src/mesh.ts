@@ -395,7 +395,6 @@ export class Mesh {
   }
 }
 
-
 function isSelfDial (err: unknown): boolean {
   return /dial self/i.test((err as Error).message ?? '')
 }

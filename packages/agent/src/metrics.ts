@@ -26,24 +26,25 @@ export class Metrics {
   readonly #newerCounter: Counter
   readonly #commitSeconds: Histogram
 
-  // One snapshot per scrape, shared by every gauge: building it walks the whole ring.
-  #scrape: GaugeSnapshot | null = null
+  // One snapshot per scrape, shared by every gauge: building it walks every pool's ring.
+  #scrape: ReadonlyMap<string, GaugeSnapshot> | null = null
 
-  constructor (read: () => GaugeSnapshot) {
+  /** `read` gives every pool's gauges, by pool name: each gauge is labelled by `pool`. */
+  constructor (read: () => ReadonlyMap<string, GaugeSnapshot>) {
     const registers = [this.registry]
-    const snapshot = (): GaugeSnapshot => (this.#scrape ??= read())
+    const snapshot = (): ReadonlyMap<string, GaugeSnapshot> => (this.#scrape ??= read())
     for (const prefix of ['weft', 'weave']) {
       new Gauge({
         name: `${prefix}_ips`,
-        help: 'Addresses in use, by state',
-        labelNames: ['state'],
+        help: 'Addresses in use, by state and pool',
+        labelNames: ['state', 'pool'],
         registers,
-        collect () { this.set({ state: 'local-used' }, snapshot().localUsed) }
+        collect () { for (const [pool, s] of snapshot()) this.set({ state: 'local-used', pool }, s.localUsed) }
       })
       const gauge = (name: string, help: string, read: (s: GaugeSnapshot) => number): void => {
-        new Gauge({ name: `${prefix}_${name}`, help, registers, collect () { this.set(read(snapshot())) } })
+        new Gauge({ name: `${prefix}_${name}`, help, labelNames: ['pool'], registers, collect () { for (const [pool, s] of snapshot()) this.set({ pool }, read(s)) } })
       }
-      gauge('max_ips', 'Addresses in the whole range', s => s.maxIps)
+      gauge('max_ips', 'Addresses in the pool\'s whole range', s => s.maxIps)
       gauge('ipam_unreachable_count', 'Peers owning ranges that this peer cannot reach', s => s.unreachableCount)
       gauge('ipam_unreachable_percentage', 'Share of the range owned by unreachable peers', s => s.unreachablePercentage)
       gauge('ipam_pending_allocates', 'Allocations waiting for space', s => s.pendingAllocates)

@@ -1,90 +1,116 @@
 /**
- * What each socket route does: core requests go through the Ready loop (so they are answered only
- * after their batch is durable); reads come from the store's view of what is durable.
+ * What each socket route does: core requests go through each pool's Ready loop (so they are answered
+ * only after their batch is durable); reads come from the store's view of what is durable.
  */
 import { addressAt, asPeerId } from '@weft/ring'
-import type { CompletionOf, CoreError, Offset, Peer, PeerId, RequestKind, Success, Universe } from '@weft/ring'
+import type { CompletionOf, CoreError, Offset, PeerId, RequestKind, Success } from '@weft/ring'
 import type {
-  AllocateResponse, AllocationsResponse, CheckResponse, GcResponse, PrimeResponse, ReleaseResponse, ReportResponse,
-  RmpeerRequest, RmpeerResponse, StatusResponse
+  AllocateResponse, AllocationInfo, AllocationsResponse, CheckResponse, GcResponse, PoolAddress, PrimeResponse, ReleaseResponse,
+  ReportResponse, RetirePoolRequest, RetirePoolResponse, RmpeerRequest, RmpeerResponse, StatusResponse
 } from '@weft/protocol'
 import { apiErrorOf } from './api.ts'
 import type { AgentOps } from './api.ts'
-import type { Driver } from './driver.ts'
 import { GATEWAY_CONTAINER, gatewayAttachment, gatewayKey } from './gateway.ts'
 import { ApiError } from '@weft/protocol'
-import type { AttachmentMeta, Store } from './store.ts'
-import { allocationInfo, allocationInfos, reportBody } from './status.ts'
+import type { Pool, Pools } from './pool.ts'
+import type { Retirement } from './retire.ts'
+import { allocationInfo, reportBody } from './status.ts'
+import type { AttachmentMeta } from './store.ts'
 import type { CheckedAllocate, CheckedAttachment, CheckedGc } from './validate.ts'
 
 export interface OpsDeps {
-  readonly universe: Universe
-  readonly peer: Peer<AttachmentMeta>
-  readonly driver: Driver<AttachmentMeta>
-  readonly store: Store
+  readonly pools: Pools
+  readonly retirement: Retirement
   readonly requestTimeoutMs: number
   readonly clock: () => number
   readonly status: () => StatusResponse
 }
 
 export class Ops implements AgentOps {
-  readonly universe: Universe
+  readonly pools: Pools
   readonly #d: OpsDeps
 
   constructor (deps: OpsDeps) {
-    this.universe = deps.universe
+    this.pools = deps.pools
     this.#d = deps
   }
 
+  /** One address from each pool asked for, all or nothing. */
   async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
-    const { key, offset, gateway: withGateway, ...attachment } = req
-    // The metadata travels with the request through the core into the batch that stores the allocation,
-    // even when that batch comes after this request's deadline.
-    const meta: AttachmentMeta = { ...attachment, allocatedAt: this.#d.clock() }
+    const { key, pools, gateway: withGateway, ...attachment } = req
+    const { network, containerId, ifname, podNamespace, podName } = attachment
+    // The metadata travels with the request through each pool's core into the batch that stores the
+    // allocation, even when that batch comes after this request's deadline.
+    const meta: AttachmentMeta = { network, containerId, ifname, ...(podNamespace === undefined ? {} : { podNamespace }), ...(podName === undefined ? {} : { podName }), allocatedAt: this.#d.clock() }
+    const results = await Promise.allSettled(pools.map(async ({ pool, offset }) =>
+      await this.#allocateIn(this.pools.get(pool), key, meta, offset, withGateway ? network : null, withinMs)))
+    const failed = results.find(r => r.status === 'rejected')
+    if (failed === undefined) return { addresses: results.map(r => (r as PromiseFulfilledResult<PoolAddress>).value) }
+    // All or nothing: what the other pools gave is released before the error is answered.
+    await Promise.all(pools.map(async ({ pool }, i) => {
+      if (results[i]?.status === 'fulfilled') await this.#request(this.pools.get(pool), 'release', id => this.pools.get(pool).peer.release(id, key), 'rollback release', withinMs)
+    }))
+    throw failed.reason
+  }
+
+  async #allocateIn (pool: Pool, key: string, meta: AttachmentMeta, offset: Offset | undefined, gatewayOf: string | null, withinMs?: number): Promise<PoolAddress> {
+    const held = pool.allocations.get(key)
+    // A draining pool still answers what an attachment holds (a repeated ADD), nothing new.
+    if (pool.draining && held === undefined) throw new ApiError(409, 'pool-draining', `pool ${pool.name} is draining: it takes no new allocations`)
     // The gateway's first reservation shares the pod's batch; after that it is read from the store.
     const [c, gateway] = await Promise.all([
-      this.#request('allocate', id => this.#d.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => this.#stalled(offset)).then(ok),
-      withGateway ? this.#gateway(attachment.network, withinMs) : undefined
+      this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => stalled(pool, offset)).then(ok),
+      gatewayOf === null ? undefined : this.#gateway(pool, gatewayOf, withinMs)
     ])
-    return { ...this.#answer(c.offset), ...(gateway === undefined ? {} : { gateway }) }
+    return { ...answer(pool, c.offset), ...(gateway === undefined ? {} : { gateway }) }
   }
 
-  /** This node's gateway of `network`, reserved from the agent's own space the first time. */
-  async #gateway (network: string, withinMs?: number): Promise<string> {
+  /** This node's gateway of `network` in `pool`, reserved from the agent's own space the first time. */
+  async #gateway (pool: Pool, network: string, withinMs?: number): Promise<string> {
     const key = gatewayKey(network)
-    const held = this.#d.store.allocations.get(key)
-    if (held !== undefined) return addressAt(this.universe, held.offset)
+    const held = pool.allocations.get(key)
+    if (held !== undefined) return addressAt(pool.universe, held.offset)
     const meta: AttachmentMeta = { ...gatewayAttachment(network), allocatedAt: this.#d.clock() }
-    const c = ok(await this.#request('allocate', id => this.#d.peer.allocate(id, key, meta), 'gateway reservation', withinMs, () => this.#stalled(undefined)))
-    return addressAt(this.universe, c.offset)
+    const c = ok(await this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta), 'gateway reservation', withinMs, () => stalled(pool, undefined)))
+    return addressAt(pool.universe, c.offset)
   }
 
+  /** Frees the attachment's address in every pool. */
   async release (a: CheckedAttachment, withinMs?: number): Promise<ReleaseResponse> {
-    const c = ok(await this.#request('release', id => this.#d.peer.release(id, a.key), 'release', withinMs))
-    return { released: c.offset === null ? null : addressAt(this.universe, c.offset) }
+    const released = await Promise.all(this.pools.all.map(async pool => {
+      const c = ok(await this.#request(pool, 'release', id => pool.peer.release(id, a.key), 'release', withinMs))
+      return c.offset === null ? [] : [addressAt(pool.universe, c.offset)]
+    }))
+    return { released: released.flat() }
   }
 
   check (a: CheckedAttachment): CheckResponse {
-    const held = this.#d.store.allocations.get(a.key)
-    if (held === undefined) throw new ApiError(404, 'unknown-attachment', `no allocation for container ${a.containerId} interface ${a.ifname} on network ${a.network}`)
-    const gateway = this.#d.store.allocations.get(gatewayKey(a.network))
-    return { ...this.#answer(held.offset), ...(gateway === undefined ? {} : { gateway: addressAt(this.universe, gateway.offset) }) }
+    const addresses = this.pools.all.flatMap(pool => {
+      const held = pool.allocations.get(a.key)
+      if (held === undefined) return []
+      const gateway = pool.allocations.get(gatewayKey(a.network))
+      return [{ ...answer(pool, held.offset), ...(gateway === undefined ? {} : { gateway: addressAt(pool.universe, gateway.offset) }) }]
+    })
+    if (addresses.length === 0) throw new ApiError(404, 'unknown-attachment', `no allocation for container ${a.containerId} interface ${a.ifname} on network ${a.network}`)
+    return { addresses }
   }
 
-  /** Releases the named network's allocations that are not listed; no other network's. */
+  /** Releases the named network's allocations that are not listed, in every pool; no other network's. */
   async gc ({ network, valid }: CheckedGc, withinMs?: number): Promise<GcResponse> {
     const keep = new Set(valid.map(a => a.key))
-    // Gateways belong to the node, not to a container: GC keeps them.
-    const stale = [...this.#d.store.allocations.entries()].filter(([key, { payload: m }]) => m.network === network && !keep.has(key) && m.containerId !== GATEWAY_CONTAINER)
-    const released = await Promise.all(stale.map(async ([key, held]) => {
-      ok(await this.#request('release', id => this.#d.peer.release(id, key), 'gc release', withinMs))
-      return allocationInfo(this.universe, held)
+    const released = await Promise.all(this.pools.all.map(async pool => {
+      // Gateways belong to the node, not to a container: GC keeps them.
+      const stale = [...pool.allocations.entries()].filter(([key, { payload: m }]) => m.network === network && !keep.has(key) && m.containerId !== GATEWAY_CONTAINER)
+      return await Promise.all(stale.map(async ([key, held]) => {
+        ok(await this.#request(pool, 'release', id => pool.peer.release(id, key), 'gc release', withinMs))
+        return allocationInfo(pool.name, pool.universe, held)
+      }))
     }))
-    return { released }
+    return { released: released.flat() }
   }
 
   allocations (): AllocationsResponse {
-    return { allocations: allocationInfos(this.universe, this.#d.store.allocations) }
+    return { allocations: allAllocations(this.pools.all) }
   }
 
   status (): StatusResponse {
@@ -92,26 +118,33 @@ export class Ops implements AgentOps {
   }
 
   report (): ReportResponse {
-    return reportBody(this.#d.status(), this.universe, this.#d.peer.ring(), allocationInfos(this.universe, this.#d.store.allocations))
+    const first = this.pools.get(this.pools.defaults[0] ?? '')
+    return reportBody(this.#d.status(), first.universe, first.peer.ring(), allAllocations(this.pools.all))
   }
 
+  /** Takes over the peer's ranges in every pool whose ring knows it. */
   async rmpeer ({ peer: name, force }: Required<RmpeerRequest>): Promise<RmpeerResponse> {
     const target = this.#resolvePeer(name)
-    const takenOver = await takeOver(this.#d, asPeerId(target.peer), force)
-    return { peer: target.peer, nickname: target.nickname, takenOver: takenOver.toString() }
+    const pools = this.pools.all.filter(p => p.peer.ring().members.some(m => m.peer === target.peer))
+    const takenOver = await Promise.all(pools.map(async pool => await takeOver({ ...pool, requestTimeoutMs: this.#d.requestTimeoutMs }, asPeerId(target.peer), force)))
+    return { peer: target.peer, nickname: target.nickname, takenOver: takenOver.reduce((a, b) => a + b, 0n).toString() }
+  }
+
+  async retirePool ({ pool }: RetirePoolRequest): Promise<RetirePoolResponse> {
+    return await this.#d.retirement.retire(pool)
   }
 
   async prime (): Promise<PrimeResponse> {
-    ok(await this.#request('prime', id => this.#d.peer.prime(id), 'prime'))
+    await Promise.all(this.pools.all.map(async pool => ok(await this.#request(pool, 'prime', id => pool.peer.prime(id), 'prime'))))
     return this.#d.status()
   }
 
-  /** A peer id or a nickname, resolved against the ring's members; an ambiguous nickname is refused. */
+  /** A peer id or a nickname, resolved against every ring's members; an ambiguous nickname is refused. */
   #resolvePeer (name: string): { peer: string, nickname: string } {
-    const members = this.#d.peer.ring().members
-    const byId = members.find(m => m.peer === name)
+    const members = new Map(this.pools.all.flatMap(p => p.peer.ring().members.map(m => [m.peer, m] as const)))
+    const byId = members.get(asPeerId(name))
     if (byId !== undefined) return { peer: byId.peer, nickname: byId.nickname }
-    const byNick = members.filter(m => m.nickname === name)
+    const byNick = [...members.values()].filter(m => m.nickname === name)
     if (byNick.length > 1) {
       throw new ApiError(400, 'bad-request', `peer: nickname "${name}" names ${byNick.length} peers (${byNick.map(m => m.peer).join(', ')}); give the peer id`)
     }
@@ -120,26 +153,35 @@ export class Ops implements AgentOps {
     return { peer: m.peer, nickname: m.nickname }
   }
 
-  #answer (offset: bigint): AllocateResponse {
-    return { address: addressAt(this.universe, offset), prefixLength: this.universe.prefixLength, range: this.universe.cidr }
-  }
-
-  async #request<K extends RequestKind> (kind: K, start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<CompletionOf<K>> {
-    return await this.#d.driver.request(kind, start, Math.min(this.#d.requestTimeoutMs, withinMs), what, stalled)
-  }
-
-  /**
-   * Why an allocation is still waiting when its time is up, in the core's words; null when the core
-   * has nothing against it (a ready peer with free addresses: the commit itself was slow).
-   */
-  #stalled (offset: Offset | undefined): CoreError | null {
-    const { code } = this.#d.peer.status()
-    return offset === undefined && (code === 'ready' || code === 'idle') ? null : this.#d.peer.lateError(offset)
+  async #request<K extends RequestKind> (pool: Pool, kind: K, start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<CompletionOf<K>> {
+    const label = this.pools.names.length > 1 ? `${what} in pool ${pool.name}` : what
+    return await pool.driver.request(kind, start, Math.min(this.#d.requestTimeoutMs, withinMs), label, stalled)
   }
 }
 
+function answer (pool: Pool, offset: Offset): PoolAddress {
+  return { pool: pool.name, address: addressAt(pool.universe, offset), prefixLength: pool.universe.prefixLength, range: pool.universe.cidr }
+}
+
+/** Every pool's allocations, sorted by attachment (network, container, interface), then by pool order. */
+function allAllocations (pools: readonly Pool[]): AllocationInfo[] {
+  return pools
+    .flatMap((pool, order) => [...pool.allocations.entries()].map(([key, a]) => ({ key, order, info: allocationInfo(pool.name, pool.universe, a) })))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.order - b.order))
+    .map(a => a.info)
+}
+
+/**
+ * Why an allocation is still waiting when its time is up, in the core's words; null when the core
+ * has nothing against it (a ready peer with free addresses: the commit itself was slow).
+ */
+function stalled (pool: Pool, offset: Offset | undefined): CoreError | null {
+  const { code } = pool.peer.status()
+  return offset === undefined && (code === 'ready' || code === 'idle') ? null : pool.peer.lateError(offset)
+}
+
 /** The core's rmpeer through the Ready loop: how many addresses this peer inherited (0 when another is the heir). */
-export async function takeOver (d: Pick<OpsDeps, 'driver' | 'peer' | 'requestTimeoutMs'>, target: PeerId, force: boolean): Promise<bigint> {
+export async function takeOver (d: Pick<Pool, 'driver' | 'peer'> & { requestTimeoutMs: number }, target: PeerId, force: boolean): Promise<bigint> {
   const c = ok(await d.driver.request('rmpeer', id => d.peer.rmpeer(id, target, force), d.requestTimeoutMs, 'rmpeer'))
   return c.takenOver
 }

@@ -5,7 +5,7 @@
  */
 import { addressAt, spansOf } from '@weft/ring'
 import type { PeerStatus, RingState, Universe } from '@weft/ring'
-import type { AllocationInfo, PeerLine, ReportResponse, StatusResponse } from '@weft/protocol'
+import type { AllocationInfo, PeerLine, PoolStatus, ReportResponse, StatusResponse } from '@weft/protocol'
 import type { GaugeSnapshot } from './metrics.ts'
 import type { NodeSourceState } from './node-source.ts'
 import type { StoredAllocation } from './store.ts'
@@ -18,7 +18,32 @@ export interface AgentFacts {
   readonly kubernetes: NodeSourceState | null
 }
 
-export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
+/** One pool's status line: its name, whether it drains and is a default one, and its core's snapshot. */
+export interface PoolFacts {
+  readonly pool: string
+  readonly draining: boolean
+  readonly default: boolean
+  readonly status: PeerStatus
+}
+
+/** The agent's status: the first pool's ring fields at the top (as before pools), every pool in `pools`. */
+export function statusBody (pools: readonly PoolFacts[], facts: AgentFacts): StatusResponse {
+  const lines = pools.map(p => poolStatus(p, facts))
+  const first = lines[0]
+  if (first === undefined) throw new Error('an agent serves at least one pool')
+  const { pool: _pool, draining: _draining, default: _default, ...ring } = first
+  return {
+    peer: { id: pools[0]!.status.id, nickname: pools[0]!.status.nickname },
+    ...ring,
+    init: facts.init,
+    connections: facts.connections,
+    badMessages: facts.badMessages,
+    pools: lines,
+    ...(facts.kubernetes === null ? {} : { kubernetes: { api: facts.kubernetes.api, nodes: facts.kubernetes.nodes, error: facts.kubernetes.error } })
+  }
+}
+
+function poolStatus ({ pool, draining, default: isDefault, status: s }: PoolFacts, facts: AgentFacts): PoolStatus {
   const peers: PeerLine[] = s.peers.map(p => ({
     id: p.peer,
     nickname: p.nickname,
@@ -33,22 +58,20 @@ export function statusBody (s: PeerStatus, facts: AgentFacts): StatusResponse {
   // Without a ring, an API that does not answer is what holds the agent up: say so first.
   const text = kube?.error != null && s.code !== 'ready' ? `${kube.error}; retrying (${s.text})` : s.text
   return {
-    peer: { id: s.id, nickname: s.nickname },
+    pool,
     status: s.code,
     statusText: text,
     range: s.range,
     rangeSize: s.universeSize.toString(),
-    init: facts.init,
+    draining,
+    default: isDefault,
     ...(s.quorum === null ? {} : { quorum: s.quorum, known: s.known }),
     peers,
-    connections: facts.connections,
     allocations: s.allocated,
     freeLocal: s.free.toString(),
     pendingAllocates: s.pendingAllocates,
     pendingClaims: s.pendingClaims,
-    conflicts: s.conflicts,
-    badMessages: facts.badMessages,
-    ...(kube === null ? {} : { kubernetes: { api: kube.api, nodes: kube.nodes, error: kube.error } })
+    conflicts: s.conflicts
   }
 }
 
@@ -70,18 +93,12 @@ export function reportBody (status: StatusResponse, u: Universe, ring: RingState
   }
 }
 
-/** Allocations as the API lists them, sorted by attachment (network, container, interface). */
-export function allocationInfos (u: Universe, allocations: ReadonlyMap<string, StoredAllocation>): AllocationInfo[] {
-  return [...allocations.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, a]) => allocationInfo(u, a))
-}
-
-export function allocationInfo (u: Universe, { offset, payload: m }: StoredAllocation): AllocationInfo {
+export function allocationInfo (pool: string, u: Universe, { offset, payload: m }: StoredAllocation): AllocationInfo {
   return {
     network: m.network,
     containerId: m.containerId,
     ifname: m.ifname,
+    pool,
     address: addressAt(u, offset),
     ...(m.podNamespace === undefined ? {} : { podNamespace: m.podNamespace }),
     ...(m.podName === undefined ? {} : { podName: m.podName }),

@@ -9,11 +9,13 @@ import { attachmentKey } from './attachment-key.ts'
 import { StoreError } from './errors.ts'
 
 /**
- * 3: one record per allocation, `alloc:<network/containerId/ifname>`: its address and its
- * attachment metadata together. Schema 2 kept the metadata under a second key (`attach:`), schema 1
- * keyed allocations by containerId/ifname alone.
+ * 4: pools. `meta:pools` holds each pool's range (`meta:universe` is gone) and `meta:retired` the
+ * pools retired here; pool `default` keeps the keys of schema 3, every other pool has them under
+ * `pool/<name>/`. 3: one record per allocation, `alloc:<network/containerId/ifname>`: its address
+ * and its attachment metadata together. Schema 2 kept the metadata under a second key (`attach:`),
+ * schema 1 keyed allocations by containerId/ifname alone.
  */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 /** What the agent knows about an allocation beyond the core's (key, offset): the payload the core carries. */
 export interface AttachmentMeta {
@@ -31,13 +33,22 @@ export interface AttachmentMeta {
 export type StoredAllocation = Allocation<AttachmentMeta>
 
 export const KEY_SCHEMA = 'meta:schema'
+/** Schemas 1 to 3: the one range. */
 export const KEY_UNIVERSE = 'meta:universe'
+export const KEY_POOLS = 'meta:pools'
+/** The names of pools retired on this node: never served again. */
+export const KEY_RETIRED = 'meta:retired'
 export const KEY_RING = 'ring'
 export const ALLOC = 'alloc:'
 /** Schema 1 and 2 only: an allocation's metadata, beside its `alloc:` record. */
 export const ATTACH = 'attach:'
 export const ACCEPTOR = 'acceptor:'
 export const KEY_NODES_SEEN = 'reclaim:nodes-seen'
+
+/** Where a pool's keys live: pool `default` where schema 3 had them (so its migration moves nothing), others under their name. */
+export function poolPrefix (pool: string): string {
+  return pool === 'default' ? '' : `pool/${pool}/`
+}
 
 export const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 

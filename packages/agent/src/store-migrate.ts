@@ -1,5 +1,5 @@
 /**
- * Older schemas -> 3, run when the agent opens an older store. Schemas 1 and 2 kept an allocation
+ * Schemas 1 and 2 -> the current one, run when the agent opens an older store. Schemas 1 and 2 kept an allocation
  * under two keys, `alloc:` (key, offset) and `attach:` (its metadata); schema 1 also keyed them by
  * `containerId/ifname` alone, so a GC on one network released every other network's. Every
  * allocation becomes one `alloc:network/containerId/ifname` record holding both, in one atomic synced
@@ -11,7 +11,7 @@ import { fieldProblem } from '@weft/protocol'
 import { attachmentKey } from './attachment-key.ts'
 import { GATEWAY_CONTAINER } from './gateway.ts'
 import { StoreError } from './errors.ts'
-import { ALLOC, ATTACH, decodeMeta, decoded, encodeAllocationRecord, KEY_SCHEMA, metaFields, next, packr, SCHEMA_VERSION } from './store-layout.ts'
+import { ALLOC, ATTACH, decodeMeta, decoded, encodeAllocationRecord, metaFields, next, packr } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp } from './store-layout.ts'
 
 /**
@@ -24,9 +24,10 @@ const GATEWAY_IFNAME = 'gateway'
 
 /**
  * Migrates a store of schema `from` (1 or 2) in place; `network` is the network of every schema-1
- * allocation not a gateway's. Returns how many allocations moved.
+ * allocation not a gateway's; `finish` (the current schema's meta) joins the same batch. Returns how
+ * many allocations moved.
  */
-export async function migrate (db: Level<string, Uint8Array>, from: number, network: string): Promise<number> {
+export async function migrate (db: Level<string, Uint8Array>, from: number, network: string, finish: readonly BatchOp[]): Promise<number> {
   const metaOf = from === 1 ? schema1Meta(network) : schema2Meta
   const ops: BatchOp[] = []
   const metas = new Map<string, AttachmentMeta>()
@@ -49,7 +50,7 @@ export async function migrate (db: Level<string, Uint8Array>, from: number, netw
   // Metadata of no allocation: an address would be lost with it, so nothing is changed.
   const [orphan] = metas.keys()
   if (orphan !== undefined) throw new StoreError(`corrupt store: key "${ATTACH}${orphan}" holds metadata of no allocation (key "${ALLOC}${orphan}" is missing)`)
-  ops.push({ type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) })
+  ops.push(...finish)
   await db.batch(ops, { sync: true })
   return moved
 }

@@ -1,18 +1,19 @@
 /**
- * The node's durable state in LevelDB: the ring, one record per allocation holding its address and
- * attachment metadata (keyed by network/containerId/ifname), acceptor records, and meta (schema,
- * universe). Each core Ready's PersistDelta is one atomic batch written with sync, so an acknowledged
+ * The node's durable state in LevelDB, per pool: the ring, one record per allocation holding its
+ * address and attachment metadata (keyed by network/containerId/ifname), acceptor records; and meta
+ * (schema, the pools' ranges, the retired pools). Each core Ready's PersistDelta is one atomic batch written with sync, so an acknowledged
  * allocation survives kill -9 and power loss.
  */
 import { join } from 'node:path'
 import { Level } from 'level'
 import { decodeAcceptorRecord, decodeRingState, encodeAcceptorRecord, encodeRingState } from '@weft/ring'
 import type { AcceptorRecord, Cidr, PersistDelta, PersistedPeer, RingState } from '@weft/ring'
+import { DEFAULT_POOL } from '@weft/protocol'
 import { StoreError } from './errors.ts'
 import { migrate } from './store-migrate.ts'
 import {
-  ACCEPTOR, ALLOC, decodeAllocationRecord, decoded, encodeAllocationRecord, KEY_NODES_SEEN, KEY_RING, KEY_SCHEMA, KEY_UNIVERSE,
-  next, packr, SCHEMA_VERSION
+  ACCEPTOR, ALLOC, decodeAllocationRecord, decoded, encodeAllocationRecord, KEY_NODES_SEEN, KEY_POOLS, KEY_RETIRED, KEY_RING,
+  KEY_SCHEMA, KEY_UNIVERSE, next, packr, poolPrefix, SCHEMA_VERSION
 } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp, StoredAllocation } from './store-layout.ts'
 
@@ -22,24 +23,94 @@ type Db = Level<string, Uint8Array>
 
 interface Migrated { readonly from: number, readonly allocations: number }
 
-export class Store {
+/**
+ * One pool's part of the store: its ring, one record per allocation, and acceptor records, under
+ * the pool's key prefix (store-layout.ts).
+ */
+export class PoolStore {
+  readonly pool: string
   readonly #db: Db
+  readonly #p: string
   /** What is durable: the same records the core holds, put here once their batch is written. */
   readonly #allocations = new Map<string, StoredAllocation>()
+
+  constructor (db: Db, pool: string) {
+    this.#db = db
+    this.pool = pool
+    this.#p = poolPrefix(pool)
+  }
+
+  /** Every allocation as written: loaded by `load`, kept current by `commit`. */
+  get allocations (): ReadonlyMap<string, StoredAllocation> {
+    return this.#allocations
+  }
+
+  /** Reads everything back; undefined for a pool this store has nothing of. */
+  async load (): Promise<PersistedPeer<AttachmentMeta> | undefined> {
+    const p = this.#p
+    const ringBytes = await this.#db.get(p + KEY_RING)
+    const allocations: StoredAllocation[] = []
+    for await (const [key, value] of this.#db.iterator({ gte: p + ALLOC, lt: next(p + ALLOC) })) {
+      allocations.push(decoded(key, () => decodeAllocationRecord(key.slice(p.length + ALLOC.length), value)))
+    }
+    const acceptor: AcceptorRecord[] = []
+    for await (const [key, value] of this.#db.iterator({ gte: p + ACCEPTOR, lt: next(p + ACCEPTOR) })) {
+      acceptor.push(decoded(key, () => decodeAcceptorRecord(value)))
+    }
+    if (ringBytes === undefined) {
+      if (allocations.length > 0 || acceptor.length > 0) {
+        throw new StoreError(`the store holds ${allocations.length} allocations and ${acceptor.length} acceptor records of pool ${this.pool} but no ring (key "${p + KEY_RING}" is missing)`)
+      }
+      return undefined
+    }
+    const ring: RingState = decoded(p + KEY_RING, () => decodeRingState(ringBytes))
+    this.#allocations.clear()
+    for (const a of allocations) this.#allocations.set(a.key, a)
+    return { ring, allocations, acceptor }
+  }
+
+  /** Writes one Ready's delta as one atomic, synced batch: each allocation with its metadata, in one record. */
+  async commit (delta: PersistDelta<AttachmentMeta>): Promise<void> {
+    const p = this.#p
+    const ops: BatchOp[] = []
+    if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
+    for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
+    for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: p + ALLOC + key })
+    for (const a of delta.putAllocations) ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocationRecord(a) })
+    if (ops.length === 0) return
+    await this.#db.batch(ops, { sync: true })
+    for (const key of delta.deleteAllocations) this.#allocations.delete(key)
+    for (const a of delta.putAllocations) this.#allocations.set(a.key, a)
+  }
+}
+
+/** The node's store: one LevelDB, a part per pool, and what belongs to the node (the Node names reclaim saw). */
+export class Store {
+  readonly #db: Db
+  readonly #pools: Map<string, PoolStore>
+  readonly #stored: Record<string, Cidr>
+  readonly #retired: Set<string>
   /** The older schema this store was migrated from when it was opened, and how many allocations moved; null if none. */
   readonly migrated: Migrated | null
+  /** Pools the store holds that the configuration does not name: kept as they are, served by nobody here. */
+  readonly unconfigured: ReadonlyMap<string, Cidr>
 
-  private constructor (db: Db, migrated: Migrated | null) {
+  private constructor (db: Db, stored: Record<string, Cidr>, retired: readonly string[], migrated: Migrated | null, unconfigured: ReadonlyMap<string, Cidr>) {
     this.#db = db
+    this.#stored = stored
+    this.#retired = new Set(retired)
+    this.#pools = new Map(Object.keys(stored).filter(name => !unconfigured.has(name)).map(name => [name, new PoolStore(db, name)]))
     this.migrated = migrated
+    this.unconfigured = unconfigured
   }
 
   /**
-   * Opens (or creates) the store under `dataDir` for `universe`. A store made for another range,
-   * or by a newer schema, refuses to open; nothing is ever wiped. An older schema's store is migrated
-   * in place; a schema-1 store's allocations are given to `legacyNetwork` (schema 1 had no networks).
+   * Opens (or creates) the store under `dataDir` for `pools` (name -> range). A store that holds a
+   * pool of another range, or was made by a newer schema, refuses to open; nothing is ever wiped.
+   * An older schema's store is migrated in place (a schema-1 store's allocations are given to
+   * `legacyNetwork`: schema 1 had no networks); a store from before pools holds pool `default`.
    */
-  static async open (dataDir: string, universe: Cidr, legacyNetwork: string): Promise<Store> {
+  static async open (dataDir: string, pools: Readonly<Record<string, Cidr>>, legacyNetwork: string): Promise<Store> {
     const location = join(dataDir, 'db')
     const db: Db = new Level<string, Uint8Array>(location, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
@@ -50,54 +121,52 @@ export class Store {
       throw new StoreError(`cannot open the store ${location}: ${(err as Error).message}${cause === undefined ? '' : ` (${String(cause)})`}`)
     }
     try {
-      const schema = await checkMeta(db, location, universe)
-      if (schema === SCHEMA_VERSION) return new Store(db, null)
-      return new Store(db, { from: schema, allocations: await migrate(db, schema, legacyNetwork) })
+      const { schema, stored, retired } = await readMeta(db, location, pools)
+      // A retired pool is never served again, whatever the configuration says (the agent warns).
+      const live = Object.fromEntries(Object.entries(pools).filter(([name]) => !retired.includes(name)))
+      const all = { ...stored, ...live }
+      const finish = metaOps(all, retired)
+      let migrated: Migrated | null = null
+      if (schema === 1 || schema === 2) migrated = { from: schema, allocations: await migrate(db, schema, legacyNetwork, finish) }
+      else if (schema !== SCHEMA_VERSION || Object.keys(all).length !== Object.keys(stored).length) await db.batch(finish, { sync: true })
+      const unconfigured = new Map(Object.entries(stored).filter(([name]) => pools[name] === undefined))
+      return new Store(db, all, retired, migrated, unconfigured)
     } catch (err) {
       await db.close()
       throw err
     }
   }
 
-  /** Every allocation as written: loaded by `load`, kept current by `commit`. */
-  get allocations (): ReadonlyMap<string, StoredAllocation> {
-    return this.#allocations
+  /** Pools retired (`weft pool retire`): their state is gone from this store, and they are never served again. */
+  get retired (): ReadonlySet<string> {
+    return this.#retired
   }
 
-  /** Reads everything back; undefined for a fresh data directory. */
-  async load (): Promise<PersistedPeer<AttachmentMeta> | undefined> {
-    const ringBytes = await this.#db.get(KEY_RING)
-    const allocations: StoredAllocation[] = []
-    for await (const [key, value] of this.#db.iterator({ gte: ALLOC, lt: next(ALLOC) })) {
-      allocations.push(decoded(key, () => decodeAllocationRecord(key.slice(ALLOC.length), value)))
-    }
-    const acceptor: AcceptorRecord[] = []
-    for await (const [key, value] of this.#db.iterator({ gte: ACCEPTOR, lt: next(ACCEPTOR) })) {
-      acceptor.push(decoded(key, () => decodeAcceptorRecord(value)))
-    }
-    if (ringBytes === undefined) {
-      if (allocations.length > 0 || acceptor.length > 0) {
-        throw new StoreError(`the store holds ${allocations.length} allocations and ${acceptor.length} acceptor records but no ring (key "${KEY_RING}" is missing)`)
-      }
-      return undefined
-    }
-    const ring: RingState = decoded(KEY_RING, () => decodeRingState(ringBytes))
-    this.#allocations.clear()
-    for (const a of allocations) this.#allocations.set(a.key, a)
-    return { ring, allocations, acceptor }
-  }
-
-  /** Writes one Ready's delta as one atomic, synced batch: each allocation with its metadata, in one record. */
-  async commit (delta: PersistDelta<AttachmentMeta>): Promise<void> {
+  /**
+   * Retires a pool: every key of its part goes, and it is recorded as retired, in one synced batch.
+   * Idempotent. The pool's Ready loop must be idle (nothing more to commit).
+   */
+  async retirePool (name: string): Promise<void> {
+    if (this.#retired.has(name)) return
+    const p = poolPrefix(name)
     const ops: BatchOp[] = []
-    if (delta.ring !== undefined) ops.push({ type: 'put', key: KEY_RING, value: encodeRingState(delta.ring) })
-    for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
-    for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: ALLOC + key })
-    for (const a of delta.putAllocations) ops.push({ type: 'put', key: ALLOC + a.key, value: encodeAllocationRecord(a) })
-    if (ops.length === 0) return
+    for (const sub of [ALLOC, ACCEPTOR]) {
+      for await (const key of this.#db.keys({ gte: p + sub, lt: next(p + sub) })) ops.push({ type: 'del', key })
+    }
+    ops.push({ type: 'del', key: p + KEY_RING })
+    const { [name]: _gone, ...rest } = this.#stored
+    ops.push(...metaOps(rest, [...this.#retired, name]))
     await this.#db.batch(ops, { sync: true })
-    for (const key of delta.deleteAllocations) this.#allocations.delete(key)
-    for (const a of delta.putAllocations) this.#allocations.set(a.key, a)
+    delete this.#stored[name]
+    this.#retired.add(name)
+    this.#pools.delete(name)
+  }
+
+  /** The part of a configured pool. */
+  pool (name: string): PoolStore {
+    const p = this.#pools.get(name)
+    if (p === undefined) throw new Error(`the store was not opened for pool ${JSON.stringify(name)}`)
+    return p
   }
 
   /** The Kubernetes node names reclaim has seen listed (empty if none yet). */
@@ -120,27 +189,52 @@ export class Store {
   }
 }
 
-/** Checks the schema and the range; returns the schema (a fresh store is made at the current one). */
-async function checkMeta (db: Db, location: string, universe: Cidr): Promise<number> {
-  const [schemaBytes, universeBytes] = await db.getMany([KEY_SCHEMA, KEY_UNIVERSE])
-  if (schemaBytes === undefined && universeBytes === undefined) {
+/** The schema, the pools' ranges and the retired pools the store holds; refuses a pool configured with another range. A fresh store holds nothing. */
+async function readMeta (db: Db, location: string, pools: Readonly<Record<string, Cidr>>): Promise<{ schema: number, stored: Record<string, Cidr>, retired: string[] }> {
+  const [schemaBytes, universeBytes, poolsBytes, retiredBytes] = await db.getMany([KEY_SCHEMA, KEY_UNIVERSE, KEY_POOLS, KEY_RETIRED])
+  if (schemaBytes === undefined && universeBytes === undefined && poolsBytes === undefined) {
     const empty = await db.keys({ limit: 1 }).all()
     if (empty.length > 0) throw new StoreError(`the store ${location} holds data but no "${KEY_SCHEMA}": not a weft store`)
-    await db.batch([
-      { type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) },
-      { type: 'put', key: KEY_UNIVERSE, value: packr.pack(universe) }
-    ], { sync: true })
-    return SCHEMA_VERSION
+    return { schema: 0, stored: {}, retired: [] }
   }
   const schema = decoded(KEY_SCHEMA, () => unpackAs(schemaBytes, 'number'))
   if (!Number.isSafeInteger(schema) || (schema as number) < 1 || (schema as number) > SCHEMA_VERSION) {
     throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 to ${SCHEMA_VERSION}`)
   }
-  const stored = decoded(KEY_UNIVERSE, () => unpackAs(universeBytes, 'string'))
-  if (stored !== universe) {
-    throw new StoreError(`the store ${location} was made for the range ${String(stored)}, but IPALLOC_RANGE is ${universe}; use the old range, or another data dir for the new one (nothing was changed)`)
+  const stored: Record<string, Cidr> = schema === SCHEMA_VERSION
+    ? decoded(KEY_POOLS, () => decodePools(poolsBytes))
+    : { [DEFAULT_POOL]: decoded(KEY_UNIVERSE, () => unpackAs(universeBytes, 'string')) as Cidr }
+  for (const [name, range] of Object.entries(pools)) {
+    const had = stored[name]
+    if (had === undefined || had === range) continue
+    const where = name === DEFAULT_POOL ? `IPALLOC_RANGE is ${range}` : `the configuration gives ${range}`
+    throw new StoreError(`the store ${location} was made for the range ${had} of pool ${name}, but ${where}; use the old range, or another data dir for the new one (nothing was changed)`)
   }
-  return schema as number
+  const retired = retiredBytes === undefined ? [] : decoded(KEY_RETIRED, () => decodeNames(retiredBytes))
+  return { schema: schema as number, stored, retired }
+}
+
+/** The meta keys of the current schema for `pools` and the `retired` ones. */
+function metaOps (pools: Readonly<Record<string, Cidr>>, retired: readonly string[]): BatchOp[] {
+  return [
+    { type: 'put', key: KEY_SCHEMA, value: packr.pack(SCHEMA_VERSION) },
+    { type: 'put', key: KEY_POOLS, value: packr.pack(pools) },
+    retired.length === 0 ? { type: 'del', key: KEY_RETIRED } : { type: 'put', key: KEY_RETIRED, value: packr.pack(retired) },
+    { type: 'del', key: KEY_UNIVERSE }
+  ]
+}
+
+function decodePools (bytes: Uint8Array | undefined): Record<string, Cidr> {
+  if (bytes === undefined) throw new Error('missing')
+  const v: unknown = packr.unpack(bytes)
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every(r => typeof r === 'string')) throw new Error('expected pool names and ranges')
+  return v as Record<string, Cidr>
+}
+
+function decodeNames (bytes: Uint8Array): string[] {
+  const v: unknown = packr.unpack(bytes)
+  if (!Array.isArray(v) || !v.every(n => typeof n === 'string')) throw new Error('expected a list of pool names')
+  return v as string[]
 }
 
 function unpackAs (bytes: Uint8Array | undefined, type: 'number' | 'string'): unknown {

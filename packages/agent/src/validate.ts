@@ -4,10 +4,11 @@
  */
 import { offsetOf } from '@weft/ring'
 import type { Offset, Universe } from '@weft/ring'
-import { fieldProblem } from '@weft/protocol'
-import type { Attachment, AttachmentField, CniRequest, RmpeerRequest } from '@weft/protocol'
+import { ApiError, fieldProblem, poolNameProblem } from '@weft/protocol'
+import type { Attachment, AttachmentField, CniRequest, RetirePoolRequest, RmpeerRequest } from '@weft/protocol'
 import { attachmentKey } from './attachment-key.ts'
 import { RequestError } from './errors.ts'
+import type { PoolCatalog } from './pool.ts'
 
 const MAX_K8S_NAME = 253
 
@@ -16,11 +17,18 @@ export interface CheckedAttachment extends Attachment {
   readonly key: string
 }
 
+/** One pool of an allocation, and the address wanted from it if one was asked for. */
+export interface PoolRequest {
+  readonly pool: string
+  readonly offset?: Offset
+}
+
 export interface CheckedAllocate extends CheckedAttachment {
   readonly podNamespace?: string
   readonly podName?: string
-  readonly offset?: Offset
-  /** Also reserve (the first time) and answer this node's gateway of the network. */
+  /** One per pool asked for, in the request's order; never empty, no pool twice. */
+  readonly pools: readonly PoolRequest[]
+  /** Also reserve (the first time) and answer this node's gateway of the network in each pool. */
   readonly gateway: boolean
 }
 
@@ -30,28 +38,75 @@ export interface CheckedGc {
   readonly valid: readonly CheckedAttachment[]
 }
 
-export function checkAllocate (body: unknown, universe: Universe): CheckedAllocate {
+export function checkAllocate (body: unknown, catalog: PoolCatalog): CheckedAllocate {
   const o = object(body, 'body')
   const attachment = checkAttachmentFields(o, '')
   const podNamespace = optionalName(o, 'podNamespace')
   const podName = optionalName(o, 'podName')
-  let offset: Offset | undefined
-  if (o.address !== undefined) {
-    if (typeof o.address !== 'string') throw new RequestError('address', `expected a string, got ${typeOf(o.address)}`)
-    try {
-      offset = offsetOf(universe, o.address)
-    } catch (err) {
-      throw new RequestError('address', (err as Error).message)
-    }
-  }
+  if (o.address !== undefined) throw new RequestError('address', 'not a field any more: ask for addresses in "addresses", one per pool')
+  const names = o.pools === undefined ? catalog.defaults : checkPools(o.pools, catalog)
+  const offsets = o.addresses === undefined ? new Map<string, Offset>() : checkAddresses(o.addresses, names, catalog)
   if (o.gateway !== undefined && typeof o.gateway !== 'boolean') throw new RequestError('gateway', `expected true or false, got ${typeOf(o.gateway)}`)
   return {
     ...attachment,
+    pools: names.map(pool => {
+      const offset = offsets.get(pool)
+      return offset === undefined ? { pool } : { pool, offset }
+    }),
     gateway: o.gateway === true,
     ...(podNamespace === undefined ? {} : { podNamespace }),
-    ...(podName === undefined ? {} : { podName }),
-    ...(offset === undefined ? {} : { offset })
+    ...(podName === undefined ? {} : { podName })
   }
+}
+
+/** Pool names, each once, each served here; a well-formed name this agent does not serve is `unknown-pool`. */
+function checkPools (v: unknown, catalog: PoolCatalog): string[] {
+  if (!Array.isArray(v) || v.length === 0) throw new RequestError('pools', `expected a non-empty array of pool names, got ${typeOf(v)}`)
+  const seen = new Set<string>()
+  return v.map((name: unknown, i: number) => {
+    if (typeof name !== 'string') throw new RequestError(`pools[${i}]`, `expected a pool name, got ${typeOf(name)}`)
+    const problem = poolNameProblem(name)
+    if (problem !== null) throw new RequestError(`pools[${i}]`, problem)
+    if (seen.has(name)) throw new RequestError(`pools[${i}]`, `pool "${name}" is named twice`)
+    seen.add(name)
+    if (catalog.universe(name) === undefined) {
+      throw new ApiError(404, 'unknown-pool', `pools[${i}]: this agent serves no pool "${name}" (it serves ${catalog.names.join(', ')})`)
+    }
+    return name
+  })
+}
+
+/** Requested addresses: each inside one of the pools asked for, at most one per pool. */
+function checkAddresses (v: unknown, pools: readonly string[], catalog: PoolCatalog): Map<string, Offset> {
+  if (!Array.isArray(v)) throw new RequestError('addresses', `expected an array of addresses, got ${typeOf(v)}`)
+  const offsets = new Map<string, Offset>()
+  v.forEach((address: unknown, i: number) => {
+    if (typeof address !== 'string') throw new RequestError(`addresses[${i}]`, `expected a string, got ${typeOf(address)}`)
+    const found = inPool(address, pools, catalog)
+    if ('problem' in found) throw new RequestError(`addresses[${i}]`, found.problem)
+    if (offsets.has(found.pool)) throw new RequestError(`addresses[${i}]`, `${address}: a second address in pool "${found.pool}"; at most one per pool`)
+    offsets.set(found.pool, found.offset)
+  })
+  return offsets
+}
+
+function inPool (address: string, pools: readonly string[], catalog: PoolCatalog): { pool: string, offset: Offset } | { problem: string } {
+  const reasons: string[] = []
+  for (const pool of pools) {
+    const universe = catalog.universe(pool)
+    if (universe === undefined) continue
+    let offset: Offset
+    try {
+      offset = offsetOf(universe, address)
+    } catch (err) {
+      reasons.push((err as Error).message)
+      continue
+    }
+    // Reserved addresses (a LAN's router, a DHCP range) are no pod's, asked for or not.
+    if ((universe.reserved ?? []).some(r => offset >= r.start && offset < r.end)) return { problem: `${address} is reserved in pool ${pool}: no pod gets it` }
+    return { pool, offset }
+  }
+  return { problem: pools.length === 1 ? (reasons[0] ?? address) : `${address} is in none of the pools asked for (${reasons.join('; ')})` }
 }
 
 export function checkAttachment (body: unknown): CheckedAttachment {
@@ -73,6 +128,14 @@ export function checkRmpeer (body: unknown): Required<RmpeerRequest> {
   if (o.peer.length === 0 || o.peer.length > 256) throw new RequestError('peer', 'expected 1 to 256 characters')
   if (o.force !== undefined && typeof o.force !== 'boolean') throw new RequestError('force', `expected true or false, got ${typeOf(o.force)}`)
   return { peer: o.peer, force: o.force === true }
+}
+
+export function checkRetirePool (body: unknown): RetirePoolRequest {
+  const o = object(body, 'body')
+  if (typeof o.pool !== 'string') throw new RequestError('pool', `expected a pool name, got ${typeOf(o.pool)}`)
+  const problem = poolNameProblem(o.pool)
+  if (problem !== null) throw new RequestError('pool', problem)
+  return { pool: o.pool }
 }
 
 /** The longest a plugin may wait for the agent (an hour, the plugin's own limit). */

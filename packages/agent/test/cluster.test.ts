@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AllocateResponse, ReportResponse, StatusResponse } from '@weft/protocol'
-import { Cluster, freePort, inParallel, waitFor } from '@weft/testkit'
+import { Cluster, freePort, inParallel, onlyAddress, waitFor } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 
 const RANGE_SIZE = 1n << 20n // 10.32.0.0/12
@@ -55,7 +55,7 @@ describe('three agents with consensus=3, then a fourth', () => {
   it('a fourth agent joins later, gets space by donation, and 3000 allocations never overlap', async () => {
     const fourth = await cluster.start({ name: 'late', timing: 'production', env: { WEFT_PEERS: seeds.map(a => a.addr).join(',') } })
     const results = await Promise.all([...seeds, fourth].map(async a => await allocateMany(a, 750, 16)))
-    const addresses = results.flat().map(r => r.address)
+    const addresses = results.flat().map(r => onlyAddress(r).address)
     expect(addresses).toHaveLength(3000)
     expect(new Set(addresses).size).toBe(3000)
 

@@ -28,7 +28,7 @@ describe('config defaults', () => {
   it('fills every default from an empty environment', () => {
     const c = parse({})
     expect(c).toEqual({
-      range: '10.32.0.0/12',
+      pools: { pools: [{ name: 'default', range: '10.32.0.0/12', reserved: [], draining: false }], defaults: ['default'] },
       init: { kind: 'consensus', count: 1 },
       peers: [],
       listen: ['/ip4/0.0.0.0/tcp/6783'],
@@ -44,7 +44,7 @@ describe('config defaults', () => {
       reconnectMs: 2_000,
       pingMs: 10_000,
       kube: null,
-      routing: { mode: 'none', nodeIp: null, bridge: 'weft0', intervalMs: 10_000 },
+      routing: { mode: 'none', nodeIps: [], bridge: 'weft0', intervalMs: 10_000 },
       migrateNetwork: 'weft'
     })
   })
@@ -53,13 +53,17 @@ describe('config defaults', () => {
     expect(parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }).routing.mode).toBe('vxlan')
     expect(parse({ KUBERNETES_SERVICE_HOST: '10.96.0.1', WEFT_ROUTING: 'none' }).routing.mode).toBe('none')
     expect(parse({ WEFT_ROUTING: 'direct', WEFT_NODE_IP: '2001:DB8:0::7', WEFT_BRIDGE: 'cni0', WEFT_ROUTE_INTERVAL_MS: '500' }).routing)
-      .toEqual({ mode: 'direct', nodeIp: '2001:db8::7', bridge: 'cni0', intervalMs: 500 })
+      .toEqual({ mode: 'direct', nodeIps: ['2001:db8::7'], bridge: 'cni0', intervalMs: 500 })
+    expect(parse({ WEFT_NODE_IP: '192.0.2.7, 2001:DB8::7' }).routing.nodeIps).toEqual(['192.0.2.7', '2001:db8::7'])
+    expect(parse({}).routing.nodeIps).toEqual([])
   })
 
   it('names a bad routing mode, node address or bridge', () => {
     rejects({ WEFT_ROUTING: 'overlay' }, 'WEFT_ROUTING', '"direct"', '"vxlan"', '"none"')
     rejects({ WEFT_NODE_IP: '10.0.0.256' }, 'WEFT_NODE_IP', 'status.hostIP')
     rejects({ WEFT_NODE_IP: 'node-1.example' }, 'WEFT_NODE_IP')
+    rejects({ WEFT_NODE_IP: '192.0.2.7,192.0.2.8' }, 'WEFT_NODE_IP', 'two addresses must be of different families')
+    rejects({ WEFT_NODE_IP: '192.0.2.7,2001:db8::7,192.0.2.8' }, 'WEFT_NODE_IP', 'one of each')
     rejects({ WEFT_BRIDGE: 'a-bridge-name-too-long' }, 'WEFT_BRIDGE', '15')
     rejects({ WEFT_BRIDGE: 'br/0' }, 'WEFT_BRIDGE')
   })
@@ -107,7 +111,7 @@ describe('config values', () => {
   })
 
   it('accepts IPv6 ranges and canonical CIDRs only', () => {
-    expect(parse({ IPALLOC_RANGE: 'fd00::/64' }).range).toBe('fd00::/64')
+    expect(parse({ IPALLOC_RANGE: 'fd00::/64' }).pools.pools[0]?.range).toBe('fd00::/64')
   })
 })
 

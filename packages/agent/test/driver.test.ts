@@ -14,7 +14,7 @@ let dir: string
 let store: Store
 beforeEach(async () => {
   dir = await makeTempDir('driver')
-  store = await Store.open(dir, U.cidr, 'weft')
+  store = await Store.open(dir, { default: U.cidr }, 'weft')
 })
 afterEach(async () => {
   await store.close()
@@ -29,7 +29,7 @@ const pod = (containerId: string): { key: string, meta: AttachmentMeta } =>
 function observerOverStore (): { peer: Peer<AttachmentMeta>, driver: Driver<AttachmentMeta> } {
   const peer = createPeer<AttachmentMeta>({ id: ME, nickname: 'me', universe: U, init: { kind: 'observer' }, random: () => 0.5 })
   const driver = new Driver(peer, {
-    commit: async delta => { await store.commit(delta) },
+    commit: async delta => { await store.pool('default').commit(delta) },
     send: () => undefined,
     event: () => undefined,
     fatal: err => { throw err }
@@ -45,7 +45,7 @@ describe('the Ready loop over a real core and a real store', () => {
     const driver = new Driver(peer, {
       commit: async delta => {
         trace.push(`commit ${batches.length}`)
-        await store.commit(delta)
+        await store.pool('default').commit(delta)
         batches.push(delta)
         trace.push(`durable ${batches.length - 1}`)
       },
@@ -81,9 +81,9 @@ describe('the Ready loop over a real core and a real store', () => {
       expect(batch).toBeGreaterThanOrEqual(0)
       expect(trace.indexOf(`durable ${batch}`)).toBeLessThan(trace.indexOf(`answer ${key}`))
     }
-    expect(store.allocations.size).toBe(200)
+    expect(store.pool('default').allocations.size).toBe(200)
     // Each record holds the metadata its own request carried.
-    expect([...store.allocations.values()].every(a => a.payload.podName === `pod-${a.payload.containerId}` && a.key === pod(a.payload.containerId).key)).toBe(true)
+    expect([...store.pool('default').allocations.values()].every(a => a.payload.podName === `pod-${a.payload.containerId}` && a.key === pod(a.payload.containerId).key)).toBe(true)
   })
 
   it('a request the core does not answer in time completes retryable', async () => {

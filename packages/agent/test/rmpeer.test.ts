@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
 import { addressAt, parseUniverse } from '@weft/ring'
-import { Cluster, exitOf, logEvents, startMesh, waitFor } from '@weft/testkit'
+import { Cluster, exitOf, logEvents, onlyAddress, startMesh, waitFor } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
@@ -39,7 +39,7 @@ describe('rmpeer', () => {
     expect(await b.client.rmpeer({ peer: deadId })).toEqual({ peer: deadId, nickname: 'n2', takenOver: '0' })
     expect((await b.client.report()).ring.removed).toEqual([{ peer: deadId, heir: (await a.client.status()).peer.id }])
     // An address from the dead peer's former range is served again, by the heir.
-    expect((await a.client.allocate({ network: 'weft', containerId: 'inherited', ifname: 'eth0', address: inDeadRange })).address).toBe(inDeadRange)
+    expect(onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'inherited', ifname: 'eth0', addresses: [inDeadRange] })).address).toBe(inDeadRange)
 
     const back = await cluster.spawn({ name: 'n2', dataDir: dead.dataDir, port: dead.port, env: { IPALLOC_INIT: 'consensus=3', IPALLOC_RANGE: '10.60.0.0/16', WEFT_PEERS: agents.slice(0, 2).map(a => a.addr).join(',') } })
     expect(await exitOf(back)).toBe(1)

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiError, MAX_REQUEST_BYTES } from '@weft/protocol'
-import { Cluster, exitOf, freePort, waitFor } from '@weft/testkit'
+import { Cluster, exitOf, freePort, onlyAddress, waitFor } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 
 let cluster: Cluster
@@ -43,14 +43,14 @@ async function solo (name = 'solo', env: Record<string, string> = {}): Promise<A
 describe('one agent with consensus=1', () => {
   it('allocates, repeats, checks, lists, releases and collects garbage over the socket', async () => {
     const a = await solo()
-    const first = await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p1' })
-    expect(first).toEqual({ address: expect.stringMatching(/^10\.40\.0\.\d+$/), prefixLength: 24, range: '10.40.0.0/24' })
-    expect(await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual(first)
-    const second = await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'net1' })
+    const first = onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p1' }))
+    expect(first).toEqual({ pool: 'default', address: expect.stringMatching(/^10\.40\.0\.\d+$/), prefixLength: 24, range: '10.40.0.0/24' })
+    expect(onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'eth0' }))).toEqual(first)
+    const second = onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'c1', ifname: 'net1' }))
     expect(second.address).not.toBe(first.address)
-    const wanted = await a.client.allocate({ network: 'weft', containerId: 'c3', ifname: 'eth0', address: '10.40.0.200' })
+    const wanted = onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'c3', ifname: 'eth0', addresses: ['10.40.0.200'] }))
     expect(wanted.address).toBe('10.40.0.200')
-    expect(await a.client.check({ network: 'weft', containerId: 'c1', ifname: 'eth0' })).toEqual(first)
+    expect(onlyAddress(await a.client.check({ network: 'weft', containerId: 'c1', ifname: 'eth0' }))).toEqual(first)
 
     const { allocations } = await a.client.allocations()
     expect(allocations.map(x => [x.containerId, x.ifname, x.address])).toEqual([
@@ -58,8 +58,8 @@ describe('one agent with consensus=1', () => {
     ])
     expect(allocations[0]).toMatchObject({ podNamespace: 'ns', podName: 'p1' })
 
-    expect(await a.client.release({ network: 'weft', containerId: 'c1', ifname: 'net1' })).toEqual({ released: second.address })
-    expect(await a.client.release({ network: 'weft', containerId: 'c1', ifname: 'net1' })).toEqual({ released: null })
+    expect(await a.client.release({ network: 'weft', containerId: 'c1', ifname: 'net1' })).toEqual({ released: [second.address] })
+    expect(await a.client.release({ network: 'weft', containerId: 'c1', ifname: 'net1' })).toEqual({ released: [] })
     expect((await apiError(a.client.check({ network: 'weft', containerId: 'c1', ifname: 'net1' }))).code).toBe('unknown-attachment')
 
     const gc = await a.client.gc({ network: 'weft', valid: [{ containerId: 'c1', ifname: 'eth0' }] })
@@ -75,7 +75,7 @@ describe('one agent with consensus=1', () => {
   it('hands out every usable address of a small range exactly once, then says exhausted', async () => {
     // With nobody to ask for space, the last request waits out the request timeout: keep it short.
     const a = await solo('solo', { WEFT_REQUEST_TIMEOUT_MS: '1000' })
-    const got = await Promise.all(Array.from({ length: 254 }, async (_, i) => (await a.client.allocate({ network: 'weft', containerId: `c${i}`, ifname: 'eth0' })).address))
+    const got = await Promise.all(Array.from({ length: 254 }, async (_, i) => (onlyAddress(await a.client.allocate({ network: 'weft', containerId: `c${i}`, ifname: 'eth0' }))).address))
     expect(new Set(got).size).toBe(254)
     expect(got).not.toContain('10.40.0.0')
     expect(got).not.toContain('10.40.0.255')
@@ -99,8 +99,12 @@ describe('one agent with consensus=1', () => {
       ['POST', '/v1/allocate', '{"network":"weft","ifname":"eth0"}', 400, 'bad-request', /^containerId: /],
       ['POST', '/v1/allocate', '{"network":"weft","containerId":"../etc","ifname":"eth0"}', 400, 'bad-request', /^containerId: .*must match/],
       ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"a-very-long-ifname"}', 400, 'bad-request', /^ifname: /],
-      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","address":"10.41.0.1"}', 400, 'bad-request', /^address: .*outside the range 10\.40\.0\.0\/24/],
-      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","address":7}', 400, 'bad-request', /^address: expected a string/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","addresses":["10.41.0.1"]}', 400, 'bad-request', /^addresses\[0\]: .*outside the range 10\.40\.0\.0\/24/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","addresses":[7]}', 400, 'bad-request', /^addresses\[0\]: expected a string/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","addresses":["10.40.0.1","10.40.0.2"]}', 400, 'bad-request', /^addresses\[1\]: .*at most one per pool/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","address":"10.40.0.1"}', 400, 'bad-request', /^address: not a field any more/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","pools":["Bad_Name"]}', 400, 'bad-request', /^pools\[0\]: "Bad_Name" is not a pool name/],
+      ['POST', '/v1/allocate', '{"network":"weft","containerId":"c","ifname":"eth0","pools":["lan"]}', 404, 'unknown-pool', /no pool "lan" \(it serves default\)/],
       ['POST', '/v1/gc', '{"valid":[]}', 400, 'bad-request', /^network: expected a string, got nothing/],
       ['POST', '/v1/gc', '{"network":".x","valid":[]}', 400, 'bad-request', /^network: "\.x" is not a network name/],
       ['POST', '/v1/gc', '{"network":"weft","valid":[{"containerId":"c"}]}', 400, 'bad-request', /^valid\[0\]\.ifname: /],
@@ -117,7 +121,7 @@ describe('one agent with consensus=1', () => {
     }
     // Nothing was allocated by any of them.
     expect((await a.client.allocations()).allocations).toEqual([])
-    expect((await a.client.allocate({ network: 'weft', containerId: 'after', ifname: 'eth0' })).address).toMatch(/^10\.40\.0\./)
+    expect((onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'after', ifname: 'eth0' }))).address).toMatch(/^10\.40\.0\./)
   })
 
   it('keeps the socket root-only and refuses to start beside a live agent', async () => {
@@ -151,13 +155,13 @@ describe('one agent with consensus=1', () => {
 
   it('refuses a data dir made for another range, naming both, and keeps its allocations', async () => {
     const a = await solo('ranged')
-    const held = await a.client.allocate({ network: 'weft', containerId: 'keep', ifname: 'eth0' })
+    const held = onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'keep', ifname: 'eth0' }))
     expect(await cluster.stop(a)).toBe(0)
     const wrong = await cluster.spawn({ name: 'ranged', dataDir: a.dataDir, env: { IPALLOC_INIT: 'consensus=1', IPALLOC_RANGE: '10.50.0.0/24' } })
     expect(await exitOf(wrong)).toBe(1)
     expect(wrong.output.join('\n')).toMatch(/10\.40\.0\.0\/24.*10\.50\.0\.0\/24/)
     const again = await cluster.start({ name: 'ranged', dataDir: a.dataDir, port: a.port, env: { IPALLOC_INIT: 'consensus=1', IPALLOC_RANGE: '10.40.0.0/24' } })
-    expect(await again.client.check({ network: 'weft', containerId: 'keep', ifname: 'eth0' })).toEqual(held)
+    expect(onlyAddress(await again.client.check({ network: 'weft', containerId: 'keep', ifname: 'eth0' }))).toEqual(held)
   })
 
   it('refuses a malformed swarm key file without printing it', async () => {
@@ -173,13 +177,13 @@ describe('one agent with consensus=1', () => {
   it('serves Prometheus metrics, Weave names included', async () => {
     const port = await freePort()
     const a = await solo('metered', { WEFT_METRICS_ADDR: `127.0.0.1:${port}` })
-    for (const c of ['m1', 'm2', 'm3']) await a.client.allocate({ network: 'weft', containerId: c, ifname: 'eth0' })
+    for (const c of ['m1', 'm2', 'm3']) onlyAddress(await a.client.allocate({ network: 'weft', containerId: c, ifname: 'eth0' }))
     const res = await fetch(`http://127.0.0.1:${port}/metrics`)
     expect(res.status).toBe(200)
     const text = await res.text()
     for (const line of [
-      'weft_ips{state="local-used"} 3', 'weave_ips{state="local-used"} 3', 'weft_max_ips 256', 'weave_max_ips 256',
-      'weft_ipam_unreachable_count 0', 'weft_ipam_pending_allocates 0', 'weave_ipam_pending_claims 0',
+      'weft_ips{state="local-used",pool="default"} 3', 'weave_ips{state="local-used",pool="default"} 3', 'weft_max_ips{pool="default"} 256', 'weave_max_ips{pool="default"} 256',
+      'weft_ipam_unreachable_count{pool="default"} 0', 'weft_ipam_pending_allocates{pool="default"} 0', 'weave_ipam_pending_claims{pool="default"} 0',
       'weft_ipam_conflicts_total 0', 'weft_bad_messages_total 0'
     ]) expect(text.split('\n')).toContain(line)
     expect(text).toMatch(/^weft_store_commit_seconds_count [1-9]/m)
@@ -191,7 +195,7 @@ describe('one agent with consensus=1', () => {
     const acked: Array<[string, string]> = []
     const inflight = Array.from({ length: 40 }, async (_, i) => {
       try {
-        acked.push([`g${i}`, (await a.client.allocate({ network: 'weft', containerId: `g${i}`, ifname: 'eth0' })).address])
+        acked.push([`g${i}`, (onlyAddress(await a.client.allocate({ network: 'weft', containerId: `g${i}`, ifname: 'eth0' }))).address])
       } catch (err) {
         // Refused because it arrived after the stop began: never acknowledged.
         expect((err as Error).name).toMatch(/ApiError|AgentUnavailableError/)
@@ -202,14 +206,14 @@ describe('one agent with consensus=1', () => {
     await Promise.all(inflight)
     await expect(stat(a.socketPath)).rejects.toThrow(/ENOENT/)
     const again = await solo('graceful')
-    for (const [containerId, address] of acked) expect((await again.client.check({ network: 'weft', containerId, ifname: 'eth0' })).address).toBe(address)
+    for (const [containerId, address] of acked) expect((onlyAddress(await again.client.check({ network: 'weft', containerId, ifname: 'eth0' }))).address).toBe(address)
   })
 
   it('serves an IPv6 range', async () => {
     const a = await solo('six', { IPALLOC_RANGE: 'fd00:10::/64' })
-    const got = await a.client.allocate({ network: 'weft', containerId: 'v6', ifname: 'eth0' })
-    expect(got).toEqual({ address: expect.stringMatching(/^fd00:10::[0-9a-f:]+$/), prefixLength: 64, range: 'fd00:10::/64' })
-    const wanted = await a.client.allocate({ network: 'weft', containerId: 'v6b', ifname: 'eth0', address: 'fd00:10::ffff:1' })
+    const got = onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'v6', ifname: 'eth0' }))
+    expect(got).toEqual({ pool: 'default', address: expect.stringMatching(/^fd00:10::[0-9a-f:]+$/), prefixLength: 64, range: 'fd00:10::/64' })
+    const wanted = onlyAddress(await a.client.allocate({ network: 'weft', containerId: 'v6b', ifname: 'eth0', addresses: ['fd00:10::ffff:1'] }))
     expect(wanted.address).toBe('fd00:10::ffff:1')
     expect((await a.client.status()).rangeSize).toBe('18446744073709551616')
   })

@@ -55,7 +55,7 @@ const MIGRATED = [
   { key: 'neta/:gateway/gateway', offset: 1n, payload: { network: 'neta', containerId: ':gateway', ifname: 'gateway', allocatedAt: 1700000000001 } },
   { key: 'weft/c1/eth0', offset: 5n, payload: { network: 'weft', containerId: 'c1', ifname: 'eth0', podNamespace: 'ns', podName: 'p', allocatedAt: 1700000000000 } }
 ]
-const MIGRATED_KEYS = ['alloc:neta/:gateway/gateway', 'alloc:weft/c1/eth0', 'meta:schema', 'meta:universe', 'ring']
+const MIGRATED_KEYS = ['alloc:neta/:gateway/gateway', 'alloc:weft/c1/eth0', 'meta:pools', 'meta:schema', 'ring']
 
 describe('the older layouts these tests write', () => {
   it.each([[1, SCHEMA_1_ENTRIES], [2, SCHEMA_2_ENTRIES]] as const)('schema %i is byte for byte what its store wrote', async (schema, entries) => {
@@ -73,22 +73,22 @@ describe('the older layouts these tests write', () => {
 describe('migration from schema 1', () => {
   it('moves every allocation to network keys in place, a gateway to its network\'s node gateway, and keeps the ring', async () => {
     await writeOld()
-    const s = await Store.open(dir, U, 'weft')
+    const s = await Store.open(dir, { default: U }, 'weft')
     try {
       expect(s.migrated).toEqual({ from: 1, allocations: 2 })
-      const loaded = await s.load()
+      const loaded = await s.pool('default').load()
       expect(loaded?.ring).toEqual(ring)
       expect(loaded?.allocations).toEqual(MIGRATED)
-      expect([...s.allocations.values()]).toEqual(MIGRATED)
+      expect([...s.pool('default').allocations.values()]).toEqual(MIGRATED)
     } finally {
       await s.close()
     }
     expect((await rawKeys()).sort()).toEqual(MIGRATED_KEYS)
     // Opened again: already schema 3, nothing more to move, the same allocations.
-    const again = await Store.open(dir, U, 'other')
+    const again = await Store.open(dir, { default: U }, 'other')
     try {
       expect(again.migrated).toBeNull()
-      expect((await again.load())?.allocations).toEqual(MIGRATED)
+      expect((await again.pool('default').load())?.allocations).toEqual(MIGRATED)
     } finally {
       await again.close()
     }
@@ -96,10 +96,10 @@ describe('migration from schema 1', () => {
 
   it('gives the allocations the configured network', async () => {
     await writeOld()
-    const s = await Store.open(dir, U, 'pods')
+    const s = await Store.open(dir, { default: U }, 'pods')
     try {
-      await s.load()
-      expect([...s.allocations.keys()]).toEqual(['neta/:gateway/gateway', 'pods/c1/eth0'])
+      await s.pool('default').load()
+      expect([...s.pool('default').allocations.keys()]).toEqual(['neta/:gateway/gateway', 'pods/c1/eth0'])
     } finally {
       await s.close()
     }
@@ -109,7 +109,7 @@ describe('migration from schema 1', () => {
     // Metadata whose fields do not match its key.
     await writeOld({ 'attach:c9/eth0': Uint8Array.from(Buffer.from(SCHEMA_1_ENTRIES['attach:c1/eth0'] ?? '', 'hex')) })
     const before = await rawKeys()
-    const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
+    const err = await Store.open(dir, { default: U }, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toContain('"attach:c9/eth0"')
     expect(await rawKeys()).toEqual(before)
@@ -122,30 +122,30 @@ describe('migration from schema 1', () => {
   })
 
   it('refuses a store from a newer schema, naming it', async () => {
-    await writeOld({ 'meta:schema': Uint8Array.of(4) })
-    const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
+    await writeOld({ 'meta:schema': Uint8Array.of(5) })
+    const err = await Store.open(dir, { default: U }, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
-    expect((err as Error).message).toContain('has schema 4')
+    expect((err as Error).message).toContain('has schema 5')
   })
 })
 
 describe('migration from schema 2', () => {
   it('joins each allocation and its metadata into one record in place, nothing lost, and keeps the ring', async () => {
     await writeOld({}, 2)
-    const s = await Store.open(dir, U, 'ignored')
+    const s = await Store.open(dir, { default: U }, 'ignored')
     try {
       expect(s.migrated).toEqual({ from: 2, allocations: 2 })
-      const loaded = await s.load()
+      const loaded = await s.pool('default').load()
       expect(loaded?.ring).toEqual(ring)
       expect(loaded?.allocations).toEqual(MIGRATED)
     } finally {
       await s.close()
     }
     expect((await rawKeys()).sort()).toEqual(MIGRATED_KEYS)
-    const again = await Store.open(dir, U, 'weft')
+    const again = await Store.open(dir, { default: U }, 'weft')
     try {
       expect(again.migrated).toBeNull()
-      expect((await again.load())?.allocations).toEqual(MIGRATED)
+      expect((await again.pool('default').load())?.allocations).toEqual(MIGRATED)
     } finally {
       await again.close()
     }
@@ -158,7 +158,7 @@ describe('migration from schema 2', () => {
   ])('changes nothing when the store holds %s, and names the key', async (_what, extra, message) => {
     await writeOld(extra, 2)
     const before = await rawKeys()
-    const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
+    const err = await Store.open(dir, { default: U }, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toContain(message)
     expect(await rawKeys()).toEqual(before)

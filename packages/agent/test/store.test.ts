@@ -22,7 +22,7 @@ beforeEach(async () => { dir = await makeTempDir('store') })
 afterEach(async () => { await removeTempDir(dir) })
 
 async function withStore<T> (universe: Cidr, f: (s: Store) => Promise<T>): Promise<T> {
-  const s = await Store.open(dir, universe, 'weft')
+  const s = await Store.open(dir, { default: universe }, 'weft')
   try {
     return await f(s)
   } finally {
@@ -33,61 +33,61 @@ async function withStore<T> (universe: Cidr, f: (s: Store) => Promise<T>): Promi
 describe('store', () => {
   it('a fresh store loads as nothing', async () => {
     await withStore(U, async s => {
-      expect(await s.load()).toBeUndefined()
-      expect(s.allocations.size).toBe(0)
+      expect(await s.pool('default').load()).toBeUndefined()
+      expect(s.pool('default').allocations.size).toBe(0)
     })
   })
 
   it('round-trips batches across a reopen, deletes included', async () => {
     await withStore(U, async s => {
-      await s.commit({
+      await s.pool('default').commit({
         ring,
         acceptor: [{ key: 'init', promised: { n: 2, proposer: A }, accepted: { ballot: { n: 2, proposer: A }, value: [A] } }],
         putAllocations: [alloc('n1/c1/eth0', 5n), alloc('n1/c2/eth0', 6n), alloc('n2/c3/net1', 7n)],
         deleteAllocations: []
       })
-      await s.commit({ putAllocations: [], deleteAllocations: ['n1/c2/eth0'] })
-      expect([...s.allocations.keys()]).toEqual(['n1/c1/eth0', 'n2/c3/net1'])
+      await s.pool('default').commit({ putAllocations: [], deleteAllocations: ['n1/c2/eth0'] })
+      expect([...s.pool('default').allocations.keys()]).toEqual(['n1/c1/eth0', 'n2/c3/net1'])
     })
     await withStore(U, async s => {
-      const loaded = await s.load()
+      const loaded = await s.pool('default').load()
       expect(loaded?.ring).toEqual(ring)
       expect(loaded?.allocations).toEqual([alloc('n1/c1/eth0', 5n), alloc('n2/c3/net1', 7n)])
       expect(loaded?.acceptor).toEqual([{ key: 'init', promised: { n: 2, proposer: A }, accepted: { ballot: { n: 2, proposer: A }, value: [A] } }])
       // One table: the store's view holds the very records handed to the core.
-      expect([...s.allocations.values()]).toEqual(loaded?.allocations)
-      expect(s.allocations.get('n1/c1/eth0')).toBe(loaded?.allocations[0])
+      expect([...s.pool('default').allocations.values()]).toEqual(loaded?.allocations)
+      expect(s.pool('default').allocations.get('n1/c1/eth0')).toBe(loaded?.allocations[0])
     })
   })
 
   it('refuses a store made for another range, naming both, and changes nothing', async () => {
-    await withStore(U, async s => { await s.commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
-    const err = await Store.open(dir, '10.0.0.0/16' as Cidr, 'weft').then(() => null, (e: unknown) => e)
+    await withStore(U, async s => { await s.pool('default').commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
+    const err = await Store.open(dir, { default: '10.0.0.0/16' as Cidr }, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toContain('10.32.0.0/12')
     expect((err as Error).message).toContain('10.0.0.0/16')
-    const loaded = await withStore(U, async s => await s.load())
+    const loaded = await withStore(U, async s => await s.pool('default').load())
     expect(loaded?.allocations).toEqual([alloc('n1/c1/eth0', 5n)])
   })
 
   it('names the key of a corrupt value', async () => {
-    await withStore(U, async s => { await s.commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
+    await withStore(U, async s => { await s.pool('default').commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
     const db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
     await db.put('alloc:n1/c1/eth0', Uint8Array.from([0xc1, 0xff, 0x00]))
     await db.close()
-    const err = await withStore(U, async s => await s.load()).then(() => null, (e: unknown) => e)
+    const err = await withStore(U, async s => await s.pool('default').load()).then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toContain('"alloc:n1/c1/eth0"')
   })
 
   it('refuses a record whose metadata is another attachment\'s, naming both', async () => {
-    await withStore(U, async s => { await s.commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
+    await withStore(U, async s => { await s.pool('default').commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
     const db = new Level<string, Uint8Array>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
     // The record of n1/c1/eth0 with the metadata array of n1/c2/eth0 (msgpack, as the store writes it).
     const other = new Packr({ useRecords: false }).pack(['n1', 'c2', 'eth0', null, null, 1700000000000])
     await db.put('alloc:n1/c1/eth0', encodeAllocation({ key: 'n1/c1/eth0', offset: 5n, payload: other }))
     await db.close()
-    const err = await withStore(U, async s => await s.load()).then(() => null, (e: unknown) => e)
+    const err = await withStore(U, async s => await s.pool('default').load()).then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toBe('corrupt value at key "alloc:n1/c1/eth0": holds the metadata of "n1/c2/eth0"')
   })
@@ -106,7 +106,7 @@ describe('store', () => {
 
   it('refuses a second opener of the same data dir', async () => {
     await withStore(U, async () => {
-      const err = await Store.open(dir, U, 'weft').then(() => null, (e: unknown) => e)
+      const err = await Store.open(dir, { default: U }, 'weft').then(() => null, (e: unknown) => e)
       expect(err).toBeInstanceOf(StoreError)
       expect((err as Error).message).toContain('in use')
     })

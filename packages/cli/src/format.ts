@@ -1,4 +1,4 @@
-import type { AllocationInfo, PeerLine, RmpeerResponse, StatusResponse } from '@weft/protocol'
+import type { AllocationInfo, PeerLine, PoolStatus, RmpeerResponse, StatusResponse } from '@weft/protocol'
 
 /** Weave's `%-37v`: the width of the peer column, widened so that long peer ids stay aligned. */
 const PEER_COLUMN = 37
@@ -27,7 +27,30 @@ export function formatStatus (st: StatusResponse): string {
   }
   if (st.conflicts > 0) lines.push(field('Conflicts', String(st.conflicts)))
   if (st.badMessages > 0) lines.push(field('Bad messages', String(st.badMessages)))
+  // Past one pool, the lines above are the first pool's: each pool gets its own line.
+  if (st.pools.length > 1) lines.push(...st.pools.map(p => field('Pool', poolLine(p))))
   return lines.join('\n')
+}
+
+/** `weft status --pool NAME`: that pool's section. */
+export function formatPoolStatus (p: PoolStatus): string {
+  const reachable = p.peers.filter((x) => x.reachable).length
+  return [
+    field('Pool', `${p.pool}${poolNotes(p)}`),
+    field('Status', p.statusText),
+    field('Range', p.range),
+    field('Peers', `${p.peers.length} (${reachable} reachable, ${p.peers.length - reachable} unreachable)`),
+    field('Allocations', `${p.allocations} (${p.freeLocal} free here)`),
+    ...(p.conflicts > 0 ? [field('Conflicts', String(p.conflicts))] : [])
+  ].join('\n')
+}
+
+const poolNotes = (p: PoolStatus): string => [p.default ? 'default' : '', p.draining ? 'draining' : ''].filter(n => n !== '').map(n => ` (${n})`).join('')
+const poolLine = (p: PoolStatus): string => `${p.pool} ${p.range}: ${p.statusText}; ${p.allocations} allocations (${p.freeLocal} free here)${poolNotes(p)}`
+
+/** `weft status ipam`: per pool, a heading with its name and range, then Weave's lines. */
+export function formatPoolsIpam (pools: readonly PoolStatus[]): string {
+  return pools.map(p => `${p.pool} ${p.range}${poolNotes(p)}\n${formatIpam(p.peers)}`).join('\n\n')
 }
 
 /** Local peer first, then the others by id: the same order on every run. */
@@ -52,20 +75,25 @@ export function formatIpam (peers: readonly PeerLine[]): string {
 /** Docker's short container id. */
 const SHORT_ID = 12
 
-/** `weft ps`: network, container id, interface, address, pod; aligned columns, sorted by network, container and interface. */
+/**
+ * `weft ps`: network, pool, container id, interface, address, pod; aligned columns, sorted by network,
+ * container and interface (an attachment's pools in the agent's order).
+ */
 export function formatPs (allocations: readonly AllocationInfo[]): string {
   const rows = [...allocations]
     .sort((a, b) => a.network.localeCompare(b.network) || a.containerId.localeCompare(b.containerId) || a.ifname.localeCompare(b.ifname))
     .map((a) => [
       a.network,
+      a.pool,
       a.containerId.slice(0, SHORT_ID),
       a.ifname,
       a.address,
       a.podName === undefined ? '-' : `${a.podNamespace ?? 'default'}/${a.podName}`
     ])
   if (rows.length === 0) return ''
-  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
-  return rows.map((r) => r.map((cell, c) => c < 4 ? cell.padEnd(widths[c] ?? 0) : cell).join('  ')).join('\n')
+  const last = (rows[0]?.length ?? 1) - 1
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? []
+  return rows.map((r) => r.map((cell, c) => c < last ? cell.padEnd(widths[c] ?? 0) : cell).join('  ')).join('\n')
 }
 
 export const formatRmpeer = (r: RmpeerResponse): string => `${r.takenOver} IPs taken over from ${r.peer}(${r.nickname})`

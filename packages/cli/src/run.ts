@@ -1,7 +1,7 @@
 import { AgentTimeoutError, AgentUnavailableError, ApiError, createClient, ProtocolError } from '@weft/protocol'
 import { parseArgs, usage, UsageError } from './args.ts'
 import type { CliArgs, Env } from './args.ts'
-import { formatIpam, formatPs, formatRmpeer, formatStatus } from './format.ts'
+import { formatPoolsIpam, formatPoolStatus, formatPs, formatRmpeer, formatStatus } from './format.ts'
 
 export interface Io {
   out: (text: string) => void
@@ -31,7 +31,7 @@ export async function run (argv: readonly string[], env: Env, io: Io): Promise<n
     io.out(await query(args))
     return 0
   } catch (err) {
-    if (err instanceof AgentUnavailableError || err instanceof AgentTimeoutError || err instanceof ProtocolError) {
+    if (err instanceof AgentUnavailableError || err instanceof AgentTimeoutError || err instanceof ProtocolError || err instanceof UnknownPoolError) {
       io.err(`weft: ${err.message}`)
     } else if (err instanceof ApiError) {
       io.err(`weft: ${args.command} failed (${err.code}): ${err.message}`)
@@ -43,24 +43,43 @@ export async function run (argv: readonly string[], env: Env, io: Io): Promise<n
 }
 
 async function query (args: CliArgs): Promise<string> {
-  const slow = args.command === 'prime' || args.command === 'rmpeer'
+  const slow = args.command === 'prime' || args.command === 'rmpeer' || args.command === 'pool'
   const client = createClient({ socketPath: args.socket, timeoutMs: slow ? SLOW_TIMEOUT_MS : TIMEOUT_MS })
   const json = (v: unknown): string => JSON.stringify(v, null, 2)
   switch (args.command) {
     case 'status': {
       const st = await client.status()
-      if (args.operands[0] === 'ipam') return args.json ? json(st.peers) : formatIpam(st.peers)
+      const pools = onlyPool(st.pools.map(p => p.pool), args.pool, st.pools)
+      if (args.operands[0] === 'ipam') return args.json ? json(pools.map(({ pool, range, peers }) => ({ pool, range, peers }))) : formatPoolsIpam(pools)
+      if (args.pool !== null) return args.json ? json(pools[0]) : formatPoolStatus(pools[0]!)
       return args.json ? json(st) : formatStatus(st)
     }
     case 'ps': {
       const { allocations } = await client.allocations()
-      return args.json ? json(allocations) : formatPs(allocations)
+      const shown = args.pool === null ? allocations : onlyPool((await client.status()).pools.map(p => p.pool), args.pool, allocations)
+      return args.json ? json(shown) : formatPs(shown)
     }
     case 'rmpeer': return formatRmpeer(await client.rmpeer({ peer: args.operands[0] ?? '', ...(args.force ? { force: true } : {}) }))
     case 'prime': return (await client.prime()).statusText
     case 'report': return json(await client.report())
+    case 'pool': {
+      const r = await client.retirePool({ pool: args.operands[1] ?? '' })
+      return `pool ${r.pool} retired on ${r.agents} agent${r.agents === 1 ? '' : 's'}`
+    }
     default: throw new Error(`no query for ${String(args.command)}`)
   }
+}
+
+/** What belongs to `--pool`'s pool (all when it is not given); a pool the agent does not serve is an error naming those it does. */
+function onlyPool<T extends { pool: string }> (served: readonly string[], pool: string | null, items: readonly T[]): T[] {
+  if (pool === null) return [...items]
+  if (!served.includes(pool)) throw new UnknownPoolError(`--pool ${pool}: the agent serves no such pool (it serves ${served.join(', ')})`)
+  return items.filter(i => i.pool === pool)
+}
+
+/** `--pool` names a pool the agent does not serve. */
+class UnknownPoolError extends Error {
+  override readonly name = 'UnknownPoolError'
 }
 
 /** `weft agent`: the agent's own entry point, loaded only here so other commands stay quick. */

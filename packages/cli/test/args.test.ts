@@ -6,8 +6,11 @@ const parse = (...argv: string[]) => parseArgs(argv, {})
 describe('parseArgs', () => {
   it('reads a command, its operand and flags in any position', () => {
     expect(parseArgs(['--json', 'status', 'ipam', '--socket', '/tmp/a.sock'], {})).toEqual({
-      command: 'status', operands: ['ipam'], socket: '/tmp/a.sock', json: true, force: false, help: false
+      command: 'status', operands: ['ipam'], socket: '/tmp/a.sock', json: true, force: false, pool: null, help: false
     })
+    expect(parse('status', 'ipam', '--pool', 'lan-v4')).toMatchObject({ command: 'status', pool: 'lan-v4' })
+    expect(parse('ps', '--pool=new')).toMatchObject({ command: 'ps', pool: 'new' })
+    expect(parse('pool', 'retire', 'old')).toMatchObject({ command: 'pool', operands: ['retire', 'old'] })
     expect(parse('rmpeer', 'node-b', '--socket=/tmp/b.sock')).toMatchObject({ command: 'rmpeer', operands: ['node-b'], socket: '/tmp/b.sock', force: false })
     expect(parse('rmpeer', '--force', 'node-b')).toMatchObject({ command: 'rmpeer', operands: ['node-b'], force: true })
   })
@@ -34,7 +37,13 @@ describe('parseArgs', () => {
     [['status', '--force'], 'status does not take --force'],
     [['ps', '--verbose'], 'unknown option --verbose'],
     [['ps', '--socket'], '--socket needs a path'],
-    [['ps', '--socket='], '--socket needs a path']
+    [['ps', '--socket='], '--socket needs a path'],
+    [['ps', '--pool'], '--pool needs a pool name'],
+    [['ps', '--pool=Lan'], '"Lan" is not a pool name'],
+    [['report', '--pool', 'lan'], 'report does not take --pool'],
+    [['pool', 'retire'], 'pool needs 2 arguments'],
+    [['pool', 'drain', 'lan'], 'pool: unknown operation "drain"'],
+    [['pool', 'retire', 'Lan'], '"Lan" is not a pool name']
   ])('rejects %j', (argv, msg) => {
     expect(() => parse(...argv)).toThrow(UsageError)
     expect(() => parse(...argv)).toThrow(msg)

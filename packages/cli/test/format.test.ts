@@ -1,6 +1,6 @@
-import type { AllocationInfo, PeerLine, StatusResponse } from '@weft/protocol'
+import type { AllocationInfo, PeerLine, PoolStatus, StatusResponse } from '@weft/protocol'
 import { describe, expect, it } from 'vitest'
-import { formatIpam, formatPs, formatRmpeer, formatStatus, percent } from '../src/format.ts'
+import { formatIpam, formatPoolsIpam, formatPoolStatus, formatPs, formatRmpeer, formatStatus, percent } from '../src/format.ts'
 
 const peer = (id: string, nickname: string, addresses: string, percentage: number, extra: Partial<PeerLine> = {}): PeerLine =>
   ({ id, nickname, addresses, percentage, free: '0', reachable: true, local: false, ...extra })
@@ -23,8 +23,25 @@ const status: StatusResponse = {
   pendingAllocates: 0,
   pendingClaims: 0,
   conflicts: 0,
-  badMessages: 0
+  badMessages: 0,
+  pools: []
 }
+const pool = (name: string, range: string, extra: Partial<PoolStatus> = {}): PoolStatus => ({
+  pool: name,
+  status: 'ready',
+  statusText: 'ready',
+  range,
+  rangeSize: '256',
+  draining: false,
+  default: true,
+  peers: [peer('p-a', 'node-a', '128', 50, { local: true, active: 2 }), peer('p-b', 'node-b', '128', 50)],
+  allocations: 2,
+  freeLocal: '124',
+  pendingAllocates: 0,
+  pendingClaims: 0,
+  conflicts: 0,
+  ...extra
+})
 
 describe('formatIpam', () => {
   it('prints Weave\'s lines: local first with its active count, unreachable marked', () => {
@@ -47,6 +64,37 @@ describe('formatIpam', () => {
     expect(percent(0)).toBe('00.0')
     expect(percent(100)).toBe('100.0')
     expect(percent(33.333)).toBe('33.3')
+  })
+})
+
+describe('pools in status', () => {
+  const pools = [pool('default', '10.32.0.0/12', { draining: true, default: false }), pool('new', '172.20.0.0/16')]
+
+  it('status ipam prints each pool under a heading with its name and range', () => {
+    expect(formatPoolsIpam(pools).split('\n')).toEqual([
+      'default 10.32.0.0/12 (draining)',
+      'p-a(node-a)                                128 IPs (50.0% of total) (2 active)',
+      'p-b(node-b)                                128 IPs (50.0% of total)',
+      '',
+      'new 172.20.0.0/16 (default)',
+      'p-a(node-a)                                128 IPs (50.0% of total) (2 active)',
+      'p-b(node-b)                                128 IPs (50.0% of total)'
+    ])
+  })
+
+  it('status adds a line per pool past one, and --pool prints that pool\'s section', () => {
+    expect(formatStatus({ ...status, pools: [pool('default', '10.32.0.0/12')] })).not.toContain('Pool')
+    expect(formatStatus({ ...status, pools }).split('\n').slice(-2)).toEqual([
+      '           Pool: default 10.32.0.0/12: ready; 2 allocations (124 free here) (draining)',
+      '           Pool: new 172.20.0.0/16: ready; 2 allocations (124 free here) (default)'
+    ])
+    expect(formatPoolStatus(pools[0]!).split('\n')).toEqual([
+      '           Pool: default (draining)',
+      '         Status: ready',
+      '          Range: 10.32.0.0/12',
+      '          Peers: 2 (2 reachable, 0 unreachable)',
+      '    Allocations: 2 (124 free here)'
+    ])
   })
 })
 
@@ -81,21 +129,23 @@ describe('formatStatus', () => {
 })
 
 describe('formatPs', () => {
-  const a = (network: string, containerId: string, ifname: string, address: string, pod?: [string, string]): AllocationInfo =>
-    ({ network, containerId, ifname, address, allocatedAt: 0, ...(pod === undefined ? {} : { podNamespace: pod[0], podName: pod[1] }) })
+  const a = (network: string, containerId: string, ifname: string, address: string, pod?: [string, string], pool = 'default'): AllocationInfo =>
+    ({ network, containerId, ifname, pool, address, allocatedAt: 0, ...(pod === undefined ? {} : { podNamespace: pod[0], podName: pod[1] }) })
 
-  it('prints aligned rows sorted by network and container, short ids, pods as namespace/name', () => {
+  it('prints aligned rows sorted by network and container, with the pool, short ids, pods as namespace/name', () => {
     const text = formatPs([
       a('weft', 'f00dfeed0123456789abcdef', 'eth0', '10.32.0.10', ['kube-system', 'dns-1']),
       a('weft', 'abc', 'net1', '10.32.0.9'),
       a('weft', 'abc', 'eth0', '10.32.0.200', ['default', 'web']),
-      a('lan-a', 'abc', 'eth0', '10.32.0.7', ['default', 'web'])
+      a('weft', 'abc', 'eth0', 'fd00:10:32::7', ['default', 'web'], 'default-v6'),
+      a('lan-a', 'abc', 'eth0', '192.168.1.7', ['default', 'web'], 'lan')
     ])
     expect(text.split('\n')).toEqual([
-      'lan-a  abc           eth0  10.32.0.7    default/web',
-      'weft   abc           eth0  10.32.0.200  default/web',
-      'weft   abc           net1  10.32.0.9    -',
-      'weft   f00dfeed0123  eth0  10.32.0.10   kube-system/dns-1'
+      'lan-a  lan         abc           eth0  192.168.1.7    default/web',
+      'weft   default     abc           eth0  10.32.0.200    default/web',
+      'weft   default-v6  abc           eth0  fd00:10:32::7  default/web',
+      'weft   default     abc           net1  10.32.0.9      -',
+      'weft   default     f00dfeed0123  eth0  10.32.0.10     kube-system/dns-1'
     ])
   })
 

@@ -1,6 +1,8 @@
 /**
  * ADD+DEL per exec: the weft plugin (against a real agent) beside Debian's host-local, the same
- * iterations for both, sequential and 16 at a time; then, as root, the full chain a pod start pays:
+ * iterations for both, sequential and 16 at a time, single-stack and dual-stack (one IPv4 and one
+ * IPv6 address per ADD: weft's agent with two CIDRs in IPALLOC_RANGE, host-local with two range
+ * sets); then, as root, the full chain a pod start pays:
  * the bridge plugin in a node namespace delegating to each, with pods in namespaces of their own.
  * Prints a table of milliseconds per ADD+DEL pair. WEFT_BENCH_N sets the iterations (default 200).
  */
@@ -20,6 +22,14 @@ interface Subject {
   conf: string
   /** CNI_PATH, for a plugin that delegates. */
   path?: string
+}
+
+interface Ipam {
+  /** The row's name. */
+  name: string
+  /** The plugin. */
+  type: 'weft' | 'host-local'
+  ipam: Record<string, unknown>
 }
 
 interface Row {
@@ -59,7 +69,7 @@ async function measure (s: Subject, mode: string, concurrency: number, pods: str
  * The bridge plugin run in a node namespace, delegating IPAM to each subject: one bridge per
  * subject, 16 pod namespaces. Everything is made here and removed by the returned cleanup.
  */
-async function chainRows (ipams: Array<{ name: string, ipam: Record<string, unknown> }>): Promise<Row[]> {
+async function chainRows (ipams: readonly Ipam[]): Promise<Row[]> {
   const skip = await namespaceSkipReason()
   if (skip !== null) {
     console.log(`(full chain skipped: ${skip})`)
@@ -118,17 +128,26 @@ async function main (): Promise<void> {
   const hostLocalDir = await mkdtemp(join(tmpdir(), 'weft-bench-host-local-'))
   try {
     const agent = await cluster.start({ name: 'bench', env: { IPALLOC_RANGE: '10.98.0.0/16', IPALLOC_INIT: 'consensus=1', WEFT_LOG_LEVEL: 'warn' } })
+    const dual = await cluster.start({ name: 'bench-dual', env: { IPALLOC_RANGE: '10.96.0.0/16,fd00:96::/104', IPALLOC_INIT: 'consensus=1', WEFT_LOG_LEVEL: 'warn' } })
     await agent.client.prime()
-    const ipams: Array<{ name: string, ipam: Record<string, unknown> }> = [{ name: 'weft', ipam: { type: 'weft', socket: agent.socketPath } }]
+    await dual.client.prime()
+    const ipams: Ipam[] = [
+      { name: 'weft', type: 'weft', ipam: { type: 'weft', socket: agent.socketPath } },
+      { name: 'weft dual-stack', type: 'weft', ipam: { type: 'weft', socket: dual.socketPath } }
+    ]
     if (await access(HOST_LOCAL).then(() => true, () => false)) {
-      ipams.push({ name: 'host-local', ipam: { type: 'host-local', subnet: '10.97.0.0/16', dataDir: hostLocalDir } })
+      ipams.push(
+        { name: 'host-local', type: 'host-local', ipam: { type: 'host-local', subnet: '10.97.0.0/16', dataDir: hostLocalDir } },
+        { name: 'host-local dual-stack', type: 'host-local', ipam: { type: 'host-local', ranges: [[{ subnet: '10.95.0.0/16' }], [{ subnet: 'fd00:95::/104' }]], dataDir: hostLocalDir } }
+      )
     } else {
       console.log(`(${HOST_LOCAL} not found: install containernetworking-plugins to compare)`)
     }
-    const subjects = ipams.map(({ name, ipam }): Subject => ({
+    const subjects = ipams.map(({ name, type, ipam }, i): Subject => ({
       name,
-      command: name === 'weft' ? WEFT_CNI : HOST_LOCAL,
-      conf: JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: name, ipam })
+      command: type === 'weft' ? WEFT_CNI : HOST_LOCAL,
+      // One network per subject: host-local keeps its files per network name.
+      conf: JSON.stringify({ cniVersion: '1.0.0', name: `bench${i}`, type, ipam })
     }))
     const rows: Row[] = []
     for (const [mode, concurrency] of [['sequential', 1], ['16-way', 16]] as const) {

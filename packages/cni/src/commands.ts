@@ -1,8 +1,9 @@
 import { ApiError } from '@weft/protocol'
-import type { AllocateResponse, Attachment, CheckResponse } from '@weft/protocol'
+import type { Attachment, CheckResponse, PoolAddress } from '@weft/protocol'
 import type { AgentCalls } from './agent-calls.ts'
 import { agentErrorToCni } from './agent-errors.ts'
-import type { NetConf } from './config.ts'
+import { familyOf, v6CoverExcept } from './address.ts'
+import type { NetConf, Route } from './config.ts'
 import type { ContainerInterface, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
 import { statusProblem } from './readiness.ts'
@@ -21,7 +22,7 @@ export async function runCommand (inv: Invocation, conf: NetConf, client: AgentC
       case 'DEL': await client.release(on(inv.attachment)); return null
       case 'CHECK': await check(on(inv.attachment), conf, client); return null
       case 'GC': await gc(conf, client); return null
-      case 'STATUS': await status(client); return null
+      case 'STATUS': await status(client, conf.ipam.pools); return null
       case 'VERSION': throw new CniError(CniCode.internal, 'VERSION is answered without the agent')
     }
   } catch (err) {
@@ -35,35 +36,60 @@ async function add (attachment: Attachment, args: Invocation['args'], conf: NetC
     gateway: conf.ipam.gateway,
     ...(args.podNamespace === undefined ? {} : { podNamespace: args.podNamespace }),
     ...(args.podName === undefined ? {} : { podName: args.podName }),
-    ...(conf.address === undefined ? {} : { address: conf.address })
+    ...(conf.ipam.pools === undefined ? {} : { pools: conf.ipam.pools }),
+    ...(conf.addresses.length === 0 ? {} : { addresses: conf.addresses })
   })
-  return formatResult(conf.cniVersion, {
-    address: res.address,
-    prefixLength: res.prefixLength,
-    ...(conf.ipam.gateway ? { gateway: gatewayOf(res, conf.name) } : {}),
-    routes: conf.ipam.routes,
-    dns: conf.ipam.dns
-  })
+  try {
+    return formatResult(conf.cniVersion, {
+      ips: res.addresses.map(a => ({
+        address: a.address,
+        prefixLength: a.prefixLength,
+        ...(conf.ipam.gateway ? { gateway: gatewayOf(a, conf.name) } : {})
+      })),
+      routes: conf.ipam.gateway ? [...conf.ipam.routes, ...v6RangeRoutes(res.addresses)] : conf.ipam.routes,
+      dns: conf.ipam.dns
+    })
+  } catch (err) {
+    // All or nothing: a result the version cannot carry holds nothing either.
+    await client.release(attachment)
+    throw err
+  }
 }
 
-function gatewayOf (res: AllocateResponse, network: string): string {
-  if (res.gateway === undefined) throw new CniError(CniCode.internal, `the agent holds no gateway of network ${network} on this node`)
-  return res.gateway
+/**
+ * IPv6 has no proxy ARP: the node's bridge answers no neighbour solicitation for a pod on another
+ * node, so a pod that sees the pool's whole range on-link could not reach it. These routes take the
+ * range, all but the gateway, through the gateway instead (one per prefix bit below the range's).
+ */
+function v6RangeRoutes (addresses: readonly PoolAddress[]): Route[] {
+  return addresses.flatMap(({ address, range, gateway }) => gateway === undefined || familyOf(address) !== 6
+    ? []
+    : v6CoverExcept(range, gateway).map(dst => ({ dst, gw: gateway })))
+}
+
+function gatewayOf (a: PoolAddress, network: string): string {
+  if (a.gateway === undefined) throw new CniError(CniCode.internal, `the agent holds no gateway of network ${network} in pool ${a.pool} on this node`)
+  return a.gateway
 }
 
 async function check (attachment: Attachment, conf: NetConf, client: AgentCalls): Promise<void> {
   const res = await holding(attachment, client)
-  if (res === null) {
-    throw new CniError(CniCode.internal, `no address is allocated to container ${attachment.containerId} interface ${attachment.ifname}`)
-  }
-  const held = `${res.address}/${res.prefixLength}`
-  if (conf.prevAddresses !== undefined && !conf.prevAddresses.includes(held)) {
-    throw new CniError(CniCode.internal, `container ${attachment.containerId} interface ${attachment.ifname} holds ${held}, but prevResult lists [${conf.prevAddresses.join(', ')}]`)
+  const where = `container ${attachment.containerId} interface ${attachment.ifname}`
+  if (res === null || res.addresses.length === 0) throw new CniError(CniCode.internal, `no address is allocated to ${where}`)
+  const missing = conf.ipam.pools?.filter(p => !res.addresses.some(a => a.pool === p)) ?? []
+  if (missing.length > 0) throw new CniError(CniCode.internal, `${where} holds no address of pool ${missing.join(', ')}`)
+  const held = res.addresses.map(a => `${a.address}/${a.prefixLength}`)
+  const prev = conf.prevAddresses
+  const unlisted = prev === undefined ? undefined : held.find(h => !prev.includes(h))
+  if (prev !== undefined && unlisted !== undefined) {
+    throw new CniError(CniCode.internal, `${where} holds ${unlisted}, but prevResult lists [${prev.join(', ')}]`)
   }
   if (!conf.ipam.gateway) return
-  const gateway = gatewayOf(res, conf.name)
-  const other = conf.prevGateways?.find(g => g !== gateway)
-  if (other !== undefined) throw new CniError(CniCode.internal, `prevResult lists the gateway ${other}, but this node's gateway of network ${conf.name} is ${gateway}`)
+  const gateways = res.addresses.map(a => gatewayOf(a, conf.name))
+  const other = conf.prevGateways?.find(g => !gateways.includes(g))
+  if (other !== undefined) {
+    throw new CniError(CniCode.internal, `prevResult lists the gateway ${other}, but this node's gateway${gateways.length === 1 ? '' : 's'} of network ${conf.name} ${gateways.length === 1 ? 'is' : 'are'} ${gateways.join(', ')}`)
+  }
 }
 
 /** What an attachment holds, or null when it holds nothing. */
@@ -82,13 +108,13 @@ async function gc (conf: NetConf, client: AgentCalls): Promise<void> {
 }
 
 /** 0 when the agent can take an ADD now; 50 when it is unreachable, not ready or out of space. */
-async function status (client: AgentCalls): Promise<void> {
+async function status (client: AgentCalls, pools: readonly string[] | undefined): Promise<void> {
   let st
   try {
     st = await client.status()
   } catch (err) {
     throw new CniError(CniCode.notAvailable, agentErrorToCni(err).message)
   }
-  const reason = statusProblem(st)
-  if (reason !== null) throw new CniError(CniCode.notAvailable, reason, st.status)
+  const problem = statusProblem(st, pools)
+  if (problem !== null) throw new CniError(CniCode.notAvailable, problem.reason, problem.status)
 }

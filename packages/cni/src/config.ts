@@ -1,4 +1,4 @@
-import { DEFAULT_SOCKET, fieldProblem } from '@weft/protocol'
+import { DEFAULT_SOCKET, fieldProblem, poolNameProblem } from '@weft/protocol'
 import { familyOf, isAddress, isCidr, stripPrefix } from './address.ts'
 import type { ContainerInterface, Invocation } from './env.ts'
 import { CniCode, CniError } from './errors.ts'
@@ -27,6 +27,8 @@ export interface IpamConf {
    */
   gateway: boolean
   dns: Dns
+  /** The pools to take one address from each, in order; absent: the agent's default pools (one per family). */
+  pools?: string[]
 }
 
 export interface NetConf {
@@ -34,8 +36,8 @@ export interface NetConf {
   /** The network: part of every attachment's key in the agent. */
   name: string
   ipam: IpamConf
-  /** The one address asked for (CNI_ARGS `IP=`, `args.cni.ips`, `runtimeConfig.ips`), without prefix. */
-  address?: string
+  /** The addresses asked for (CNI_ARGS `IP=`, `args.cni.ips`, `runtimeConfig.ips`), distinct, without prefix. */
+  addresses: string[]
   /** GC: the network's attachments to keep. */
   validAttachments: ContainerInterface[]
   /** CHECK: the addresses (CIDR) of `prevResult`, when the runtime sent one. */
@@ -46,7 +48,7 @@ export interface NetConf {
 
 /** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107
-const IPAM_FIELDS = new Set(['type', 'socket', 'routes', 'gateway', 'dns'])
+const IPAM_FIELDS = new Set(['type', 'socket', 'routes', 'gateway', 'dns', 'pools'])
 /** The version each command first appeared in. */
 const MIN_VERSION: Partial<Record<Invocation['command'], CniVersion>> = { CHECK: '0.4.0', GC: '1.1.0', STATUS: '1.1.0' }
 
@@ -69,9 +71,8 @@ export function parseConfig (text: string, inv: Invocation): NetConf {
   if (typeof name !== 'string') throw invalid('name', name === undefined ? 'missing network name' : `expected a string, got ${JSON.stringify(name)}`)
   const problem = fieldProblem('network', name)
   if (problem !== null) throw invalid('name', problem)
-  const conf: NetConf = { cniVersion, name, ipam: parseIpam(raw.ipam), validAttachments: [] }
-  const address = requestedAddress(inv.args.ips, raw)
-  if (address !== undefined) conf.address = address
+  const ipam = parseIpam(raw.ipam)
+  const conf: NetConf = { cniVersion, name, ipam, addresses: requestedAddresses(inv.args.ips, raw, ipam.pools), validAttachments: [] }
   if (inv.command === 'GC') conf.validAttachments = parseValidAttachments(raw)
   if (inv.command === 'CHECK' && raw.prevResult !== undefined) Object.assign(conf, parsePrevResult(raw.prevResult))
   return conf
@@ -104,7 +105,21 @@ function parseIpam (v: unknown): IpamConf {
     // An address was how a gateway was given before each agent reserved its node's own.
     throw invalid('ipam.gateway', `expected true or false, got ${JSON.stringify(v.gateway)} (the agent reserves each node's gateway itself)`)
   }
-  return { socket: parseSocket(v.socket), routes: parseRoutes(v.routes), gateway: v.gateway !== false, dns: parseDns(v.dns) }
+  const ipam: IpamConf = { socket: parseSocket(v.socket), routes: parseRoutes(v.routes), gateway: v.gateway !== false, dns: parseDns(v.dns) }
+  if (v.pools !== undefined) ipam.pools = parsePools(v.pools)
+  return ipam
+}
+
+/** A non-empty list of distinct pool names (the agent says which it serves). */
+function parsePools (v: unknown): string[] {
+  const pools = stringArray('ipam.pools', v)
+  if (pools.length === 0) throw invalid('ipam.pools', 'empty: name at least one pool, or leave it out for the default pools')
+  pools.forEach((p, i) => {
+    const problem = poolNameProblem(p)
+    if (problem !== null) throw invalid(`ipam.pools[${i}]`, problem)
+    if (pools.indexOf(p) !== i) throw invalid(`ipam.pools[${i}]`, `${JSON.stringify(p)} is listed twice`)
+  })
+  return pools
 }
 
 function parseSocket (v: unknown): string {
@@ -158,8 +173,12 @@ function stringArray (field: string, v: unknown): string[] {
   return v as string[]
 }
 
-/** Merges the three ways of asking for an address, CNI_ARGS first as host-local does. */
-function requestedAddress (argIps: string[], raw: Json): string | undefined {
+/**
+ * Merges the three ways of asking for addresses, CNI_ARGS first as host-local does. Each pool gives
+ * one address: without `ipam.pools` (the default pools, one per family) at most one per family,
+ * otherwise at most one per pool named. The agent checks that each lies in a pool asked for.
+ */
+function requestedAddresses (argIps: string[], raw: Json, pools: string[] | undefined): string[] {
   const runtime = isObject(raw.runtimeConfig) ? raw.runtimeConfig.ips : undefined
   const cniArgs = isObject(raw.args) && isObject(raw.args.cni) ? raw.args.cni.ips : undefined
   const asked = [
@@ -168,10 +187,19 @@ function requestedAddress (argIps: string[], raw: Json): string | undefined {
     ...ipList('runtimeConfig.ips', runtime)
   ]
   const distinct = [...new Set(asked)]
-  if (distinct.length > 1) {
-    throw new CniError(CniCode.invalidConfig, `more than one address requested (${distinct.join(', ')}): weft gives one address per attachment`)
+  if (pools !== undefined) {
+    if (distinct.length > pools.length) {
+      throw new CniError(CniCode.invalidConfig, `${distinct.length} addresses requested (${distinct.join(', ')}) from ${pools.length} pool${pools.length === 1 ? '' : 's'} (${pools.join(', ')}): each pool gives one address per attachment`)
+    }
+    return distinct
   }
-  return distinct[0]
+  for (const family of [4, 6] as const) {
+    const of = distinct.filter(a => familyOf(a) === family)
+    if (of.length > 1) {
+      throw new CniError(CniCode.invalidConfig, `more than one IPv${family} address requested (${of.join(', ')}): the default pools give one address per family`)
+    }
+  }
+  return distinct
 }
 
 function ipList (field: string, v: unknown): string[] {

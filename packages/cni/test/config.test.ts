@@ -24,7 +24,7 @@ function failure (text: string, command = 'ADD', cniArgs = ''): { code: number, 
 describe('parseConfig', () => {
   it('fills defaults', () => {
     expect(parseConfig(conf(), inv('ADD'))).toEqual({
-      cniVersion: '1.0.0', name: 'net', validAttachments: [],
+      cniVersion: '1.0.0', name: 'net', addresses: [], validAttachments: [],
       ipam: { socket: '/run/weft/weft.sock', routes: [], gateway: true, dns: {} }
     })
   })
@@ -33,12 +33,14 @@ describe('parseConfig', () => {
     const c = parseConfig(conf({}, {
       socket: '/tmp/w.sock',
       gateway: false,
+      pools: ['lan-v4', 'lan-v6'],
       routes: [{ dst: '0.0.0.0/0' }, { dst: '192.168.0.0/16', gw: '10.99.0.254' }],
       dns: { nameservers: ['10.96.0.10'], domain: 'cluster.local', search: ['svc.cluster.local'], options: ['ndots:5'] }
     }), inv('ADD'))
     expect(c.ipam).toEqual({
       socket: '/tmp/w.sock',
       gateway: false,
+      pools: ['lan-v4', 'lan-v6'],
       routes: [{ dst: '0.0.0.0/0' }, { dst: '192.168.0.0/16', gw: '10.99.0.254' }],
       dns: { nameservers: ['10.96.0.10'], domain: 'cluster.local', search: ['svc.cluster.local'], options: ['ndots:5'] }
     })
@@ -89,6 +91,13 @@ describe('parseConfig', () => {
     ['dns search not array', {}, { dns: { search: 'a' } }, 'invalid ipam.dns.search: expected an array of strings'],
     ['dns domain not string', {}, { dns: { domain: 1 } }, 'invalid ipam.dns.domain: expected a string'],
     ['dns unknown field', {}, { dns: { servers: [] } }, 'invalid ipam.dns.servers: unknown field'],
+    ['pools not an array', {}, { pools: 'lan' }, 'invalid ipam.pools: expected an array of strings'],
+    ['pools empty', {}, { pools: [] }, 'invalid ipam.pools: empty: name at least one pool, or leave it out for the default pools'],
+    ['pool not a string', {}, { pools: ['lan', 4] }, 'invalid ipam.pools[1]: expected a string, got 4'],
+    ['pool name uppercase', {}, { pools: ['LAN'] }, 'invalid ipam.pools[0]: "LAN" is not a pool name'],
+    ['pool name ending in a dash', {}, { pools: ['default', 'lan-'] }, 'invalid ipam.pools[1]: "lan-" is not a pool name'],
+    ['pool name too long', {}, { pools: ['p'.repeat(64)] }, 'is not a pool name: longer than 63 characters'],
+    ['pool twice', {}, { pools: ['lan', 'wan', 'lan'] }, 'invalid ipam.pools[2]: "lan" is listed twice'],
     ['runtimeConfig.ips bad', { runtimeConfig: { ips: ['10.0.0.1', 'nope'] } }, {}, 'invalid runtimeConfig.ips[1]: "nope" is not an IP address'],
     ['args.cni.ips not array', { args: { cni: { ips: '10.0.0.1' } } }, {}, 'invalid args.cni.ips: expected an array of strings']
   ])('answers 7 naming the field: %s', (_, extra, ipam, msg) => {
@@ -99,12 +108,22 @@ describe('parseConfig', () => {
     expect(e.msg).toContain(msg)
   })
 
-  it('merges the requested address from CNI_ARGS, args.cni.ips and runtimeConfig.ips', () => {
-    expect(parseConfig(conf({ runtimeConfig: { ips: ['10.99.0.7/16'] } }), inv('ADD')).address).toBe('10.99.0.7')
-    expect(parseConfig(conf({ args: { cni: { ips: ['10.99.0.8'] } } }), inv('ADD')).address).toBe('10.99.0.8')
-    expect(parseConfig(conf({ runtimeConfig: { ips: ['10.99.0.9'] } }), inv('ADD', 'IP=10.99.0.9')).address).toBe('10.99.0.9')
-    const e = failure(conf({ runtimeConfig: { ips: ['10.99.0.7'] } }), 'ADD', 'IP=10.99.0.9')
-    expect(e).toEqual({ code: 7, msg: 'more than one address requested (10.99.0.9, 10.99.0.7): weft gives one address per attachment' })
+  it('merges the requested addresses from CNI_ARGS, args.cni.ips and runtimeConfig.ips, CNI_ARGS first', () => {
+    expect(parseConfig(conf({ runtimeConfig: { ips: ['10.99.0.7/16'] } }), inv('ADD')).addresses).toEqual(['10.99.0.7'])
+    expect(parseConfig(conf({ args: { cni: { ips: ['10.99.0.8'] } } }), inv('ADD')).addresses).toEqual(['10.99.0.8'])
+    expect(parseConfig(conf({ runtimeConfig: { ips: ['10.99.0.9'] } }), inv('ADD', 'IP=10.99.0.9')).addresses).toEqual(['10.99.0.9'])
+    expect(parseConfig(conf({ runtimeConfig: { ips: ['fd00::9/64'] } }), inv('ADD', 'IP=10.99.0.9')).addresses).toEqual(['10.99.0.9', 'fd00::9'])
+    expect(parseConfig(conf(), inv('ADD', 'IP=fd00::9,10.99.0.9')).addresses).toEqual(['fd00::9', '10.99.0.9'])
+  })
+
+  it('takes one address per family from the default pools, one per pool from named ones', () => {
+    expect(failure(conf({ runtimeConfig: { ips: ['10.99.0.7'] } }), 'ADD', 'IP=10.99.0.9'))
+      .toEqual({ code: 7, msg: 'more than one IPv4 address requested (10.99.0.9, 10.99.0.7): the default pools give one address per family' })
+    expect(failure(conf({ args: { cni: { ips: ['fd00::1', 'fd00::2'] } } }), 'ADD').msg).toContain('more than one IPv6 address requested (fd00::1, fd00::2)')
+    const two = conf({ runtimeConfig: { ips: ['10.1.0.7', '10.2.0.7'] } }, { pools: ['lan-a', 'lan-b'] })
+    expect(parseConfig(two, inv('ADD')).addresses).toEqual(['10.1.0.7', '10.2.0.7'])
+    expect(failure(conf({ runtimeConfig: { ips: ['10.1.0.7', 'fd00::7'] } }, { pools: ['lan-a'] })))
+      .toEqual({ code: 7, msg: '2 addresses requested (10.1.0.7, fd00::7) from 1 pool (lan-a): each pool gives one address per attachment' })
   })
 
   it('reads the GC lists, the current and the legacy key, and refuses GC without one', () => {

@@ -3,7 +3,7 @@ import { exchange } from './http1.ts'
 import { API_PREFIX, ERROR_CODES } from './types.ts'
 import type {
   AllocateRequest, AllocateResponse, AllocationsResponse, CheckRequest, CheckResponse, ErrorBody,
-  GcRequest, GcResponse, PrimeResponse, ReleaseRequest, ReleaseResponse, ReportResponse, RmpeerRequest,
+  GcRequest, GcResponse, PrimeResponse, ReleaseRequest, ReleaseResponse, ReportResponse, RetirePoolRequest, RetirePoolResponse, RmpeerRequest,
   RmpeerResponse, StatusResponse
 } from './types.ts'
 
@@ -24,6 +24,7 @@ export interface Client {
   status: () => Promise<StatusResponse>
   rmpeer: (req: RmpeerRequest) => Promise<RmpeerResponse>
   prime: () => Promise<PrimeResponse>
+  retirePool: (req: RetirePoolRequest) => Promise<RetirePoolResponse>
   report: () => Promise<ReportResponse>
 }
 
@@ -46,6 +47,7 @@ export function createClient (options: ClientOptions): Client {
     status: get('/status'),
     rmpeer: post('/rmpeer'),
     prime: async () => await post<object, PrimeResponse>('/prime')({}),
+    retirePool: post('/pools/retire'),
     report: get('/report')
   }
 }

@@ -18,42 +18,59 @@ export interface Attachment extends ContainerInterface {
   network: string
 }
 
-/** POST /v1/allocate. Idempotent per attachment: a repeated request returns the same address. */
+/**
+ * POST /v1/allocate. Idempotent per attachment: a repeated request returns the same addresses.
+ * All or nothing: when any pool asked for cannot serve, the answer is the error and the attachment
+ * holds nothing from the others.
+ */
 export interface AllocateRequest extends Attachment {
   podNamespace?: string
   podName?: string
-  /** A specific address wanted (the CNI `ips` capability, `args.cni.ips`, `CNI_ARGS IP=`). */
-  address?: string
-  /** Also answer this node's gateway of the network (`AllocateResponse.gateway`), reserved the first time. */
+  /** The pools to take one address from each (pool names, see pool-name.ts). Absent: the default pools, one address per family. */
+  pools?: string[]
+  /**
+   * Specific addresses wanted (the CNI `ips` capability, `args.cni.ips`, `CNI_ARGS IP=`): at most
+   * one per pool asked for, each inside one of them.
+   */
+  addresses?: string[]
+  /** Also answer this node's gateway of the network in every pool (`PoolAddress.gateway`), reserved the first time. */
   gateway?: boolean
 }
 
-export interface AllocateResponse {
+/** One address of an attachment, from one pool. */
+export interface PoolAddress {
+  pool: string
   /** The address alone, e.g. "10.32.0.5" or "fd00::5". */
   address: string
-  /** The prefix length of the whole range (the result's CIDR is `${address}/${prefixLength}`). */
+  /** The prefix length of the pool's whole range (the result's CIDR is `${address}/${prefixLength}`). */
   prefixLength: number
-  /** The whole cluster range, e.g. "10.32.0.0/12". */
+  /** The pool's whole range, e.g. "10.32.0.0/12". */
   range: string
   /**
-   * This node's gateway of the network (the pod bridge's address): one address per node and network,
-   * from this agent's own space, that no pod ever gets. Answered by allocate when asked for
-   * (`gateway: true`), by check whenever the network has one on this node.
+   * This node's gateway of the network in this pool (the pod bridge's address): one address per node,
+   * network and pool, from this agent's own space, that no pod ever gets. Answered by allocate when
+   * asked for (`gateway: true`), by check whenever the network has one on this node.
    */
   gateway?: string
 }
 
-/** POST /v1/release. Idempotent: releasing an unknown attachment answers `released: null`. */
-export type ReleaseRequest = Attachment
-export interface ReleaseResponse {
-  released: string | null
+export interface AllocateResponse {
+  /** One per pool asked for, in the request's order. */
+  addresses: PoolAddress[]
 }
 
-/** POST /v1/check: 200 with the address if the attachment holds one, else error `unknown-attachment`. */
+/** POST /v1/release: frees the attachment's address in every pool. Idempotent: an unknown attachment answers `released: []`. */
+export type ReleaseRequest = Attachment
+export interface ReleaseResponse {
+  /** Every address released. */
+  released: string[]
+}
+
+/** POST /v1/check: 200 with the addresses if the attachment holds any, else error `unknown-attachment`. */
 export type CheckRequest = Attachment
 export type CheckResponse = AllocateResponse
 
-/** POST /v1/gc: release every allocation of `network` whose attachment is not listed; other networks' are untouched. */
+/** POST /v1/gc: release every allocation (every pool's) of `network` whose attachment is not listed; other networks' are untouched. */
 export interface GcRequest {
   network: string
   /** The network's attachments to keep. */
@@ -64,6 +81,7 @@ export interface GcResponse {
 }
 
 export interface AllocationInfo extends Attachment {
+  pool: string
   address: string
   podNamespace?: string
   podName?: string
@@ -99,7 +117,33 @@ export interface PeerLine {
   local: boolean
 }
 
-/** GET /v1/status */
+/** One pool's ring as this agent sees it: `StatusResponse.pools`. */
+export interface PoolStatus {
+  pool: string
+  status: IpamStatus
+  statusText: string
+  range: string
+  /** Total addresses in the range, decimal string. */
+  rangeSize: string
+  /** Taking no new allocations; its holders keep their addresses. */
+  draining: boolean
+  /** An allocation that names no pool takes one address from each default pool. */
+  default: boolean
+  quorum?: number
+  known?: number
+  /** Local first, then the others sorted by peer id. */
+  peers: PeerLine[]
+  allocations: number
+  freeLocal: string
+  pendingAllocates: number
+  pendingClaims: number
+  conflicts: number
+}
+
+/**
+ * GET /v1/status. The top-level ring fields are the first pool's (IPALLOC_RANGE's first CIDR, pool
+ * `default`); `pools` has every pool, that one first.
+ */
 export interface StatusResponse {
   peer: { id: string, nickname: string }
   status: IpamStatus
@@ -120,6 +164,8 @@ export interface StatusResponse {
   pendingClaims: number
   conflicts: number
   badMessages: number
+  /** Every pool this agent serves, in its configuration's order. */
+  pools: PoolStatus[]
   /** Present when the agent reads the Kubernetes Node list. */
   kubernetes?: KubernetesStatus
 }
@@ -149,6 +195,20 @@ export interface RmpeerResponse {
   nickname: string
   /** Addresses taken over, decimal string. */
   takenOver: string
+}
+
+/**
+ * POST /v1/pools/retire: removes a drained pool's ring state from every agent. Refused
+ * (`pool-in-use`) while any agent still holds addresses in it (naming them), does not drain it, or
+ * does not answer; the node gateways of the pool go with it.
+ */
+export interface RetirePoolRequest {
+  pool: string
+}
+export interface RetirePoolResponse {
+  pool: string
+  /** The agents of the pool's ring that dropped it, this one included. */
+  agents: number
 }
 
 /** POST /v1/prime: wait (bounded) until the ring exists; starts consensus if it has not started. */
@@ -195,6 +255,12 @@ export const ERROR_CODES = [
   'no-quorum',
   'unknown-peer',
   'peer-alive',
+  /** A pool this agent does not serve; the message names it. CNI code 7. */
+  'unknown-pool',
+  /** The pool is draining: its holders keep their addresses, nobody gets a new one. */
+  'pool-draining',
+  /** A pool cannot be retired yet: the message says who holds addresses in it, or why else. */
+  'pool-in-use',
   'shutting-down',
   'internal'
 ] as const

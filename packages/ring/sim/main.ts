@@ -1,7 +1,8 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --liveness]`.
- * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones, `--liveness`
- * the slow-machine schedules (liveness-schedule.ts: init and takeover must decide within a bound).
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --liveness]`.
+ * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--pools`
+ * runs every schedule for two pools (pools.ts), one of them with reserved ranges; `--liveness` the
+ * slow-machine schedules (liveness-schedule.ts: init and takeover must decide within a bound).
  * Runs N schedules (seeds S..S+N-1) of E events with up to P peers each, prints progress sparsely and,
  * for each violation, the seed and the last L trace lines. Ends with one line
  * `schedules: N  violations: V`; exits 1 if V > 0. Replay one seed with `--seeds 1 --first <seed>`.
@@ -9,6 +10,7 @@
 import { parseArgs } from 'node:util'
 import { runKubeSchedule } from './kube-schedule.ts'
 import { runLivenessSchedule } from './liveness-schedule.ts'
+import { runPoolsSchedule } from './pools.ts'
 import { runSchedule } from './schedule.ts'
 
 function positive (name: string, text: string | undefined, fallback: number): number {
@@ -22,7 +24,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, liveness: { type: 'boolean' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, liveness: { type: 'boolean' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -35,7 +37,7 @@ let violations = 0
 const started = performance.now()
 const every = Math.max(1, Math.floor(seeds / 10))
 for (let i = 0; i < seeds; i++) {
-  const run = values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : runSchedule
+  const run = values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
   const r = run(first + i, { maxPeers, events, traceLines })
   if (r.violation !== null) {
     violations++

@@ -6,6 +6,7 @@
  * network heals and goes quiet, and every live ring must be the same.
  */
 import { parseUniverse } from '../src/address.ts'
+import type { Universe } from '../src/address.ts'
 import type { Faults as PeerFaults } from '../src/config.ts'
 import { InvariantError } from '../src/errors.ts'
 import { type InitMode, type PeerId, asPeerId } from '../src/types.ts'
@@ -19,6 +20,10 @@ export interface ScheduleOptions {
   readonly events?: number
   readonly faults?: PeerFaults
   readonly traceLines?: number
+  /** The ring's universe (a pool's, with reserved ranges, say); else one picked by the seed. */
+  readonly universe?: Universe
+  /** Planted bug (World's `peerUniverse`): peers that do not know the universe's reserved ranges. */
+  readonly peerUniverse?: Universe
 }
 
 export interface ScheduleResult {
@@ -40,7 +45,8 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
   // Mostly small clusters, sometimes up to the maximum: that is where the time goes.
   const initial = Math.min(opts.maxPeers, 1 + Math.ceil(rnd.next() ** 3 * opts.maxPeers))
   const joiners = rnd.int(Math.max(1, Math.min(4, opts.maxPeers - initial + 1)))
-  const universe = parseUniverse(rnd.pick(UNIVERSES))
+  const picked = parseUniverse(rnd.pick(UNIVERSES))
+  const universe = opts.universe ?? picked
   const ids = Array.from({ length: initial }, (_, i) => peerId(i))
   const init: InitMode = rnd.chance(0.5) ? { kind: 'consensus', count: initial } : { kind: 'seed', peers: ids }
   const world = new World({
@@ -48,6 +54,7 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     rnd,
     net: { drop: 0.05, duplicate: 0.03 },
     crashAfterPersist: 0.01,
+    ...(opts.peerUniverse !== undefined ? { peerUniverse: opts.peerUniverse } : {}),
     ...(opts.traceLines !== undefined ? { traceLines: opts.traceLines } : {}),
     ...(opts.faults !== undefined ? { faults: opts.faults } : {})
   })

@@ -4,6 +4,7 @@
  * then complete, then advance), and it can crash a peer between persist and send. It records every
  * acknowledged allocation, which is what the exclusivity and durability checks hold the peers to.
  */
+import { isReserved } from '../src/address.ts'
 import type { Universe } from '../src/address.ts'
 import { type Peer, createPeer } from '../src/peer.ts'
 import { statesEqual } from '../src/shape.ts'
@@ -47,6 +48,8 @@ export interface WorldOptions {
   readonly traceLines?: number
   /** Check after every event that all rings, live or on disk, come from one split. */
   readonly oneRing?: boolean
+  /** Planted bug: the peers are given this universe (without the reserved ranges, say) while the checks hold them to `universe`. */
+  readonly peerUniverse?: Universe
 }
 
 /** A check failed: the schedule is wrong somewhere. */
@@ -109,7 +112,7 @@ export class World {
     node.peer = createPeer<string>({
       id: node.id,
       nickname: World.nodeName(node.id),
-      universe: this.universe,
+      universe: this.opts.peerUniverse ?? this.universe,
       init: node.init,
       random: () => this.rnd.next(),
       ...(persisted !== undefined ? { persisted } : {}),
@@ -311,6 +314,8 @@ export class World {
     this.trace.add(`${node.id} done ${r.kind} #${c.id} ${c.ok ? `ok ${outcome(c)}` : `${c.error.code}: ${c.error.message}`}`)
     if (!c.ok) return
     if (r.kind === 'allocate' && c.kind === 'allocate') {
+      // Network, broadcast and the universe's reserved ranges (a pool's) never go to anyone.
+      if (isReserved(this.universe, c.offset)) throw new Violation(`reserved: offset ${c.offset} acknowledged to ${node.id}/${r.key}`)
       const other = this.owners.get(c.offset)
       if (other !== undefined && (other[0] !== node.id || other[1] !== r.key)) {
         throw new Violation(`exclusivity: offset ${c.offset} acknowledged to ${node.id}/${r.key} while ${other[0]}/${other[1]} holds it`)

@@ -12,6 +12,11 @@ export interface Universe {
   readonly first: bigint
   readonly prefixLength: number
   readonly size: bigint
+  /**
+   * Addresses of the range no pod ever gets besides network and broadcast (a LAN's router, a DHCP
+   * range): kept out of every peer's free space, so never handed out, never claimable.
+   */
+  readonly reserved?: readonly Range[]
 }
 
 interface Parsed {
@@ -139,13 +144,18 @@ export function addressAt (u: Universe, offset: Offset): string {
   return formatAddress(u.family, u.first + offset)
 }
 
-/** Network (offset 0) and, for IPv4, broadcast (the last offset) are never handed out. */
+/** Network (offset 0), for IPv4 broadcast (the last offset), and the universe's reserved ranges are never handed out. */
 export function isReserved (u: Universe, offset: Offset): boolean {
-  return offset === 0n || (u.family === 4 && offset === u.size - 1n)
+  return offset === 0n || (u.family === 4 && offset === u.size - 1n) || (u.reserved ?? []).some(r => offset >= r.start && offset < r.end)
 }
 
 export function reservedOffsets (u: Universe): Offset[] {
   return u.family === 4 ? [0n, u.size - 1n] : [0n]
+}
+
+/** Every range never handed out: network, broadcast, and the universe's reserved ranges. */
+export function reservedRanges (u: Universe): Range[] {
+  return [...reservedOffsets(u).map(o => ({ start: o, end: o + 1n })), ...(u.reserved ?? [])]
 }
 
 /** The smallest list of CIDRs that covers exactly [start, end). */

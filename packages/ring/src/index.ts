@@ -7,7 +7,7 @@
  */
 export * from './types.ts'
 export * from './errors.ts'
-export { type Universe, parseUniverse, parseAddress, formatAddress, canonicalAddress, offsetOf, addressAt, isReserved, reservedOffsets, rangeToCidrs, formatRange } from './address.ts'
+export { type Universe, parseUniverse, parseAddress, formatAddress, canonicalAddress, offsetOf, addressAt, isReserved, reservedOffsets, reservedRanges, rangeToCidrs, formatRange } from './address.ts'
 export { type Span, spansOf } from './spans.ts'
 export { rangesByOwner } from './ranges-by-owner.ts'
 export * from './codec.ts'

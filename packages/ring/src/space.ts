@@ -3,7 +3,7 @@
  * next-fit from a cursor, so an address just released is not handed straight back while a pod that
  * had it may still be terminating; it comes round again only after the rest of the space has been used.
  */
-import { type Universe, reservedOffsets } from './address.ts'
+import { type Universe, reservedRanges } from './address.ts'
 import { IntervalSet } from './intervals.ts'
 import type { Offset, Range } from './types.ts'
 
@@ -19,7 +19,7 @@ export class Space {
 
   constructor (universe: Universe) {
     this.universe = universe
-    this.reserved = IntervalSet.of(reservedOffsets(universe).map(o => ({ start: o, end: o + 1n })))
+    this.reserved = IntervalSet.of(reservedRanges(universe))
   }
 
   /**

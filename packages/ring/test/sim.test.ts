@@ -6,6 +6,7 @@ import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
 import { runKubeSchedule } from '../sim/kube-schedule.ts'
 import { runLivenessSchedule } from '../sim/liveness-schedule.ts'
+import { POOLS, runPoolsSchedule } from '../sim/pools.ts'
 import { type ScheduleResult, runSchedule } from '../sim/schedule.ts'
 import { World } from '../sim/world.ts'
 
@@ -86,6 +87,18 @@ describe('simulator', () => {
   it('holds every invariant over 500 schedules of up to 50 peers', async () => {
     const bad = await sweep(500, 50)
     expect(bad.length, explain(bad)).toBe(0)
+  })
+
+  it('two pools, one with reserved ranges: every invariant of both rings over 200 schedules of up to 20 peers', async () => {
+    const bad = await sweepWith(runPoolsSchedule, 200, 20)
+    expect(bad.length, explain(bad)).toBe(0)
+  })
+
+  it('catches peers that do not keep a pool\'s reserved ranges out of their space', async () => {
+    const lan = POOLS.find(p => p.name === 'lan')!.universe
+    const { reserved: _kept, ...unaware } = lan
+    const bad = await sweepWith((seed, o) => runSchedule(seed, { ...o, universe: lan, peerUniverse: unaware }), 100, 10)
+    expect(bad.some(r => /^Violation: reserved/.test(r.violation ?? ''))).toBe(true)
   })
 
   it('kubernetes init: one ring over 500 schedules of up to 20 nodes registering, starting and reading the list at random', async () => {

@@ -112,3 +112,19 @@ describe('Space', () => {
     }))
   })
 })
+
+describe('Space with reserved ranges', () => {
+  it('never hands out or lets anyone claim a reserved address, and counts none as free', () => {
+    const u = { ...parseUniverse('192.168.1.0/28'), reserved: [{ start: 1n, end: 2n }, { start: 10n, end: 14n }] }
+    const s = new Space(u)
+    s.setOwned([{ start: 0n, end: 16n }])
+    // 16 - network - broadcast - 1 - 4
+    expect(s.freeCount()).toBe(9n)
+    expect(s.claim(1n)).toBe('reserved')
+    expect(s.claim(12n)).toBe('reserved')
+    const got: bigint[] = []
+    for (let o = s.allocate(); o !== null; o = s.allocate()) got.push(o)
+    expect(got).toEqual([2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 14n])
+    expect(s.checkInvariants()).toBeNull()
+  })
+})

@@ -17,12 +17,15 @@ export interface Changes {
 export const isEmpty = (c: Changes): boolean => c.ip.length === 0 && c.bridge.length === 0 && c.sysctls.length === 0
 
 /** `ip -json` prints a host route's destination without its prefix length. */
-function normaliseDst (dst: string, family: 4 | 6): string {
-  return dst.includes('/') ? dst : `${dst}/${family === 4 ? 32 : 128}`
+function normaliseDst (dst: string): string {
+  return dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`
 }
 
+/** An IPv4 route over an IPv6 tunnel names its next hop's family (RFC 5549). */
+const viaOf = (r: Route): string => r.via.includes(':') && !r.dst.includes(':') ? `inet6 ${r.via}` : r.via
+
 const routeLine = (r: Route): string =>
-  `route replace ${r.dst} via ${r.via}${r.dev === undefined ? '' : ` dev ${r.dev}`}${r.onlink ? ' onlink' : ''} proto ${WEFT_PROTO}`
+  `route replace ${r.dst} via ${viaOf(r)}${r.dev === undefined ? '' : ` dev ${r.dev}`}${r.onlink ? ' onlink' : ''} proto ${WEFT_PROTO}`
 
 export function diff (want: DesiredState, have: ObservedState): Changes {
   const ip: string[] = []
@@ -47,10 +50,12 @@ export function diff (want: DesiredState, have: ObservedState): Changes {
       if (!old.up) ip.push(`link set ${v.device} up`)
     }
     const wanted = new Map(v.peers.map(p => [p.address, p.mac]))
+    const neighbours = [...v.peers, ...v.linkLocals]
+    const wantedNeighbours = new Map(neighbours.map(p => [p.address, p.mac]))
     for (const n of entries.neighbours) {
-      if (n.permanent && !wanted.has(n.dst)) ip.push(`neigh del ${n.dst} dev ${v.device}`)
+      if (n.permanent && !wantedNeighbours.has(n.dst)) ip.push(`neigh del ${n.dst} dev ${v.device}`)
     }
-    for (const p of v.peers) {
+    for (const p of neighbours) {
       if (!entries.neighbours.some(n => n.dst === p.address && n.permanent && n.lladdr === p.mac)) {
         ip.push(`neigh replace ${p.address} lladdr ${p.mac} dev ${v.device} nud permanent`)
       }
@@ -64,7 +69,7 @@ export function diff (want: DesiredState, have: ObservedState): Changes {
   }
 
   const wantedRoutes = new Map(want.routes.map(r => [r.dst as string, r]))
-  const held = new Map(have.routes.map(r => [normaliseDst(r.dst, want.family), r]))
+  const held = new Map(have.routes.map(r => [normaliseDst(r.dst), r]))
   for (const dst of held.keys()) {
     if (!wantedRoutes.has(dst)) ip.push(`route del ${dst} proto ${WEFT_PROTO}`)
   }

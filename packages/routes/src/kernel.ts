@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Changes } from './diff.ts'
 import { VXLAN_DEVICE, WEFT_PROTO } from './types.ts'
-import type { DesiredState, ObservedFdb, ObservedNeighbour, ObservedRoute, ObservedState, ObservedVxlan } from './types.ts'
+import type { DesiredState, Family, ObservedFdb, ObservedNeighbour, ObservedRoute, ObservedState, ObservedVxlan } from './types.ts'
 
 /** One command that did not go through, with the kernel's answer. */
 export interface Failure {
@@ -45,8 +45,9 @@ export class Kernel {
 
   /** What weft owns or needs, as the kernel holds it now. */
   async read (want: DesiredState): Promise<ObservedState> {
-    const [routes, bridge, vxlan, neighbours, fdb, sysctls] = await Promise.all([
-      this.#routes(want.family),
+    const [routes4, routes6, bridge, vxlan, neighbours, fdb, sysctls] = await Promise.all([
+      this.#routes(4, want.families.includes(4)),
+      this.#routes(6, want.families.includes(6)),
       this.#link(want.bridge),
       this.#vxlan(),
       this.#neighbours(),
@@ -54,7 +55,7 @@ export class Kernel {
       Promise.all(want.sysctls.map(async s => [s.path, await this.#readSysctl(s.path)] as const))
     ])
     return {
-      routes,
+      routes: [...routes4, ...routes6],
       bridge: bridge === null ? null : { up: flags(bridge).includes('UP') },
       vxlan,
       neighbours,
@@ -90,13 +91,18 @@ export class Kernel {
     return first !== undefined && typeof first.prefsrc === 'string' ? first.prefsrc : null
   }
 
-  async #routes (family: 4 | 6): Promise<ObservedRoute[]> {
-    const rows = await this.#json(['ip', `-${family}`, '-json', 'route', 'show', 'table', 'main', 'proto', String(WEFT_PROTO)])
+  /**
+   * weft's routes of one family. A family no pool has is read too, so that its stale routes go (a
+   * pool retired), but a kernel without it (IPv6 disabled) holds none.
+   */
+  async #routes (family: Family, needed: boolean): Promise<ObservedRoute[]> {
+    const argv = ['ip', `-${family}`, '-json', 'route', 'show', 'table', 'main', 'proto', String(WEFT_PROTO)]
+    const rows = needed ? await this.#json(argv) : await this.#json(argv).catch(() => [])
     return rows.flatMap(r => typeof r.dst !== 'string'
       ? []
       : [{
           dst: r.dst,
-          ...(typeof r.gateway === 'string' ? { gateway: r.gateway } : {}),
+          ...(gatewayOf(r) === undefined ? {} : { gateway: gatewayOf(r) }),
           ...(typeof r.dev === 'string' ? { dev: r.dev } : {}),
           onlink: flags(r).includes('onlink')
         }])
@@ -193,6 +199,12 @@ export class Kernel {
       child.stdin?.end(stdin ?? '')
     })
   }
+}
+
+/** `gateway`, or for a next hop of the other family (`via inet6`), `via.host`. */
+function gatewayOf (r: Json): string | undefined {
+  if (typeof r.gateway === 'string') return r.gateway
+  return isObject(r.via) && typeof r.via.host === 'string' ? r.via.host : undefined
 }
 
 const isObject = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x)

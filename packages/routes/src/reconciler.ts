@@ -103,13 +103,14 @@ export class Reconciler {
     const input = this.#input
     if (input === null) return true
     try {
-      const uplinkMtu = input.mode === 'vxlan' && input.selfAddress !== null ? await this.#o.kernel.mtuOf(input.selfAddress) : null
+      const tunnelEnd = input.selfAddresses[0]
+      const uplinkMtu = input.mode === 'vxlan' && tunnelEnd !== undefined ? await this.#o.kernel.mtuOf(tunnelEnd) : null
       const want = plan({ ...input, uplinkMtu })
       for (const u of want.unroutable) {
-        const key = `${u.peer}\u0000${u.reason}`
+        const key = `${u.peer}\u0000${u.range}\u0000${u.reason}`
         if (this.#reported.has(key)) continue
         this.#reported.add(key)
-        this.#o.log.warn({ event: 'peer-unroutable', peer: u.peer, reason: u.reason }, 'no route to a peer\'s pods')
+        this.#o.log.warn({ event: 'peer-unroutable', peer: u.peer, range: u.range, reason: u.reason }, 'no route to a peer\'s pods')
       }
       this.#stats = { ...this.#stats, routes: want.routes.length, unroutable: want.unroutable.length }
       const changes = diff(want, await this.#o.kernel.read(want))
@@ -134,13 +135,15 @@ export class Reconciler {
   }
 }
 
-/** What the plan depends on: tokens and owners, removals, member addresses, and the node's own settings. */
+/** What the plan depends on: per pool tokens and owners, removals, member addresses; the node's own settings. */
 function planKey (input: Omit<PlanInput, 'uplinkMtu'>): string {
-  const r = input.ring
   return JSON.stringify([
-    input.universe.cidr, input.self, input.selfAddress, input.mode, input.bridge,
-    r.entries.map(e => [e.token.toString(), e.owner]),
-    r.removed.map(x => [x.peer, x.heir]),
-    r.members.map(m => [m.peer, m.address ?? null])
+    input.self, input.selfAddresses, input.mode, input.bridge,
+    input.pools.map(({ universe, ring: r }) => [
+      universe.cidr,
+      r.entries.map(e => [e.token.toString(), e.owner]),
+      r.removed.map(x => [x.peer, x.heir]),
+      r.members.map(m => [m.peer, m.address ?? null])
+    ])
   ])
 }

@@ -4,6 +4,8 @@
  */
 import type { Cidr, PeerId } from '@weft/ring'
 
+export type Family = 4 | 6
+
 /** `direct`: routes via the peers' node addresses (one L2 segment); `vxlan`: the same over a tunnel; `none`: IPAM only. */
 export type RoutingMode = 'direct' | 'vxlan' | 'none'
 export const ROUTING_MODES: readonly RoutingMode[] = ['direct', 'vxlan', 'none']
@@ -20,6 +22,7 @@ export const VXLAN_OVERHEAD = { 4: 50, 6: 70 } as const
 /** One route to another peer's pods. `dev` and `onlink` only in vxlan mode. */
 export interface Route {
   readonly dst: Cidr
+  /** The next hop; an IPv6 one for an IPv4 route over an IPv6 tunnel (`via inet6`). */
   readonly via: string
   readonly dev?: string
   readonly onlink: boolean
@@ -41,6 +44,11 @@ export interface VxlanPlan {
   readonly mtu: number
   /** Every remote peer's tunnel end (an FDB entry and a permanent neighbour each), sorted by address. */
   readonly peers: readonly Vtep[]
+  /**
+   * The peers' devices' IPv6 link-local addresses, as permanent neighbours: the next hops of IPv6
+   * pools over an IPv4 tunnel. Sorted by address; empty without such a pool.
+   */
+  readonly linkLocals: readonly Vtep[]
 }
 
 /** A kernel setting under /proc/sys, e.g. `net/ipv4/conf/weft0/proxy_arp`. */
@@ -49,15 +57,18 @@ export interface Sysctl {
   readonly value: string
 }
 
-/** Why a peer that owns ranges gets no route. */
+/** Why a peer that owns ranges of a pool gets no route to them. */
 export interface Unroutable {
   readonly peer: PeerId
+  /** The pool's range. */
+  readonly range: Cidr
   readonly reason: string
 }
 
 /** What the kernel should hold. Everything weft owns that is not in it is removed. */
 export interface DesiredState {
-  readonly family: 4 | 6
+  /** The families of the pools; weft's routes of the others are removed all the same. */
+  readonly families: readonly Family[]
   /** The pod bridge: made if missing (before the first pod), so its settings can be in place. */
   readonly bridge: string
   /**
@@ -102,7 +113,7 @@ export interface ObservedFdb {
 
 /** What the executor read from the kernel (`ip -json`, `bridge -json`, /proc/sys). */
 export interface ObservedState {
-  /** weft's routes (proto 157) in the main table, of the range's family. */
+  /** weft's routes (proto 157) in the main table, of both families. */
   readonly routes: readonly ObservedRoute[]
   readonly bridge: { readonly up: boolean } | null
   readonly vxlan: ObservedVxlan | null

@@ -7,10 +7,10 @@ import type { DesiredState, ObservedState, VxlanPlan } from '../src/index.ts'
 const P = asPeerId('peer-b')
 const route = (dst: string, via = '192.0.2.2') => ({ dst: dst as Cidr, via, onlink: false, peer: P })
 const want = (over: Partial<DesiredState> = {}): DesiredState =>
-  ({ family: 4, bridge: 'weft0', bridgeMac: null, routes: [], vxlan: null, sysctls: [], unroutable: [], ...over })
+  ({ families: [4], bridge: 'weft0', bridgeMac: null, routes: [], vxlan: null, sysctls: [], unroutable: [], ...over })
 const have = (over: Partial<ObservedState> = {}): ObservedState =>
   ({ routes: [], bridge: { up: true }, vxlan: null, neighbours: [], fdb: [], sysctls: new Map(), ...over })
-const tunnel: VxlanPlan = { device: 'weft-vxlan', vni: 6784, port: 6784, local: '192.0.2.1', mac: '0a:77:c0:00:02:01', mtu: 1450, peers: [{ address: '192.0.2.2', mac: '0a:77:c0:00:02:02' }] }
+const tunnel: VxlanPlan = { device: 'weft-vxlan', vni: 6784, port: 6784, local: '192.0.2.1', mac: '0a:77:c0:00:02:01', mtu: 1450, peers: [{ address: '192.0.2.2', mac: '0a:77:c0:00:02:02' }], linkLocals: [] }
 const held = { vni: 6784, port: 6784, local: '192.0.2.1', learning: false, mac: '0a:77:c0:00:02:01', mtu: 1450, up: true }
 
 describe('the diff', () => {
@@ -58,5 +58,23 @@ describe('the diff', () => {
     expect(c.ip).toEqual(['link set dev weft-vxlan address 0a:77:c0:00:02:01 mtu 1450', 'neigh del 192.0.2.9 dev weft-vxlan'])
     expect(c.bridge).toEqual(['fdb del 0a:77:c0:00:02:09 dev weft-vxlan dst 192.0.2.9'])
     expect(diff(want(), have({ vxlan: held })).ip).toEqual(['link del weft-vxlan'])
+  })
+
+  it('handles both families: IPv6 host routes printed without /128, an IPv6 next hop of an IPv4 route, link-local neighbours', () => {
+    const r6 = { dst: 'fd00::5/128' as Cidr, via: 'fe80::877:c0ff:fe00:202', dev: 'weft-vxlan', onlink: true, peer: P }
+    const r4 = { dst: '10.32.0.0/16' as Cidr, via: '2001:db8::2', dev: 'weft-vxlan', onlink: true, peer: P }
+    const ll = { address: 'fe80::877:c0ff:fe00:202', mac: '0a:77:c0:00:02:02' }
+    const c = diff(want({ families: [4, 6], routes: [r6, r4], vxlan: { ...tunnel, linkLocals: [ll] } }), have({
+      vxlan: held,
+      routes: [{ dst: 'fd00::5', gateway: 'fe80::877:c0ff:fe00:202', dev: 'weft-vxlan', onlink: true }, { dst: 'fd00::9/128', gateway: 'fe80::1', onlink: false }],
+      neighbours: [{ dst: '192.0.2.2', lladdr: '0a:77:c0:00:02:02', permanent: true }],
+      fdb: [{ mac: '0a:77:c0:00:02:02', dst: '192.0.2.2' }]
+    }))
+    expect(c.ip).toEqual([
+      'neigh replace fe80::877:c0ff:fe00:202 lladdr 0a:77:c0:00:02:02 dev weft-vxlan nud permanent',
+      'route del fd00::9/128 proto 157',
+      'route replace 10.32.0.0/16 via inet6 2001:db8::2 dev weft-vxlan onlink proto 157'
+    ])
+    expect(c.bridge).toEqual([])
   })
 })

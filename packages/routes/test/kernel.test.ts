@@ -5,17 +5,18 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Ring, asPeerId, parseUniverse } from '@weft/ring/internal'
-import type { PeerId, RingState } from '@weft/ring'
-import { Kernel, Reconciler, VXLAN_DEVICE, WEFT_PROTO } from '../src/index.ts'
-import type { Failure } from '../src/index.ts'
+import type { PeerId, RingState, Universe } from '@weft/ring'
+import { Kernel, linkLocalOf, Reconciler, VXLAN_DEVICE, vtepMac, WEFT_PROTO } from '../src/index.ts'
+import type { Failure, PoolRing } from '../src/index.ts'
 import { addNetns, delNetns, inNetns, must, namespaceSkipReason, run, uniqueName, waitFor } from '@weft/testkit'
 
 const skipReason = await namespaceSkipReason()
 const u = parseUniverse('10.32.0.0/12')
+const u6 = parseUniverse('fd00:10:32::/104')
 const [A, B, C] = ['peer-a', 'peer-b', 'peer-c'].map(asPeerId) as [PeerId, PeerId, PeerId]
 
-function ringWith (addresses: Readonly<Record<string, string>>, removed?: PeerId): RingState {
-  const r = Ring.empty(u)
+function ringWith (addresses: Readonly<Record<string, string>>, removed?: PeerId, universe: Universe = u): RingState {
+  const r = Ring.empty(universe)
   r.claimForPeers([A, B, C])
   for (const [p, a] of Object.entries(addresses)) r.setMember(asPeerId(p), p, a)
   if (removed !== undefined) r.addRemoval(removed, A)
@@ -30,11 +31,13 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
   const kernel = new Kernel({ netns: ns })
   const routes = async (): Promise<Array<{ dst: string, gateway?: string, dev?: string }>> =>
     JSON.parse(await must(inNetns(ns, ['ip', '-json', 'route', 'show', 'proto', String(WEFT_PROTO)])) || '[]') as Array<{ dst: string, gateway?: string }>
-  const start = (mode: 'direct' | 'vxlan', ring: RingState, failures: Failure[] = [], logged: Logged[] = []): Reconciler => {
+  const routes6 = async (): Promise<Array<{ dst: string, gateway?: string, dev?: string }>> =>
+    JSON.parse(await must(inNetns(ns, ['ip', '-6', '-json', 'route', 'show', 'proto', String(WEFT_PROTO)])) || '[]') as Array<{ dst: string, gateway?: string }>
+  const start = (mode: 'direct' | 'vxlan', ring: RingState | PoolRing[], failures: Failure[] = [], logged: Logged[] = [], selfAddresses = ['192.0.2.1']): Reconciler => {
     const log = { info: (obj: Logged['obj'], msg: string) => logged.push({ obj, msg }), warn: (obj: Logged['obj'], msg: string) => logged.push({ obj, msg }) }
     const r = new Reconciler({ kernel, log, intervalMs: 200, failed: f => failures.push(f) })
     reconcilers.push(r)
-    r.update({ universe: u, ring, self: A, selfAddress: '192.0.2.1', mode, bridge: 'weft0' })
+    r.update({ pools: Array.isArray(ring) ? ring : [{ universe: u, ring }], self: A, selfAddresses, mode, bridge: 'weft0' })
     return r
   }
   const stopAll = async (): Promise<void> => {
@@ -48,6 +51,7 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
     await addNetns(ns)
     await must(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'])
     await must(['ip', '-n', ns, 'addr', 'add', '192.0.2.1/24', 'dev', 'eth0'])
+    await must(['ip', '-n', ns, 'addr', 'add', '2001:db8:1::1/64', 'dev', 'eth0', 'nodad'])
     for (const dev of ['eth0', 'eth0p', 'lo']) await must(['ip', '-n', ns, 'link', 'set', dev, 'up'])
   })
   // A test that fails must not leave its loop reconciling under the next one.
@@ -98,15 +102,15 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
     const log = { info: () => {}, warn: () => {} }
     const r = new Reconciler({ kernel, log, intervalMs: 3_600_000 })
     reconcilers.push(r)
-    const base = { universe: u, self: A, selfAddress: '192.0.2.1', mode: 'direct' as const, bridge: 'weft0' }
+    const base = { self: A, selfAddresses: ['192.0.2.1'], mode: 'direct' as const, bridge: 'weft0' }
     const ring = ringWith(addresses)
-    r.update({ ...base, ring })
+    r.update({ ...base, pools: [{ universe: u, ring }] })
     await r.idle()
     const passes = r.stats.passes
-    r.update({ ...base, ring: { ...ring, entries: ring.entries.map(e => ({ ...e, free: e.free - 1n, version: e.version + 1 })) } })
+    r.update({ ...base, pools: [{ universe: u, ring: { ...ring, entries: ring.entries.map(e => ({ ...e, free: e.free - 1n, version: e.version + 1 })) } }] })
     await r.idle()
     expect(r.stats.passes).toBe(passes)
-    r.update({ ...base, ring: ringWith({ ...addresses, 'peer-c': '192.0.2.4' }) })
+    r.update({ ...base, pools: [{ universe: u, ring: ringWith({ ...addresses, 'peer-c': '192.0.2.4' }) }] })
     await r.idle()
     expect(r.stats.passes).toBe(passes + 1)
     expect((await routes()).some(x => x.gateway === '192.0.2.4')).toBe(true)
@@ -129,5 +133,48 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
 
     start('direct', ring)
     await waitFor('the tunnel to go', async () => (await run(inNetns(ns, ['ip', 'link', 'show', 'dev', VXLAN_DEVICE]))).code !== 0 && (await routes()).every(r => r.dev === 'eth0'))
+  })
+
+  it('dual-stack over an IPv4 tunnel: IPv6 routes via the peers\' link-local tunnel ends, removed with their pool', async () => {
+    const addresses = { 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' }
+    const pools = [{ universe: u, ring: ringWith(addresses) }, { universe: u6, ring: ringWith(addresses, undefined, u6) }]
+    start('vxlan', pools)
+    const links = [linkLocalOf(vtepMac('192.0.2.2')), linkLocalOf(vtepMac('192.0.2.3'))]
+    await waitFor('both families tunnelled', async () => {
+      const [v4, v6] = [await routes(), await routes6()]
+      return v4.length > 0 && v6.length > 0 && v6.every(r => r.dev === VXLAN_DEVICE && links.includes(r.gateway ?? ''))
+    })
+    expect(new Set((await routes6()).map(r => r.gateway))).toEqual(new Set(links))
+    const neigh = JSON.parse(await must(inNetns(ns, ['ip', '-json', 'neigh', 'show', 'dev', VXLAN_DEVICE]))) as Array<{ dst: string, lladdr: string, state: string[] }>
+    expect(neigh.filter(n => n.state.includes('PERMANENT')).map(n => [n.dst, n.lladdr]).sort()).toEqual([
+      ['192.0.2.2', '0a:77:c0:00:02:02'], ['192.0.2.3', '0a:77:c0:00:02:03'],
+      [links[0], '0a:77:c0:00:02:02'], [links[1], '0a:77:c0:00:02:03']
+    ].sort())
+    expect(await must(inNetns(ns, ['cat', '/proc/sys/net/ipv6/conf/all/forwarding']))).toBe('1\n')
+    await stopAll()
+
+    // The IPv6 pool retired: its routes and link-local neighbours go, the IPv4 ones stay.
+    start('vxlan', [pools[0]!])
+    await waitFor('the IPv6 routes to go', async () => (await routes6()).length === 0)
+    await waitFor('the link-local neighbours to go', async () => {
+      const left = JSON.parse(await must(inNetns(ns, ['ip', '-json', 'neigh', 'show', 'dev', VXLAN_DEVICE]))) as Array<{ dst: string, state: string[] }>
+      return left.filter(n => n.state.includes('PERMANENT')).map(n => n.dst).sort().join() === '192.0.2.2,192.0.2.3'
+    })
+    expect((await routes()).length).toBeGreaterThan(0)
+  })
+
+  it('dual-stack direct: each family via the peers\' node address of that family, announced in its pool', async () => {
+    const v4 = { 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' }
+    const v6 = { 'peer-a': '2001:db8:1::1', 'peer-b': '2001:db8:1::2', 'peer-c': '2001:db8:1::3' }
+    start('direct', [{ universe: u, ring: ringWith(v4) }, { universe: u6, ring: ringWith(v6, undefined, u6) }], [], [], ['192.0.2.1', '2001:db8:1::1'])
+    await waitFor('routes of both families', async () => {
+      const [r4, r6] = [await routes(), await routes6()]
+      return r4.length > 0 && r6.length > 0 && r6.every(r => r.dev === 'eth0')
+    })
+    expect(new Set((await routes()).map(r => r.gateway))).toEqual(new Set(['192.0.2.2', '192.0.2.3']))
+    expect(new Set((await routes6()).map(r => r.gateway))).toEqual(new Set(['2001:db8:1::2', '2001:db8:1::3']))
+    await stopAll()
+    start('direct', [{ universe: u, ring: ringWith(v4) }])
+    await waitFor('the IPv6 routes to go', async () => (await routes6()).length === 0)
   })
 })

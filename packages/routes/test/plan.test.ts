@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { IntervalSet, Ring, asPeerId, parseAddress, parseUniverse } from '@weft/ring/internal'
 import type { PeerId, Range, RingState, Universe } from '@weft/ring'
-import { VXLAN_DEVICE, plan, vtepMac } from '../src/index.ts'
-import type { DesiredState } from '../src/index.ts'
+import { VXLAN_DEVICE, linkLocalOf, plan, vtepMac } from '../src/index.ts'
+import type { DesiredState, PlanInput } from '../src/index.ts'
 
 const PEERS = ['p0', 'p1', 'p2', 'p3', 'p4'].map(asPeerId)
 const nodeIp = (i: number): string => `192.0.2.${i + 1}`
@@ -50,8 +50,8 @@ function fewestBlocks (set: IntervalSet, start: bigint, size: bigint): number {
   return fewestBlocks(set, start, half) + fewestBlocks(set, start + half, half)
 }
 
-const input = (u: Universe, ring: RingState, self: PeerId, mode: 'direct' | 'vxlan' = 'direct') =>
-  ({ universe: u, ring, self, selfAddress: nodeIp(PEERS.indexOf(self)), mode, bridge: 'weft0', uplinkMtu: 1500 })
+const input = (u: Universe, ring: RingState, self: PeerId, mode: 'direct' | 'vxlan' = 'direct'): PlanInput =>
+  ({ pools: [{ universe: u, ring }], self, selfAddresses: [nodeIp(PEERS.indexOf(self))], mode, bridge: 'weft0', uplinkMtu: 1500 })
 
 const gifts = fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat(), fc.nat()), { maxLength: 12 })
 
@@ -92,9 +92,9 @@ describe('the planner', () => {
     const want = plan(input(u, r.toState(), PEERS[0]!))
     expect(want.routes).toEqual([])
     expect(want.unroutable).toEqual([
-      { peer: PEERS[1], reason: 'announces no node address' },
-      { peer: PEERS[2], reason: 'its node address 2001:db8::3 is not IPv4, the range\'s family' },
-      { peer: PEERS[3], reason: 'announces this node\'s own address 192.0.2.1' }
+      { peer: PEERS[1], range: u.cidr, reason: 'announces no node address' },
+      { peer: PEERS[2], range: u.cidr, reason: 'its node address 2001:db8::3 is not IPv4, the range\'s family' },
+      { peer: PEERS[3], range: u.cidr, reason: 'announces this node\'s own address 192.0.2.1' }
     ])
   })
 
@@ -115,11 +115,12 @@ describe('the planner', () => {
     const want = plan(input(u, ringOf(u, 3, [], false).toState(), PEERS[0]!, 'vxlan'))
     expect(want.vxlan).toEqual({
       device: VXLAN_DEVICE, vni: 6784, port: 6784, local: '192.0.2.1', mac: '0a:77:c0:00:02:01', mtu: 1450,
-      peers: [{ address: '192.0.2.2', mac: '0a:77:c0:00:02:02' }, { address: '192.0.2.3', mac: '0a:77:c0:00:02:03' }]
+      peers: [{ address: '192.0.2.2', mac: '0a:77:c0:00:02:02' }, { address: '192.0.2.3', mac: '0a:77:c0:00:02:03' }],
+      linkLocals: []
     })
     expect(want.routes.length).toBeGreaterThan(0)
     expect(want.routes.every(r => r.dev === VXLAN_DEVICE && r.onlink)).toBe(true)
-    const noLocal = plan({ ...input(u, ringOf(u, 3, [], false).toState(), PEERS[0]!, 'vxlan'), selfAddress: null })
+    const noLocal = plan({ ...input(u, ringOf(u, 3, [], false).toState(), PEERS[0]!, 'vxlan'), selfAddresses: [] })
     expect(noLocal.vxlan).toBeNull()
     expect(noLocal.routes).toEqual([])
     expect(noLocal.unroutable.map(x => x.reason)).toEqual([1, 2].map(() => 'this node has no address for the tunnel\'s local end (set WEFT_NODE_IP)'))
@@ -136,7 +137,7 @@ describe('the planner', () => {
     const u = parseUniverse('10.32.0.0/12')
     const count = (r: Ring, ids: readonly PeerId[]): number[] => {
       ids.forEach((p, i) => r.setMember(p, p, `192.0.2.${i + 1}`))
-      return ids.map(p => plan({ universe: u, ring: r.toState(), self: p, selfAddress: null, mode: 'direct', bridge: 'weft0', uplinkMtu: null }).routes.length)
+      return ids.map(p => plan({ pools: [{ universe: u, ring: r.toState() }], self: p, selfAddresses: [], mode: 'direct', bridge: 'weft0', uplinkMtu: null }).routes.length)
     }
     for (const n of [3, 20]) {
       const ids = Array.from({ length: n }, (_, i) => asPeerId(`peer-${String(i).padStart(2, '0')}`))
@@ -158,5 +159,73 @@ describe('the planner', () => {
         expect(Math.min(...counts)).toBeGreaterThanOrEqual(n - 1)
       }
     }
+  })
+
+  describe('with two pools (dual-stack)', () => {
+    const u4 = parseUniverse('10.32.0.0/16')
+    const u6 = parseUniverse('fd00:10:32::/104')
+    const v6Ip = (i: number): string => `2001:db8::${i + 1}`
+    /** Three peers; in the IPv6 pool each announces `v6` addresses when given, else its IPv4 one. */
+    const pools = (v6: boolean): PlanInput['pools'] => [u4, u6].map(u => {
+      const r = Ring.empty(u)
+      r.claimForPeers(PEERS.slice(0, 3))
+      PEERS.slice(0, 3).forEach((p, i) => r.setMember(p, `node-${i}`, u.family === 6 && v6 ? v6Ip(i) : nodeIp(i)))
+      return { universe: u, ring: r.toState() }
+    })
+    const base = { self: PEERS[0]!, bridge: 'weft0', uplinkMtu: 1500 }
+    const covered = (want: DesiredState, u: Universe): bigint => want.routes
+      .filter(r => r.dst.includes(':') === (u.family === 6))
+      .reduce((n, r) => n + (1n << BigInt((u.family === 6 ? 128 : 32) - Number(r.dst.split('/')[1]))), 0n)
+
+    it('direct: routes each pool via the peers\' node address of its family, and sets both families\' forwarding', () => {
+      const want = plan({ ...base, pools: pools(true), selfAddresses: [nodeIp(0), v6Ip(0)], mode: 'direct' })
+      const in6 = want.routes.filter(r => r.dst.includes(':'))
+      expect(new Set(in6.map(r => r.via))).toEqual(new Set([v6Ip(1), v6Ip(2)]))
+      expect(new Set(want.routes.filter(r => !r.dst.includes(':')).map(r => r.via))).toEqual(new Set([nodeIp(1), nodeIp(2)]))
+      for (const [i, u] of [u4, u6].entries()) {
+        const own = Ring.fromState(u, pools(true)[i]!.ring).sizeOf(PEERS[0]!)
+        expect(covered(want, u)).toBe(u.size - own)
+      }
+      expect(want.families).toEqual([4, 6])
+      expect(want.sysctls.map(s => s.path)).toEqual(['net/ipv4/ip_forward', 'net/ipv4/conf/weft0/proxy_arp', 'net/ipv4/neigh/weft0/proxy_delay', 'net/ipv6/conf/all/forwarding'])
+      expect(want.unroutable).toEqual([])
+    })
+
+    it('direct: a pool of a family the peers have no address of gets no route, and says why per pool', () => {
+      const want = plan({ ...base, pools: pools(false), selfAddresses: [nodeIp(0)], mode: 'direct' })
+      expect(want.routes.every(r => !r.dst.includes(':'))).toBe(true)
+      expect(want.unroutable).toEqual([1, 2].map(i => ({ peer: PEERS[i], range: u6.cidr, reason: `its node address ${nodeIp(i)} is not IPv6, the range's family` })))
+    })
+
+    it('vxlan over IPv4: IPv6 routes go via each peer device\'s link-local address, a permanent neighbour of its MAC', () => {
+      const want = plan({ ...base, pools: pools(false), selfAddresses: [nodeIp(0)], mode: 'vxlan' })
+      const lls = [1, 2].map(i => ({ address: linkLocalOf(vtepMac(nodeIp(i))), mac: vtepMac(nodeIp(i)) }))
+      expect(want.vxlan?.peers).toEqual([1, 2].map(i => ({ address: nodeIp(i), mac: vtepMac(nodeIp(i)) })))
+      expect(want.vxlan?.linkLocals).toEqual(lls.sort((a, b) => (a.address < b.address ? -1 : 1)))
+      const in6 = want.routes.filter(r => r.dst.includes(':'))
+      expect(in6.length).toBeGreaterThan(0)
+      expect(new Set(in6.map(r => r.via))).toEqual(new Set(lls.map(l => l.address)))
+      expect(in6.every(r => r.dev === VXLAN_DEVICE && r.onlink)).toBe(true)
+      expect(covered(want, u6)).toBe(u6.size - Ring.fromState(u6, pools(false)[1]!.ring).sizeOf(PEERS[0]!))
+      expect(want.unroutable).toEqual([])
+    })
+
+    it('vxlan over IPv6: IPv4 routes go via the peers\' IPv6 node addresses (an IPv4 route with an IPv6 next hop), MTU less 70', () => {
+      const over6 = [u4, u6].map(u => {
+        const r = Ring.empty(u)
+        r.claimForPeers(PEERS.slice(0, 3))
+        PEERS.slice(0, 3).forEach((p, i) => r.setMember(p, `node-${i}`, v6Ip(i)))
+        return { universe: u, ring: r.toState() }
+      })
+      const want = plan({ ...base, pools: over6, selfAddresses: [v6Ip(0)], mode: 'vxlan' })
+      expect(new Set(want.routes.map(r => r.via))).toEqual(new Set([v6Ip(1), v6Ip(2)]))
+      expect(want.vxlan).toMatchObject({ local: v6Ip(0), mtu: 1430, linkLocals: [] })
+      expect(want.unroutable).toEqual([])
+    })
+
+    it('derives the link-local address the kernel gives a MAC (EUI-64)', () => {
+      expect(linkLocalOf('0a:77:c0:00:02:02')).toBe('fe80::877:c0ff:fe00:202')
+      expect(linkLocalOf('00:00:00:00:00:01')).toBe('fe80::200:ff:fe00:1')
+    })
   })
 })

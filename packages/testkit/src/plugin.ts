@@ -88,6 +88,12 @@ export function cniEnv (call: Call): Record<string, string> {
 
 /** The first address (CIDR) of a result in any version's layout. */
 export function resultAddress (result: Record<string, unknown> | undefined): string | undefined {
+  return resultAddresses(result)[0]
+}
+
+/** Every address (CIDR) of a result in any version's layout: `ips` in order, or `ip4` then `ip6`. */
+export function resultAddresses (result: Record<string, unknown> | undefined): string[] {
   const r = result as { ips?: Array<{ address?: string }>, ip4?: { ip?: string }, ip6?: { ip?: string } } | undefined
-  return r?.ips?.[0]?.address ?? r?.ip4?.ip ?? r?.ip6?.ip
+  const all = r?.ips !== undefined ? r.ips.map(ip => ip.address) : [r?.ip4?.ip, r?.ip6?.ip]
+  return all.filter((a): a is string => typeof a === 'string')
 }
