@@ -16,8 +16,8 @@ import type { Logger } from './log.ts'
 import { isIP } from 'node:net'
 import { listNodes, nodeAddress } from './kube.ts'
 import type { KubeNode } from './kube.ts'
-import { Mesh } from './mesh.ts'
-import type { MeshOptions } from './mesh.ts'
+import { Mesh, type MeshOptions } from './mesh.ts'
+import { removedEverywhere } from './mesh-dials.ts'
 import { meshHandlers, sendOut, sendRetire } from './mesh-pools.ts'
 import { Retirement } from './retire.ts'
 import { randomUUID } from 'node:crypto'
@@ -222,7 +222,10 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop
         const started = performance.now()
         const durability = await p.store.commit(delta)
         if (durability !== 'empty') metrics.commitSeconds(durability, (performance.now() - started) / 1000)
-        if (delta.ring !== undefined) routing?.update({ name: p.name, universe: p.universe, ring: delta.ring, bridge: p.bridge })
+        if (delta.ring !== undefined) {
+          routing?.update({ name: p.name, universe: p.universe, ring: delta.ring, bridge: p.bridge })
+          mesh.forget(removedEverywhere(delta.ring, n.pools.filter(q => q !== p).map(q => q.peer.ring())))
+        }
       },
       send: out => sendOut(mesh, p.name, out),
       event: e => {

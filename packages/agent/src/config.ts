@@ -132,7 +132,7 @@ export type ProtocolTimeoutsMs = { readonly [K in Exclude<keyof Timeouts, 'reque
 
 /** The core's DEFAULT_TIMEOUTS at the default 100 ms tick; Timeouts says what each bounds. */
 export const PROTOCOL_TIMEOUTS_MS: ProtocolTimeoutsMs = {
-  ask: 400, ballot: 1_200, grace: 600, initWait: 3_000, gossip: 800, freeReport: 400, takeover: 2_000, backoff: 400, nodeWait: 5_000, rebalance: 800
+  ask: 400, ballot: 1_200, grace: 600, initWait: 3_000, gossip: 800, freeReport: 400, takeover: 6_000, backoff: 400, nodeWait: 5_000, rebalance: 800
 }
 
 /** The one place milliseconds become the core's ticks: each rounded down, at least one tick. */

@@ -1,8 +1,9 @@
 /**
  * The libp2p mesh: TCP + Noise + Yamux (+ pnet when a swarm key is given), gossipsub for broadcasts,
- * a length-prefixed request protocol for direct messages, and a reconnect loop to WEFT_PEERS and to
- * the discovered peers (`setDiscovered`, from the Kubernetes Node list) that, unlike libp2p's own,
- * never gives up. It moves bytes only; what they mean is the caller's business.
+ * a length-prefixed request protocol for direct messages, address books that make every agent learn
+ * every other (mesh-book.ts), and a dial loop to WEFT_PEERS, the discovered peers (`setDiscovered`,
+ * from the Kubernetes Node list) and the learned ones that, unlike libp2p's own, never gives up
+ * (mesh-dials.ts). It moves bytes only; what they mean is the caller's business.
  */
 import { lookup } from 'node:dns/promises'
 import { createLibp2p } from 'libp2p'
@@ -14,26 +15,29 @@ import { identify } from '@libp2p/identify'
 import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import { preSharedKey } from '@libp2p/pnet'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Connection, PeerId as Libp2pPeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Connection, IdentifyResult, PrivateKey, Stream } from '@libp2p/interface'
 import { asPeerId } from '@weft/ring'
 import type { PeerId } from '@weft/ring'
 import { dnsName, exemptAddresses, listenError } from './mesh-addresses.ts'
 import type { DnsName } from './mesh-addresses.ts'
+import { type BookEntry, MAX_BOOK_BYTES, PEERS_PROTOCOL, decodeBook, dialAddress, encodeBook } from './mesh-book.ts'
+import { type DialTarget, DialSet } from './mesh-dials.ts'
+import { readOne, writeOne } from './mesh-streams.ts'
 import type { Logger } from './log.ts'
 
 export const TOPIC = '/weft/ring/1'
 export const PROTOCOL = '/weft/msg/1.0.0'
 /** Far above a whole ring of 5000 peers; gossipsub's sender cap is 4 MiB. */
 export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024
-const DIAL_TIMEOUT_MS = 5_000
+/** A handshake on a loaded machine can take seconds; a dial into a partition is retransmitted by TCP meanwhile. */
+const DIAL_TIMEOUT_MS = 10_000
 const READ_TIMEOUT_MS = 10_000
+/** The least a ping may take before its connection is dropped (libp2p's own floor is 5 s). */
+const PING_TIMEOUT_MS = 10_000
 /** Direct messages waiting per peer; the core retries on its own timeouts, so the oldest may go. */
 const MAX_QUEUED_PER_PEER = 1_000
-const MAX_BACKOFF_FACTOR = 16
 
 export interface MeshOptions {
   readonly privateKey: PrivateKey
@@ -68,24 +72,15 @@ export interface MeshHandlers {
   readonly reachable: (peers: readonly PeerId[]) => void
 }
 
-interface DialTarget {
-  readonly addr: Multiaddr
-  peer: Libp2pPeerId | null
-  /** The address is this agent's own (one peer list shared by every node). */
-  self: boolean
-  /** From setDiscovered: dropped when the next discovered set leaves it out. */
-  readonly discovered: boolean
-  failures: number
-  nextAttempt: number
-}
-
 export class Mesh {
   readonly #node: Libp2p<{ pubsub: GossipSub }>
   readonly #listen: readonly string[]
   readonly #log: Logger
   readonly #reconnectMs: number
-  #targets: DialTarget[]
+  readonly #dials: DialSet
   readonly #names: DnsName[]
+  /** Where each connected peer can be dialled, from its identify report: what our book tells. */
+  readonly #book = new Map<string, Multiaddr>()
   readonly #queues = new Map<PeerId, Uint8Array[]>()
   #reachable: readonly PeerId[] = []
   #timer: NodeJS.Timeout | null = null
@@ -101,7 +96,7 @@ export class Mesh {
     this.#reconnectMs = options.reconnectMs
     const addrs = options.peers.map(p => multiaddr(p))
     this.#names = addrs.map(dnsName).filter((n): n is DnsName => n !== null)
-    this.#targets = addrs.filter(a => dnsName(a) === null).map(a => newTarget(a, false))
+    this.#dials = new DialSet(node.peerId.toString(), addrs.filter(a => dnsName(a) === null), options.reconnectMs)
   }
 
   /** Opens and starts a mesh in one step. */
@@ -124,7 +119,9 @@ export class Mesh {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       ...(options.swarmKey === null ? {} : { connectionProtector: preSharedKey({ psk: options.swarmKey }) }),
-      connectionMonitor: { pingInterval: options.pingMs },
+      // A ping late by a few seconds is a busy machine, not a dead peer: a connection aborted for it
+      // shows a live peer unreachable and costs a new handshake, which loads the machine more.
+      connectionMonitor: { pingInterval: options.pingMs, pingTimeout: { minTimeout: PING_TIMEOUT_MS } },
       connectionManager: {
         maxConnections: 1200,
         // Exempt from the per-IP inbound rate limit: many agents share one IP in tests and behind SNAT.
@@ -196,21 +193,20 @@ export class Mesh {
     void this.#drain(to, fresh)
   }
 
+  /** The ring removed these peers: their learned addresses are no longer dialled. */
+  forget (peers: readonly PeerId[]): void {
+    for (const t of this.#dials.forget(peers)) this.#log.info({ event: 'peer-address-dropped', addr: t.addr.toString(), peer: t.peer }, 'peer removed from the ring; not dialling it')
+  }
+
   /**
    * The discovered peers' addresses now (multiaddrs): new ones are dialled at once, ones left out
    * are no longer dialled (a connection open to them stays until it fails).
    */
   setDiscovered (addrs: readonly string[]): void {
     if (this.#stopped) return
-    // By canonical string, in sets: the Node list is polled, and a cluster may have thousands of nodes.
-    const wanted = new Map(addrs.map(a => { const m = multiaddr(a); return [m.toString(), m] as const }))
-    const have = new Set(this.#targets.map(t => t.addr.toString()))
-    const isKept = (t: DialTarget): boolean => !t.discovered || wanted.has(t.addr.toString())
-    const kept = this.#targets.filter(isKept)
-    const added = [...wanted].filter(([s]) => !have.has(s)).map(([, m]) => newTarget(m, true))
-    for (const t of this.#targets.filter(t => !isKept(t))) this.#log.info({ event: 'peer-address-dropped', addr: t.addr.toString() }, 'peer address no longer listed; not dialling it')
-    this.#targets = [...kept, ...added]
-    if (added.length > 0) this.#kick()
+    const { dropped, added } = this.#dials.setDiscovered(addrs)
+    for (const t of dropped) this.#log.info({ event: 'peer-address-dropped', addr: t.addr.toString() }, 'peer address no longer listed; not dialling it')
+    if (added) this.#kick()
   }
 
   async stop (): Promise<void> {
@@ -226,30 +222,70 @@ export class Mesh {
     // deduplication; rejecting malformed bytes there also stops them spreading and lowers the sender's score.
     pubsub.topicValidators.set(TOPIC, (_propagator, msg) => {
       if (msg.type !== 'signed') return TopicValidatorResult.Reject
+      // Heard through a relay while not connected (a heal, a new peer): dial it now, not after a backoff.
+      if (node.getConnections(msg.from).length === 0 && this.#dials.heard(msg.from.toString())) this.#kick()
       return VERDICTS[handlers.receive(asPeerId(msg.from.toString()), msg.data)]
     })
     pubsub.addEventListener('subscription-change', () => this.#updateReachable(handlers))
     node.addEventListener('peer:connect', () => this.#updateReachable(handlers))
-    node.addEventListener('peer:disconnect', () => this.#updateReachable(handlers))
+    node.addEventListener('peer:disconnect', (evt) => {
+      this.#book.delete(evt.detail.toString())
+      this.#updateReachable(handlers)
+    })
+    node.addEventListener('peer:identify', (evt) => this.#identified(evt.detail))
     await node.handle(PROTOCOL, async (stream, connection) => await this.#serveStream(stream, connection, handlers), { maxInboundStreams: 256 })
+    await node.handle(PEERS_PROTOCOL, async (stream, connection) => await this.#serveBook(stream, connection), { maxInboundStreams: 16 })
     pubsub.subscribe(TOPIC)
     this.#scheduleReconnect(0)
   }
 
   async #serveStream (stream: Stream, connection: Connection, handlers: MeshHandlers): Promise<void> {
-    // Wrapped before any await, or buffered data can be lost (libp2p 3 pitfall).
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     const from = asPeerId(connection.remotePeer.toString())
     let data
     try {
-      data = await lp.read({ signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
+      data = await readOne(stream, MAX_MESSAGE_BYTES, READ_TIMEOUT_MS)
     } catch (err) {
       handlers.unreadable(from, (err as Error).message)
-      stream.abort(err as Error)
       return
     }
-    handlers.receive(from, data.subarray())
-    await stream.close().catch(() => undefined)
+    handlers.receive(from, data)
+  }
+
+  /** A connected peer told its listen addresses: remember where it is dialled, and send it our book. */
+  #identified (id: IdentifyResult): void {
+    if (this.#stopped) return
+    const peer = id.peerId.toString()
+    const addr = dialAddress(id.listenAddrs, id.connection.remoteAddr)
+    if (addr === null) return
+    const fresh = !this.#book.has(peer)
+    this.#book.set(peer, addr)
+    // Dialled again after a partition from this side too, not only from the side that dialled first.
+    this.#dials.learn(peer, addr, Date.now())
+    if (!fresh) return
+    const entries: BookEntry[] = []
+    for (const [p, a] of this.#book) if (p !== peer) entries.push({ peer: p, addr: a.toString() })
+    if (entries.length === 0) return
+    void writeOne(this.#node, peer, PEERS_PROTOCOL, encodeBook(entries), MAX_BOOK_BYTES, DIAL_TIMEOUT_MS).then(err => {
+      if (err !== null) this.#log.debug({ peer, err: err.message }, 'address book not delivered')
+    })
+  }
+
+  /** A peer's book: every peer in it this agent does not know yet is dialled now. */
+  async #serveBook (stream: Stream, connection: Connection): Promise<void> {
+    const from = connection.remotePeer.toString()
+    let entries: BookEntry[]
+    try {
+      entries = decodeBook(await readOne(stream, MAX_BOOK_BYTES, READ_TIMEOUT_MS))
+    } catch (err) {
+      this.#log.warn({ event: 'unreadable-message', from, reason: (err as Error).message }, 'unreadable address book ignored')
+      return
+    }
+    let added = 0
+    for (const e of entries) if (this.#dials.learn(e.peer, multiaddr(e.addr), Date.now())) added++
+    if (added > 0) {
+      this.#log.debug({ from, added }, 'learned peer addresses')
+      this.#kick()
+    }
   }
 
   async #drain (to: PeerId, queue: Uint8Array[]): Promise<void> {
@@ -269,15 +305,7 @@ export class Mesh {
   }
 
   async #deliver (to: PeerId, data: Uint8Array): Promise<Error | null> {
-    try {
-      const stream = await this.#node.dialProtocol(peerIdFromString(to), PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
-      await lp.write(data, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      await stream.close({ signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      return null
-    } catch (err) {
-      return err as Error
-    }
+    return await writeOne(this.#node, to, PROTOCOL, data, MAX_MESSAGE_BYTES, DIAL_TIMEOUT_MS)
   }
 
   #updateReachable (handlers: MeshHandlers): void {
@@ -293,7 +321,7 @@ export class Mesh {
   }
 
   #scheduleReconnect (delay: number): void {
-    if (this.#stopped || this.#targets.length + this.#names.length === 0) return
+    if (this.#stopped) return
     this.#timer = setTimeout(() => {
       this.#timer = null
       this.#passing = true
@@ -313,39 +341,42 @@ export class Mesh {
     this.#scheduleReconnect(0)
   }
 
-  /** One pass over WEFT_PEERS: dial every address whose peer is not connected and whose backoff is over. */
+  /**
+   * One pass: starts a dial to every target whose peer is not connected and whose backoff is over,
+   * without waiting for them (a dial into a partition takes its whole timeout; the others go on).
+   */
   async #reconnect (): Promise<void> {
     await this.#resolveNames()
-    const now = Date.now()
-    await Promise.all(this.#targets.map(async t => {
-      if (t.self || this.#stopped) return
-      if (t.peer !== null && this.#node.getConnections(t.peer).length > 0) {
-        t.failures = 0
+    const connected = new Set(this.#node.getConnections().map(c => c.remotePeer.toString()))
+    for (const t of this.#dials.due(Date.now(), peer => connected.has(peer))) {
+      if (this.#stopped) return
+      t.dialling = true
+      void this.#dial(t).finally(() => { t.dialling = false })
+    }
+  }
+
+  async #dial (t: DialTarget): Promise<void> {
+    try {
+      const conn = await this.#node.dial(t.addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      if (conn.remotePeer.equals(this.#node.peerId)) {
+        t.self = true
+        await conn.close()
         return
       }
-      if (t.nextAttempt > now) return
-      try {
-        const conn = await this.#node.dial(t.addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-        if (conn.remotePeer.equals(this.#node.peerId)) {
-          t.self = true
-          await conn.close()
-          return
-        }
-        if (t.peer === null || !t.peer.equals(conn.remotePeer)) this.#log.info({ event: 'peer-connected', addr: t.addr.toString(), peer: conn.remotePeer.toString() }, 'connected to peer')
-        t.peer = conn.remotePeer
-        t.failures = 0
-      } catch (err) {
-        if (isSelfDial(err)) {
-          t.self = true
-          this.#log.debug({ addr: t.addr.toString() }, 'skipping own address in WEFT_PEERS')
-          return
-        }
-        t.failures++
-        t.nextAttempt = Date.now() + this.#reconnectMs * Math.min(2 ** (t.failures - 1), MAX_BACKOFF_FACTOR)
-        const level = t.failures === 1 || t.failures % 10 === 0 ? 'info' : 'debug'
-        this.#log[level]({ event: 'peer-unreachable', addr: t.addr.toString(), failures: t.failures, err: (err as Error).message }, 'cannot reach peer; will retry')
+      const peer = conn.remotePeer.toString()
+      if (t.peer !== peer) this.#log.info({ event: 'peer-connected', addr: t.addr.toString(), peer }, 'connected to peer')
+      t.peer = peer
+      t.failures = 0
+    } catch (err) {
+      if (isSelfDial(err)) {
+        t.self = true
+        this.#log.debug({ addr: t.addr.toString() }, 'skipping own address in WEFT_PEERS')
+        return
       }
-    }))
+      this.#dials.failed(t, Date.now())
+      const level = t.failures === 1 || t.failures % 10 === 0 ? 'info' : 'debug'
+      this.#log[level]({ event: 'peer-unreachable', addr: t.addr.toString(), failures: t.failures, err: (err as Error).message }, 'cannot reach peer; will retry')
+    }
   }
 
   /** Adds a target for every address the DNS names resolve to now; a failed lookup is retried next pass. */
@@ -360,16 +391,11 @@ export class Mesh {
       }
       for (const { address, family } of found) {
         const addr = multiaddr(`/${family === 6 ? 'ip6' : 'ip4'}/${address}/tcp/${n.port}`)
-        if (!this.#targets.some(t => t.addr.equals(addr))) this.#targets.push(newTarget(addr, false))
+        this.#dials.addConfigured(addr)
       }
     }))
   }
 }
-
-function newTarget (addr: Multiaddr, discovered: boolean): DialTarget {
-  return { addr, peer: null, self: false, discovered, failures: 0, nextAttempt: 0 }
-}
-
 
 function isSelfDial (err: unknown): boolean {
   return /dial self/i.test((err as Error).message ?? '')

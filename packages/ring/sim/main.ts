@@ -1,8 +1,9 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --shares] [--full]`.
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --liveness | --shares] [--full]`.
  * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--pools`
- * runs every schedule for two pools (pools.ts), one of them with reserved ranges; `--full` runs every
- * general schedule with exactly P peers of a running cluster (for 1,000 and 5,000 peers).
+ * runs every schedule for two pools (pools.ts), one of them with reserved ranges; `--liveness` the
+ * slow-machine schedules (liveness-schedule.ts: init and takeover must decide within a bound); `--full`
+ * runs every general schedule with exactly P peers of a running cluster (for 1,000 and 5,000 peers).
  * `--shares` runs the even-share schedules instead (shares-schedule.ts): growth from 3 to P peers one
  * by one, then with removals, each without rebalancing (weft before it) and with, and prints the
  * share figures after every step's quiet period.
@@ -14,6 +15,7 @@
  */
 import { parseArgs } from 'node:util'
 import { runKubeSchedule } from './kube-schedule.ts'
+import { runLivenessSchedule } from './liveness-schedule.ts'
 import { runReplacements } from './replacements.ts'
 import { runPoolsSchedule } from './pools.ts'
 import { printShares } from './shares-report.ts'
@@ -30,7 +32,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, shares: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, liveness: { type: 'boolean' }, shares: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -54,7 +56,7 @@ function runAll (): void {
   const started = performance.now()
   const every = Math.max(1, Math.floor(seeds / 10))
   for (let i = 0; i < seeds; i++) {
-    const run = values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
+    const run = values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
     const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true })
     if (r.violation !== null) {
       violations++

@@ -1,7 +1,9 @@
 /**
  * An in-memory network between simulated peers. Messages wait in one pool and are delivered in an
  * order the seed chooses, so they are delayed and reordered; some are dropped or duplicated. A
- * partition is a group number per peer: only peers in the same group reach each other.
+ * partition is a group number per peer: only peers in the same group reach each other. A packet may
+ * also be late: `lag` holds it back for some ticks (a slow link, a starved receiver), so replies can
+ * come after a ballot timeout.
  */
 import type { Message, PeerId } from '../src/types.ts'
 import type { Prng } from './prng.ts'
@@ -19,11 +21,18 @@ export interface Faults {
 
 export const RELIABLE: Faults = { drop: 0, duplicate: 0 }
 
+/** Ticks a packet is held back before it can be delivered; none by default. */
+export type Lag = (p: Packet) => number
+
 export class Network {
   private pool: Packet[] = []
+  /** Late packets by the tick they become deliverable. */
+  private readonly later = new Map<number, Packet[]>()
+  private now = 0
   private readonly group = new Map<PeerId, number>()
   private readonly rnd: Prng
   faults: Faults
+  lag: Lag = () => 0
 
   constructor (rnd: Prng, faults: Faults) {
     this.rnd = rnd
@@ -43,8 +52,33 @@ export class Network {
 
   send (p: Packet): void {
     if (this.rnd.chance(this.faults.drop)) return
-    this.pool.push(p)
-    if (this.rnd.chance(this.faults.duplicate)) this.pool.push(p)
+    this.enqueue(p)
+    if (this.rnd.chance(this.faults.duplicate)) this.enqueue(p)
+  }
+
+  private enqueue (p: Packet): void {
+    const lag = this.lag(p)
+    if (lag <= 0) { this.pool.push(p); return }
+    const due = this.now + lag
+    const bucket = this.later.get(due)
+    if (bucket === undefined) this.later.set(due, [p])
+    else bucket.push(p)
+  }
+
+  /** One tick passes: packets held back until now become deliverable. */
+  tick (): void {
+    this.now++
+    const due = this.later.get(this.now)
+    if (due === undefined) return
+    this.later.delete(this.now)
+    for (const p of due) this.pool.push(p)
+  }
+
+  /** Packets held back, not yet deliverable. */
+  get lateCount (): number {
+    let n = 0
+    for (const b of this.later.values()) n += b.length
+    return n
   }
 
   /** Takes one packet, chosen at random (so order is not kept); packets across a partition are lost. */
@@ -62,5 +96,6 @@ export class Network {
   /** Forgets every packet to a peer (it crashed: what was on its way to it is lost). */
   dropFor (peer: PeerId): void {
     this.pool = this.pool.filter(p => p.to !== peer)
+    for (const [due, b] of this.later) this.later.set(due, b.filter(p => p.to !== peer))
   }
 }

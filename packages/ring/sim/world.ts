@@ -71,6 +71,8 @@ export class World {
   /** dead peer -> the heir a takeover decided: a second, different decision is a violation. */
   private readonly takeovers = new Map<PeerId, PeerId>()
   private nextId = 1
+  /** Whether a peer misses this tick (starved on a busy machine); none does by default. */
+  starved: (id: PeerId) => boolean = () => false
 
   constructor (opts: WorldOptions) {
     this.opts = opts
@@ -282,8 +284,9 @@ export class World {
   }
 
   tick (): void {
+    this.net.tick()
     for (const n of this.nodes.values()) {
-      if (n.state !== 'up') continue
+      if (n.state !== 'up' || this.starved(n.id)) continue
       n.peer!.tick()
       this.pump(n)
     }

@@ -27,7 +27,7 @@ export interface Timeouts {
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
-  request: 30, ask: 4, ballot: 12, grace: 6, initWait: 30, gossip: 8, freeReport: 4, takeover: 20, backoff: 4, nodeWait: 50, rebalance: 8
+  request: 30, ask: 4, ballot: 12, grace: 6, initWait: 30, gossip: 8, freeReport: 4, takeover: 60, backoff: 4, nodeWait: 50, rebalance: 8
 }
 
 /** Deliberate bugs, for tests that prove the simulator catches them. Never set outside tests. */
@@ -46,4 +46,6 @@ export interface Faults {
   readonly initialiserSkipsWait?: boolean
   /** weft before even shares: no asks to even out, and a gift is the upper half of the largest free run. */
   readonly noRebalance?: boolean
+  /** Paxos: the ballot timeout never grows, so replies slower than it never make a quorum. */
+  readonly fixedBallotTimeout?: boolean
 }

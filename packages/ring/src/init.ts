@@ -12,7 +12,7 @@
  */
 import type { Core } from './core.ts'
 import { NACK_INITIALISED, electorateNack, nack, quorumOf } from './paxos.ts'
-import { type Driver, type Policy, type ProposerState, due, newProposer, reply, run, start, tick } from './proposer.ts'
+import { type Driver, type Policy, type ProposerState, due, newProposer, reply, run, start, tick, yieldTo } from './proposer.ts'
 import { ringChanged, wholeRing } from './ring-sync.ts'
 import type { PaxosMessage, PeerId } from './types.ts'
 import { type VotingState, noteBallot, proposerEnv, recordOf, seenFor, vote } from './voting.ts'
@@ -100,6 +100,7 @@ export function onInitMessage (c: Core, st: InitState, v: VotingState, from: Pee
   noteBallot(v, INIT_KEY, msg)
   st.voters.add(from)
   if (msg.kind === 'prepare' || msg.kind === 'accept') {
+    if (c.init.kind === 'consensus') st.proposer = yieldTo(st.proposer, c.id, msg.ballot, proposerEnv(c))
     const record = recordOf(v, INIT_KEY)
     const known = c.init.kind === 'consensus' ? electorateOf(c, st, c.init.count) : 0
     let reply: PaxosMessage

@@ -4,15 +4,23 @@
  * what was decided. What differs between uses is a Policy: the value to propose, when to send the
  * accept, and (in the caller) who the voters are.
  *
- * A failed ballot (a nack, a timeout) is retried after a randomised delay that grows with each
- * failure up to a cap, so duelling proposers drift apart instead of pre-empting each other forever.
+ * Liveness, on a loaded machine and with dozens of proposers:
+ * - A failed ballot (a nack, a timeout) is retried after a randomised delay that grows with each
+ *   failure up to a cap, so duelling proposers drift apart instead of pre-empting each other forever.
+ * - The ballot timeout adapts: it doubles with each consecutive failure (up to MAX_DOUBLINGS), so
+ *   replies slower than the configured timeout (a starved peer, a busy machine) still arrive within
+ *   some ballot, instead of every ballot timing out just before its quorum answers.
+ * - A proposer yields: a prepare or accept of a higher ballot from another proposer (seen as an
+ *   acceptor) ends its own ballot and holds its next one back for a whole ballot timeout, so the
+ *   higher one can finish. With the callers' distinguished proposer (init: the lowest known peer
+ *   goes first), this leaves one ballot in flight at a time.
  * A nack that shows a larger electorate is no duel: the retry against it goes out at once.
  */
 import {
-  type Accept, type Prepare, type Proposal, type Value, beginAccept, hasPromiseQuorum, nackIsFor, onAccepted, onPromise,
-  parseElectorateNack, propose
+  type Accept, type Prepare, type Proposal, type Value, beginAccept, compareBallots, hasPromiseQuorum, nackIsFor, onAccepted,
+  onPromise, parseElectorateNack, propose
 } from './paxos.ts'
-import type { PaxosMessage, PeerId } from './types.ts'
+import type { Ballot, PaxosMessage, PeerId } from './types.ts'
 
 /** Ticks. The n-th consecutive failure waits 1 + a uniform draw below min(cap, base * 2^(n-1)). */
 export interface Retry {
@@ -47,6 +55,8 @@ export interface Env {
   readonly random: () => number
   /** How long one ballot may take before it counts as failed. */
   readonly ballot: number
+  /** How often that timeout may double with failures in a row (MAX_DOUBLINGS; 0 for a planted bug). */
+  readonly doublings: number
   readonly retry: Retry
 }
 
@@ -59,8 +69,12 @@ export interface Step {
   readonly nack: string | null
 }
 
-export const newProposer = (key: string, nextAttempt: number, electorate = 0): ProposerState =>
-  ({ key, proposal: null, proposedAt: 0, nextAttempt, failures: 0, electorate, bestPromises: 0 })
+/** The ballot timeout doubles at most this many times: 32 x the configured one. */
+export const MAX_DOUBLINGS = 5
+
+/** `failures`: carried over from an earlier proposer of the same key, so its slowness is not forgotten. */
+export const newProposer = (key: string, nextAttempt: number, electorate = 0, failures = 0): ProposerState =>
+  ({ key, proposal: null, proposedAt: 0, nextAttempt, failures, electorate, bestPromises: 0 })
 
 const step = (state: ProposerState, send: Prepare | Accept | null = null, decided: Value | null = null, nack: string | null = null): Step =>
   ({ state, send, decided, nack })
@@ -69,6 +83,23 @@ const step = (state: ProposerState, send: Prepare | Accept | null = null, decide
 export function backoff (failures: number, retry: Retry, random: () => number): number {
   const span = Math.min(retry.cap, retry.base * 2 ** Math.max(0, failures - 1))
   return 1 + Math.floor(random() * span)
+}
+
+/** How long the current ballot may take: the configured timeout, doubled per consecutive failure. */
+export const ballotTimeout = (st: ProposerState, env: Env): number => env.ballot * 2 ** Math.min(st.failures, env.doublings)
+
+/**
+ * Another proposer's `ballot` was seen (this peer voted on it). If it is above this proposer's own,
+ * the own one cannot win at that acceptor: drop it, and wait a whole ballot timeout (and a random
+ * part of one) before the next, which gives the higher ballot time to be decided.
+ */
+export function yieldTo (st: ProposerState, self: PeerId, ballot: Ballot, env: Env): ProposerState {
+  if (ballot.proposer === self) return st
+  const own = st.proposal
+  if (own !== null && compareBallots(own.ballot, ballot) >= 0) return st
+  const wait = ballotTimeout(st, env)
+  const until = env.now + wait + Math.floor(env.random() * wait)
+  return { ...st, proposal: null, nextAttempt: Math.max(st.nextAttempt, until) }
 }
 
 /** Whether a new ballot may start now. */
@@ -95,7 +126,7 @@ function maybeAccept (st: ProposerState, env: Env, policy: Policy): Step {
 /** Time passes: an accept that waited for more promises may go now; a ballot that took too long failed. */
 export function tick (st: ProposerState, env: Env, policy: Policy): Step {
   const s = maybeAccept(st, env, policy)
-  if (s.send !== null || s.state.proposal === null || env.now - s.state.proposedAt < env.ballot) return s
+  if (s.send !== null || s.state.proposal === null || env.now - s.state.proposedAt < ballotTimeout(s.state, env)) return s
   return step(failed(s.state, env))
 }
 
@@ -117,7 +148,10 @@ export function reply (st: ProposerState, from: PeerId, msg: PaxosMessage, env: 
   if (more !== null && more > Math.max(st.electorate, p.electorate)) {
     return step({ ...st, proposal: null, electorate: more, nextAttempt: env.now }, null, null, msg.reason)
   }
-  return step(failed(st, env), null, null, msg.reason)
+  // A nack naming another proposer's higher promise: that one is under way, so yield to it too.
+  const lost = failed(st, env)
+  const yielded = msg.promised === null ? lost : yieldTo(lost, p.ballot.proposer, msg.promised, env)
+  return step(yielded, null, null, msg.reason)
 }
 
 /** How one use sends and votes; `run` loops a step's message through this peer's own vote. */

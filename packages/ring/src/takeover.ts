@@ -9,7 +9,7 @@
 import { failRemoved } from './allocation.ts'
 import type { Core } from './core.ts'
 import { NACK_PEER_ALIVE, type Value, electorateNack, nack, quorumOf } from './paxos.ts'
-import { type Driver, type Policy, type ProposerState, due, newProposer, reply, run, start, tick } from './proposer.ts'
+import { type Driver, type Policy, type ProposerState, ballotTimeout, due, newProposer, reply, run, start, tick, yieldTo } from './proposer.ts'
 import { ringChanged } from './ring-sync.ts'
 import type { PaxosMessage, PeerId, RequestId } from './types.ts'
 import { type VotingState, noteBallot, proposerEnv, recordOf, seenFor, vote } from './voting.ts'
@@ -58,8 +58,12 @@ export function rmpeer (s: Core, ts: Takeovers, v: VotingState, id: RequestId, t
   if (s.reachable.has(target)) { s.out.fail(id, 'peer-alive', `${target} is reachable; only a dead peer can be removed`, false); return }
   if (ts.has(target)) { s.out.fail(id, 'not-ready', `a removal of ${target} is already under way`, true); return }
   const voters = electorate(s, target)
-  const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline: s.now + s.t.takeover, voters: voters.length, proposer: newProposer(takeoverKey(target), s.now) }
-  if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, ts, t, [s.id]); return }
+  const key = takeoverKey(target)
+  const proposer = newProposer(key, s.now, 0, v.failures.get(key) ?? 0)
+  // At least two ballots of the timeout grown so far: on a slow cluster one of them can finish.
+  const deadline = s.now + Math.max(s.t.takeover, 2 * ballotTimeout(proposer, proposerEnv(s)))
+  const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline, voters: voters.length, proposer }
+  if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, ts, v, t, [s.id]); return }
   const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
   const q = quorumOf(t.voters)
   if (reachable < q) {
@@ -89,7 +93,7 @@ function driver (s: Core, ts: Takeovers, v: VotingState, t: Takeover): Driver {
     set: st => { t.proposer = st },
     send: msg => sendToVoters(s, t, msg),
     vote: msg => voteOn(s, v, t.target, msg),
-    decided: value => decide(s, ts, t, value),
+    decided: value => decide(s, ts, v, t, value),
     nacked: (from, reason) => {
       if (reason !== NACK_PEER_ALIVE) return
       ts.delete(t.target)
@@ -103,8 +107,9 @@ function attempt (s: Core, ts: Takeovers, v: VotingState, t: Takeover): void {
   run(driver(s, ts, v, t), start(t.proposer, s.id, seenFor(v, takeoverKey(t.target)), t.voters, s.now))
 }
 
-function decide (s: Core, ts: Takeovers, t: Takeover, value: Value): void {
+function decide (s: Core, ts: Takeovers, v: VotingState, t: Takeover, value: Value): void {
   ts.delete(t.target)
+  v.failures.delete(takeoverKey(t.target))
   const heir = value[0]!
   const size = s.ring.sizeOf(t.target)
   s.out.events.push({ kind: 'takeover', peer: t.target, heir })
@@ -128,6 +133,8 @@ export function onTakeoverMessage (s: Core, ts: Takeovers, v: VotingState, from:
   const key = takeoverKey(target)
   noteBallot(v, key, msg)
   if (msg.kind === 'prepare' || msg.kind === 'accept') {
+    const own = ts.get(target)
+    if (own !== undefined) own.proposer = yieldTo(own.proposer, s.id, msg.ballot, proposerEnv(s))
     s.out.send(from, { type: 'paxos', key, msg: voteOn(s, v, target, msg) })
     return
   }
@@ -146,6 +153,7 @@ export function takeoverTick (s: Core, ts: Takeovers, v: VotingState): void {
       s.out.completions.push({ kind: 'rmpeer', id: t.id, ok: true, takenOver: s.ring.heirOf(t.target) === s.id ? t.size : 0n })
     } else if (s.now >= t.deadline) {
       ts.delete(t.target)
+      v.failures.set(takeoverKey(t.target), t.proposer.failures + (t.proposer.proposal === null ? 0 : 1))
       const n = Math.max(t.voters, t.proposer.electorate)
       s.out.fail(t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.proposer.bestPromises} of ${n} peers answered, ${quorumOf(n)} needed`, true)
     } else {

@@ -6,17 +6,22 @@
  */
 import type { Core } from './core.ts'
 import { emptyRecord, highestN, onAccept, onPrepare } from './paxos.ts'
-import type { Env } from './proposer.ts'
+import { type Env, MAX_DOUBLINGS } from './proposer.ts'
 import type { AcceptorRecord, PaxosMessage } from './types.ts'
 
 export interface VotingState {
   readonly acceptors: Map<string, AcceptorRecord>
   /** Highest ballot number seen per Paxos key, so a new ballot goes above it. */
   readonly seenN: Map<string, number>
+  /**
+   * Ballots in a row that failed per key, over requests that gave up: the next request's first
+   * ballot starts with the timeout the last one had grown to (a slow cluster stays slow).
+   */
+  readonly failures: Map<string, number>
 }
 
 export const newVotingState = (persisted: readonly AcceptorRecord[]): VotingState =>
-  ({ acceptors: new Map(persisted.map(r => [r.key, r])), seenN: new Map() })
+  ({ acceptors: new Map(persisted.map(r => [r.key, r])), seenN: new Map(), failures: new Map() })
 
 export function noteBallot (v: VotingState, key: string, msg: PaxosMessage): void {
   v.seenN.set(key, Math.max(v.seenN.get(key) ?? 0, highestN(msg)))
@@ -43,5 +48,10 @@ export function seenFor (v: VotingState, key: string): number {
 }
 
 /** What a proposer needs of the peer: the time, its randomness, and the ballot timeout, also the base of its backoff. */
-export const proposerEnv = (c: Core): Env =>
-  ({ now: c.now, random: c.random, ballot: c.t.ballot, retry: { base: c.t.ballot, cap: 4 * c.t.ballot } })
+export const proposerEnv = (c: Core): Env => ({
+  now: c.now,
+  random: c.random,
+  ballot: c.t.ballot,
+  doublings: c.faults.fixedBallotTimeout === true ? 0 : MAX_DOUBLINGS,
+  retry: { base: c.t.ballot, cap: 4 * c.t.ballot }
+})

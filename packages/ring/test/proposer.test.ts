@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { type Value, electorateNack, emptyRecord, onAccept, onPrepare } from '../src/paxos.ts'
-import { type Env, type Policy, type ProposerState, type Step, backoff, due, newProposer, reply, start, tick } from '../src/proposer.ts'
+import { type Env, MAX_DOUBLINGS, type Policy, type ProposerState, type Step, backoff, ballotTimeout, due, newProposer, reply, start, tick, yieldTo } from '../src/proposer.ts'
 import { type AcceptorRecord, type PaxosMessage, type PeerId, asPeerId } from '../src/types.ts'
 import { prng } from '../sim/prng.ts'
 
 const retry = { base: 4, cap: 16 }
-const env = (now: number, random: () => number = () => 0.5): Env => ({ now, random, ballot: 10, retry })
+const env = (now: number, random: () => number = () => 0.5): Env => ({ now, random, ballot: 10, doublings: MAX_DOUBLINGS, retry })
 const policyFor = (self: PeerId): Policy => ({ candidate: () => [self], acceptNow: () => true })
 
 interface InFlight { from: PeerId, to: PeerId, msg: PaxosMessage }
@@ -81,6 +81,34 @@ describe('proposer', () => {
     expect(late.failures).toBe(1)
     expect(late.nextAttempt).toBeGreaterThan(10)
     expect(due(late, 10)).toBe(false)
+  })
+
+  it('lets each failed ballot in a row wait twice as long for its replies, up to a cap', () => {
+    const a = asPeerId('a')
+    let st = newProposer('k', 0)
+    const timeouts: number[] = []
+    for (let i = 0; i < 8; i++) {
+      st = start(st, a, i, 3, st.nextAttempt).state
+      timeouts.push(ballotTimeout(st, env(st.proposedAt)))
+      // Just before the timeout the ballot still stands; at it, it failed.
+      expect(tick(st, env(st.proposedAt + timeouts[i]! - 1), policyFor(a)).state.proposal).not.toBeNull()
+      st = tick(st, env(st.proposedAt + timeouts[i]!), policyFor(a)).state
+      expect(st.proposal).toBeNull()
+    }
+    expect(timeouts).toEqual([10, 20, 40, 80, 160, 320, 320, 320])
+  })
+
+  it('yields to a higher ballot of another proposer: drops its own and holds the next back a ballot timeout', () => {
+    const [a, b] = [asPeerId('a'), asPeerId('b')]
+    const own = start(newProposer('k', 0), a, 0, 3, 0).state
+    const higher = { n: own.proposal!.ballot.n + 1, proposer: b }
+    const yielded = yieldTo(own, a, higher, env(3, () => 0))
+    expect(yielded.proposal).toBeNull()
+    expect(due(yielded, 3 + 10 - 1)).toBe(false)
+    expect(due(yielded, 3 + 10)).toBe(true)
+    // A lower ballot, or its own, changes nothing.
+    expect(yieldTo(own, a, { n: 0, proposer: b }, env(3))).toBe(own)
+    expect(yieldTo(own, a, own.proposal!.ballot, env(3))).toBe(own)
   })
 
   it('retries at once against a larger electorate an acceptor told of', () => {

@@ -6,6 +6,7 @@ import { type PeerId, type RingState, asPeerId } from '../src/types.ts'
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
 import { runKubeSchedule } from '../sim/kube-schedule.ts'
+import { runLivenessSchedule } from '../sim/liveness-schedule.ts'
 import { POOLS, runPoolsSchedule } from '../sim/pools.ts'
 import { runReplacements } from '../sim/replacements.ts'
 import { type ScheduleResult, runSchedule } from '../sim/schedule.ts'
@@ -29,6 +30,7 @@ async function sweepWith (run: Runner, seeds: number, maxPeers: number, faults?:
 }
 
 const sweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runSchedule, seeds, maxPeers, faults)
+const livenessSweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runLivenessSchedule, seeds, maxPeers, faults)
 const kubeSweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runKubeSchedule, seeds, maxPeers, faults)
 
 const explain = (bad: readonly ScheduleResult[]): string =>
@@ -133,6 +135,17 @@ describe('simulator', () => {
 
   it('kubernetes init: catches an initialiser that does not wait for the nodes of its own second', async () => {
     expect((await kubeSweep(500, 20, { initialiserSkipsWait: true })).some(r => /one ring|exclusivity/.test(r.violation ?? ''))).toBe(true)
+  })
+
+  it('liveness: init and takeover decide within a bound over 40 slow schedules of up to 30 peers, starved peers and packets later than a ballot timeout', async () => {
+    const bad = await livenessSweep(40, 30)
+    expect(bad.length, explain(bad)).toBe(0)
+  })
+
+  it('liveness: catches a ballot timeout that never adapts (no quorum ever answers in time)', async () => {
+    const bad = await livenessSweep(20, 30, { fixedBallotTimeout: true })
+    expect(bad.length).toBeGreaterThan(0)
+    expect(bad.every(r => /liveness/.test(r.violation ?? '')), explain(bad)).toBe(true)
   })
 
   it('catches a donor that keeps allocating in what it gave away', async () => {

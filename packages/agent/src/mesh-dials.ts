@@ -1,0 +1,126 @@
+/**
+ * The addresses the mesh keeps dialling, and when: WEFT_PEERS (`configured`), the Kubernetes Node
+ * list (`discovered`: replaced by each listing, so a deleted node's address is dropped) and the
+ * address books of connected peers (`learned`: dropped when the ring removes the peer). A failed
+ * address is retried after a delay that doubles from the reconnect interval up to MAX_RETRY_MS, so
+ * a heal is noticed within seconds; a new address, and a peer heard of through gossip while not
+ * connected, are dialled at once. No I/O and no clock: the mesh passes the time in.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId, RingState } from '@weft/ring'
+
+/** The longest wait between two dials of one address (unless the reconnect interval is longer). */
+export const MAX_RETRY_MS = 3_000
+
+export type TargetSource = 'configured' | 'discovered' | 'learned'
+
+export interface DialTarget {
+  readonly addr: Multiaddr
+  readonly source: TargetSource
+  /** The peer found (or, for learned ones, named) at this address. */
+  peer: string | null
+  /** The address is this agent's own (one peer list shared by every node). */
+  self: boolean
+  failures: number
+  nextAttempt: number
+  /** A dial is under way: no second one. */
+  dialling: boolean
+}
+
+const newTarget = (addr: Multiaddr, source: TargetSource, peer: string | null = null): DialTarget =>
+  ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false })
+
+/** The peers `ring` removed that every other pool's ring removed too: gone from the mesh. */
+export function removedEverywhere (ring: RingState, others: readonly RingState[]): PeerId[] {
+  return ring.removed.map(r => r.peer).filter(peer => others.every(o => o.removed.some(r => r.peer === peer)))
+}
+
+export class DialSet {
+  #targets: DialTarget[]
+  readonly #reconnectMs: number
+  readonly #self: string
+  /** Peers the ring removed: never learned again. */
+  readonly #forgotten = new Set<string>()
+
+  constructor (self: string, configured: readonly Multiaddr[], reconnectMs: number) {
+    this.#self = self
+    this.#reconnectMs = reconnectMs
+    this.#targets = configured.map(a => newTarget(a, 'configured'))
+  }
+
+  get size (): number { return this.#targets.length }
+
+  /** Targets a dial should start for now: not our own, not connected, not in flight, backoff over. */
+  due (now: number, connected: (peer: string) => boolean): DialTarget[] {
+    return this.#targets.filter(t => {
+      if (t.self || t.dialling) return false
+      if (t.peer !== null && connected(t.peer)) { t.failures = 0; return false }
+      return t.nextAttempt <= now
+    })
+  }
+
+  failed (t: DialTarget, now: number): void {
+    t.failures++
+    const ceiling = Math.max(this.#reconnectMs, MAX_RETRY_MS)
+    t.nextAttempt = now + Math.min(ceiling, this.#reconnectMs * 2 ** (t.failures - 1))
+  }
+
+  /** A configured address resolved from a DNS name; false if it was known already. */
+  addConfigured (addr: Multiaddr): boolean {
+    if (this.#targets.some(t => t.addr.equals(addr))) return false
+    this.#targets.push(newTarget(addr, 'configured'))
+    return true
+  }
+
+  /** The Node list's addresses now: returns the dropped and whether any is new (to dial at once). */
+  setDiscovered (addrs: readonly string[]): { dropped: DialTarget[], added: boolean } {
+    // By canonical string, in sets: the Node list is polled, and a cluster may have thousands of nodes.
+    const wanted = new Map(addrs.map(a => { const m = multiaddr(a); return [m.toString(), m] as const }))
+    const have = new Set(this.#targets.map(t => t.addr.toString()))
+    const isKept = (t: DialTarget): boolean => t.source !== 'discovered' || wanted.has(t.addr.toString())
+    const dropped = this.#targets.filter(t => !isKept(t))
+    const added = [...wanted].filter(([s]) => !have.has(s)).map(([, m]) => newTarget(m, 'discovered'))
+    this.#targets = [...this.#targets.filter(isKept), ...added]
+    return { dropped, added: added.length > 0 }
+  }
+
+  /**
+   * A peer's address from a book or its identify report; true if it is new. Both ends of a pair
+   * learn each other at about the same time: the one with the lower id dials at once, the other
+   * only if no connection came within `MAX_RETRY_MS` (so a pair costs one handshake, not two).
+   */
+  learn (peer: string, addr: Multiaddr, now: number): boolean {
+    if (peer === this.#self || this.#forgotten.has(peer)) return false
+    const known = this.#targets.find(t => t.peer === peer || t.addr.equals(addr))
+    if (known !== undefined) {
+      known.peer ??= peer
+      return false
+    }
+    const t = newTarget(addr, 'learned', peer)
+    if (this.#self > peer) t.nextAttempt = now + Math.max(this.#reconnectMs, MAX_RETRY_MS)
+    this.#targets.push(t)
+    return true
+  }
+
+  /** `peer` sent something through the mesh while not connected: dial it now; true if there is an address to. */
+  heard (peer: string): boolean {
+    let any = false
+    for (const t of this.#targets) {
+      if (t.peer !== peer || t.self || t.dialling) continue
+      t.nextAttempt = 0
+      any = true
+    }
+    return any
+  }
+
+  /** The ring removed these peers: their learned addresses go, and are not learned again. */
+  forget (peers: Iterable<string>): DialTarget[] {
+    const gone = new Set(peers)
+    for (const p of gone) this.#forgotten.add(p)
+    const isDropped = (t: DialTarget): boolean => t.source === 'learned' && t.peer !== null && gone.has(t.peer)
+    const dropped = this.#targets.filter(isDropped)
+    if (dropped.length > 0) this.#targets = this.#targets.filter(t => !isDropped(t))
+    return dropped
+  }
+}
