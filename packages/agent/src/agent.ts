@@ -2,8 +2,8 @@
  * One agent: identity, store, core peer, mesh, Ready loop, socket API and metrics, started in that
  * order and stopped in reverse. The core does the thinking; this wires its inputs and outputs.
  */
-import { createPeer, formatRange, parseUniverse } from '@weft/ring'
-import type { CoreEvent, Peer, PersistedPeer, Universe } from '@weft/ring'
+import { createPeer, parseUniverse } from '@weft/ring'
+import type { Peer, PersistedPeer, Universe } from '@weft/ring'
 import type { StatusResponse } from '@weft/protocol'
 import { formatInit, timeoutsInTicks } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -11,6 +11,7 @@ import { routes } from './api.ts'
 import { Driver } from './driver.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import type { Identity } from './identity.ts'
+import { logEvent } from './core-events.ts'
 import { createLogger } from './log.ts'
 import type { Logger } from './log.ts'
 import { isIP } from 'node:net'
@@ -387,18 +388,4 @@ async function runStops (steps: readonly Stop[], log: Logger): Promise<void> {
     }
   }
   log.info('agent stopped')
-}
-
-function logEvent (log: Logger, u: Universe, e: CoreEvent): void {
-  switch (e.kind) {
-    case 'conflict':
-      log.warn({ event: e.kind, token: e.token.toString(), version: e.version, localOwner: e.localOwner, remoteOwner: e.remoteOwner, from: e.from }, 'ring conflict: rejected an entry that would hand away allocated addresses')
-      return
-    case 'rejected-ring': log.warn({ event: e.kind, from: e.from, reason: e.reason }, 'rejected a ring'); return
-    case 'initialised': log.info({ event: e.kind, seeds: e.seeds }, 'ring initialised'); return
-    case 'space-received': log.info({ event: e.kind, from: e.from, range: formatRange(u, e.range) }, 'received space'); return
-    case 'space-given': log.info({ event: e.kind, to: e.to, range: formatRange(u, e.range) }, 'gave space'); return
-    case 'takeover': log.warn({ event: e.kind, peer: e.peer, heir: e.heir }, 'peer taken over'); return
-    case 'removed-self': log.error({ event: e.kind, heir: e.heir }, 'this peer was removed from the ring')
-  }
 }

@@ -133,8 +133,7 @@ export class Mesh {
           allowedTopics: [TOPIC],
           allowPublishToZeroTopicPeers: true,
           ignoreDuplicatePublishError: true,
-          // Through gossipsub's mesh, not to every peer: a change is a small delta, and the digests
-          // the core exchanges afterwards catch up any peer the mesh has not reached yet.
+          // Through gossipsub's mesh, not to every peer: digests catch up any peer it missed.
           floodPublish: false,
           emitSelf: false,
           maxInboundDataLength: MAX_MESSAGE_BYTES,
