@@ -76,7 +76,7 @@ export function runLivenessSchedule (seed: number, opts: LivenessOptions): Liven
     const owners = world.peer(ids[0]!).ring().seeds
     takeoverTicks = removeOne(world, rnd.pick(owners), ids, rnd.int(n) + 1, rnd)
     // The last ring changes are still on their (slow) way: wait for them, within the bound too.
-    until(world, INIT_BOUND, () => converged(world))
+    until(world, INIT_BOUND, () => world.converged())
     world.check(true)
     world.checkConverged()
   } catch (e) {
@@ -95,16 +95,6 @@ function until (w: World, bound: number, done: () => boolean): number | null {
     w.check()
   }
   return done() ? bound : null
-}
-
-function converged (w: World): boolean {
-  try {
-    w.checkConverged()
-    return true
-  } catch (e) {
-    if (e instanceof Violation) return false
-    throw e
-  }
 }
 
 /** Kills `dead`; `proposers` others rmpeer it at once, retrying failures. Ticks until every peer knows. */

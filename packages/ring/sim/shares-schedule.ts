@@ -127,7 +127,7 @@ export function runSharesSchedule (seed: number, opts: SharesOptions): SharesRes
         world.check(true)
         // A removal that found no quorum (messages were lost) is asked again, as an operator would.
         if (removal !== null && world.result(removal.request)?.ok === false) removal.request = world.rmpeer(live()[0]!, removal.target)
-        if (!converged(world)) continue
+        if (!world.converged()) continue
         figures = shareFigures(universe, world.peer(live()[0]!).ring(), live())
         if (even(figures)) break
       }
@@ -164,12 +164,3 @@ export function runSharesSchedule (seed: number, opts: SharesOptions): SharesRes
   return { seed, steps, violation, trace: world.trace.tail() }
 }
 
-function converged (w: World): boolean {
-  try {
-    w.checkConverged()
-    return true
-  } catch (e) {
-    if (e instanceof Violation) return false
-    throw e
-  }
-}

@@ -78,3 +78,13 @@ function firstDifference (a: RingState, b: RingState): string {
   return 'universe'
 }
 
+/** checkConverged as a question: false for a divergence, any other error rethrown. */
+export function isConverged (nodes: Iterable<CheckedNode>): boolean {
+  try {
+    checkConverged(nodes)
+    return true
+  } catch (e) {
+    if (e instanceof Violation) return false
+    throw e
+  }
+}

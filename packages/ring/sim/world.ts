@@ -13,7 +13,7 @@ import { Disk, podOf } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
 import type { Prng } from './prng.ts'
 import { Trace, big, outcome } from './trace.ts'
-import { Violation, checkConverged, checkExclusive, checkOneRing } from './world-checks.ts'
+import { Violation, checkConverged, checkExclusive, checkOneRing, isConverged } from './world-checks.ts'
 
 export { Violation }
 
@@ -391,4 +391,6 @@ export class World {
 
   /** Rings of all up, not removed peers; throws unless they are identical. */
   checkConverged (): void { checkConverged(this.nodes.values()) }
+  /** Whether every live peer holds the same ring (checkConverged's answer, without throwing). */
+  converged (): boolean { return isConverged(this.nodes.values()) }
 }
