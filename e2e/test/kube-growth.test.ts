@@ -4,7 +4,7 @@
  * There is one ring, owned by all three, and pods ping across nodes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildPlugin, waitFor } from '@weft/testkit'
+import { buildPlugin, teardownInOrder, waitFor } from '@weft/testkit'
 import { Lan } from '../src/lan.ts'
 import { KubeCluster } from '../src/cluster/cluster.ts'
 import type { KubeNode } from '../src/cluster/cluster.ts'
@@ -25,8 +25,7 @@ beforeAll(async () => {
   cluster = await KubeCluster.create({ label: 'growth' })
 }, 120_000)
 afterAll(async () => {
-  await cluster?.teardown()
-  await lan?.teardown()
+  await teardownInOrder(cluster, lan)
 })
 
 const grow = async (i: number): Promise<void> => {

@@ -9,7 +9,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { request } from 'node:https'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildPlugin, waitFor, WEFT_CNI } from '@weft/testkit'
+import { buildPlugin, teardownInOrder, waitFor, WEFT_CNI } from '@weft/testkit'
 import { Lan } from '../src/lan.ts'
 import { clusterSkipReason } from '../src/cluster/scenario.ts'
 import { KubeCluster, SERVICE } from '../src/cluster/cluster.ts'
@@ -30,8 +30,7 @@ beforeAll(async () => {
   nodes = [await cluster.join('node-1', await lan.add('n1', 1)), await cluster.join('node-2', await lan.add('n2', 2))]
 }, 180_000)
 afterAll(async () => {
-  await cluster?.teardown()
-  await lan?.teardown()
+  await teardownInOrder(cluster, lan)
 })
 
 /** A GET to the stand-in's socket of `node`, verified against the cluster CA as the Service address. */

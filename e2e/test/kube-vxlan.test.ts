@@ -4,7 +4,7 @@
  * routed pairs and the neighbouring one alike.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildPlugin, waitFor } from '@weft/testkit'
+import { buildPlugin, teardownInOrder, waitFor } from '@weft/testkit'
 import { VXLAN_DEVICE } from '@weft/routes'
 import { RoutedNet } from '../src/routed.ts'
 import { clusterSkipReason } from '../src/cluster/scenario.ts'
@@ -31,8 +31,7 @@ beforeAll(async () => {
   }
 }, 240_000)
 afterAll(async () => {
-  await cluster?.teardown()
-  await net?.teardown()
+  await teardownInOrder(cluster, net)
 })
 
 describe.skipIf(skip !== null)('VXLAN between nodes on two routed subnets', () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError } from '@weft/protocol'
 import { offsetOf, parseUniverse } from '@weft/ring'
 import type { AllocateResponse, ReportResponse } from '@weft/protocol'
-import { Cluster, namespaceSkipReason, onlyAddress, waitFor } from '@weft/testkit'
+import { Cluster, namespaceSkipReason, onlyAddress, teardownInOrder, waitFor } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import { Lan } from '../src/lan.ts'
 import type { Side } from '../src/lan.ts'
@@ -70,11 +70,7 @@ describe.skipIf(skipReason !== null)('a partition and its heal', () => {
     await waitFor('a, b and c to see each other', async () => (await Promise.all(names.map(async n => await sees(n, names.filter(o => o !== n))))).every(Boolean))
   })
   afterAll(async () => {
-    try {
-      await cluster?.teardown()
-    } finally {
-      await lan?.teardown()
-    }
+    await teardownInOrder(cluster, lan)
   })
 
   it('keeps both sides allocating, lets each side take in a new agent, and refuses a takeover to the minority', async () => {

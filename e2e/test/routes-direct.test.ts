@@ -6,7 +6,7 @@
  * a dead node's takeover are routed on every node. Prints how long routes took to follow.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, inNetns, inParallel, logEvents, must, namespaceSkipReason, waitFor } from '@weft/testkit'
+import { Cluster, inNetns, inParallel, logEvents, must, namespaceSkipReason, teardownInOrder, waitFor } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import { Lan } from '../src/lan.ts'
 import type { LanHost } from '../src/lan.ts'
@@ -80,12 +80,7 @@ describe.skipIf(skipReason !== null)('direct routing across three nodes on one L
     for (const name of ['a', 'b', 'c']) await addPods(name, 2)
   })
   afterAll(async () => {
-    try {
-      await cluster?.teardown()
-      await pods?.teardown()
-    } finally {
-      await lan?.teardown()
-    }
+    await teardownInOrder(cluster, pods, lan)
   })
 
   it('lets every pod ping every pod on the other nodes, and each host every pod', async () => {

@@ -6,7 +6,7 @@
  * pod on the other node in both families.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, inParallel, must, namespaceSkipReason, waitFor } from '@weft/testkit'
+import { Cluster, inParallel, must, namespaceSkipReason, teardownInOrder, waitFor } from '@weft/testkit'
 import { linkLocalOf, VXLAN_DEVICE, vtepMac, WEFT_PROTO } from '@weft/routes'
 import { Lan } from '../src/lan.ts'
 import type { LanHost } from '../src/lan.ts'
@@ -62,12 +62,7 @@ describe.skipIf(skipReason !== null)('dual-stack pods over a VXLAN tunnel betwee
     }
   })
   afterAll(async () => {
-    try {
-      await cluster?.teardown()
-      await pods?.teardown()
-    } finally {
-      await net?.teardown()
-    }
+    await teardownInOrder(cluster, pods, net)
   })
 
   it('gives every pod an IPv4 and an IPv6 address', () => {
@@ -124,12 +119,7 @@ describe.skipIf(skipReason !== null)('dual-stack pods routed directly between du
     }
   })
   afterAll(async () => {
-    try {
-      await cluster?.teardown()
-      await pods?.teardown()
-    } finally {
-      await lan?.teardown()
-    }
+    await teardownInOrder(cluster, pods, lan)
   })
 
   it('lets every pod ping every pod on the other node, in both families', async () => {

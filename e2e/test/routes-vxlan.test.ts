@@ -5,7 +5,7 @@
  * the tunnel and removes what a node deleted meanwhile left behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, inNetns, inParallel, must, namespaceSkipReason, run, waitFor } from '@weft/testkit'
+import { Cluster, inNetns, inParallel, must, namespaceSkipReason, run, teardownInOrder, waitFor } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import { VXLAN_DEVICE } from '@weft/routes'
 import type { LanHost } from '../src/lan.ts'
@@ -62,12 +62,7 @@ describe.skipIf(skipReason !== null)('vxlan routing across two subnets', () => {
     }
   })
   afterAll(async () => {
-    try {
-      await cluster?.teardown()
-      await pods?.teardown()
-    } finally {
-      await net?.teardown()
-    }
+    await teardownInOrder(cluster, pods, net)
   })
 
   it('has no L2 path between the subnets: c\'s address is not on a\'s link', async () => {
