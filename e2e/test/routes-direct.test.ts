@@ -117,7 +117,11 @@ describe.skipIf(skipReason !== null)('direct routing across three nodes on one L
     expect(given?.time).toBeDefined()
     console.log(`routes on every node followed a donation within ${routed - given!.time!} ms`)
     await addPods('d', 1)
-    expect(await crossPings(['a', 'd'])).toEqual([])
+    // d keeps evening out its share after the first donation: its pod may sit in space the others
+    // route a moment later, so the pings are waited for (bounded) before they must all pass.
+    let missed: string[] = []
+    await waitFor('a\'s and d\'s pods to reach each other', async () => (missed = await crossPings(['a', 'd'])).length === 0, 40, 250).catch(() => {})
+    expect(missed).toEqual([])
 
     const dId = (await d.agent.client.status()).peer.id
     await cluster.kill(d.agent)
