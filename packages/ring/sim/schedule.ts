@@ -97,7 +97,7 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
 }
 
 /** The split among `ids` with every member's record, as each peer writes its own. */
-function runningRing (u: Universe, ids: readonly PeerId[]): RingState {
+export function runningRing (u: Universe, ids: readonly PeerId[]): RingState {
   const r = Ring.empty(u)
   r.claimForPeers(ids)
   for (const p of ids) r.setMember(p, World.nodeName(p))

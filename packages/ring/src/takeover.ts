@@ -8,11 +8,11 @@
  */
 import { failRemoved } from './allocation.ts'
 import type { Core } from './core.ts'
-import { NACK_PEER_ALIVE, type Value, electorateNack, nack, quorumOf } from './paxos.ts'
+import { NACK_PEER_ALIVE, type Value, electorateNack, nack } from './paxos.ts'
 import { type Driver, type Policy, type ProposerState, ballotTimeout, due, newProposer, reply, run, start, tick, yieldTo } from './proposer.ts'
 import { ringChanged } from './ring-sync.ts'
 import type { PaxosMessage, PeerId, RequestId } from './types.ts'
-import { type VotingState, noteBallot, proposerEnv, recordOf, seenFor, vote } from './voting.ts'
+import { type VotingState, noteBallot, proposerEnv, quorumFor, recordOf, seenFor, vote } from './voting.ts'
 
 export interface Takeover {
   readonly id: RequestId
@@ -40,6 +40,7 @@ export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PRE
  */
 function electorate (s: Core, target: PeerId): PeerId[] {
   const known = s.ring.knownPeers()
+  if (s.faults.reachableElectorate === true) return known.filter(p => p === s.id || s.reachable.has(p))
   return known.includes(target) ? known : [...known, target]
 }
 
@@ -65,7 +66,7 @@ export function rmpeer (s: Core, ts: Takeovers, v: VotingState, id: RequestId, t
   const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline, voters: voters.length, proposer }
   if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, ts, v, t, [s.id]); return }
   const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
-  const q = quorumOf(t.voters)
+  const q = quorumFor(s)(t.voters)
   if (reachable < q) {
     s.out.fail(id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable (${target} counted), ${q} needed: a strict majority of the cluster must agree (if the others are gone for good too, force it)`, true)
     return
@@ -123,7 +124,7 @@ function voteOn (s: Core, v: VotingState, target: PeerId, msg: Extract<PaxosMess
   const record = recordOf(v, key)
   // Refusing is always safe in Paxos: a peer that can reach the target keeps a cut-off proposer
   // (or a Kubernetes node list that is wrong) from removing a live peer.
-  if (target === s.id || s.reachable.has(target)) return nack(msg.ballot, record, NACK_PEER_ALIVE)
+  if (target === s.id || (s.reachable.has(target) && s.faults.ignorePeerAlive !== true)) return nack(msg.ballot, record, NACK_PEER_ALIVE)
   const known = electorate(s, target).length
   if (msg.kind === 'prepare' && known > msg.electorate) return nack(msg.ballot, record, electorateNack(known))
   return vote(s, v, key, msg)
@@ -155,7 +156,7 @@ export function takeoverTick (s: Core, ts: Takeovers, v: VotingState): void {
       ts.delete(t.target)
       v.failures.set(takeoverKey(t.target), t.proposer.failures + (t.proposer.proposal === null ? 0 : 1))
       const n = Math.max(t.voters, t.proposer.electorate)
-      s.out.fail(t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.proposer.bestPromises} of ${n} peers answered, ${quorumOf(n)} needed`, true)
+      s.out.fail(t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.proposer.bestPromises} of ${n} peers answered, ${quorumFor(s)(n)} needed`, true)
     } else {
       const d = driver(s, ts, v, t)
       run(d, tick(t.proposer, d.env, d.policy))

@@ -8,6 +8,7 @@ import { prng } from '../sim/prng.ts'
 import { runKubeSchedule } from '../sim/kube-schedule.ts'
 import { runLivenessSchedule } from '../sim/liveness-schedule.ts'
 import { POOLS, runPoolsSchedule } from '../sim/pools.ts'
+import { type ReachabilityResult, runReachabilitySchedule } from '../sim/reachability-schedule.ts'
 import { runReplacements } from '../sim/replacements.ts'
 import { type ScheduleResult, runSchedule } from '../sim/schedule.ts'
 import { ENTRY_BOUND, runSharesSchedule } from '../sim/shares-schedule.ts'
@@ -32,6 +33,18 @@ async function sweepWith (run: Runner, seeds: number, maxPeers: number, faults?:
 const sweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runSchedule, seeds, maxPeers, faults)
 const livenessSweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runLivenessSchedule, seeds, maxPeers, faults)
 const kubeSweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runKubeSchedule, seeds, maxPeers, faults)
+
+/** Reachability schedules 1..seeds: the violations, and how many takeovers were decided (of a peer still up). */
+async function reachabilitySweep (seeds: number, maxPeers: number, faults?: Faults): Promise<{ bad: ReachabilityResult[], decisions: number, live: number }> {
+  let [decisions, live] = [0, 0]
+  const bad = await sweepWith((seed, o) => {
+    const r = runReachabilitySchedule(seed, o)
+    decisions += r.stats.decisions
+    live += r.stats.liveDecisions
+    return r
+  }, seeds, maxPeers, faults)
+  return { bad: bad as ReachabilityResult[], decisions, live }
+}
 
 const explain = (bad: readonly ScheduleResult[]): string =>
   bad.slice(0, 1).map(r => `seed ${r.seed}: ${r.violation}\n${r.trace.join('\n')}`).join('')
@@ -147,6 +160,23 @@ describe('simulator', () => {
     expect(bad.length).toBeGreaterThan(0)
     expect(bad.every(r => /liveness/.test(r.violation ?? '')), explain(bad)).toBe(true)
   })
+
+  it('reachability: over 150 schedules of up to 12 peers (cut, flapping and partitioned links), no peer is removed while half its electorate reaches it, and none gets two heirs', async () => {
+    const { bad, decisions, live } = await reachabilitySweep(150, 12)
+    expect(bad.length, explain(bad)).toBe(0)
+    // Not vacuous: the schedules do decide takeovers, also of peers alive but cut off from most.
+    expect(decisions).toBeGreaterThan(50)
+    expect(live).toBeGreaterThan(10)
+  })
+
+  for (const [fault, name] of [['ignorePeerAlive', 'an acceptor that ignores peer-alive'], ['reachableElectorate', 'an electorate of the reachable peers only'], ['halfQuorum', 'a quorum of half the electorate']] as const) {
+    it(`reachability: catches ${name}`, async () => {
+      const { bad, decisions } = await reachabilitySweep(60, 12, { [fault]: true })
+      expect(decisions).toBeGreaterThan(20)
+      expect(bad.some(r => /^Violation: removed while reachable/.test(r.violation ?? '')), explain(bad)).toBe(true)
+      expect(bad.every(r => /removed while reachable|takeover twice/.test(r.violation ?? '')), explain(bad)).toBe(true)
+    })
+  }
 
   it('catches a donor that keeps allocating in what it gave away', async () => {
     const bad = await sweep(60, 10, { donorKeeps: true })
