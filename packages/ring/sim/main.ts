@@ -75,6 +75,7 @@ function runAll (): void {
       console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
       for (const line of r.trace) console.log(`  ${line}`)
     }
+    if (r.sizes !== undefined) console.log(`seed ${r.seed} (${r.peers} peers): ring ${r.sizes.ring} bytes, largest message ${r.sizes.largestMessage} bytes, ${((performance.now() - started) / 1000).toFixed(1)} s so far`)
     if ((i + 1) % every === 0 && i + 1 < seeds) {
       console.log(`... ${i + 1}/${seeds} schedules, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(1)} s`)
     }
