@@ -56,13 +56,11 @@ if (values.shares === true) {
 
 function runAll (): void {
   let violations = 0
-  let decided = 0
-  let decidedAlive = 0
+  const decided = { decisions: 0, liveDecisions: 0, contested: 0, refused: 0 }
   // The reachability schedules also tell how many takeovers they decided: the check was not vacuous.
   const reachability = (seed: number, o: ReachabilityOptions): ScheduleResult => {
     const r = runReachabilitySchedule(seed, o)
-    decided += r.stats.decisions
-    decidedAlive += r.stats.liveDecisions
+    for (const k of Object.keys(decided) as Array<keyof typeof decided>) decided[k] += r.stats[k]
     return r
   }
   const started = performance.now()
@@ -81,7 +79,7 @@ function runAll (): void {
     }
   }
   console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
-  if (values.reachability === true) console.log(`takeovers decided: ${decided} (of a peer still up: ${decidedAlive})`)
+  if (values.reachability === true) console.log(`takeovers decided: ${decided.decisions} (of a peer still up: ${decided.liveDecisions}; while a voter reached it: ${decided.contested}); rmpeer refused peer-alive: ${decided.refused}`)
   console.log(`schedules: ${seeds}  violations: ${violations}`)
   process.exitCode = violations > 0 ? 1 : 0
 }

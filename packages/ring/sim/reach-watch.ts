@@ -22,6 +22,10 @@ export interface ReachStats {
   decisions: number
   /** Of those, of a target that was up when it was decided (cut off from most, but alive). */
   liveDecisions: number
+  /** Of those, decided while some voter other than the target reached it throughout the vote. */
+  contested: number
+  /** rmpeer requests refused with `peer-alive` (the target answered, or a voter reaches it). */
+  refused: number
 }
 
 interface Ballot { readonly id: string, readonly at: number }
@@ -41,7 +45,7 @@ export class ReachWatch implements Watch {
   private readonly prepares = new Map<string, Prepared>()
   /** Targets decided while not dead: the schedule stops them for good (their node is gone). */
   readonly removedAlive: PeerId[] = []
-  readonly stats: ReachStats = { decisions: 0, liveDecisions: 0 }
+  readonly stats: ReachStats = { decisions: 0, liveDecisions: 0, contested: 0, refused: 0 }
 
   attach (w: World): void { this.world = w }
 
@@ -90,6 +94,7 @@ export class ReachWatch implements Watch {
     this.prepares.delete(key)
     this.stats.decisions++
     if (this.upSince.has(dead)) this.stats.liveDecisions++
+    if (saw.some(y => y !== dead)) this.stats.contested++
     if (2 * saw.length >= voters.length) throw new Violation(`removed while reachable: ${by} decided ${dead} goes to ${heir}, but ${saw.length} of its ${voters.length} voters reached ${dead} or were it, throughout the vote: [${saw.join(' ')}]`)
     if (!this.world!.ids('dead').includes(dead)) this.removedAlive.push(dead)
   }

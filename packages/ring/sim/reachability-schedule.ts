@@ -61,6 +61,7 @@ export function runReachabilitySchedule (seed: number, opts: ReachabilityOptions
   let violation: string | null = null
   try {
     world.addAll(ids, init, runningRing(universe, ids))
+    world.updateReachability()
     const driver = new Driver(world, rnd, watch, init, n)
     for (let e = 0; e < (opts.events ?? 400); e++) {
       driver.step()
@@ -73,6 +74,7 @@ export function runReachabilitySchedule (seed: number, opts: ReachabilityOptions
     world.settle(QUIET_TICKS)
     world.check(true)
     world.checkConverged()
+    watch.stats.refused = driver.refused()
   } catch (e) {
     if (!(e instanceof Violation) && !(e instanceof InvariantError)) throw e
     violation = `${e.name}: ${e.message}`
@@ -96,6 +98,7 @@ class Driver {
   private keys = 0
   private flaps: Flap[] = []
   private wanted: Wanted[] = []
+  private readonly requests: RequestId[] = []
   /** Peers on the split-off side of the current partition (empty when whole). */
   private side: PeerId[] = []
 
@@ -249,13 +252,21 @@ class Driver {
       if (this.w.ids('up').includes(x.by)) {
         x.retries++
         x.request = this.w.rmpeer(x.by, x.target)
+        this.requests.push(x.request)
       }
     }
     this.wanted = this.wanted.filter(x => x.retries < RETRIES)
   }
 
   private rmpeer (by: PeerId, target: PeerId): void {
-    this.wanted.push({ by, target, request: this.w.rmpeer(by, target), retries: 0 })
+    const request = this.w.rmpeer(by, target)
+    this.requests.push(request)
+    this.wanted.push({ by, target, request, retries: 0 })
+  }
+
+  /** How many of the rmpeer requests were refused with `peer-alive`. */
+  refused (): number {
+    return this.requests.filter(id => { const r = this.w.result(id); return r !== undefined && !r.ok && r.error.code === 'peer-alive' }).length
   }
 
   private shuffled<T> (xs: readonly T[]): T[] {

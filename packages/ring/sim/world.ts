@@ -321,6 +321,8 @@ export class World {
     while (node.state === 'up' && node.peer!.hasReady()) {
       const rd = node.peer!.ready()
       if (rd.persist !== null) node.disk.apply(rd.persist)
+      // A decision is made once persisted: noted even if the peer crashes before it says so.
+      for (const e of rd.events) if (e.kind === 'takeover') this.noteTakeover(node.id, e.peer, e.heir)
       if (rd.persist !== null && this.rnd.chance(this.opts.crashAfterPersist ?? 0)) {
         this.trace.add(`${node.id} crashes between persist and send`)
         this.crash(node.id)
@@ -333,7 +335,6 @@ export class World {
       }
       for (const c of rd.completions) this.complete(node, c)
       for (const e of rd.events) {
-        if (e.kind === 'takeover') this.noteTakeover(node.id, e.peer, e.heir)
         if (e.kind !== 'space-given' && e.kind !== 'space-received') this.trace.add(`${node.id} event ${JSON.stringify(e, big)}`)
       }
       node.peer!.advance()

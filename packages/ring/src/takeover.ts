@@ -33,7 +33,8 @@ export const takeoverKey = (target: PeerId): string => PREFIX + target
 export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PREFIX) && key.length > PREFIX.length ? key.slice(PREFIX.length) as PeerId : null
 
 /**
- * Who votes on removing `target`: every peer the ring names that is not removed, `target` too. It
+ * Who votes on removing `target`: every peer the ring names that is not removed (or whose removal is
+ * not settled yet), `target` too. It
  * never votes yes, but counting it means a quorum is a strict majority of the whole cluster: a side
  * of a partition that holds half or less cannot take over a peer that is only cut off (and alive on
  * the other side), and a peer alone with the dead one can never decide on its own say.
@@ -41,7 +42,11 @@ export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PRE
 function electorate (s: Core, target: PeerId): PeerId[] {
   const known = s.ring.knownPeers()
   if (s.faults.reachableElectorate === true) return known.filter(p => p === s.id || s.reachable.has(p))
-  return known.includes(target) ? known : [...known, target]
+  // A peer removed still counts until its removal is settled: peers that have not heard of it yet
+  // count it, and views of who votes must overlap (the reachability schedules found two heirs
+  // when a side that had removed a peer cut off from it voted among the fewer peers left).
+  const unsettled = s.ring.removals().filter(r => !s.ring.settled(r.peer)).map(r => r.peer)
+  return [...new Set([...known, ...unsettled, target])]
 }
 
 /**

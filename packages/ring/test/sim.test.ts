@@ -174,7 +174,7 @@ describe('simulator', () => {
       const { bad, decisions } = await reachabilitySweep(60, 12, { [fault]: true })
       expect(decisions).toBeGreaterThan(20)
       expect(bad.some(r => /^Violation: removed while reachable/.test(r.violation ?? '')), explain(bad)).toBe(true)
-      expect(bad.every(r => /removed while reachable|takeover twice/.test(r.violation ?? '')), explain(bad)).toBe(true)
+      expect(bad.every(r => /removed while reachable|takeover twice|exclusivity|convergence/.test(r.violation ?? '')), explain(bad)).toBe(true)
     })
   }
 
