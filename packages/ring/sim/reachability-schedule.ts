@@ -193,7 +193,7 @@ class Driver {
   }
 
   /**
-   * A partition that puts a target X on a side with a minority, half or a majority of the others;
+   * A partition that puts a target X alone or on a side holding a minority, half or a majority of the cluster;
    * the other side (sometimes X's own too) rmpeers X, or each side rmpeers a peer of the other.
    */
   private isolate (up: readonly PeerId[]): void {
