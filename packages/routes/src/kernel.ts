@@ -1,7 +1,8 @@
 /**
  * The thin executor: reads the kernel with `ip -json` and `bridge -json`, writes with `ip -batch` and
- * `bridge -batch`, reads and writes /proc/sys, and reads /sys/class/net. Nothing human-oriented is parsed: JSON on the way in,
- * and on the way out only the batch's "Command failed -:N" markers, to name the commands that failed.
+ * `bridge -batch`, reads and writes /proc/sys, and reads /sys/class/net. Nothing human-oriented is
+ * parsed: JSON on the way in, and on the way out only the batch's "Command failed -:N" markers, to name
+ * the commands that failed.
  * With `netns`, every command runs in that network namespace (for tests; the agent runs in the node's).
  */
 import { execFile } from 'node:child_process'

@@ -112,7 +112,7 @@ export interface ObservedFdb {
   readonly dst: string
 }
 
-/** A bridge's MAC as the kernel holds it: its address when it has none. */
+/** The address `ip` shows for a device without a MAC (a bridge with no port and none given). */
 export const NO_MAC = '00:00:00:00:00:00'
 
 export interface ObservedBridge {
