@@ -34,10 +34,10 @@ export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PRE
 
 /**
  * Who votes on removing `target`: every peer the ring names that is not removed (or whose removal is
- * not settled yet), `target` too. It
- * never votes yes, but counting it means a quorum is a strict majority of the whole cluster: a side
- * of a partition that holds half or less cannot take over a peer that is only cut off (and alive on
- * the other side), and a peer alone with the dead one can never decide on its own say.
+ * not settled yet), `target` too. It never votes yes, but counting it means a quorum is a strict
+ * majority of the whole cluster: a side of a partition that holds half or less cannot take over a
+ * peer that is only cut off (and alive on the other side), and a peer alone with the dead one can
+ * never decide on its own say.
  */
 function electorate (s: Core, target: PeerId): PeerId[] {
   const known = s.ring.knownPeers()
