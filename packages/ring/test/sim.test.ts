@@ -123,6 +123,32 @@ function tie (faults?: Faults): World {
   return w
 }
 
+/**
+ * a, b and d remove c, cut off; a partition parts a and b from d before d hears of it. j1 joins a's
+ * side, j2 and j3 d's; e dies, and both sides rmpeer it. a's side knows 5 peers besides c and holds
+ * 3 of them, d's knows 7 and holds 4: only if c still counts on a's side (its removal is not settled)
+ * do the two majorities overlap.
+ */
+function electoratesApart (): { w: World, left: number, right: number } {
+  const w = seeded([A, B, C, D, E])
+  const [J1, J2, J3] = ['j1', 'j2', 'j3'].map(asPeerId) as [PeerId, PeerId, PeerId]
+  w.partition([C])
+  w.rmpeer(A, C)
+  for (let i = 0; i < 1000 && !w.peer(A).ring().removed.some(r => r.peer === C); i++) w.deliver(1)
+  expect(w.peer(A).ring().removed).toEqual([{ peer: C, heir: A }])
+  w.heal()
+  w.partition([A, B])
+  w.add(J1, { kind: 'seed', peers: [A, B, C, D, E] })
+  w.partition([J1])
+  for (const j of [J2, J3]) w.add(j, { kind: 'seed', peers: [A, B, C, D, E] })
+  w.settle(20)
+  expect(w.peer(D).ring().removed).toEqual([])
+  w.kill(E)
+  const [left, right] = [w.rmpeer(A, E), w.rmpeer(D, E)]
+  w.settle(150)
+  return { w, left, right }
+}
+
 describe('simulator', () => {
   it('holds every invariant over 500 schedules of up to 50 peers', async () => {
     const bad = await sweep(500, 50)
@@ -167,6 +193,12 @@ describe('simulator', () => {
     // Not vacuous: the schedules do decide takeovers, also of peers alive but cut off from most.
     expect(decisions).toBeGreaterThan(50)
     expect(live).toBeGreaterThan(10)
+  })
+
+  it('a removed peer counts in the electorate until its removal is settled, so two sides that each took in joiners cannot both remove a dead peer', () => {
+    const { w, left, right } = electoratesApart()
+    expect(w.result(left)).toMatchObject({ ok: false, error: { code: 'no-quorum' } })
+    expect(w.result(right)).toMatchObject({ ok: true })
   })
 
   for (const [fault, name] of [['ignorePeerAlive', 'an acceptor that ignores peer-alive'], ['reachableElectorate', 'an electorate of the reachable peers only'], ['halfQuorum', 'a quorum of half the electorate']] as const) {
