@@ -4,15 +4,16 @@
  * which keeps one stream per peer, can lose a peer when the connection its stream ran on closes
  * while the other stays: that peer then stays connected but shows unreachable. So a duplicate is
  * closed by a rule both ends apply alike (keep what the lower peer id dialled), and a peer that is
- * connected but has not been subscribed in gossipsub's view for `RELINK_MS` has its connections closed, to be
- * dialled afresh by the dial loop.
+ * connected but not subscribed in gossipsub's view has its connections closed, to be dialled afresh
+ * by the dial loop: at the next pass but one if it was subscribed before (gossipsub lost it; agents
+ * never unsubscribe), after `RELINK_MS` if it never was (its subscription may still be on the way).
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Connection } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
 import type { Logger } from './log.ts'
 
-/** How long a connected peer may be missing from gossipsub (subscriptions travel after identify, slowly on a busy machine). */
+/** How long a newly connected peer may be missing from gossipsub (subscriptions travel after identify, slowly on a busy machine). */
 export const RELINK_MS = 15_000
 
 /** The connection fields the duplicate rule reads. */
@@ -40,15 +41,20 @@ export class Links {
   readonly #topic: string
   /** Connected peers not subscribed in gossipsub's view, and since when. */
   readonly #missing = new Map<string, number>()
+  /** Connected peers seen subscribed since they connected. */
+  readonly #seen = new Set<string>()
 
   constructor (node: Libp2p<{ pubsub: GossipSub }>, topic: string, log: Logger) {
     this.#node = node
     this.#topic = topic
     this.#log = log
+    node.addEventListener('connection:open', (evt) => this.#opened(evt.detail))
+    // A peer that comes back on a new connection gets the long wait again.
+    node.addEventListener('peer:disconnect', (evt) => this.#seen.delete(evt.detail.toString()))
   }
 
   /** A connection opened: if its peer now has two, the surplus one goes (before identify uses it, mostly). */
-  opened (conn: Connection): void {
+  #opened (conn: Connection): void {
     const peer = conn.remotePeer
     const conns = this.#node.getConnections(peer).filter(c => c.status === 'open')
     if (conns.length < 2) return
@@ -61,20 +67,23 @@ export class Links {
     }
   }
 
-  /** One pass of the dial loop: connected peers not subscribed for RELINK_MS are disconnected. */
+  /** One pass of the dial loop: connected peers gossipsub lost, or never had for RELINK_MS, are disconnected. */
   repair (now: number): void {
     const known = new Set(this.#node.services.pubsub.getSubscribers(this.#topic).map(p => p.toString()))
     const connected = new Map(this.#node.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer]))
     for (const peer of this.#missing.keys()) if (!connected.has(peer)) this.#missing.delete(peer)
+    for (const peer of this.#seen) if (!connected.has(peer)) this.#seen.delete(peer)
     for (const [peer, id] of connected) {
       if (known.has(peer)) {
         this.#missing.delete(peer)
+        this.#seen.add(peer)
         continue
       }
       const since = this.#missing.get(peer)
       if (since === undefined) { this.#missing.set(peer, now); continue }
-      if (now - since < RELINK_MS) continue
+      if (!this.#seen.has(peer) && now - since < RELINK_MS) continue
       this.#missing.delete(peer)
+      this.#seen.delete(peer)
       this.#log.info({ event: 'peer-relinked', peer }, 'connected but not in gossip: reconnecting')
       this.#node.hangUp(id).catch((err: unknown) => this.#log.debug({ peer, err: (err as Error).message }, 'hang-up failed'))
     }

@@ -229,7 +229,6 @@ export class Mesh {
     })
     pubsub.addEventListener('subscription-change', () => this.#updateReachable(handlers))
     node.addEventListener('peer:connect', () => this.#updateReachable(handlers))
-    node.addEventListener('connection:open', (evt) => this.#links.opened(evt.detail))
     node.addEventListener('peer:disconnect', (evt) => {
       this.#book.delete(evt.detail.toString())
       this.#updateReachable(handlers)
