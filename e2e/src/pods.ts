@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WEFT_PROTO } from '@weft/routes'
 import { addNetns, buildPlugin, cniEnv, delNetns, execPlugin, inNetns, must, resultAddresses, run, SYSTEM_CNI_DIR, uniqueName, WEFT_CNI, which } from '@weft/testkit'
+import type { PluginRun } from '@weft/testkit'
 
 export interface PodNode {
   readonly netns: string
@@ -24,6 +25,8 @@ export interface Pod {
   readonly address: string
   /** Every address of the result, one per pool (both families on a dual-stack agent). */
   readonly addresses: readonly string[]
+  /** The ADD's result, which a runtime caches for CHECK and DEL. */
+  readonly result: Record<string, unknown>
 }
 
 export class Pods {
@@ -43,11 +46,37 @@ export class Pods {
     return new Pods(dir, await which('ip') ?? 'ip')
   }
 
-  /** ADD of a new pod on `node`; throws with the plugin's output if it fails. */
-  async add (node: PodNode, label: string): Promise<Pod> {
+  /** A new pod's network namespace (removed by `teardown`). */
+  async sandbox (label: string): Promise<string> {
     const netns = uniqueName(label)
     await addNetns(netns)
     this.#made.push(netns)
+    return netns
+  }
+
+  /** Removes a pod's namespace, its end of the veth with it (as a runtime removes a failed sandbox). */
+  async removeSandbox (netns: string): Promise<void> {
+    await delNetns(netns)
+    this.#made.splice(this.#made.indexOf(netns), 1)
+  }
+
+  /** ADD of a new pod on `node`; throws with the plugin's output if it fails. */
+  async add (node: PodNode, label: string): Promise<Pod> {
+    const netns = await this.sandbox(label)
+    const r = await this.run('ADD', node, netns)
+    const addresses = resultAddresses(r.json).map(a => a.split('/')[0] ?? a)
+    const address = addresses[0]
+    if (r.code !== 0 || r.json === undefined || address === undefined) throw new Error(`bridge ADD on ${node.netns} failed (${r.code}): ${r.stdout}${r.stderr}`)
+    return { netns, address, addresses, result: r.json }
+  }
+
+  /** CHECK of a pod with its cached result: the plugin's run, for the caller to judge. */
+  async check (node: PodNode, pod: Pod): Promise<PluginRun> {
+    return await this.run('CHECK', node, pod.netns, pod.result)
+  }
+
+  /** One command of the `bridge` plugin for the pod in `netns`, run in the node's namespace. */
+  async run (command: 'ADD' | 'CHECK' | 'DEL', node: PodNode, netns: string, prevResult?: Record<string, unknown>): Promise<PluginRun> {
     const conf = {
       cniVersion: '1.0.0',
       name: 'weft-routes',
@@ -56,14 +85,11 @@ export class Pods {
       isGateway: true,
       ipMasq: false,
       ...(node.mtu === undefined ? {} : { mtu: node.mtu }),
-      ipam: { type: 'weft', socket: node.socketPath, routes: [{ dst: '0.0.0.0/0' }] }
+      ipam: { type: 'weft', socket: node.socketPath, routes: [{ dst: '0.0.0.0/0' }] },
+      ...(prevResult === undefined ? {} : { prevResult })
     }
-    const env = cniEnv({ command: 'ADD', containerId: `ctr-${netns}`, ifname: 'eth0', netns: `/var/run/netns/${netns}`, path: `${SYSTEM_CNI_DIR}:${this.#pluginDir}` })
-    const r = await execPlugin([this.#ip, 'netns', 'exec', node.netns, join(SYSTEM_CNI_DIR, 'bridge')], env, JSON.stringify(conf))
-    const addresses = resultAddresses(r.json).map(a => a.split('/')[0] ?? a)
-    const address = addresses[0]
-    if (r.code !== 0 || address === undefined) throw new Error(`bridge ADD on ${node.netns} failed (${r.code}): ${r.stdout}${r.stderr}`)
-    return { netns, address, addresses }
+    const env = cniEnv({ command, containerId: `ctr-${netns}`, ifname: 'eth0', netns: `/var/run/netns/${netns}`, path: `${SYSTEM_CNI_DIR}:${this.#pluginDir}` })
+    return await execPlugin([this.#ip, 'netns', 'exec', node.netns, join(SYSTEM_CNI_DIR, 'bridge')], env, JSON.stringify(conf))
   }
 
   async teardown (): Promise<void> {

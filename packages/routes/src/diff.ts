@@ -3,7 +3,7 @@
  * lines, and the settings to write. Pure. Only what weft owns is removed: routes marked with its
  * protocol number, and entries on its own VXLAN device.
  */
-import { VXLAN_DEVICE, WEFT_PROTO } from './types.ts'
+import { NO_MAC, VXLAN_DEVICE, WEFT_PROTO } from './types.ts'
 import type { DesiredState, ObservedState, Route, Sysctl } from './types.ts'
 
 export interface Changes {
@@ -32,8 +32,15 @@ export function diff (want: DesiredState, have: ObservedState): Changes {
   const bridge: string[] = []
   for (const name of want.bridges) {
     const b = have.bridges.get(name)
-    if (b === undefined) ip.push(`link add ${name}${want.bridgeMac === null ? '' : ` address ${want.bridgeMac}`} type bridge`, `link set ${name} up`)
-    else if (!b.up) ip.push(`link set ${name} up`)
+    if (b === undefined) {
+      ip.push(`link add ${name}${want.bridgeMac === null ? '' : ` address ${want.bridgeMac}`} type bridge`, `link set ${name} up`)
+      continue
+    }
+    // One the bridge plugin made before the agent: pinned now, so that its MAC stops following its
+    // ports; without a node address, to the MAC it has (none to pin with no port).
+    const pin = b.pinned ? null : want.bridgeMac ?? (b.mac === NO_MAC ? null : b.mac)
+    if (pin !== null) ip.push(`link set dev ${name} address ${pin}`)
+    if (!b.up) ip.push(`link set ${name} up`)
   }
 
   const v = want.vxlan

@@ -1,15 +1,16 @@
 /**
  * The thin executor: reads the kernel with `ip -json` and `bridge -json`, writes with `ip -batch` and
- * `bridge -batch`, and reads and writes /proc/sys. Nothing human-oriented is parsed: JSON on the way in,
- * and on the way out only the batch's "Command failed -:N" markers, to name the commands that failed.
+ * `bridge -batch`, reads and writes /proc/sys, and reads /sys/class/net. Nothing human-oriented is
+ * parsed: JSON on the way in, and on the way out only the batch's "Command failed -:N" markers, to name
+ * the commands that failed.
  * With `netns`, every command runs in that network namespace (for tests; the agent runs in the node's).
  */
 import { execFile } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Changes } from './diff.ts'
-import { VXLAN_DEVICE, WEFT_PROTO } from './types.ts'
-import type { DesiredState, Family, ObservedFdb, ObservedNeighbour, ObservedRoute, ObservedState, ObservedVxlan } from './types.ts'
+import { NO_MAC, VXLAN_DEVICE, WEFT_PROTO } from './types.ts'
+import type { DesiredState, Family, ObservedBridge, ObservedFdb, ObservedNeighbour, ObservedRoute, ObservedState, ObservedVxlan } from './types.ts'
 
 /** One command that did not go through, with the kernel's answer. */
 export interface Failure {
@@ -30,6 +31,9 @@ interface Output {
 }
 
 const PROC_SYS = '/proc/sys'
+const SYS_NET = '/sys/class/net'
+/** `addr_assign_type` of a MAC given by hand (NET_ADDR_SET): the kernel keeps it. */
+const ADDR_SET = '3'
 /** iproute2 lives in sbin, which a container's or a test's PATH may lack. */
 const TOOL_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/usr/bin:/sbin:/bin`
 type Json = Record<string, unknown>
@@ -48,15 +52,15 @@ export class Kernel {
     const [routes4, routes6, bridges, vxlan, neighbours, fdb, sysctls] = await Promise.all([
       this.#routes(4, want.families.includes(4)),
       this.#routes(6, want.families.includes(6)),
-      Promise.all(want.bridges.map(async name => [name, await this.#link(name)] as const)),
+      Promise.all(want.bridges.map(async name => [name, await this.#bridge(name)] as const)),
       this.#vxlan(),
       this.#neighbours(),
       this.#fdb(),
-      Promise.all(want.sysctls.map(async s => [s.path, await this.#readSysctl(s.path)] as const))
+      Promise.all(want.sysctls.map(async s => [s.path, await this.#readFile(join(PROC_SYS, s.path))] as const))
     ])
     return {
       routes: [...routes4, ...routes6],
-      bridges: new Map(bridges.flatMap(([name, link]) => link === null ? [] : [[name, { up: flags(link).includes('UP') }] as const])),
+      bridges: new Map(bridges.flatMap(([name, b]) => b === null ? [] : [[name, b] as const])),
       vxlan,
       neighbours,
       fdb,
@@ -118,6 +122,17 @@ export class Kernel {
     return parseArray(r.stdout)[0] ?? null
   }
 
+  async #bridge (name: string): Promise<ObservedBridge | null> {
+    const l = await this.#link(name)
+    if (l === null) return null
+    const mac = typeof l.address === 'string' ? l.address : NO_MAC
+    // sysfs shows the devices of the namespace it was mounted in: trusted only when its device is this
+    // one. Otherwise a MAC the bridge has is taken as pinned, and only an all-zero one as not.
+    const [index, type] = await Promise.all(['ifindex', 'addr_assign_type'].map(async f => await this.#readFile(join(SYS_NET, name, f))))
+    const pinned = index === String(l.ifindex) && type !== null ? type === ADDR_SET : mac !== NO_MAC
+    return { up: flags(l).includes('UP'), mac, pinned }
+  }
+
   async #vxlan (): Promise<ObservedVxlan | null> {
     const l = await this.#link(VXLAN_DEVICE, true)
     if (l === null) return null
@@ -150,9 +165,10 @@ export class Kernel {
     return parseArray(r.stdout).flatMap(f => typeof f.mac === 'string' && typeof f.dst === 'string' ? [{ mac: f.mac, dst: f.dst }] : [])
   }
 
-  async #readSysctl (path: string): Promise<string | null> {
-    if (this.#netns === undefined) return await readFile(join(PROC_SYS, path), 'utf8').then(v => v.trim(), () => null)
-    const r = await this.#run(['cat', join(PROC_SYS, path)])
+  /** A file's text, trimmed, or null when it cannot be read. */
+  async #readFile (path: string): Promise<string | null> {
+    if (this.#netns === undefined) return await readFile(path, 'utf8').then(v => v.trim(), () => null)
+    const r = await this.#run(['cat', path])
     return r.code === 0 ? r.stdout.trim() : null
   }
 

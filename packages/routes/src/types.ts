@@ -72,9 +72,10 @@ export interface DesiredState {
   /** The pools' pod bridges: made if missing (before the first pod), so their settings can be in place. */
   readonly bridges: readonly string[]
   /**
-   * The MAC a bridge is made with (the same for each: every bridge is an L2 segment of its own), when this node's address is known. A bridge made without one
-   * takes its lowest port's MAC, which moves as pods come and go (and the bridge plugin's own
-   * pinning of it can race the making): CHECK then finds the MAC changed.
+   * The MAC a bridge is made with, and pinned to when found unpinned (the same for each: every bridge
+   * is an L2 segment of its own), when this node's address is known. An unpinned bridge takes its
+   * lowest port's MAC, which moves as pods come and go (CHECK then finds it changed), and is all-zero
+   * with no port, which the bridge plugin reads and then fails to pin ("could not set bridge's mac").
    */
   readonly bridgeMac: string | null
   readonly routes: readonly Route[]
@@ -111,12 +112,22 @@ export interface ObservedFdb {
   readonly dst: string
 }
 
-/** What the executor read from the kernel (`ip -json`, `bridge -json`, /proc/sys). */
+/** The address `ip` shows for a device without a MAC (a bridge with no port and none given). */
+export const NO_MAC = '00:00:00:00:00:00'
+
+export interface ObservedBridge {
+  readonly up: boolean
+  readonly mac: string
+  /** Given a MAC (at its making or later), which the kernel then keeps; else the MAC follows its ports. */
+  readonly pinned: boolean
+}
+
+/** What the executor read from the kernel (`ip -json`, `bridge -json`, /proc/sys, /sys/class/net). */
 export interface ObservedState {
   /** weft's routes (proto 157) in the main table, of both families. */
   readonly routes: readonly ObservedRoute[]
   /** The wanted bridges that exist, by name. */
-  readonly bridges: ReadonlyMap<string, { readonly up: boolean }>
+  readonly bridges: ReadonlyMap<string, ObservedBridge>
   readonly vxlan: ObservedVxlan | null
   readonly neighbours: readonly ObservedNeighbour[]
   readonly fdb: readonly ObservedFdb[]

@@ -8,8 +8,11 @@ const P = asPeerId('peer-b')
 const route = (dst: string, via = '192.0.2.2') => ({ dst: dst as Cidr, via, onlink: false, peer: P })
 const want = (over: Partial<DesiredState> = {}): DesiredState =>
   ({ families: [4], bridges: ['weft0'], bridgeMac: null, routes: [], vxlan: null, sysctls: [], unroutable: [], ...over })
+const D = '0a:62:c6:12:4d:01'
+/** A bridge the agent made, or the plugin pinned: its MAC is kept. */
+const pinnedUp = { up: true, mac: D, pinned: true }
 const have = (over: Partial<ObservedState> = {}): ObservedState =>
-  ({ routes: [], bridges: new Map([['weft0', { up: true }]]), vxlan: null, neighbours: [], fdb: [], sysctls: new Map(), ...over })
+  ({ routes: [], bridges: new Map([['weft0', pinnedUp]]), vxlan: null, neighbours: [], fdb: [], sysctls: new Map(), ...over })
 const tunnel: VxlanPlan = { device: 'weft-vxlan', vni: 6784, port: 6784, local: '192.0.2.1', mac: '0a:77:c0:00:02:01', mtu: 1450, peers: [{ address: '192.0.2.2', mac: '0a:77:c0:00:02:02' }], linkLocals: [] }
 const held = { vni: 6784, port: 6784, local: '192.0.2.1', learning: false, mac: '0a:77:c0:00:02:01', mtu: 1450, up: true }
 
@@ -21,14 +24,31 @@ describe('the diff', () => {
   })
 
   it('makes a missing bridge with the MAC derived from the node, so it never floats with its ports', () => {
-    const c = diff(want({ bridgeMac: '0a:62:c6:12:4d:01' }), have({ bridges: new Map() }))
-    expect(c.ip).toEqual(['link add weft0 address 0a:62:c6:12:4d:01 type bridge', 'link set weft0 up'])
+    const c = diff(want({ bridgeMac: D }), have({ bridges: new Map() }))
+    expect(c.ip).toEqual([`link add weft0 address ${D} type bridge`, 'link set weft0 up'])
+  })
+
+  it('pins the MAC of a bridge the plugin made first, with no port (all-zero) or with ports (floating)', () => {
+    for (const mac of ['00:00:00:00:00:00', 'fe:13:35:17:38:7a']) {
+      expect(diff(want({ bridgeMac: D }), have({ bridges: new Map([['weft0', { up: true, mac, pinned: false }]]) })).ip)
+        .toEqual([`link set dev weft0 address ${D}`])
+    }
+  })
+
+  it('leaves a pinned MAC as it is, though not the derived one: the pods\' cached results name it', () => {
+    expect(diff(want({ bridgeMac: D }), have({ bridges: new Map([['weft0', { up: true, mac: 'fe:13:35:17:38:7a', pinned: true }]]) })).ip).toEqual([])
+  })
+
+  it('without a node address, pins a floating bridge to the MAC it has, and cannot pin one with no MAC', () => {
+    expect(diff(want(), have({ bridges: new Map([['weft0', { up: false, mac: 'fe:13:35:17:38:7a', pinned: false }]]) })).ip)
+      .toEqual(['link set dev weft0 address fe:13:35:17:38:7a', 'link set weft0 up'])
+    expect(diff(want(), have({ bridges: new Map([['weft0', { up: true, mac: '00:00:00:00:00:00', pinned: false }]]) })).ip).toEqual([])
   })
 
   it('makes each missing pod bridge and sets up one that is down, leaving one that is up', () => {
-    const c = diff(want({ bridges: ['weft0', 'weft1', 'weft2'], bridgeMac: '0a:62:c6:12:4d:01' }),
-      have({ bridges: new Map([['weft0', { up: true }], ['weft2', { up: false }]]) }))
-    expect(c.ip).toEqual(['link add weft1 address 0a:62:c6:12:4d:01 type bridge', 'link set weft1 up', 'link set weft2 up'])
+    const c = diff(want({ bridges: ['weft0', 'weft1', 'weft2'], bridgeMac: D }),
+      have({ bridges: new Map([['weft0', pinnedUp], ['weft2', { ...pinnedUp, up: false }]]) }))
+    expect(c.ip).toEqual([`link add weft1 address ${D} type bridge`, 'link set weft1 up', 'link set weft2 up'])
   })
 
   it('deletes its stale routes, replaces missing or changed ones, makes a missing bridge, writes changed settings', () => {

@@ -193,4 +193,26 @@ describe.skipIf(skipReason !== null)('the executor in a network namespace', () =
     await waitFor('the moved pool\'s routes to go', async () => !(await routes()).some(r => r.dst.startsWith('172.20.')))
     await must(inNetns(ns, ['ip', 'link', 'del', 'weft1']))
   })
+
+  it('pins the MAC of a bridge made before it, which follows its port, and leaves one given a MAC as it is', async () => {
+    const moved = parseUniverse('172.20.0.0/16')
+    const addresses = { 'peer-a': '192.0.2.1', 'peer-b': '192.0.2.2', 'peer-c': '192.0.2.3' }
+    const pools = [{ universe: u, ring: ringWith(addresses) }, { universe: moved, ring: ringWith(addresses, undefined, moved), bridge: 'weft2' }]
+    const sys = async (f: string): Promise<string> => (await must(inNetns(ns, ['cat', `/sys/class/net/weft2/${f}`]))).trim()
+    // As the bridge plugin leaves it: made without a MAC, a pod's veth on it, whose MAC it took.
+    await must(['ip', '-n', ns, 'link', 'add', 'weft2', 'type', 'bridge'])
+    await must(['ip', '-n', ns, 'link', 'add', 'pod2', 'address', '02:00:00:00:00:01', 'type', 'veth', 'peer', 'name', 'pod2p'])
+    await must(['ip', '-n', ns, 'link', 'set', 'pod2', 'master', 'weft2'])
+    expect(await sys('address')).toBe('02:00:00:00:00:01')
+    await start('direct', pools).idle()
+    expect([await sys('address'), await sys('addr_assign_type')]).toEqual(['0a:62:c0:00:02:01', '3'])
+    await must(['ip', '-n', ns, 'link', 'del', 'pod2'])
+    expect(await sys('address')).toBe('0a:62:c0:00:02:01')
+    await stopAll()
+    // Pinned to another MAC (the plugin pins the one it read): the pods' cached results name that one.
+    await must(['ip', '-n', ns, 'link', 'set', 'dev', 'weft2', 'address', '02:00:00:00:00:09'])
+    await start('direct', pools).idle()
+    expect(await sys('address')).toBe('02:00:00:00:00:09')
+    await must(inNetns(ns, ['ip', 'link', 'del', 'weft2']))
+  })
 })
