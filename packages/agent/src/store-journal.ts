@@ -36,8 +36,8 @@ export class Journal {
     this.#fd = fd
   }
 
-  /** Opens (or creates) the journal at `path` and reads back its whole records, in order. */
-  static async open (path: string): Promise<{ journal: Journal, records: JournalRecord[] }> {
+  /** Opens (or creates) the journal at `path` and reads back its whole records, in order, and its size in bytes. */
+  static async open (path: string): Promise<{ journal: Journal, records: JournalRecord[], size: number }> {
     let bytes: Buffer
     try {
       bytes = await readFile(path)
@@ -46,7 +46,7 @@ export class Journal {
       bytes = Buffer.alloc(0)
     }
     const records = parse(path, bytes)
-    return { journal: new Journal(path, openSync(path, 'a', 0o600)), records }
+    return { journal: new Journal(path, openSync(path, 'a', 0o600)), records, size: bytes.length }
   }
 
   /** Appends one record; returns once the kernel has it (no fsync: the durability rule's "written"). */

@@ -57,8 +57,11 @@ export class PoolStore {
   /** What is durable: the same records the core holds, put here once their batch is written. */
   readonly #allocations = new Map<string, StoredAllocation>()
   #journal: Journal | null = null
-  /** The journal's records not yet folded into LevelDB, as one list of operations, oldest first. */
-  #pending: BatchOp[] = []
+  /**
+   * The allocation keys the journal's records touched since the last fold: a fold writes each one's
+   * state in `#allocations` (what those records add up to), so no copy of the records is held.
+   */
+  readonly #touched = new Set<string>()
   #records = 0
   /** The sequence number of the last batch, journalled or written to LevelDB. */
   #seq = 0
@@ -78,7 +81,6 @@ export class PoolStore {
   /** Reads everything back; undefined for a pool this store has nothing of. */
   async load (): Promise<PersistedPeer<AttachmentMeta> | undefined> {
     await this.#openJournal()
-    // What the journal holds (the agent may have died without folding it) goes into LevelDB first.
     if (this.#records > 0) await this.#fold(true, [])
     const p = this.#p
     const ringBytes = await this.#db.get(p + KEY_RING)
@@ -120,7 +122,8 @@ export class PoolStore {
     // FOLD_AFTER-th batch, goes to LevelDB with what the journal holds before it.
     if (durability === 'written' && this.#records < FOLD_AFTER) {
       this.#journal!.append(++this.#seq, ops)
-      for (const op of ops) this.#pending.push(op)
+      for (const key of delta.deleteAllocations) this.#touched.add(key)
+      for (const a of delta.putAllocations) this.#touched.add(a.key)
       this.#records++
     } else {
       ++this.#seq
@@ -148,28 +151,47 @@ export class PoolStore {
     this.#journal = null
   }
 
-  /** Reads the journal back once: its records after the last folded one are pending. */
+  /**
+   * Opens the journal once. What it holds past the last folded record (the agent died without
+   * folding it) goes into LevelDB at once, in order, synced, before anything else is read or written.
+   */
   async #openJournal (): Promise<void> {
     if (this.#journal !== null) return
     const folded = await this.#db.get(this.#p + KEY_JOURNAL)
     const applied = folded === undefined ? 0 : decoded(this.#p + KEY_JOURNAL, () => unpackAs(folded, 'number') as number)
-    const { journal, records } = await Journal.open(this.#journalPath)
+    const { journal, records, size } = await Journal.open(this.#journalPath)
+    const replay: BatchOp[] = []
     this.#seq = applied
     for (const r of records) {
       if (r.seq <= applied) continue
-      for (const op of r.ops) this.#pending.push(op)
-      this.#records++
+      for (const op of r.ops) replay.push(op)
       this.#seq = r.seq
+    }
+    try {
+      // Emptied even when it held only a record cut short: the next one must not follow its bytes.
+      if (size > 0) {
+        replay.push({ type: 'put', key: this.#p + KEY_JOURNAL, value: packr.pack(this.#seq) })
+        await this.#db.batch(replay, { sync: true })
+        journal.truncate()
+      }
+    } catch (err) {
+      journal.close()
+      throw err
     }
     this.#journal = journal
   }
 
-  /** One LevelDB batch: the journal's records, then `ops`, then the sequence number they reach; then the journal is emptied. */
+  /** One LevelDB batch: what the journal's records add up to, then `ops`, then the sequence number they reach; then the journal is emptied. */
   async #fold (sync: boolean, ops: readonly BatchOp[]): Promise<void> {
-    const batch = this.#pending
+    const p = this.#p
+    const batch: BatchOp[] = []
+    for (const key of this.#touched) {
+      const a = this.#allocations.get(key)
+      batch.push(a === undefined ? { type: 'del', key: p + ALLOC + key } : { type: 'put', key: p + ALLOC + key, value: encodeAllocationRecord(a) })
+    }
     for (const op of ops) batch.push(op)
-    batch.push({ type: 'put', key: this.#p + KEY_JOURNAL, value: packr.pack(this.#seq) })
-    this.#pending = []
+    batch.push({ type: 'put', key: p + KEY_JOURNAL, value: packr.pack(this.#seq) })
+    this.#touched.clear()
     this.#records = 0
     await this.#db.batch(batch, { sync })
     this.#journal!.truncate()

@@ -175,6 +175,16 @@ describe('store', () => {
       expect((await stat(path)).size).toBeGreaterThan(0)
     })
     expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.map(a => a.key)).toEqual(['n1/c1/eth0', 'n1/c3/eth0', 'n1/c5/eth0'])
+    // A journal holding nothing but a record cut short: dropped, and the next records read back whole.
+    await writeFile(path, Buffer.from([40, 0, 0, 0, 1, 2, 3]))
+    await withStore(U, async s => {
+      expect((await s.pool('default').load())?.allocations.length).toBe(3)
+      await s.pool('default').commit({ putAllocations: [], deleteAllocations: ['n1/c5/eth0'] })
+      const reread = await Journal.open(path)
+      reread.journal.close()
+      expect(reread.records.map(r => r.ops)).toEqual([[{ type: 'del', key: ALLOC + 'n1/c5/eth0' }]])
+    })
+    expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.map(a => a.key)).toEqual(['n1/c1/eth0', 'n1/c3/eth0'])
   })
 
   it('folds the journal into LevelDB every FOLD_AFTER batches, and refuses a damaged journal naming it', async () => {
