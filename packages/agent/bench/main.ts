@@ -1,7 +1,7 @@
 /**
  * Agent benchmark: allocations per second and latency through the unix socket at several
- * concurrencies, every allocation in the store (its LevelDB batch written; ring changes synced) before
- * its answer; the persist step's share of a request at concurrency 1 beside the disk's own
+ * concurrencies, every allocation in the store (its batch written: allocations to the pool's journal,
+ * ring changes synced to LevelDB) before its answer; the persist step's share of a request at concurrency 1 beside the disk's own
  * write+fdatasync latency; and the agent process's RSS idle and holding 10k allocations. One real
  * agent process, consensus=1.
  */
@@ -111,7 +111,7 @@ try {
   const header = ['concurrency', 'requests', 'allocs/s', 'p50 ms', 'p99 ms']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)))
   const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ')
-  console.log('weft agent: allocate over the unix socket, each answer after its LevelDB batch (ring changes synced)')
+  console.log('weft agent: allocate over the unix socket, each answer after its batch is written (allocations journalled, ring changes synced)')
   console.log(line(header))
   for (const r of rows) console.log(line(r))
   console.log(`RSS idle: ${idle.toFixed(1)} MiB; with ${allocations.length} allocations: ${full.toFixed(1)} MiB`)
