@@ -7,24 +7,26 @@
  * record is applied once, in order, even if the agent dies between the fold and the truncation.
  *
  * A record: u32 length, u32 CRC-32 of the payload, payload (msgpack [seq, deleted keys, put keys,
- * put values]). Only the last record can be cut short (the process died inside its write, so it was
+ * put records]; keys are allocation keys, records as LevelDB holds them). Only the last record can be cut short (the process died inside its write, so it was
  * never acknowledged): it is dropped. Any other damage is a StoreError naming the file and offset.
  */
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs'
 import { readFile, unlink } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
 import { StoreError } from './errors.ts'
-import { packr } from './store-layout.ts'
-import type { BatchOp } from './store-layout.ts'
+import { encodeAllocationRecord, packr } from './store-layout.ts'
+import type { StoredAllocation } from './store-layout.ts'
 
 /** Records between folds: a fold is one LevelDB batch, so one allocation in this many waits on it. */
 export const FOLD_AFTER = 256
 
 const HEADER = 8
 
+/** One batch: the allocation keys it deleted, then the allocations it put (key, encoded record). */
 export interface JournalRecord {
   readonly seq: number
-  readonly ops: BatchOp[]
+  readonly deleted: readonly string[]
+  readonly put: ReadonlyArray<readonly [string, Uint8Array]>
 }
 
 export class Journal {
@@ -50,18 +52,8 @@ export class Journal {
   }
 
   /** Appends one record; returns once the kernel has it (no fsync: the durability rule's "written"). */
-  append (seq: number, ops: readonly BatchOp[]): void {
-    const dels: string[] = []
-    const keys: string[] = []
-    const values: Uint8Array[] = []
-    for (const op of ops) {
-      if (op.type === 'del') dels.push(op.key)
-      else {
-        keys.push(op.key)
-        values.push(op.value)
-      }
-    }
-    const payload = packr.pack([seq, dels, keys, values])
+  append (seq: number, deleted: readonly string[], put: readonly StoredAllocation[]): void {
+    const payload = packr.pack([seq, deleted, put.map(a => a.key), put.map(encodeAllocationRecord)])
     const record = Buffer.allocUnsafe(HEADER + payload.length)
     record.writeUInt32LE(payload.length, 0)
     record.writeUInt32LE(crc32(payload), 4)
@@ -107,11 +99,7 @@ function decodeRecord (path: string, at: number, payload: Buffer): JournalRecord
   if (!Array.isArray(v) || v.length !== 4) return bad()
   const [seq, dels, keys, values] = v as unknown[]
   if (!Number.isSafeInteger(seq) || !isStrings(dels) || !isStrings(keys) || !Array.isArray(values) || values.length !== keys.length || !values.every(x => x instanceof Uint8Array)) return bad()
-  const ops: BatchOp[] = [
-    ...dels.map(key => ({ type: 'del' as const, key })),
-    ...keys.map((key, i) => ({ type: 'put' as const, key, value: values[i] as Uint8Array }))
-  ]
-  return { seq: seq as number, ops }
+  return { seq: seq as number, deleted: dels, put: keys.map((key, i) => [key, values[i] as Uint8Array] as const) }
 }
 
 function isStrings (v: unknown): v is string[] {

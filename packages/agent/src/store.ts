@@ -109,23 +109,23 @@ export class PoolStore {
    * synced by `durabilityOf`, which it returns.
    */
   async commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
-    if (this.#journal === null) await this.#openJournal()
-    const p = this.#p
-    const ops: BatchOp[] = []
-    if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
-    for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
-    for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: p + ALLOC + key })
-    for (const a of delta.putAllocations) ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocationRecord(a) })
     const durability = durabilityOf(delta)
     if (durability === 'empty') return durability
+    if (this.#journal === null) await this.#openJournal()
     // Allocations alone go to the journal (one write(), on this thread); anything else, and every
     // FOLD_AFTER-th batch, goes to LevelDB with what the journal holds before it.
     if (durability === 'written' && this.#records < FOLD_AFTER) {
-      this.#journal!.append(++this.#seq, ops)
+      this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
       for (const key of delta.deleteAllocations) this.#touched.add(key)
       for (const a of delta.putAllocations) this.#touched.add(a.key)
       this.#records++
     } else {
+      const p = this.#p
+      const ops: BatchOp[] = []
+      if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
+      for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
+      for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: p + ALLOC + key })
+      for (const a of delta.putAllocations) ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocationRecord(a) })
       ++this.#seq
       await this.#fold(durability === 'synced', ops)
     }
@@ -164,7 +164,8 @@ export class PoolStore {
     this.#seq = applied
     for (const r of records) {
       if (r.seq <= applied) continue
-      for (const op of r.ops) replay.push(op)
+      for (const key of r.deleted) replay.push({ type: 'del', key: this.#p + ALLOC + key })
+      for (const [key, value] of r.put) replay.push({ type: 'put', key: this.#p + ALLOC + key, value })
       this.#seq = r.seq
     }
     try {

@@ -7,8 +7,6 @@ import type { Cidr, PersistDelta } from '@weft/ring'
 import { readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { Store } from '../src/store.ts'
 import { FOLD_AFTER, Journal } from '../src/store-journal.ts'
-import { ALLOC, encodeAllocationRecord } from '../src/store-layout.ts'
-import type { BatchOp } from '../src/store-layout.ts'
 import type { AttachmentMeta, StoredAllocation } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
 import { makeTempDir, removeTempDir } from '@weft/testkit'
@@ -157,11 +155,10 @@ describe('store', () => {
     // What an agent killed after three allocation batches leaves: records 2 to 4, the last one cut
     // short inside its write, and record 1 (already folded into LevelDB) still there.
     const { journal } = await Journal.open(path)
-    const put = (a: StoredAllocation): BatchOp => ({ type: 'put', key: ALLOC + a.key, value: encodeAllocationRecord(a) })
-    journal.append(1, [put(alloc('n1/stale/eth0', 9n))])
-    journal.append(2, [put(alloc('n1/c2/eth0', 6n))])
-    journal.append(3, [{ type: 'del', key: ALLOC + 'n1/c2/eth0' }, put(alloc('n1/c3/eth0', 7n))])
-    journal.append(4, [put(alloc('n1/c4/eth0', 8n))])
+    journal.append(1, [], [alloc('n1/stale/eth0', 9n)])
+    journal.append(2, [], [alloc('n1/c2/eth0', 6n)])
+    journal.append(3, ['n1/c2/eth0'], [alloc('n1/c3/eth0', 7n)])
+    journal.append(4, [], [alloc('n1/c4/eth0', 8n)])
     journal.close()
     await truncate(path, (await stat(path)).size - 3)
     const loaded = await withStore(U, async s => await s.pool('default').load())
@@ -182,7 +179,7 @@ describe('store', () => {
       await s.pool('default').commit({ putAllocations: [], deleteAllocations: ['n1/c5/eth0'] })
       const reread = await Journal.open(path)
       reread.journal.close()
-      expect(reread.records.map(r => r.ops)).toEqual([[{ type: 'del', key: ALLOC + 'n1/c5/eth0' }]])
+      expect(reread.records.map(r => [r.deleted, r.put])).toEqual([[['n1/c5/eth0'], []]])
     })
     expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.map(a => a.key)).toEqual(['n1/c1/eth0', 'n1/c3/eth0'])
   })
@@ -199,8 +196,8 @@ describe('store', () => {
     expect((await stat(path)).size).toBe(0)
     expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.length).toBe(FOLD_AFTER + 2)
     const { journal } = await Journal.open(path)
-    journal.append(999_999, [{ type: 'del', key: ALLOC + 'n1/last/eth0' }])
-    journal.append(1_000_000, [{ type: 'del', key: ALLOC + 'n1/c0/eth0' }])
+    journal.append(999_999, ['n1/last/eth0'], [])
+    journal.append(1_000_000, ['n1/c0/eth0'], [])
     journal.close()
     const bytes = await readFile(path)
     bytes[10] = bytes[10]! ^ 0xff
