@@ -1,18 +1,19 @@
 /**
  * The node's durable state in LevelDB, per pool: the ring, one record per allocation holding its
  * address and attachment metadata (keyed by network/containerId/ifname), acceptor records; and meta
- * (schema, the pools' ranges, the retired pools). Each core Ready's PersistDelta is one atomic batch,
- * synced or not by what it holds (`durabilityOf`).
+ * (schema, the pools' ranges, the retired pools). Each core Ready's PersistDelta is one atomic batch
+ * (a journal record, or a LevelDB batch), synced or not by what it holds (`durabilityOf`).
  *
  * The durability rule. What another peer relies on is synced (fsync before the batch is acknowledged
  * or gossiped): the ring (tokens, donations, takeovers, removals) and Paxos acceptor records; a host
  * that lost them after a power cut could hand out space it gave away, or break a decided vote. A batch
  * of allocation puts and deletes only is written to the kernel (the pool's journal, one write() per
- * batch on the agent's own thread, store-journal.ts; folded into LevelDB later) without an fsync: it outlives the agent process (kill -9, a crash, an OOM kill: the page cache still
- * has it), and only a host crash can lose it, which also ends every pod that address belonged to. The
- * lost addresses are then free in this peer's own ranges, which no other peer uses. A later synced
- * batch makes every earlier one durable too (it carries what the journal holds, in order). The disk's fsync is what
- * an allocation would otherwise wait on: about 0.2 ms on an idle disk, 10 ms and more at p99 when the
+ * batch on the agent's own thread, store-journal.ts; folded into LevelDB later) without an fsync: it
+ * outlives the agent process (kill -9, a crash, an OOM kill: the page cache still has it), and only a
+ * host crash can lose it, which also ends every pod that address belonged to. The lost addresses are
+ * then free in this peer's own ranges, which no other peer uses. A later synced batch makes every
+ * earlier one durable too (it carries what the journal holds, in order). The disk's fsync is what an
+ * allocation would otherwise wait on: about 0.2 ms on an idle disk, 10 ms and more at p99 when the
  * disk is shared (bench/main.ts prints it). The store's own records (schema, pools, retirements,
  * migration, reclaim's node names) are synced.
  */
@@ -105,8 +106,9 @@ export class PoolStore {
   }
 
   /**
-   * Writes one Ready's delta as one atomic batch, each allocation with its metadata in one record,
-   * synced by `durabilityOf`, which it returns.
+   * Writes one Ready's delta, each allocation with its metadata in one record: allocations alone as
+   * one journal record, anything else as one atomic LevelDB batch synced by `durabilityOf`, which
+   * it returns.
    */
   async commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
     const durability = durabilityOf(delta)
