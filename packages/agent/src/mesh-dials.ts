@@ -36,6 +36,11 @@ export function removedEverywhere (ring: RingState, others: readonly RingState[]
   return ring.removed.map(r => r.peer).filter(peer => others.every(o => o.removed.some(r => r.peer === peer)))
 }
 
+/** libp2p's refusal of a dial that reached this agent itself (its own address in WEFT_PEERS). */
+export function isSelfDial (err: unknown): boolean {
+  return /dial self/i.test((err as Error).message ?? '')
+}
+
 export class DialSet {
   #targets: DialTarget[]
   readonly #reconnectMs: number

@@ -21,7 +21,8 @@ import type { Connection, IdentifyResult, PrivateKey, Stream } from '@libp2p/int
 import { type PeerId, asPeerId } from '@weft/ring'
 import { type DnsName, dnsName, exemptAddresses, listenError } from './mesh-addresses.ts'
 import { type BookEntry, MAX_BOOK_BYTES, PEERS_PROTOCOL, decodeBook, dialAddress, encodeBook } from './mesh-book.ts'
-import { type DialTarget, DialSet } from './mesh-dials.ts'
+import { type DialTarget, DialSet, isSelfDial } from './mesh-dials.ts'
+import { Links } from './mesh-links.ts'
 import { readOne, writeOne } from './mesh-streams.ts'
 import type { Logger } from './log.ts'
 
@@ -76,6 +77,7 @@ export class Mesh {
   readonly #log: Logger
   readonly #reconnectMs: number
   readonly #dials: DialSet
+  readonly #links: Links
   readonly #names: DnsName[]
   /** Where each connected peer can be dialled, from its identify report: what our book tells. */
   readonly #book = new Map<string, Multiaddr>()
@@ -95,6 +97,7 @@ export class Mesh {
     const addrs = options.peers.map(p => multiaddr(p))
     this.#names = addrs.map(dnsName).filter((n): n is DnsName => n !== null)
     this.#dials = new DialSet(node.peerId.toString(), addrs.filter(a => dnsName(a) === null), options.reconnectMs)
+    this.#links = new Links(node, TOPIC, options.log)
   }
 
   /** Opens and starts a mesh in one step. */
@@ -121,7 +124,8 @@ export class Mesh {
       // shows a live peer unreachable and costs a new handshake, which loads the machine more.
       connectionMonitor: { pingInterval: options.pingMs, pingTimeout: { minTimeout: PING_TIMEOUT_MS } },
       connectionManager: {
-        maxConnections: 1200,
+        // A cluster starting at once: every agent's handshakes arrive together (libp2p refuses past 10 pending).
+        maxConnections: 1200, maxIncomingPendingConnections: 128,
         // Exempt from the per-IP inbound rate limit: many agents share one IP in tests and behind SNAT.
         allow: exemptAddresses(options.peers)
       },
@@ -324,9 +328,8 @@ export class Mesh {
       this.#passing = true
       this.#reconnect().finally(() => {
         this.#passing = false
-        const again = this.#again
+        this.#scheduleReconnect(this.#again ? 0 : this.#reconnectMs)
         this.#again = false
-        this.#scheduleReconnect(again ? 0 : this.#reconnectMs)
       })
     }, delay)
   }
@@ -344,6 +347,7 @@ export class Mesh {
    */
   async #reconnect (): Promise<void> {
     await this.#resolveNames()
+    this.#links.repair(Date.now())
     const connected = new Set(this.#node.getConnections().map(c => c.remotePeer.toString()))
     for (const t of this.#dials.due(Date.now(), peer => connected.has(peer))) {
       if (this.#stopped) return
@@ -392,8 +396,4 @@ export class Mesh {
       }
     }))
   }
-}
-
-function isSelfDial (err: unknown): boolean {
-  return /dial self/i.test((err as Error).message ?? '')
 }

@@ -56,6 +56,17 @@ describe('mesh', () => {
     expect(b.received.map(m => m.text)).toContain('hello all')
   })
 
+  it('agents that all dial each other at once end with one connection per pair, all reachable', async () => {
+    const key = newSwarmKey()
+    const ports = await Promise.all([1, 2, 3, 4].map(async () => await freePort()))
+    const nodes = await Promise.all(ports.map(async p => await node(p, ports, key)))
+    const ids = nodes.map(n => n.mesh.peerId)
+    await waitFor('one connection per pair, every peer reachable', () =>
+      nodes.every((n, i) => n.mesh.connectionCount() === 3 && ids.every(id => id === ids[i] || n.reachable.includes(id))), 200, 50)
+    nodes[3]!.mesh.publish(new TextEncoder().encode('after the duplicates went'))
+    await waitFor('gossip reaches all', () => nodes.slice(0, 3).every(n => n.received.some(m => m.text === 'after the duplicates went')))
+  })
+
   it('dials every address a peer name resolves to (a headless Service in Kubernetes)', async () => {
     const [pa, pb] = [await freePort(), await freePort()]
     const b = await node(pb, [], null)

@@ -1,8 +1,10 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --liveness | --shares] [--full]`.
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --liveness | --reachability | --shares] [--full]`.
  * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--pools`
  * runs every schedule for two pools (pools.ts), one of them with reserved ranges; `--liveness` the
- * slow-machine schedules (liveness-schedule.ts: init and takeover must decide within a bound); `--full`
+ * slow-machine schedules (liveness-schedule.ts: init and takeover must decide within a bound);
+ * `--reachability` the schedules aimed at the takeover rules that use reachability
+ * (reachability-schedule.ts; it also prints how many takeovers they decided); `--full`
  * runs every general schedule with exactly P peers of a running cluster (for 1,000 and 5,000 peers).
  * `--shares` runs the even-share schedules instead (shares-schedule.ts): growth from 3 to P peers one
  * by one, then with removals, each without rebalancing (weft before it) and with, and prints the
@@ -18,8 +20,9 @@ import { runKubeSchedule } from './kube-schedule.ts'
 import { runLivenessSchedule } from './liveness-schedule.ts'
 import { runReplacements } from './replacements.ts'
 import { runPoolsSchedule } from './pools.ts'
+import { type ReachabilityOptions, runReachabilitySchedule } from './reachability-schedule.ts'
 import { printShares } from './shares-report.ts'
-import { runSchedule } from './schedule.ts'
+import { type ScheduleResult, runSchedule } from './schedule.ts'
 
 function positive (name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback
@@ -32,7 +35,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, liveness: { type: 'boolean' }, shares: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, liveness: { type: 'boolean' }, reachability: { type: 'boolean' }, shares: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -53,21 +56,30 @@ if (values.shares === true) {
 
 function runAll (): void {
   let violations = 0
+  const decided = { decisions: 0, liveDecisions: 0, contested: 0, refused: 0 }
+  // The reachability schedules also tell how many takeovers they decided: the check was not vacuous.
+  const reachability = (seed: number, o: ReachabilityOptions): ScheduleResult => {
+    const r = runReachabilitySchedule(seed, o)
+    for (const k of Object.keys(decided) as Array<keyof typeof decided>) decided[k] += r.stats[k]
+    return r
+  }
   const started = performance.now()
   const every = Math.max(1, Math.floor(seeds / 10))
   for (let i = 0; i < seeds; i++) {
-    const run = values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
+    const run = values.reachability === true ? reachability : values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
     const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true })
     if (r.violation !== null) {
       violations++
       console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
       for (const line of r.trace) console.log(`  ${line}`)
     }
+    if (r.sizes !== undefined) console.log(`seed ${r.seed} (${r.peers} peers): ring ${r.sizes.ring} bytes, largest message ${r.sizes.largestMessage} bytes, ${((performance.now() - started) / 1000).toFixed(1)} s so far`)
     if ((i + 1) % every === 0 && i + 1 < seeds) {
       console.log(`... ${i + 1}/${seeds} schedules, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(1)} s`)
     }
   }
   console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  if (values.reachability === true) console.log(`takeovers decided: ${decided.decisions} (of a peer still up: ${decided.liveDecisions}; while a voter reached it: ${decided.contested}); rmpeer refused peer-alive: ${decided.refused}`)
   console.log(`schedules: ${seeds}  violations: ${violations}`)
   process.exitCode = violations > 0 ? 1 : 0
 }

@@ -1,7 +1,8 @@
 /**
  * An in-memory network between simulated peers. Messages wait in one pool and are delivered in an
  * order the seed chooses, so they are delayed and reordered; some are dropped or duplicated. A
- * partition is a group number per peer: only peers in the same group reach each other. A packet may
+ * partition is a group number per peer: only peers in the same group reach each other; a cut link
+ * parts two peers of one group while each still reaches the others (A reaches X, B does not). A packet may
  * also be late: `lag` holds it back for some ticks (a slow link, a starved receiver), so replies can
  * come after a ballot timeout.
  */
@@ -21,6 +22,8 @@ export interface Faults {
 
 export const RELIABLE: Faults = { drop: 0, duplicate: 0 }
 
+const linkOf = (a: PeerId, b: PeerId): string => a < b ? `${a} ${b}` : `${b} ${a}`
+
 /** Ticks a packet is held back before it can be delivered; none by default. */
 export type Lag = (p: Packet) => number
 
@@ -30,6 +33,8 @@ export class Network {
   private readonly later = new Map<number, Packet[]>()
   private now = 0
   private readonly group = new Map<PeerId, number>()
+  /** Cut links, as `a b` with a < b: a link is both directions of one connection. */
+  private readonly cuts = new Set<string>()
   private readonly rnd: Prng
   faults: Faults
   lag: Lag = () => 0
@@ -40,8 +45,18 @@ export class Network {
   }
 
   connected (a: PeerId, b: PeerId): boolean {
-    return (this.group.get(a) ?? 0) === (this.group.get(b) ?? 0)
+    if ((this.group.get(a) ?? 0) !== (this.group.get(b) ?? 0)) return false
+    return this.cuts.size === 0 || !this.cuts.has(linkOf(a, b))
   }
+
+  /** Cuts (`up` false) or mends the link between two peers. */
+  link (a: PeerId, b: PeerId, up: boolean): void {
+    if (up) this.cuts.delete(linkOf(a, b))
+    else this.cuts.add(linkOf(a, b))
+  }
+
+  /** Every link mended (partitions stay). */
+  mendAll (): void { this.cuts.clear() }
 
   /** Splits the given peers off into a group of their own. */
   partition (peers: readonly PeerId[], group: number): void {

@@ -6,10 +6,11 @@
  * network heals and goes quiet, and every live ring must be the same.
  */
 import { type Universe, parseUniverse } from '../src/address.ts'
+import { encodeMessage, encodeRingState } from '../src/codec.ts'
 import { Ring } from '../src/ring.ts'
 import type { Faults as PeerFaults } from '../src/config.ts'
 import { InvariantError } from '../src/errors.ts'
-import { type InitMode, type PeerId, type RingState, asPeerId } from '../src/types.ts'
+import { type InitMode, type Message, type PeerId, type RingState, asPeerId } from '../src/types.ts'
 import { RELIABLE } from './network.ts'
 import { type Prng, prng } from './prng.ts'
 import { Violation, World } from './world.ts'
@@ -38,6 +39,8 @@ export interface ScheduleResult {
   /** Null when every check held. */
   readonly violation: string | null
   readonly trace: readonly string[]
+  /** With `full`: the encoded ring at the end and the largest message sent, in bytes. */
+  readonly sizes?: { readonly ring: number, readonly largestMessage: number }
 }
 
 const UNIVERSES = ['10.0.0.0/24', '10.0.0.0/22', '10.32.0.0/12', 'fd00::/64'] as const
@@ -63,9 +66,12 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     crashAfterPersist: 0.01,
     ...(opts.peerUniverse !== undefined ? { peerUniverse: opts.peerUniverse } : {}),
     ...(opts.traceLines !== undefined ? { traceLines: opts.traceLines } : {}),
-    ...(opts.faults !== undefined ? { faults: opts.faults } : {})
+    ...(opts.faults !== undefined ? { faults: opts.faults } : {}),
+    // A broadcast is one message object however many peers it goes to: measured once.
+    ...(opts.full === true ? { meter: meterOnce(n => { largestMessage = Math.max(largestMessage, n) }) } : {})
   })
   world.trace.add(`seed ${seed}: ${initial} peers + ${joiners} joiners, ${universe.cidr}, ${init.kind}`)
+  let largestMessage = 0
   let violation: string | null = null
   try {
     if (opts.full === true) world.addAll(ids, init, runningRing(universe, ids))
@@ -93,11 +99,22 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     if (!(e instanceof Violation) && !(e instanceof InvariantError)) throw e
     violation = `${e.name}: ${e.message}`
   }
-  return { seed, peers: initial + joiners, violation, trace: world.trace.tail() }
+  const sizes = opts.full === true && violation === null ? { ring: encodeRingState(world.peer(world.ids('up')[0]!).ring()).length, largestMessage } : undefined
+  return { seed, peers: initial + joiners, violation, trace: world.trace.tail(), ...(sizes !== undefined ? { sizes } : {}) }
+}
+
+/** A meter that encodes each message object once and reports its size. */
+function meterOnce (size: (bytes: number) => void): (msg: Message) => void {
+  const seen = new WeakSet<Message>()
+  return msg => {
+    if (seen.has(msg)) return
+    seen.add(msg)
+    size(encodeMessage(msg).length)
+  }
 }
 
 /** The split among `ids` with every member's record, as each peer writes its own. */
-function runningRing (u: Universe, ids: readonly PeerId[]): RingState {
+export function runningRing (u: Universe, ids: readonly PeerId[]): RingState {
   const r = Ring.empty(u)
   r.claimForPeers(ids)
   for (const p of ids) r.setMember(p, World.nodeName(p))

@@ -13,6 +13,14 @@ export class Violation extends Error {
   override readonly name = 'Violation'
 }
 
+/** A schedule's own checks, as the world runs (reachability-schedule.ts). */
+export interface Watch {
+  /** Every up peer was just told whom it reaches. */
+  reached (): void
+  /** `by` decided that `dead` is taken over by `heir`. */
+  decided (by: PeerId, dead: PeerId, heir: PeerId): void
+}
+
 /** What the checks read of a simulated node. */
 export interface CheckedNode {
   readonly id: PeerId

@@ -13,7 +13,7 @@ import { Disk, podOf } from './disk.ts'
 import { type Faults as NetFaults, Network } from './network.ts'
 import type { Prng } from './prng.ts'
 import { Trace, big, outcome } from './trace.ts'
-import { Violation, checkConverged, checkExclusive, checkOneRing, isConverged } from './world-checks.ts'
+import { Violation, type Watch, checkConverged, checkExclusive, checkOneRing, isConverged } from './world-checks.ts'
 
 export { Violation }
 
@@ -50,12 +50,13 @@ export interface WorldOptions {
   readonly traceLines?: number
   /** Check after every event that all rings, live or on disk, come from one split. */
   readonly oneRing?: boolean
-  /** Sees every message sent, with the number of peers it goes to (a broadcast goes to every other live one). */
-  readonly meter?: (msg: Message, recipients: number) => void
+  /** Sees every message sent, with the number of peers it goes to (a broadcast goes to every other live one), and its sender. */
+  readonly meter?: (msg: Message, recipients: number, from: PeerId) => void
   /** Planted bug: the peers are given this universe (without the reserved ranges, say) while the checks hold them to `universe`. */
   readonly peerUniverse?: Universe
+  /** A schedule's own checks: told of every change of who reaches whom and of every takeover decided. */
+  readonly watch?: Watch
 }
-
 
 export class World {
   readonly universe: Universe
@@ -98,7 +99,6 @@ export class World {
     if (p === null || p === undefined) throw new Error(`${id} is not up`)
     return p
   }
-
 
   /** Held allocations of a peer, as acknowledged to its clients. */
   held (id: PeerId): ReadonlyMap<string, Offset> { return this.nodes.get(id)?.held ?? new Map() }
@@ -250,6 +250,7 @@ export class World {
     for (const n of up) {
       n.peer!.setReachable(up.filter(m => m !== n && this.net.connected(n.id, m.id)).map(m => m.id))
     }
+    this.opts.watch?.reached()
     for (const n of up) this.pump(n)
   }
 
@@ -320,6 +321,8 @@ export class World {
     while (node.state === 'up' && node.peer!.hasReady()) {
       const rd = node.peer!.ready()
       if (rd.persist !== null) node.disk.apply(rd.persist)
+      // A decision is made once persisted: noted even if the peer crashes before it says so.
+      for (const e of rd.events) if (e.kind === 'takeover') this.noteTakeover(node.id, e.peer, e.heir)
       if (rd.persist !== null && this.rnd.chance(this.opts.crashAfterPersist ?? 0)) {
         this.trace.add(`${node.id} crashes between persist and send`)
         this.crash(node.id)
@@ -327,12 +330,11 @@ export class World {
       }
       for (const m of rd.messages) {
         const targets = m.to === 'all' ? this.live().filter(id => id !== node.id) : [m.to]
-        this.opts.meter?.(m.msg, targets.length)
+        this.opts.meter?.(m.msg, targets.length, node.id)
         for (const to of targets) this.net.send({ from: node.id, to, msg: m.msg })
       }
       for (const c of rd.completions) this.complete(node, c)
       for (const e of rd.events) {
-        if (e.kind === 'takeover') this.noteTakeover(e.peer, e.heir)
         if (e.kind !== 'space-given' && e.kind !== 'space-received') this.trace.add(`${node.id} event ${JSON.stringify(e, big)}`)
       }
       node.peer!.advance()
@@ -358,10 +360,11 @@ export class World {
     } else if (r.kind === 'release') this.forget(node, r.key)
   }
 
-  private noteTakeover (dead: PeerId, heir: PeerId): void {
+  private noteTakeover (by: PeerId, dead: PeerId, heir: PeerId): void {
     const earlier = this.takeovers.get(dead)
     if (earlier !== undefined && earlier !== heir) throw new Violation(`takeover twice: ${dead} was taken over by ${earlier} and by ${heir}`)
     this.takeovers.set(dead, heir)
+    this.opts.watch?.decided(by, dead, heir)
   }
 
   /** A released allocation no longer counts as held. */

@@ -48,4 +48,10 @@ export interface Faults {
   readonly noRebalance?: boolean
   /** Paxos: the ballot timeout never grows, so replies slower than it never make a quorum. */
   readonly fixedBallotTimeout?: boolean
+  /** takeover: an acceptor votes on removing a peer it can still reach (no `peer-alive` refusal). */
+  readonly ignorePeerAlive?: boolean
+  /** takeover: the electorate is the peers this one reaches (and itself), not every known peer. */
+  readonly reachableElectorate?: boolean
+  /** Paxos: a quorum is half the electorate, not a strict majority. */
+  readonly halfQuorum?: boolean
 }

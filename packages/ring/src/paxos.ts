@@ -19,6 +19,9 @@ export function compareBallots (a: Ballot | null, b: Ballot | null): number {
 
 export const quorumOf = (electorate: number): number => Math.floor(electorate / 2) + 1
 
+/** The quorum for an electorate: `quorumOf`, unless a test plants another. */
+export type Quorum = (electorate: number) => number
+
 export function emptyRecord (key: string): AcceptorRecord {
   return { key, promised: null, accepted: null }
 }
@@ -94,24 +97,24 @@ export function onPromise (p: Proposal, from: PeerId, msg: Extract<PaxosMessage,
   return { ...p, promisedBy: [...p.promisedBy, from], highest }
 }
 
-export const hasPromiseQuorum = (p: Proposal): boolean =>
-  p.phase === 'preparing' && p.promisedBy.length >= quorumOf(p.electorate)
+export const hasPromiseQuorum = (p: Proposal, quorum: Quorum = quorumOf): boolean =>
+  p.phase === 'preparing' && p.promisedBy.length >= quorum(p.electorate)
 
 /**
  * Moves a proposal whose quorum promised to phase 2. `candidate` is used only if no acceptor reported
  * an accepted value: Paxos' one rule is that such a value must be carried forward.
  */
-export function beginAccept (p: Proposal, candidate: Value): { proposal: Proposal, accept: Accept } {
-  if (!hasPromiseQuorum(p)) throw new Error(`beginAccept on ${p.key} without a quorum of promises`)
+export function beginAccept (p: Proposal, candidate: Value, quorum: Quorum = quorumOf): { proposal: Proposal, accept: Accept } {
+  if (!hasPromiseQuorum(p, quorum)) throw new Error(`beginAccept on ${p.key} without a quorum of promises`)
   const value = p.highest !== null ? [...p.highest.value] : [...candidate]
   return { proposal: { ...p, phase: 'accepting', value }, accept: { kind: 'accept', ballot: p.ballot, value } }
 }
 
 /** An accepted from `from`. The proposal is decided once a quorum accepted its ballot. */
-export function onAccepted (p: Proposal, from: PeerId, msg: Extract<PaxosMessage, { kind: 'accepted' }>): Proposal {
+export function onAccepted (p: Proposal, from: PeerId, msg: Extract<PaxosMessage, { kind: 'accepted' }>, quorum: Quorum = quorumOf): Proposal {
   if (p.phase !== 'accepting' || !isFor(p, msg.ballot) || p.acceptedBy.includes(from)) return p
   const acceptedBy = [...p.acceptedBy, from]
-  return { ...p, acceptedBy, phase: acceptedBy.length >= quorumOf(p.electorate) ? 'decided' : 'accepting' }
+  return { ...p, acceptedBy, phase: acceptedBy.length >= quorum(p.electorate) ? 'decided' : 'accepting' }
 }
 
 /** Whether a nack concerns this proposal (a stale nack for an older ballot is ignored). */

@@ -17,7 +17,7 @@
  * A nack that shows a larger electorate is no duel: the retry against it goes out at once.
  */
 import {
-  type Accept, type Prepare, type Proposal, type Value, beginAccept, compareBallots, hasPromiseQuorum, nackIsFor, onAccepted,
+  type Accept, type Prepare, type Proposal, type Quorum, type Value, beginAccept, compareBallots, hasPromiseQuorum, nackIsFor, onAccepted,
   onPromise, parseElectorateNack, propose
 } from './paxos.ts'
 import type { Ballot, PaxosMessage, PeerId } from './types.ts'
@@ -58,6 +58,8 @@ export interface Env {
   /** How often that timeout may double with failures in a row (MAX_DOUBLINGS; 0 for a planted bug). */
   readonly doublings: number
   readonly retry: Retry
+  /** A planted bug's quorum; a strict majority (`quorumOf`) if absent. */
+  readonly quorum?: Quorum
 }
 
 /** What the caller does next: send `send` to the voters (itself first), act on a decision or a nack. */
@@ -118,8 +120,8 @@ function failed (st: ProposerState, env: Env): ProposerState {
 
 function maybeAccept (st: ProposerState, env: Env, policy: Policy): Step {
   const p = st.proposal
-  if (p === null || !hasPromiseQuorum(p) || !policy.acceptNow(p, env.now - st.proposedAt)) return step(st)
-  const { proposal, accept } = beginAccept(p, policy.candidate(p))
+  if (p === null || !hasPromiseQuorum(p, env.quorum) || !policy.acceptNow(p, env.now - st.proposedAt)) return step(st)
+  const { proposal, accept } = beginAccept(p, policy.candidate(p), env.quorum)
   return step({ ...st, proposal }, accept)
 }
 
@@ -139,7 +141,7 @@ export function reply (st: ProposerState, from: PeerId, msg: PaxosMessage, env: 
     return maybeAccept({ ...st, proposal: q, bestPromises: Math.max(st.bestPromises, q.promisedBy.length) }, env, policy)
   }
   if (msg.kind === 'accepted') {
-    const q = onAccepted(p, from, msg)
+    const q = onAccepted(p, from, msg, env.quorum)
     if (q.phase !== 'decided' || q.value === null) return step({ ...st, proposal: q })
     return step({ ...st, proposal: null, failures: 0 }, null, q.value)
   }

@@ -175,11 +175,17 @@ export function reportFree (s: Core): void {
   s.out.send('all', { type: 'hint', free })
 }
 
-/** A newly reachable peer gets our digest (it pulls if behind, and answers with its own), unless known to hold our ring. */
+/**
+ * A newly reachable peer gets our digest (it pulls if behind, and answers with its own), unless known
+ * to hold our ring. A greeting may be lost, and the peers that made the difference may be down by
+ * then: until the greeted peer answers with our digest, the digest rounds go on every `gossip` ticks.
+ */
 export function greet (s: Core, peers: readonly PeerId[]): void {
   if (s.removedBy !== null || s.ring.isEmpty()) return
   const ring = snapshot(s)
-  for (const q of peers) if (s.synced.get(q) !== ring) s.out.send(q, { type: 'digest', digest: digest(s), reply: true })
+  const unsynced = peers.filter(q => s.synced.get(q) !== ring)
+  for (const q of unsynced) s.out.send(q, { type: 'digest', digest: digest(s), reply: true })
+  if (unsynced.length > 0) s.announceAt ??= s.now + s.t.gossip
 }
 
 /** The delta to broadcast for this batch's own changes (null if none), and the baseline moves on. */

@@ -8,11 +8,11 @@
  */
 import { failRemoved } from './allocation.ts'
 import type { Core } from './core.ts'
-import { NACK_PEER_ALIVE, type Value, electorateNack, nack, quorumOf } from './paxos.ts'
+import { NACK_PEER_ALIVE, type Value, electorateNack, nack } from './paxos.ts'
 import { type Driver, type Policy, type ProposerState, ballotTimeout, due, newProposer, reply, run, start, tick, yieldTo } from './proposer.ts'
 import { ringChanged } from './ring-sync.ts'
 import type { PaxosMessage, PeerId, RequestId } from './types.ts'
-import { type VotingState, noteBallot, proposerEnv, recordOf, seenFor, vote } from './voting.ts'
+import { type VotingState, noteBallot, proposerEnv, quorumFor, recordOf, seenFor, vote } from './voting.ts'
 
 export interface Takeover {
   readonly id: RequestId
@@ -33,14 +33,20 @@ export const takeoverKey = (target: PeerId): string => PREFIX + target
 export const takeoverTarget = (key: string): PeerId | null => key.startsWith(PREFIX) && key.length > PREFIX.length ? key.slice(PREFIX.length) as PeerId : null
 
 /**
- * Who votes on removing `target`: every peer the ring names that is not removed, `target` too. It
- * never votes yes, but counting it means a quorum is a strict majority of the whole cluster: a side
- * of a partition that holds half or less cannot take over a peer that is only cut off (and alive on
- * the other side), and a peer alone with the dead one can never decide on its own say.
+ * Who votes on removing `target`: every peer the ring names that is not removed (or whose removal is
+ * not settled yet), `target` too. It never votes yes, but counting it means a quorum is a strict
+ * majority of the whole cluster: a side of a partition that holds half or less cannot take over a
+ * peer that is only cut off (and alive on the other side), and a peer alone with the dead one can
+ * never decide on its own say.
  */
 function electorate (s: Core, target: PeerId): PeerId[] {
   const known = s.ring.knownPeers()
-  return known.includes(target) ? known : [...known, target]
+  if (s.faults.reachableElectorate === true) return known.filter(p => p === s.id || s.reachable.has(p))
+  // A peer removed still counts until its removal is settled: peers that have not heard of it yet
+  // count it, and views of who votes must overlap (the reachability schedules found two heirs
+  // when a side that had removed a peer cut off from it voted among the fewer peers left).
+  const unsettled = s.ring.removals().filter(r => !s.ring.settled(r.peer)).map(r => r.peer)
+  return [...new Set([...known, ...unsettled, target])]
 }
 
 /**
@@ -65,7 +71,7 @@ export function rmpeer (s: Core, ts: Takeovers, v: VotingState, id: RequestId, t
   const t: Takeover = { id, target, size: s.ring.sizeOf(target), deadline, voters: voters.length, proposer }
   if (force || s.faults.takeoverWithoutConsensus === true) { decide(s, ts, v, t, [s.id]); return }
   const reachable = voters.filter(p => p === s.id || s.reachable.has(p)).length
-  const q = quorumOf(t.voters)
+  const q = quorumFor(s)(t.voters)
   if (reachable < q) {
     s.out.fail(id, 'no-quorum', `cannot remove ${target}: ${reachable} of ${voters.length} peers reachable (${target} counted), ${q} needed: a strict majority of the cluster must agree (if the others are gone for good too, force it)`, true)
     return
@@ -123,7 +129,7 @@ function voteOn (s: Core, v: VotingState, target: PeerId, msg: Extract<PaxosMess
   const record = recordOf(v, key)
   // Refusing is always safe in Paxos: a peer that can reach the target keeps a cut-off proposer
   // (or a Kubernetes node list that is wrong) from removing a live peer.
-  if (target === s.id || s.reachable.has(target)) return nack(msg.ballot, record, NACK_PEER_ALIVE)
+  if (target === s.id || (s.reachable.has(target) && s.faults.ignorePeerAlive !== true)) return nack(msg.ballot, record, NACK_PEER_ALIVE)
   const known = electorate(s, target).length
   if (msg.kind === 'prepare' && known > msg.electorate) return nack(msg.ballot, record, electorateNack(known))
   return vote(s, v, key, msg)
@@ -155,7 +161,7 @@ export function takeoverTick (s: Core, ts: Takeovers, v: VotingState): void {
       ts.delete(t.target)
       v.failures.set(takeoverKey(t.target), t.proposer.failures + (t.proposer.proposal === null ? 0 : 1))
       const n = Math.max(t.voters, t.proposer.electorate)
-      s.out.fail(t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.proposer.bestPromises} of ${n} peers answered, ${quorumOf(n)} needed`, true)
+      s.out.fail(t.id, 'no-quorum', `no quorum to remove ${t.target}: at most ${t.proposer.bestPromises} of ${n} peers answered, ${quorumFor(s)(n)} needed`, true)
     } else {
       const d = driver(s, ts, v, t)
       run(d, tick(t.proposer, d.env, d.policy))

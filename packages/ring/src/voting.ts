@@ -5,7 +5,7 @@
  * this peer's proposers need of it: the time, its randomness and the ballot timeout.
  */
 import type { Core } from './core.ts'
-import { emptyRecord, highestN, onAccept, onPrepare } from './paxos.ts'
+import { type Quorum, emptyRecord, highestN, onAccept, onPrepare, quorumOf } from './paxos.ts'
 import { type Env, MAX_DOUBLINGS } from './proposer.ts'
 import type { AcceptorRecord, PaxosMessage } from './types.ts'
 
@@ -47,11 +47,15 @@ export function seenFor (v: VotingState, key: string): number {
   return Math.max(v.seenN.get(key) ?? 0, v.acceptors.get(key)?.promised?.n ?? 0)
 }
 
+/** A strict majority, or half for the planted `halfQuorum`. */
+export const quorumFor = (c: Core): Quorum => c.faults.halfQuorum === true ? n => Math.max(1, Math.floor(n / 2)) : quorumOf
+
 /** What a proposer needs of the peer: the time, its randomness, and the ballot timeout, also the base of its backoff. */
 export const proposerEnv = (c: Core): Env => ({
   now: c.now,
   random: c.random,
   ballot: c.t.ballot,
   doublings: c.faults.fixedBallotTimeout === true ? 0 : MAX_DOUBLINGS,
-  retry: { base: c.t.ballot, cap: 4 * c.t.ballot }
+  retry: { base: c.t.ballot, cap: 4 * c.t.ballot },
+  quorum: quorumFor(c)
 })

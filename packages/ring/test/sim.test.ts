@@ -8,6 +8,7 @@ import { prng } from '../sim/prng.ts'
 import { runKubeSchedule } from '../sim/kube-schedule.ts'
 import { runLivenessSchedule } from '../sim/liveness-schedule.ts'
 import { POOLS, runPoolsSchedule } from '../sim/pools.ts'
+import { type ReachabilityResult, runReachabilitySchedule } from '../sim/reachability-schedule.ts'
 import { runReplacements } from '../sim/replacements.ts'
 import { type ScheduleResult, runSchedule } from '../sim/schedule.ts'
 import { ENTRY_BOUND, runSharesSchedule } from '../sim/shares-schedule.ts'
@@ -32,6 +33,18 @@ async function sweepWith (run: Runner, seeds: number, maxPeers: number, faults?:
 const sweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runSchedule, seeds, maxPeers, faults)
 const livenessSweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runLivenessSchedule, seeds, maxPeers, faults)
 const kubeSweep = async (seeds: number, maxPeers: number, faults?: Faults): Promise<ScheduleResult[]> => await sweepWith(runKubeSchedule, seeds, maxPeers, faults)
+
+/** Reachability schedules 1..seeds: the violations, and how many takeovers were decided (of a peer still up). */
+async function reachabilitySweep (seeds: number, maxPeers: number, faults?: Faults): Promise<{ bad: ReachabilityResult[], decisions: number, live: number }> {
+  let [decisions, live] = [0, 0]
+  const bad = await sweepWith((seed, o) => {
+    const r = runReachabilitySchedule(seed, o)
+    decisions += r.stats.decisions
+    live += r.stats.liveDecisions
+    return r
+  }, seeds, maxPeers, faults)
+  return { bad: bad as ReachabilityResult[], decisions, live }
+}
 
 const explain = (bad: readonly ScheduleResult[]): string =>
   bad.slice(0, 1).map(r => `seed ${r.seed}: ${r.violation}\n${r.trace.join('\n')}`).join('')
@@ -110,6 +123,32 @@ function tie (faults?: Faults): World {
   return w
 }
 
+/**
+ * a, b and d remove c, cut off; a partition parts a and b from d before d hears of it. j1 joins a's
+ * side, j2 and j3 d's; e dies, and both sides rmpeer it. a's side knows 5 peers besides c and holds
+ * 3 of them, d's knows 7 and holds 4: only if c still counts on a's side (its removal is not settled)
+ * do the two majorities overlap.
+ */
+function electoratesApart (): { w: World, left: number, right: number } {
+  const w = seeded([A, B, C, D, E])
+  const [J1, J2, J3] = ['j1', 'j2', 'j3'].map(asPeerId) as [PeerId, PeerId, PeerId]
+  w.partition([C])
+  w.rmpeer(A, C)
+  for (let i = 0; i < 1000 && !w.peer(A).ring().removed.some(r => r.peer === C); i++) w.deliver(1)
+  expect(w.peer(A).ring().removed).toEqual([{ peer: C, heir: A }])
+  w.heal()
+  w.partition([A, B])
+  w.add(J1, { kind: 'seed', peers: [A, B, C, D, E] })
+  w.partition([J1])
+  for (const j of [J2, J3]) w.add(j, { kind: 'seed', peers: [A, B, C, D, E] })
+  w.settle(20)
+  expect(w.peer(D).ring().removed).toEqual([])
+  w.kill(E)
+  const [left, right] = [w.rmpeer(A, E), w.rmpeer(D, E)]
+  w.settle(150)
+  return { w, left, right }
+}
+
 describe('simulator', () => {
   it('holds every invariant over 500 schedules of up to 50 peers', async () => {
     const bad = await sweep(500, 50)
@@ -147,6 +186,29 @@ describe('simulator', () => {
     expect(bad.length).toBeGreaterThan(0)
     expect(bad.every(r => /liveness/.test(r.violation ?? '')), explain(bad)).toBe(true)
   })
+
+  it('reachability: over 150 schedules of up to 12 peers (cut, flapping and partitioned links), no peer is removed while half its electorate reaches it, and none gets two heirs', async () => {
+    const { bad, decisions, live } = await reachabilitySweep(150, 12)
+    expect(bad.length, explain(bad)).toBe(0)
+    // Not vacuous: the schedules do decide takeovers, also of peers alive but cut off from most.
+    expect(decisions).toBeGreaterThan(50)
+    expect(live).toBeGreaterThan(10)
+  })
+
+  it('a removed peer counts in the electorate until its removal is settled, so two sides that each took in joiners cannot both remove a dead peer', () => {
+    const { w, left, right } = electoratesApart()
+    expect(w.result(left)).toMatchObject({ ok: false, error: { code: 'no-quorum' } })
+    expect(w.result(right)).toMatchObject({ ok: true })
+  })
+
+  for (const [fault, name] of [['ignorePeerAlive', 'an acceptor that ignores peer-alive'], ['reachableElectorate', 'an electorate of the reachable peers only'], ['halfQuorum', 'a quorum of half the electorate']] as const) {
+    it(`reachability: catches ${name}`, async () => {
+      const { bad, decisions } = await reachabilitySweep(60, 12, { [fault]: true })
+      expect(decisions).toBeGreaterThan(20)
+      expect(bad.some(r => /^Violation: removed while reachable/.test(r.violation ?? '')), explain(bad)).toBe(true)
+      expect(bad.every(r => /removed while reachable|takeover twice|exclusivity|convergence/.test(r.violation ?? '')), explain(bad)).toBe(true)
+    })
+  }
 
   it('catches a donor that keeps allocating in what it gave away', async () => {
     const bad = await sweep(60, 10, { donorKeeps: true })
