@@ -203,7 +203,7 @@ static buf request(const char *conf, size_t n, long deadline) {
   snprintf(tail, sizeof tail, ",\"deadlineMs\":%ld}", deadline);
   puts_(&body, tail);
   char head[256];
-  /* Connection: close, and no half-close: the agent drops a half-closed request before answering. */
+  /* Connection: close, and no half-close: an agent of an older release drops a half-closed request unanswered. */
   snprintf(head, sizeof head, "POST /v1/cni HTTP/1.1\r\nHost: weft\r\nConnection: close\r\n"
            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", body.len);
   puts_(&req, head);

@@ -1,7 +1,7 @@
 /**
  * Agent benchmark: allocations per second and latency through the unix socket at several
- * concurrencies, every allocation in the store (its LevelDB batch written; ring changes synced) before
- * its answer; the persist step's share of a request at concurrency 1 beside the disk's own
+ * concurrencies, every allocation in the store (its batch written: allocations to the pool's journal,
+ * ring changes synced to LevelDB) before its answer; the persist step's share of a request at concurrency 1 beside the disk's own
  * write+fdatasync latency; and the agent process's RSS idle and holding 10k allocations. One real
  * agent process, consensus=1.
  */
@@ -27,27 +27,41 @@ function percentile (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
 }
 
-/** The store's commit histogram for one durability, from the agent's /metrics: count, sum (s), and count per bucket bound. */
-interface CommitHistogram { readonly count: number, readonly sum: number, readonly buckets: ReadonlyMap<string, number> }
+/** One series of a histogram from the agent's /metrics: count, sum (s), and count per bucket bound. */
+interface Histogram { readonly count: number, readonly sum: number, readonly buckets: ReadonlyMap<string, number> }
 
-async function commitHistogram (metricsPort: number, durability: string): Promise<CommitHistogram> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+async function scrape (metricsPort: number): Promise<string> {
+  return await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+}
+
+/** The series of histogram `name` whose one label is `label`; the label comes after `le` in a bucket line. */
+function histogram (text: string, name: string, label: string): Histogram {
   const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0)
   const buckets = new Map<string, number>()
-  for (const m of text.matchAll(new RegExp(`^weft_store_commit_seconds_bucket\\{le="([^"]+)",durability="${durability}"\\} (\\d+)$`, 'gm'))) buckets.set(m[1]!, Number(m[2]))
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)",${label}\\} (\\d+)$`, 'gm'))) buckets.set(m[1]!, Number(m[2]))
   return {
-    count: value(new RegExp(`^weft_store_commit_seconds_count\\{durability="${durability}"\\} (\\d+)$`, 'm')),
-    sum: value(new RegExp(`^weft_store_commit_seconds_sum\\{durability="${durability}"\\} ([\\d.e+-]+)$`, 'm')),
+    count: value(new RegExp(`^${name}_count\\{${label}\\} (\\d+)$`, 'm')),
+    sum: value(new RegExp(`^${name}_sum\\{${label}\\} ([\\d.e+-]+)$`, 'm')),
     buckets
   }
 }
 
-/** One line on the batches between two scrapes: how many, their mean, and the share within 0.5 and 1 ms. */
-function persistLine (before: CommitHistogram, after: CommitHistogram): string {
+/** What the c=1 lines read: the store's commits by durability, and the young generation's GC pauses. */
+async function tailHistograms (metricsPort: number): Promise<{ written: Histogram, synced: Histogram, minorGc: Histogram }> {
+  const text = await scrape(metricsPort)
+  return {
+    written: histogram(text, 'weft_store_commit_seconds', 'durability="written"'),
+    synced: histogram(text, 'weft_store_commit_seconds', 'durability="synced"'),
+    minorGc: histogram(text, 'weft_gc_pause_seconds', 'kind="minor"')
+  }
+}
+
+/** How many between two scrapes, their mean, and the share within 0.5 and 1 ms. */
+function histogramLine (before: Histogram, after: Histogram, what: string): string {
   const n = after.count - before.count
   if (n === 0) return 'none'
   const within = (le: string): string => (100 * ((after.buckets.get(le) ?? 0) - (before.buckets.get(le) ?? 0)) / n).toFixed(1)
-  return `${n} batches, mean ${(1000 * (after.sum - before.sum) / n).toFixed(3)} ms, ${within('0.0005')} % within 0.5 ms, ${within('0.001')} % within 1 ms`
+  return `${n} ${what}, mean ${(1000 * (after.sum - before.sum) / n).toFixed(3)} ms, ${within('0.0005')} % within 0.5 ms, ${within('0.001')} % within 1 ms`
 }
 
 /** Allocates `count` new attachments with `concurrency` requests in flight; returns latencies (ms) and wall time. */
@@ -73,14 +87,16 @@ try {
   const persist: string[] = []
   for (const { concurrency, requests } of LEVELS) {
     await storm(agent, `warm-${concurrency}`, 50, concurrency)
-    const before = concurrency === 1 ? await Promise.all([commitHistogram(metricsPort, 'written'), commitHistogram(metricsPort, 'synced')]) : null
+    const before = concurrency === 1 ? await tailHistograms(metricsPort) : null
     const { latencies, seconds } = await storm(agent, `c${concurrency}`, requests, concurrency)
     if (before !== null) {
-      const after = await Promise.all([commitHistogram(metricsPort, 'written'), commitHistogram(metricsPort, 'synced')])
+      const after = await tailHistograms(metricsPort)
       const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length
       persist.push(`  whole request (client side): mean ${mean.toFixed(3)} ms`)
-      persist.push(`  persist step, written (allocations): ${persistLine(before[0], after[0])}`)
-      persist.push(`  persist step, synced (ring, Paxos): ${persistLine(before[1], after[1])}`)
+      persist.push(`  persist step, written (allocations): ${histogramLine(before.written, after.written, 'batches')}`)
+      persist.push(`  persist step, synced (ring, Paxos): ${histogramLine(before.synced, after.synced, 'batches')}`)
+      // Each pause holds up whichever request is running: their count per 1000 requests is the share that pays one.
+      persist.push(`  young-generation GC pauses: ${histogramLine(before.minorGc, after.minorGc, `in ${requests} requests`)}`)
       // The anchor, in the same minutes: what a synced batch per allocation would wait on.
       const disk = await writeDatasyncLatencies(cluster.dir, requests)
       persist.push(`  this disk, 100-byte write + fdatasync: p50 ${percentile(disk, 0.5).toFixed(2)} ms, p99 ${percentile(disk, 0.99).toFixed(2)} ms`)
@@ -95,7 +111,7 @@ try {
   const header = ['concurrency', 'requests', 'allocs/s', 'p50 ms', 'p99 ms']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)))
   const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ')
-  console.log('weft agent: allocate over the unix socket, each answer after its LevelDB batch (ring changes synced)')
+  console.log('weft agent: allocate over the unix socket, each answer after its batch is written (allocations journalled, ring changes synced)')
   console.log(line(header))
   for (const r of rows) console.log(line(r))
   console.log(`RSS idle: ${idle.toFixed(1)} MiB; with ${allocations.length} allocations: ${full.toFixed(1)} MiB`)

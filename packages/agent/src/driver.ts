@@ -61,17 +61,22 @@ export class Driver<P> {
     // A stopped loop is an agent on its way out: the next one (restarted) may answer.
     if (this.#failed !== null) return failure(0, `the agent stopped: ${this.#failed.message}`)
     const id = this.#nextId++
-    const done = new Promise<CompletionOf<K>>(resolve => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id)
-        const reason = stalled()
-        resolve(reason === null ? failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
-      }, timeoutMs)
-      // #complete resolves only with a failure or a success of this kind.
-      this.#waiting.set(id, { kind, resolve: c => resolve(c as CompletionOf<K>), timer })
-    })
-    this.input(() => start(id))
-    return await done
+    const { promise, resolve } = Promise.withResolvers<CompletionOf<K>>()
+    const timer = setTimeout(() => {
+      this.#waiting.delete(id)
+      const reason = stalled()
+      resolve(reason === null ? failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
+    }, timeoutMs)
+    // #complete resolves only with a failure or a success of this kind.
+    this.#waiting.set(id, { kind, resolve: resolve as (c: Completion) => void, timer })
+    // What input() does, without a closure per request.
+    try {
+      start(id)
+      this.#schedule()
+    } catch (err) {
+      this.#fail(err as Error)
+    }
+    return await promise
   }
 
   /** Feeds the core (a message, a tick, reachability) and makes sure its output is acted on. */

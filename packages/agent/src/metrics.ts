@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { HostPort } from './config.ts'
 import type { Durability } from './store.ts'
@@ -18,6 +19,14 @@ export interface GaugeSnapshot {
   readonly pendingClaims: number
 }
 
+/** perf_hooks' GC kinds, as the metric labels them. */
+const GC_KINDS: ReadonlyMap<number, string> = new Map([
+  [constants.NODE_PERFORMANCE_GC_MINOR, 'minor'],
+  [constants.NODE_PERFORMANCE_GC_MAJOR, 'major'],
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental'],
+  [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb']
+])
+
 export class Metrics {
   readonly registry = new Registry()
   #badMessages = 0
@@ -26,6 +35,7 @@ export class Metrics {
   readonly #reclaimCounter: Counter
   readonly #newerCounter: Counter
   readonly #commitSeconds: Histogram<'durability'>
+  readonly #gcSeconds: Histogram<'kind'>
 
   // One snapshot per scrape, shared by every gauge: building it walks every pool's ring.
   #scrape: ReadonlyMap<string, GaugeSnapshot> | null = null
@@ -62,6 +72,13 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers
     })
+    this.#gcSeconds = new Histogram({
+      name: 'weft_gc_pause_seconds',
+      help: 'Pauses of the agent\'s garbage collector; kind: minor (young generation), major, incremental (marking steps), weakcb',
+      labelNames: ['kind'],
+      buckets: [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers
+    })
   }
 
   get badMessages (): number { return this.#badMessages }
@@ -96,8 +113,16 @@ export class Metrics {
     this.#commitSeconds.observe({ durability }, seconds)
   }
 
-  /** Serves /metrics on `addr`; returns a function that stops serving. */
+  /** Serves /metrics on `addr` and times the GC's pauses meanwhile; returns a function that stops both. */
   async serve (addr: HostPort): Promise<() => Promise<void>> {
+    // A young-generation pause is one of the few things that can hold a request up for a millisecond.
+    const gc = new PerformanceObserver(list => {
+      for (const e of list.getEntries()) {
+        const kind = GC_KINDS.get((e as { detail?: { kind?: number } }).detail?.kind ?? -1)
+        if (kind !== undefined) this.#gcSeconds.observe({ kind }, e.duration / 1000)
+      }
+    })
+    gc.observe({ entryTypes: ['gc'] })
     const server: Server = createServer((req, res) => {
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try GET /metrics\n')
@@ -109,10 +134,18 @@ export class Metrics {
         (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(err as Error).message}\n`)
       ).finally(() => { this.#scrape = null })
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(addr.port, addr.host, () => { server.off('error', reject); resolve() })
-    })
-    return async () => await new Promise<void>(resolve => server.close(() => resolve()))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(addr.port, addr.host, () => { server.off('error', reject); resolve() })
+      })
+    } catch (err) {
+      gc.disconnect()
+      throw err
+    }
+    return async () => {
+      gc.disconnect()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
   }
 }

@@ -42,8 +42,12 @@ export class Ops implements AgentOps {
     // The metadata travels with the request through each pool's core into the batch that stores the
     // allocation, even when that batch comes after this request's deadline.
     const meta: AttachmentMeta = { network, containerId, ifname, ...(podNamespace === undefined ? {} : { podNamespace }), ...(podName === undefined ? {} : { podName }), allocatedAt: this.#d.clock() }
+    const gatewayOf = withGateway ? network : null
+    // One pool (the usual case) has nothing to roll back: no settling of a list of promises.
+    const only = pools.length === 1 ? pools[0]! : null
+    if (only !== null) return { addresses: [await this.#allocateIn(this.pools.get(only.pool), key, meta, only.offset, gatewayOf, withinMs)] }
     const results = await Promise.allSettled(pools.map(async ({ pool, offset }) =>
-      await this.#allocateIn(this.pools.get(pool), key, meta, offset, withGateway ? network : null, withinMs)))
+      await this.#allocateIn(this.pools.get(pool), key, meta, offset, gatewayOf, withinMs)))
     const failed = results.find(r => r.status === 'rejected')
     if (failed === undefined) return { addresses: results.map(r => (r as PromiseFulfilledResult<PoolAddress>).value) }
     // All or nothing: what the other pools gave is released before the error is answered.
@@ -57,12 +61,11 @@ export class Ops implements AgentOps {
     const held = pool.allocations.get(key)
     // A draining pool still answers what an attachment holds (a repeated ADD), nothing new.
     if (pool.draining && held === undefined) throw new ApiError(409, 'pool-draining', `pool ${pool.name} is draining: it takes no new allocations`)
+    const allocated = this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => stalled(pool, offset))
+    if (gatewayOf === null) return answer(pool, ok(await allocated).offset)
     // The gateway's first reservation shares the pod's batch; after that it is read from the store.
-    const [c, gateway] = await Promise.all([
-      this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => stalled(pool, offset)).then(ok),
-      gatewayOf === null ? undefined : this.#gateway(pool, gatewayOf, withinMs)
-    ])
-    return { ...answer(pool, c.offset), ...(gateway === undefined ? {} : { gateway }) }
+    const [c, gateway] = await Promise.all([allocated.then(ok), this.#gateway(pool, gatewayOf, withinMs)])
+    return { ...answer(pool, c.offset), gateway }
   }
 
   /** This node's gateway of `network` in `pool`, reserved from the agent's own space the first time. */
@@ -154,7 +157,7 @@ export class Ops implements AgentOps {
   }
 
   async #request<K extends RequestKind> (pool: Pool, kind: K, start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<CompletionOf<K>> {
-    const label = this.pools.names.length > 1 ? `${what} in pool ${pool.name}` : what
+    const label = this.pools.size > 1 ? `${what} in pool ${pool.name}` : what
     return await pool.driver.request(kind, start, Math.min(this.#d.requestTimeoutMs, withinMs), label, stalled)
   }
 }

@@ -40,6 +40,11 @@ export class Pools implements PoolCatalog {
     return [...this.#byName.keys()]
   }
 
+  /** How many pools are served. */
+  get size (): number {
+    return this.#byName.size
+  }
+
   /** A retired pool: no more requests, messages or ticks reach it. */
   remove (name: string): void {
     this.#byName.delete(name)

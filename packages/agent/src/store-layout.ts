@@ -9,13 +9,16 @@ import { attachmentKey } from './attachment-key.ts'
 import { StoreError } from './errors.ts'
 
 /**
- * 4: pools. `meta:pools` holds each pool's range (`meta:universe` is gone) and `meta:retired` the
+ * 5: allocation-only batches go to a journal file per pool beside LevelDB (store-journal.ts) and each
+ * pool's `journal` key holds the last record folded in; an agent that cannot read the journal must
+ * not open the store (it would miss the allocations only the journal holds after a crash). A
+ * schema-3 or -4 store opens in place: only the number changes. 4: pools. `meta:pools` holds each pool's range (`meta:universe` is gone) and `meta:retired` the
  * pools retired here; pool `default` keeps the keys of schema 3, every other pool has them under
  * `pool/<name>/`. 3: one record per allocation, `alloc:<network/containerId/ifname>`: its address
  * and its attachment metadata together. Schema 2 kept the metadata under a second key (`attach:`),
  * schema 1 keyed allocations by containerId/ifname alone.
  */
-export const SCHEMA_VERSION = 4
+export const SCHEMA_VERSION = 5
 
 /** What the agent knows about an allocation beyond the core's (key, offset): the payload the core carries. */
 export interface AttachmentMeta {
@@ -44,6 +47,8 @@ export const ALLOC = 'alloc:'
 export const ATTACH = 'attach:'
 export const ACCEPTOR = 'acceptor:'
 export const KEY_NODES_SEEN = 'reclaim:nodes-seen'
+/** A pool's last allocation-journal record folded into LevelDB (store-journal.ts). */
+export const KEY_JOURNAL = 'journal'
 
 /** Where a pool's keys live: pool `default` where schema 3 had them (so its migration moves nothing), others under their name. */
 export function poolPrefix (pool: string): string {

@@ -1,18 +1,19 @@
 /**
  * The node's durable state in LevelDB, per pool: the ring, one record per allocation holding its
  * address and attachment metadata (keyed by network/containerId/ifname), acceptor records; and meta
- * (schema, the pools' ranges, the retired pools). Each core Ready's PersistDelta is one atomic batch,
- * synced or not by what it holds (`durabilityOf`).
+ * (schema, the pools' ranges, the retired pools). Each core Ready's PersistDelta is one atomic batch
+ * (a journal record, or a LevelDB batch), synced or not by what it holds (`durabilityOf`).
  *
  * The durability rule. What another peer relies on is synced (fsync before the batch is acknowledged
  * or gossiped): the ring (tokens, donations, takeovers, removals) and Paxos acceptor records; a host
  * that lost them after a power cut could hand out space it gave away, or break a decided vote. A batch
- * of allocation puts and deletes only is written to the kernel (LevelDB's log, one write() per batch)
- * without an fsync: it outlives the agent process (kill -9, a crash, an OOM kill: the page cache still
- * has it), and only a host crash can lose it, which also ends every pod that address belonged to. The
- * lost addresses are then free in this peer's own ranges, which no other peer uses. A later synced
- * batch makes every earlier one durable too (one log, written in order). The disk's fsync is what
- * an allocation would otherwise wait on: about 0.2 ms on an idle disk, 10 ms and more at p99 when the
+ * of allocation puts and deletes only is written to the kernel (the pool's journal, one write() per
+ * batch on the agent's own thread, store-journal.ts; folded into LevelDB later) without an fsync: it
+ * outlives the agent process (kill -9, a crash, an OOM kill: the page cache still has it), and only a
+ * host crash can lose it, which also ends every pod that address belonged to. The lost addresses are
+ * then free in this peer's own ranges, which no other peer uses. A later synced batch makes every
+ * earlier one durable too (it carries what the journal holds, in order). The disk's fsync is what an
+ * allocation would otherwise wait on: about 0.2 ms on an idle disk, 10 ms and more at p99 when the
  * disk is shared (bench/main.ts prints it). The store's own records (schema, pools, retirements,
  * migration, reclaim's node names) are synced.
  */
@@ -23,8 +24,9 @@ import type { AcceptorRecord, Cidr, PersistDelta, PersistedPeer, RingState } fro
 import { DEFAULT_POOL } from '@weft/protocol'
 import { StoreError } from './errors.ts'
 import { migrate } from './store-migrate.ts'
+import { FOLD_AFTER, Journal } from './store-journal.ts'
 import {
-  ACCEPTOR, ALLOC, decodeAllocationRecord, decoded, encodeAllocationRecord, KEY_NODES_SEEN, KEY_POOLS, KEY_RETIRED, KEY_RING,
+  ACCEPTOR, ALLOC, decodeAllocationRecord, decoded, encodeAllocationRecord, KEY_JOURNAL, KEY_NODES_SEEN, KEY_POOLS, KEY_RETIRED, KEY_RING,
   KEY_SCHEMA, KEY_UNIVERSE, next, packr, poolPrefix, SCHEMA_VERSION
 } from './store-layout.ts'
 import type { AttachmentMeta, BatchOp, StoredAllocation } from './store-layout.ts'
@@ -52,13 +54,24 @@ export class PoolStore {
   readonly pool: string
   readonly #db: Db
   readonly #p: string
+  readonly #journalPath: string
   /** What is durable: the same records the core holds, put here once their batch is written. */
   readonly #allocations = new Map<string, StoredAllocation>()
+  #journal: Journal | null = null
+  /**
+   * The allocation keys the journal's records touched since the last fold: a fold writes each one's
+   * state in `#allocations` (what those records add up to), so no copy of the records is held.
+   */
+  readonly #touched = new Set<string>()
+  #records = 0
+  /** The sequence number of the last batch, journalled or written to LevelDB. */
+  #seq = 0
 
-  constructor (db: Db, pool: string) {
+  constructor (db: Db, pool: string, dataDir: string) {
     this.#db = db
     this.pool = pool
     this.#p = poolPrefix(pool)
+    this.#journalPath = join(dataDir, `journal-${pool}.log`)
   }
 
   /** Every allocation as written: loaded by `load`, kept current by `commit`. */
@@ -68,6 +81,8 @@ export class PoolStore {
 
   /** Reads everything back; undefined for a pool this store has nothing of. */
   async load (): Promise<PersistedPeer<AttachmentMeta> | undefined> {
+    await this.#openJournal()
+    if (this.#records > 0) await this.#fold(true, [])
     const p = this.#p
     const ringBytes = await this.#db.get(p + KEY_RING)
     const allocations: StoredAllocation[] = []
@@ -91,22 +106,98 @@ export class PoolStore {
   }
 
   /**
-   * Writes one Ready's delta as one atomic batch, each allocation with its metadata in one record,
-   * synced by `durabilityOf`, which it returns.
+   * Writes one Ready's delta, each allocation with its metadata in one record: allocations alone as
+   * one journal record, anything else as one atomic LevelDB batch synced by `durabilityOf`, which
+   * it returns.
    */
   async commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
-    const p = this.#p
-    const ops: BatchOp[] = []
-    if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
-    for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
-    for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: p + ALLOC + key })
-    for (const a of delta.putAllocations) ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocationRecord(a) })
     const durability = durabilityOf(delta)
     if (durability === 'empty') return durability
-    await this.#db.batch(ops, { sync: durability === 'synced' })
+    if (this.#journal === null) await this.#openJournal()
+    // Allocations alone go to the journal (one write(), on this thread); anything else, and every
+    // FOLD_AFTER-th batch, goes to LevelDB with what the journal holds before it.
+    if (durability === 'written' && this.#records < FOLD_AFTER) {
+      this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
+      for (const key of delta.deleteAllocations) this.#touched.add(key)
+      for (const a of delta.putAllocations) this.#touched.add(a.key)
+      this.#records++
+    } else {
+      const p = this.#p
+      const ops: BatchOp[] = []
+      if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
+      for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
+      for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: p + ALLOC + key })
+      for (const a of delta.putAllocations) ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocationRecord(a) })
+      ++this.#seq
+      await this.#fold(durability === 'synced', ops)
+    }
     for (const key of delta.deleteAllocations) this.#allocations.delete(key)
     for (const a of delta.putAllocations) this.#allocations.set(a.key, a)
     return durability
+  }
+
+  /** Folds the journal into LevelDB and closes it: the store then holds everything in LevelDB alone. */
+  async close (): Promise<void> {
+    const journal = this.#journal
+    if (journal === null) return
+    if (this.#records > 0) await this.#fold(false, [])
+    journal.close()
+    this.#journal = null
+  }
+
+  /** For a retired pool: folds what the journal holds, then deletes it. */
+  async removeJournal (): Promise<void> {
+    await this.#openJournal()
+    if (this.#records > 0) await this.#fold(false, [])
+    await this.#journal!.remove()
+    this.#journal = null
+  }
+
+  /**
+   * Opens the journal once. What it holds past the last folded record (the agent died without
+   * folding it) goes into LevelDB at once, in order, synced, before anything else is read or written.
+   */
+  async #openJournal (): Promise<void> {
+    if (this.#journal !== null) return
+    const folded = await this.#db.get(this.#p + KEY_JOURNAL)
+    const applied = folded === undefined ? 0 : decoded(this.#p + KEY_JOURNAL, () => unpackAs(folded, 'number') as number)
+    const { journal, records, size } = await Journal.open(this.#journalPath)
+    const replay: BatchOp[] = []
+    this.#seq = applied
+    for (const r of records) {
+      if (r.seq <= applied) continue
+      for (const key of r.deleted) replay.push({ type: 'del', key: this.#p + ALLOC + key })
+      for (const [key, value] of r.put) replay.push({ type: 'put', key: this.#p + ALLOC + key, value })
+      this.#seq = r.seq
+    }
+    try {
+      // Emptied even when it held only a record cut short: the next one must not follow its bytes.
+      if (size > 0) {
+        replay.push({ type: 'put', key: this.#p + KEY_JOURNAL, value: packr.pack(this.#seq) })
+        await this.#db.batch(replay, { sync: true })
+        journal.truncate()
+      }
+    } catch (err) {
+      journal.close()
+      throw err
+    }
+    this.#journal = journal
+  }
+
+  /** One LevelDB batch: what the journal's records add up to, then `ops`, then the sequence number they reach; then the journal is emptied. */
+  async #fold (sync: boolean, ops: readonly BatchOp[]): Promise<void> {
+    const p = this.#p
+    const batch: BatchOp[] = []
+    for (const key of this.#touched) {
+      const a = this.#allocations.get(key)
+      batch.push(a === undefined ? { type: 'del', key: p + ALLOC + key } : { type: 'put', key: p + ALLOC + key, value: encodeAllocationRecord(a) })
+    }
+    for (const op of ops) batch.push(op)
+    batch.push({ type: 'put', key: p + KEY_JOURNAL, value: packr.pack(this.#seq) })
+    this.#touched.clear()
+    this.#records = 0
+    await this.#db.batch(batch, { sync })
+    this.#journal!.truncate()
   }
 }
 
@@ -121,11 +212,11 @@ export class Store {
   /** Pools the store holds that the configuration does not name: kept as they are, served by nobody here. */
   readonly unconfigured: ReadonlyMap<string, Cidr>
 
-  private constructor (db: Db, stored: Record<string, Cidr>, retired: readonly string[], migrated: Migrated | null, unconfigured: ReadonlyMap<string, Cidr>) {
+  private constructor (db: Db, dataDir: string, stored: Record<string, Cidr>, retired: readonly string[], migrated: Migrated | null, unconfigured: ReadonlyMap<string, Cidr>) {
     this.#db = db
     this.#stored = stored
     this.#retired = new Set(retired)
-    this.#pools = new Map(Object.keys(stored).filter(name => !unconfigured.has(name)).map(name => [name, new PoolStore(db, name)]))
+    this.#pools = new Map(Object.keys(stored).filter(name => !unconfigured.has(name)).map(name => [name, new PoolStore(db, name, dataDir)]))
     this.migrated = migrated
     this.unconfigured = unconfigured
   }
@@ -156,7 +247,7 @@ export class Store {
       if (schema === 1 || schema === 2) migrated = { from: schema, allocations: await migrate(db, schema, legacyNetwork, finish) }
       else if (schema !== SCHEMA_VERSION || Object.keys(all).length !== Object.keys(stored).length) await db.batch(finish, { sync: true })
       const unconfigured = new Map(Object.entries(stored).filter(([name]) => pools[name] === undefined))
-      return new Store(db, all, retired, migrated, unconfigured)
+      return new Store(db, dataDir, all, retired, migrated, unconfigured)
     } catch (err) {
       await db.close()
       throw err
@@ -174,12 +265,13 @@ export class Store {
    */
   async retirePool (name: string): Promise<void> {
     if (this.#retired.has(name)) return
+    await this.#pools.get(name)?.removeJournal()
     const p = poolPrefix(name)
     const ops: BatchOp[] = []
     for (const sub of [ALLOC, ACCEPTOR]) {
       for await (const key of this.#db.keys({ gte: p + sub, lt: next(p + sub) })) ops.push({ type: 'del', key })
     }
-    ops.push({ type: 'del', key: p + KEY_RING })
+    ops.push({ type: 'del', key: p + KEY_RING }, { type: 'del', key: p + KEY_JOURNAL })
     const { [name]: _gone, ...rest } = this.#stored
     ops.push(...metaOps(rest, [...this.#retired, name]))
     await this.#db.batch(ops, { sync: true })
@@ -211,7 +303,11 @@ export class Store {
   }
 
   async close (): Promise<void> {
-    await this.#db.close()
+    try {
+      for (const pool of this.#pools.values()) await pool.close()
+    } finally {
+      await this.#db.close()
+    }
   }
 }
 
@@ -227,7 +323,8 @@ async function readMeta (db: Db, location: string, pools: Readonly<Record<string
   if (!Number.isSafeInteger(schema) || (schema as number) < 1 || (schema as number) > SCHEMA_VERSION) {
     throw new StoreError(`the store ${location} has schema ${String(schema)}; this agent reads schemas 1 to ${SCHEMA_VERSION}`)
   }
-  const stored: Record<string, Cidr> = schema === SCHEMA_VERSION
+  // Pools came with schema 4.
+  const stored: Record<string, Cidr> = (schema as number) >= 4
     ? decoded(KEY_POOLS, () => decodePools(poolsBytes))
     : { [DEFAULT_POOL]: decoded(KEY_UNIVERSE, () => unpackAs(universeBytes, 'string')) as Cidr }
   for (const [name, range] of Object.entries(pools)) {

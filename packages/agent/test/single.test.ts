@@ -189,6 +189,9 @@ describe('one agent with consensus=1', () => {
     // The ring's first split is synced; an allocation alone is written without an fsync (store.ts).
     expect(text).toMatch(/^weft_store_commit_seconds_count\{durability="synced"\} [1-9]/m)
     expect(text).toMatch(/^weft_store_commit_seconds_count\{durability="written"\} [1-9]/m)
+    // Requests make garbage; the young generation's collections are timed.
+    for (let i = 0; i < 300; i++) await a.client.status()
+    expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^weft_gc_pause_seconds_count\{kind="minor"\} [1-9]/m)
     expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404)
   })
 

@@ -1,6 +1,6 @@
 /**
- * The store with pools (schema 3): a part per pool, each pool's range recorded, and a schema-3 data
- * dir (one range, from before pools) opened in place as pool `default` with nothing moved or lost.
+ * The store with pools (schema 4 on): a part per pool, each pool's range recorded, and schema-3 and -4
+ * data dirs (one range, from before pools; pools, before the journal) opened in place, nothing lost.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
@@ -62,7 +62,7 @@ describe('store with pools', () => {
       expect(s.unconfigured.size).toBe(0)
     })
     expect(Object.keys(await raw()).sort()).toEqual([
-      'alloc:weft/c1/eth0', 'meta:pools', 'meta:schema', 'pool/lan/alloc:weft/c1/eth0', 'pool/lan/ring', 'ring'
+      'alloc:weft/c1/eth0', 'journal', 'meta:pools', 'meta:schema', 'pool/lan/alloc:weft/c1/eth0', 'pool/lan/journal', 'pool/lan/ring', 'ring'
     ])
   })
 
@@ -87,6 +87,25 @@ describe('store with pools', () => {
     await withStore({ default: U, lan: LAN }, async s => {
       expect((await s.pool('lan').load())?.allocations).toEqual([alloc('lan/c2/net1', 9n)])
     })
+  })
+
+  it('opens a schema-4 data dir (pools, before the journal) in place as schema 5', async () => {
+    await withStore({ default: U, lan: LAN }, async s => {
+      await s.pool('lan').commit({ ring: lanRing, putAllocations: [alloc('lan/c2/net1', 9n)], deleteAllocations: [] })
+    })
+    // Schema 4 had the same keys, less each pool's `journal`.
+    const db = dbAt()
+    try {
+      await db.batch([{ type: 'put', key: 'meta:schema', value: packr.pack(4) }, { type: 'del', key: 'pool/lan/journal' }], { sync: true })
+    } finally {
+      await db.close()
+    }
+    await withStore({ default: U, lan: LAN }, async s => {
+      expect((await s.pool('lan').load())?.allocations).toEqual([alloc('lan/c2/net1', 9n)])
+      await s.pool('lan').commit({ putAllocations: [alloc('lan/c3/net1', 10n)], deleteAllocations: [] })
+    })
+    expect((await raw())['meta:schema']).toBe(Buffer.from(packr.pack(5)).toString('hex'))
+    expect((await withStore({ default: U, lan: LAN }, async s => await s.pool('lan').load()))?.allocations.map(a => a.key)).toEqual(['lan/c2/net1', 'lan/c3/net1'])
   })
 
   it('opens a schema-3 data dir (one range, before pools) as pool default in place: every key kept, nothing lost', async () => {
@@ -129,7 +148,7 @@ describe('retiring a pool in the store', () => {
       await s.retirePool('lan')
       expect([...s.retired]).toEqual(['lan'])
     })
-    expect(Object.keys(await raw()).sort()).toEqual(['alloc:weft/c1/eth0', 'meta:pools', 'meta:retired', 'meta:schema', 'ring'])
+    expect(Object.keys(await raw()).sort()).toEqual(['alloc:weft/c1/eth0', 'journal', 'meta:pools', 'meta:retired', 'meta:schema', 'ring'])
     await withStore({ default: U, lan: LAN }, async s => {
       expect([...s.retired]).toEqual(['lan'])
       expect(() => s.pool('lan')).toThrow('not opened for pool "lan"')

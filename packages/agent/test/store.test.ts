@@ -4,7 +4,9 @@ import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { encodeAllocation } from '@weft/ring'
 import type { Cidr, PersistDelta } from '@weft/ring'
+import { readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { Store } from '../src/store.ts'
+import { FOLD_AFTER, Journal } from '../src/store-journal.ts'
 import type { AttachmentMeta, StoredAllocation } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
 import { makeTempDir, removeTempDir } from '@weft/testkit'
@@ -112,7 +114,7 @@ describe('store', () => {
     })
   })
 
-  it('syncs every batch that changes the ring or a Paxos record, and writes allocations alone without an fsync', async () => {
+  it('syncs every batch that changes the ring or a Paxos record, and journals allocations alone without an fsync', async () => {
     const acceptor = [{ key: 'init', promised: { n: 2, proposer: A }, accepted: null }]
     const put = [alloc('n1/c1/eth0', 5n)]
     const kinds: Array<[string, PersistDelta<AttachmentMeta>, boolean]> = [
@@ -132,7 +134,8 @@ describe('store', () => {
         for (const [kind, delta, synced] of kinds) {
           batch.mockClear()
           expect(await s.pool('default').commit(delta), kind).toBe(synced ? 'synced' : 'written')
-          expect(syncs(), kind).toEqual([synced])
+          // Allocations alone go to the journal, not to LevelDB (store-journal.ts).
+          expect(syncs(), kind).toEqual(synced ? [true] : [])
         }
         batch.mockClear()
         expect(await s.pool('default').commit({ acceptor: [], putAllocations: [], deleteAllocations: [] })).toBe('empty')
@@ -144,5 +147,63 @@ describe('store', () => {
     const loaded = await withStore(U, async s => await s.pool('default').load())
     expect(loaded?.allocations).toEqual([alloc('n1/c1/eth0', 5n), alloc('n1/c2/eth0', 6n)])
     expect(loaded?.acceptor).toEqual(acceptor)
+  })
+
+  it('reads back what the journal holds after a death: in order, once, a cut-short last record dropped', async () => {
+    const path = join(dir, 'journal-default.log')
+    await withStore(U, async s => { await s.pool('default').commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
+    // What an agent killed after three allocation batches leaves: records 2 to 4, the last one cut
+    // short inside its write, and record 1 (already folded into LevelDB) still there.
+    const { journal } = await Journal.open(path)
+    journal.append(1, [], [alloc('n1/stale/eth0', 9n)])
+    journal.append(2, [], [alloc('n1/c2/eth0', 6n)])
+    journal.append(3, ['n1/c2/eth0'], [alloc('n1/c3/eth0', 7n)])
+    journal.append(4, [], [alloc('n1/c4/eth0', 8n)])
+    journal.close()
+    await truncate(path, (await stat(path)).size - 3)
+    const loaded = await withStore(U, async s => await s.pool('default').load())
+    expect(loaded?.allocations).toEqual([alloc('n1/c1/eth0', 5n), alloc('n1/c3/eth0', 7n)])
+    // Folded into LevelDB and emptied: a second start reads the same from LevelDB alone.
+    expect((await stat(path)).size).toBe(0)
+    await withStore(U, async s => {
+      expect((await s.pool('default').load())?.allocations).toEqual([alloc('n1/c1/eth0', 5n), alloc('n1/c3/eth0', 7n)])
+      // Allocations after the restart journal on from there.
+      await s.pool('default').commit({ putAllocations: [alloc('n1/c5/eth0', 10n)], deleteAllocations: [] })
+      expect((await stat(path)).size).toBeGreaterThan(0)
+    })
+    expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.map(a => a.key)).toEqual(['n1/c1/eth0', 'n1/c3/eth0', 'n1/c5/eth0'])
+    // A journal holding nothing but a record cut short: dropped, and the next records read back whole.
+    await writeFile(path, Buffer.from([40, 0, 0, 0, 1, 2, 3]))
+    await withStore(U, async s => {
+      expect((await s.pool('default').load())?.allocations.length).toBe(3)
+      await s.pool('default').commit({ putAllocations: [], deleteAllocations: ['n1/c5/eth0'] })
+      const reread = await Journal.open(path)
+      reread.journal.close()
+      expect(reread.records.map(r => [r.deleted, r.put])).toEqual([[['n1/c5/eth0'], []]])
+    })
+    expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.map(a => a.key)).toEqual(['n1/c1/eth0', 'n1/c3/eth0'])
+  })
+
+  it('folds the journal into LevelDB every FOLD_AFTER batches, and refuses a damaged journal naming it', async () => {
+    const path = join(dir, 'journal-default.log')
+    await withStore(U, async s => {
+      await s.pool('default').commit({ ring, putAllocations: [], deleteAllocations: [] })
+      for (let i = 0; i < FOLD_AFTER + 1; i++) await s.pool('default').commit({ putAllocations: [alloc(`n1/c${i}/eth0`, BigInt(10 + i))], deleteAllocations: [] })
+      // The fold took the first FOLD_AFTER and the one that made it; nothing is pending.
+      expect((await stat(path)).size).toBe(0)
+      await s.pool('default').commit({ putAllocations: [alloc('n1/last/eth0', 5n)], deleteAllocations: [] })
+    })
+    expect((await stat(path)).size).toBe(0)
+    expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.length).toBe(FOLD_AFTER + 2)
+    const { journal } = await Journal.open(path)
+    journal.append(999_999, ['n1/last/eth0'], [])
+    journal.append(1_000_000, ['n1/c0/eth0'], [])
+    journal.close()
+    const bytes = await readFile(path)
+    bytes[10] = bytes[10]! ^ 0xff
+    await writeFile(path, bytes)
+    const err = await withStore(U, async s => await s.pool('default').load()).then(() => null, (e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as Error).message).toBe(`the allocation journal ${path} is damaged at byte 0 (checksum mismatch); nothing was changed`)
   })
 })

@@ -32,7 +32,7 @@ export async function exchange (socketPath: string, method: 'GET' | 'POST', path
     })
     const head = [`${method} ${path} HTTP/1.1`, 'Host: weft', 'Connection: close']
     if (payload !== undefined) head.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(payload)}`)
-    // Not end(): a half-closed request makes the server drop the connection before it answers.
+    // Not end(): an agent of an older release (on node:http) drops a half-closed request before it answers.
     socket.write(`${head.join('\r\n')}\r\n\r\n${payload ?? ''}`)
   })
 }
