@@ -72,7 +72,6 @@ export class Links {
     const known = new Set(this.#node.services.pubsub.getSubscribers(this.#topic).map(p => p.toString()))
     const connected = new Map(this.#node.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer]))
     for (const peer of this.#missing.keys()) if (!connected.has(peer)) this.#missing.delete(peer)
-    for (const peer of this.#seen) if (!connected.has(peer)) this.#seen.delete(peer)
     for (const [peer, id] of connected) {
       if (known.has(peer)) {
         this.#missing.delete(peer)
