@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check'
 import { Ring, asPeerId, parseUniverse } from '../src/internal.ts'
-import type { PeerId, RingState } from '../src/internal.ts'
+import type { PeerId, RingPart, RingState } from '../src/internal.ts'
+import { runsOf } from '../src/runs.ts'
 
 export const universe = parseUniverse('10.0.0.0/20')
 export const PEERS: PeerId[] = ['pa', 'pb', 'pc', 'pd', 'pe'].map(asPeerId)
@@ -64,4 +65,9 @@ export function merged (a: RingState, b: RingState): RingState {
   const r = Ring.fromState(universe, a)
   r.merge(b, PEERS[0]!, noAllocations, PEERS[1]!)
   return r.toState()
+}
+
+/** A whole ring as a part, as a delta carries one. */
+export function partOf ({ entries, ...rest }: RingState): RingPart {
+  return { ...rest, runs: runsOf(entries, universe.size) }
 }
