@@ -192,7 +192,8 @@ function digestFromWire (x: unknown, path: string): Digest {
   const [hash, weight] = arr(x, path, 2)
   const h = big(hash, `${path}.hash`)
   if (h >= 1n << 64n) fail(`${path}.hash`, 'wider than 64 bits')
-  return { hash: h, weight: big(weight, `${path}.weight`) }
+  // A weight is a sum over up to 2^128 addresses, its removals above bit 200 (ring-digest.ts).
+  return { hash: h, weight: big(weight, `${path}.weight`, 32) }
 }
 
 // ---- paxos ----

@@ -33,10 +33,15 @@ class Hasher {
 const removalText = (r: Removal): string => `${r.peer} ${r.heir}${r.done === true ? ' done' : ''}`
 const memberText = (m: Member): string => `${m.peer} ${m.nickname} ${m.version} ${m.address ?? ''} ${m.acks.join(',')}`
 
+/** Above every sum of the other parts (versions below 2^53 over at most 2^128 addresses, and records). */
+const REMOVALS_SHIFT = 200n
+
 /**
  * Entries are normalized, so equal maps hash the same. The weight counts each address's version
  * (`size`: the universe's addresses): a join or a write raises some address's version or leaves it,
- * never lowers it (a coalescing write included, where a sum of the entries' versions would fall).
+ * never lowers it (a coalescing write included, where a sum of the entries' versions would fall);
+ * member records only rise too. Removals weigh above everything else: completing one drops the dead
+ * peer's record, which the completion outweighs.
  */
 export function digestOf (s: RingState, size: bigint): Digest {
   const h = new Hasher().add(s.universe).add(s.seeds.join(','))
@@ -48,8 +53,9 @@ export function digestOf (s: RingState, size: bigint): Digest {
   h.add('|')
   for (const m of s.members) { h.add(memberText(m)); weight += BigInt(m.version) }
   h.add('|')
-  for (const r of s.removed) { h.add(removalText(r)); weight += r.done === true ? 2n : 1n }
-  return { hash: h.value(), weight }
+  let removals = 0n
+  for (const r of s.removed) { h.add(removalText(r)); removals += r.done === true ? 2n : 1n }
+  return { hash: h.value(), weight: (removals << REMOVALS_SHIFT) + weight }
 }
 
 export const sameDigest = (a: Digest, b: Digest): boolean => a.hash === b.hash && a.weight === b.weight

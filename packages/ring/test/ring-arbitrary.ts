@@ -1,6 +1,6 @@
 /**
  * Random valid rings for property tests: replicas of one seeded ring that diverge through random
- * owner actions (give, member records, removals) and partial merges, as peers would.
+ * owner actions (give, coalesce, adopt, member records, removals) and partial merges, as peers would.
  */
 import fc from 'fast-check'
 import { Ring, asPeerId, parseUniverse } from '../src/internal.ts'
@@ -15,13 +15,15 @@ type Op =
   | { k: 'member', replica: number, peer: number, nick: string, address: string | undefined }
   | { k: 'remove', replica: number, dead: number, heir: number }
   | { k: 'merge', into: number, from: number }
+  | { k: 'coalesce' | 'adopt', replica: number, peer: number }
 
 const idx = fc.nat({ max: PEERS.length - 1 })
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('give' as const), replica: fc.nat({ max: 2 }), from: idx, to: idx, at: fc.nat({ max: 4095 }), len: fc.integer({ min: 1, max: 600 }) }),
   fc.record({ k: fc.constant('member' as const), replica: fc.nat({ max: 2 }), peer: idx, nick: fc.constantFrom('one', 'two', 'three'), address: fc.constantFrom(undefined, '192.0.2.1', '2001:db8::7') }),
   fc.record({ k: fc.constant('remove' as const), replica: fc.nat({ max: 2 }), dead: idx, heir: idx }),
-  fc.record({ k: fc.constant('merge' as const), into: fc.nat({ max: 2 }), from: fc.nat({ max: 2 }) })
+  fc.record({ k: fc.constant('merge' as const), into: fc.nat({ max: 2 }), from: fc.nat({ max: 2 }) }),
+  fc.record({ k: fc.constantFrom('coalesce' as const, 'adopt' as const), replica: fc.nat({ max: 2 }), peer: idx })
 )
 
 const noAllocations = (): boolean => false
@@ -46,7 +48,9 @@ function apply (replicas: Ring[], op: Op): void {
     case 'remove':
       if (op.dead !== op.heir) replicas[op.replica]!.addRemoval(PEERS[op.dead]!, PEERS[op.heir]!)
       return
-    case 'merge': replicas[op.into]!.merge(replicas[op.from]!.toState(), PEERS[0]!, noAllocations, PEERS[op.from]!)
+    case 'merge': replicas[op.into]!.merge(replicas[op.from]!.toState(), PEERS[0]!, noAllocations, PEERS[op.from]!); return
+    case 'coalesce': replicas[op.replica]!.coalesce(PEERS[op.peer]!); return
+    case 'adopt': replicas[op.replica]!.adopt(PEERS[op.peer]!)
   }
 }
 
