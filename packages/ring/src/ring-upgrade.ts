@@ -12,13 +12,13 @@ import { DecodeError } from './errors.ts'
 import { entriesOf } from './runs.ts'
 import type { Offset, RingState, Run } from './types.ts'
 
-/** Old versions are below 2^20; tokens keep their top 33 bits (all of them in universes up to 2^33 addresses). */
+/** Old versions are below 2^20; tokens keep their top 32 bits (all of them in IPv4 universes), so upgraded versions stay below 2^52 and leave room for new writes. */
 const VERSION_BITS = 20n
-const TOKEN_BITS = 33n
+const TOKEN_BITS = 32n
 
 /**
  * (token, version) as one safe integer, ordered as the pair. Exact for every IPv4 universe; in a
- * larger universe two tokens that share their top 33 bits compare by version alone.
+ * larger universe two tokens that share their top 32 bits compare by version alone.
  */
 function legacyVersion (token: Offset, version: number, shift: bigint): number {
   if (version >= 2 ** Number(VERSION_BITS)) throw new DecodeError(`ring: version ${version} of token ${token} is too large to upgrade`)
