@@ -9,20 +9,25 @@
  */
 import { parseUniverse } from './address.ts'
 import { DecodeError } from './errors.ts'
+import { WRITE_STEP } from './ring.ts'
 import { entriesOf } from './runs.ts'
 import type { Offset, RingState, Run } from './types.ts'
 
-/** Old versions are below 2^20; tokens keep their top 32 bits (all of them in IPv4 universes), so upgraded versions stay below 2^52 and leave room for new writes. */
-const VERSION_BITS = 20n
+/**
+ * Old versions are below 2^16; tokens keep their top 32 bits (all of them in IPv4 universes); the
+ * pair is a write step's multiple (ring.ts), so upgraded versions stay below 2^52 and leave room for
+ * new writes.
+ */
+const VERSION_BITS = 16n
 const TOKEN_BITS = 32n
 
 /**
- * (token, version) as one safe integer, ordered as the pair. Exact for every IPv4 universe; in a
+ * (token, version) as one safe integer, ordered as the pair, in write steps. Exact for every IPv4 universe; in a
  * larger universe two tokens that share their top 32 bits compare by version alone.
  */
 function legacyVersion (token: Offset, version: number, shift: bigint): number {
   if (version >= 2 ** Number(VERSION_BITS)) throw new DecodeError(`ring: version ${version} of token ${token} is too large to upgrade`)
-  return Number(((token >> shift) << VERSION_BITS) + BigInt(version))
+  return Number((((token >> shift) << VERSION_BITS) + BigInt(version)) * BigInt(WRITE_STEP))
 }
 
 export function upgradeRing (s: RingState): RingState {

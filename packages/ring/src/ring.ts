@@ -171,7 +171,7 @@ export class Ring {
     const entries: Entry[] = []
     for (let i = 0n; i < n; i++) {
       const share = base + (i < extra ? 1n : 0n)
-      entries.push({ token, owner: peers[Number(i)]!, version: 1 })
+      entries.push({ token, owner: peers[Number(i)]!, version: WRITE_STEP })
       token += share
     }
     this.seedList = peers
@@ -190,9 +190,9 @@ export class Ring {
     return runsOf(this.list, this.universe.size)
   }
 
-  /** One write: `owner` over `ranges` (sorted, disjoint), with one version above every one in the ring. */
+  /** One write: `owner` over `ranges` (sorted, disjoint), with one version above every one in the ring (a multiple of WRITE_STEP). */
   private write (ranges: readonly Range[], owner: PeerId): void {
-    const version = this.clock() + 1
+    const version = nextWrite(this.clock())
     this.list = entriesOf(overlay(this.runs(), ranges.map(range => ({ range, owner, version }))))
   }
 
@@ -221,10 +221,12 @@ export class Ring {
     if (this.removedMap.has(peer)) return false
     const stretches: Range[] = []
     const runs = this.runs()
+    // An adopted entry (its version between two steps) is left out: see `adopt`.
+    const mine = (r: Run | undefined): boolean => r !== undefined && r.owner === peer && !adopted(r.version)
     for (let i = 0; i < runs.length; i++) {
-      if (runs[i]!.owner !== peer) continue
+      if (!mine(runs[i])) continue
       let j = i
-      while (j + 1 < runs.length && runs[j + 1]!.owner === peer) j++
+      while (mine(runs[j + 1])) j++
       if (j > i) stretches.push({ start: runs[i]!.range.start, end: runs[j]!.range.end })
       i = j
     }
@@ -235,15 +237,21 @@ export class Ring {
   }
 
   /**
-   * The heir rewrites entries it inherited to its own id (a write, as any owner's), so the ring no
-   * longer names removed peers, coalesces them with its own, and completes those removals
-   * (compaction: their acks and the dead peers' records go).
+   * The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers,
+   * and completes those removals (compaction: their acks and the dead peers' records go). Each entry
+   * gets its own version plus one, between two write steps: above the dead peer's entry as the heir
+   * holds it, and below any write the dead peer made after it (a gift to a peer the heir has never
+   * heard of, made while the dead peer was cut off and not yet told), which therefore still wins.
+   * Adopted entries are not coalesced for the same reason; a later write of the heir's over them (a
+   * gift) is a write like any other. Past WRITE_STEP - 1 adoptions of one entry, a whole step.
    */
   adopt (peer: PeerId): boolean {
     if (!this.removalsPending()) return false
-    const inherited = this.runs().filter(r => r.owner !== peer && this.effectiveOwner(r.owner) === peer).map(r => r.range)
+    const next = nextWrite(this.clock())
+    const inherited = this.runs().filter(r => r.owner !== peer && this.effectiveOwner(r.owner) === peer)
+      .map(r => ({ range: r.range, owner: peer, version: (r.version + 1) % WRITE_STEP === 0 ? next : r.version + 1 }))
     let changed = inherited.length > 0
-    if (changed) this.write(inherited, peer)
+    if (changed) this.list = entriesOf(overlay(this.runs(), inherited))
     for (const dead of this.removedMap.keys()) {
       if (this.doneSet.has(dead) || this.effectiveOwner(dead) !== peer) continue
       this.doneSet.add(dead)
@@ -251,7 +259,7 @@ export class Ring {
     }
     this.dropDoneRecords()
     if (changed) this.assert()
-    return this.coalesce(peer) || changed
+    return changed
   }
 
   /** A completed removal's dead peer needs no record: nothing of it is read again, and the removal stays. */
@@ -391,6 +399,18 @@ export class Ring {
     if (err !== null) throw err
   }
 }
+
+/**
+ * Writes take versions that are multiples of this; an adoption takes the adopted entry's version
+ * plus one, in between (see `Ring.adopt`).
+ */
+export const WRITE_STEP = 16
+
+/** The version of a write after `clock`: the next multiple of WRITE_STEP above it. */
+const nextWrite = (clock: number): number => (Math.floor(clock / WRITE_STEP) + 1) * WRITE_STEP
+
+/** A version an adoption wrote (between two write steps). */
+const adopted = (version: number): boolean => version % WRITE_STEP !== 0
 
 /** Whether sorted disjoint runs cover [0, size) with no gap. */
 function covers (runs: readonly Run[], size: bigint): boolean {

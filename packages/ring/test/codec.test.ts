@@ -110,8 +110,8 @@ describe('codec', () => {
     const ring = {
       universe: '10.0.0.0/24',
       seeds: [a, b],
-      // The old pair (token, version) in one number: the token's bits above 20 bits of version.
-      entries: [{ token: 0n, owner: a, version: 2 }, { token: 128n, owner: b, version: 128 * 2 ** 20 + 1 }],
+      // The old pair (token, version) in one number: the token's bits above 16 bits of version, in write steps of 16.
+      entries: [{ token: 0n, owner: a, version: 2 * 16 }, { token: 128n, owner: b, version: (128 * 2 ** 16 + 1) * 16 }],
       members: [{ peer: a, nickname: 'na', version: 1, acks: [] }, { peer: b, nickname: 'nb', version: 3, acks: [], address: '192.0.2.2' }],
       removed: []
     }
@@ -119,7 +119,7 @@ describe('codec', () => {
     // Version 3 wrote this version's layout; its split token (version 1 under a token of version 5) still comes after.
     const v3 = ['10.0.0.0/24', [a, b], [0, 1], [0, 0, 5, 128, 1, 1], [['na', 1, []], ['nb', 3, [], '192.0.2.2']], [], []]
     const upgraded = decodeRingState(packr.pack([3, v3]))
-    expect(upgraded.entries).toEqual([{ token: 0n, owner: a, version: 5 }, { token: 128n, owner: b, version: 128 * 2 ** 20 + 1 }])
+    expect(upgraded.entries).toEqual([{ token: 0n, owner: a, version: 5 * 16 }, { token: 128n, owner: b, version: (128 * 2 ** 16 + 1) * 16 }])
     for (const type of [0, 1, 7]) {
       expect(() => decodeMessage(packr.pack([2, type, wire]))).toThrow(expect.objectContaining({ name: 'OlderCodecError', version: 2 }))
       expect(() => decodeMessage(packr.pack([3, type, v3]))).toThrow(expect.objectContaining({ name: 'OlderCodecError', version: 3 }))

@@ -44,7 +44,8 @@ function apply (replicas: Ring[], op: Op): void {
       r.give({ start, end }, from, to)
       return
     }
-    case 'member': replicas[op.replica]!.setMember(PEERS[op.peer]!, op.nick, op.address); return
+    // A removed peer writes nothing any more.
+    case 'member': if (!replicas[op.replica]!.isRemoved(PEERS[op.peer]!)) replicas[op.replica]!.setMember(PEERS[op.peer]!, op.nick, op.address); return
     case 'remove':
       if (op.dead !== op.heir) replicas[op.replica]!.addRemoval(PEERS[op.dead]!, PEERS[op.heir]!)
       return

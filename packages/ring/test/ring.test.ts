@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { Ring, asPeerId, parseUniverse, statesEqual } from '../src/internal.ts'
+import { Ring, WRITE_STEP, asPeerId, parseUniverse, statesEqual } from '../src/internal.ts'
 import type { RingState } from '../src/internal.ts'
 import { PEERS, merged, replicaStates, universe } from './ring-arbitrary.ts'
 
@@ -60,7 +60,7 @@ describe('owner changes', () => {
     r.give({ start: 100n, end: 200n }, A, C)
     expect(r.rangesOf(C)).toEqual([{ start: 100n, end: 200n }])
     expect(r.rangesOf(A)).toEqual([{ start: 0n, end: 100n }, { start: 200n, end: 2048n }])
-    expect(r.entries().find(e => e.token === 100n)).toMatchObject({ owner: C, version: 2 })
+    expect(r.entries().find(e => e.token === 100n)).toMatchObject({ owner: C, version: 2 * WRITE_STEP })
     expect(() => r.give({ start: 150n, end: 250n }, A, B)).toThrow(/does not own all of/)
   })
 
@@ -97,19 +97,23 @@ describe('owner changes', () => {
     expect(r.member(A)).toEqual({ peer: A, nickname: 'a', version: 2, acks: [] })
   })
 
-  it('resolves a removed peer to its heir, and the heir adopts its entries as one with its own', () => {
+  it('resolves a removed peer to its heir, and the heir adopts its entries one version up, below any later write of the dead peer', () => {
     const r = Ring.empty(universe)
     r.claimForPeers([A, B, C])
+    const late = Ring.fromState(universe, r.toState())
     r.addRemoval(B, C)
     expect(r.ownerAt(1500n)).toBe(C)
     expect(r.rangesOf(B)).toEqual([])
-    const clock = r.clock()
     expect(r.adopt(C)).toBe(true)
     expect(r.entries().every(e => e.owner !== B)).toBe(true)
-    // B's range and C's touch: one entry, written above every version the ring had.
-    expect(r.entries().map(e => e.owner)).toEqual([A, C])
-    expect(r.entries()[1]!.version).toBeGreaterThan(clock)
+    expect(r.entries().map(e => [e.owner, e.version])).toEqual([[A, WRITE_STEP], [C, WRITE_STEP + 1], [C, WRITE_STEP]])
+    // Adopted space is not coalesced: a gift B made before it learned it was removed, to a peer
+    // the heir never heard of, must still win.
     expect(r.coalesce(C)).toBe(false)
+    late.give({ start: 1400n, end: 1500n }, B, A)
+    r.merge(late.toState(), C, none, A)
+    expect(r.ownerAt(1450n)).toBe(A)
+    expect(r.ownerAt(1500n)).toBe(C)
   })
 
   it('coalesces an owner\'s adjacent entries into one per contiguous range, with one write above the ring\'s clock', () => {
@@ -122,7 +126,7 @@ describe('owner changes', () => {
     expect(r.entries().filter(e => e.owner === C)).toHaveLength(4)
     const clock = r.clock()
     expect(r.coalesce(C)).toBe(true)
-    expect(r.entries().filter(e => e.owner === C).map(e => [e.token, e.version])).toEqual([[100n, clock + 1], [500n, clock + 1]])
+    expect(r.entries().filter(e => e.owner === C).map(e => [e.token, e.version])).toEqual([[100n, clock + WRITE_STEP], [500n, clock + WRITE_STEP]])
     expect(r.rangesOf(C)).toEqual([{ start: 100n, end: 300n }, { start: 500n, end: 700n }])
     expect(r.coalesce(C)).toBe(false)
     // A removed peer writes nothing.
@@ -131,15 +135,19 @@ describe('owner changes', () => {
     expect(r.coalesce(C)).toBe(false)
   })
 
-  it('every write is above every version its writer had: give, coalesce and adopt', () => {
+  it('a write (give, coalesce) is above every version its writer had; an adoption above the entry it replaces', () => {
     fc.assert(fc.property(replicaStates, fc.nat({ max: PEERS.length - 1 }), ([s], who) => {
       const p = PEERS[who]!
-      for (const write of [(r: Ring) => r.coalesce(p), (r: Ring) => r.adopt(p)]) {
-        const r = Ring.fromState(universe, s)
-        const clock = r.clock()
-        const before = new Set(r.entries().map(e => `${e.token} ${e.owner} ${e.version}`))
-        write(r)
-        for (const e of r.entries()) if (!before.has(`${e.token} ${e.owner} ${e.version}`)) expect(e.version).toBeGreaterThan(e.owner === p ? clock : Infinity)
+      const r = Ring.fromState(universe, s)
+      const clock = r.clock()
+      const before = new Set(r.entries().map(e => `${e.token} ${e.owner} ${e.version}`))
+      r.coalesce(p)
+      for (const e of r.entries()) if (!before.has(`${e.token} ${e.owner} ${e.version}`)) expect(e.owner === p && e.version > clock && e.version % WRITE_STEP === 0).toBe(true)
+      const old = Ring.fromState(universe, r.toState())
+      r.adopt(p)
+      for (const e of r.entries()) {
+        const was = ownEntryAt(old.entries(), e.token)
+        if (was !== undefined && (was.owner !== e.owner || was.version !== e.version)) expect(e.owner === p && e.version > was.version).toBe(true)
       }
     }), { numRuns: 300 })
   })
@@ -153,11 +161,10 @@ describe('owner changes', () => {
       const before = owners(r)
       r.coalesce(p)
       expect(owners(r)).toBe(before)
-      if (!r.isRemoved(p)) {
-        const literal = r.entries().filter(e => e.owner === p).length
-        const spans = Ring.fromState(universe, { ...r.toState(), removed: [] }).rangesOf(p).length
-        expect(literal).toBe(spans)
-      }
+      // No two adjacent entries of p are left but adopted ones.
+      const es = r.entries()
+      const adopted = (v: number): boolean => v % WRITE_STEP !== 0
+      if (!r.isRemoved(p)) for (let i = 1; i < es.length; i++) expect(es[i - 1]!.owner === p && es[i]!.owner === p && !adopted(es[i - 1]!.version) && !adopted(es[i]!.version)).toBe(false)
       // Joined with either older state, the coalesced one stays as it is: the entries it replaced
       // had lower versions, so neither replica can bring them back.
       const c = r.toState()
@@ -292,11 +299,11 @@ describe('merge', () => {
     const r = Ring.empty(universe)
     r.claimForPeers([A, B])
     const { entries: _, ...rest } = r.toState()
-    const part = { ...rest, runs: [{ range: { start: 10n, end: 20n }, owner: C, version: 9 }] }
+    const part = { ...rest, runs: [{ range: { start: 10n, end: 20n }, owner: C, version: 99 }] }
     expect(() => Ring.empty(universe).mergePart(part, A, none, C)).toThrow(/does not cover/)
     expect(r.mergePart(part, A, none, C).changed).toBe(true)
     expect(r.rangesOf(C)).toEqual([{ start: 10n, end: 20n }])
-    expect(r.mergePart({ ...part, runs: [{ range: { start: 15n, end: 30n }, owner: A, version: 3 }] }, A, none, C).changed).toBe(true)
+    expect(r.mergePart({ ...part, runs: [{ range: { start: 15n, end: 30n }, owner: A, version: 50 }] }, A, none, C).changed).toBe(true)
     expect(r.rangesOf(C)).toEqual([{ start: 10n, end: 20n }])
     expect(() => r.mergePart({ ...part, runs: [{ range: { start: 30n, end: 30n }, owner: A, version: 3 }] }, A, none, C)).toThrow(/not a non-empty range/)
   })
