@@ -5,7 +5,6 @@
  */
 export * from './index.ts'
 export { Ring, WRITE_STEP, type Holding, type MergeResult, type ConflictEvent } from './ring.ts'
-export { later } from './runs.ts'
 export { statesEqual, validateState } from './shape.ts'
 export { Space, type ClaimResult } from './space.ts'
 export { IntervalSet } from './intervals.ts'

@@ -3,6 +3,7 @@
  * and normalized entries back. The ring is a map from every address to (owner, version); entries
  * are its maximal runs of one (owner, version), so two maps are equal exactly when their entries are.
  */
+import { spansOf } from './spans.ts'
 import type { Entry, Range, Run } from './types.ts'
 
 const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -15,7 +16,7 @@ export function later<T extends Pick<Run, 'owner' | 'version'>> (a: T, b: T): T 
 
 /** Entries (the first at 0, each up to the next token or the end) as runs covering [0, size). */
 export function runsOf (entries: readonly Entry[], size: bigint): Run[] {
-  return entries.map((e, i) => ({ range: { start: e.token, end: entries[i + 1]?.token ?? size }, owner: e.owner, version: e.version }))
+  return spansOf(size, entries).map(({ entry, range }) => ({ range, owner: entry.owner, version: entry.version }))
 }
 
 /** Runs covering the universe in order, as entries: adjacent runs of one owner and version are one entry. */
