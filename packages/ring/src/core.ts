@@ -8,7 +8,7 @@ import type { Faults, Timeouts } from './config.ts'
 import type { Outbox } from './outbox.ts'
 import type { Ring } from './ring.ts'
 import type { Space } from './space.ts'
-import type { Digest, InitMode, PeerId, RingDelta, RingState } from './types.ts'
+import type { Digest, InitMode, Message, PeerId, RingDelta, RingState } from './types.ts'
 
 export interface Core {
   readonly id: PeerId
@@ -33,8 +33,8 @@ export interface Core {
   mutations: number
   /** The ring as data, cached until the next change: gossip and merges compare against it often. */
   snap: RingState | null
-  /** The digest of `snap`, computed once per state. */
-  dig: { readonly of: RingState, readonly digest: Digest } | null
+  /** The digest of `snap`, computed once per state, and the two digest messages carrying it. */
+  dig: { readonly of: RingState, readonly digest: Digest, readonly ask: Message, readonly answer: Message } | null
   /** The ring as of the last delta broadcast (or the last merge since): the next delta is what changed after it. */
   lastSent: RingState
   /**

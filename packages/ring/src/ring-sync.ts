@@ -17,9 +17,25 @@ export function snapshot (s: Core): RingState {
 }
 
 export function digest (s: Core): Digest {
+  return digestOfSnapshot(s).digest
+}
+
+/**
+ * Our digest as a message (`reply`: asking for the receiver's), one object per ring state: a
+ * greeting or an answer to many peers is then one message, as a broadcast is.
+ */
+export function digestMessage (s: Core, reply: boolean): Message {
+  const d = digestOfSnapshot(s)
+  return reply ? d.ask : d.answer
+}
+
+function digestOfSnapshot (s: Core): NonNullable<Core['dig']> {
   const snap = snapshot(s)
-  if (s.dig?.of !== snap) s.dig = { of: snap, digest: digestOf(snap) }
-  return s.dig.digest
+  if (s.dig?.of !== snap) {
+    const digest = digestOf(snap)
+    s.dig = { of: snap, digest, ask: { type: 'digest', digest, reply: true }, answer: { type: 'digest', digest, reply: false } }
+  }
+  return s.dig
 }
 
 /** The whole ring, with every hint this peer knows (its own as of now). */
@@ -72,7 +88,7 @@ export function absorbRing (s: Core, from: PeerId, incoming: RingState, hints: r
     maybeAdopt(s)
   } else {
     s.synced.delete(from)
-    if (s.removedBy === null) s.out.send(from, { type: 'digest', digest: digest(s), reply: false })
+    if (s.removedBy === null) s.out.send(from, digestMessage(s, false))
   }
   return true
 }
@@ -119,7 +135,8 @@ function mergeDelta (s: Core, from: PeerId, d: RingDelta): boolean {
  * both, on equal weights) pulls the whole ring from the other; a heavier sender is pulled from.
  */
 export function onDigest (s: Core, from: PeerId, d: Digest, reply: boolean): void {
-  const mine = digest(s)
+  // The answer carries the digest of the ring as it was when this one came, before any adoption.
+  const { digest: mine, answer } = digestOfSnapshot(s)
   if (sameDigest(d, mine)) {
     s.synced.set(from, snapshot(s))
     maybeAdopt(s)
@@ -127,7 +144,7 @@ export function onDigest (s: Core, from: PeerId, d: Digest, reply: boolean): voi
     s.synced.delete(from)
     if (s.ring.isEmpty() || d.weight >= mine.weight) pull(s, from)
   }
-  if (reply && !s.ring.isEmpty()) s.out.send(from, { type: 'digest', digest: mine, reply: false })
+  if (reply && !s.ring.isEmpty()) s.out.send(from, answer)
 }
 
 /** One pull at a time, each waiting up to `ask` ticks for its answer; the last peer found ahead meanwhile (maybe the same) is next. */
@@ -160,7 +177,7 @@ export function gossipTick (s: Core): void {
   if (s.now % s.t.gossip === 0 && awaitingAdoption(s)) s.announceAt ??= s.now
   if (s.announceAt !== null && s.now >= s.announceAt) {
     if (anyoneBehind(s)) {
-      s.out.send('all', { type: 'digest', digest: digest(s), reply: true })
+      s.out.send('all', digestMessage(s, true))
       s.announceAt = s.now + s.t.gossip
     } else s.announceAt = null
   }
@@ -184,7 +201,7 @@ export function greet (s: Core, peers: readonly PeerId[]): void {
   if (s.removedBy !== null || s.ring.isEmpty()) return
   const ring = snapshot(s)
   const unsynced = peers.filter(q => s.synced.get(q) !== ring)
-  for (const q of unsynced) s.out.send(q, { type: 'digest', digest: digest(s), reply: true })
+  for (const q of unsynced) s.out.send(q, digestMessage(s, true))
   if (unsynced.length > 0) s.announceAt ??= s.now + s.t.gossip
 }
 
