@@ -27,8 +27,11 @@ export interface Core {
   removedBy: PeerId | null
   conflicts: number
   out: Outbox
-  /** Peer -> our ring (the cached object) at the time that peer told us (a digest, a whole ring) it holds exactly the same. */
-  readonly synced: Map<PeerId, RingState>
+  /**
+   * The peers that told us (a digest, a whole ring) they hold exactly our ring, while our ring is
+   * still `of` (the cached object): a change of ours makes every one of them unknown again at once.
+   */
+  synced: { of: RingState | null, peers: Set<PeerId> }
   /** Counts changes to ring, space and allocations, so checks run only after something changed. */
   mutations: number
   /** The ring as data, cached until the next change: gossip and merges compare against it often. */

@@ -107,7 +107,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     out: new Outbox(),
     snap: null,
     mutations: 0,
-    synced: new Map(),
+    synced: { of: null, peers: new Set() },
     dig: null,
     lastSent: Ring.empty(u).toState(),
     announceAt: null,

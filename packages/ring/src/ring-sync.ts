@@ -38,6 +38,20 @@ function digestOfSnapshot (s: Core): NonNullable<Core['dig']> {
   return s.dig
 }
 
+/** Whether `p` told us it holds exactly `ring`, our ring now. */
+const isSynced = (s: Core, p: PeerId, ring: RingState): boolean => s.synced.of === ring && s.synced.peers.has(p)
+
+/** `p` holds exactly our ring now. One set for the ring it holds: when ours changes, it starts afresh. */
+function markSynced (s: Core, p: PeerId): void {
+  const ring = snapshot(s)
+  if (s.synced.of !== ring) s.synced = { of: ring, peers: new Set() }
+  s.synced.peers.add(p)
+}
+
+function unmarkSynced (s: Core, p: PeerId): void {
+  s.synced.peers.delete(p)
+}
+
 /** The whole ring, with every hint this peer knows (its own as of now). */
 export function wholeRing (s: Core): Message {
   const hints: Hint[] = [...s.hints].filter(([p]) => p !== s.id).map(([peer, free]) => ({ peer, free }))
@@ -84,10 +98,10 @@ export function absorbRing (s: Core, from: PeerId, incoming: RingState, hints: r
   if (snapshot(s) !== before) announce(s)
   for (const h of hints) if (h.peer !== s.id && (h.peer === from || !s.hints.has(h.peer))) s.hints.set(h.peer, h.free)
   if (same || statesEqual(incoming, snapshot(s))) {
-    s.synced.set(from, snapshot(s))
+    markSynced(s, from)
     maybeAdopt(s)
   } else {
-    s.synced.delete(from)
+    unmarkSynced(s, from)
     if (s.removedBy === null) s.out.send(from, digestMessage(s, false))
   }
   return true
@@ -138,10 +152,10 @@ export function onDigest (s: Core, from: PeerId, d: Digest, reply: boolean): voi
   // The answer carries the digest of the ring as it was when this one came, before any adoption.
   const { digest: mine, answer } = digestOfSnapshot(s)
   if (sameDigest(d, mine)) {
-    s.synced.set(from, snapshot(s))
+    markSynced(s, from)
     maybeAdopt(s)
   } else {
-    s.synced.delete(from)
+    unmarkSynced(s, from)
     if (s.ring.isEmpty() || d.weight >= mine.weight) pull(s, from)
   }
   if (reply && !s.ring.isEmpty()) s.out.send(from, answer)
@@ -200,7 +214,7 @@ export function reportFree (s: Core): void {
 export function greet (s: Core, peers: readonly PeerId[]): void {
   if (s.removedBy !== null || s.ring.isEmpty()) return
   const ring = snapshot(s)
-  const unsynced = peers.filter(q => s.synced.get(q) !== ring)
+  const unsynced = peers.filter(q => !isSynced(s, q, ring))
   for (const q of unsynced) s.out.send(q, digestMessage(s, true))
   if (unsynced.length > 0) s.announceAt ??= s.now + s.t.gossip
 }
@@ -235,7 +249,7 @@ function mineWinsTies (local: readonly Entry[], incoming: RingState): RingState 
  */
 export function anyoneBehind (s: Core): boolean {
   const mine = snapshot(s)
-  for (const p of s.reachable) if (s.synced.get(p) !== mine) return true
+  for (const p of s.reachable) if (!isSynced(s, p, mine)) return true
   return false
 }
 
@@ -279,7 +293,7 @@ export function ringChanged (s: Core, local = true): void {
 function inheritanceReady (s: Core): boolean {
   if (!allInheritancesSettled(s)) return false
   const ring = snapshot(s)
-  return s.ring.knownPeers().every(p => p === s.id || s.synced.get(p) === ring)
+  return s.ring.knownPeers().every(p => p === s.id || isSynced(s, p, ring))
 }
 
 function maybeAdopt (s: Core): void {
