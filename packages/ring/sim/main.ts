@@ -55,17 +55,18 @@ if (values.shares === true) {
 } else runAll()
 
 /**
- * Measures a schedule's phases as they end: CPU seconds of this process in each (less dependent on
- * the machine's load than wall time), and the heap in use and the resident set at its end.
+ * Prints each phase of schedule `seed` as it ends (a 5,000-peer phase takes many minutes): the CPU
+ * seconds of this process in it (less dependent on the machine's load than wall time), and the heap
+ * in use and the resident set at its end.
  */
-function phaseMeter (out: string[]): (name: string) => void {
+function phaseMeter (seed: number): (name: string) => void {
   let cpu = process.cpuUsage()
   const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`
   return name => {
     const used = process.cpuUsage(cpu)
     cpu = process.cpuUsage()
     const m = process.memoryUsage()
-    out.push(`${name} ${((used.user + used.system) / 1e6).toFixed(1)} s CPU, heap ${mib(m.heapUsed)}, RSS ${mib(m.rss)}`)
+    console.log(`seed ${seed} ${name}: ${((used.user + used.system) / 1e6).toFixed(1)} s CPU, heap ${mib(m.heapUsed)}, RSS ${mib(m.rss)}`)
   }
 }
 
@@ -82,15 +83,13 @@ function runAll (): void {
   const every = Math.max(1, Math.floor(seeds / 10))
   for (let i = 0; i < seeds; i++) {
     const run = values.reachability === true ? reachability : values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
-    const phases: string[] = []
-    const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true, ...(values.full === true ? { phase: phaseMeter(phases) } : {}) })
+    const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true, ...(values.full === true ? { phase: phaseMeter(first + i) } : {}) })
     if (r.violation !== null) {
       violations++
       console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
       for (const line of r.trace) console.log(`  ${line}`)
     }
     if (r.sizes !== undefined) console.log(`seed ${r.seed} (${r.peers} peers): ring ${r.sizes.ring} bytes, largest message ${r.sizes.largestMessage} bytes, ${((performance.now() - started) / 1000).toFixed(1)} s so far`)
-    if (phases.length > 0) console.log(`seed ${first + i} phases: ${phases.join('; ')}`)
     if ((i + 1) % every === 0 && i + 1 < seeds) {
       console.log(`... ${i + 1}/${seeds} schedules, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(1)} s`)
     }
