@@ -54,6 +54,22 @@ if (values.shares === true) {
   console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
 } else runAll()
 
+/**
+ * Prints each phase of schedule `seed` as it ends (a 5,000-peer phase takes many minutes): the CPU
+ * seconds of this process in it (less dependent on the machine's load than wall time), and the heap
+ * in use and the resident set at its end.
+ */
+function phaseMeter (seed: number): (name: string) => void {
+  let cpu = process.cpuUsage()
+  const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`
+  return name => {
+    const used = process.cpuUsage(cpu)
+    cpu = process.cpuUsage()
+    const m = process.memoryUsage()
+    console.log(`seed ${seed} ${name}: ${((used.user + used.system) / 1e6).toFixed(1)} s CPU, heap ${mib(m.heapUsed)}, RSS ${mib(m.rss)}`)
+  }
+}
+
 function runAll (): void {
   let violations = 0
   const decided = { decisions: 0, liveDecisions: 0, contested: 0, refused: 0 }
@@ -67,7 +83,7 @@ function runAll (): void {
   const every = Math.max(1, Math.floor(seeds / 10))
   for (let i = 0; i < seeds; i++) {
     const run = values.reachability === true ? reachability : values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
-    const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true })
+    const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true, ...(values.full === true ? { phase: phaseMeter(first + i) } : {}) })
     if (r.violation !== null) {
       violations++
       console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)

@@ -31,6 +31,8 @@ export interface ScheduleOptions {
   readonly universe?: Universe
   /** Planted bug (World's `peerUniverse`): peers that do not know the universe's reserved ranges. */
   readonly peerUniverse?: Universe
+  /** Told as each phase ends (`start`, `events`, `settle`), so a caller can measure them; the schedule keeps no clock. */
+  readonly phase?: (name: 'start' | 'events' | 'settle') => void
 }
 
 export interface ScheduleResult {
@@ -76,6 +78,7 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
   try {
     if (opts.full === true) world.addAll(ids, init, runningRing(universe, ids))
     else for (const id of ids) world.add(id, init)
+    opts.phase?.('start')
     const driver = new Driver(world, rnd, init, initial, joiners)
     // Large clusters get fewer events: the cost of one grows with the square of the peers (gossip),
     // and the races that break things need many events more than many peers.
@@ -84,6 +87,7 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
       driver.step()
       world.check()
     }
+    opts.phase?.('events')
     // Heal and go quiet: restart everyone who can come back, stop losing messages, and wait.
     world.heal()
     for (const id of world.ids('down')) world.restart(id)
@@ -91,6 +95,7 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     // Every peer handles its messages within a tick, so what a tick delivers grows with the peers
     // (a heal of 1000 peers greets a million times).
     world.settle(QUIET_TICKS, Math.max(10_000, 1000 * world.ids().length))
+    opts.phase?.('settle')
     world.check(true)
     world.checkConverged()
   } catch (e) {

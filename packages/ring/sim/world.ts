@@ -125,7 +125,7 @@ export class World {
     }
     for (const n of nodes) {
       if (n.state !== 'up') continue
-      n.peer!.setReachable(nodes.filter(m => m !== n && m.state === 'up' && this.net.connected(n.id, m.id)).map(m => m.id))
+      n.peer!.setReachable(this.reachedBy(n, nodes.filter(m => m.state === 'up')))
       this.pump(n)
       for (let i = 0; i < 1000 && this.deliver(100_000) > 0; i++);
     }
@@ -163,7 +163,7 @@ export class World {
     node.releasing.clear()
     this.trace.add(`start ${node.id}${persisted !== undefined ? ' (restored)' : ''}`)
     if (node.nodes !== null) node.peer.setNodes(node.nodes)
-    if (reach) this.updateReachability()
+    if (reach) this.reachOf(node)
   }
 
   /** An agent read the Node list: `nodes` is what it got. */
@@ -184,7 +184,7 @@ export class World {
     node.state = 'down'
     this.net.dropFor(id)
     this.trace.add(`crash ${id}`)
-    this.updateReachability()
+    this.reachOf(node)
   }
 
   /** `nodes`: the Node list the agent reads as it starts again (kubernetes init). */
@@ -229,7 +229,7 @@ export class World {
     for (const [, o] of node.held) this.owners.delete(o)
     node.held.clear()
     this.trace.add(`kill ${id}`)
-    this.updateReachability()
+    this.reachOf(node)
   }
 
   partition (peers: readonly PeerId[]): void {
@@ -246,12 +246,29 @@ export class World {
 
   /** Every up peer learns which peers it can reach now. */
   updateReachability (): void {
-    const up = [...this.nodes.values()].filter(n => n.state === 'up')
-    for (const n of up) {
-      n.peer!.setReachable(up.filter(m => m !== n && this.net.connected(n.id, m.id)).map(m => m.id))
-    }
+    const up = this.upNodes()
+    for (const n of up) n.peer!.setReachable(this.reachedBy(n, up))
     this.opts.watch?.reached()
     for (const n of up) this.pump(n)
+  }
+
+  /**
+   * `node` just came up or went down, and nothing else changed: each up peer connected to it hears
+   * of that one peer, and `node`, if up, learns everyone it reaches. The same as updateReachability
+   * while every up peer has been told whom it reaches, in O(peers) instead of O(peers²).
+   */
+  private reachOf (node: Node): void {
+    const up = this.upNodes()
+    for (const m of up) if (m !== node && this.net.connected(m.id, node.id)) m.peer!.reachChanged(node.id, node.state === 'up')
+    if (node.state === 'up') node.peer!.setReachable(this.reachedBy(node, up))
+    this.opts.watch?.reached()
+    for (const n of up) this.pump(n)
+  }
+
+  private upNodes (): Node[] { return [...this.nodes.values()].filter(n => n.state === 'up') }
+
+  private reachedBy (n: Node, up: readonly Node[]): PeerId[] {
+    return up.filter(m => m !== n && this.net.connected(n.id, m.id)).map(m => m.id)
   }
 
   private request (peer: PeerId, r: Request, call: (p: Peer<string>, id: RequestId) => void): RequestId {

@@ -8,7 +8,7 @@ import type { Faults, Timeouts } from './config.ts'
 import type { Outbox } from './outbox.ts'
 import type { Ring } from './ring.ts'
 import type { Space } from './space.ts'
-import type { Digest, InitMode, PeerId, RingDelta, RingState } from './types.ts'
+import type { Digest, InitMode, Message, PeerId, RingDelta, RingState } from './types.ts'
 
 export interface Core {
   readonly id: PeerId
@@ -27,14 +27,17 @@ export interface Core {
   removedBy: PeerId | null
   conflicts: number
   out: Outbox
-  /** Peer -> our ring (the cached object) at the time that peer told us (a digest, a whole ring) it holds exactly the same. */
-  readonly synced: Map<PeerId, RingState>
+  /**
+   * The peers that told us (a digest, a whole ring) they hold exactly our ring, while our ring is
+   * still `of` (the cached object): a change of ours makes every one of them unknown again at once.
+   */
+  synced: { of: RingState | null, peers: Set<PeerId> }
   /** Counts changes to ring, space and allocations, so checks run only after something changed. */
   mutations: number
   /** The ring as data, cached until the next change: gossip and merges compare against it often. */
   snap: RingState | null
-  /** The digest of `snap`, computed once per state. */
-  dig: { readonly of: RingState, readonly digest: Digest } | null
+  /** The digest of `snap`, computed once per state, and the two digest messages carrying it. */
+  dig: { readonly of: RingState, readonly digest: Digest, readonly ask: Message, readonly answer: Message } | null
   /** The ring as of the last delta broadcast (or the last merge since): the next delta is what changed after it. */
   lastSent: RingState
   /**

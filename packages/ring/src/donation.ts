@@ -13,8 +13,8 @@ import { usableRanges } from './owned.ts'
 import type { Core } from './core.ts'
 import { deltaOf, seedsFingerprint } from './ring-digest.ts'
 import { absorbDelta, announce, digest, onDigest, reportFree, ringChanged, snapshot, wholeRing } from './ring-sync.ts'
-import { balanceGift, fairOf, needGift, pickGift } from './shares.ts'
-import type { Message, Offset, PeerId, Range } from './types.ts'
+import { type Fair, balanceGift, donorsFor, fairOf, needGift, pickGift } from './shares.ts'
+import type { Message, Offset, PeerId, Range, RingState } from './types.ts'
 
 export interface Ask {
   readonly deadline: number
@@ -31,9 +31,11 @@ export interface DonationState {
   backoffUntil: number
   /** No question to even out shares before this tick. */
   rebalanceAt: number
+  /** The donors to even out with (donorsFor), for one ring state: only a change of the ring changes them. */
+  donors: { readonly of: RingState, readonly fair: Fair, readonly peers: readonly PeerId[] } | null
 }
 
-export const newDonationState = (lowWater: bigint): DonationState => ({ lowWater, asks: new Map(), tried: new Set(), backoffUntil: 0, rebalanceAt: 0 })
+export const newDonationState = (lowWater: bigint): DonationState => ({ lowWater, asks: new Map(), tried: new Set(), backoffUntil: 0, rebalanceAt: 0, donors: null })
 
 type Request = Extract<Message, { type: 'space-request' }>
 type Grant = Extract<Message, { type: 'space-grant' }>
@@ -83,17 +85,17 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
 /** Asks the reachable peer with the largest share for space if the two shares are a GAP apart. */
 function maybeEvenOut (s: Core, d: DonationState): void {
   if (s.now < d.rebalanceAt || s.faults.noRebalance === true) return
-  // Looked at every half `rebalance` at most while nothing is to be done: it walks the ring.
+  // Looked at every half `rebalance` at most while nothing is to be done.
   d.rebalanceAt = s.now + Math.max(1, Math.floor(s.t.rebalance / 2))
-  const holdings = s.ring.holdings(s.hints)
-  const f = fairOf(s.universe.size, s.ring.knownPeers().length)
-  const mine = holdings.get(s.id)?.size ?? 0n
-  let best: PeerId | null = null
-  let bestSize = 0n
-  for (const [p, h] of holdings) {
-    if (p === s.id || !s.reachable.has(p) || d.tried.has(p) || d.asks.has(p) || h.free < f.least) continue
-    if (balanceGift(f, h.size, mine) > 0n && h.size > bestSize) { best = p; bestSize = h.size }
+  const ring = snapshot(s)
+  if (d.donors?.of !== ring) {
+    // Walking the ring costs O(peers): done once per ring state, not at every look.
+    const fair = fairOf(s.universe.size, s.ring.knownPeers().length)
+    const shares = new Map([...s.ring.holdings(s.hints)].map(([p, h]) => [p, h.size]))
+    d.donors = { of: ring, fair, peers: donorsFor(fair, shares, s.id, shares.get(s.id) ?? 0n) }
   }
+  const least = d.donors.fair.least
+  const best = d.donors.peers.find(p => s.reachable.has(p) && !d.tried.has(p) && !d.asks.has(p) && (s.hints.get(p) ?? 0n) >= least) ?? null
   if (best === null) {
     d.tried.clear()
     return

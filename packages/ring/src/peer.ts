@@ -52,6 +52,8 @@ export interface Peer<P> {
   tick (): void
   step (from: PeerId, message: Message): void
   setReachable (peers: Iterable<PeerId>): void
+  /** One peer became reachable (`up`) or unreachable: setReachable with that one change, without the whole set. */
+  reachChanged (peer: PeerId, up: boolean): void
   /** kubernetes init: the latest Node list (feed only lists that were read in full). */
   setNodes (nodes: readonly NodeRecord[]): void
   /** `payload` is persisted with the allocation this request makes (not if `key` is held already). */
@@ -105,7 +107,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     out: new Outbox(),
     snap: null,
     mutations: 0,
-    synced: new Map(),
+    synced: { of: null, peers: new Set() },
     dig: null,
     lastSent: Ring.empty(u).toState(),
     announceAt: null,
@@ -187,6 +189,17 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
       s.reachable = next
       greet(s, fresh)
       if (s.removedBy === null) nodeInitReachable(s, s.nodeInit, fresh)
+      finish()
+    },
+    reachChanged (q, up) {
+      if (q !== s.id && up !== s.reachable.has(q)) {
+        if (!up) s.reachable.delete(q)
+        else {
+          s.reachable.add(q)
+          greet(s, [q])
+          if (s.removedBy === null) nodeInitReachable(s, s.nodeInit, [q])
+        }
+      }
       finish()
     },
     setNodes (nodes) {

@@ -18,9 +18,39 @@ export function snapshot (s: Core): RingState {
 }
 
 export function digest (s: Core): Digest {
+  return digestOfSnapshot(s).digest
+}
+
+/**
+ * Our digest as a message (`reply`: asking for the receiver's), one object per ring state: a
+ * greeting or an answer to many peers is then one message, as a broadcast is.
+ */
+export function digestMessage (s: Core, reply: boolean): Message {
+  const d = digestOfSnapshot(s)
+  return reply ? d.ask : d.answer
+}
+
+function digestOfSnapshot (s: Core): NonNullable<Core['dig']> {
   const snap = snapshot(s)
-  if (s.dig?.of !== snap) s.dig = { of: snap, digest: digestOf(snap, s.universe.size) }
-  return s.dig.digest
+  if (s.dig?.of !== snap) {
+    const digest = digestOf(snap, s.universe.size)
+    s.dig = { of: snap, digest, ask: { type: 'digest', digest, reply: true }, answer: { type: 'digest', digest, reply: false } }
+  }
+  return s.dig
+}
+
+/** Whether `p` told us it holds exactly `ring`, our ring now. */
+const isSynced = (s: Core, p: PeerId, ring: RingState): boolean => s.synced.of === ring && s.synced.peers.has(p)
+
+/** `p` holds exactly our ring now. One set for the ring it holds: when ours changes, it starts afresh. */
+function markSynced (s: Core, p: PeerId): void {
+  const ring = snapshot(s)
+  if (s.synced.of !== ring) s.synced = { of: ring, peers: new Set() }
+  s.synced.peers.add(p)
+}
+
+function unmarkSynced (s: Core, p: PeerId): void {
+  s.synced.peers.delete(p)
 }
 
 /** The whole ring, with every hint this peer knows (its own as of now). */
@@ -70,11 +100,11 @@ export function absorbRing (s: Core, from: PeerId, incoming: RingState, hints: r
   if (snapshot(s) !== before) announce(s)
   for (const h of hints) if (h.peer !== s.id && (h.peer === from || !s.hints.has(h.peer))) s.hints.set(h.peer, h.free)
   if (same || statesEqual(incoming, snapshot(s))) {
-    s.synced.set(from, snapshot(s))
+    markSynced(s, from)
     maybeAdopt(s)
   } else {
-    s.synced.delete(from)
-    if (s.removedBy === null) s.out.send(from, { type: 'digest', digest: digest(s), reply: false })
+    unmarkSynced(s, from)
+    if (s.removedBy === null) s.out.send(from, digestMessage(s, false))
   }
   return true
 }
@@ -117,15 +147,16 @@ function mergeDelta (s: Core, from: PeerId, d: RingDelta): boolean {
  * both, on equal weights) pulls the whole ring from the other; a heavier sender is pulled from.
  */
 export function onDigest (s: Core, from: PeerId, d: Digest, reply: boolean): void {
-  const mine = digest(s)
+  // The answer carries the digest of the ring as it was when this one came, before any adoption.
+  const { digest: mine, answer } = digestOfSnapshot(s)
   if (sameDigest(d, mine)) {
-    s.synced.set(from, snapshot(s))
+    markSynced(s, from)
     maybeAdopt(s)
   } else {
-    s.synced.delete(from)
+    unmarkSynced(s, from)
     if (s.ring.isEmpty() || d.weight >= mine.weight) pull(s, from)
   }
-  if (reply && !s.ring.isEmpty()) s.out.send(from, { type: 'digest', digest: mine, reply: false })
+  if (reply && !s.ring.isEmpty()) s.out.send(from, answer)
 }
 
 /** One pull at a time, each waiting up to `ask` ticks for its answer; the last peer found ahead meanwhile (maybe the same) is next. */
@@ -158,7 +189,7 @@ export function gossipTick (s: Core): void {
   if (s.now % s.t.gossip === 0 && awaitingAdoption(s)) s.announceAt ??= s.now
   if (s.announceAt !== null && s.now >= s.announceAt) {
     if (anyoneBehind(s)) {
-      s.out.send('all', { type: 'digest', digest: digest(s), reply: true })
+      s.out.send('all', digestMessage(s, true))
       s.announceAt = s.now + s.t.gossip
     } else s.announceAt = null
   }
@@ -181,8 +212,8 @@ export function reportFree (s: Core): void {
 export function greet (s: Core, peers: readonly PeerId[]): void {
   if (s.removedBy !== null || s.ring.isEmpty()) return
   const ring = snapshot(s)
-  const unsynced = peers.filter(q => s.synced.get(q) !== ring)
-  for (const q of unsynced) s.out.send(q, { type: 'digest', digest: digest(s), reply: true })
+  const unsynced = peers.filter(q => !isSynced(s, q, ring))
+  for (const q of unsynced) s.out.send(q, digestMessage(s, true))
   if (unsynced.length > 0) s.announceAt ??= s.now + s.t.gossip
 }
 
@@ -217,7 +248,7 @@ function mineWinsTies (local: readonly Entry[], size: bigint, incoming: RingPart
  */
 export function anyoneBehind (s: Core): boolean {
   const mine = snapshot(s)
-  for (const p of s.reachable) if (s.synced.get(p) !== mine) return true
+  for (const p of s.reachable) if (!isSynced(s, p, mine)) return true
   return false
 }
 
@@ -263,7 +294,7 @@ export function ringChanged (s: Core, local = true): void {
 function inheritanceReady (s: Core): boolean {
   if (!allInheritancesSettled(s)) return false
   const ring = snapshot(s)
-  return s.ring.knownPeers().every(p => p === s.id || s.synced.get(p) === ring)
+  return s.ring.knownPeers().every(p => p === s.id || isSynced(s, p, ring))
 }
 
 function maybeAdopt (s: Core): void {

@@ -39,6 +39,17 @@ export function balanceGift (f: Fair, donor: bigint, asker: bigint): bigint {
   return a >= f.least ? a : 0n
 }
 
+/**
+ * The peers (not `self`) whose share would give one of share `mine` a trade, largest share first and
+ * equal shares in id order: the one to ask is the first of them it may ask. A larger donor never
+ * gives less (balanceGift grows with it), so the list is every share down to the first too small.
+ */
+export function donorsFor<P extends string> (f: Fair, shares: ReadonlyMap<P, bigint>, self: P, mine: bigint): P[] {
+  return [...shares].filter(([p, size]) => p !== self && balanceGift(f, size, mine) > 0n)
+    .sort(([a, x], [b, y]) => (x > y ? -1 : x < y ? 1 : a < b ? -1 : a > b ? 1 : 0))
+    .map(([p]) => p)
+}
+
 /** What a donor gives a peer that needs space for pods: a step that leaves the two within half a GAP. */
 export function needGift (f: Fair, donor: bigint, asker: bigint): bigint {
   const a = (donor - asker + f.gap / 2n) / 2n

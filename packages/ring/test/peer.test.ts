@@ -248,6 +248,35 @@ describe('peer', () => {
     expect(c.ready().messages.find(m => m.to === A)?.msg).toMatchObject({ msg: { kind: 'nack', reason: 'peer-alive' } })
   })
 
+  it('reachChanged tells one peer coming or going as setReachable with the whole set does', () => {
+    const u = parseUniverse('10.0.0.0/24')
+    const make = () => createPeer({ id: A, nickname: A, universe: u, init: { kind: 'seed', peers: [A, B, C] }, random: prng(1).next })
+    const [whole, one] = [make(), make()]
+    const same = (): void => {
+      expect(one.ready()).toEqual(whole.ready())
+      expect(one.status()).toEqual(whole.status())
+      whole.advance()
+      one.advance()
+    }
+    same()
+    whole.setReachable([B])
+    one.reachChanged(B, true)
+    same()
+    whole.setReachable([B, C])
+    one.reachChanged(C, true)
+    one.reachChanged(C, true)
+    one.reachChanged(A, true)
+    same()
+    whole.setReachable([C])
+    one.reachChanged(B, false)
+    same()
+    // B comes back: it is greeted again, as a fresh peer in a whole set is.
+    whole.setReachable([B, C])
+    one.reachChanged(B, true)
+    expect(one.ready().messages).toEqual([{ to: B, msg: { type: 'digest', digest: expect.anything(), reply: true } }])
+    same()
+  })
+
   it('consensus init: a live peer whose promise comes too late for the accept (a loaded machine) is still in the split', () => {
     const u = parseUniverse('10.0.0.0/24')
     const all = [A, B, C]

@@ -157,6 +157,18 @@ describe('simulator', () => {
     expect(bad.length, explain(bad)).toBe(0)
   }, 360_000) // a fixed amount of work: about 30 s on a quiet 2-core machine, several times that beside other suites
 
+  it('--full: schedules of exactly 60 peers of a running cluster hold every invariant, and report their phases and sizes', () => {
+    for (let seed = 1; seed <= 4; seed++) {
+      const phases: string[] = []
+      const r = runSchedule(seed, { maxPeers: 60, full: true, phase: p => phases.push(p) })
+      expect(r.violation, explain([r])).toBeNull()
+      expect(phases).toEqual(['start', 'events', 'settle'])
+      // The ring names all 60 peers (an entry and a record each: over 10 bytes a peer); every schedule sends digests at least.
+      expect(r.sizes?.ring).toBeGreaterThan(600)
+      expect(r.sizes?.largestMessage).toBeGreaterThan(0)
+    }
+  }, 120_000) // a few seconds, more on a loaded machine
+
   it('two pools, one with reserved ranges: every invariant of both rings over 200 schedules of up to 20 peers', async () => {
     const bad = await sweepWith(runPoolsSchedule, 200, 20)
     expect(bad.length, explain(bad)).toBe(0)
@@ -195,7 +207,7 @@ describe('simulator', () => {
     // Not vacuous: the schedules do decide takeovers, also of peers alive but cut off from most.
     expect(decisions).toBeGreaterThan(50)
     expect(live).toBeGreaterThan(10)
-  })
+  }, 360_000) // a fixed amount of work: 13 s beside other work at load 38; over 120 s at load 113
 
   it('a removed peer counts in the electorate until its removal is settled, so two sides that each took in joiners cannot both remove a dead peer', () => {
     const { w, left, right } = electoratesApart()
