@@ -6,6 +6,7 @@
  * agent process, consensus=1.
  */
 import { readFile } from 'node:fs/promises'
+import { PerformanceObserver } from 'node:perf_hooks'
 import { Cluster, freePort, inParallel } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import { writeDatasyncLatencies } from './disk-sync.ts'
@@ -46,13 +47,15 @@ function histogram (text: string, name: string, label: string): Histogram {
   }
 }
 
-/** What the c=1 lines read: the store's commits by durability, and the young generation's GC pauses. */
-async function tailHistograms (metricsPort: number): Promise<{ written: Histogram, synced: Histogram, minorGc: Histogram }> {
+/** What the c=1 lines read: the store's commits by durability, and the GC's pauses by kind. */
+async function tailHistograms (metricsPort: number): Promise<{ written: Histogram, synced: Histogram, minorGc: Histogram, majorGc: Histogram, incrementalGc: Histogram }> {
   const text = await scrape(metricsPort)
   return {
     written: histogram(text, 'weft_store_commit_seconds', 'durability="written"'),
     synced: histogram(text, 'weft_store_commit_seconds', 'durability="synced"'),
-    minorGc: histogram(text, 'weft_gc_pause_seconds', 'kind="minor"')
+    minorGc: histogram(text, 'weft_gc_pause_seconds', 'kind="minor"'),
+    majorGc: histogram(text, 'weft_gc_pause_seconds', 'kind="major"'),
+    incrementalGc: histogram(text, 'weft_gc_pause_seconds', 'kind="incremental"')
   }
 }
 
@@ -64,16 +67,44 @@ function histogramLine (before: Histogram, after: Histogram, what: string): stri
   return `${n} ${what}, mean ${(1000 * (after.sum - before.sum) / n).toFixed(3)} ms, ${within('0.0005')} % within 0.5 ms, ${within('0.001')} % within 1 ms`
 }
 
-/** Allocates `count` new attachments with `concurrency` requests in flight; returns latencies (ms) and wall time. */
-async function storm (agent: AgentProcess, prefix: string, count: number, concurrency: number): Promise<{ latencies: number[], seconds: number }> {
+/** One request's start and end (ms, performance.now()). */
+interface Span { readonly start: number, readonly end: number }
+
+/** Allocates `count` new attachments with `concurrency` requests in flight; returns latencies (ms, sorted), each request's span, and wall time. */
+async function storm (agent: AgentProcess, prefix: string, count: number, concurrency: number): Promise<{ latencies: number[], spans: Span[], seconds: number }> {
   const started = performance.now()
-  const latencies = await inParallel(count, concurrency, async i => {
-    const t = performance.now()
+  const spans = await inParallel(count, concurrency, async i => {
+    const start = performance.now()
     await agent.client.allocate({ network: 'weft', containerId: `${prefix}-${i}`, ifname: 'eth0' })
-    return performance.now() - t
+    return { start, end: performance.now() }
   })
-  return { latencies: latencies.sort((a, b) => a - b), seconds: (performance.now() - started) / 1000 }
+  return { latencies: spans.map(s => s.end - s.start).sort((a, b) => a - b), spans, seconds: (performance.now() - started) / 1000 }
 }
+
+/**
+ * This process's own GC pauses (the client side of every request) while `run` runs: how many, their
+ * mean, and how many of the slowest 1 % of the requests overlapped one (a pause there is not the agent's).
+ */
+async function clientGc<T extends { spans: Span[] }> (run: () => Promise<T>): Promise<T & { clientGc: string }> {
+  const pauses: Span[] = []
+  const gc = new PerformanceObserver(list => { for (const e of list.getEntries()) pauses.push({ start: e.startTime, end: e.startTime + e.duration }) })
+  gc.observe({ entryTypes: ['gc'] })
+  let result: T
+  try {
+    result = await run()
+  } finally {
+    // Entries are delivered asynchronously: one more turn lets the last ones in.
+    await new Promise(resolve => setImmediate(resolve))
+    gc.disconnect()
+  }
+  const slowest = [...result.spans].sort((a, b) => (b.end - b.start) - (a.end - a.start)).slice(0, Math.max(1, Math.floor(result.spans.length / 100)))
+  const met = slowest.filter(r => pauses.some(p => p.start < r.end && p.end > r.start)).length
+  const mean = pauses.length === 0 ? 0 : pauses.reduce((a, p) => a + p.end - p.start, 0) / pauses.length
+  return { ...result, clientGc: `${pauses.length}, mean ${mean.toFixed(3)} ms; the ${slowest.length} slowest requests met ${met} of them` }
+}
+
+/** A full collection of this process (node --expose-gc, as bench.sh runs it): its own GC then seldom falls inside a timed storm. */
+const collectClient = (globalThis as { gc?: () => void }).gc ?? (() => undefined)
 
 const cluster = await Cluster.create('bench')
 try {
@@ -88,7 +119,8 @@ try {
   for (const { concurrency, requests } of LEVELS) {
     await storm(agent, `warm-${concurrency}`, 50, concurrency)
     const before = concurrency === 1 ? await tailHistograms(metricsPort) : null
-    const { latencies, seconds } = await storm(agent, `c${concurrency}`, requests, concurrency)
+    collectClient()
+    const { latencies, seconds, clientGc: bench } = await clientGc(async () => await storm(agent, `c${concurrency}`, requests, concurrency))
     if (before !== null) {
       const after = await tailHistograms(metricsPort)
       const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length
@@ -97,6 +129,9 @@ try {
       persist.push(`  persist step, synced (ring, Paxos): ${histogramLine(before.synced, after.synced, 'batches')}`)
       // Each pause holds up whichever request is running: their count per 1000 requests is the share that pays one.
       persist.push(`  young-generation GC pauses: ${histogramLine(before.minorGc, after.minorGc, `in ${requests} requests`)}`)
+      // A full collection (what young collections promote fills the old generation) and its incremental marking on the agent's thread.
+      persist.push(`  full GC (mark-compact) pauses: ${histogramLine(before.majorGc, after.majorGc, `in ${requests} requests`)}; incremental marking: ${histogramLine(before.incrementalGc, after.incrementalGc, `in ${requests} requests`)}`)
+      persist.push(`  the bench's own GC pauses (client side): ${bench}`)
       // The anchor, in the same minutes: what a synced batch per allocation would wait on.
       const disk = await writeDatasyncLatencies(cluster.dir, requests)
       persist.push(`  this disk, 100-byte write + fdatasync: p50 ${percentile(disk, 0.5).toFixed(2)} ms, p99 ${percentile(disk, 0.99).toFixed(2)} ms`)

@@ -113,7 +113,14 @@ class Exchange {
     // The request ended before it was whole: nothing to answer.
     socket.on('end', () => { if (this.#s.arriving.has(this)) this.#drop() })
     socket.on('error', () => this.#drop())
-    socket.on('close', () => this.#s.arriving.delete(this))
+    socket.on('close', () => {
+      this.#s.arriving.delete(this)
+      // A closed connection's handle, and the socket it points to, outlive young collections (only
+      // a full one frees them): without its listeners the socket no longer holds this exchange, so
+      // what the request made is not copied and promoted with it (measured: 50 to 30 KB per young
+      // collection at one allocation per request).
+      socket.removeAllListeners()
+    })
   }
 
   /** Drops the connection if its head or body is past its bound. */

@@ -2,22 +2,24 @@
  * A pool's allocation journal: allocation-only batches appended to a plain file with one write() on
  * the agent's own thread, so an allocation waits for the kernel only, not for a hop to LevelDB's
  * worker thread and back (on a busy host that hop took over a millisecond for 3 to 12 % of batches).
- * The journal is folded into LevelDB (store.ts) with the next synced batch, every FOLD_AFTER records,
- * when the store opens and when it closes; LevelDB records the last folded sequence number, so a
- * record is applied once, in order, even if the agent dies between the fold and the truncation.
+ * Every FOLD_AFTER records the file is sealed: renamed aside (`sealedPath`) while appends go on in a
+ * fresh one, and the sealed records are folded into LevelDB in the background (store.ts), then the
+ * sealed file is deleted. LevelDB records the last folded sequence number, so a record is applied
+ * once, in order, whenever the agent dies: a start reads the sealed file (if one is left) and then the
+ * current one, and applies what is past that number.
  *
  * A record: u32 length, u32 CRC-32 of the payload, payload (msgpack [seq, deleted keys, put keys,
  * put records]; keys are allocation keys, records as LevelDB holds them). Only the last record can be cut short (the process died inside its write, so it was
  * never acknowledged): it is dropped. Any other damage is a StoreError naming the file and offset.
  */
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs'
+import { closeSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs'
 import { readFile, unlink } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
 import { StoreError } from './errors.ts'
 import { encodeAllocationRecord, packr } from './store-layout.ts'
 import type { StoredAllocation } from './store-layout.ts'
 
-/** Records between folds: a fold is one LevelDB batch, so one allocation in this many waits on it. */
+/** Records between seals: each sealed file is folded into LevelDB as one batch, off the request path. */
 export const FOLD_AFTER = 256
 
 const HEADER = 8
@@ -31,24 +33,26 @@ export interface JournalRecord {
 
 export class Journal {
   readonly path: string
-  readonly #fd: number
+  /** Where `seal` moves the records to be folded; deleted once they are in LevelDB. */
+  readonly sealedPath: string
+  #fd: number
 
-  private constructor (path: string, fd: number) {
+  private constructor (path: string, sealedPath: string, fd: number) {
     this.path = path
+    this.sealedPath = sealedPath
     this.#fd = fd
   }
 
-  /** Opens (or creates) the journal at `path` and reads back its whole records, in order, and its size in bytes. */
-  static async open (path: string): Promise<{ journal: Journal, records: JournalRecord[], size: number }> {
-    let bytes: Buffer
-    try {
-      bytes = await readFile(path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      bytes = Buffer.alloc(0)
-    }
-    const records = parse(path, bytes)
-    return { journal: new Journal(path, openSync(path, 'a', 0o600)), records, size: bytes.length }
+  /**
+   * Opens (or creates) the journal at `path` and reads back its whole records, in order: those of a
+   * sealed file left at `sealedPath` first (the agent died before its fold landed), then its own;
+   * `size` is the bytes of both.
+   */
+  static async open (path: string, sealedPath: string): Promise<{ journal: Journal, records: JournalRecord[], size: number }> {
+    const sealed = await readIfAny(sealedPath)
+    const current = await readIfAny(path)
+    const records = [...parse(sealedPath, sealed), ...parse(path, current)]
+    return { journal: new Journal(path, sealedPath, openSync(path, 'a', 0o600)), records, size: sealed.length + current.length }
   }
 
   /** Appends one record; returns once the kernel has it (no fsync: the durability rule's "written"). */
@@ -60,6 +64,28 @@ export class Journal {
     payload.copy(record, HEADER)
     let at = 0
     while (at < record.length) at += writeSync(this.#fd, record, at, record.length - at)
+  }
+
+  /**
+   * Moves every record written so far to `sealedPath` (one rename: a death at any point leaves each
+   * record in exactly one of the two files) and goes on in a fresh file. The caller folds the sealed
+   * file and drops it before it seals again: a rename would replace a sealed file still unfolded.
+   */
+  seal (): void {
+    renameSync(this.path, this.sealedPath)
+    const fd = openSync(this.path, 'a', 0o600)
+    closeSync(this.#fd)
+    this.#fd = fd
+  }
+
+  /** The sealed file's records, in order. */
+  async readSealed (): Promise<JournalRecord[]> {
+    return parse(this.sealedPath, await readFile(this.sealedPath))
+  }
+
+  /** Deletes the sealed file once its records are in LevelDB; none there is fine. */
+  async dropSealed (): Promise<void> {
+    await unlink(this.sealedPath).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
   }
 
   /** Empties the journal once everything in it is in LevelDB. */
@@ -75,6 +101,16 @@ export class Journal {
   async remove (): Promise<void> {
     this.close()
     await unlink(this.path).catch(() => undefined)
+    await this.dropSealed()
+  }
+}
+
+async function readIfAny (path: string): Promise<Buffer> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    return Buffer.alloc(0)
   }
 }
 

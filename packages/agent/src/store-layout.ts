@@ -9,16 +9,18 @@ import { attachmentKey } from './attachment-key.ts'
 import { StoreError } from './errors.ts'
 
 /**
- * 5: allocation-only batches go to a journal file per pool beside LevelDB (store-journal.ts) and each
+ * 6: every FOLD_AFTER records a pool's journal is sealed (`journal-<pool>.sealed.log`) and folded in
+ * the background; an agent of schema 5 would not read a sealed file a death left behind, and would
+ * hand out again the allocations only it holds, so it must not open the store. A schema-3 to -5
+ * store opens in place: only the number changes. 5: allocation-only batches go to a journal file per pool beside LevelDB (store-journal.ts) and each
  * pool's `journal` key holds the last record folded in; an agent that cannot read the journal must
- * not open the store (it would miss the allocations only the journal holds after a crash). A
- * schema-3 or -4 store opens in place: only the number changes. 4: pools. `meta:pools` holds each pool's range (`meta:universe` is gone) and `meta:retired` the
+ * not open the store (it would miss the allocations only the journal holds after a crash). 4: pools. `meta:pools` holds each pool's range (`meta:universe` is gone) and `meta:retired` the
  * pools retired here; pool `default` keeps the keys of schema 3, every other pool has them under
  * `pool/<name>/`. 3: one record per allocation, `alloc:<network/containerId/ifname>`: its address
  * and its attachment metadata together. Schema 2 kept the metadata under a second key (`attach:`),
  * schema 1 keyed allocations by containerId/ifname alone.
  */
-export const SCHEMA_VERSION = 5
+export const SCHEMA_VERSION = 6
 
 /** What the agent knows about an allocation beyond the core's (key, offset): the payload the core carries. */
 export interface AttachmentMeta {

@@ -8,7 +8,7 @@
  * or gossiped): the ring (tokens, donations, takeovers, removals) and Paxos acceptor records; a host
  * that lost them after a power cut could hand out space it gave away, or break a decided vote. A batch
  * of allocation puts and deletes only is written to the kernel (the pool's journal, one write() per
- * batch on the agent's own thread, store-journal.ts; folded into LevelDB later) without an fsync: it
+ * batch on the agent's own thread, store-journal.ts; folded into LevelDB in the background) without an fsync: it
  * outlives the agent process (kill -9, a crash, an OOM kill: the page cache still has it), and only a
  * host crash can lose it, which also ends every pod that address belonged to. The lost addresses are
  * then free in this peer's own ranges, which no other peer uses. A later synced batch makes every
@@ -25,6 +25,7 @@ import { DEFAULT_POOL } from '@weft/protocol'
 import { StoreError } from './errors.ts'
 import { migrate } from './store-migrate.ts'
 import { FOLD_AFTER, Journal } from './store-journal.ts'
+import type { JournalRecord } from './store-journal.ts'
 import {
   ACCEPTOR, ALLOC, decodeAllocationRecord, decoded, encodeAllocationRecord, KEY_JOURNAL, KEY_NODES_SEEN, KEY_POOLS, KEY_RETIRED, KEY_RING,
   KEY_SCHEMA, KEY_UNIVERSE, next, packr, poolPrefix, SCHEMA_VERSION
@@ -55,15 +56,22 @@ export class PoolStore {
   readonly #db: Db
   readonly #p: string
   readonly #journalPath: string
+  readonly #sealedPath: string
   /** What is durable: the same records the core holds, put here once their batch is written. */
   readonly #allocations = new Map<string, StoredAllocation>()
   #journal: Journal | null = null
   /**
-   * The allocation keys the journal's records touched since the last fold: a fold writes each one's
-   * state in `#allocations` (what those records add up to), so no copy of the records is held.
+   * The allocation keys the current journal file's records touched: a fold of that file with a
+   * LevelDB batch writes each one's state in `#allocations` (what those records add up to), so no
+   * copy of the records is held. A sealed file is folded from its own records.
    */
   readonly #touched = new Set<string>()
+  /** Records in the current journal file. */
   #records = 0
+  /** The fold of the sealed journal file, under way; null when there is none. */
+  #folding: Promise<void> | null = null
+  /** Why a fold in the background failed: every later commit throws it (the agent must stop). */
+  #foldFailed: Error | null = null
   /** The sequence number of the last batch, journalled or written to LevelDB. */
   #seq = 0
 
@@ -72,6 +80,7 @@ export class PoolStore {
     this.pool = pool
     this.#p = poolPrefix(pool)
     this.#journalPath = join(dataDir, `journal-${pool}.log`)
+    this.#sealedPath = join(dataDir, `journal-${pool}.sealed.log`)
   }
 
   /** Every allocation as written: loaded by `load`, kept current by `commit`. */
@@ -111,17 +120,19 @@ export class PoolStore {
    * it returns.
    */
   async commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
+    if (this.#foldFailed !== null) throw this.#foldFailed
     const durability = durabilityOf(delta)
     if (durability === 'empty') return durability
     if (this.#journal === null) await this.#openJournal()
-    // Allocations alone go to the journal (one write(), on this thread); anything else, and every
-    // FOLD_AFTER-th batch, goes to LevelDB with what the journal holds before it.
-    if (durability === 'written' && this.#records < FOLD_AFTER) {
+    // Allocations alone go to the journal (one write(), on this thread); anything else goes to
+    // LevelDB with everything the journal holds before it.
+    if (durability === 'written') {
       this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
       for (const key of delta.deleteAllocations) this.#touched.add(key)
       for (const a of delta.putAllocations) this.#touched.add(a.key)
-      this.#records++
+      if (++this.#records >= FOLD_AFTER) this.#folding ??= this.#foldSealed()
     } else {
+      await this.#settle()
       const p = this.#p
       const ops: BatchOp[] = []
       if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
@@ -140,6 +151,7 @@ export class PoolStore {
   async close (): Promise<void> {
     const journal = this.#journal
     if (journal === null) return
+    await this.#settle()
     if (this.#records > 0) await this.#fold(false, [])
     journal.close()
     this.#journal = null
@@ -148,6 +160,7 @@ export class PoolStore {
   /** For a retired pool: folds what the journal holds, then deletes it. */
   async removeJournal (): Promise<void> {
     await this.#openJournal()
+    await this.#settle()
     if (this.#records > 0) await this.#fold(false, [])
     await this.#journal!.remove()
     this.#journal = null
@@ -161,21 +174,16 @@ export class PoolStore {
     if (this.#journal !== null) return
     const folded = await this.#db.get(this.#p + KEY_JOURNAL)
     const applied = folded === undefined ? 0 : decoded(this.#p + KEY_JOURNAL, () => unpackAs(folded, 'number') as number)
-    const { journal, records, size } = await Journal.open(this.#journalPath)
-    const replay: BatchOp[] = []
-    this.#seq = applied
-    for (const r of records) {
-      if (r.seq <= applied) continue
-      for (const key of r.deleted) replay.push({ type: 'del', key: this.#p + ALLOC + key })
-      for (const [key, value] of r.put) replay.push({ type: 'put', key: this.#p + ALLOC + key, value })
-      this.#seq = r.seq
-    }
+    const { journal, records, size } = await Journal.open(this.#journalPath, this.#sealedPath)
+    const replay = this.#replay(records, applied)
+    this.#seq = Math.max(applied, records.at(-1)?.seq ?? 0)
     try {
       // Emptied even when it held only a record cut short: the next one must not follow its bytes.
       if (size > 0) {
         replay.push({ type: 'put', key: this.#p + KEY_JOURNAL, value: packr.pack(this.#seq) })
         await this.#db.batch(replay, { sync: true })
         journal.truncate()
+        await journal.dropSealed()
       }
     } catch (err) {
       journal.close()
@@ -184,7 +192,52 @@ export class PoolStore {
     this.#journal = journal
   }
 
-  /** One LevelDB batch: what the journal's records add up to, then `ops`, then the sequence number they reach; then the journal is emptied. */
+  /** The LevelDB operations of the journal `records` past sequence number `applied`, in order. */
+  #replay (records: readonly JournalRecord[], applied: number): BatchOp[] {
+    const ops: BatchOp[] = []
+    for (const r of records) {
+      if (r.seq <= applied) continue
+      for (const key of r.deleted) ops.push({ type: 'del', key: this.#p + ALLOC + key })
+      for (const [key, value] of r.put) ops.push({ type: 'put', key: this.#p + ALLOC + key, value })
+    }
+    return ops
+  }
+
+  /**
+   * Seals the journal file and folds it into LevelDB in one batch, after the turn that filled it
+   * (so the batch that did is answered first), while allocations go on into a fresh file. Unsynced,
+   * like the records it holds. Runs one at a time; a failure stops every later commit (it never rejects).
+   */
+  async #foldSealed (): Promise<void> {
+    await new Promise(resolve => setImmediate(resolve))
+    const journal = this.#journal!
+    const sealed = this.#seq
+    try {
+      journal.seal()
+      this.#touched.clear()
+      this.#records = 0
+      const ops = this.#replay(await journal.readSealed(), 0)
+      ops.push({ type: 'put', key: this.#p + KEY_JOURNAL, value: packr.pack(sealed) })
+      await this.#db.batch(ops, { sync: false })
+      await journal.dropSealed()
+    } catch (err) {
+      // The sealed file stays for the next start to fold; nothing more is written meanwhile.
+      this.#foldFailed = new StoreError(`folding the allocation journal ${journal.sealedPath} into the store failed: ${(err as Error).message}`)
+      return
+    } finally {
+      this.#folding = null
+    }
+    // Filled again while this one ran (many batches a second): the next one starts at once.
+    if (this.#records >= FOLD_AFTER) this.#folding = this.#foldSealed()
+  }
+
+  /** Waits until no sealed file is being folded; throws if a fold failed. */
+  async #settle (): Promise<void> {
+    while (this.#folding !== null) await this.#folding
+    if (this.#foldFailed !== null) throw this.#foldFailed
+  }
+
+  /** One LevelDB batch: what the current journal file's records add up to, then `ops`, then the sequence number they reach; then the file is emptied. */
   async #fold (sync: boolean, ops: readonly BatchOp[]): Promise<void> {
     const p = this.#p
     const batch: BatchOp[] = []

@@ -123,10 +123,10 @@ describe('migration from schema 1', () => {
   })
 
   it('refuses a store from a newer schema, naming it', async () => {
-    await writeOld({ 'meta:schema': Uint8Array.of(6) })
+    await writeOld({ 'meta:schema': Uint8Array.of(7) })
     const err = await Store.open(dir, { default: U }, 'weft').then(() => null, (e: unknown) => e)
     expect(err).toBeInstanceOf(StoreError)
-    expect((err as Error).message).toContain('has schema 6; this agent reads schemas 1 to 5')
+    expect((err as Error).message).toContain('has schema 7; this agent reads schemas 1 to 6')
   })
 })
 

@@ -89,7 +89,22 @@ describe('store with pools', () => {
     })
   })
 
-  it('opens a schema-4 data dir (pools, before the journal) in place as schema 5', async () => {
+  it('opens a schema-5 data dir (the journal, before sealed files) in place as schema 6', async () => {
+    await withStore({ default: U, lan: LAN }, async s => {
+      await s.pool('lan').commit({ ring: lanRing, putAllocations: [alloc('lan/c2/net1', 9n)], deleteAllocations: [] })
+      await s.pool('lan').commit({ putAllocations: [alloc('lan/c3/net1', 10n)], deleteAllocations: [] })
+    })
+    const db = dbAt()
+    try {
+      await db.put('meta:schema', packr.pack(5), { sync: true })
+    } finally {
+      await db.close()
+    }
+    expect((await withStore({ default: U, lan: LAN }, async s => await s.pool('lan').load()))?.allocations.map(a => a.key)).toEqual(['lan/c2/net1', 'lan/c3/net1'])
+    expect((await raw())['meta:schema']).toBe(Buffer.from(packr.pack(6)).toString('hex'))
+  })
+
+  it('opens a schema-4 data dir (pools, before the journal) in place as schema 6', async () => {
     await withStore({ default: U, lan: LAN }, async s => {
       await s.pool('lan').commit({ ring: lanRing, putAllocations: [alloc('lan/c2/net1', 9n)], deleteAllocations: [] })
     })
@@ -104,7 +119,7 @@ describe('store with pools', () => {
       expect((await s.pool('lan').load())?.allocations).toEqual([alloc('lan/c2/net1', 9n)])
       await s.pool('lan').commit({ putAllocations: [alloc('lan/c3/net1', 10n)], deleteAllocations: [] })
     })
-    expect((await raw())['meta:schema']).toBe(Buffer.from(packr.pack(5)).toString('hex'))
+    expect((await raw())['meta:schema']).toBe(Buffer.from(packr.pack(6)).toString('hex'))
     expect((await withStore({ default: U, lan: LAN }, async s => await s.pool('lan').load()))?.allocations.map(a => a.key)).toEqual(['lan/c2/net1', 'lan/c3/net1'])
   })
 

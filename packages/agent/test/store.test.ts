@@ -4,12 +4,13 @@ import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { encodeAllocation } from '@weft/ring'
 import type { Cidr, PersistDelta } from '@weft/ring'
-import { readFile, stat, truncate, writeFile } from 'node:fs/promises'
+import { access, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { Store } from '../src/store.ts'
 import { FOLD_AFTER, Journal } from '../src/store-journal.ts'
+import type { JournalRecord } from '../src/store-journal.ts'
 import type { AttachmentMeta, StoredAllocation } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
-import { makeTempDir, removeTempDir } from '@weft/testkit'
+import { makeTempDir, removeTempDir, waitFor } from '@weft/testkit'
 import { A, U, ring } from './store-fixture.ts'
 
 const meta = (key: string): AttachmentMeta => {
@@ -154,7 +155,7 @@ describe('store', () => {
     await withStore(U, async s => { await s.pool('default').commit({ ring, putAllocations: [alloc('n1/c1/eth0', 5n)], deleteAllocations: [] }) })
     // What an agent killed after three allocation batches leaves: records 2 to 4, the last one cut
     // short inside its write, and record 1 (already folded into LevelDB) still there.
-    const { journal } = await Journal.open(path)
+    const { journal } = await Journal.open(path, sealedPath())
     journal.append(1, [], [alloc('n1/stale/eth0', 9n)])
     journal.append(2, [], [alloc('n1/c2/eth0', 6n)])
     journal.append(3, ['n1/c2/eth0'], [alloc('n1/c3/eth0', 7n)])
@@ -177,27 +178,42 @@ describe('store', () => {
     await withStore(U, async s => {
       expect((await s.pool('default').load())?.allocations.length).toBe(3)
       await s.pool('default').commit({ putAllocations: [], deleteAllocations: ['n1/c5/eth0'] })
-      const reread = await Journal.open(path)
-      reread.journal.close()
+      const reread = await readBack(path)
       expect(reread.records.map(r => [r.deleted, r.put])).toEqual([[['n1/c5/eth0'], []]])
     })
     expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.map(a => a.key)).toEqual(['n1/c1/eth0', 'n1/c3/eth0'])
   })
 
-  it('folds the journal into LevelDB every FOLD_AFTER batches, and refuses a damaged journal naming it', async () => {
+  it('seals the journal every FOLD_AFTER batches and folds it into LevelDB in the background while allocations go on, and refuses a damaged journal naming it', async () => {
     const path = join(dir, 'journal-default.log')
-    await withStore(U, async s => {
-      await s.pool('default').commit({ ring, putAllocations: [], deleteAllocations: [] })
-      for (let i = 0; i < FOLD_AFTER + 1; i++) await s.pool('default').commit({ putAllocations: [alloc(`n1/c${i}/eth0`, BigInt(10 + i))], deleteAllocations: [] })
-      // The fold took the first FOLD_AFTER and the one that made it; nothing is pending.
-      expect((await stat(path)).size).toBe(0)
-      await s.pool('default').commit({ putAllocations: [alloc('n1/last/eth0', 5n)], deleteAllocations: [] })
-    })
+    const batch = vi.spyOn(Level.prototype, 'batch')
+    try {
+      await withStore(U, async s => {
+        const pool = s.pool('default')
+        await pool.commit({ ring, putAllocations: [], deleteAllocations: [] })
+        batch.mockClear()
+        for (let i = 0; i < FOLD_AFTER; i++) await pool.commit({ putAllocations: [alloc(`n1/c${i}/eth0`, BigInt(10 + i))], deleteAllocations: [] })
+        // The batch that filled the journal was journalled and answered like the others: no LevelDB batch yet.
+        expect(batch).not.toHaveBeenCalled()
+        // Sealed after that turn; what comes meanwhile goes to the fresh file.
+        await new Promise(resolve => setImmediate(resolve))
+        await pool.commit({ putAllocations: [alloc('n1/during/eth0', 5n)], deleteAllocations: ['n1/c0/eth0'] })
+        await waitFor('the sealed journal folded and deleted', async () => await gone(sealedPath()), 100, 20)
+        expect(batch).toHaveBeenCalledTimes(1)
+        // Only the batch that came after the seal is left in the journal.
+        const left = (await readBack(path)).records
+        expect(left.map(r => [r.deleted, r.put.map(([key]) => key)])).toEqual([[['n1/c0/eth0'], ['n1/during/eth0']]])
+      })
+    } finally {
+      batch.mockRestore()
+    }
     expect((await stat(path)).size).toBe(0)
-    expect((await withStore(U, async s => await s.pool('default').load()))?.allocations.length).toBe(FOLD_AFTER + 2)
-    const { journal } = await Journal.open(path)
-    journal.append(999_999, ['n1/last/eth0'], [])
-    journal.append(1_000_000, ['n1/c0/eth0'], [])
+    const loaded = await withStore(U, async s => await s.pool('default').load())
+    expect(loaded?.allocations.length).toBe(FOLD_AFTER)
+    expect(loaded?.allocations.some(a => a.key === 'n1/c0/eth0')).toBe(false)
+    const { journal } = await Journal.open(path, sealedPath())
+    journal.append(999_999, ['n1/during/eth0'], [])
+    journal.append(1_000_000, ['n1/c1/eth0'], [])
     journal.close()
     const bytes = await readFile(path)
     bytes[10] = bytes[10]! ^ 0xff
@@ -206,4 +222,71 @@ describe('store', () => {
     expect(err).toBeInstanceOf(StoreError)
     expect((err as Error).message).toBe(`the allocation journal ${path} is damaged at byte 0 (checksum mismatch); nothing was changed`)
   })
+
+  // A death at each step of a seal and its fold leaves the files below; the start folds them as one.
+  describe('a death during a seal or its fold', () => {
+    /** Journals records `from`..`to` (allocation `n1/c<seq>/eth0` at offset 100+seq) into `file`. */
+    const journalRecords = async (file: string, from: number, to: number, deletes: ReadonlyMap<number, string> = new Map()): Promise<void> => {
+      const { journal } = await Journal.open(file, join(dir, 'unused.log'))
+      for (let seq = from; seq <= to; seq++) {
+        const deleted = deletes.get(seq)
+        journal.append(seq, deleted === undefined ? [] : [deleted], [alloc(`n1/c${seq}/eth0`, BigInt(100 + seq))])
+      }
+      journal.close()
+    }
+    const keys = async (): Promise<string[]> => ((await withStore(U, async s => await s.pool('default').load()))?.allocations ?? []).map(a => a.key)
+    const ringOnly = async (): Promise<void> => { await withStore(U, async s => { await s.pool('default').commit({ ring, putAllocations: [], deleteAllocations: [] }) }) }
+
+    it('after the rename, before the fresh file: the sealed file alone is read', async () => {
+      await ringOnly()
+      await journalRecords(sealedPath(), 2, 4)
+      expect(await keys()).toEqual(['n1/c2/eth0', 'n1/c3/eth0', 'n1/c4/eth0'])
+      expect(await gone(sealedPath())).toBe(true)
+    })
+
+    it('while the fold ran: the sealed records, then those of the fresh file, in order', async () => {
+      await ringOnly()
+      await journalRecords(sealedPath(), 2, 4)
+      // The fresh file deletes an allocation the sealed one made.
+      await journalRecords(join(dir, 'journal-default.log'), 5, 6, new Map([[5, 'n1/c3/eth0']]))
+      expect(await keys()).toEqual(['n1/c2/eth0', 'n1/c4/eth0', 'n1/c5/eth0', 'n1/c6/eth0'])
+      expect(await gone(sealedPath())).toBe(true)
+      expect((await stat(join(dir, 'journal-default.log'))).size).toBe(0)
+      // A second start reads the same from LevelDB alone.
+      expect(await keys()).toEqual(['n1/c2/eth0', 'n1/c4/eth0', 'n1/c5/eth0', 'n1/c6/eth0'])
+    })
+
+    it('after the fold landed, before the sealed file was deleted: its records are not applied again', async () => {
+      await withStore(U, async s => {
+        const pool = s.pool('default')
+        await pool.commit({ ring, putAllocations: [], deleteAllocations: [] })
+        // Records 2 to FOLD_AFTER + 1 (the ring was 1), as journalRecords writes them.
+        for (let seq = 2; seq <= FOLD_AFTER + 1; seq++) await pool.commit({ putAllocations: [alloc(`n1/c${seq}/eth0`, BigInt(100 + seq))], deleteAllocations: [] })
+        await waitFor('the sealed journal folded and deleted', async () => await gone(sealedPath()), 100, 20)
+        // Then a synced batch releases one of them.
+        await pool.commit({ ring, putAllocations: [], deleteAllocations: ['n1/c7/eth0'] })
+      })
+      // The sealed file as it was before its deletion.
+      await journalRecords(sealedPath(), 2, FOLD_AFTER + 1)
+      const after = await keys()
+      expect(after.length).toBe(FOLD_AFTER - 1)
+      expect(after).not.toContain('n1/c7/eth0')
+      expect(await gone(sealedPath())).toBe(true)
+    })
+  })
 })
+
+function sealedPath (): string {
+  return join(dir, 'journal-default.sealed.log')
+}
+
+async function gone (path: string): Promise<boolean> {
+  return await access(path).then(() => false, () => true)
+}
+
+/** What the journal file at `path` holds, read with the journal's own reader (and no sealed file). */
+async function readBack (path: string): Promise<{ records: JournalRecord[] }> {
+  const read = await Journal.open(path, join(dir, 'unused.log'))
+  read.journal.close()
+  return read
+}
