@@ -4,7 +4,7 @@
  * shares in trades, and every packet late by 1 to 5 ticks: the rings become one with even shares,
  * and the digest rounds and whole rings stay a few per peer. When every change was confirmed by its
  * own round, the rounds found digests apart only because deltas were still on their way, and pulls of
- * the whole ring followed: 20 rounds per peer in this run (500), which on 25 real
+ * the whole ring followed: 500 rounds and 424 whole rings in this run, which on 25 real
  * agents sharing two cores kept every agent busy for minutes.
  */
 import { describe, expect, it } from 'vitest'
