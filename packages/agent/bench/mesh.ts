@@ -5,12 +5,14 @@
  * agent (median and max, % of one core over IDLE_WINDOW_MS, from /proc/<pid>/stat); seconds from ready
  * until every agent's `status ipam` view is the same with no peer unreachable; and a joining agent's
  * first CNI ADD through the plugin, seconds from its start; and the machine's load average then.
+ * When the views do not agree within the bound, what differs goes to stderr (mesh-views.ts).
  * WEFT_BENCH_MESH sets the sizes (default 10,25,50), WEFT_BENCH_MESH_PEERS the peer lists (all,3).
  */
 import { readFile } from 'node:fs/promises'
 import { buildPlugin, Cluster, cniEnv, execPlugin, freePort, sleep, waitFor, waitForSocket, WEFT_CNI } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import type { StatusResponse } from '@weft/protocol'
+import { disagreement } from './mesh-views.ts'
 
 const SIZES = (process.env.WEFT_BENCH_MESH ?? '10,25,50').split(',').map(Number)
 const PEER_LISTS = (process.env.WEFT_BENCH_MESH_PEERS ?? 'all,3').split(',')
@@ -111,6 +113,11 @@ async function run (n: number, peers: string): Promise<Row> {
       return (await Promise.all(agents.map(async a => await a.client.status()))).every(s => s.status === 'ready')
     })
     const agree = ready === null ? null : await timed(AGREE_BOUND_MS, async () => await agreed(agents, n))
+    if (ready !== null && agree === null) {
+      // Why not: which lines differ, and who marks whom unreachable.
+      const statuses = await Promise.all(agents.map(async a => await a.client.status()))
+      for (const l of disagreement(statuses)) console.error(`mesh bench ${n} ${peers}: ${l}`)
+    }
     const rss = await Promise.all(agents.map(async a => await rssMiB(pidOf(a))))
     await sleep(SETTLE_MS)
     const load = (await readFile('/proc/loadavg', 'utf8')).split(' ')[0]!

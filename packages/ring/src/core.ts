@@ -45,6 +45,10 @@ export interface Core {
    * every reachable peer holds its ring. Null: nothing to announce.
    */
   announceAt: number | null
+  /** The due round only confirms changes sent as deltas: it may wait for the ring to rest (ring-sync.ts). */
+  roundWaits: boolean
+  /** The tick of the last change to the ring, own or merged. */
+  changedAt: number
   /** The whole ring asked of one peer, until an answer or the deadline. */
   pulling: { readonly from: PeerId, readonly deadline: number } | null
   /** Deltas that arrived before this peer had a ring (the last few): merged once it has one. */

@@ -173,8 +173,9 @@ export function onSpaceGrant (s: Core, d: DonationState, from: PeerId, msg: Gran
   // A grant moved the shares towards even: the next question may follow at once (one is out at a time).
   d.rebalanceAt = Math.min(d.rebalanceAt, s.now + 1)
   if (!absorbDelta(s, from, msg.delta)) return
-  // The donor may have crashed before its broadcast went out: then only this peer knows.
-  announce(s)
+  // The donor may have crashed before its broadcast went out: then only this peer knows. The
+  // donor's delta is on its way otherwise, so the round may wait for the ring to rest.
+  announce(s, true)
   const mine = IntervalSet.of(usableRanges(s.ring, s.id))
   if (mine.countIn(msg.range) > 0n) s.out.events.push({ kind: 'space-received', from, range: msg.range })
 }

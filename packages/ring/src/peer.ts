@@ -111,6 +111,8 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     dig: null,
     lastSent: Ring.empty(u).toState(),
     announceAt: null,
+    roundWaits: false,
+    changedAt: 0,
     pulling: null,
     ahead: null,
     early: [],

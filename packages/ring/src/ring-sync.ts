@@ -154,7 +154,8 @@ export function onDigest (s: Core, from: PeerId, d: Digest, reply: boolean): voi
     maybeAdopt(s)
   } else {
     unmarkSynced(s, from)
-    if (s.ring.isEmpty() || d.weight >= mine.weight) pull(s, from)
+    // The pull tells the sender as much as a reply would, and the ring it brings settles the rest.
+    if (s.ring.isEmpty() || d.weight >= mine.weight) { pull(s, from); return }
   }
   if (reply && !s.ring.isEmpty()) s.out.send(from, answer)
 }
@@ -186,15 +187,37 @@ export function gossipTick (s: Core): void {
     if (s.reachable.has(next)) pull(s, next)
   }
   if (s.ring.isEmpty()) return
-  if (s.now % s.t.gossip === 0 && awaitingAdoption(s)) s.announceAt ??= s.now
+  if (s.now % s.t.gossip === 0 && awaitingAdoption(s)) {
+    s.announceAt ??= s.now
+    s.roundWaits = false
+  }
   if (s.announceAt !== null && s.now >= s.announceAt) {
-    if (anyoneBehind(s)) {
+    if (!anyoneBehind(s)) s.announceAt = null
+    else if (!s.roundWaits || settled(s, s.announceAt)) {
       s.out.send('all', digestMessage(s, true))
       s.announceAt = s.now + s.t.gossip
-    } else s.announceAt = null
+      // What a round asked is on its way: the next one, if any is needed, may wait for the ring to rest.
+      s.roundWaits = true
+    }
   }
   if (s.now % s.t.freeReport === 0) reportFree(s)
 }
+
+/**
+ * Whether a round that only confirms changes already sent as deltas may go out: once the ring has
+ * been still for `gossip` ticks, or `ROUND_DEFER` gossip periods after it fell due. Every reachable
+ * peer answers a round, so while changes flow (trades, the member records after a split) a round per
+ * change costs N answers each, and mostly finds digests apart only because deltas are still on their
+ * way, which starts needless pulls of the whole ring. The deltas carry the changes meanwhile; the
+ * round after the last one confirms them all, and the bound keeps a lost delta from waiting on a
+ * ring that never rests.
+ */
+function settled (s: Core, due: number): boolean {
+  return s.now - s.changedAt >= s.t.gossip || s.now - due >= ROUND_DEFER * s.t.gossip
+}
+
+/** At most this many gossip periods a due round waits for the ring to rest. */
+const ROUND_DEFER = 8
 
 /** This peer's free count as a hint to everyone, if it changed since the last one. */
 export function reportFree (s: Core): void {
@@ -214,7 +237,9 @@ export function greet (s: Core, peers: readonly PeerId[]): void {
   const ring = snapshot(s)
   const unsynced = peers.filter(q => !isSynced(s, q, ring))
   for (const q of unsynced) s.out.send(q, digestMessage(s, true))
-  if (unsynced.length > 0) s.announceAt ??= s.now + s.t.gossip
+  if (unsynced.length === 0) return
+  s.announceAt ??= s.now + s.t.gossip
+  s.roundWaits = false
 }
 
 /** The delta to broadcast for this batch's own changes (null if none), and the baseline moves on. */
@@ -223,12 +248,17 @@ export function takeDelta (s: Core): RingDelta | null {
   const part = deltaOf(s.lastSent, now, s.universe.size)
   s.lastSent = now
   if (emptyDelta(part)) return null
-  announce(s)
+  announce(s, true)
   return { seeds: seedsFingerprint(now.seeds), part }
 }
 
-/** The first digest round goes out at the next tick: by then the delta has mostly arrived. */
-export function announce (s: Core): void {
+/**
+ * A digest round falls due at the next tick; `waits`: it only confirms what went out as a delta, so
+ * it may wait for the ring to rest (`settled`). A round for anything else waits for nothing.
+ */
+export function announce (s: Core, waits = false): void {
+  if (s.announceAt === null) s.roundWaits = waits
+  else if (!waits) s.roundWaits = false
   if (s.announceAt === null || s.announceAt > s.now + 1) s.announceAt = s.now + 1
 }
 
@@ -261,6 +291,7 @@ export function anyoneBehind (s: Core): boolean {
 export function ringChanged (s: Core, local = true): void {
   s.out.ringDirty = true
   s.snap = null
+  s.changedAt = s.now
   if (local) s.out.gossip = true
   else if (!s.out.gossip) s.lastSent = snapshot(s)
   s.mutations++
