@@ -4,9 +4,9 @@
  * (a protocol negotiation, a 32-byte echo and a close, several encrypted frames each way on both
  * ends): that was half of an idle agent's CPU at 10 agents and grows with every connection. Yamux
  * has a ping of its own, one 12-byte frame each way on the open connection; its keep-alive sends
- * it but never drops a connection that stops answering, so this runs it and does.
+ * it but never drops a connection that stops answering, so this sends it and does: a silent
+ * connection goes 10 s (PING_TIMEOUT_MS) to 10 s + WEFT_PING_MS after it fell silent.
  */
-import { setMaxListeners } from 'node:events'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { AbortOptions, Connection, MultiaddrConnection, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
 import type { Logger } from './log.ts'
@@ -27,7 +27,10 @@ export class Liveness {
   readonly #log: Logger
   /** By stream list: a libp2p connection's `streams` is its muxer's own array (the one public field they share). */
   readonly #muxers = new WeakMap<readonly unknown[], Pingable>()
+  /** When each muxer's unanswered ping was sent (weak: a dropped connection's muxer goes with it). */
+  readonly #unanswered = new WeakMap<Pingable, number>()
   #timer: NodeJS.Timeout | null = null
+  readonly #verdicts = new Set<NodeJS.Timeout>()
 
   constructor (intervalMs: number, log: Logger) {
     this.#intervalMs = intervalMs
@@ -52,26 +55,47 @@ export class Liveness {
   /** Pings every open connection of `connections()` each interval; one that does not answer is aborted. */
   start (connections: () => readonly Connection[]): void {
     if (this.#timer !== null) return
-    this.#timer = setInterval(() => this.#round(connections()), this.#intervalMs)
+    this.#timer = setInterval(() => this.#round(connections), this.#intervalMs)
   }
 
   stop (): void {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
+    for (const t of this.#verdicts) clearTimeout(t)
+    this.#verdicts.clear()
   }
 
-  #round (connections: readonly Connection[]): void {
-    // One deadline for the whole round: every ping of it starts now.
-    const signal = AbortSignal.timeout(PING_TIMEOUT_MS)
-    setMaxListeners(Infinity, signal)
+  /** Sends a ping on every open connection that has none unanswered; PING_TIMEOUT_MS later, the verdict. */
+  #round (connections: () => readonly Connection[]): void {
+    const now = Date.now()
+    let sent = false
+    for (const conn of connections()) {
+      const muxer = this.#muxers.get(conn.streams)
+      if (muxer === undefined || conn.status !== 'open' || this.#unanswered.has(muxer)) continue
+      this.#unanswered.set(muxer, now)
+      sent = true
+      // Without a signal: it settles when the answer comes, or never on a dead connection, which goes.
+      muxer.ping().then(() => this.#unanswered.delete(muxer), () => this.#unanswered.delete(muxer))
+    }
+    // One timer per round, not per ping. The verdict waits one more turn of the event loop: after this
+    // process itself stalled (a loaded machine, a long GC) timers run before sockets are read, and an
+    // answer already waiting there must count.
+    if (!sent) return
+    const verdict = setTimeout(() => {
+      this.#verdicts.delete(verdict)
+      setImmediate(() => { if (this.#timer !== null) this.#drop(connections(), now) })
+    }, PING_TIMEOUT_MS)
+    this.#verdicts.add(verdict)
+  }
+
+  /** Drops the connections whose ping, sent at `since` or before, is still unanswered. */
+  #drop (connections: readonly Connection[], since: number): void {
     for (const conn of connections) {
       const muxer = this.#muxers.get(conn.streams)
-      if (muxer === undefined || conn.status !== 'open') continue
-      muxer.ping({ signal }).catch((err: unknown) => {
-        if (conn.status !== 'open') return
-        this.#log.info({ event: 'peer-silent', peer: conn.remotePeer.toString(), err: (err as Error).message }, 'connection does not answer pings; dropping it')
-        conn.abort(new Error('no answer to a ping'))
-      })
+      const sent = muxer === undefined ? undefined : this.#unanswered.get(muxer)
+      if (sent === undefined || sent > since || conn.status !== 'open') continue
+      this.#log.info({ event: 'peer-silent', peer: conn.remotePeer.toString(), waitedMs: Date.now() - sent }, 'connection does not answer pings; dropping it')
+      conn.abort(new Error('no answer to a ping'))
     }
   }
 }

@@ -345,17 +345,20 @@ export class Mesh {
   }
 
   /**
-   * One pass: starts a dial to every target whose peer is not connected and whose backoff is over,
-   * without waiting for them (a dial into a partition takes its whole timeout; the others go on).
+   * One pass: starts a dial to every target whose peer is not connected and whose backoff is over
+   * (up to the limit on dials in flight), without waiting for them (a dial into a partition takes
+   * its whole timeout; the others go on).
    */
   async #reconnect (): Promise<void> {
     await this.#resolveNames()
     this.#links.repair(Date.now())
     const connected = new Set(this.#node.getConnections().map(c => c.remotePeer.toString()))
-    for (const t of this.#dials.due(Date.now(), peer => connected.has(peer))) {
+    const { start, more } = this.#dials.due(Date.now(), peer => connected.has(peer))
+    for (const t of start) {
       if (this.#stopped) return
       t.dialling = true
-      void this.#dial(t).finally(() => { t.dialling = false })
+      // Targets left waiting for a free slot get the next one at once.
+      void this.#dial(t).finally(() => { t.dialling = false; if (more) this.#kick() })
     }
   }
 
