@@ -5,7 +5,8 @@
  * ends): that was half of an idle agent's CPU at 10 agents and grows with every connection. Yamux
  * has a ping of its own, one 12-byte frame each way on the open connection; its keep-alive sends
  * it but never drops a connection that stops answering, so this sends it and does: a silent
- * connection goes 10 s (PING_TIMEOUT_MS) to 10 s + WEFT_PING_MS after it fell silent.
+ * connection goes 10 s (PING_TIMEOUT_MS) to 10 s + WEFT_PING_MS after it fell silent (10 s more if
+ * this agent was itself starved meanwhile).
  */
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { AbortOptions, Connection, MultiaddrConnection, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
@@ -13,6 +14,8 @@ import type { Logger } from './log.ts'
 
 /** The least a ping may take before its connection is dropped: a busy machine answers late. */
 export const PING_TIMEOUT_MS = 10_000
+/** A timer this late means the process itself was kept from running. */
+const STARVED_MS = 1_000
 
 /** What liveness needs of a muxer: yamux's ping, resolving with the round trip or rejecting on the signal. */
 interface Pingable {
@@ -80,12 +83,21 @@ export class Liveness {
     // One timer per round, not per ping. The verdict waits one more turn of the event loop: after this
     // process itself stalled (a loaded machine, a long GC) timers run before sockets are read, and an
     // answer already waiting there must count.
-    if (!sent) return
-    const verdict = setTimeout(() => {
-      this.#verdicts.delete(verdict)
-      setImmediate(() => { if (this.#timer !== null) this.#drop(connections(), now) })
-    }, PING_TIMEOUT_MS)
-    this.#verdicts.add(verdict)
+    if (sent) this.#verdict(connections, now, PING_TIMEOUT_MS, true)
+  }
+
+  /**
+   * The verdict on the pings sent at `since`, `ms` from now. A timer that fires a second or more late
+   * says this process was starved (a loaded machine): its peers likely too, so they get as long again, once.
+   */
+  #verdict (connections: () => readonly Connection[], since: number, ms: number, mayWait: boolean): void {
+    const due = Date.now() + ms
+    const timer = setTimeout(() => {
+      this.#verdicts.delete(timer)
+      if (mayWait && Date.now() - due >= STARVED_MS) { this.#verdict(connections, since, PING_TIMEOUT_MS, false); return }
+      setImmediate(() => { if (this.#timer !== null) this.#drop(connections(), since) })
+    }, ms)
+    this.#verdicts.add(timer)
   }
 
   /** Drops the connections whose ping, sent at `since` or before, is still unanswered. */
