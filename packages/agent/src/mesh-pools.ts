@@ -2,7 +2,7 @@
  * The one mesh between the pools' cores: what it receives goes to the core of the pool it names
  * (pool-frame.ts), the reachable set to every core; what a core sends leaves framed with its pool.
  */
-import { decodeMessage, encodeMessage, NewerCodecError } from '@weft/ring'
+import { decodeMessage, encodeMessage, NewerCodecError, OlderCodecError } from '@weft/ring'
 import type { Message, Outbound, PeerId } from '@weft/ring'
 import type { Logger } from './log.ts'
 import type { Mesh, MeshHandlers } from './mesh.ts'
@@ -54,11 +54,14 @@ export function meshHandlers (pools: Pools, retirement: Retirement, log: Logger,
       try {
         msg = decodeMessage(data)
       } catch (err) {
-        if (err instanceof NewerCodecError) {
-          metrics.newerMessage()
+        // Another codec version: an agent of the previous or next build during a rolling update.
+        if (err instanceof NewerCodecError || err instanceof OlderCodecError) {
+          const newer = err instanceof NewerCodecError
+          if (newer) metrics.newerMessage()
           if (!newerSenders.has(from) && newerSenders.size < MAX_LOGGED) {
             newerSenders.add(from)
-            log.warn({ event: 'newer-codec', from, version: err.version }, 'a peer speaks a newer codec (a rolling update?): its messages are ignored until this agent is updated')
+            if (newer) log.warn({ event: 'newer-codec', from, version: err.version }, 'a peer speaks a newer codec (a rolling update?): its messages are ignored until this agent is updated')
+            else log.warn({ event: 'older-codec', from, version: err.version }, 'a peer speaks an older codec (a rolling update?): its messages are ignored until it is updated')
           }
           return 'ignore'
         }

@@ -39,7 +39,7 @@ describe('hostile peers', () => {
     const { mesh: attacker, targetId } = await joinTarget()
     try {
       attacker.publish(new TextEncoder().encode('not msgpack at all'))
-      attacker.publish(Uint8Array.from([0x93, 0x01, 0x09, 0xc0])) // msgpack, but no weft message
+      attacker.publish(Uint8Array.from([0x93, CODEC_VERSION, 0x09, 0xc0])) // msgpack of this version, but no weft message
       attacker.send(targetId, Uint8Array.from([0xde, 0xad, 0xbe, 0xef]))
       attacker.send(targetId, new Uint8Array(MAX_MESSAGE_BYTES + 1))
       await waitFor('four bad messages counted', async () => (await target.client.status()).badMessages >= 4)
@@ -74,6 +74,26 @@ describe('hostile peers', () => {
       expect(status.status).toBe('ready')
     } finally {
       await newer.stop()
+    }
+  })
+
+  it('a message of an older codec version (per-token rings) is ignored without blaming its sender', async () => {
+    const { mesh: older, targetId, reachable } = await joinTarget()
+    try {
+      const bad = (await target.client.status()).badMessages
+      // A ring message framed as the previous build frames it: this build no longer merges its ring.
+      const bytes = encodeMessage({ type: 'ring', ring: Ring.empty(parseUniverse('10.32.0.0/12')).toState(), hints: [] })
+      bytes[1] = CODEC_VERSION - 1
+      older.publish(bytes)
+      older.send(targetId, bytes)
+      await waitFor('the older sender logged', () => logEvents(target, 'older-codec').length > 0)
+      const status = await target.client.status()
+      expect(status.badMessages).toBe(bad)
+      expect(logEvents(target, 'older-codec')).toEqual([expect.objectContaining({ version: CODEC_VERSION - 1 })])
+      expect(reachable()).toContain(targetId)
+      expect(status.status).toBe('ready')
+    } finally {
+      await older.stop()
     }
   })
 })

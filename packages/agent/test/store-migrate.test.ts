@@ -7,11 +7,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { Level } from 'level'
+import { Packr } from 'msgpackr'
 import { encodeRingState } from '@weft/ring'
 import { Store } from '../src/store.ts'
 import { StoreError } from '../src/errors.ts'
 import { makeTempDir, removeTempDir, SCHEMA_1_ENTRIES, SCHEMA_2_ENTRIES, writeSchema1, writeSchema2 } from '@weft/testkit'
-import { U, ring } from './store-fixture.ts'
+import { A, U, ring } from './store-fixture.ts'
 
 let dir: string
 beforeEach(async () => { dir = await makeTempDir('migrate') })
@@ -168,3 +169,18 @@ describe('migration from schema 2', () => {
 function hex (h: string | undefined): Uint8Array {
   return Uint8Array.from(Buffer.from(h ?? '', 'hex'))
 }
+
+describe('a ring a codec-3 build persisted', () => {
+  it('opens upgraded: its per-token version becomes the (token, version) order of this codec, the rest as it was', async () => {
+    // The version-3 layout of the fixture's ring: [universe, peer table, seeds, (gap, owner, version)..., members, removals, hints].
+    const v3 = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true }).pack([3, [U, [A], [0], [0, 0, 3], [['node-1', 1, []]], [], []]])
+    await writeOld({ ring: v3 })
+    const s = await Store.open(dir, { default: U }, 'weft')
+    try {
+      const loaded = await s.pool('default').load()
+      expect(loaded?.ring).toEqual({ ...ring, entries: [{ token: 0n, owner: A, version: 3 * 16 }] })
+    } finally {
+      await s.close()
+    }
+  })
+})

@@ -79,7 +79,7 @@ function sizeRows (): Array<[string, string]> {
   const before = r.toState()
   const [range] = r.rangesOf(donor)
   r.give({ start: range!.start + (range!.end - range!.start) / 2n, end: range!.end }, donor, asker)
-  const delta = { seeds: seedsFingerprint(before.seeds), part: deltaOf(before, r.toState()) }
+  const delta = { seeds: seedsFingerprint(before.seeds), part: deltaOf(before, r.toState(), r.universe.size) }
   const grant = encodeMessage({ type: 'space-grant', delta, range: range! }).length
   const request = encodeMessage({ type: 'space-request' }).length
   const broadcast = encodeMessage({ type: 'delta', delta }).length

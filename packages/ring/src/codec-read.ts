@@ -40,9 +40,9 @@ export function int (x: unknown, path: string): number {
   if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) fail(path, 'expected a non-negative integer')
   return x
 }
-export function big (x: unknown, path: string): bigint {
+export function big (x: unknown, path: string, maxBytes = MAX_BIGINT_BYTES): bigint {
   if (!(x instanceof Uint8Array)) fail(path, 'expected big-endian bytes')
-  if (x.length > MAX_BIGINT_BYTES) fail(path, 'number too large')
+  if (x.length > maxBytes) fail(path, 'number too large')
   let v = 0n
   for (const b of x) v = (v << 8n) | BigInt(b)
   return v

@@ -1,12 +1,10 @@
 /**
- * Reading what builds of codec versions 1 and 2 wrote: rings whose entries carry a free count and
- * whose member records name their peer, and messages that carried the whole ring where deltas and
- * digests go now. A data dir of the previous version opens, and the previous version's agents are
- * still heard during a rolling update (they ignore this build's messages as newer).
+ * Reading the rings builds of codec versions 1 and 2 persisted: entries carry a free count and
+ * member records name their peer. A data dir of those versions opens (the ring is then upgraded as
+ * version 3's is, ring-upgrade.ts).
  */
-import { arr, big, commonFromWire, fail, int, nodeAddress, peers, str } from './codec-read.ts'
-import { digestOf, seedsFingerprint } from './ring-digest.ts'
-import type { Cidr, Entry, Hint, Member, Message, PeerId, Removal, RingState } from './types.ts'
+import { arr, big, fail, int, nodeAddress, peers, str } from './codec-read.ts'
+import type { Cidr, Entry, Hint, Member, PeerId, Removal, RingState } from './types.ts'
 
 export function ringFromWireV2 (x: unknown, path: string): { ring: RingState, hints: Hint[] } {
   const [universe, table, seeds, flat, members, removed] = arr(x, path, 6)
@@ -43,30 +41,4 @@ export function ringFromWireV2 (x: unknown, path: string): { ring: RingState, hi
     })
   }
   return { ring, hints: [...free].map(([peer, n]) => ({ peer, free: n })) }
-}
-
-/** A version-1 or -2 message as this build's: its ring becomes the delta a grant carries, the digest a deny carries. */
-export function messageFromWireV2 (type: string | undefined, a: unknown[]): Message {
-  switch (type) {
-    case 'ring': {
-      arr(a, 'message', 2)
-      const { ring, hints } = ringFromWireV2(a[1], 'message.ring')
-      return { type, ring, hints }
-    }
-    case 'space-request': {
-      arr(a, 'message', 3)
-      ringFromWireV2(a[1], 'message.ring')
-      return a[2] === null ? { type } : { type, address: big(a[2], 'message.address') }
-    }
-    case 'space-grant': {
-      arr(a, 'message', 4)
-      const { ring } = ringFromWireV2(a[1], 'message.ring')
-      return { type, delta: { seeds: seedsFingerprint(ring.seeds), part: ring }, range: { start: big(a[2], 'message.range.start'), end: big(a[3], 'message.range.end') } }
-    }
-    case 'space-deny': {
-      arr(a, 'message', 3)
-      return { type, digest: digestOf(ringFromWireV2(a[1], 'message.ring').ring), reason: str(a[2], 'message.reason') }
-    }
-    default: return commonFromWire(type, a) ?? fail('message.type', 'unknown message type')
-  }
 }

@@ -6,21 +6,27 @@
  */
 import { Packr } from 'msgpackr'
 import { base58Decode, base58Encode } from './base58.ts'
-import { ringFromWireV2, messageFromWireV2 } from './codec-v2.ts'
+import { ringFromWireV2 } from './codec-v2.ts'
+import { upgradeRing } from './ring-upgrade.ts'
 import { PAXOS_KINDS, acceptedFromWire, arr, big, bool, commonFromWire, fail, int, nodeAddress, num, optBallot, peerText, str } from './codec-read.ts'
-import { NewerCodecError } from './errors.ts'
+import { NewerCodecError, OlderCodecError } from './errors.ts'
 import type {
-  AcceptorRecord, Allocation, Ballot, Cidr, Digest, Entry, Hint, Member, Message, NodeRecord, Offset, PaxosMessage, PeerId, Removal, RingDelta, RingState
+  AcceptorRecord, Allocation, Ballot, Cidr, Digest, Entry, Hint, Member, Message, NodeRecord, Offset, PaxosMessage, PeerId, Removal, RingDelta, RingPart, RingState, Run
 } from './types.ts'
 
 /**
+ * 4: a ring maps addresses to (owner, version) with Lamport versions, merged address by address;
+ * a delta carries runs with their ranges (no bounds); a digest's weight is bytes. Messages of 3 and
+ * before (per-token versions) are ignored as older, without penalty, and version-3 builds ignore
+ * version 4 as newer; a persisted ring of 1 to 3 is read and upgraded (ring-upgrade.ts).
  * 3: gossip sends what changed (deltas, digests, hints outside the ring), entries carry no free
- * count, tokens travel as gaps, peer ids as bytes, a member's id is its place in the peer table. Version-2 builds
- * ignore version 3 as newer (no penalty); this build still reads versions 1 and 2.
+ * count, tokens travel as gaps, peer ids as bytes, a member's id is its place in the peer table.
  * 2: member records may carry a node address (a fifth item).
  */
-export const CODEC_VERSION = 3
+export const CODEC_VERSION = 4
 const OLDEST_READABLE = 1
+/** The oldest version whose messages this build merges: before it, versions were per token. */
+const OLDEST_SPOKEN = 4
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
 
@@ -49,9 +55,14 @@ function peerToWire (p: PeerId): Uint8Array | string {
 
 // ---- ring ----
 
-function ringToWire (s: RingState, hints: readonly Hint[] = []): unknown[] {
-  // Every peer id is written once, members first: member i is the table's i-th peer. Seeds, owners,
-  // acks, removals and hints refer to the table by index.
+type Body = Pick<RingState, 'universe' | 'seeds' | 'members' | 'removed'>
+
+/**
+ * A ring or part of one, its runs written by `writeRuns`. Every peer id is written once, members
+ * first: member i is the table's i-th peer. Seeds, owners, acks, removals and hints refer to the
+ * table by index.
+ */
+function bodyToWire (s: Body, writeRuns: (ix: (p: PeerId) => number) => unknown[], hints: readonly Hint[]): unknown[] {
   const table: PeerId[] = s.members.map(m => m.peer)
   const index = new Map<PeerId, number>(table.map((p, i) => [p, i]))
   const ix = (p: PeerId): number => {
@@ -60,46 +71,60 @@ function ringToWire (s: RingState, hints: readonly Hint[] = []): unknown[] {
     return i
   }
   const seeds = s.seeds.map(ix)
-  // Tokens are sorted: each is written as its gap from the one before, an integer when it fits 32 bits.
-  const entries: unknown[] = []
-  let prev = 0n
-  for (const e of s.entries) {
-    const gap = e.token - prev
-    entries.push(gap < 1n << 32n ? Number(gap) : bigToBytes(gap), ix(e.owner), e.version)
-    prev = e.token
-  }
+  const runs = writeRuns(ix)
   // The address is a fourth item only when present.
   const members = s.members.map(m => [m.nickname, m.version, m.acks.map(ix), ...(m.address === undefined ? [] : [m.address])])
   const removed = s.removed.map(r => [ix(r.peer), ix(r.heir), ...(r.done === true ? [true] : [])])
   const hinted: unknown[] = []
   for (const h of hints) hinted.push(ix(h.peer), bigToBytes(h.free))
-  return [s.universe, table.map(peerToWire), seeds, entries, members, removed, hinted]
+  return [s.universe, table.map(peerToWire), seeds, runs, members, removed, hinted]
 }
 
-function ringFromWire (x: unknown, path: string): { ring: RingState, hints: Hint[] } {
+/** A gap or length: an integer when it fits 32 bits, else bytes. */
+const sizeToWire = (n: bigint): unknown => (n < 1n << 32n ? Number(n) : bigToBytes(n))
+
+function ringToWire (s: RingState, hints: readonly Hint[] = []): unknown[] {
+  // Tokens are sorted: each is written as its gap from the one before.
+  return bodyToWire(s, ix => {
+    const out: unknown[] = []
+    let prev = 0n
+    for (const e of s.entries) { out.push(sizeToWire(e.token - prev), ix(e.owner), e.version); prev = e.token }
+    return out
+  }, hints)
+}
+
+/** A part's runs: each as its gap from the end of the one before, its length, owner and version. */
+function partToWire (s: RingPart): unknown[] {
+  return bodyToWire(s, ix => {
+    const out: unknown[] = []
+    let prev = 0n
+    for (const r of s.runs) { out.push(sizeToWire(r.range.start - prev), sizeToWire(r.range.end - r.range.start), ix(r.owner), r.version); prev = r.range.end }
+    return out
+  }, [])
+}
+
+interface BodyFromWire {
+  readonly body: Body
+  readonly flat: unknown[]
+  readonly ref: (v: unknown, p: string) => PeerId
+  readonly hints: Hint[]
+}
+
+/** What a ring and a part share; `flat` is the runs as written, for the caller to read. */
+function bodyFromWire (x: unknown, path: string): BodyFromWire {
   const [universe, table, seeds, flat, members, removed, hinted] = arr(x, path, 7)
   const peersTable = arr(table, `${path}.peers`).map((p, i) => peerText(p, `${path}.peers[${i}]`))
   const ref = (v: unknown, p: string): PeerId => peersTable[int(v, p)] ?? fail(p, 'index outside the peer table')
   const refs = (v: unknown, p: string): PeerId[] => arr(v, p).map((r, i) => ref(r, `${p}[${i}]`))
-  const f = arr(flat, `${path}.entries`)
-  if (f.length % 3 !== 0) fail(`${path}.entries`, 'length is not a multiple of 3')
-  const entries: Entry[] = []
-  let token = 0n
-  for (let i = 0; i < f.length; i += 3) {
-    const p = `${path}.entries[${i / 3}]`
-    token += num(f[i], `${p}.token`)
-    entries.push({ token, owner: ref(f[i + 1], `${p}.owner`), version: int(f[i + 2], `${p}.version`) })
-  }
   const ms = arr(members, `${path}.members`)
   if (ms.length > peersTable.length) fail(`${path}.members`, `${ms.length} members but ${peersTable.length} peers in the table`)
   const h = arr(hinted, `${path}.hints`)
   if (h.length % 2 !== 0) fail(`${path}.hints`, 'length is not a multiple of 2')
   const hints: Hint[] = []
   for (let i = 0; i < h.length; i += 2) hints.push({ peer: ref(h[i], `${path}.hints[${i / 2}].peer`), free: big(h[i + 1], `${path}.hints[${i / 2}].free`) })
-  const ring: RingState = {
+  const body: Body = {
     universe: str(universe, `${path}.universe`) as Cidr,
     seeds: refs(seeds, `${path}.seeds`),
-    entries,
     members: ms.map((m, i): Member => {
       const p = `${path}.members[${i}]`
       const items = arr(m, p)
@@ -119,24 +144,56 @@ function ringFromWire (x: unknown, path: string): { ring: RingState, hints: Hint
       return { ...removal, done }
     })
   }
-  return { ring, hints }
+  return { body, flat: arr(flat, `${path}.entries`), ref, hints }
 }
 
-const deltaToWire = (d: RingDelta): unknown[] => [d.seeds, ringToWire(d.part), (d.bounds ?? []).map(bigToBytes)]
+/** Entries written as (token gap, owner, version) triples. */
+function entriesFromWire (flat: unknown[], ref: BodyFromWire['ref'], path: string): Entry[] {
+  if (flat.length % 3 !== 0) fail(`${path}.entries`, 'length is not a multiple of 3')
+  const entries: Entry[] = []
+  let token = 0n
+  for (let i = 0; i < flat.length; i += 3) {
+    const p = `${path}.entries[${i / 3}]`
+    token += num(flat[i], `${p}.token`)
+    entries.push({ token, owner: ref(flat[i + 1], `${p}.owner`), version: int(flat[i + 2], `${p}.version`) })
+  }
+  return entries
+}
+
+function ringFromWire (x: unknown, path: string): { ring: RingState, hints: Hint[] } {
+  const { body, flat, ref, hints } = bodyFromWire(x, path)
+  return { ring: { ...body, entries: entriesFromWire(flat, ref, path) }, hints }
+}
+
+function partFromWire (x: unknown, path: string): RingPart {
+  const { body, flat, ref } = bodyFromWire(x, path)
+  if (flat.length % 4 !== 0) fail(`${path}.runs`, 'length is not a multiple of 4')
+  const runs: Run[] = []
+  let at = 0n
+  for (let i = 0; i < flat.length; i += 4) {
+    const p = `${path}.runs[${i / 4}]`
+    const start = at + num(flat[i], `${p}.gap`)
+    at = start + num(flat[i + 1], `${p}.length`)
+    runs.push({ range: { start, end: at }, owner: ref(flat[i + 2], `${p}.owner`), version: int(flat[i + 3], `${p}.version`) })
+  }
+  return { ...body, runs }
+}
+
+const deltaToWire = (d: RingDelta): unknown[] => [d.seeds, partToWire(d.part)]
 function deltaFromWire (x: unknown, path: string): RingDelta {
-  const [seeds, part, bounds] = arr(x, path, 3)
+  const [seeds, part] = arr(x, path, 2)
   const fp = int(seeds, `${path}.seeds`)
   if (fp > 0xffffffff) fail(`${path}.seeds`, 'fingerprint wider than 32 bits')
-  const bs = arr(bounds, `${path}.bounds`).map((b, i) => big(b, `${path}.bounds[${i}]`))
-  return { seeds: fp, part: ringFromWire(part, `${path}.part`).ring, ...(bs.length > 0 ? { bounds: bs } : {}) }
+  return { seeds: fp, part: partFromWire(part, `${path}.part`) }
 }
 
-const digestToWire = (d: Digest): unknown[] => [bigToBytes(d.hash), d.weight]
+const digestToWire = (d: Digest): unknown[] => [bigToBytes(d.hash), bigToBytes(d.weight)]
 function digestFromWire (x: unknown, path: string): Digest {
   const [hash, weight] = arr(x, path, 2)
   const h = big(hash, `${path}.hash`)
   if (h >= 1n << 64n) fail(`${path}.hash`, 'wider than 64 bits')
-  return { hash: h, weight: int(weight, `${path}.weight`) }
+  // A weight is a sum over up to 2^128 addresses, its removals above bit 200 (ring-digest.ts).
+  return { hash: h, weight: big(weight, `${path}.weight`, 32) }
 }
 
 // ---- paxos ----
@@ -183,7 +240,7 @@ function unpack (bytes: Uint8Array, what: string): [unknown[], number] {
   return [a.slice(1), version]
 }
 
-/** The first six kept their numbers from version 2, which sent rings where deltas and digests go now. */
+/** The first six kept their numbers from version 2, which sent rings where deltas and digests go since 3. */
 const MESSAGE_TYPES = ['ring', 'space-request', 'space-grant', 'space-deny', 'paxos', 'init-hello', 'delta', 'digest', 'pull', 'hint'] as const
 
 export function encodeMessage (m: Message): Uint8Array {
@@ -204,8 +261,8 @@ export function encodeMessage (m: Message): Uint8Array {
 
 export function decodeMessage (bytes: Uint8Array): Message {
   const [a, version] = unpack(bytes, 'message')
+  if (version < OLDEST_SPOKEN) throw new OlderCodecError(version, `message: codec version ${version} is older than ${OLDEST_SPOKEN}, whose rings merge per token`)
   const type = MESSAGE_TYPES[int(a[0], 'message.type')]
-  if (version < CODEC_VERSION) return messageFromWireV2(type, a)
   switch (type) {
     case 'ring': {
       arr(a, 'message', 2)
@@ -232,7 +289,9 @@ export function encodeRingState (s: RingState): Uint8Array { return pack([ringTo
 export function decodeRingState (bytes: Uint8Array): RingState {
   const [a, version] = unpack(bytes, 'ring')
   const body = arr(a, 'ring', 1)[0]
-  return version < CODEC_VERSION ? ringFromWireV2(body, 'ring').ring : ringFromWire(body, 'ring').ring
+  if (version === CODEC_VERSION) return ringFromWire(body, 'ring').ring
+  // Version 3 wrote rings in this layout, with per-token versions.
+  return upgradeRing(version < 3 ? ringFromWireV2(body, 'ring').ring : ringFromWire(body, 'ring').ring)
 }
 
 /** An allocation with its payload as bytes: the shell encodes its payload, the core never reads it. */

@@ -11,7 +11,7 @@ import { addressAt } from './address.ts'
 import { IntervalSet } from './intervals.ts'
 import { usableRanges } from './owned.ts'
 import type { Core } from './core.ts'
-import { boundsOf, deltaOf, seedsFingerprint } from './ring-digest.ts'
+import { deltaOf, seedsFingerprint } from './ring-digest.ts'
 import { absorbDelta, announce, digest, onDigest, reportFree, ringChanged, snapshot, wholeRing } from './ring-sync.ts'
 import { balanceGift, fairOf, needGift, pickGift } from './shares.ts'
 import type { Message, Offset, PeerId, Range } from './types.ts'
@@ -163,8 +163,7 @@ export function onSpaceRequest (s: Core, d: DonationState, from: PeerId, msg: Re
   if (s.faults.donorKeeps === true) s.space.setOwned([...s.space.owned(), range])
   s.out.events.push({ kind: 'space-given', to: from, range })
   const after = snapshot(s)
-  const part = deltaOf(before, after)
-  s.out.send(from, { type: 'space-grant', delta: { seeds: seedsFingerprint(after.seeds), part, bounds: boundsOf(part, after) }, range })
+  s.out.send(from, { type: 'space-grant', delta: { seeds: seedsFingerprint(after.seeds), part: deltaOf(before, after, s.universe.size) }, range })
 }
 
 export function onSpaceGrant (s: Core, d: DonationState, from: PeerId, msg: Grant): void {

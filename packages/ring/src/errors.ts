@@ -33,6 +33,19 @@ export class NewerCodecError extends Error {
   }
 }
 
+/**
+ * Thrown by the codec on a message of an older codec version whose ring it no longer merges (3 and
+ * before: per-token versions): an older agent in a rolling update, ignored without penalty.
+ */
+export class OlderCodecError extends Error {
+  override readonly name = 'OlderCodecError'
+  readonly version: number
+  constructor (version: number, message: string) {
+    super(message)
+    this.version = version
+  }
+}
+
 /** Thrown by the codec on bytes that are not a valid encoding; `path` says where decoding failed. */
 export class DecodeError extends Error {
   override readonly name = 'DecodeError'

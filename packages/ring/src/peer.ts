@@ -272,10 +272,13 @@ const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object
 const isRing = (x: unknown): boolean =>
   isObj(x) && typeof x.universe === 'string' && Array.isArray(x.seeds) && Array.isArray(x.entries) &&
   Array.isArray(x.members) && Array.isArray(x.removed)
-const isDelta = (x: unknown, size: bigint): boolean => isObj(x) && Number.isSafeInteger(x.seeds) && isRing(x.part) &&
-  (x.bounds === undefined || (Array.isArray(x.bounds) && x.bounds.every(b => typeof b === 'bigint' && b >= 0n && b < size)))
+const isPart = (x: unknown): boolean =>
+  isObj(x) && typeof x.universe === 'string' && Array.isArray(x.seeds) && Array.isArray(x.runs) &&
+  Array.isArray(x.members) && Array.isArray(x.removed)
+// The runs' ranges against the universe are the ring's validation on merge.
+const isDelta = (x: unknown): boolean => isObj(x) && Number.isSafeInteger(x.seeds) && isPart(x.part)
 const isDigest = (x: unknown): boolean =>
-  isObj(x) && typeof x.hash === 'bigint' && x.hash >= 0n && x.hash < 1n << 64n && Number.isSafeInteger(x.weight) && (x.weight as number) >= 0
+  isObj(x) && typeof x.hash === 'bigint' && x.hash >= 0n && x.hash < 1n << 64n && typeof x.weight === 'bigint' && x.weight >= 0n
 
 const isNode = (x: unknown): boolean =>
   isObj(x) && typeof x.name === 'string' && x.name !== '' && Number.isSafeInteger(x.created) && (x.created as number) >= 0
@@ -294,7 +297,7 @@ function validateMessage (m: unknown, size: bigint): string | null {
       if (!isRing(m.ring) || !Array.isArray(m.hints)) return 'ring message without a ring'
       return m.hints.every(h => isObj(h) && typeof h.peer === 'string' && h.peer !== '' && countOk(h.free)) ? null : 'ring message with a bad hint'
     }
-    case 'delta': return isDelta(m.delta, size) ? null : 'bad ring delta'
+    case 'delta': return isDelta(m.delta) ? null : 'bad ring delta'
     case 'digest': return isDigest(m.digest) && typeof m.reply === 'boolean' ? null : 'bad digest'
     case 'pull': return null
     case 'hint': return countOk(m.free) ? null : 'hint with a free count outside the range'
@@ -302,7 +305,7 @@ function validateMessage (m: unknown, size: bigint): string | null {
       return m.address === undefined || offsetOk(m.address) ? null : 'space request with an address outside the range'
     case 'space-grant': {
       const r = m.range
-      if (!isDelta(m.delta, size)) return 'space grant without a ring delta'
+      if (!isDelta(m.delta)) return 'space grant without a ring delta'
       return isObj(r) && offsetOk(r.start) && typeof r.end === 'bigint' && (r.start as bigint) < r.end && r.end <= size ? null : 'space grant with a range outside the range'
     }
     case 'space-deny': return isDigest(m.digest) && typeof m.reason === 'string' ? null : 'bad space deny'

@@ -3,8 +3,8 @@
  * whether they hold the same ring, and which of two different ones is behind), a seed list's
  * fingerprint (tells whether a delta belongs to this ring), and the delta between two states.
  */
-import { sameEntry } from './shape.ts'
-import type { Digest, Entry, Member, Offset, PeerId, Removal, RingState } from './types.ts'
+import { changedRuns, runsOf } from './runs.ts'
+import type { Digest, Member, PeerId, Removal, RingPart, RingState } from './types.ts'
 
 /** Two 32-bit FNV-1a hashes with different offsets, read as one 64-bit value. */
 class Hasher {
@@ -33,15 +33,29 @@ class Hasher {
 const removalText = (r: Removal): string => `${r.peer} ${r.heir}${r.done === true ? ' done' : ''}`
 const memberText = (m: Member): string => `${m.peer} ${m.nickname} ${m.version} ${m.address ?? ''} ${m.acks.join(',')}`
 
-export function digestOf (s: RingState): Digest {
+/** Above every sum of the other parts (versions below 2^53 over at most 2^128 addresses, and records). */
+const REMOVALS_SHIFT = 200n
+
+/**
+ * Entries are normalized, so equal maps hash the same. The weight counts each address's version
+ * (`size`: the universe's addresses): a join or a write raises some address's version or leaves it,
+ * never lowers it (a coalescing write included, where a sum of the entries' versions would fall);
+ * member records only rise too. Removals weigh above everything else: completing one drops the dead
+ * peer's record, which the completion outweighs.
+ */
+export function digestOf (s: RingState, size: bigint): Digest {
   const h = new Hasher().add(s.universe).add(s.seeds.join(','))
-  let weight = 0
-  for (const e of s.entries) { h.add(`${e.token} ${e.owner} ${e.version}`); weight += e.version }
+  let weight = 0n
+  for (const r of runsOf(s.entries, size)) {
+    h.add(`${r.range.start} ${r.owner} ${r.version}`)
+    weight += BigInt(r.version) * (r.range.end - r.range.start)
+  }
   h.add('|')
-  for (const m of s.members) { h.add(memberText(m)); weight += m.version }
+  for (const m of s.members) { h.add(memberText(m)); weight += BigInt(m.version) }
   h.add('|')
-  for (const r of s.removed) { h.add(removalText(r)); weight += r.done === true ? 2 : 1 }
-  return { hash: h.value(), weight }
+  let removals = 0n
+  for (const r of s.removed) { h.add(removalText(r)); removals += r.done === true ? 2n : 1n }
+  return { hash: h.value(), weight: (removals << REMOVALS_SHIFT) + weight }
 }
 
 export const sameDigest = (a: Digest, b: Digest): boolean => a.hash === b.hash && a.weight === b.weight
@@ -59,44 +73,22 @@ export function seedsFingerprint (seeds: readonly PeerId[]): number {
 }
 
 /**
- * What `after` holds that `before` does not: entries, member records and removals that are new or
- * changed, in the shape of a ring state. Seeds only when `before` had none (the first split).
- * Each changed entry comes with the entry after it, so a peer given a range learns where it ends.
+ * What `after` holds that `before` does not: the pieces of its runs where `before` holds another
+ * owner or version (each with its range, so a receiver learns nothing of its neighbours), member
+ * records and removals that are new or changed. Joined into `before`, it gives `after`. Seeds only
+ * when `before` had none (the first split: then the runs cover the universe).
  */
-export function deltaOf (before: RingState, after: RingState): RingState {
-  const oldEntries = new Map<bigint, Entry>(before.entries.map(e => [e.token, e]))
+export function deltaOf (before: RingState, after: RingState, size: bigint): RingPart {
   const oldMembers = new Map<PeerId, Member>(before.members.map(m => [m.peer, m]))
   const oldRemoved = new Set(before.removed.map(removalText))
-  const n = after.entries.length
-  const changed = after.entries.map(e => { const o = oldEntries.get(e.token); return o === undefined || !sameEntry(o, e) })
   return {
     universe: after.universe,
     seeds: before.seeds.length === 0 ? after.seeds : [],
-    entries: after.entries.filter((_, i) => changed[i] === true || changed[(i + n - 1) % n] === true),
+    runs: before.entries.length === 0 ? runsOf(after.entries, size) : changedRuns(runsOf(before.entries, size), runsOf(after.entries, size)),
     members: after.members.filter(m => { const o = oldMembers.get(m.peer); return o === undefined || memberText(o) !== memberText(m) }),
     removed: after.removed.filter(r => !oldRemoved.has(removalText(r)))
   }
 }
 
-/**
- * The tokens that end the entries of `part` in `after` and are not in `part` themselves. An entry
- * owns up to the next token, so a peer merges a delta only once it knows every one of these: a view
- * pieced together from deltas then never stretches an entry past where it ended when it was
- * written (the simulator found a peer that missed its grant, heard of the entry from a later delta,
- * and allocated past it).
- */
-export function boundsOf (part: RingState, after: RingState): Offset[] {
-  const inPart = new Set(part.entries.map(e => e.token))
-  const index = new Map(after.entries.map((e, i) => [e.token, i]))
-  const out = new Set<Offset>()
-  for (const e of part.entries) {
-    const i = index.get(e.token)
-    if (i === undefined) continue
-    const next = after.entries[(i + 1) % after.entries.length]!.token
-    if (!inPart.has(next)) out.add(next)
-  }
-  return [...out].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-}
-
 /** Whether a delta carries nothing. */
-export const emptyDelta = (d: RingState): boolean => d.seeds.length === 0 && d.entries.length === 0 && d.members.length === 0 && d.removed.length === 0
+export const emptyDelta = (d: RingPart): boolean => d.seeds.length === 0 && d.runs.length === 0 && d.members.length === 0 && d.removed.length === 0

@@ -7,9 +7,10 @@
 import type { Core } from './core.ts'
 import { DifferentSeedsError, InvariantError } from './errors.ts'
 import { usableRanges } from './owned.ts'
-import { boundsOf, deltaOf, digestOf, emptyDelta, sameDigest, seedsFingerprint } from './ring-digest.ts'
+import { deltaOf, digestOf, emptyDelta, sameDigest, seedsFingerprint } from './ring-digest.ts'
+import { runsOf } from './runs.ts'
 import { statesEqual } from './shape.ts'
-import type { Digest, Entry, Hint, Message, PeerId, RingDelta, RingState } from './types.ts'
+import type { Digest, Entry, Hint, Message, PeerId, RingDelta, RingPart, RingState } from './types.ts'
 
 export function snapshot (s: Core): RingState {
   s.snap ??= s.ring.toState()
@@ -18,7 +19,7 @@ export function snapshot (s: Core): RingState {
 
 export function digest (s: Core): Digest {
   const snap = snapshot(s)
-  if (s.dig?.of !== snap) s.dig = { of: snap, digest: digestOf(snap) }
+  if (s.dig?.of !== snap) s.dig = { of: snap, digest: digestOf(snap, s.universe.size) }
   return s.dig.digest
 }
 
@@ -33,11 +34,12 @@ export function wholeRing (s: Core): Message {
  * Merges a received ring or part of one. A ring that fails validation, or was seeded by another
  * decision, changes nothing and is recorded as `rejected-ring`. Returns whether it was accepted.
  */
-function merge (s: Core, from: PeerId, incoming: RingState): boolean {
+function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean {
   let result
   try {
-    const state = s.faults.mineWinsTies === true ? mineWinsTies(s.ring.entries(), incoming) : incoming
-    result = s.ring.merge(state, s.id, r => s.space.hasAllocationsIn(r), from)
+    const part: RingPart = 'runs' in incoming ? incoming : { ...incoming, runs: runsOf(incoming.entries, s.universe.size) }
+    const tied = s.faults.mineWinsTies === true ? mineWinsTies(s.ring.entries(), s.universe.size, part) : part
+    result = s.ring.mergePart(tied, s.id, r => s.space.hasAllocationsIn(r), from)
   } catch (e) {
     reject(s, from, e)
     return false
@@ -107,10 +109,6 @@ function mergeDelta (s: Core, from: PeerId, d: RingDelta): boolean {
     reject(s, from, new DifferentSeedsError(`delta from ${from} names seed list ${d.seeds}, not ours (${seedsFingerprint(s.ring.seeds())})`))
     return false
   }
-  // A token that ends one of its entries and is unknown here: the delta alone would stretch that
-  // entry over space that is not its owner's. The sender's whole ring has the token.
-  const known = new Set([...s.ring.entries(), ...d.part.entries].map(e => e.token))
-  if ((d.bounds ?? []).some(b => !known.has(b))) { pull(s, from); return false }
   return merge(s, from, { ...d.part, seeds })
 }
 
@@ -191,11 +189,11 @@ export function greet (s: Core, peers: readonly PeerId[]): void {
 /** The delta to broadcast for this batch's own changes (null if none), and the baseline moves on. */
 export function takeDelta (s: Core): RingDelta | null {
   const now = snapshot(s)
-  const part = deltaOf(s.lastSent, now)
+  const part = deltaOf(s.lastSent, now, s.universe.size)
   s.lastSent = now
   if (emptyDelta(part)) return null
   announce(s)
-  return { seeds: seedsFingerprint(now.seeds), part, bounds: boundsOf(part, now) }
+  return { seeds: seedsFingerprint(now.seeds), part }
 }
 
 /** The first digest round goes out at the next tick: by then the delta has mostly arrived. */
@@ -203,13 +201,14 @@ export function announce (s: Core): void {
   if (s.announceAt === null || s.announceAt > s.now + 1) s.announceAt = s.now + 1
 }
 
-function mineWinsTies (local: readonly Entry[], incoming: RingState): RingState {
-  const mine = new Map(local.map(e => [e.token, e]))
-  const entries = incoming.entries.map(e => {
-    const m = mine.get(e.token)
-    return m !== undefined && m.version === e.version ? m : e
+/** The planted bug of Weave's merge: an incoming run that ties a local entry starting where it starts takes the local owner. */
+function mineWinsTies (local: readonly Entry[], size: bigint, incoming: RingPart): RingPart {
+  const mine = new Map(runsOf(local, size).map(r => [r.range.start, r]))
+  const runs = incoming.runs.map(r => {
+    const m = mine.get(r.range.start)
+    return m !== undefined && m.version === r.version ? { ...r, owner: m.owner } : r
   })
-  return { ...incoming, entries }
+  return { ...incoming, runs }
 }
 
 /**
@@ -244,7 +243,9 @@ export function ringChanged (s: Core, local = true): void {
   }
   if (!s.ring.isEmpty()) {
     const adopt = s.faults.compactEarly === true || inheritanceReady(s)
-    const own = [s.ring.setMember(s.id, s.nickname, s.address), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id)]
+    // Coalescing after every change: a grant received next to this peer's space, or an adoption,
+    // leaves adjacent entries of this peer, and one write makes them one.
+    const own = [s.ring.setMember(s.id, s.nickname, s.address), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id), s.ring.coalesce(s.id)]
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }

@@ -1,15 +1,18 @@
 /**
- * The ring CRDT: who owns which part of the universe. Each entry owns [token, next token), wrapping
- * at the end, so any non-empty set of tokens covers the universe exactly. Tokens are never deleted;
- * per token the higher version wins, and equal versions fall to a total order every peer computes
- * the same way, so merge is commutative, associative and idempotent and rings converge.
+ * The ring CRDT: who owns which part of the universe. The ring maps every address to (owner,
+ * version), held as its maximal runs (entries; the first at 0). Merge is, address by address, the
+ * later of the two (higher version, then larger owner id): a join, so commutative, associative and
+ * idempotent whatever the boundaries, and rings converge. Versions are Lamport clocks: each write
+ * takes one above every version in the writer's ring, and only a region's owner (or, after a decided
+ * takeover, the heir) writes it, so the later write is the one that knew of the other.
  */
 import { type Universe, formatRange } from './address.ts'
 import { DifferentSeedsError, RingError } from './errors.ts'
 import { IntervalSet } from './intervals.ts'
-import { sameEntry, statesEqual, validateState } from './shape.ts'
+import { clip, entriesOf, overlay, runsOf } from './runs.ts'
+import { statesEqual, validatePart, validateState } from './shape.ts'
 import { type Span, spansOf } from './spans.ts'
-import type { Entry, Member, Offset, PeerId, Range, Removal, RingState } from './types.ts'
+import type { Entry, Member, Offset, PeerId, Range, Removal, RingPart, RingState, Run } from './types.ts'
 
 export interface ConflictEvent {
   readonly kind: 'conflict'
@@ -32,12 +35,6 @@ export interface MergeResult {
 }
 
 const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
-
-/** The deterministic winner between two versions of one token's entry: ownership alone decides. */
-export function winner (a: Entry, b: Entry): Entry {
-  if (a.version !== b.version) return a.version > b.version ? a : b
-  return cmpStr(a.owner, b.owner) >= 0 ? a : b
-}
 
 function memberWinner (a: Member, b: Member): Member {
   if (a.version !== b.version) return a.version > b.version ? a : b
@@ -174,7 +171,7 @@ export class Ring {
     const entries: Entry[] = []
     for (let i = 0n; i < n; i++) {
       const share = base + (i < extra ? 1n : 0n)
-      entries.push({ token, owner: peers[Number(i)]!, version: 1 })
+      entries.push({ token, owner: peers[Number(i)]!, version: WRITE_STEP })
       token += share
     }
     this.seedList = peers
@@ -182,14 +179,21 @@ export class Ring {
     this.assert()
   }
 
-  /** Makes sure a token starts at `at`, owned as that point already was; returns its index. */
-  private ensureToken (at: Offset): number {
-    const i = this.indexAt(at)
-    if (this.list[i]!.token === at) return i
-    const owner = this.effectiveOwner(this.list[i]!.owner)
-    const j = this.list[i]!.token < at ? i + 1 : 0
-    this.list.splice(j, 0, { token: at, owner, version: 1 })
-    return j
+  /** The highest version in the ring: every write takes one above it (a Lamport clock that a merge advances). */
+  clock (): number {
+    let c = 0
+    for (const e of this.list) if (e.version > c) c = e.version
+    return c
+  }
+
+  private runs (): Run[] {
+    return runsOf(this.list, this.universe.size)
+  }
+
+  /** One write: `owner` over `ranges` (sorted, disjoint), with one version above every one in the ring (a multiple of WRITE_STEP). */
+  private write (ranges: readonly Range[], owner: PeerId): void {
+    const version = nextWrite(this.clock())
+    this.list = entriesOf(overlay(this.runs(), ranges.map(range => ({ range, owner, version }))))
   }
 
   /** `from` hands `range` to `to`. Precondition: `from` effectively owns every address in it. */
@@ -203,24 +207,51 @@ export class Ring {
     if (mine.countIn(range) !== range.end - range.start) {
       throw new RingError(`give: ${from} does not own all of ${formatRange(u, range)}`)
     }
-    if (range.end < u.size) this.ensureToken(range.end)
-    this.ensureToken(range.start)
-    this.list = this.list.map(e => e.token < range.start || e.token >= range.end ? e : { token: e.token, owner: to, version: e.version + 1 })
+    this.write([range], to)
     this.assert()
   }
 
   /**
+   * `peer` rewrites every stretch of adjacent entries it owns outright as one entry (one write of
+   * "mine" over its own space, with a fresh version), so its entries are its maximal contiguous
+   * ranges. The old boundaries and versions are below the new version: no replica can bring them
+   * back. A removed peer does nothing (its space is its heir's).
+   */
+  coalesce (peer: PeerId): boolean {
+    if (this.removedMap.has(peer)) return false
+    const stretches: Range[] = []
+    const runs = this.runs()
+    // An adopted entry (its version between two steps) is left out: see `adopt`.
+    const mine = (r: Run | undefined): boolean => r !== undefined && r.owner === peer && !adopted(r.version)
+    for (let i = 0; i < runs.length; i++) {
+      if (!mine(runs[i])) continue
+      let j = i
+      while (mine(runs[j + 1])) j++
+      if (j > i) stretches.push({ start: runs[i]!.range.start, end: runs[j]!.range.end })
+      i = j
+    }
+    if (stretches.length === 0) return false
+    this.write(stretches, peer)
+    this.assert()
+    return true
+  }
+
+  /**
    * The heir rewrites entries it inherited to its own id, so the ring no longer names removed peers,
-   * and completes those removals (compaction: their acks and the dead peers' records go).
+   * and completes those removals (compaction: their acks and the dead peers' records go). Each entry
+   * gets its own version plus one, between two write steps: above the dead peer's entry as the heir
+   * holds it, and below any write the dead peer made after it (a gift to a peer the heir has never
+   * heard of, made while the dead peer was cut off and not yet told), which therefore still wins.
+   * Adopted entries are not coalesced for the same reason; a later write of the heir's over them (a
+   * gift) is a write like any other. Past WRITE_STEP - 1 adoptions of one entry, a whole step.
    */
   adopt (peer: PeerId): boolean {
     if (!this.removalsPending()) return false
-    let changed = false
-    this.list = this.list.map(e => {
-      if (e.owner === peer || this.effectiveOwner(e.owner) !== peer) return e
-      changed = true
-      return { ...e, owner: peer, version: e.version + 1 }
-    })
+    const next = nextWrite(this.clock())
+    const inherited = this.runs().filter(r => r.owner !== peer && this.effectiveOwner(r.owner) === peer)
+      .map(r => ({ range: r.range, owner: peer, version: (r.version + 1) % WRITE_STEP === 0 ? next : r.version + 1 }))
+    let changed = inherited.length > 0
+    if (changed) this.list = entriesOf(overlay(this.runs(), inherited))
     for (const dead of this.removedMap.keys()) {
       if (this.doneSet.has(dead) || this.effectiveOwner(dead) !== peer) continue
       this.doneSet.add(dead)
@@ -281,15 +312,31 @@ export class Ring {
 
   /**
    * Merges a received ring. `hasAllocationsIn` tells whether `self` holds allocations in a range:
-   * an incoming entry that would take such a range from `self` is rejected and reported, and the
-   * local entry kept. Throws, applying nothing, on an invalid ring or a different universe or seeds.
+   * where the join would take such a range from `self`, the local entries are kept there and the
+   * event reported. Throws, applying nothing, on an invalid ring or a different universe or seeds.
    */
   merge (incoming: RingState, self: PeerId, hasAllocationsIn: (r: Range) => boolean, from: PeerId): MergeResult {
     const err = validateState(this.universe, incoming)
     if (err !== null) throw err
+    const { entries, ...rest } = incoming
+    return this.mergePart({ ...rest, runs: runsOf(entries, this.universe.size) }, self, hasAllocationsIn, from)
+  }
+
+  /**
+   * Merges part of a ring (a delta): each run joined address by address, so the part tells nothing
+   * of addresses outside its runs. Into an empty ring only a part whose runs cover the universe (the
+   * first split). Otherwise as `merge`.
+   */
+  mergePart (incoming: RingPart, self: PeerId, hasAllocationsIn: (r: Range) => boolean, from: PeerId): MergeResult {
+    const err = validatePart(this.universe, incoming)
+    if (err !== null) throw err
     if (this.seedList.length > 0 && incoming.seeds.length > 0 &&
       (this.seedList.length !== incoming.seeds.length || this.seedList.some((s, i) => s !== incoming.seeds[i]))) {
       throw new DifferentSeedsError(`ring from ${from} was seeded by [${incoming.seeds.join(', ')}], ours by [${this.seedList.join(', ')}]`)
+    }
+    const size = this.universe.size
+    if (this.isEmpty() && incoming.runs.length > 0 && !covers(incoming.runs, size)) {
+      throw new RingError(`ring from ${from}: a part that does not cover ${this.universe.cidr} cannot start a ring`)
     }
     const before = this.toState()
     const next = new Ring(this.universe)
@@ -312,35 +359,24 @@ export class Ring {
     }
     next.dropDoneRecords()
 
-    // Per token, the winner; remember which tokens the incoming side won.
-    const local = new Map(this.list.map(e => [e.token, e]))
-    const candidates = new Map<Offset, Entry>(local)
-    const won = new Set<Offset>()
-    for (const e of incoming.entries) {
-      const mine = local.get(e.token)
-      const w = mine === undefined ? e : winner(mine, e)
-      if (mine === undefined || !sameEntry(w, mine)) { candidates.set(e.token, w); won.add(e.token) }
-    }
+    const local = this.runs()
+    next.list = this.isEmpty() ? entriesOf(incoming.runs) : entriesOf(overlay(local, incoming.runs))
 
-    // Reject incoming entries that would take allocated addresses from self; repeat until none do,
-    // since each rejection moves the boundaries of its neighbours. Bounded by the number of entries.
+    // Where the join takes allocated addresses from self, keep the local entries there. Each round
+    // puts back one lost stretch, and a stretch put back is not lost again unless the removals
+    // merged give it to another heir (then the merge is refused): bounded by the entries.
     const removedSelf = next.removedMap.has(self)
     const conflicts: ConflictEvent[] = []
     const mineBefore = IntervalSet.of(this.rangesOf(self))
-    for (;;) {
-      next.list = [...candidates.values()].sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0))
-      if (removedSelf || mineBefore.isEmpty()) break
+    while (!removedSelf && !mineBefore.isEmpty()) {
       const lost = mineBefore.minus(IntervalSet.of(next.rangesOf(self)))
       const culprit = lost.ranges().find(r => hasAllocationsIn(r))
       if (culprit === undefined) break
-      const i = next.indexAt(culprit.start)
-      const e = next.list[i]!
-      if (!won.has(e.token)) throw new RingError(`merge: lost ${formatRange(this.universe, culprit)} without an incoming entry`)
-      const mine = local.get(e.token)
-      conflicts.push({ kind: 'conflict', token: e.token, version: e.version, localOwner: self, remoteOwner: e.owner, from })
-      if (mine === undefined) candidates.delete(e.token)
-      else candidates.set(e.token, mine)
-      won.delete(e.token)
+      const e = next.list[next.indexAt(culprit.start)]!
+      const mine = this.list[this.indexAt(culprit.start)]!
+      if (e.owner === mine.owner && e.version === mine.version) throw new RingError(`merge: lost ${formatRange(this.universe, culprit)} without an incoming entry`)
+      conflicts.push({ kind: 'conflict', token: culprit.start, version: e.version, localOwner: self, remoteOwner: e.owner, from })
+      next.list = entriesOf(overlay(next.runs(), clip(local, culprit), (_, t) => t))
     }
 
     const chk = next.checkInvariants()
@@ -362,4 +398,23 @@ export class Ring {
     const err = this.checkInvariants()
     if (err !== null) throw err
   }
+}
+
+/**
+ * Writes take versions that are multiples of this; an adoption takes the adopted entry's version
+ * plus one, in between (see `Ring.adopt`).
+ */
+export const WRITE_STEP = 16
+
+/** The version of a write after `clock`: the next multiple of WRITE_STEP above it. */
+const nextWrite = (clock: number): number => (Math.floor(clock / WRITE_STEP) + 1) * WRITE_STEP
+
+/** A version an adoption wrote (between two write steps). */
+const adopted = (version: number): boolean => version % WRITE_STEP !== 0
+
+/** Whether sorted disjoint runs cover [0, size) with no gap. */
+function covers (runs: readonly Run[], size: bigint): boolean {
+  let at = 0n
+  for (const r of runs) { if (r.range.start !== at) return false; at = r.range.end }
+  return at === size
 }

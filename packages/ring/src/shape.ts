@@ -1,22 +1,49 @@
 /** A ring state's structure: the checks every persisted or received ring must pass, and equality. */
 import { type Universe, canonicalAddress } from './address.ts'
 import { DifferentUniverseError, RingError } from './errors.ts'
-import type { Entry, RingState } from './types.ts'
+import type { Entry, Member, Removal, RingPart, RingState } from './types.ts'
 
 export const sameEntry = (a: Entry, b: Entry): boolean =>
   a.token === b.token && a.owner === b.owner && a.version === b.version
 
-/** Structural checks shared by local invariants and validation of received rings. */
+const badVersion = (v: number): boolean => !Number.isSafeInteger(v) || v < 1
+const badOwner = (o: string): boolean => typeof o !== 'string' || o.length === 0
+
+/**
+ * Structural checks shared by local invariants and validation of received rings: entries start at
+ * 0, are sorted and normalized (no two adjacent ones with one owner and version).
+ */
 export function validateState (u: Universe, s: RingState): Error | null {
   if (s.universe !== u.cidr) return new DifferentUniverseError(`ring is for ${s.universe}, this peer's range is ${u.cidr}`)
+  if (s.entries.length > 0 && s.entries[0]!.token !== 0n) return new RingError(`entry 0: the first token is ${s.entries[0]!.token}, not 0`)
   for (let i = 0; i < s.entries.length; i++) {
     const e = s.entries[i]!
     if (typeof e.token !== 'bigint' || e.token < 0n || e.token >= u.size) return new RingError(`entry ${i}: token ${e.token} outside the range`)
     if (i > 0 && e.token <= s.entries[i - 1]!.token) return new RingError(`entry ${i}: tokens not sorted or repeated at ${e.token}`)
-    if (!Number.isSafeInteger(e.version) || e.version < 1) return new RingError(`entry ${i}: bad version ${e.version}`)
-    if (typeof e.owner !== 'string' || e.owner.length === 0) return new RingError(`entry ${i}: empty owner`)
+    if (badVersion(e.version)) return new RingError(`entry ${i}: bad version ${e.version}`)
+    if (badOwner(e.owner)) return new RingError(`entry ${i}: empty owner`)
+    if (i > 0 && e.owner === s.entries[i - 1]!.owner && e.version === s.entries[i - 1]!.version) return new RingError(`entry ${i}: same owner and version as the entry before (not normalized)`)
   }
   if (s.entries.length > 0 && s.seeds.length === 0) return new RingError('ring has entries but no seeds')
+  return validateRest(s)
+}
+
+/** A part of a ring: runs sorted, disjoint, non-empty and inside the universe; the rest as in a ring. */
+export function validatePart (u: Universe, s: RingPart): Error | null {
+  if (s.universe !== u.cidr) return new DifferentUniverseError(`ring is for ${s.universe}, this peer's range is ${u.cidr}`)
+  for (let i = 0; i < s.runs.length; i++) {
+    const { range, owner, version } = s.runs[i]!
+    if (typeof range.start !== 'bigint' || typeof range.end !== 'bigint' || range.start < 0n || range.end > u.size || range.start >= range.end) {
+      return new RingError(`run ${i}: [${range.start}, ${range.end}) is not a non-empty range inside the universe`)
+    }
+    if (i > 0 && range.start < s.runs[i - 1]!.range.end) return new RingError(`run ${i}: runs not sorted or overlapping at ${range.start}`)
+    if (badVersion(version)) return new RingError(`run ${i}: bad version ${version}`)
+    if (badOwner(owner)) return new RingError(`run ${i}: empty owner`)
+  }
+  return validateRest(s)
+}
+
+function validateRest (s: { readonly seeds: readonly string[], readonly members: readonly Member[], readonly removed: readonly Removal[] }): Error | null {
   for (let i = 1; i < s.seeds.length; i++) {
     if (s.seeds[i]! <= s.seeds[i - 1]!) return new RingError('seeds not sorted or repeated')
   }

@@ -1,7 +1,7 @@
 /** Where ownership is stated once: which part of the universe each ring entry covers. */
 import type { Entry, PeerId, Range } from './types.ts'
 
-/** One piece of an entry's range: the last entry's wrap, [0, first token), is a second span of it. */
+/** An entry's range, [token, next token). */
 export interface Span {
   readonly entry: Entry
   /** Who acts for the entry's owner: itself, or the heir of its removal. */
@@ -11,8 +11,7 @@ export interface Span {
 
 /**
  * The one statement of ownership: entry i owns [token i, token i+1), the last one up to the end of the
- * universe and, wrapping, [0, first token). Spans come in entry order, a wrap span right after the
- * last entry's own.
+ * universe (the first token is 0, `shape.ts`). Spans come in entry order, one per entry.
  */
 export function spansOf (size: bigint, entries: readonly Entry[], ownerOf: (e: Entry) => PeerId = e => e.owner): Span[] {
   const out: Span[] = []
@@ -20,7 +19,6 @@ export function spansOf (size: bigint, entries: readonly Entry[], ownerOf: (e: E
     const entry = entries[i]!
     const owner = ownerOf(entry)
     out.push({ entry, owner, range: { start: entry.token, end: entries[i + 1]?.token ?? size } })
-    if (i === entries.length - 1 && entries[0]!.token > 0n) out.push({ entry, owner, range: { start: 0n, end: entries[0]!.token } })
   }
   return out
 }

@@ -19,11 +19,25 @@ export interface Range {
 /** A CIDR string as written by humans, e.g. "10.32.0.0/12" or "fd00::/64". */
 export type Cidr = string & { readonly __brand: 'Cidr' }
 
-/** One ring entry: the owner of [token, next token), wrapping at the end of the universe. */
+/**
+ * One ring entry: the owner of [token, next token), the last one up to the end of the universe (the
+ * first token is 0). Entries are the maximal runs of one (owner, version): no two adjacent entries
+ * have both equal.
+ */
 export interface Entry {
   readonly token: Offset
   readonly owner: PeerId
-  /** Raised by the owner on every change to this entry. */
+  /**
+   * The write that made this run: a Lamport clock, above every version its writer had seen (see
+   * "The ring" in the README). The higher version wins an address; equal ones, the larger owner id.
+   */
+  readonly version: number
+}
+
+/** A run of addresses with one owner and version, its range explicit: what a delta carries. */
+export interface Run {
+  readonly range: Range
+  readonly owner: PeerId
   readonly version: number
 }
 
@@ -37,25 +51,39 @@ export interface Hint {
 }
 
 /**
- * A ring state in brief: equal digests mean equal states (a 64-bit hash). `weight` sums the
- * versions and records a state holds; a merge never lowers it, so of two different states the
- * lighter one is missing something, and that side asks for the whole ring.
+ * A ring state in brief: equal digests mean equal states (a 64-bit hash). `weight` sums, over the
+ * addresses, the version holding each, and the versions and records of members and removals; a merge
+ * or a write never lowers it, so of two different states the lighter one is missing something, and
+ * that side asks for the whole ring.
  */
 export interface Digest {
   readonly hash: bigint
-  readonly weight: number
+  readonly weight: bigint
 }
 
 /**
- * What changed in a ring: the entries, member records and removals one batch touched, in the shape
- * of a ring state. `seeds` names the seed list it belongs to by fingerprint (ring-digest.ts); the
- * part carries the list itself only with the first split.
+ * Part of a ring: some runs (not necessarily covering the universe), member records and removals.
+ * Merged into a ring, each run is joined address by address, so a part never says anything about
+ * addresses outside its runs.
+ */
+export interface RingPart {
+  readonly universe: Cidr
+  /** Only with the first split: then the runs cover the universe. */
+  readonly seeds: readonly PeerId[]
+  /** Sorted, disjoint, none empty. */
+  readonly runs: readonly Run[]
+  readonly members: readonly Member[]
+  readonly removed: readonly Removal[]
+}
+
+/**
+ * What changed in a ring: the runs, member records and removals one batch wrote. `seeds` names the
+ * seed list it belongs to by fingerprint (ring-digest.ts); the part carries the list itself only
+ * with the first split.
  */
 export interface RingDelta {
   readonly seeds: number
-  readonly part: RingState
-  /** Tokens that end entries of the part without being in it: the receiver must know them to merge it (none: absent). */
-  readonly bounds?: readonly Offset[]
+  readonly part: RingPart
 }
 
 /** A peer's own record: only that peer changes it, and each change raises its version. */
@@ -89,7 +117,7 @@ export interface RingState {
   readonly universe: Cidr
   /** The peers the initial split was made for; empty until the ring is initialised. */
   readonly seeds: readonly PeerId[]
-  /** Sorted by token, tokens unique. Empty until the ring is initialised. */
+  /** Sorted by token, the first at 0, normalized (see Entry). Empty until the ring is initialised. */
   readonly entries: readonly Entry[]
   /** Sorted by peer id. */
   readonly members: readonly Member[]

@@ -3,11 +3,10 @@ import fc from 'fast-check'
 import { Packr } from 'msgpackr'
 import {
   CODEC_VERSION, decodeAcceptorRecord, decodeAllocation, decodeBareAllocation, decodeMessage, decodeRingState, encodeAcceptorRecord, encodeAllocation,
-  encodeMessage, encodeRingState, asPeerId, statesEqual
+  encodeMessage, encodeRingState, asPeerId, parseUniverse, Ring, statesEqual
 } from '../src/internal.ts'
 import type { Message, RingState } from '../src/internal.ts'
-import { digestOf, seedsFingerprint } from '../src/ring-digest.ts'
-import { replicaStates } from './ring-arbitrary.ts'
+import { partOf, replicaStates } from './ring-arbitrary.ts'
 
 describe('codec', () => {
   it('round-trips rings', () => {
@@ -20,8 +19,8 @@ describe('codec', () => {
     fc.assert(fc.property(replicaStates, fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), ([ring], big) => {
       const p = asPeerId('12D3KooWpeer')
       const ballot = { n: 7, proposer: p }
-      const delta = { seeds: 4_000_000_000, part: ring }
-      const digest = { hash: big & ((1n << 64n) - 1n), weight: 12 }
+      const delta = { seeds: 4_000_000_000, part: partOf(ring) }
+      const digest = { hash: big & ((1n << 64n) - 1n), weight: big }
       const msgs: Message[] = [
         { type: 'ring', ring, hints: [] },
         { type: 'ring', ring, hints: ring.members.map(m => ({ peer: m.peer, free: big })) },
@@ -30,7 +29,6 @@ describe('codec', () => {
         { type: 'space-grant', delta, range: { start: 5n, end: big + 6n } },
         { type: 'space-deny', digest, reason: 'no free space' },
         { type: 'delta', delta },
-        { type: 'delta', delta: { ...delta, bounds: [0n, big] } },
         { type: 'digest', digest, reply: true },
         { type: 'pull' },
         { type: 'hint', free: big },
@@ -55,7 +53,7 @@ describe('codec', () => {
   })
 
   // A corrupted version byte may read as a newer codec: that, too, is refused, only without blame.
-  const REFUSALS = ['DecodeError', 'NewerCodecError']
+  const REFUSALS = ['DecodeError', 'NewerCodecError', 'OlderCodecError']
 
   it('answers random bytes with a DecodeError and nothing else', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), bytes => {
@@ -71,8 +69,8 @@ describe('codec', () => {
     fc.assert(fc.property(replicaStates, fc.nat(), fc.nat({ max: 255 }), ([ring], pos, byte) => {
       const all: Message[] = [
         { type: 'ring', ring, hints: ring.members.map(m => ({ peer: m.peer, free: 7n })) },
-        { type: 'delta', delta: { seeds: 9, part: ring } },
-        { type: 'digest', digest: { hash: 99n, weight: 3 }, reply: false },
+        { type: 'delta', delta: { seeds: 9, part: partOf(ring) } },
+        { type: 'digest', digest: { hash: 99n, weight: 3n }, reply: false },
         { type: 'hint', free: 1n }
       ]
       const bytes = encodeMessage(all[pos % all.length]!)
@@ -83,7 +81,7 @@ describe('codec', () => {
         expect(REFUSALS).toContain((e as Error).name)
       }
     }), { numRuns: 500 })
-    expect(() => decodeMessage(encodeMessage({ type: 'space-deny', digest: { hash: 1n, weight: 1 }, reason: 'r' }).slice(0, 5)))
+    expect(() => decodeMessage(encodeMessage({ type: 'space-deny', digest: { hash: 1n, weight: 1n }, reason: 'r' }).slice(0, 5)))
       .toThrow(expect.objectContaining({ name: 'DecodeError' }))
     expect(() => decodeMessage(encodeMessage({ type: 'init-hello', node: { name: '', created: 1 }, initialiser: null, reply: false })))
       .toThrow('message.node.name: empty node name')
@@ -104,7 +102,7 @@ describe('codec', () => {
     expect(() => decodeRingState(ring([{ ...old, address: 7 }]))).toThrow(/members\[0\]\.address: expected a string/)
   })
 
-  it('reads what builds of versions 1 and 2 wrote: rings with free counts per entry, messages carrying whole rings', () => {
+  it('reads the rings builds of versions 1 to 3 persisted, upgraded to (token, version) versions; ignores their messages as older', () => {
     const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
     const [a, b] = [asPeerId('12D3KooWa'), asPeerId('12D3KooWb')]
     // The version-2 layout: a peer table, entries [token, owner, version, free], members [peer, nickname, version, acks, address?].
@@ -112,16 +110,32 @@ describe('codec', () => {
     const ring = {
       universe: '10.0.0.0/24',
       seeds: [a, b],
-      entries: [{ token: 0n, owner: a, version: 2 }, { token: 128n, owner: b, version: 1 }],
+      // The old pair (token, version) in one number: the token's bits above 16 bits of version, in write steps of 16.
+      entries: [{ token: 0n, owner: a, version: 2 * 16 }, { token: 128n, owner: b, version: (128 * 2 ** 16 + 1) * 16 }],
       members: [{ peer: a, nickname: 'na', version: 1, acks: [] }, { peer: b, nickname: 'nb', version: 3, acks: [], address: '192.0.2.2' }],
       removed: []
     }
     for (const version of [1, 2]) expect(decodeRingState(packr.pack([version, wire]))).toEqual(ring)
-    expect(decodeMessage(packr.pack([2, 0, wire]))).toEqual({ type: 'ring', ring, hints: [{ peer: a, free: 100n }, { peer: b, free: 28n }] })
-    expect(decodeMessage(packr.pack([2, 1, wire, Uint8Array.of(7)]))).toEqual({ type: 'space-request', address: 7n })
-    expect(decodeMessage(packr.pack([2, 2, wire, Uint8Array.of(200), Uint8Array.of(210)]))).toEqual({ type: 'space-grant', delta: { seeds: seedsFingerprint([a, b]), part: ring }, range: { start: 200n, end: 210n } })
-    expect(decodeMessage(packr.pack([2, 3, wire, 'no free space']))).toEqual({ type: 'space-deny', digest: digestOf(ring as unknown as RingState), reason: 'no free space' })
-    expect(() => decodeMessage(packr.pack([2, 6, wire]))).toThrow('message.type: unknown message type')
+    // Version 3 wrote this version's layout; its split token (version 1 under a token of version 5) still comes after.
+    const v3 = ['10.0.0.0/24', [a, b], [0, 1], [0, 0, 5, 128, 1, 1], [['na', 1, []], ['nb', 3, [], '192.0.2.2']], [], []]
+    const upgraded = decodeRingState(packr.pack([3, v3]))
+    expect(upgraded.entries).toEqual([{ token: 0n, owner: a, version: 5 * 16 }, { token: 128n, owner: b, version: (128 * 2 ** 16 + 1) * 16 }])
+    for (const type of [0, 1, 7]) {
+      expect(() => decodeMessage(packr.pack([2, type, wire]))).toThrow(expect.objectContaining({ name: 'OlderCodecError', version: 2 }))
+      expect(() => decodeMessage(packr.pack([3, type, v3]))).toThrow(expect.objectContaining({ name: 'OlderCodecError', version: 3 }))
+    }
+  })
+
+  it('upgrades stale and fresh old rings so that they join as the old per-token merge would', () => {
+    const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
+    const [a, b] = [asPeerId('pa'), asPeerId('pb')]
+    const u = '10.0.0.0/24'
+    // Stale: a owns everything at version 5. Fresh: a split at 100 (version 1) and gave [100, 256) to b (version 2).
+    const stale = decodeRingState(packr.pack([3, [u, [a, b], [0], [0, 0, 5], [], [], []]]))
+    const fresh = decodeRingState(packr.pack([3, [u, [a, b], [0], [0, 0, 5, 100, 1, 2], [], [], []]]))
+    const r = Ring.fromState(parseUniverse(u), stale)
+    r.merge(fresh, a, () => false, b)
+    expect(r.rangesOf(b)).toEqual([{ start: 100n, end: 256n }])
   })
 
   it('sends a libp2p peer id as the bytes its text spells, and any other id as text', () => {
@@ -136,9 +150,9 @@ describe('codec', () => {
     expect(() => decodeRingState(bytes(new Uint8Array(0)))).toThrow('ring.peers[0]: peer id of 0 bytes')
     expect(() => decodeRingState(bytes(''))).toThrow('ring.peers[0]: empty peer id')
     expect(() => decodeRingState(packr.pack([CODEC_VERSION, ['10.0.0.0/24', [], [], [], [['', 1, []]], [], []]]))).toThrow('ring.members: 1 members but 0 peers in the table')
-    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [Uint8Array.of(1), 1], 'yes']))).toThrow('message.reply: expected a boolean')
-    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [new Uint8Array(9).fill(1), 1], true]))).toThrow('message.digest.hash: wider than 64 bits')
-    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 6, [2 ** 33, ['x', [], [], [], [], [], []], []]]))).toThrow('message.delta.seeds: fingerprint wider than 32 bits')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [Uint8Array.of(1), Uint8Array.of(1)], 'yes']))).toThrow('message.reply: expected a boolean')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [new Uint8Array(9).fill(1), Uint8Array.of(1)], true]))).toThrow('message.digest.hash: wider than 64 bits')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 6, [2 ** 33, ['x', [], [], [], [], [], []]]]))).toThrow('message.delta.seeds: fingerprint wider than 32 bits')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 0, ['x', [], [], [], [], [], [0]]]))).toThrow('message.ring.hints: length is not a multiple of 2')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 8, 1]))).toThrow('message: expected 1 items, got 2')
   })

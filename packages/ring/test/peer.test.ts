@@ -288,7 +288,8 @@ describe('peer', () => {
     const before = p.ring()
     const other = parseUniverse('10.1.0.0/24')
     const q = createPeer({ id: B, nickname: 'b', universe: other, init: { kind: 'seed', peers: [B] }, random: prng(2).next })
-    const delta = { seeds: seedsFingerprint(before.seeds), part: before }
+    const part = { universe: before.universe, seeds: before.seeds, runs: [], members: before.members, removed: before.removed }
+    const delta = { seeds: seedsFingerprint(before.seeds), part }
     p.step(B, { type: 'ring', ring: q.ring(), hints: [] })
     p.step(B, { type: 'paxos', key: 'init', msg: { kind: 'accept', ballot: { n: 1, proposer: B }, value: [] } })
     p.step(B, { type: 'space-grant', delta, range: { start: 5n, end: 2n } })
@@ -300,9 +301,9 @@ describe('peer', () => {
     p.step(B, { type: 'space-grant', delta, range: { start: 250n, end: 300n } })
     p.step(B, { type: 'hint', free: 257n })
     p.step(B, { type: 'ring', ring: before, hints: [{ peer: B, free: -1n }] })
-    p.step(B, { type: 'delta', delta: { seeds: 1.5, part: before } })
-    p.step(B, { type: 'delta', delta: { seeds: 1, part: before, bounds: [256n] } })
-    p.step(B, { type: 'digest', digest: { hash: 1n << 64n, weight: 1 }, reply: false })
+    p.step(B, { type: 'delta', delta: { seeds: 1.5, part } })
+    p.step(B, { type: 'delta', delta: { seeds: 1, part: { ...part, runs: 7 as never } } })
+    p.step(B, { type: 'digest', digest: { hash: 1n << 64n, weight: 1n }, reply: false })
     const rd = p.ready()
     expect(rd.persist).toBeNull()
     expect(rd.events.map(e => e.kind)).toEqual(Array(13).fill('rejected-ring'))

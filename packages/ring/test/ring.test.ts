@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { Ring, asPeerId, parseUniverse, statesEqual } from '../src/internal.ts'
+import { Ring, WRITE_STEP, asPeerId, parseUniverse, statesEqual } from '../src/internal.ts'
 import type { RingState } from '../src/internal.ts'
 import { PEERS, merged, replicaStates, universe } from './ring-arbitrary.ts'
 
@@ -60,11 +60,11 @@ describe('owner changes', () => {
     r.give({ start: 100n, end: 200n }, A, C)
     expect(r.rangesOf(C)).toEqual([{ start: 100n, end: 200n }])
     expect(r.rangesOf(A)).toEqual([{ start: 0n, end: 100n }, { start: 200n, end: 2048n }])
-    expect(r.entries().find(e => e.token === 100n)).toMatchObject({ owner: C, version: 2 })
+    expect(r.entries().find(e => e.token === 100n)).toMatchObject({ owner: C, version: 2 * WRITE_STEP })
     expect(() => r.give({ start: 150n, end: 250n }, A, B)).toThrow(/does not own all of/)
   })
 
-  it('gives across the wrap at the end of the universe', () => {
+  it('gives the end of the universe', () => {
     const r = Ring.empty(universe)
     r.claimForPeers([A, B])
     r.give({ start: 4000n, end: 4096n }, B, C)
@@ -73,7 +73,7 @@ describe('owner changes', () => {
     expect(r.checkInvariants()).toBeNull()
   })
 
-  it('spans every entry once, the last one twice when it wraps, owned by the acting owner', () => {
+  it('spans every entry once, from 0 to the end, owned by the acting owner', () => {
     fc.assert(fc.property(replicaStates, ([s]) => {
       const r = Ring.fromState(universe, s)
       const spans = r.spans()
@@ -97,14 +97,80 @@ describe('owner changes', () => {
     expect(r.member(A)).toEqual({ peer: A, nickname: 'a', version: 2, acks: [] })
   })
 
-  it('resolves a removed peer to its heir, and the heir adopts its entries', () => {
+  it('resolves a removed peer to its heir, and the heir adopts its entries one version up, below any later write of the dead peer', () => {
     const r = Ring.empty(universe)
     r.claimForPeers([A, B, C])
+    const late = Ring.fromState(universe, r.toState())
     r.addRemoval(B, C)
     expect(r.ownerAt(1500n)).toBe(C)
     expect(r.rangesOf(B)).toEqual([])
     expect(r.adopt(C)).toBe(true)
     expect(r.entries().every(e => e.owner !== B)).toBe(true)
+    expect(r.entries().map(e => [e.owner, e.version])).toEqual([[A, WRITE_STEP], [C, WRITE_STEP + 1], [C, WRITE_STEP]])
+    // Adopted space is not coalesced: a gift B made before it learned it was removed, to a peer
+    // the heir never heard of, must still win.
+    expect(r.coalesce(C)).toBe(false)
+    late.give({ start: 1400n, end: 1500n }, B, A)
+    r.merge(late.toState(), C, none, A)
+    expect(r.ownerAt(1450n)).toBe(A)
+    expect(r.ownerAt(1500n)).toBe(C)
+  })
+
+  it('coalesces an owner\'s adjacent entries into one per contiguous range, with one write above the ring\'s clock', () => {
+    const r = Ring.empty(universe)
+    r.claimForPeers([A, B])
+    r.give({ start: 100n, end: 200n }, A, C)
+    r.give({ start: 200n, end: 300n }, A, C)
+    r.give({ start: 500n, end: 600n }, A, C)
+    r.give({ start: 600n, end: 700n }, A, C)
+    expect(r.entries().filter(e => e.owner === C)).toHaveLength(4)
+    const clock = r.clock()
+    expect(r.coalesce(C)).toBe(true)
+    expect(r.entries().filter(e => e.owner === C).map(e => [e.token, e.version])).toEqual([[100n, clock + WRITE_STEP], [500n, clock + WRITE_STEP]])
+    expect(r.rangesOf(C)).toEqual([{ start: 100n, end: 300n }, { start: 500n, end: 700n }])
+    expect(r.coalesce(C)).toBe(false)
+    // A removed peer writes nothing.
+    r.addRemoval(C, A)
+    r.give({ start: 1000n, end: 1100n }, A, B)
+    expect(r.coalesce(C)).toBe(false)
+  })
+
+  it('a write (give, coalesce) is above every version its writer had; an adoption above the entry it replaces', () => {
+    fc.assert(fc.property(replicaStates, fc.nat({ max: PEERS.length - 1 }), ([s], who) => {
+      const p = PEERS[who]!
+      const r = Ring.fromState(universe, s)
+      const clock = r.clock()
+      const before = new Set(r.entries().map(e => `${e.token} ${e.owner} ${e.version}`))
+      r.coalesce(p)
+      for (const e of r.entries()) if (!before.has(`${e.token} ${e.owner} ${e.version}`)) expect(e.owner === p && e.version > clock && e.version % WRITE_STEP === 0).toBe(true)
+      const old = Ring.fromState(universe, r.toState())
+      r.adopt(p)
+      for (const e of r.entries()) {
+        const was = ownEntryAt(old.entries(), e.token)
+        if (was !== undefined && (was.owner !== e.owner || was.version !== e.version)) expect(e.owner === p && e.version > was.version).toBe(true)
+      }
+    }), { numRuns: 300 })
+  })
+
+  it('coalescing never changes who effectively owns an address, leaves one entry per contiguous range, and no stale replica brings the old entries back', () => {
+    fc.assert(fc.property(replicaStates, fc.nat({ max: PEERS.length - 1 }), ([s, stale], who) => {
+      const p = PEERS[who]!
+      // The replica that coalesces has merged both older states.
+      const r = Ring.fromState(universe, merged(s, stale))
+      const owners = (x: Ring): string => PEERS.map(q => JSON.stringify(x.rangesOf(q), (_, v: unknown) => typeof v === 'bigint' ? v.toString() : v)).join('|')
+      const before = owners(r)
+      r.coalesce(p)
+      expect(owners(r)).toBe(before)
+      // No two adjacent entries of p are left but adopted ones.
+      const es = r.entries()
+      const adopted = (v: number): boolean => v % WRITE_STEP !== 0
+      if (!r.isRemoved(p)) for (let i = 1; i < es.length; i++) expect(es[i - 1]!.owner === p && es[i]!.owner === p && !adopted(es[i - 1]!.version) && !adopted(es[i]!.version)).toBe(false)
+      // Joined with either older state, the coalesced one stays as it is: the entries it replaced
+      // had lower versions, so neither replica can bring them back.
+      const c = r.toState()
+      expect(statesEqual(merged(c, s), c)).toBe(true)
+      expect(statesEqual(merged(stale, c), c)).toBe(true)
+    }), { numRuns: 300 })
   })
 
   it('counts a removal settled only when every other live member acked it', () => {
@@ -221,9 +287,24 @@ describe('merge', () => {
       { ...s, entries: [...s.entries].reverse() },
       { ...s, entries: s.entries.map(e => ({ ...e, token: e.token + universe.size })) },
       { ...s, entries: s.entries.map(e => ({ ...e, version: 0 })) },
+      { ...s, entries: s.entries.slice(1) },
+      { ...s, entries: [...s.entries, { token: universe.size - 1n, owner: s.entries[s.entries.length - 1]!.owner, version: s.entries[s.entries.length - 1]!.version }] },
       { ...s, seeds: [] },
       { ...s, members: [{ peer: A, nickname: 'a', version: 1, address: '10.0.0.1 ', acks: [] }] }
     ]
     for (const b of bad) expect(() => Ring.empty(universe).merge(b, A, none, B)).toThrow(expect.objectContaining({ name: 'RingError' }))
+  })
+
+  it('joins a part address by address, and starts a ring only from a part that covers the universe', () => {
+    const r = Ring.empty(universe)
+    r.claimForPeers([A, B])
+    const { entries: _, ...rest } = r.toState()
+    const part = { ...rest, runs: [{ range: { start: 10n, end: 20n }, owner: C, version: 99 }] }
+    expect(() => Ring.empty(universe).mergePart(part, A, none, C)).toThrow(/does not cover/)
+    expect(r.mergePart(part, A, none, C).changed).toBe(true)
+    expect(r.rangesOf(C)).toEqual([{ start: 10n, end: 20n }])
+    expect(r.mergePart({ ...part, runs: [{ range: { start: 15n, end: 30n }, owner: A, version: 50 }] }, A, none, C).changed).toBe(true)
+    expect(r.rangesOf(C)).toEqual([{ start: 10n, end: 20n }])
+    expect(() => r.mergePart({ ...part, runs: [{ range: { start: 30n, end: 30n }, owner: A, version: 3 }] }, A, none, C)).toThrow(/not a non-empty range/)
   })
 })
