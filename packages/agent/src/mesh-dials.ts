@@ -12,6 +12,8 @@ import type { PeerId, RingState } from '@weft/ring'
 
 /** The longest wait between two dials of one address (unless the reconnect interval is longer). */
 export const MAX_RETRY_MS = 3_000
+/** Dials in flight at once: enough for a heal of several peers, few enough that each handshake finishes. */
+export const MAX_PARALLEL_DIALS = 8
 
 export type TargetSource = 'configured' | 'discovered' | 'learned'
 
@@ -56,13 +58,20 @@ export class DialSet {
 
   get size (): number { return this.#targets.length }
 
-  /** Targets a dial should start for now: not our own, not connected, not in flight, backoff over. */
-  due (now: number, connected: (peer: string) => boolean): DialTarget[] {
-    return this.#targets.filter(t => {
+  /**
+   * Targets a dial should start for now: not our own, not connected, not in flight, backoff over; at
+   * most `MAX_PARALLEL_DIALS` in flight, the longest due first. A cluster starting at once would
+   * otherwise start every handshake together: on a small machine they then all outlast the dial
+   * timeout, are aborted and started again, and none completes.
+   */
+  due (now: number, connected: (peer: string) => boolean): { start: DialTarget[], more: boolean } {
+    const ready = this.#targets.filter(t => {
       if (t.self || t.dialling) return false
       if (t.peer !== null && connected(t.peer)) { t.failures = 0; return false }
       return t.nextAttempt <= now
-    })
+    }).sort((a, b) => a.nextAttempt - b.nextAttempt)
+    const room = Math.max(0, MAX_PARALLEL_DIALS - this.#targets.filter(t => t.dialling).length)
+    return { start: ready.slice(0, room), more: ready.length > room }
   }
 
   failed (t: DialTarget, now: number): void {
@@ -99,6 +108,8 @@ export class DialSet {
     if (peer === this.#self || this.#forgotten.has(peer)) return false
     const known = this.#targets.find(t => t.peer === peer || t.addr.equals(addr))
     if (known !== undefined) {
+      // A listed address not dialled yet, now known to be a lower peer's: it dials us, as for a new one.
+      if (known.peer === null && known.failures === 0 && !known.dialling && this.#self > peer) known.nextAttempt = Math.max(known.nextAttempt, now + Math.max(this.#reconnectMs, MAX_RETRY_MS))
       known.peer ??= peer
       return false
     }

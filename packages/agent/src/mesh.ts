@@ -3,14 +3,14 @@
  * a length-prefixed request protocol for direct messages, address books that make every agent learn
  * every other (mesh-book.ts), and a dial loop to WEFT_PEERS, the discovered peers (`setDiscovered`,
  * from the Kubernetes Node list) and the learned ones that, unlike libp2p's own, never gives up
- * (mesh-dials.ts). It moves bytes only; what they mean is the caller's business.
+ * (mesh-dials.ts), each connection pinged (mesh-liveness.ts). It moves bytes only; what they mean
+ * is the caller's business.
  */
 import { lookup } from 'node:dns/promises'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
@@ -23,6 +23,7 @@ import { type DnsName, dnsName, exemptAddresses, listenError } from './mesh-addr
 import { type BookEntry, MAX_BOOK_BYTES, PEERS_PROTOCOL, decodeBook, dialAddress, encodeBook } from './mesh-book.ts'
 import { type DialTarget, DialSet, isSelfDial } from './mesh-dials.ts'
 import { Links } from './mesh-links.ts'
+import { Liveness } from './mesh-liveness.ts'
 import { readOne, writeOne } from './mesh-streams.ts'
 import type { Logger } from './log.ts'
 
@@ -33,8 +34,6 @@ export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 /** A handshake on a loaded machine can take seconds; a dial into a partition is retransmitted by TCP meanwhile. */
 const DIAL_TIMEOUT_MS = 10_000
 const READ_TIMEOUT_MS = 10_000
-/** The least a ping may take before its connection is dropped (libp2p's own floor is 5 s). */
-const PING_TIMEOUT_MS = 10_000
 /** Direct messages waiting per peer; the core retries on its own timeouts, so the oldest may go. */
 const MAX_QUEUED_PER_PEER = 1_000
 
@@ -44,7 +43,7 @@ export interface MeshOptions {
   readonly peers: readonly string[]
   readonly swarmKey: Uint8Array | null
   readonly reconnectMs: number
-  /** Liveness ping interval: TCP alone notices a silent partition only after minutes. */
+  /** How often each connection is pinged (mesh-liveness.ts). */
   readonly pingMs: number
   readonly log: Logger
 }
@@ -78,6 +77,7 @@ export class Mesh {
   readonly #reconnectMs: number
   readonly #dials: DialSet
   readonly #links: Links
+  readonly #liveness: Liveness
   readonly #names: DnsName[]
   /** Where each connected peer can be dialled, from its identify report: what our book tells. */
   readonly #book = new Map<string, Multiaddr>()
@@ -89,7 +89,7 @@ export class Mesh {
   #again = false
   #stopped = false
 
-  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions) {
+  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions, liveness: Liveness) {
     this.#node = node
     this.#listen = options.listen
     this.#log = options.log
@@ -98,6 +98,7 @@ export class Mesh {
     this.#names = addrs.map(dnsName).filter((n): n is DnsName => n !== null)
     this.#dials = new DialSet(node.peerId.toString(), addrs.filter(a => dnsName(a) === null), options.reconnectMs)
     this.#links = new Links(node, TOPIC, options.log)
+    this.#liveness = liveness
   }
 
   /** Opens and starts a mesh in one step. */
@@ -112,17 +113,17 @@ export class Mesh {
    * what it receives needs the core's loop, and that loop sends through the mesh.
    */
   static async open (options: MeshOptions): Promise<Mesh> {
+    const liveness = new Liveness(options.pingMs, options.log)
     const node = await createLibp2p({
       start: false,
       privateKey: options.privateKey,
       addresses: { listen: [...options.listen] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [liveness.muxer()],
       ...(options.swarmKey === null ? {} : { connectionProtector: preSharedKey({ psk: options.swarmKey }) }),
-      // A ping late by a few seconds is a busy machine, not a dead peer: a connection aborted for it
-      // shows a live peer unreachable and costs a new handshake, which loads the machine more.
-      connectionMonitor: { pingInterval: options.pingMs, pingTimeout: { minTimeout: PING_TIMEOUT_MS } },
+      // Its pings are streams; mesh-liveness.ts pings each connection with yamux's own frame instead.
+      connectionMonitor: { enabled: false },
       connectionManager: {
         // A cluster starting at once: every agent's handshakes arrive together (libp2p refuses past 10 pending).
         maxConnections: 1200, maxIncomingPendingConnections: 128,
@@ -144,7 +145,7 @@ export class Mesh {
         })
       }
     })
-    return new Mesh(node, options)
+    return new Mesh(node, options, liveness)
   }
 
   /** Listens, joins the topic and dials the peers; `handlers` get everything received from now on. */
@@ -213,6 +214,7 @@ export class Mesh {
   async stop (): Promise<void> {
     this.#stopped = true
     if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#liveness.stop()
     await this.#node.stop()
   }
 
@@ -237,6 +239,7 @@ export class Mesh {
     await node.handle(PROTOCOL, async (stream, connection) => await this.#serveStream(stream, connection, handlers), { maxInboundStreams: 256 })
     await node.handle(PEERS_PROTOCOL, async (stream, connection) => await this.#serveBook(stream, connection), { maxInboundStreams: 16 })
     pubsub.subscribe(TOPIC)
+    this.#liveness.start(() => node.getConnections())
     this.#scheduleReconnect(0)
   }
 
@@ -342,17 +345,20 @@ export class Mesh {
   }
 
   /**
-   * One pass: starts a dial to every target whose peer is not connected and whose backoff is over,
-   * without waiting for them (a dial into a partition takes its whole timeout; the others go on).
+   * One pass: starts a dial to every target whose peer is not connected and whose backoff is over
+   * (up to the limit on dials in flight), without waiting for them (a dial into a partition takes
+   * its whole timeout; the others go on).
    */
   async #reconnect (): Promise<void> {
     await this.#resolveNames()
     this.#links.repair(Date.now())
     const connected = new Set(this.#node.getConnections().map(c => c.remotePeer.toString()))
-    for (const t of this.#dials.due(Date.now(), peer => connected.has(peer))) {
+    const { start, more } = this.#dials.due(Date.now(), peer => connected.has(peer))
+    for (const t of start) {
       if (this.#stopped) return
       t.dialling = true
-      void this.#dial(t).finally(() => { t.dialling = false })
+      // Targets left waiting for a free slot get the next one at once.
+      void this.#dial(t).finally(() => { t.dialling = false; if (more) this.#kick() })
     }
   }
 
