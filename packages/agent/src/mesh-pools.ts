@@ -2,7 +2,7 @@
  * The one mesh between the pools' cores: what it receives goes to the core of the pool it names
  * (pool-frame.ts), the reachable set to every core; what a core sends leaves framed with its pool.
  */
-import { decodeMessage, encodeMessage, NewerCodecError, OlderCodecError } from '@weft/ring'
+import { CodecVersionError, decodeMessage, encodeMessage, NewerCodecError } from '@weft/ring'
 import type { Message, Outbound, PeerId } from '@weft/ring'
 import type { Logger } from './log.ts'
 import type { Mesh, MeshHandlers } from './mesh.ts'
@@ -55,7 +55,7 @@ export function meshHandlers (pools: Pools, retirement: Retirement, log: Logger,
         msg = decodeMessage(data)
       } catch (err) {
         // Another codec version: an agent of the previous or next build during a rolling update.
-        if (err instanceof NewerCodecError || err instanceof OlderCodecError) {
+        if (err instanceof CodecVersionError) {
           const newer = err instanceof NewerCodecError
           if (newer) metrics.newerMessage()
           if (!newerSenders.has(from) && newerSenders.size < MAX_LOGGED) {

@@ -21,11 +21,10 @@ export class DifferentUniverseError extends Error {
 }
 
 /**
- * Thrown by the codec on a message of a newer codec version than this build speaks: not garbage,
- * a newer agent in a rolling update. Its sender is ignored for that message, never penalised.
+ * Thrown by the codec on a message of a codec version this build does not merge: not garbage, an
+ * agent of another version in a rolling update. Its sender is ignored for that message, never penalised.
  */
-export class NewerCodecError extends Error {
-  override readonly name = 'NewerCodecError'
+export class CodecVersionError extends Error {
   readonly version: number
   constructor (version: number, message: string) {
     super(message)
@@ -33,17 +32,14 @@ export class NewerCodecError extends Error {
   }
 }
 
-/**
- * Thrown by the codec on a message of an older codec version whose ring it no longer merges (3 and
- * before: per-token versions): an older agent in a rolling update, ignored without penalty.
- */
-export class OlderCodecError extends Error {
+/** A newer codec version than this build speaks. */
+export class NewerCodecError extends CodecVersionError {
+  override readonly name = 'NewerCodecError'
+}
+
+/** An older codec version whose ring this build no longer merges (3 and before: per-token versions). */
+export class OlderCodecError extends CodecVersionError {
   override readonly name = 'OlderCodecError'
-  readonly version: number
-  constructor (version: number, message: string) {
-    super(message)
-    this.version = version
-  }
 }
 
 /** Thrown by the codec on bytes that are not a valid encoding; `path` says where decoding failed. */
