@@ -142,7 +142,10 @@ export class Ops implements AgentOps {
     return this.#d.status()
   }
 
-  /** A peer id or a nickname, resolved against every ring's members; an ambiguous nickname is refused. */
+  /**
+   * A peer id or a nickname, resolved against every ring's members, or an id against the removals
+   * (nickname unknown then); an ambiguous nickname is refused.
+   */
   #resolvePeer (name: string): { peer: string, nickname: string } {
     const members = new Map(this.pools.all.flatMap(p => p.peer.ring().members.map(m => [m.peer, m] as const)))
     const byId = members.get(asPeerId(name))
@@ -152,8 +155,10 @@ export class Ops implements AgentOps {
       throw new ApiError(400, 'bad-request', `peer: nickname "${name}" names ${byNick.length} peers (${byNick.map(m => m.peer).join(', ')}); give the peer id`)
     }
     const m = byNick[0]
-    if (m === undefined) throw new ApiError(404, 'unknown-peer', `peer: "${name}" is neither the id nor the nickname of a known peer`)
-    return { peer: m.peer, nickname: m.nickname }
+    if (m !== undefined) return { peer: m.peer, nickname: m.nickname }
+    // A completed removal drops the peer's record, nickname and all; its id stays in the removals.
+    if (this.pools.all.some(p => p.peer.ring().removed.some(x => x.peer === name))) return { peer: name, nickname: '' }
+    throw new ApiError(404, 'unknown-peer', `peer: "${name}" is neither the id nor the nickname of a known peer`)
   }
 
   async #request<K extends RequestKind> (pool: Pool, kind: K, start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<CompletionOf<K>> {

@@ -96,4 +96,5 @@ export function formatPs (allocations: readonly AllocationInfo[]): string {
   return rows.map((r) => r.map((cell, c) => c < last ? cell.padEnd(widths[c] ?? 0) : cell).join('  ')).join('\n')
 }
 
-export const formatRmpeer = (r: RmpeerResponse): string => `${r.takenOver} IPs taken over from ${r.peer}(${r.nickname})`
+/** A removal already completed has no nickname left to show. */
+export const formatRmpeer = (r: RmpeerResponse): string => `${r.takenOver} IPs taken over from ${r.peer}${r.nickname === '' ? '' : `(${r.nickname})`}`

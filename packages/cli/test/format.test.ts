@@ -158,4 +158,8 @@ describe('formatRmpeer', () => {
   it('says how much was taken over from whom', () => {
     expect(formatRmpeer({ peer: 'p-c', nickname: 'node-c', takenOver: '349525' })).toBe('349525 IPs taken over from p-c(node-c)')
   })
+
+  it('names a peer whose completed removal left no nickname by its id alone', () => {
+    expect(formatRmpeer({ peer: 'p-c', nickname: '', takenOver: '0' })).toBe('0 IPs taken over from p-c')
+  })
 })
