@@ -141,6 +141,12 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
   const askFor = (owner: PeerId, address: Offset): void => askForAddress(s, s.donation, owner, address)
   const wantRing = (): void => needRing(s, s.initState, s.voting)
 
+  /** Peers that just became reachable: greeted with our digest, and told of in a Kubernetes init. */
+  const welcome = (fresh: readonly PeerId[]): void => {
+    greet(s, fresh)
+    if (s.removedBy === null) nodeInitReachable(s, s.nodeInit, fresh)
+  }
+
   /** Every call ends here: serve what can be served, ask for space if needed, and check. */
   const finish = (): void => {
     if (s.removedBy === null) {
@@ -189,8 +195,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
       next.delete(s.id)
       const fresh = [...next].filter(q => !s.reachable.has(q))
       s.reachable = next
-      greet(s, fresh)
-      if (s.removedBy === null) nodeInitReachable(s, s.nodeInit, fresh)
+      welcome(fresh)
       finish()
     },
     reachChanged (q, up) {
@@ -198,8 +203,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
         if (!up) s.reachable.delete(q)
         else {
           s.reachable.add(q)
-          greet(s, [q])
-          if (s.removedBy === null) nodeInitReachable(s, s.nodeInit, [q])
+          welcome([q])
         }
       }
       finish()

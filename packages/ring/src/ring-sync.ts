@@ -25,7 +25,7 @@ export function digest (s: Core): Digest {
  * Our digest as a message (`reply`: asking for the receiver's), one object per ring state: a
  * greeting or an answer to many peers is then one message, as a broadcast is.
  */
-export function digestMessage (s: Core, reply: boolean): Message {
+function digestMessage (s: Core, reply: boolean): Message {
   const d = digestOfSnapshot(s)
   return reply ? d.ask : d.answer
 }
