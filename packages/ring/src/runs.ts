@@ -8,6 +8,10 @@ import type { Entry, Range, Run } from './types.ts'
 
 const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
+/** Where `a` and `b` overlap; empty (start >= end) if they do not. */
+const intersection = (a: Range, b: Range): Range =>
+  ({ start: a.start > b.start ? a.start : b.start, end: a.end < b.end ? a.end : b.end })
+
 /** Of two values at one address, the one every replica keeps: the higher version, then the larger owner id. */
 export function later<T extends Pick<Run, 'owner' | 'version'>> (a: T, b: T): T {
   if (a.version !== b.version) return a.version > b.version ? a : b
@@ -44,8 +48,7 @@ export function overlay (base: readonly Run[], top: readonly Run[], pick: (b: Ru
     while (j < top.length && top[j]!.range.end <= at) j++
     for (let k = j; k < top.length && top[k]!.range.start < b.range.end; k++) {
       const t = top[k]!
-      const start = t.range.start > at ? t.range.start : at
-      const end = t.range.end < b.range.end ? t.range.end : b.range.end
+      const { start, end } = intersection(t.range, { start: at, end: b.range.end })
       piece(b, at, start)
       piece(pick(b, t), start, end)
       at = end
@@ -59,8 +62,7 @@ export function overlay (base: readonly Run[], top: readonly Run[], pick: (b: Ru
 export function clip (runs: readonly Run[], range: Range): Run[] {
   const out: Run[] = []
   for (const r of runs) {
-    const start = r.range.start > range.start ? r.range.start : range.start
-    const end = r.range.end < range.end ? r.range.end : range.end
+    const { start, end } = intersection(r.range, range)
     if (start < end) out.push({ range: { start, end }, owner: r.owner, version: r.version })
   }
   return out
@@ -78,8 +80,7 @@ export function changedRuns (before: readonly Run[], after: readonly Run[]): Run
     for (let k = i; k < before.length && before[k]!.range.start < a.range.end; k++) {
       const b = before[k]!
       if (b.owner === a.owner && b.version === a.version) continue
-      const start = b.range.start > a.range.start ? b.range.start : a.range.start
-      const end = b.range.end < a.range.end ? b.range.end : a.range.end
+      const { start, end } = intersection(b.range, a.range)
       const last = out[out.length - 1]
       if (last !== undefined && last.range.end === start && last.owner === a.owner && last.version === a.version) out[out.length - 1] = { ...last, range: { start: last.range.start, end } }
       else out.push({ range: { start, end }, owner: a.owner, version: a.version })
