@@ -4,7 +4,8 @@
  * worker thread and back (on a busy host that hop took over a millisecond for 3 to 12 % of batches).
  * Every FOLD_AFTER records the file is sealed: renamed aside (`sealedPath`) while appends go on in a
  * fresh one, and the sealed records are folded into LevelDB in the background (store.ts), then the
- * sealed file is deleted. LevelDB records the last folded sequence number, so a record is applied
+ * sealed file is deleted (the store folds what it wrote, kept as LevelDB operations, so nothing is read
+ * back). LevelDB records the last folded sequence number, so a record is applied
  * once, in order, whenever the agent dies: a start reads the sealed file (if one is left) and then the
  * current one, and applies what is past that number.
  *
@@ -19,8 +20,12 @@ import { StoreError } from './errors.ts'
 import { encodeAllocationRecord, packr } from './store-layout.ts'
 import type { StoredAllocation } from './store-layout.ts'
 
-/** Records between seals: each sealed file is folded into LevelDB as one batch, off the request path. */
-export const FOLD_AFTER = 256
+/**
+ * Records between seals: each sealed file is folded into LevelDB as one batch, off the request path.
+ * Small, so a fold takes little of the agent's thread at once (a LevelDB batch costs it some µs per
+ * operation) and what waits for it dies young instead of being promoted.
+ */
+export const FOLD_AFTER = 32
 
 const HEADER = 8
 
@@ -55,15 +60,20 @@ export class Journal {
     return { journal: new Journal(path, sealedPath, openSync(path, 'a', 0o600)), records, size: sealed.length + current.length }
   }
 
-  /** Appends one record; returns once the kernel has it (no fsync: the durability rule's "written"). */
-  append (seq: number, deleted: readonly string[], put: readonly StoredAllocation[]): void {
-    const payload = packr.pack([seq, deleted, put.map(a => a.key), put.map(encodeAllocationRecord)])
+  /**
+   * Appends one record; returns once the kernel has it (no fsync: the durability rule's "written"),
+   * with the put allocations as encoded (what LevelDB holds for them), in order.
+   */
+  append (seq: number, deleted: readonly string[], put: readonly StoredAllocation[]): Uint8Array[] {
+    const records = put.map(encodeAllocationRecord)
+    const payload = packr.pack([seq, deleted, put.map(a => a.key), records])
     const record = Buffer.allocUnsafe(HEADER + payload.length)
     record.writeUInt32LE(payload.length, 0)
     record.writeUInt32LE(crc32(payload), 4)
     payload.copy(record, HEADER)
     let at = 0
     while (at < record.length) at += writeSync(this.#fd, record, at, record.length - at)
+    return records
   }
 
   /**
@@ -76,11 +86,6 @@ export class Journal {
     const fd = openSync(this.path, 'a', 0o600)
     closeSync(this.#fd)
     this.#fd = fd
-  }
-
-  /** The sealed file's records, in order. */
-  async readSealed (): Promise<JournalRecord[]> {
-    return parse(this.sealedPath, await readFile(this.sealedPath))
   }
 
   /** Deletes the sealed file once its records are in LevelDB; none there is fine. */
