@@ -205,12 +205,17 @@ export class PoolStore {
   async #foldSealed (): Promise<void> {
     await new Promise(resolve => setImmediate(resolve))
     const journal = this.#journal!
-    const sealed = this.#seq
     try {
-      journal.seal()
-      const ops = this.#unfolded
-      this.#unfolded = []
-      this.#records = 0
+      let ops: BatchOp[] = []
+      let sealed = 0
+      // What the sealed file holds, taken as the fresh file takes over (batches journalled while the
+      // seal ran went to the sealed file).
+      await journal.seal(() => {
+        ops = this.#unfolded
+        sealed = this.#seq
+        this.#unfolded = []
+        this.#records = 0
+      })
       ops.push({ type: 'put', key: this.#p + KEY_JOURNAL, value: packr.pack(sealed) })
       await this.#db.batch(ops, { sync: false })
       await journal.dropSealed()
