@@ -115,10 +115,17 @@ class Exchange {
     socket.on('close', this.#onClose)
   }
 
-  // The request ended before it was whole: nothing to answer.
-  readonly #onEnd = (): void => { if (this.#s.arriving.has(this)) this.#drop() }
+  // The socket's listeners are bound methods, not arrow-function fields: the bundle (esbuild's
+  // keepNames) names a field's function each time one is made, about 1.4 KB of garbage per connection.
+  readonly #onData = this.#data.bind(this)
+  readonly #onEnd = this.#end.bind(this)
+  readonly #onError = this.#drop.bind(this)
+  readonly #onClose = this.#closed.bind(this)
 
-  readonly #onError = (): void => { this.#drop() }
+  // The request ended before it was whole: nothing to answer.
+  #end (): void {
+    if (this.#s.arriving.has(this)) this.#drop()
+  }
 
   /**
    * A closed connection's socket outlives young collections (Node keeps it until a full one): without
@@ -127,7 +134,7 @@ class Exchange {
    * Each listener is taken off by itself: removeAllListeners would make the socket a new, empty
    * listener table, which is promoted with it (about 0.2 KB per request).
    */
-  readonly #onClose = (): void => {
+  #closed (): void {
     this.#s.arriving.delete(this)
     const socket = this.#socket
     socket.off('data', this.#onData)
@@ -146,7 +153,7 @@ class Exchange {
     if (this.#head === null && this.#size === 0) this.#drop()
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  #data (chunk: Buffer): void {
     if (!this.#s.arriving.has(this)) return
     try {
       const body = this.#head === null ? this.#readHead(chunk) : this.#readBody(chunk)
