@@ -311,7 +311,7 @@ export function ringChanged (s: Core, local = true): void {
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }
-  for (const r of s.ring.removals()) s.hints.delete(r.peer)
+  for (const p of s.hints.keys()) if (s.ring.isRemoved(p)) s.hints.delete(p)
   const lost = s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   if (lost.length > 0) throw new InvariantError(`${s.id}: ring change took ${lost.length} allocated addresses, e.g. offset ${lost[0]}`)
 }
@@ -337,10 +337,10 @@ function maybeAdopt (s: Core): void {
 
 /** Some removal whose ranges end with this peer is not completed yet. */
 function awaitingAdoption (s: Core): boolean {
-  return s.ring.removalsPending() && s.ring.removals().some(r => r.done !== true && s.ring.effectiveOwner(r.peer) === s.id)
+  return s.ring.pendingRemovals().some(p => s.ring.effectiveOwner(p) === s.id)
 }
 
-/** Whether every removal whose ranges end with this peer is acknowledged by every member. */
+/** Whether every removal whose ranges end with this peer is acknowledged by every member (a completed one is settled). */
 function allInheritancesSettled (s: Core): boolean {
-  return s.ring.removals().every(r => s.ring.effectiveOwner(r.peer) !== s.id || s.ring.settled(r.peer))
+  return s.ring.pendingRemovals().every(p => s.ring.effectiveOwner(p) !== s.id || s.ring.settled(p))
 }

@@ -51,6 +51,8 @@ export class Ring {
   private removedMap = new Map<PeerId, PeerId>()
   /** Removals the heir has completed (`Removal.done`). */
   private doneSet = new Set<PeerId>()
+  /** `removals()` as of the last change to the removals: read on every message, and it grows with history. */
+  private removalList: readonly Removal[] | null = null
 
   private constructor (universe: Universe) {
     this.universe = universe
@@ -91,7 +93,13 @@ export class Ring {
   entries (): readonly Entry[] { return this.list }
   member (p: PeerId): Member | undefined { return this.memberMap.get(p) }
   removals (): readonly Removal[] {
-    return [...this.removedMap].map(([peer, heir]): Removal => (this.doneSet.has(peer) ? { peer, heir, done: true } : { peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
+    this.removalList ??= [...this.removedMap].map(([peer, heir]): Removal => (this.doneSet.has(peer) ? { peer, heir, done: true } : { peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
+    return this.removalList
+  }
+  /** The removals not completed yet (each settled or not), in peer id order. */
+  pendingRemovals (): PeerId[] {
+    if (!this.removalsPending()) return []
+    return [...this.removedMap.keys()].filter(p => !this.doneSet.has(p)).sort(cmpStr)
   }
   isRemoved (p: PeerId): boolean { return this.removedMap.has(p) }
   /** Some removal is not completed yet: its heir may still have entries to adopt. */
@@ -255,6 +263,7 @@ export class Ring {
     for (const dead of this.removedMap.keys()) {
       if (this.doneSet.has(dead) || this.effectiveOwner(dead) !== peer) continue
       this.doneSet.add(dead)
+      this.removalList = null
       changed = true
     }
     this.dropDoneRecords()
@@ -289,6 +298,7 @@ export class Ring {
     if (dead === heir) throw new RingError(`addRemoval: ${dead} cannot be its own heir`)
     if (this.removedMap.has(dead)) return false
     this.removedMap.set(dead, heir)
+    this.removalList = null
     return true
   }
 
@@ -348,14 +358,19 @@ export class Ring {
     }
     next.removedMap = new Map(this.removedMap)
     next.doneSet = new Set(this.doneSet)
+    let removalsChanged = false
     for (const x of incoming.removed) {
       const mine = next.removedMap.get(x.peer)
       if (mine === undefined || x.heir < mine) {
         next.removedMap.set(x.peer, x.heir)
         // A completion counts only for the heir that made it.
         if (mine !== undefined) next.doneSet.delete(x.peer)
+        removalsChanged = true
       }
-      if (x.done === true && next.removedMap.get(x.peer) === x.heir) next.doneSet.add(x.peer)
+      if (x.done === true && next.removedMap.get(x.peer) === x.heir && !next.doneSet.has(x.peer)) {
+        next.doneSet.add(x.peer)
+        removalsChanged = true
+      }
     }
     next.dropDoneRecords()
 
@@ -384,6 +399,7 @@ export class Ring {
     this.seedList = next.seedList
     this.list = next.list
     this.memberMap = next.memberMap
+    if (removalsChanged) this.removalList = null
     this.removedMap = next.removedMap
     this.doneSet = next.doneSet
     const after = this.toState()
