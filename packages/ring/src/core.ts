@@ -23,7 +23,10 @@ export interface Core {
   readonly space: Space
   reachable: Set<PeerId>
   now: number
-  /** Set when this peer learns it was removed: the heir. It then does nothing more. */
+  /**
+   * Set when this peer learns it was removed: the heir, or its own id when the removal was compacted
+   * away and its record below the floor told it (README, "Compaction"). It then does nothing more.
+   */
   removedBy: PeerId | null
   conflicts: number
   out: Outbox

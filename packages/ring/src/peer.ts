@@ -72,7 +72,7 @@ export interface Peer<P> {
   /** Read-only views for status pages, metrics and the simulator. */
   ring (): RingState
   allocations (): ReadonlyMap<string, Allocation<P>>
-  /** The heir, once this peer learned it was removed; it then does nothing more. */
+  /** The heir (or this peer's own id, the removal compacted away) once this peer learned it was removed; it then does nothing more. */
   removedBy (): PeerId | null
   checkInvariants (): Error | null
 }

@@ -65,6 +65,18 @@ export function wholeRing (s: Core): Message {
  * decision, changes nothing and is recorded as `rejected-ring`. Returns whether it was accepted.
  */
 function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean {
+  if (incoming.floor < s.ring.floor()) {
+    // A ring from before our floor may carry what the floor compacted away (a removed peer's own
+    // writes, its record): the sender takes our ring first, and is heard once it holds our floor.
+    s.out.send(from, wholeRing(s))
+    return false
+  }
+  if (incoming.floor > s.ring.floor() && !('entries' in incoming)) {
+    // A floor comes only with a whole ring, and so with every record its raiser saw at or above it:
+    // a record below the floor is then never a live known peer's that is merely late.
+    pull(s, from)
+    return false
+  }
   let result
   try {
     const part: RingPart = 'runs' in incoming ? incoming : { ...incoming, runs: runsOf(incoming.entries, s.universe.size) }
@@ -246,8 +258,9 @@ export function greet (s: Core, peers: readonly PeerId[]): void {
 export function takeDelta (s: Core): RingDelta | null {
   const now = snapshot(s)
   const part = deltaOf(s.lastSent, now, s.universe.size)
+  const floorMoved = part.floor !== s.lastSent.floor || part.level !== s.lastSent.level
   s.lastSent = now
-  if (emptyDelta(part)) return null
+  if (emptyDelta(part) && !floorMoved) return null
   announce(s, true)
   return { seeds: seedsFingerprint(now.seeds), part }
 }
@@ -295,11 +308,11 @@ export function ringChanged (s: Core, local = true): void {
   if (local) s.out.gossip = true
   else if (!s.out.gossip) s.lastSent = snapshot(s)
   s.mutations++
-  const heir = s.ring.isRemoved(s.id) ? s.ring.effectiveOwner(s.id) : null
+  const heir = s.ring.isRemoved(s.id) ? s.ring.effectiveOwner(s.id) : belowFloor(s) ? s.id : null
   if (heir !== null) {
     if (s.removedBy === null) {
       s.removedBy = heir
-      s.out.events.push({ kind: 'removed-self', heir })
+      s.out.events.push({ kind: 'removed-self', heir: heir === s.id ? null : heir })
     }
     return
   }
@@ -314,6 +327,35 @@ export function ringChanged (s: Core, local = true): void {
   for (const p of s.hints.keys()) if (s.ring.isRemoved(p)) s.hints.delete(p)
   const lost = s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   if (lost.length > 0) throw new InvariantError(`${s.id}: ring change took ${lost.length} allocated addresses, e.g. offset ${lost[0]}`)
+}
+
+/**
+ * This peer's own record is below the floor while it owns space or holds allocations: it was no known
+ * member when the floor was raised, so it was removed and the removal compacted away (README,
+ * "Compaction"). One that owns nothing and holds nothing just stamps its record afresh.
+ */
+function belowFloor (s: Core): boolean {
+  const me = s.ring.member(s.id)
+  if (me === undefined || me.since >= s.ring.floor() || s.faults.ignoreOwnFloor === true) return false
+  return s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
+}
+
+/**
+ * Raises the floor to the lowest stamp among the known peers' records, once every known peer holds
+ * exactly this ring (as the heir waits before adopting): every peer that owns space or holds
+ * allocations then has a record at or above it, itself or through a grant that carried the level
+ * (README, "Compaction"), and every replica of a compacted removal's peer is below it.
+ */
+function maybeRaiseFloor (s: Core): void {
+  if (s.removedBy !== null || s.ring.isEmpty() || s.ring.level() <= s.ring.floor()) return
+  const ring = snapshot(s)
+  let to = s.ring.level()
+  for (const p of s.faults.floorUnchecked === true ? [] : s.ring.knownPeers()) {
+    const m = s.ring.member(p)
+    if (m === undefined || (p !== s.id && !isSynced(s, p, ring))) return
+    if (m.since < to) to = m.since
+  }
+  if (s.ring.raiseFloor(to, s.id)) ringChanged(s)
 }
 
 /**
@@ -333,6 +375,7 @@ function maybeAdopt (s: Core): void {
     s.ring.ackRemovals(s.id)
     ringChanged(s)
   }
+  maybeRaiseFloor(s)
 }
 
 /** Some removal whose ranges end with this peer is not completed yet. */
