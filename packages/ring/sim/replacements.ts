@@ -80,7 +80,8 @@ export function runReplacements (seed: number, live: number, replacements: numbe
     if (!done()) throw new Violation(`replacement ${i}: the removal of ${dead} or the join of ${joiner} did not complete in ${SETTLE_TICKS} ticks`)
     w.check()
     if ((i + 1) % REVIVE_EVERY === 0) {
-      revive(w, rnd.pick(graves))
+      // Every other time a fresh peer hears the revived one first, alone with it for a while.
+      revive(w, rnd.pick(graves), (i + 1) % (2 * REVIVE_EVERY) === 0 ? id() : null)
       revived++
     }
   }
@@ -106,10 +107,18 @@ export function runReplacements (seed: number, live: number, replacements: numbe
 
 /**
  * A removed peer back from its disk (its removal maybe compacted away by now) must learn it was
- * removed from the first ring it hears, and refuse to allocate; then it dies again.
+ * removed from the first ring it hears, and refuse to allocate; then it dies again. With `joiner`, a
+ * fresh observer first hears only it (takes its ring, maybe space from it), then everyone: the
+ * removed peer's record must not spread, and the joiner keeps going unless it took space from it.
  */
-function revive (w: World, grave: { readonly id: PeerId, readonly disk: Disk }): void {
+function revive (w: World, grave: { readonly id: PeerId, readonly disk: Disk }, joiner: PeerId | null): void {
+  if (joiner !== null) w.partition([grave.id, joiner])
   w.revive(grave.id, grave.disk)
+  if (joiner !== null) {
+    w.add(joiner, { kind: 'observer' })
+    for (let t = 0; t < REVIVE_TICKS && w.peer(joiner).ring().seeds.length === 0; t++) w.settle(1)
+    w.heal()
+  }
   for (let t = 0; t < REVIVE_TICKS && w.peer(grave.id).removedBy() === null; t++) w.settle(1)
   if (w.peer(grave.id).removedBy() === null) throw new Violation(`${grave.id}, removed and back from its disk, did not stop in ${REVIVE_TICKS} ticks`)
   const req = w.allocate(grave.id, 'after-revival')
@@ -117,4 +126,17 @@ function revive (w: World, grave: { readonly id: PeerId, readonly disk: Disk }):
   if (res?.ok !== false || res.error.code !== 'removed') throw new Violation(`${grave.id}, removed and back from its disk, answered an allocation with ${JSON.stringify(res, (_, v: unknown) => typeof v === 'bigint' ? String(v) : v)}`)
   w.check()
   w.kill(grave.id)
+  w.settle(5)
+  const live = w.ids('up').filter(p => w.peer(p).removedBy() === null)
+  for (const p of live) {
+    if (w.peer(p).ring().members.some(m => m.peer === grave.id)) throw new Violation(`${p} holds the record of ${grave.id}, removed and back from its disk`)
+  }
+  if (joiner === null) return
+  // The joiner goes again, so that the cluster keeps its size; removed like any dead peer if the others know it.
+  w.kill(joiner)
+  const by = live.find(p => p !== joiner)!
+  if (!w.peer(by).ring().members.some(m => m.peer === joiner)) return
+  w.rmpeer(by, joiner)
+  for (let t = 0; t < SETTLE_TICKS && !completed(w.peer(by).ring(), joiner); t++) w.settle(1)
+  if (!completed(w.peer(by).ring(), joiner)) throw new Violation(`the removal of ${joiner}, which heard a removed peer first, did not complete in ${SETTLE_TICKS} ticks`)
 }

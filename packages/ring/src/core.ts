@@ -28,6 +28,11 @@ export interface Core {
    * away and its record below the floor told it (README, "Compaction"). It then does nothing more.
    */
   removedBy: PeerId | null
+  /**
+   * A whole ring raised this peer's floor without a record of it while it owned space or held
+   * allocations: the raiser did not know it, so it was removed (README, "Compaction").
+   */
+  unnamed: boolean
   conflicts: number
   out: Outbox
   /**

@@ -103,6 +103,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     reachable: new Set(),
     now: 0,
     removedBy: null,
+    unnamed: false,
     conflicts: 0,
     out: new Outbox(),
     snap: null,

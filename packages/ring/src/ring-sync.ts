@@ -71,11 +71,17 @@ function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean 
     s.out.send(from, wholeRing(s))
     return false
   }
-  if (incoming.floor > s.ring.floor() && !('entries' in incoming)) {
-    // A floor comes only with a whole ring, and so with every record its raiser saw at or above it:
-    // a record below the floor is then never a live known peer's that is merely late.
-    pull(s, from)
-    return false
+  let unnamed = false
+  if (incoming.floor > s.ring.floor()) {
+    // A floor comes only with a whole ring, and so with every record its raiser knew: a record below
+    // the floor is then never a live known peer's that is merely late, and a ring that raises our
+    // floor without naming us comes from a raiser that did not know us.
+    if (!('entries' in incoming)) {
+      pull(s, from)
+      return false
+    }
+    // Only a peer that held something counts: an observer unknown to the raiser just stamps itself.
+    unnamed = !incoming.members.some(m => m.peer === s.id) && (s.ring.entries().some(e => e.owner === s.id) || s.space.allocatedCount() > 0)
   }
   let result
   try {
@@ -86,6 +92,7 @@ function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean 
     reject(s, from, e)
     return false
   }
+  if (unnamed) s.unnamed = true
   for (const c of result.conflicts) s.out.events.push(c)
   s.conflicts += result.conflicts.length
   if (result.changed) ringChanged(s, false)
@@ -330,13 +337,16 @@ export function ringChanged (s: Core, local = true): void {
 }
 
 /**
- * This peer's own record is below the floor while it owns space or holds allocations: it was no known
- * member when the floor was raised, so it was removed and the removal compacted away (README,
- * "Compaction"). One that owns nothing and holds nothing just stamps its record afresh.
+ * A whole ring raised our floor without naming us while this peer owned space or held allocations,
+ * or our own record is below the floor while it does: it was no known member when the floor was
+ * raised, so it was removed and the removal compacted away (README, "Compaction"). One that owns
+ * nothing and holds nothing just stamps its record afresh.
  */
 function belowFloor (s: Core): boolean {
+  if (s.faults.ignoreOwnFloor === true) return false
+  if (s.unnamed) return true
   const me = s.ring.member(s.id)
-  if (me === undefined || me.since >= s.ring.floor() || s.faults.ignoreOwnFloor === true) return false
+  if (me === undefined || me.since >= s.ring.floor()) return false
   return s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
 }
 
