@@ -79,7 +79,7 @@ function bodyToWire (s: Body, writeRuns: (ix: (p: PeerId) => number) => unknown[
   const seeds = s.seeds.map(ix)
   const runs = writeRuns(ix)
   // The address is a fifth item only when present.
-  const members = s.members.map(m => [m.nickname, m.version, m.acks.map(ix), m.since, ...(m.address === undefined ? [] : [m.address])])
+  const members = s.members.map(m => [m.nickname, m.version, m.acks.map(ix), m.since, m.born, ...(m.address === undefined ? [] : [m.address])])
   const removed = s.removed.map(r => [ix(r.peer), ix(r.heir), ...(r.done !== undefined ? [r.done] : [])])
   const hinted: unknown[] = []
   for (const h of hints) hinted.push(ix(h.peer), bigToBytes(h.free))
@@ -139,11 +139,12 @@ function bodyFromWire (x: unknown, path: string, legacy = false): BodyFromWire {
     members: ms.map((m, i): Member => {
       const p = `${path}.members[${i}]`
       const fields = arr(m, p)
-      const bare = legacy ? 3 : 4
+      const bare = legacy ? 3 : 5
       if (fields.length !== bare && fields.length !== bare + 1) fail(p, `expected ${bare} or ${bare + 1} items, got ${fields.length}`)
       const [nickname, version, acks] = fields
       const since = legacy ? 0 : int(fields[3], `${p}.since`)
-      const member: Member = { peer: peersTable[i]!, nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`), since }
+      const born = legacy ? 0 : int(fields[4], `${p}.born`)
+      const member: Member = { peer: peersTable[i]!, nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`), since, born }
       return fields.length === bare ? member : { ...member, address: nodeAddress(fields[bare], `${p}.address`) }
     }),
     removed: arr(removed, `${path}.removed`).map((r, i): Removal => {

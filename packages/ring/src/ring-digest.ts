@@ -31,7 +31,7 @@ class Hasher {
 }
 
 const removalText = (r: Removal): string => `${r.peer} ${r.heir}${r.done !== undefined ? ` done ${r.done}` : ''}`
-const memberText = (m: Member): string => `${m.peer} ${m.nickname} ${m.version} ${m.address ?? ''} ${m.acks.join(',')} ${m.since}`
+const memberText = (m: Member): string => `${m.peer} ${m.nickname} ${m.version} ${m.address ?? ''} ${m.acks.join(',')} ${m.since} ${m.born}`
 
 /** Above every sum of the other parts (versions below 2^53 over at most 2^128 addresses, and records). */
 const REMOVALS_SHIFT = 200n

@@ -327,7 +327,8 @@ export function ringChanged (s: Core, local = true): void {
     const adopt = s.faults.compactEarly === true || inheritanceReady(s)
     // Coalescing after every change: a grant received next to this peer's space, or an adoption,
     // leaves adjacent entries of this peer, and one write makes them one.
-    const own = [s.ring.setMember(s.id, s.nickname, s.address), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id), s.ring.coalesce(s.id)]
+    const holding = s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
+    const own = [s.ring.setMember(s.id, s.nickname, s.address, holding), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id), s.ring.coalesce(s.id)]
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }
@@ -344,9 +345,12 @@ export function ringChanged (s: Core, local = true): void {
  */
 function belowFloor (s: Core): boolean {
   if (s.faults.ignoreOwnFloor === true) return false
-  if (s.unnamed) return true
   const me = s.ring.member(s.id)
-  if (me === undefined || me.since >= s.ring.floor()) return false
+  if (me === undefined) return false
+  // Unnamed, yet born at or above the floor: a joiner that came in through a peer behind on floors.
+  if (s.unnamed && me.born < s.ring.floor()) return true
+  s.unnamed = false
+  if (me.since >= s.ring.floor()) return false
   return s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
 }
 

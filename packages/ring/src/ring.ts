@@ -38,8 +38,8 @@ const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 function memberWinner (a: Member, b: Member): Member {
   if (a.version !== b.version) return a.version > b.version ? a : b
-  const ka = `${a.nickname}\u0000${a.address ?? ''}\u0000${a.acks.join(',')}\u0000${a.since}`
-  const kb = `${b.nickname}\u0000${b.address ?? ''}\u0000${b.acks.join(',')}\u0000${b.since}`
+  const ka = `${a.nickname}\u0000${a.address ?? ''}\u0000${a.acks.join(',')}\u0000${a.since}\u0000${a.born}`
+  const kb = `${b.nickname}\u0000${b.address ?? ''}\u0000${b.acks.join(',')}\u0000${b.since}\u0000${b.born}`
   return ka >= kb ? a : b
 }
 
@@ -330,18 +330,22 @@ export class Ring {
     }
   }
 
-  /** `peer`'s own record: its nickname and node address (none: `undefined`), stamped at least at the level. */
-  setMember (peer: PeerId, nickname: string, address?: string): boolean {
+  /**
+   * `peer`'s own record: its nickname and node address (none: `undefined`), stamped at least at the
+   * level. `holding`: the peer owns space or holds allocations; one that holds nothing is born afresh
+   * with a new stamp (a peer that built the first split itself, or an observer).
+   */
+  setMember (peer: PeerId, nickname: string, address?: string, holding = true): boolean {
     const m = this.memberMap.get(peer)
     if (m !== undefined && m.nickname === nickname && m.address === address && m.since >= this.levelValue) return false
     const version = (m?.version ?? 0) + 1
-    this.memberMap.set(peer, { peer, nickname, version, ...(address === undefined ? {} : { address }), acks: m?.acks ?? [], since: this.levelValue })
+    this.memberMap.set(peer, { peer, nickname, version, ...(address === undefined ? {} : { address }), acks: m?.acks ?? [], since: this.levelValue, born: m === undefined || !holding ? this.levelValue : m.born })
     return true
   }
 
   /** `peer`'s record acknowledges every removal this ring knows that is not completed (a completed one needs no acks). */
   ackRemovals (peer: PeerId): boolean {
-    const m = this.memberMap.get(peer) ?? { peer, nickname: '', version: 0, acks: [], since: this.levelValue }
+    const m = this.memberMap.get(peer) ?? { peer, nickname: '', version: 0, acks: [], since: this.levelValue, born: this.levelValue }
     const acks = [...this.removedMap.keys()].filter(p => !this.doneMap.has(p)).sort(cmpStr)
     if (m.version > 0 && acks.length === m.acks.length && acks.every((a, i) => a === m.acks[i])) return false
     this.memberMap.set(peer, { ...m, version: m.version + 1, acks })

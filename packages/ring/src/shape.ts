@@ -58,6 +58,7 @@ function validateRest (s: { readonly seeds: readonly string[], readonly members:
     if (!Number.isSafeInteger(m.version) || m.version < 1) return new RingError(`member ${m.peer}: bad version`)
     if (typeof m.nickname !== 'string') return new RingError(`member ${m.peer}: bad nickname`)
     if (badStamp(m.since) || m.since > s.level) return new RingError(`member ${m.peer}: stamp ${m.since} is not a level up to ${s.level}`)
+    if (badStamp(m.born) || m.born > m.since) return new RingError(`member ${m.peer}: born at ${m.born}, after its stamp ${m.since}`)
     if (m.address !== undefined && canonicalAddress(m.address) !== m.address) return new RingError(`member ${m.peer}: "${m.address}" is not an IP address in canonical form`)
     for (let j = 1; j < m.acks.length; j++) {
       if (m.acks[j]! <= m.acks[j - 1]!) return new RingError(`member ${m.peer}: acks not sorted`)
@@ -80,7 +81,7 @@ export function statesEqual (a: RingState, b: RingState): boolean {
   if (a.entries.some((e, i) => !sameEntry(e, b.entries[i]!))) return false
   if (a.members.some((m, i) => {
     const n = b.members[i]!
-    return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.address !== n.address || m.since !== n.since || m.acks.join(',') !== n.acks.join(',')
+    return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.address !== n.address || m.since !== n.since || m.born !== n.born || m.acks.join(',') !== n.acks.join(',')
   })) return false
   return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir && r.done === b.removed[i]!.done)
 }

@@ -107,6 +107,11 @@ export interface Member {
    * raised (README, "Compaction").
    */
   readonly since: number
+  /**
+   * The level when the record was made (its first `since`): a peer that joined after a floor was
+   * raised, through a peer behind on floors, was born at or above it; a removed peer was not.
+   */
+  readonly born: number
 }
 
 /** A decided takeover: `heir` took over every range of `peer`, which will never act again. */
