@@ -338,10 +338,10 @@ export function ringChanged (s: Core, local = true): void {
 }
 
 /**
- * A whole ring raised our floor without naming us while this peer owned space or held allocations,
- * or our own record is below the floor while it does: it was no known member when the floor was
- * raised, so it was removed and the removal compacted away (README, "Compaction"). One that owns
- * nothing and holds nothing just stamps its record afresh.
+ * A whole ring raised our floor without naming us while this peer owned space or held allocations
+ * and its record was born below that floor, or its own record is below the floor while it holds
+ * anything: it was no known member when the floor was raised, so it was removed and the removal
+ * compacted away (README, "Compaction"). One that holds nothing just stamps its record afresh.
  */
 function belowFloor (s: Core): boolean {
   if (s.faults.ignoreOwnFloor === true) return false
