@@ -33,6 +33,11 @@ export interface Core {
    * allocations: the raiser did not know it, so it was removed (README, "Compaction").
    */
   unnamed: boolean
+  /**
+   * This peer owned space or held allocations after the last ring change: whether it held anything
+   * before the change now being handled (a peer given its first space is born at the grant's level).
+   */
+  held: boolean
   conflicts: number
   out: Outbox
   /**

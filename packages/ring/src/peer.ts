@@ -104,6 +104,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     now: 0,
     removedBy: null,
     unnamed: false,
+    held: p !== undefined && (p.allocations.length > 0 || p.ring.entries.some(e => e.owner === config.id)),
     conflicts: 0,
     out: new Outbox(),
     snap: null,

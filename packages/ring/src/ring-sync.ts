@@ -81,7 +81,7 @@ function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean 
       return false
     }
     // Only a peer that held something counts: an observer unknown to the raiser just stamps itself.
-    unnamed = !incoming.members.some(m => m.peer === s.id) && (s.ring.entries().some(e => e.owner === s.id) || s.space.allocatedCount() > 0)
+    unnamed = !incoming.members.some(m => m.peer === s.id) && s.held
   }
   let result
   try {
@@ -327,14 +327,14 @@ export function ringChanged (s: Core, local = true): void {
     const adopt = s.faults.compactEarly === true || inheritanceReady(s)
     // Coalescing after every change: a grant received next to this peer's space, or an adoption,
     // leaves adjacent entries of this peer, and one write makes them one.
-    const holding = s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
-    const own = [s.ring.setMember(s.id, s.nickname, s.address, holding), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id), s.ring.coalesce(s.id)]
+    const own = [s.ring.setMember(s.id, s.nickname, s.address, s.held), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id), s.ring.coalesce(s.id)]
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }
   for (const p of s.hints.keys()) if (s.ring.isRemoved(p)) s.hints.delete(p)
   const lost = s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   if (lost.length > 0) throw new InvariantError(`${s.id}: ring change took ${lost.length} allocated addresses, e.g. offset ${lost[0]}`)
+  s.held = s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
 }
 
 /**
