@@ -234,7 +234,7 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop
         if (e.kind === 'conflict') metrics.conflict()
         // A message or ring the core refused (bad fields, another range, other seeds): the sender's fault.
         if (e.kind === 'rejected-ring') metrics.badMessage()
-        if (e.kind === 'removed-self') reportFailure(new Error(`this peer was removed from the ring of pool ${p.name} by ${e.heir} (weft rmpeer); its data dir must not be reused`))
+        if (e.kind === 'removed-self') reportFailure(new Error(`this peer was removed from the ring of pool ${p.name} by ${e.heir ?? 'a takeover compacted away since'} (weft rmpeer); its data dir must not be reused`))
       },
       fatal: reportFailure
     }, p.log)

@@ -8,6 +8,8 @@ export const ring: RingState = {
   universe: U,
   seeds: [A],
   entries: [{ token: 0n, owner: A, version: 3 }],
-  members: [{ peer: A, nickname: 'node-1', version: 1, acks: [] }],
-  removed: []
+  members: [{ peer: A, nickname: 'node-1', version: 1, acks: [], since: 0, born: 0 }],
+  removed: [],
+  floor: 0,
+  level: 0
 }

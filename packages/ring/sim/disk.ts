@@ -38,7 +38,7 @@ export class Disk {
   load (): PersistedPeer<string> | undefined {
     if (this.ring === null && this.acceptor.size === 0) return undefined
     return {
-      ring: this.ring ?? { universe: this.universe, seeds: [], entries: [], members: [], removed: [] },
+      ring: this.ring ?? { universe: this.universe, seeds: [], entries: [], members: [], removed: [], floor: 0, level: 0 },
       allocations: [...this.allocations.values()],
       acceptor: [...this.acceptor.values()]
     }

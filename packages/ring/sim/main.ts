@@ -72,6 +72,7 @@ function phaseMeter (seed: number): (name: string) => void {
 
 function runAll (): void {
   let violations = 0
+  let compacted = 0
   const decided = { decisions: 0, liveDecisions: 0, contested: 0, refused: 0 }
   // The reachability schedules also tell how many takeovers they decided: the check was not vacuous.
   const reachability = (seed: number, o: ReachabilityOptions): ScheduleResult => {
@@ -84,6 +85,7 @@ function runAll (): void {
   for (let i = 0; i < seeds; i++) {
     const run = values.reachability === true ? reachability : values.liveness === true ? runLivenessSchedule : values.kube === true ? runKubeSchedule : values.pools === true ? runPoolsSchedule : runSchedule
     const r = run(first + i, { maxPeers, events, traceLines, full: values.full === true, ...(values.full === true ? { phase: phaseMeter(first + i) } : {}) })
+    if (r.compacted === true) compacted++
     if (r.violation !== null) {
       violations++
       console.log(`violation in seed ${r.seed} (${r.peers} peers): ${r.violation}`)
@@ -96,6 +98,7 @@ function runAll (): void {
   }
   console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
   if (values.reachability === true) console.log(`takeovers decided: ${decided.decisions} (of a peer still up: ${decided.liveDecisions}; while a voter reached it: ${decided.contested}); rmpeer refused peer-alive: ${decided.refused}`)
+  console.log(`schedules that compacted a removal (a floor raised): ${compacted}`)
   console.log(`schedules: ${seeds}  violations: ${violations}`)
   process.exitCode = violations > 0 ? 1 : 0
 }

@@ -79,7 +79,7 @@ export function runReachabilitySchedule (seed: number, opts: ReachabilityOptions
     if (!(e instanceof Violation) && !(e instanceof InvariantError)) throw e
     violation = `${e.name}: ${e.message}`
   }
-  return { seed, peers: world.ids().length, violation, trace: world.trace.tail(), stats: watch.stats }
+  return { seed, peers: world.ids().length, violation, trace: world.trace.tail(), stats: watch.stats, compacted: world.floorRaised() }
 }
 
 /** A link that goes down and up every `period` ticks until `until`. */

@@ -43,6 +43,8 @@ export interface ScheduleResult {
   readonly trace: readonly string[]
   /** With `full`: the encoded ring at the end and the largest message sent, in bytes. */
   readonly sizes?: { readonly ring: number, readonly largestMessage: number }
+  /** Some live peer's ring has a floor: a removal was compacted away (the floor checks were not vacuous). */
+  readonly compacted?: boolean
 }
 
 const UNIVERSES = ['10.0.0.0/24', '10.0.0.0/22', '10.32.0.0/12', 'fd00::/64'] as const
@@ -105,7 +107,7 @@ export function runSchedule (seed: number, opts: ScheduleOptions): ScheduleResul
     violation = `${e.name}: ${e.message}`
   }
   const sizes = opts.full === true && violation === null ? { ring: encodeRingState(world.peer(world.ids('up')[0]!).ring()).length, largestMessage } : undefined
-  return { seed, peers: initial + joiners, violation, trace: world.trace.tail(), ...(sizes !== undefined ? { sizes } : {}) }
+  return { seed, peers: initial + joiners, violation, trace: world.trace.tail(), compacted: world.floorRaised(), ...(sizes !== undefined ? { sizes } : {}) }
 }
 
 /** A meter that encodes each message object once and reports its size. */

@@ -71,6 +71,11 @@ export class World {
   private readonly owners = new Map<Offset, readonly [PeerId, string]>()
   /** dead peer -> the heir a takeover decided: a second, different decision is a violation. */
   private readonly takeovers = new Map<PeerId, PeerId>()
+  /**
+   * Peers given space by a peer already removed (one back from its disk, not told yet), or by such a
+   * peer in turn: once they hear the cluster they stop as removed, the safe side (README, "Compaction").
+   */
+  private readonly tainted = new Set<PeerId>()
   private nextId = 1
   /** Whether a peer misses this tick (starved on a busy machine); none does by default. */
   starved: (id: PeerId) => boolean = () => false
@@ -104,6 +109,9 @@ export class World {
   held (id: PeerId): ReadonlyMap<string, Offset> { return this.nodes.get(id)?.held ?? new Map() }
 
   result (id: RequestId): Completion | undefined { return this.results.get(id) }
+
+  /** The heir a takeover of `dead` decided, if any did. */
+  decidedHeir (dead: PeerId): PeerId | undefined { return this.takeovers.get(dead) }
 
   /** The nickname a peer runs with: in kubernetes init, its node's name. */
   static nodeName (id: PeerId): string { return `n-${id}` }
@@ -216,6 +224,20 @@ export class World {
     for (const [key, o] of [...node.held]) if (kept.get(key) !== o) this.forget(node, key)
     this.trace.add(`restore ${id} from a stale disk`)
     this.restart(id)
+  }
+
+  /**
+   * A dead peer's node comes back with `disk` (its own, from before it died): a machine restored that
+   * should have stayed gone. Its pods are gone, but its disk still lists their addresses.
+   */
+  revive (id: PeerId, disk: Disk): void {
+    const node = this.nodes.get(id)
+    if (node === undefined || node.state !== 'dead') return
+    node.disk = disk.copy()
+    this.liveCache = null
+    this.trace.add(`revive ${id} from its disk`)
+    this.start(node)
+    this.pump(node)
   }
 
   /** Permanent death: the node and its pods are gone for good; its addresses no longer count as held. */
@@ -339,7 +361,10 @@ export class World {
       const rd = node.peer!.ready()
       if (rd.persist !== null) node.disk.apply(rd.persist)
       // A decision is made once persisted: noted even if the peer crashes before it says so.
-      for (const e of rd.events) if (e.kind === 'takeover') this.noteTakeover(node.id, e.peer, e.heir)
+      for (const e of rd.events) {
+        if (e.kind === 'takeover') this.noteTakeover(node.id, e.peer, e.heir)
+        if (e.kind === 'space-given' && (this.takeovers.has(node.id) || this.tainted.has(node.id))) this.tainted.add(e.to)
+      }
       if (rd.persist !== null && this.rnd.chance(this.opts.crashAfterPersist ?? 0)) {
         this.trace.add(`${node.id} crashes between persist and send`)
         this.crash(node.id)
@@ -399,6 +424,11 @@ export class World {
   check (full = false): void {
     if (this.opts.oneRing === true) checkOneRing(this.nodes.values())
     checkExclusive(this.nodes.values(), full)
+    // A peer stops as removed (its tombstone, or its record below the floor) only if a takeover removed
+    // it, or it took space from a removed peer.
+    for (const n of this.nodes.values()) {
+      if (n.state === 'up' && n.peer!.removedBy() !== null && !this.takeovers.has(n.id) && !this.tainted.has(n.id)) throw new Violation(`removal: ${n.id} stopped as removed, but no takeover of it was decided`)
+    }
   }
 
   /** Every ring, live or on a down peer's disk, was split by one decision. */
@@ -408,6 +438,9 @@ export class World {
   ringless (): PeerId[] {
     return this.ids('up').filter(id => this.peer(id).ring().seeds.length === 0)
   }
+
+  /** Whether some up peer's ring has a floor: a removal was compacted away. */
+  floorRaised (): boolean { return this.ids('up').some(id => this.peer(id).ring().floor > 0) }
 
   /** Rings of all up, not removed peers; throws unless they are identical. */
   checkConverged (): void { checkConverged(this.nodes.values()) }

@@ -73,7 +73,8 @@ export function release<P> (s: Core, a: AllocationState<P>, id: RequestId, key: 
 }
 
 export function failRemoved (s: Core, id: RequestId): void {
-  s.out.fail(id, 'removed', `this peer was removed from the ring (heir: ${s.removedBy ?? 'unknown'}); delete its data and restart`, false)
+  const heir = s.removedBy === null || s.removedBy === s.id ? 'no longer named' : s.removedBy
+  s.out.fail(id, 'removed', `this peer was removed from the ring (heir: ${heir}); delete its data and restart`, false)
 }
 
 type Outcome = 'done' | 'wait'

@@ -31,14 +31,17 @@ export function ringFromWireV2 (x: unknown, path: string): { ring: RingState, hi
       const items = arr(m, p)
       if (items.length !== 4 && items.length !== 5) fail(p, `expected 4 or 5 items, got ${items.length}`)
       const [id, nickname, version, acks, address] = items
-      const member: Member = { peer: ref(id, `${p}.peer`), nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`) }
+      const member: Member = { peer: ref(id, `${p}.peer`), nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`), since: 0, born: 0 }
       return items.length === 4 ? member : { ...member, address: nodeAddress(address, `${p}.address`) }
     }),
     removed: arr(removed, `${path}.removed`).map((r, i): Removal => {
       const p = `${path}.removed[${i}]`
       const [dead, heir] = arr(r, p, 2)
       return { peer: ref(dead, `${p}.peer`), heir: ref(heir, `${p}.heir`) }
-    })
+    }),
+    // No completions then: removals were never compacted.
+    floor: 0,
+    level: 0
   }
   return { ring, hints: [...free].map(([peer, n]) => ({ peer, free: n })) }
 }

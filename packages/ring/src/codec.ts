@@ -15,6 +15,10 @@ import type {
 } from './types.ts'
 
 /**
+ * 5: removals are compacted under a floor: a ring and a part carry the floor and the level, a member
+ * record its stamp, a completed removal its completion stamp. Messages of 4 and before are ignored as
+ * older, without penalty (a version-4 agent ignores 5 as newer); a persisted ring of 4 is read with
+ * every record stamped 0 and every completion stamped 1 (so the first floor compacts them).
  * 4: a ring maps addresses to (owner, version) with Lamport versions, merged address by address;
  * a delta carries runs with their ranges (no bounds); a digest's weight is bytes. Messages of 3 and
  * before (per-token versions) are ignored as older, without penalty, and version-3 builds ignore
@@ -23,10 +27,12 @@ import type {
  * count, tokens travel as gaps, peer ids as bytes, a member's id is its place in the peer table.
  * 2: member records may carry a node address (a fifth item).
  */
-export const CODEC_VERSION = 4
+export const CODEC_VERSION = 5
 const OLDEST_READABLE = 1
-/** The oldest version whose messages this build merges: before it, versions were per token. */
-const OLDEST_SPOKEN = 4
+/** The oldest version whose messages this build merges: before it, rings had no floor (and before 4, versions were per token). */
+const OLDEST_SPOKEN = 5
+/** The stamp a completed removal of a ring persisted by version 4 or before gets. */
+const LEGACY_COMPLETION = 1
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
 
@@ -55,7 +61,7 @@ function peerToWire (p: PeerId): Uint8Array | string {
 
 // ---- ring ----
 
-type Body = Pick<RingState, 'universe' | 'seeds' | 'members' | 'removed'>
+type Body = Pick<RingState, 'universe' | 'seeds' | 'members' | 'removed' | 'floor' | 'level'>
 
 /**
  * A ring or part of one, its runs written by `writeRuns`. Every peer id is written once, members
@@ -72,12 +78,12 @@ function bodyToWire (s: Body, writeRuns: (ix: (p: PeerId) => number) => unknown[
   }
   const seeds = s.seeds.map(ix)
   const runs = writeRuns(ix)
-  // The address is a fourth item only when present.
-  const members = s.members.map(m => [m.nickname, m.version, m.acks.map(ix), ...(m.address === undefined ? [] : [m.address])])
-  const removed = s.removed.map(r => [ix(r.peer), ix(r.heir), ...(r.done === true ? [true] : [])])
+  // The address is a fifth item only when present.
+  const members = s.members.map(m => [m.nickname, m.version, m.acks.map(ix), m.since, m.born, ...(m.address === undefined ? [] : [m.address])])
+  const removed = s.removed.map(r => [ix(r.peer), ix(r.heir), ...(r.done !== undefined ? [r.done] : [])])
   const hinted: unknown[] = []
   for (const h of hints) hinted.push(ix(h.peer), bigToBytes(h.free))
-  return [s.universe, table.map(peerToWire), seeds, runs, members, removed, hinted]
+  return [s.universe, table.map(peerToWire), seeds, runs, members, removed, hinted, s.floor, s.level]
 }
 
 /** A gap or length: an integer when it fits 32 bits, else bytes. */
@@ -110,9 +116,14 @@ interface BodyFromWire {
   readonly hints: Hint[]
 }
 
-/** What a ring and a part share; `flat` is the runs as written, for the caller to read. */
-function bodyFromWire (x: unknown, path: string): BodyFromWire {
-  const [universe, table, seeds, flat, members, removed, hinted] = arr(x, path, 7)
+/**
+ * What a ring and a part share; `flat` is the runs as written, for the caller to read. `legacy`: the
+ * layout of versions 3 and 4 (no floor, level or stamps), read with records stamped 0 and
+ * completions stamped LEGACY_COMPLETION.
+ */
+function bodyFromWire (x: unknown, path: string, legacy = false): BodyFromWire {
+  const items = arr(x, path, legacy ? 7 : 9)
+  const [universe, table, seeds, flat, members, removed, hinted] = items
   const peersTable = arr(table, `${path}.peers`).map((p, i) => peerText(p, `${path}.peers[${i}]`))
   const ref = (v: unknown, p: string): PeerId => peersTable[int(v, p)] ?? fail(p, 'index outside the peer table')
   const refs = (v: unknown, p: string): PeerId[] => arr(v, p).map((r, i) => ref(r, `${p}[${i}]`))
@@ -122,16 +133,19 @@ function bodyFromWire (x: unknown, path: string): BodyFromWire {
   if (h.length % 2 !== 0) fail(`${path}.hints`, 'length is not a multiple of 2')
   const hints: Hint[] = []
   for (let i = 0; i < h.length; i += 2) hints.push({ peer: ref(h[i], `${path}.hints[${i / 2}].peer`), free: big(h[i + 1], `${path}.hints[${i / 2}].free`) })
-  const body: Body = {
+  const parsed = {
     universe: str(universe, `${path}.universe`) as Cidr,
     seeds: refs(seeds, `${path}.seeds`),
     members: ms.map((m, i): Member => {
       const p = `${path}.members[${i}]`
-      const items = arr(m, p)
-      if (items.length !== 3 && items.length !== 4) fail(p, `expected 3 or 4 items, got ${items.length}`)
-      const [nickname, version, acks, address] = items
-      const member: Member = { peer: peersTable[i]!, nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`) }
-      return items.length === 3 ? member : { ...member, address: nodeAddress(address, `${p}.address`) }
+      const fields = arr(m, p)
+      const bare = legacy ? 3 : 5
+      if (fields.length !== bare && fields.length !== bare + 1) fail(p, `expected ${bare} or ${bare + 1} items, got ${fields.length}`)
+      const [nickname, version, acks] = fields
+      const since = legacy ? 0 : int(fields[3], `${p}.since`)
+      const born = legacy ? 0 : int(fields[4], `${p}.born`)
+      const member: Member = { peer: peersTable[i]!, nickname: str(nickname, `${p}.nickname`), version: int(version, `${p}.version`), acks: refs(acks, `${p}.acks`), since, born }
+      return fields.length === bare ? member : { ...member, address: nodeAddress(fields[bare], `${p}.address`) }
     }),
     removed: arr(removed, `${path}.removed`).map((r, i): Removal => {
       const p = `${path}.removed[${i}]`
@@ -140,10 +154,16 @@ function bodyFromWire (x: unknown, path: string): BodyFromWire {
       const [dead, heir, done] = items
       const removal: Removal = { peer: ref(dead, `${p}.peer`), heir: ref(heir, `${p}.heir`) }
       if (items.length === 2) return removal
-      if (done !== true) fail(`${p}.done`, 'expected true')
-      return { ...removal, done }
+      if (legacy) {
+        if (done !== true) fail(`${p}.done`, 'expected true')
+        return { ...removal, done: LEGACY_COMPLETION }
+      }
+      return { ...removal, done: int(done, `${p}.done`) }
     })
   }
+  const body: Body = legacy
+    ? { ...parsed, floor: 0, level: parsed.removed.some(r => r.done !== undefined) ? LEGACY_COMPLETION : 0 }
+    : { ...parsed, floor: int(items[7], `${path}.floor`), level: int(items[8], `${path}.level`) }
   return { body, flat: arr(flat, `${path}.entries`), ref, hints }
 }
 
@@ -160,8 +180,8 @@ function entriesFromWire (flat: unknown[], ref: BodyFromWire['ref'], path: strin
   return entries
 }
 
-function ringFromWire (x: unknown, path: string): { ring: RingState, hints: Hint[] } {
-  const { body, flat, ref, hints } = bodyFromWire(x, path)
+function ringFromWire (x: unknown, path: string, legacy = false): { ring: RingState, hints: Hint[] } {
+  const { body, flat, ref, hints } = bodyFromWire(x, path, legacy)
   return { ring: { ...body, entries: entriesFromWire(flat, ref, path) }, hints }
 }
 
@@ -192,8 +212,8 @@ function digestFromWire (x: unknown, path: string): Digest {
   const [hash, weight] = arr(x, path, 2)
   const h = big(hash, `${path}.hash`)
   if (h >= 1n << 64n) fail(`${path}.hash`, 'wider than 64 bits')
-  // A weight is a sum over up to 2^128 addresses, its removals above bit 200 (ring-digest.ts).
-  return { hash: h, weight: big(weight, `${path}.weight`, 32) }
+  // A weight is a sum over up to 2^128 addresses, its removals above bit 200, its floor above bit 256 (ring-digest.ts).
+  return { hash: h, weight: big(weight, `${path}.weight`, 40) }
 }
 
 // ---- paxos ----
@@ -290,8 +310,9 @@ export function decodeRingState (bytes: Uint8Array): RingState {
   const [a, version] = unpack(bytes, 'ring')
   const body = arr(a, 'ring', 1)[0]
   if (version === CODEC_VERSION) return ringFromWire(body, 'ring').ring
-  // Version 3 wrote rings in this layout, with per-token versions.
-  return upgradeRing(version < 3 ? ringFromWireV2(body, 'ring').ring : ringFromWire(body, 'ring').ring)
+  // Version 4 wrote rings without a floor; 3 in that layout too, with per-token versions.
+  if (version === 4) return ringFromWire(body, 'ring', true).ring
+  return upgradeRing(version < 3 ? ringFromWireV2(body, 'ring').ring : ringFromWire(body, 'ring', true).ring)
 }
 
 /** An allocation with its payload as bytes: the shell encodes its payload, the core never reads it. */

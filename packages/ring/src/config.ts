@@ -42,6 +42,10 @@ export interface Faults {
   readonly heirSkipsSettle?: boolean
   /** The heir adopts and completes (compacts) a removal as soon as it is decided, before every peer has acknowledged it. */
   readonly compactEarly?: boolean
+  /** The floor is raised to the level at once, without waiting for every known peer's stamp and ring. */
+  readonly floorUnchecked?: boolean
+  /** A peer that finds its own record below the floor stamps it afresh, whatever it holds. */
+  readonly ignoreOwnFloor?: boolean
   /** kubernetes init: the initialiser does not wait for rivals and near-simultaneous nodes. */
   readonly initialiserSkipsWait?: boolean
   /** weft before even shares: no asks to even out, and a gift is the upper half of the largest free run. */

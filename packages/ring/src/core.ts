@@ -23,8 +23,21 @@ export interface Core {
   readonly space: Space
   reachable: Set<PeerId>
   now: number
-  /** Set when this peer learns it was removed: the heir. It then does nothing more. */
+  /**
+   * Set when this peer learns it was removed: the heir, or its own id when the removal was compacted
+   * away and its record below the floor told it (README, "Compaction"). It then does nothing more.
+   */
   removedBy: PeerId | null
+  /**
+   * A whole ring raised this peer's floor without a record of it while it owned space or held
+   * allocations: the raiser did not know it, so it was removed (README, "Compaction").
+   */
+  unnamed: boolean
+  /**
+   * This peer owned space or held allocations after the last ring change: whether it held anything
+   * before the change now being handled (a peer given its first space is born at the grant's level).
+   */
+  held: boolean
   conflicts: number
   out: Outbox
   /**

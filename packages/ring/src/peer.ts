@@ -72,7 +72,7 @@ export interface Peer<P> {
   /** Read-only views for status pages, metrics and the simulator. */
   ring (): RingState
   allocations (): ReadonlyMap<string, Allocation<P>>
-  /** The heir, once this peer learned it was removed; it then does nothing more. */
+  /** The heir (or this peer's own id, the removal compacted away) once this peer learned it was removed; it then does nothing more. */
   removedBy (): PeerId | null
   checkInvariants (): Error | null
 }
@@ -103,6 +103,8 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     reachable: new Set(),
     now: 0,
     removedBy: null,
+    unnamed: false,
+    held: p !== undefined && (p.allocations.length > 0 || p.ring.entries.some(e => e.owner === config.id)),
     conflicts: 0,
     out: new Outbox(),
     snap: null,

@@ -30,21 +30,24 @@ class Hasher {
   }
 }
 
-const removalText = (r: Removal): string => `${r.peer} ${r.heir}${r.done === true ? ' done' : ''}`
-const memberText = (m: Member): string => `${m.peer} ${m.nickname} ${m.version} ${m.address ?? ''} ${m.acks.join(',')}`
+const removalText = (r: Removal): string => `${r.peer} ${r.heir}${r.done !== undefined ? ` done ${r.done}` : ''}`
+const memberText = (m: Member): string => `${m.peer} ${m.nickname} ${m.version} ${m.address ?? ''} ${m.acks.join(',')} ${m.since} ${m.born}`
 
 /** Above every sum of the other parts (versions below 2^53 over at most 2^128 addresses, and records). */
 const REMOVALS_SHIFT = 200n
+/** Above the removals (fewer than 2^56 of them): raising the floor compacts removals away. */
+const FLOOR_SHIFT = 256n
 
 /**
  * Entries are normalized, so equal maps hash the same. The weight counts each address's version
  * (`size`: the universe's addresses): a join or a write raises some address's version or leaves it,
  * never lowers it (a coalescing write included, where a sum of the entries' versions would fall);
- * member records only rise too. Removals weigh above everything else: completing one drops the dead
- * peer's record, which the completion outweighs.
+ * member records only rise too. Removals weigh above all that: completing one drops the dead
+ * peer's record, which the completion outweighs. The floor weighs above everything: raising it drops
+ * completed removals and records.
  */
 export function digestOf (s: RingState, size: bigint): Digest {
-  const h = new Hasher().add(s.universe).add(s.seeds.join(','))
+  const h = new Hasher().add(s.universe).add(s.seeds.join(',')).add(`${s.floor} ${s.level}`)
   let weight = 0n
   for (const r of runsOf(s.entries, size)) {
     h.add(`${r.range.start} ${r.owner} ${r.version}`)
@@ -54,8 +57,8 @@ export function digestOf (s: RingState, size: bigint): Digest {
   for (const m of s.members) { h.add(memberText(m)); weight += BigInt(m.version) }
   h.add('|')
   let removals = 0n
-  for (const r of s.removed) { h.add(removalText(r)); removals += r.done === true ? 2n : 1n }
-  return { hash: h.value(), weight: (removals << REMOVALS_SHIFT) + weight }
+  for (const r of s.removed) { h.add(removalText(r)); removals += r.done !== undefined ? 2n : 1n }
+  return { hash: h.value(), weight: (BigInt(s.floor) << FLOOR_SHIFT) + (removals << REMOVALS_SHIFT) + weight }
 }
 
 export const sameDigest = (a: Digest, b: Digest): boolean => a.hash === b.hash && a.weight === b.weight
@@ -86,7 +89,9 @@ export function deltaOf (before: RingState, after: RingState, size: bigint): Rin
     seeds: before.seeds.length === 0 ? after.seeds : [],
     runs: before.entries.length === 0 ? runsOf(after.entries, size) : changedRuns(runsOf(before.entries, size), runsOf(after.entries, size)),
     members: after.members.filter(m => { const o = oldMembers.get(m.peer); return o === undefined || memberText(o) !== memberText(m) }),
-    removed: after.removed.filter(r => !oldRemoved.has(removalText(r)))
+    removed: after.removed.filter(r => !oldRemoved.has(removalText(r))),
+    floor: after.floor,
+    level: after.level
   }
 }
 

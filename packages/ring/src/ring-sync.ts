@@ -65,6 +65,24 @@ export function wholeRing (s: Core): Message {
  * decision, changes nothing and is recorded as `rejected-ring`. Returns whether it was accepted.
  */
 function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean {
+  if (incoming.floor < s.ring.floor()) {
+    // A ring from before our floor may carry what the floor compacted away (a removed peer's own
+    // writes, its record): the sender takes our ring first, and is heard once it holds our floor.
+    s.out.send(from, wholeRing(s))
+    return false
+  }
+  let unnamed = false
+  if (incoming.floor > s.ring.floor()) {
+    // A floor comes only with a whole ring, and so with every record its raiser knew: a record below
+    // the floor is then never a live known peer's that is merely late, and a ring that raises our
+    // floor without naming us comes from a raiser that did not know us.
+    if (!('entries' in incoming)) {
+      pull(s, from)
+      return false
+    }
+    // Only a peer that held something counts: an observer unknown to the raiser just stamps itself.
+    unnamed = !incoming.members.some(m => m.peer === s.id) && s.held
+  }
   let result
   try {
     const part: RingPart = 'runs' in incoming ? incoming : { ...incoming, runs: runsOf(incoming.entries, s.universe.size) }
@@ -74,6 +92,7 @@ function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean 
     reject(s, from, e)
     return false
   }
+  if (unnamed) s.unnamed = true
   for (const c of result.conflicts) s.out.events.push(c)
   s.conflicts += result.conflicts.length
   if (result.changed) ringChanged(s, false)
@@ -246,8 +265,9 @@ export function greet (s: Core, peers: readonly PeerId[]): void {
 export function takeDelta (s: Core): RingDelta | null {
   const now = snapshot(s)
   const part = deltaOf(s.lastSent, now, s.universe.size)
+  const floorMoved = part.floor !== s.lastSent.floor || part.level !== s.lastSent.level
   s.lastSent = now
-  if (emptyDelta(part)) return null
+  if (emptyDelta(part) && !floorMoved) return null
   announce(s, true)
   return { seeds: seedsFingerprint(now.seeds), part }
 }
@@ -295,11 +315,11 @@ export function ringChanged (s: Core, local = true): void {
   if (local) s.out.gossip = true
   else if (!s.out.gossip) s.lastSent = snapshot(s)
   s.mutations++
-  const heir = s.ring.isRemoved(s.id) ? s.ring.effectiveOwner(s.id) : null
+  const heir = s.ring.isRemoved(s.id) ? s.ring.effectiveOwner(s.id) : belowFloor(s) ? s.id : null
   if (heir !== null) {
     if (s.removedBy === null) {
       s.removedBy = heir
-      s.out.events.push({ kind: 'removed-self', heir })
+      s.out.events.push({ kind: 'removed-self', heir: heir === s.id ? null : heir })
     }
     return
   }
@@ -307,13 +327,49 @@ export function ringChanged (s: Core, local = true): void {
     const adopt = s.faults.compactEarly === true || inheritanceReady(s)
     // Coalescing after every change: a grant received next to this peer's space, or an adoption,
     // leaves adjacent entries of this peer, and one write makes them one.
-    const own = [s.ring.setMember(s.id, s.nickname, s.address), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id), s.ring.coalesce(s.id)]
+    const own = [s.ring.setMember(s.id, s.nickname, s.address, s.held), adopt && s.ring.adopt(s.id), s.ring.ackRemovals(s.id), s.ring.coalesce(s.id)]
     if (own.some(Boolean)) s.out.gossip = true
     s.snap = null
   }
-  for (const r of s.ring.removals()) s.hints.delete(r.peer)
+  for (const p of s.hints.keys()) if (s.ring.isRemoved(p)) s.hints.delete(p)
   const lost = s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   if (lost.length > 0) throw new InvariantError(`${s.id}: ring change took ${lost.length} allocated addresses, e.g. offset ${lost[0]}`)
+  s.held = s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
+}
+
+/**
+ * A whole ring raised our floor without naming us while this peer owned space or held allocations
+ * and its record was born below that floor, or its own record is below the floor while it holds
+ * anything: it was no known member when the floor was raised, so it was removed and the removal
+ * compacted away (README, "Compaction"). One that holds nothing just stamps its record afresh.
+ */
+function belowFloor (s: Core): boolean {
+  if (s.faults.ignoreOwnFloor === true) return false
+  const me = s.ring.member(s.id)
+  if (me === undefined) return false
+  // Unnamed, yet born at or above the floor: a joiner that came in through a peer behind on floors.
+  if (s.unnamed && me.born < s.ring.floor()) return true
+  s.unnamed = false
+  if (me.since >= s.ring.floor()) return false
+  return s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
+}
+
+/**
+ * Raises the floor to the lowest stamp among the known peers' records, once every known peer holds
+ * exactly this ring (as the heir waits before adopting): every peer that owns space or holds
+ * allocations then has a record at or above it, itself or through a grant that carried the level
+ * (README, "Compaction"), and every replica of a compacted removal's peer is below it.
+ */
+function maybeRaiseFloor (s: Core): void {
+  if (s.removedBy !== null || s.ring.isEmpty() || s.ring.level() <= s.ring.floor()) return
+  const ring = snapshot(s)
+  let to = s.ring.level()
+  for (const p of s.faults.floorUnchecked === true ? [] : s.ring.knownPeers()) {
+    const m = s.ring.member(p)
+    if (m === undefined || (p !== s.id && !isSynced(s, p, ring))) return
+    if (m.since < to) to = m.since
+  }
+  if (s.ring.raiseFloor(to, s.id)) ringChanged(s)
 }
 
 /**
@@ -333,14 +389,15 @@ function maybeAdopt (s: Core): void {
     s.ring.ackRemovals(s.id)
     ringChanged(s)
   }
+  maybeRaiseFloor(s)
 }
 
 /** Some removal whose ranges end with this peer is not completed yet. */
 function awaitingAdoption (s: Core): boolean {
-  return s.ring.removalsPending() && s.ring.removals().some(r => r.done !== true && s.ring.effectiveOwner(r.peer) === s.id)
+  return s.ring.pendingRemovals().some(p => s.ring.effectiveOwner(p) === s.id)
 }
 
-/** Whether every removal whose ranges end with this peer is acknowledged by every member. */
+/** Whether every removal whose ranges end with this peer is acknowledged by every member (a completed one is settled). */
 function allInheritancesSettled (s: Core): boolean {
-  return s.ring.removals().every(r => s.ring.effectiveOwner(r.peer) !== s.id || s.ring.settled(r.peer))
+  return s.ring.pendingRemovals().every(p => s.ring.effectiveOwner(p) !== s.id || s.ring.settled(p))
 }

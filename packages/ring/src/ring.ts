@@ -38,8 +38,8 @@ const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 function memberWinner (a: Member, b: Member): Member {
   if (a.version !== b.version) return a.version > b.version ? a : b
-  const ka = `${a.nickname}\u0000${a.address ?? ''}\u0000${a.acks.join(',')}`
-  const kb = `${b.nickname}\u0000${b.address ?? ''}\u0000${b.acks.join(',')}`
+  const ka = `${a.nickname}\u0000${a.address ?? ''}\u0000${a.acks.join(',')}\u0000${a.since}\u0000${a.born}`
+  const kb = `${b.nickname}\u0000${b.address ?? ''}\u0000${b.acks.join(',')}\u0000${b.since}\u0000${b.born}`
   return ka >= kb ? a : b
 }
 
@@ -49,8 +49,12 @@ export class Ring {
   private list: Entry[] = []
   private memberMap = new Map<PeerId, Member>()
   private removedMap = new Map<PeerId, PeerId>()
-  /** Removals the heir has completed (`Removal.done`). */
-  private doneSet = new Set<PeerId>()
+  /** Removals the heir has completed, with their completion stamps (`Removal.done`). */
+  private doneMap = new Map<PeerId, number>()
+  private floorValue = 0
+  private levelValue = 0
+  /** `removals()` as of the last change to the removals: read on every message, and it grows with history. */
+  private removalList: readonly Removal[] | null = null
 
   private constructor (universe: Universe) {
     this.universe = universe
@@ -70,8 +74,10 @@ export class Ring {
     for (const m of s.members) r.memberMap.set(m.peer, m)
     for (const x of s.removed) {
       r.removedMap.set(x.peer, x.heir)
-      if (x.done === true) r.doneSet.add(x.peer)
+      if (x.done !== undefined) r.doneMap.set(x.peer, x.done)
     }
+    r.floorValue = s.floor
+    r.levelValue = s.level
     r.assert()
     return r
   }
@@ -82,7 +88,9 @@ export class Ring {
       seeds: [...this.seedList],
       entries: [...this.list],
       members: [...this.memberMap.values()].sort((a, b) => cmpStr(a.peer, b.peer)),
-      removed: this.removals()
+      removed: this.removals(),
+      floor: this.floorValue,
+      level: this.levelValue
     }
   }
 
@@ -91,11 +99,24 @@ export class Ring {
   entries (): readonly Entry[] { return this.list }
   member (p: PeerId): Member | undefined { return this.memberMap.get(p) }
   removals (): readonly Removal[] {
-    return [...this.removedMap].map(([peer, heir]): Removal => (this.doneSet.has(peer) ? { peer, heir, done: true } : { peer, heir })).sort((a, b) => cmpStr(a.peer, b.peer))
+    this.removalList ??= [...this.removedMap].map(([peer, heir]): Removal => {
+      const done = this.doneMap.get(peer)
+      return done === undefined ? { peer, heir } : { peer, heir, done }
+    }).sort((a, b) => cmpStr(a.peer, b.peer))
+    return this.removalList
   }
+  /** The removals not completed yet (each settled or not), in peer id order. */
+  pendingRemovals (): PeerId[] {
+    if (!this.removalsPending()) return []
+    return [...this.removedMap.keys()].filter(p => !this.doneMap.has(p)).sort(cmpStr)
+  }
+  /** Completed removals stamped at or below it are compacted away (README, "Compaction"). */
+  floor (): number { return this.floorValue }
+  /** The highest completion stamp seen: a member stamps its record with it. */
+  level (): number { return this.levelValue }
   isRemoved (p: PeerId): boolean { return this.removedMap.has(p) }
   /** Some removal is not completed yet: its heir may still have entries to adopt. */
-  removalsPending (): boolean { return this.removedMap.size > this.doneSet.size }
+  removalsPending (): boolean { return this.removedMap.size > this.doneMap.size }
   /** Who `p`'s removal named as heir (not followed further); undefined if `p` is not removed. */
   heirOf (p: PeerId): PeerId | undefined { return this.removedMap.get(p) }
 
@@ -179,9 +200,12 @@ export class Ring {
     this.assert()
   }
 
-  /** The highest version in the ring: every write takes one above it (a Lamport clock that a merge advances). */
+  /**
+   * The highest version or stamp in the ring: every write takes one above it (a Lamport clock that
+   * a merge advances). The level counts, so a write is above every completion this ring has seen.
+   */
   clock (): number {
-    let c = 0
+    let c = this.levelValue
     for (const e of this.list) if (e.version > c) c = e.version
     return c
   }
@@ -252,9 +276,13 @@ export class Ring {
       .map(r => ({ range: r.range, owner: peer, version: (r.version + 1) % WRITE_STEP === 0 ? next : r.version + 1 }))
     let changed = inherited.length > 0
     if (changed) this.list = entriesOf(overlay(this.runs(), inherited))
+    // The completion's stamp is above everything in the ring, records' stamps included (they are at most the level).
+    const stamp = nextWrite(this.clock())
     for (const dead of this.removedMap.keys()) {
-      if (this.doneSet.has(dead) || this.effectiveOwner(dead) !== peer) continue
-      this.doneSet.add(dead)
+      if (this.doneMap.has(dead) || this.effectiveOwner(dead) !== peer) continue
+      this.doneMap.set(dead, stamp)
+      this.levelValue = stamp
+      this.removalList = null
       changed = true
     }
     this.dropDoneRecords()
@@ -264,22 +292,61 @@ export class Ring {
 
   /** A completed removal's dead peer needs no record: nothing of it is read again, and the removal stays. */
   private dropDoneRecords (): void {
-    for (const dead of this.doneSet) this.memberMap.delete(dead)
+    for (const dead of this.doneMap.keys()) this.memberMap.delete(dead)
   }
 
-  /** `peer`'s own record: its nickname and node address (none: `undefined`). */
-  setMember (peer: PeerId, nickname: string, address?: string): boolean {
+  /**
+   * Raises the floor to `to` (never lowers it) and compacts. The caller has checked the rule: every
+   * known peer's record is stamped at or above `to` and holds this ring (ring-sync.ts).
+   */
+  raiseFloor (to: number, self: PeerId): boolean {
+    if (to <= this.floorValue) return false
+    if (to > this.levelValue) throw new RingError(`raiseFloor: ${to} is above the level ${this.levelValue}`)
+    this.floorValue = to
+    this.compact(self)
+    this.assert()
+    return true
+  }
+
+  /**
+   * What the floor makes unnecessary: completed removals stamped at or below it (once no entry names
+   * the dead peer: its space is all adopted), and records stamped below it of peers that effectively
+   * own nothing (a dead peer's, wherever it came from; a live observer's that has not restamped yet
+   * restamps). `self`'s own record stays: the peer decides what its own below the floor means
+   * (ring-sync.ts).
+   */
+  private compact (self: PeerId): void {
+    if (this.floorValue === 0) return
+    const owners = new Set(this.list.map(e => e.owner))
+    for (const [dead, stamp] of this.doneMap) {
+      if (stamp > this.floorValue || owners.has(dead)) continue
+      this.doneMap.delete(dead)
+      this.removedMap.delete(dead)
+      this.removalList = null
+    }
+    const effective = new Set([...owners].map(o => this.effectiveOwner(o)))
+    for (const m of this.memberMap.values()) {
+      if (m.since < this.floorValue && m.peer !== self && !effective.has(m.peer)) this.memberMap.delete(m.peer)
+    }
+  }
+
+  /**
+   * `peer`'s own record: its nickname and node address (none: `undefined`), stamped at least at the
+   * level. `holding`: the peer owns space or holds allocations; one that holds nothing is born afresh
+   * with a new stamp (a peer that built the first split itself, or an observer).
+   */
+  setMember (peer: PeerId, nickname: string, address?: string, holding = true): boolean {
     const m = this.memberMap.get(peer)
-    if (m !== undefined && m.nickname === nickname && m.address === address) return false
+    if (m !== undefined && m.nickname === nickname && m.address === address && m.since >= this.levelValue) return false
     const version = (m?.version ?? 0) + 1
-    this.memberMap.set(peer, { peer, nickname, version, ...(address === undefined ? {} : { address }), acks: m?.acks ?? [] })
+    this.memberMap.set(peer, { peer, nickname, version, ...(address === undefined ? {} : { address }), acks: m?.acks ?? [], since: this.levelValue, born: m === undefined || !holding ? this.levelValue : m.born })
     return true
   }
 
   /** `peer`'s record acknowledges every removal this ring knows that is not completed (a completed one needs no acks). */
   ackRemovals (peer: PeerId): boolean {
-    const m = this.memberMap.get(peer) ?? { peer, nickname: '', version: 0, acks: [] }
-    const acks = [...this.removedMap.keys()].filter(p => !this.doneSet.has(p)).sort(cmpStr)
+    const m = this.memberMap.get(peer) ?? { peer, nickname: '', version: 0, acks: [], since: this.levelValue, born: this.levelValue }
+    const acks = [...this.removedMap.keys()].filter(p => !this.doneMap.has(p)).sort(cmpStr)
     if (m.version > 0 && acks.length === m.acks.length && acks.every((a, i) => a === m.acks[i])) return false
     this.memberMap.set(peer, { ...m, version: m.version + 1, acks })
     return true
@@ -289,6 +356,7 @@ export class Ring {
     if (dead === heir) throw new RingError(`addRemoval: ${dead} cannot be its own heir`)
     if (this.removedMap.has(dead)) return false
     this.removedMap.set(dead, heir)
+    this.removalList = null
     return true
   }
 
@@ -298,14 +366,17 @@ export class Ring {
    * who votes and who must acknowledge overlap.
    */
   knownPeers (): PeerId[] {
-    const all = new Set<PeerId>([...this.memberMap.keys(), ...this.seedList, ...this.list.map(e => e.owner)])
+    // A seed whose removal was compacted away has no record and owns nothing: it is not known any more.
+    const owners = this.list.map(e => e.owner)
+    const seeds = this.floorValue === 0 ? this.seedList : this.seedList.filter(p => this.memberMap.has(p) || owners.includes(p))
+    const all = new Set<PeerId>([...this.memberMap.keys(), ...seeds, ...owners])
     return [...all].filter(p => !this.removedMap.has(p)).sort(cmpStr)
   }
 
   /** `dead`'s removal is decided and every known peer but its heir has acknowledged it. */
   settled (dead: PeerId): boolean {
     if (!this.removedMap.has(dead)) return false
-    if (this.doneSet.has(dead)) return true
+    if (this.doneMap.has(dead)) return true
     const heir = this.effectiveOwner(dead)
     return this.knownPeers().every(p => p === heir || (this.memberMap.get(p)?.acks.includes(dead) ?? false))
   }
@@ -347,15 +418,26 @@ export class Ring {
       next.memberMap.set(m.peer, mine === undefined ? m : memberWinner(mine, m))
     }
     next.removedMap = new Map(this.removedMap)
-    next.doneSet = new Set(this.doneSet)
+    next.doneMap = new Map(this.doneMap)
+    next.floorValue = Math.max(this.floorValue, incoming.floor)
+    next.levelValue = Math.max(this.levelValue, incoming.level)
+    let removalsChanged = false
     for (const x of incoming.removed) {
+      // A completed removal the floor has passed is compacted already (or about to be, below).
+      if (x.done !== undefined && x.done <= next.floorValue && !next.removedMap.has(x.peer)) continue
       const mine = next.removedMap.get(x.peer)
       if (mine === undefined || x.heir < mine) {
         next.removedMap.set(x.peer, x.heir)
         // A completion counts only for the heir that made it.
-        if (mine !== undefined) next.doneSet.delete(x.peer)
+        if (mine !== undefined) next.doneMap.delete(x.peer)
+        removalsChanged = true
       }
-      if (x.done === true && next.removedMap.get(x.peer) === x.heir) next.doneSet.add(x.peer)
+      const had = next.doneMap.get(x.peer)
+      if (x.done !== undefined && next.removedMap.get(x.peer) === x.heir && (had === undefined || x.done > had)) {
+        next.doneMap.set(x.peer, x.done)
+        if (x.done > next.levelValue) next.levelValue = x.done
+        removalsChanged = true
+      }
     }
     next.dropDoneRecords()
 
@@ -379,13 +461,18 @@ export class Ring {
       next.list = entriesOf(overlay(next.runs(), clip(local, culprit), (_, t) => t))
     }
 
+    next.compact(self)
+    if (next.removedMap.size !== this.removedMap.size) removalsChanged = true
     const chk = next.checkInvariants()
     if (chk !== null) throw chk
     this.seedList = next.seedList
     this.list = next.list
     this.memberMap = next.memberMap
+    if (removalsChanged) this.removalList = null
     this.removedMap = next.removedMap
-    this.doneSet = next.doneSet
+    this.doneMap = next.doneMap
+    this.floorValue = next.floorValue
+    this.levelValue = next.levelValue
     const after = this.toState()
     return { changed: !statesEqual(before, after), conflicts }
   }

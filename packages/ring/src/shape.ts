@@ -43,7 +43,11 @@ export function validatePart (u: Universe, s: RingPart): Error | null {
   return validateRest(s)
 }
 
-function validateRest (s: { readonly seeds: readonly string[], readonly members: readonly Member[], readonly removed: readonly Removal[] }): Error | null {
+const badStamp = (v: number): boolean => !Number.isSafeInteger(v) || v < 0
+
+function validateRest (s: { readonly seeds: readonly string[], readonly members: readonly Member[], readonly removed: readonly Removal[], readonly floor: number, readonly level: number }): Error | null {
+  if (badStamp(s.floor) || badStamp(s.level)) return new RingError(`bad floor ${s.floor} or level ${s.level}`)
+  if (s.floor > s.level) return new RingError(`floor ${s.floor} above the level ${s.level}`)
   for (let i = 1; i < s.seeds.length; i++) {
     if (s.seeds[i]! <= s.seeds[i - 1]!) return new RingError('seeds not sorted or repeated')
   }
@@ -53,6 +57,8 @@ function validateRest (s: { readonly seeds: readonly string[], readonly members:
     if (i > 0 && m.peer <= s.members[i - 1]!.peer) return new RingError(`member ${i}: not sorted or repeated`)
     if (!Number.isSafeInteger(m.version) || m.version < 1) return new RingError(`member ${m.peer}: bad version`)
     if (typeof m.nickname !== 'string') return new RingError(`member ${m.peer}: bad nickname`)
+    if (badStamp(m.since) || m.since > s.level) return new RingError(`member ${m.peer}: stamp ${m.since} is not a level up to ${s.level}`)
+    if (badStamp(m.born) || m.born > m.since) return new RingError(`member ${m.peer}: born at ${m.born}, after its stamp ${m.since}`)
     if (m.address !== undefined && canonicalAddress(m.address) !== m.address) return new RingError(`member ${m.peer}: "${m.address}" is not an IP address in canonical form`)
     for (let j = 1; j < m.acks.length; j++) {
       if (m.acks[j]! <= m.acks[j - 1]!) return new RingError(`member ${m.peer}: acks not sorted`)
@@ -62,7 +68,7 @@ function validateRest (s: { readonly seeds: readonly string[], readonly members:
     const r = s.removed[i]!
     if (r.peer === r.heir) return new RingError(`removal of ${r.peer}: a peer cannot be its own heir`)
     if (i > 0 && r.peer <= s.removed[i - 1]!.peer) return new RingError(`removal ${i}: not sorted or repeated`)
-    if (r.done !== undefined && r.done !== true) return new RingError(`removal of ${r.peer}: done is neither set nor absent`)
+    if (r.done !== undefined && (badStamp(r.done) || r.done < 1 || r.done > s.level)) return new RingError(`removal of ${r.peer}: completion stamp ${r.done} is not between 1 and the level ${s.level}`)
   }
   return null
 }
@@ -70,12 +76,12 @@ function validateRest (s: { readonly seeds: readonly string[], readonly members:
 /** Structural equality of two ring states. */
 export function statesEqual (a: RingState, b: RingState): boolean {
   if (a.universe !== b.universe || a.seeds.length !== b.seeds.length || a.entries.length !== b.entries.length ||
-    a.members.length !== b.members.length || a.removed.length !== b.removed.length) return false
+    a.members.length !== b.members.length || a.removed.length !== b.removed.length || a.floor !== b.floor || a.level !== b.level) return false
   if (a.seeds.some((s, i) => s !== b.seeds[i])) return false
   if (a.entries.some((e, i) => !sameEntry(e, b.entries[i]!))) return false
   if (a.members.some((m, i) => {
     const n = b.members[i]!
-    return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.address !== n.address || m.acks.join(',') !== n.acks.join(',')
+    return m.peer !== n.peer || m.version !== n.version || m.nickname !== n.nickname || m.address !== n.address || m.since !== n.since || m.born !== n.born || m.acks.join(',') !== n.acks.join(',')
   })) return false
   return a.removed.every((r, i) => r.peer === b.removed[i]!.peer && r.heir === b.removed[i]!.heir && r.done === b.removed[i]!.done)
 }

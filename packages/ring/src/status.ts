@@ -44,7 +44,7 @@ export interface PeerStatus {
 
 export function statusOf (s: PeerState): { code: StatusCode, text: string } {
   const known = 1 + s.reachable.size
-  if (s.removedBy !== null) return { code: 'removed', text: `removed from the ring by ${s.removedBy}` }
+  if (s.removedBy !== null) return { code: 'removed', text: s.removedBy === s.id ? 'removed from the ring (the removal was compacted away: the heir is no longer named)' : `removed from the ring by ${s.removedBy}` }
   if (s.ring.isEmpty()) {
     if (s.init.kind === 'kubernetes') return { code: 'awaiting-consensus', text: nodeInitText(s, s.nodeInit) }
     if (s.init.kind === 'consensus' && s.initState.neededSince !== null) {

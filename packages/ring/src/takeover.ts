@@ -45,7 +45,7 @@ function electorate (s: Core, target: PeerId): PeerId[] {
   // A peer removed still counts until its removal is settled: peers that have not heard of it yet
   // count it, and views of who votes must overlap (the reachability schedules found two heirs
   // when a side that had removed a peer cut off from it voted among the fewer peers left).
-  const unsettled = s.ring.removals().filter(r => !s.ring.settled(r.peer)).map(r => r.peer)
+  const unsettled = s.ring.pendingRemovals().filter(p => !s.ring.settled(p))
   return [...new Set([...known, ...unsettled, target])]
 }
 

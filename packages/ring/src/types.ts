@@ -74,6 +74,9 @@ export interface RingPart {
   readonly runs: readonly Run[]
   readonly members: readonly Member[]
   readonly removed: readonly Removal[]
+  /** The sender's floor and level (see RingState): a part always carries them. */
+  readonly floor: number
+  readonly level: number
 }
 
 /**
@@ -98,6 +101,17 @@ export interface Member {
   readonly address?: string
   /** Removals this member has merged (sorted). Once every live member lists a removal, the heir may use the ranges. */
   readonly acks: readonly PeerId[]
+  /**
+   * The ring's level when the member last stamped its record: it restamps whenever it sees a higher
+   * level. A record below the ring's floor is of a peer that was no known member when the floor was
+   * raised (README, "Compaction").
+   */
+  readonly since: number
+  /**
+   * The level when the record was made (its first `since`): a peer that joined after a floor was
+   * raised, through a peer behind on floors, was born at or above it; a removed peer was not.
+   */
+  readonly born: number
 }
 
 /** A decided takeover: `heir` took over every range of `peer`, which will never act again. */
@@ -106,10 +120,11 @@ export interface Removal {
   readonly heir: PeerId
   /**
    * Set by the heir once it adopted the ranges (every known peer had acknowledged the removal and
-   * held the heir's ring): the acks are no longer needed, nor the dead peer's record. The removal
-   * itself stays, so no replica that still holds the peer's record or entries can bring it back.
+   * held the heir's ring): the completion's stamp, above every version and level in the heir's ring.
+   * The acks are no longer needed, nor the dead peer's record. The removal stays until the floor
+   * reaches this stamp (README, "Compaction").
    */
-  readonly done?: true
+  readonly done?: number
 }
 
 /** The ring as data: what is persisted and gossiped. */
@@ -121,8 +136,16 @@ export interface RingState {
   readonly entries: readonly Entry[]
   /** Sorted by peer id. */
   readonly members: readonly Member[]
-  /** Sorted by peer id; grow-only. */
+  /** Sorted by peer id; grow-only until the floor passes a completed one. */
   readonly removed: readonly Removal[]
+  /**
+   * Completed removals stamped at or below it are gone, and so are records stamped below it of peers
+   * that own nothing. Raised only once every known peer's record is stamped at or above it and holds
+   * the raiser's ring; merged by max.
+   */
+  readonly floor: number
+  /** The highest completion stamp this ring has seen (0: none); at or above the floor; merged by max. */
+  readonly level: number
 }
 
 /** How an empty ring gets its first split: exactly one decision for the whole cluster. */
@@ -268,7 +291,8 @@ export type CoreEvent =
   | { readonly kind: 'space-received', readonly from: PeerId, readonly range: Range }
   | { readonly kind: 'space-given', readonly to: PeerId, readonly range: Range }
   | { readonly kind: 'takeover', readonly peer: PeerId, readonly heir: PeerId }
-  | { readonly kind: 'removed-self', readonly heir: PeerId }
+  /** `heir` null: the removal was compacted away, and the floor told (README, "Compaction"). */
+  | { readonly kind: 'removed-self', readonly heir: PeerId | null }
 
 /** The core's only output. Act on it in order: persist, then send, then complete; then advance(). */
 export interface Ready<P> {

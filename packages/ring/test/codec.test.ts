@@ -91,10 +91,10 @@ describe('codec', () => {
 
   it('carries a member\'s node address, decodes records without one, and refuses one that is not an address', () => {
     const p = asPeerId('12D3KooWpeer')
-    const ring = (members: unknown[]): Uint8Array => encodeRingState({ universe: '10.0.0.0/8' as never, seeds: [], entries: [], members: members as never, removed: [] })
-    const withAddress = { peer: p, nickname: 'n1', version: 2, address: '2001:db8::7', acks: [] }
+    const ring = (members: unknown[]): Uint8Array => encodeRingState({ universe: '10.0.0.0/8' as never, seeds: [], entries: [], members: members as never, removed: [], floor: 0, level: 0 })
+    const withAddress = { peer: p, nickname: 'n1', version: 2, address: '2001:db8::7', acks: [], since: 0, born: 0 }
     expect(decodeRingState(ring([withAddress])).members).toEqual([withAddress])
-    const old = { peer: p, nickname: 'n1', version: 1, acks: [] }
+    const old = { peer: p, nickname: 'n1', version: 1, acks: [], since: 0, born: 0 }
     expect(decodeRingState(ring([old])).members).toEqual([old])
     for (const bad of ['not-an-ip', '2001:DB8::7', '10.0.0.01', '']) {
       expect(() => decodeRingState(ring([{ ...old, address: bad }]))).toThrow(/members\[0\]\.address: .* not an IP address in canonical form/)
@@ -112,8 +112,10 @@ describe('codec', () => {
       seeds: [a, b],
       // The old pair (token, version) in one number: the token's bits above 16 bits of version, in write steps of 16.
       entries: [{ token: 0n, owner: a, version: 2 * 16 }, { token: 128n, owner: b, version: (128 * 2 ** 16 + 1) * 16 }],
-      members: [{ peer: a, nickname: 'na', version: 1, acks: [] }, { peer: b, nickname: 'nb', version: 3, acks: [], address: '192.0.2.2' }],
-      removed: []
+      members: [{ peer: a, nickname: 'na', version: 1, acks: [], since: 0, born: 0 }, { peer: b, nickname: 'nb', version: 3, acks: [], since: 0, born: 0, address: '192.0.2.2' }],
+      removed: [],
+      floor: 0,
+      level: 0
     }
     for (const version of [1, 2]) expect(decodeRingState(packr.pack([version, wire]))).toEqual(ring)
     // Version 3 wrote this version's layout; its split token (version 1 under a token of version 5) still comes after.
@@ -124,6 +126,24 @@ describe('codec', () => {
       expect(() => decodeMessage(packr.pack([2, type, wire]))).toThrow(expect.objectContaining({ name: 'OlderCodecError', version: 2 }))
       expect(() => decodeMessage(packr.pack([3, type, v3]))).toThrow(expect.objectContaining({ name: 'OlderCodecError', version: 3 }))
     }
+  })
+
+  it('reads a ring version 4 persisted with records stamped 0 and completions stamped 1; ignores its messages as older', () => {
+    const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
+    const [a, b, c] = [asPeerId('pa'), asPeerId('pb'), asPeerId('pc')]
+    // Version 4: members [nickname, version, acks, address?], removals [peer, heir, true?], no floor or level.
+    const v4 = ['10.0.0.0/24', [a, b, c], [0, 1], [0, 0, 32, 128, 1, 48], [['na', 2, []], ['nb', 3, [], '192.0.2.2']], [[2, 0, true]], []]
+    expect(decodeRingState(packr.pack([4, v4]))).toEqual({
+      universe: '10.0.0.0/24',
+      seeds: [a, b],
+      entries: [{ token: 0n, owner: a, version: 32 }, { token: 128n, owner: b, version: 48 }],
+      members: [{ peer: a, nickname: 'na', version: 2, acks: [], since: 0, born: 0 }, { peer: b, nickname: 'nb', version: 3, acks: [], since: 0, born: 0, address: '192.0.2.2' }],
+      removed: [{ peer: c, heir: a, done: 1 }],
+      floor: 0,
+      level: 1
+    })
+    expect(() => decodeRingState(packr.pack([4, [...v4.slice(0, 5), [[2, 0, 7]], []]]))).toThrow('ring.removed[0].done: expected true')
+    for (const type of [0, 6]) expect(() => decodeMessage(packr.pack([4, type, v4]))).toThrow(expect.objectContaining({ name: 'OlderCodecError', version: 4 }))
   })
 
   it('upgrades stale and fresh old rings so that they join as the old per-token merge would', () => {
@@ -140,20 +160,20 @@ describe('codec', () => {
 
   it('sends a libp2p peer id as the bytes its text spells, and any other id as text', () => {
     const id = asPeerId('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA')
-    const state = (p: typeof id): RingState => ({ universe: '10.0.0.0/24' as never, seeds: [], entries: [], members: [{ peer: p, nickname: '', version: 1, acks: [] }], removed: [] })
+    const state = (p: typeof id): RingState => ({ universe: '10.0.0.0/24' as never, seeds: [], entries: [], members: [{ peer: p, nickname: '', version: 1, acks: [], since: 0, born: 0 }], removed: [], floor: 0, level: 0 })
     for (const p of [id, asPeerId('p001'), asPeerId('1'), asPeerId('11z')]) expect(decodeRingState(encodeRingState(state(p))).members[0]!.peer).toBe(p)
     // 38 bytes instead of 52 characters ('0' is not base58, so that id goes as text).
     expect(encodeRingState(state(asPeerId('0'.repeat(52)))).length - encodeRingState(state(id)).length).toBe(52 - 38)
     const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
-    const bytes = (peer: unknown): Uint8Array => packr.pack([CODEC_VERSION, ['10.0.0.0/24', [peer], [], [], [['', 1, []]], [], []]])
+    const bytes = (peer: unknown): Uint8Array => packr.pack([CODEC_VERSION, ['10.0.0.0/24', [peer], [], [], [['', 1, [], 0, 0]], [], [], 0, 0]])
     expect(() => decodeRingState(bytes(new Uint8Array(65)))).toThrow('ring.peers[0]: peer id of 65 bytes')
     expect(() => decodeRingState(bytes(new Uint8Array(0)))).toThrow('ring.peers[0]: peer id of 0 bytes')
     expect(() => decodeRingState(bytes(''))).toThrow('ring.peers[0]: empty peer id')
-    expect(() => decodeRingState(packr.pack([CODEC_VERSION, ['10.0.0.0/24', [], [], [], [['', 1, []]], [], []]]))).toThrow('ring.members: 1 members but 0 peers in the table')
+    expect(() => decodeRingState(packr.pack([CODEC_VERSION, ['10.0.0.0/24', [], [], [], [['', 1, [], 0, 0]], [], [], 0, 0]]))).toThrow('ring.members: 1 members but 0 peers in the table')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [Uint8Array.of(1), Uint8Array.of(1)], 'yes']))).toThrow('message.reply: expected a boolean')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 7, [new Uint8Array(9).fill(1), Uint8Array.of(1)], true]))).toThrow('message.digest.hash: wider than 64 bits')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 6, [2 ** 33, ['x', [], [], [], [], [], []]]]))).toThrow('message.delta.seeds: fingerprint wider than 32 bits')
-    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 0, ['x', [], [], [], [], [], [0]]]))).toThrow('message.ring.hints: length is not a multiple of 2')
+    expect(() => decodeMessage(packr.pack([CODEC_VERSION, 0, ['x', [], [], [], [], [], [0], 0, 0]]))).toThrow('message.ring.hints: length is not a multiple of 2')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 8, 1]))).toThrow('message: expected 1 items, got 2')
   })
 

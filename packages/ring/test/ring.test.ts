@@ -94,7 +94,7 @@ describe('owner changes', () => {
     expect(r.setMember(A, 'a', '192.0.2.1')).toBe(false)
     expect(r.member(A)).toMatchObject({ address: '192.0.2.1', version: 1 })
     expect(r.setMember(A, 'a')).toBe(true)
-    expect(r.member(A)).toEqual({ peer: A, nickname: 'a', version: 2, acks: [] })
+    expect(r.member(A)).toEqual({ peer: A, nickname: 'a', version: 2, acks: [], since: 0, born: 0 })
   })
 
   it('resolves a removed peer to its heir, and the heir adopts its entries one version up, below any later write of the dead peer', () => {
@@ -290,7 +290,7 @@ describe('merge', () => {
       { ...s, entries: s.entries.slice(1) },
       { ...s, entries: [...s.entries, { token: universe.size - 1n, owner: s.entries[s.entries.length - 1]!.owner, version: s.entries[s.entries.length - 1]!.version }] },
       { ...s, seeds: [] },
-      { ...s, members: [{ peer: A, nickname: 'a', version: 1, address: '10.0.0.1 ', acks: [] }] }
+      { ...s, members: [{ peer: A, nickname: 'a', version: 1, address: '10.0.0.1 ', acks: [], since: 0, born: 0 }] }
     ]
     for (const b of bad) expect(() => Ring.empty(universe).merge(b, A, none, B)).toThrow(expect.objectContaining({ name: 'RingError' }))
   })

@@ -264,24 +264,34 @@ describe('simulator', () => {
     expect(() => heirRace({ heirSkipsSettle: true })).toThrow(/exclusivity: offset 160/)
   })
 
-  it('compacts a settled removal: the dead peer\'s record and every ack go, the removal stays done', () => {
+  it('compacts a settled removal: the dead peer\'s record and every ack go, and the floor takes the removal too', () => {
     const { w } = heirRace()
     for (const p of [A, B, C, E]) {
       const ring = w.peer(p).ring()
-      expect(ring.removed).toEqual([{ peer: D, heir: A, done: true }])
+      expect(ring.removed).toEqual([])
+      expect(ring.level).toBeGreaterThan(0)
+      expect(ring.floor).toBe(ring.level)
       expect(ring.members.map(m => [m.peer, m.acks])).toEqual([A, B, C, E].map(q => [q, []]))
       expect(ring.entries.some(e => e.owner === D)).toBe(false)
     }
   })
 
-  it('after 100 node replacements the records, acks and entries follow the live cluster; only the removals remain of history', () => {
+  it('after 100 node replacements the ring follows the live cluster: records, acks, removals and entries; removed peers back from their disks stop', () => {
     const r = runReplacements(1, 5, 100)
-    expect(r).toMatchObject({ members: 5, removals: 100, pendingAcks: 0 })
+    expect(r).toMatchObject({ members: 5, removals: 0, pendingAcks: 0, revived: 10 })
     // Coalescing leaves each peer its contiguous ranges: 25 entries here, 96 before it.
     expect(r.entries).toBeLessThanOrEqual(5 * 8)
-    // What is left per replacement: the removal (the dead id and two indices), about 13 bytes here.
-    expect(r.ring - r.fresh).toBeLessThan(100 * 14 + r.entries * 8)
+    // Nothing of history but the entries (each a few bytes); the removals were 13 bytes each before the floor.
+    expect(r.ring - r.fresh).toBeLessThan(r.entries * 8 + 64)
     expect(r.largestMessage).toBeLessThan(r.ring + 256)
+  })
+
+  it('catches a floor raised without waiting for every known peer\'s stamp and ring (a live peer stops as removed)', () => {
+    expect(() => runReplacements(1, 5, 30, { floorUnchecked: true })).toThrow(/stopped as removed, but no takeover of it was decided/)
+  })
+
+  it('catches a peer that ignores its own record below the floor (a removed peer back from its disk serves again)', () => {
+    expect(() => runReplacements(1, 5, 30, { ignoreOwnFloor: true })).toThrow(/removed and back from its disk, did not stop/)
   })
 
   it('catches a removal compacted before every peer acknowledged it', () => {
