@@ -33,9 +33,14 @@ export interface DialTarget {
 const newTarget = (addr: Multiaddr, source: TargetSource, peer: string | null = null): DialTarget =>
   ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false })
 
-/** The peers `ring` removed that every other pool's ring removed too: gone from the mesh. */
+/**
+ * The peers `ring` removed that every other pool's ring removed too, or no longer names at all (the
+ * floor compacts a completed removal away with the record): gone from the mesh.
+ */
 export function removedEverywhere (ring: RingState, others: readonly RingState[]): PeerId[] {
-  return ring.removed.map(r => r.peer).filter(peer => others.every(o => o.removed.some(r => r.peer === peer)))
+  const gone = (o: RingState, peer: PeerId): boolean => o.removed.some(r => r.peer === peer) ||
+    (!o.members.some(m => m.peer === peer) && !o.entries.some(e => e.owner === peer))
+  return ring.removed.map(r => r.peer).filter(peer => others.every(o => gone(o, peer)))
 }
 
 /** libp2p's refusal of a dial that reached this agent itself (its own address in WEFT_PEERS). */

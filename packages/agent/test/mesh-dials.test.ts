@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
-import { DialSet, MAX_PARALLEL_DIALS, MAX_RETRY_MS } from '../src/mesh-dials.ts'
+import { type Cidr, type Member, type PeerId, type RingState, asPeerId } from '@weft/ring'
+import { DialSet, MAX_PARALLEL_DIALS, MAX_RETRY_MS, removedEverywhere } from '../src/mesh-dials.ts'
 
 const addr = (port: number): ReturnType<typeof multiaddr> => multiaddr(`/ip4/127.0.0.1/tcp/${port}`)
 const nobody = (): boolean => false
@@ -28,5 +29,22 @@ describe('DialSet', () => {
     const due = set.due(0, nobody).start.map(t => t.peer)
     expect(due).toEqual(['z'])
     expect(set.due(Math.max(2_000, MAX_RETRY_MS), nobody).start.map(t => t.peer)).toEqual(['z', 'a'])
+  })
+})
+
+describe('removedEverywhere', () => {
+  const id = (s: string): PeerId => asPeerId(s)
+  const ring = (parts: Partial<RingState>): RingState =>
+    ({ universe: '10.32.0.0/12' as Cidr, seeds: [], entries: [], members: [], removed: [], floor: 0, level: 0, ...parts })
+  const member = (peer: string): Member => ({ peer: id(peer), nickname: peer, version: 1, acks: [], since: 0, born: 0 })
+
+  it('names a peer removed in this pool once every other pool removed it or names it no more', () => {
+    const here = ring({ removed: [{ peer: id('x'), heir: id('a'), done: 16 }] })
+    expect(removedEverywhere(here, [ring({ removed: [{ peer: id('x'), heir: id('a') }] })])).toEqual(['x'])
+    // Another pool's floor compacted its removal of x away, record and all.
+    expect(removedEverywhere(here, [ring({ members: [member('a')] })])).toEqual(['x'])
+    // x is still a member of another pool, or owns space there: it stays in the mesh.
+    expect(removedEverywhere(here, [ring({ members: [member('x')] })])).toEqual([])
+    expect(removedEverywhere(here, [ring({ entries: [{ token: 0n, owner: id('x'), version: 16 }] })])).toEqual([])
   })
 })
