@@ -69,9 +69,24 @@ export class DialSet {
       if (t.self || t.dialling) return false
       if (t.peer !== null && connected(t.peer)) { t.failures = 0; return false }
       return t.nextAttempt <= now
+    // A stable sort: targets due together keep the list's order (`placeSelf`).
     }).sort((a, b) => a.nextAttempt - b.nextAttempt)
     const room = Math.max(0, MAX_PARALLEL_DIALS - this.#targets.filter(t => t.dialling).length)
     return { start: ready.slice(0, room), more: ready.length > room }
+  }
+
+  /**
+   * This agent's own addresses (where it listens): a listed one is never dialled, and the list is
+   * dialled starting after it. Every agent given one list would otherwise dial it in the same order:
+   * all at the first few agents at once, and each pair of the first few at each other at once (two
+   * handshakes, one connection closed). Starting after itself, an agent reaches a peer d places on
+   * when that peer is n - d places from reaching it, so mostly one end of a pair dials first.
+   */
+  placeSelf (own: readonly Multiaddr[]): void {
+    const at = this.#targets.findIndex(t => t.source === 'configured' && own.some(a => a.equals(t.addr)))
+    if (at < 0) return
+    this.#targets[at]!.self = true
+    this.#targets = [...this.#targets.slice(at + 1), ...this.#targets.slice(0, at + 1)]
   }
 
   failed (t: DialTarget, now: number): void {

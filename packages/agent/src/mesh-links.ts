@@ -13,8 +13,12 @@ import type { Connection } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
 import type { Logger } from './log.ts'
 
-/** How long a newly connected peer may be missing from gossipsub (subscriptions travel after identify, slowly on a busy machine). */
-export const RELINK_MS = 15_000
+/**
+ * How long a newly connected peer may be missing from gossipsub: subscriptions travel after identify,
+ * and both take round trips through two event loops; 50 agents starting at once on 2 cores took more
+ * than 15 s, so the wait is long enough to mean lost, not late.
+ */
+export const RELINK_MS = 60_000
 
 /** The connection fields the duplicate rule reads. */
 export interface LinkFacts {
@@ -56,13 +60,16 @@ export class Links {
   /** A connection opened: if its peer now has two, the surplus one goes (before identify uses it, mostly). */
   #opened (conn: Connection): void {
     const peer = conn.remotePeer
+    conn.addEventListener('close', (evt) => {
+      this.#log.info({ event: 'connection-closed', peer: peer.toString(), direction: conn.direction, local: evt.local, err: evt.error?.message ?? null, ageMs: Date.now() - conn.timeline.open }, 'connection closed')
+    }, { once: true })
     const conns = this.#node.getConnections(peer).filter(c => c.status === 'open')
     if (conns.length < 2) return
     const close = new Set(surplus(this.#node.peerId.toString() < peer.toString(),
       conns.map(c => ({ id: c.id, direction: c.direction, opened: c.timeline.open }))))
     for (const c of conns) {
       if (!close.has(c.id)) continue
-      this.#log.debug({ peer: peer.toString(), direction: c.direction }, 'closing a second connection to a peer')
+      this.#log.info({ event: 'peer-duplicate', peer: peer.toString(), direction: c.direction }, 'closing a second connection to a peer')
       c.close().catch(() => c.abort(new Error('duplicate connection')))
     }
   }

@@ -30,3 +30,33 @@ describe('DialSet', () => {
     expect(set.due(Math.max(2_000, MAX_RETRY_MS), nobody).start.map(t => t.peer)).toEqual(['z', 'a'])
   })
 })
+
+describe('one list shared by every agent', () => {
+  it('is dialled starting after this agent\'s own entry, which is never dialled', () => {
+    const list = [4000, 4001, 4002, 4003].map(addr)
+    const order = (own: number): Array<string | undefined> => {
+      const set = new DialSet('self', list, 2_000)
+      set.placeSelf([addr(own)])
+      return set.due(0, nobody).start.map(t => t.addr.toString().split('/').at(-1))
+    }
+    expect(order(4001)).toEqual(['4002', '4003', '4000'])
+    expect(order(4003)).toEqual(['4000', '4001', '4002'])
+    // Not listed (it listens elsewhere): the list's own order.
+    expect(order(5000)).toEqual(['4000', '4001', '4002', '4003'])
+  })
+
+  it('has no pair of agents dial each other in their first dials', () => {
+    const list = Array.from({ length: 50 }, (_, i) => addr(4000 + i))
+    const first = list.map(own => {
+      const set = new DialSet('self', list, 2_000)
+      set.placeSelf([own])
+      return new Set(set.due(0, nobody).start.map(t => t.addr.toString()))
+    })
+    let both = 0
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) if (first[i]!.has(list[j]!.toString()) && first[j]!.has(list[i]!.toString())) both++
+    }
+    // In the list's own order, the first MAX_PARALLEL_DIALS + 1 agents would all dial each other at once.
+    expect(both).toBe(0)
+  })
+})
