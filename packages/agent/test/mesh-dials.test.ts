@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
-import { DialSet, MAX_PARALLEL_DIALS, MAX_RETRY_MS } from '../src/mesh-dials.ts'
+import { DialSet, LOWER_FIRST_MS, MAX_PARALLEL_DIALS } from '../src/mesh-dials.ts'
 
 const addr = (port: number): ReturnType<typeof multiaddr> => multiaddr(`/ip4/127.0.0.1/tcp/${port}`)
 const nobody = (): boolean => false
@@ -27,7 +27,25 @@ describe('DialSet', () => {
     set.learn('a', addr(4001), 0)
     const due = set.due(0, nobody).start.map(t => t.peer)
     expect(due).toEqual(['z'])
-    expect(set.due(Math.max(2_000, MAX_RETRY_MS), nobody).start.map(t => t.peer)).toEqual(['z', 'a'])
+    expect(set.due(LOWER_FIRST_MS - 1, nobody).start.map(t => t.peer)).toEqual(['z'])
+    expect(set.due(LOWER_FIRST_MS, nobody).start.map(t => t.peer)).toEqual(['z', 'a'])
+  })
+})
+
+describe('a lost connection', () => {
+  it('is dialled again at once by the lower peer id, by the higher only if the lower has not within LOWER_FIRST_MS', () => {
+    const lower = new DialSet('a', [addr(4001)], 2_000)
+    const higher = new DialSet('b', [addr(4000)], 2_000)
+    lower.learn('b', addr(4001), 0)
+    higher.learn('a', addr(4000), 0)
+    const up = (): boolean => true
+    expect(lower.due(1_000, up).start).toEqual([])
+    expect(higher.due(1_000, up).start).toEqual([])
+    // The connection is lost at 1 s (each saw it last then).
+    expect(lower.due(1_100, nobody).start.map(t => t.peer)).toEqual(['b'])
+    expect(higher.due(1_100, nobody).start).toEqual([])
+    expect(higher.due(1_000 + LOWER_FIRST_MS - 1, nobody).start).toEqual([])
+    expect(higher.due(1_000 + LOWER_FIRST_MS, nobody).start.map(t => t.peer)).toEqual(['a'])
   })
 })
 
