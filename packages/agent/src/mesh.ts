@@ -23,6 +23,7 @@ import { type DnsName, dnsName, exemptAddresses, listenError } from './mesh-addr
 import { type BookEntry, MAX_BOOK_BYTES, PEERS_PROTOCOL, decodeBook, dialAddress, encodeBook } from './mesh-book.ts'
 import { type DialTarget, DialSet, isSelfDial } from './mesh-dials.ts'
 import { Links } from './mesh-links.ts'
+import type { MeshNode } from './mesh-links.ts'
 import { Liveness } from './mesh-liveness.ts'
 import { readOne, writeOne } from './mesh-streams.ts'
 import type { Logger } from './log.ts'
@@ -80,7 +81,7 @@ export interface MeshHandlers {
 }
 
 export class Mesh {
-  readonly #node: Libp2p<{ pubsub: GossipSub }>
+  readonly #node: MeshNode
   readonly #listen: readonly string[]
   readonly #log: Logger
   readonly #reconnectMs: number
@@ -98,7 +99,7 @@ export class Mesh {
   #again = false
   #stopped = false
 
-  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions, liveness: Liveness) {
+  private constructor (node: MeshNode, options: MeshOptions, liveness: Liveness) {
     this.#node = node
     this.#listen = options.listen
     this.#log = options.log
