@@ -5,9 +5,9 @@
  * while the other stays: that peer then stays connected but shows unreachable. So a duplicate is
  * closed by a rule both ends apply alike (keep what the lower peer id dialled), the connection left
  * is identified again so that gossipsub opens its stream on it, and a peer that is
- * connected but not subscribed in gossipsub's view has its connections closed, to be dialled afresh
- * by the dial loop: at the next pass but one if it was subscribed before (gossipsub lost it; agents
- * never unsubscribe), after `RELINK_MS` if it never was (its subscription may still be on the way).
+ * connected but not subscribed in gossipsub's view is told to gossipsub again if it was subscribed
+ * before (gossipsub lost it; agents never unsubscribe), and has its connections closed, to be dialled
+ * afresh by the dial loop, if it is still missing `RELINK_MS` later (or never was subscribed).
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -86,7 +86,7 @@ export class Links {
    * closed one, gossipsub has none now and makes one only when told of a connection, which the
    * registrar does after identify. So the connection left is identified again: gossipsub opens its
    * stream there (if it has one still, nothing), and the peer stays in the ring's gossip instead of
-   * being hung up and redialled.
+   * being hung up and redialled. The same for a peer gossipsub dropped while connected.
    */
   #reoffer (peer: PeerId): void {
     const left = this.#node.getConnections(peer).find(c => c.status === 'open')
@@ -95,7 +95,7 @@ export class Links {
     this.#node.services.identify.identify(left).catch((err: unknown) => this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'identify failed'))
   }
 
-  /** One pass of the dial loop: connected peers gossipsub lost, or never had for RELINK_MS, are disconnected. */
+  /** One pass of the dial loop: connected peers gossipsub lost are told to it again; missing for RELINK_MS, they are disconnected. */
   repair (now: number): void {
     const known = new Set(this.#node.services.pubsub.getSubscribers(this.#topic).map(p => p.toString()))
     const connected = new Map(this.#node.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer]))
@@ -107,8 +107,14 @@ export class Links {
         continue
       }
       const since = this.#missing.get(peer)
-      if (since === undefined) { this.#missing.set(peer, now); continue }
-      if (!this.#seen.has(peer) && now - since < RELINK_MS) continue
+      if (since === undefined) {
+        this.#missing.set(peer, now)
+        // Lost (gossipsub drops a peer whose inbound stream failed, as when a duplicate closed under
+        // it): told of the connection again, it opens its streams there; hung up only if that fails.
+        if (this.#seen.has(peer)) this.#reoffer(id)
+        continue
+      }
+      if (now - since < RELINK_MS) continue
       this.#missing.delete(peer)
       this.#seen.delete(peer)
       this.#log.info({ event: 'peer-relinked', peer }, 'connected but not in gossip: reconnecting')
