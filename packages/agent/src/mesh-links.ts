@@ -5,9 +5,10 @@
  * while the other stays: that peer then stays connected but shows unreachable. So a duplicate is
  * closed by a rule both ends apply alike (keep what the lower peer id dialled), the connection left
  * is identified again so that gossipsub opens its stream on it, and a peer that is
- * connected but not subscribed in gossipsub's view is told to gossipsub again if it was subscribed
- * before (gossipsub lost it; agents never unsubscribe), and has its connections closed, to be dialled
- * afresh by the dial loop, if it is still missing `RELINK_MS` later (or never was subscribed).
+ * connected but not subscribed in gossipsub's view has its connections closed, to be dialled afresh
+ * by the dial loop: at the next pass but one if it was subscribed before (gossipsub lost it; agents
+ * never unsubscribe; its connection is identified again meanwhile, which may bring it back), after
+ * `RELINK_MS` if it never was (its subscription may still be on the way).
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -15,12 +16,8 @@ import type { Connection, PeerId } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
 import type { Logger } from './log.ts'
 
-/**
- * How long a newly connected peer may be missing from gossipsub: subscriptions travel after identify,
- * and both take round trips through two event loops; 50 agents starting at once on 2 cores took more
- * than 15 s, so the wait is long enough to mean lost, not late.
- */
-export const RELINK_MS = 60_000
+/** How long a newly connected peer may be missing from gossipsub (subscriptions travel after identify, slowly on a busy machine). */
+export const RELINK_MS = 15_000
 
 /** The libp2p node of the mesh, with the services it reads. */
 export type MeshNode = Libp2p<{ pubsub: GossipSub, identify: Identify }>
@@ -95,7 +92,7 @@ export class Links {
     this.#node.services.identify.identify(left).catch((err: unknown) => this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'identify failed'))
   }
 
-  /** One pass of the dial loop: connected peers gossipsub lost are told to it again; missing for RELINK_MS, they are disconnected. */
+  /** One pass of the dial loop: connected peers gossipsub lost, or never had for RELINK_MS, are disconnected. */
   repair (now: number): void {
     const known = new Set(this.#node.services.pubsub.getSubscribers(this.#topic).map(p => p.toString()))
     const connected = new Map(this.#node.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer]))
@@ -110,11 +107,11 @@ export class Links {
       if (since === undefined) {
         this.#missing.set(peer, now)
         // Lost (gossipsub drops a peer whose inbound stream failed, as when a duplicate closed under
-        // it): told of the connection again, it opens its streams there; hung up only if that fails.
+        // it): told of the connection again, it may open its streams there before the next pass.
         if (this.#seen.has(peer)) this.#reoffer(id)
         continue
       }
-      if (now - since < RELINK_MS) continue
+      if (!this.#seen.has(peer) && now - since < RELINK_MS) continue
       this.#missing.delete(peer)
       this.#seen.delete(peer)
       this.#log.info({ event: 'peer-relinked', peer }, 'connected but not in gossip: reconnecting')
