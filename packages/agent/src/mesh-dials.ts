@@ -13,9 +13,9 @@ import type { PeerId, RingState } from '@weft/ring'
 /** The longest wait between two dials of one address (unless the reconnect interval is longer). */
 export const MAX_RETRY_MS = 3_000
 /**
- * How long the higher peer id of a pair leaves redialling a lost connection to the lower one (a
- * handshake between two starved agents takes seconds); dialled by both at once, they get two
- * connections, one is closed, and gossipsub may lose the peer with it.
+ * How long the higher peer id of a pair leaves the dial to the lower one, for a lost connection or a
+ * peer both just learnt (a handshake between two starved agents takes seconds); dialled by both at
+ * once, they get two connections, one is closed, and gossipsub may lose the peer with it.
  */
 export const LOWER_FIRST_MS = 10_000
 /** Dials in flight at once: enough for a heal of several peers, few enough that each handshake finishes. */
@@ -79,7 +79,7 @@ export class DialSet {
     const ready = this.#targets.filter(t => {
       if (t.self || t.dialling) return false
       if (t.peer !== null && connected(t.peer)) { t.failures = 0; t.connectedAt = now; return false }
-      // A lower peer just lost dials us again: both dialling at once would make two connections.
+      // Lost, to a lower peer: it dials first (both dialling at once would make two connections).
       if (t.peer !== null && t.connectedAt > 0 && this.#self > t.peer && now - t.connectedAt < this.#lowerFirstMs) return false
       return t.nextAttempt <= now
     })
