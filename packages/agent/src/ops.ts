@@ -37,11 +37,12 @@ export class Ops implements AgentOps {
 
   /** One address from each pool asked for, all or nothing. */
   async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
-    const { key, pools, gateway: withGateway, ...attachment } = req
-    const { network, containerId, ifname, podNamespace, podName } = attachment
+    const { key, pools, gateway: withGateway, network, containerId, ifname, podNamespace, podName } = req
     // The metadata travels with the request through each pool's core into the batch that stores the
-    // allocation, even when that batch comes after this request's deadline.
-    const meta: AttachmentMeta = { network, containerId, ifname, ...(podNamespace === undefined ? {} : { podNamespace }), ...(podName === undefined ? {} : { podName }), allocatedAt: this.#d.clock() }
+    // allocation, even when that batch comes after this request's deadline. Kept for as long as the
+    // allocation: built in one literal, every field present, so every record has one shape and no
+    // spread copies are made on the way.
+    const meta: AttachmentMeta = { network, containerId, ifname, podNamespace, podName, allocatedAt: this.#d.clock() }
     const gatewayOf = withGateway ? network : null
     // One pool (the usual case) has nothing to roll back: no settling of a list of promises.
     const only = pools.length === 1 ? pools[0]! : null
@@ -161,9 +162,10 @@ export class Ops implements AgentOps {
     throw new ApiError(404, 'unknown-peer', `peer: "${name}" is neither the id nor the nickname of a known peer`)
   }
 
-  async #request<K extends RequestKind> (pool: Pool, kind: K, start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<CompletionOf<K>> {
+  /** The driver's own promise, not one more wrapped around it: this is on every request's path. */
+  #request<K extends RequestKind> (pool: Pool, kind: K, start: (id: number) => void, what: string, withinMs = Infinity, stalled?: () => CoreError | null): Promise<CompletionOf<K>> {
     const label = this.pools.size > 1 ? `${what} in pool ${pool.name}` : what
-    return await pool.driver.request(kind, start, Math.min(this.#d.requestTimeoutMs, withinMs), label, stalled)
+    return pool.driver.request(kind, start, Math.min(this.#d.requestTimeoutMs, withinMs), label, stalled)
   }
 }
 

@@ -61,11 +61,11 @@ export class PoolStore {
   readonly #allocations = new Map<string, StoredAllocation>()
   #journal: Journal | null = null
   /**
-   * The allocation keys the current journal file's records touched: a fold of that file with a
-   * LevelDB batch writes each one's state in `#allocations` (what those records add up to), so no
-   * copy of the records is held. A sealed file is folded from its own records.
+   * What the current journal file's records add up to, as the LevelDB operations a fold writes, in
+   * order (the records as the journal encoded them): a fold neither reads the file back nor encodes
+   * again, and holds no table keyed by attachment.
    */
-  readonly #touched = new Set<string>()
+  #unfolded: BatchOp[] = []
   /** Records in the current journal file. */
   #records = 0
   /** The fold of the sealed journal file, under way; null when there is none. */
@@ -127,9 +127,8 @@ export class PoolStore {
     // Allocations alone go to the journal (one write(), on this thread); anything else goes to
     // LevelDB with everything the journal holds before it.
     if (durability === 'written') {
-      this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
-      for (const key of delta.deleteAllocations) this.#touched.add(key)
-      for (const a of delta.putAllocations) this.#touched.add(a.key)
+      const records = this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
+      allocationOps(this.#unfolded, this.#p, delta.deleteAllocations, delta.putAllocations.map((a, i) => [a.key, records[i]!]))
       if (++this.#records >= FOLD_AFTER) this.#folding ??= this.#foldSealed()
     } else {
       await this.#settle()
@@ -137,8 +136,7 @@ export class PoolStore {
       const ops: BatchOp[] = []
       if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
       for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
-      for (const key of delta.deleteAllocations) ops.push({ type: 'del', key: p + ALLOC + key })
-      for (const a of delta.putAllocations) ops.push({ type: 'put', key: p + ALLOC + a.key, value: encodeAllocationRecord(a) })
+      allocationOps(ops, p, delta.deleteAllocations, delta.putAllocations.map(a => [a.key, encodeAllocationRecord(a)]))
       ++this.#seq
       await this.#fold(durability === 'synced', ops)
     }
@@ -195,11 +193,7 @@ export class PoolStore {
   /** The LevelDB operations of the journal `records` past sequence number `applied`, in order. */
   #replay (records: readonly JournalRecord[], applied: number): BatchOp[] {
     const ops: BatchOp[] = []
-    for (const r of records) {
-      if (r.seq <= applied) continue
-      for (const key of r.deleted) ops.push({ type: 'del', key: this.#p + ALLOC + key })
-      for (const [key, value] of r.put) ops.push({ type: 'put', key: this.#p + ALLOC + key, value })
-    }
+    for (const r of records) if (r.seq > applied) allocationOps(ops, this.#p, r.deleted, r.put)
     return ops
   }
 
@@ -211,12 +205,17 @@ export class PoolStore {
   async #foldSealed (): Promise<void> {
     await new Promise(resolve => setImmediate(resolve))
     const journal = this.#journal!
-    const sealed = this.#seq
     try {
-      journal.seal()
-      this.#touched.clear()
-      this.#records = 0
-      const ops = this.#replay(await journal.readSealed(), 0)
+      let ops: BatchOp[] = []
+      let sealed = 0
+      // What the sealed file holds, taken as the fresh file takes over (batches journalled while the
+      // seal ran went to the sealed file).
+      await journal.seal(() => {
+        ops = this.#unfolded
+        sealed = this.#seq
+        this.#unfolded = []
+        this.#records = 0
+      })
       ops.push({ type: 'put', key: this.#p + KEY_JOURNAL, value: packr.pack(sealed) })
       await this.#db.batch(ops, { sync: false })
       await journal.dropSealed()
@@ -239,19 +238,20 @@ export class PoolStore {
 
   /** One LevelDB batch: what the current journal file's records add up to, then `ops`, then the sequence number they reach; then the file is emptied. */
   async #fold (sync: boolean, ops: readonly BatchOp[]): Promise<void> {
-    const p = this.#p
-    const batch: BatchOp[] = []
-    for (const key of this.#touched) {
-      const a = this.#allocations.get(key)
-      batch.push(a === undefined ? { type: 'del', key: p + ALLOC + key } : { type: 'put', key: p + ALLOC + key, value: encodeAllocationRecord(a) })
-    }
+    const batch = this.#unfolded
     for (const op of ops) batch.push(op)
-    batch.push({ type: 'put', key: p + KEY_JOURNAL, value: packr.pack(this.#seq) })
-    this.#touched.clear()
+    batch.push({ type: 'put', key: this.#p + KEY_JOURNAL, value: packr.pack(this.#seq) })
+    this.#unfolded = []
     this.#records = 0
     await this.#db.batch(batch, { sync })
     this.#journal!.truncate()
   }
+}
+
+/** Appends to `ops` the LevelDB operations of one batch's allocation changes under `prefix`: its deletes, then its puts (key, encoded record). */
+function allocationOps (ops: BatchOp[], prefix: string, deleted: readonly string[], put: ReadonlyArray<readonly [string, Uint8Array]>): void {
+  for (const key of deleted) ops.push({ type: 'del', key: prefix + ALLOC + key })
+  for (const [key, value] of put) ops.push({ type: 'put', key: prefix + ALLOC + key, value })
 }
 
 /** The node's store: one LevelDB, a part per pool, and what belongs to the node (the Node names reclaim saw). */

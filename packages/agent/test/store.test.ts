@@ -195,8 +195,9 @@ describe('store', () => {
         for (let i = 0; i < FOLD_AFTER; i++) await pool.commit({ putAllocations: [alloc(`n1/c${i}/eth0`, BigInt(10 + i))], deleteAllocations: [] })
         // The batch that filled the journal was journalled and answered like the others: no LevelDB batch yet.
         expect(batch).not.toHaveBeenCalled()
-        // Sealed after that turn; what comes meanwhile goes to the fresh file.
-        await new Promise(resolve => setImmediate(resolve))
+        // Sealed after that turn (the rename off the agent's thread), then folded: what comes once
+        // the fresh file took over (before the fold's batch) goes to the fresh file.
+        await waitFor('the sealed journal handed to LevelDB', async () => batch.mock.calls.length > 0, 100, 20)
         await pool.commit({ putAllocations: [alloc('n1/during/eth0', 5n)], deleteAllocations: ['n1/c0/eth0'] })
         await waitFor('the sealed journal folded and deleted', async () => await gone(sealedPath()), 100, 20)
         expect(batch).toHaveBeenCalledTimes(1)

@@ -266,9 +266,14 @@ function cut<P> (s: PeerState<P>): Ready<P> {
   s.out = new Outbox()
   const delta = o.gossip && s.removedBy === null && !s.ring.isEmpty() ? takeDelta(s) : null
   const ring = o.ringDirty ? snapshot(s) : null
-  // A net put is the allocation held now: the very record (payload included) the core keeps.
-  const puts = [...o.allocations].flatMap(([key, offset]) => offset === null ? [] : [heldAt(s, key, offset)])
-  const deletes = [...o.allocations].flatMap(([key, offset]) => offset === null ? [key] : [])
+  // A net put is the allocation held now: the very record (payload included) the core keeps. One
+  // pass, no arrays per entry: this runs once per batch, on every allocation's path.
+  const puts: Array<Allocation<P>> = []
+  const deletes: string[] = []
+  for (const [key, offset] of o.allocations) {
+    if (offset === null) deletes.push(key)
+    else puts.push(heldAt(s, key, offset))
+  }
   const persist = o.ringDirty || o.acceptor.size > 0 || o.allocations.size > 0
     ? {
         ...(o.ringDirty && ring !== null ? { ring } : {}),
