@@ -6,16 +6,20 @@
  * until every agent's `status ipam` view is the same with no peer unreachable; and a joining agent's
  * first CNI ADD through the plugin, seconds from its start; and the machine's load average then.
  * When the views do not agree within the bound, what differs goes to stderr (mesh-views.ts).
- * WEFT_BENCH_MESH sets the sizes (default 10,25,50), WEFT_BENCH_MESH_PEERS the peer lists (all,3).
+ * WEFT_BENCH_MESH sets the sizes (default 10,25,50), WEFT_BENCH_MESH_PEERS the peer lists (all,3),
+ * WEFT_BENCH_MESH_LOG the agents' log level (warn; at info, why connections closed: mesh-closes.ts).
  */
 import { readFile } from 'node:fs/promises'
-import { buildPlugin, Cluster, cniEnv, execPlugin, freePort, sleep, waitFor, waitForSocket, WEFT_CNI } from '@weft/testkit'
+import { buildPlugin, Cluster, cniEnv, execPlugin, freePort, logLines, sleep, waitFor, waitForSocket, WEFT_CNI } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import type { StatusResponse } from '@weft/protocol'
+import { closeCauses } from './mesh-closes.ts'
 import { disagreement } from './mesh-views.ts'
 
 const SIZES = (process.env.WEFT_BENCH_MESH ?? '10,25,50').split(',').map(Number)
 const PEER_LISTS = (process.env.WEFT_BENCH_MESH_PEERS ?? 'all,3').split(',')
+/** The agents' log level; at `info` each row also says why connections closed and dials failed (mesh-closes.ts). */
+const LOG_LEVEL = process.env.WEFT_BENCH_MESH_LOG ?? 'warn'
 /** Quiet time before the idle window, and the window itself. */
 const SETTLE_MS = 10_000
 const IDLE_WINDOW_MS = 30_000
@@ -104,7 +108,7 @@ async function run (n: number, peers: string): Promise<Row> {
   try {
     const ports = await Promise.all(Array.from({ length: n }, async () => await freePort()))
     const listed = peers === 'all' ? ports : ports.slice(0, Number(peers))
-    const env = { IPALLOC_INIT: `consensus=${n}`, WEFT_PEERS: listed.map(p => `127.0.0.1:${p}`).join(','), WEFT_LOG_LEVEL: 'warn' }
+    const env = { IPALLOC_INIT: `consensus=${n}`, WEFT_PEERS: listed.map(p => `127.0.0.1:${p}`).join(','), WEFT_LOG_LEVEL: LOG_LEVEL }
     const agents = await Promise.all(ports.map(async (port, i) => await cluster.spawn({ name: `m${String(i).padStart(2, '0')}`, port, env, timing: 'production' })))
     await Promise.all(agents.map(async a => await waitForSocket(a, 1_200)))
     const deadline = performance.now() + READY_BOUND_MS
@@ -126,6 +130,7 @@ async function run (n: number, peers: string): Promise<Row> {
     const after = await Promise.all(agents.map(async a => await cpuTicks(pidOf(a))))
     const cpu = after.map((t, i) => 100 * (t - before[i]!) / CLK_TCK / (IDLE_WINDOW_MS / 1000))
     const join = await firstAdd(cluster, n, agents.slice(0, 3))
+    if (LOG_LEVEL === 'info') for (const l of closeCauses(agents.map(logLines))) console.error(`mesh bench ${n} ${peers}: ${l}`)
     const bounded = (ms: number | null, bound: number): string => ms === null ? `>${seconds(bound)}` : seconds(ms)
     return {
       n,

@@ -12,6 +12,12 @@ import type { PeerId, RingState } from '@weft/ring'
 
 /** The longest wait between two dials of one address (unless the reconnect interval is longer). */
 export const MAX_RETRY_MS = 3_000
+/**
+ * How long the higher peer id of a pair leaves the dial to the lower one, for a lost connection or a
+ * peer both just learnt (a handshake between two starved agents takes seconds); dialled by both at
+ * once, they get two connections, one is closed, and gossipsub may lose the peer with it.
+ */
+export const LOWER_FIRST_MS = 10_000
 /** Dials in flight at once: enough for a heal of several peers, few enough that each handshake finishes. */
 export const MAX_PARALLEL_DIALS = 8
 
@@ -28,10 +34,12 @@ export interface DialTarget {
   nextAttempt: number
   /** A dial is under way: no second one. */
   dialling: boolean
+  /** When its peer was last seen connected (0: never). */
+  connectedAt: number
 }
 
 const newTarget = (addr: Multiaddr, source: TargetSource, peer: string | null = null): DialTarget =>
-  ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false })
+  ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false, connectedAt: 0 })
 
 /**
  * The peers `ring` removed that every other pool's ring removed too, or no longer names at all (the
@@ -51,6 +59,8 @@ export function isSelfDial (err: unknown): boolean {
 export class DialSet {
   #targets: DialTarget[]
   readonly #reconnectMs: number
+  /** LOWER_FIRST_MS, or the reconnect interval if longer. */
+  readonly #lowerFirstMs: number
   readonly #self: string
   /** Peers the ring removed: never learned again. */
   readonly #forgotten = new Set<string>()
@@ -58,6 +68,7 @@ export class DialSet {
   constructor (self: string, configured: readonly Multiaddr[], reconnectMs: number) {
     this.#self = self
     this.#reconnectMs = reconnectMs
+    this.#lowerFirstMs = Math.max(reconnectMs, LOWER_FIRST_MS)
     this.#targets = configured.map(a => newTarget(a, 'configured'))
   }
 
@@ -72,11 +83,29 @@ export class DialSet {
   due (now: number, connected: (peer: string) => boolean): { start: DialTarget[], more: boolean } {
     const ready = this.#targets.filter(t => {
       if (t.self || t.dialling) return false
-      if (t.peer !== null && connected(t.peer)) { t.failures = 0; return false }
+      if (t.peer !== null && connected(t.peer)) { t.failures = 0; t.connectedAt = now; return false }
+      // Lost, to a lower peer: it dials first (both dialling at once would make two connections).
+      if (t.peer !== null && t.connectedAt > 0 && this.#self > t.peer && now - t.connectedAt < this.#lowerFirstMs) return false
       return t.nextAttempt <= now
-    }).sort((a, b) => a.nextAttempt - b.nextAttempt)
+    })
+    // A stable sort: targets due together keep the list's order (`placeSelf`).
+    ready.sort((a, b) => a.nextAttempt - b.nextAttempt)
     const room = Math.max(0, MAX_PARALLEL_DIALS - this.#targets.filter(t => t.dialling).length)
     return { start: ready.slice(0, room), more: ready.length > room }
+  }
+
+  /**
+   * This agent's own addresses (where it listens): a listed one is never dialled, and the list is
+   * dialled starting after it. Every agent given one list would otherwise dial it in the same order:
+   * all at the first few agents at once, and each pair of the first few at each other at once (two
+   * handshakes, one connection closed). Starting after itself, an agent reaches a peer d places on
+   * when that peer is n - d places from reaching it, so mostly one end of a pair dials first.
+   */
+  placeSelf (own: readonly Multiaddr[]): void {
+    const at = this.#targets.findIndex(t => t.source === 'configured' && own.some(a => a.equals(t.addr)))
+    if (at < 0) return
+    this.#targets[at]!.self = true
+    this.#targets = [...this.#targets.slice(at + 1), ...this.#targets.slice(0, at + 1)]
   }
 
   failed (t: DialTarget, now: number): void {
@@ -107,19 +136,19 @@ export class DialSet {
   /**
    * A peer's address from a book or its identify report; true if it is new. Both ends of a pair
    * learn each other at about the same time: the one with the lower id dials at once, the other
-   * only if no connection came within `MAX_RETRY_MS` (so a pair costs one handshake, not two).
+   * only if no connection came within `LOWER_FIRST_MS` (so a pair costs one handshake, not two).
    */
   learn (peer: string, addr: Multiaddr, now: number): boolean {
     if (peer === this.#self || this.#forgotten.has(peer)) return false
     const known = this.#targets.find(t => t.peer === peer || t.addr.equals(addr))
     if (known !== undefined) {
       // A listed address not dialled yet, now known to be a lower peer's: it dials us, as for a new one.
-      if (known.peer === null && known.failures === 0 && !known.dialling && this.#self > peer) known.nextAttempt = Math.max(known.nextAttempt, now + Math.max(this.#reconnectMs, MAX_RETRY_MS))
+      if (known.peer === null && known.failures === 0 && !known.dialling && this.#self > peer) known.nextAttempt = Math.max(known.nextAttempt, now + this.#lowerFirstMs)
       known.peer ??= peer
       return false
     }
     const t = newTarget(addr, 'learned', peer)
-    if (this.#self > peer) t.nextAttempt = now + Math.max(this.#reconnectMs, MAX_RETRY_MS)
+    if (this.#self > peer) t.nextAttempt = now + this.#lowerFirstMs
     this.#targets.push(t)
     return true
   }

@@ -3,18 +3,24 @@
  * same WEFT_PEERS) get two connections, each pinged and identified on both ends, and gossipsub,
  * which keeps one stream per peer, can lose a peer when the connection its stream ran on closes
  * while the other stays: that peer then stays connected but shows unreachable. So a duplicate is
- * closed by a rule both ends apply alike (keep what the lower peer id dialled), and a peer that is
+ * closed by a rule both ends apply alike (keep what the lower peer id dialled), the connection left
+ * is identified again so that gossipsub opens its stream on it, and a peer that is
  * connected but not subscribed in gossipsub's view has its connections closed, to be dialled afresh
  * by the dial loop: at the next pass but one if it was subscribed before (gossipsub lost it; agents
- * never unsubscribe), after `RELINK_MS` if it never was (its subscription may still be on the way).
+ * never unsubscribe; its connection is identified again meanwhile, which may bring it back), after
+ * `RELINK_MS` if it never was (its subscription may still be on the way).
  */
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { Connection } from '@libp2p/interface'
+import type { Identify } from '@libp2p/identify'
+import type { Connection, PeerId } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
 import type { Logger } from './log.ts'
 
 /** How long a newly connected peer may be missing from gossipsub (subscriptions travel after identify, slowly on a busy machine). */
 export const RELINK_MS = 15_000
+
+/** The libp2p node of the mesh, with the services it reads. */
+export type MeshNode = Libp2p<{ pubsub: GossipSub, identify: Identify }>
 
 /** The connection fields the duplicate rule reads. */
 export interface LinkFacts {
@@ -36,7 +42,7 @@ export function surplus (selfIsLower: boolean, conns: readonly LinkFacts[]): str
 }
 
 export class Links {
-  readonly #node: Libp2p<{ pubsub: GossipSub }>
+  readonly #node: MeshNode
   readonly #log: Logger
   readonly #topic: string
   /** Connected peers not subscribed in gossipsub's view, and since when. */
@@ -44,7 +50,7 @@ export class Links {
   /** Connected peers seen subscribed since they connected. */
   readonly #seen = new Set<string>()
 
-  constructor (node: Libp2p<{ pubsub: GossipSub }>, topic: string, log: Logger) {
+  constructor (node: MeshNode, topic: string, log: Logger) {
     this.#node = node
     this.#topic = topic
     this.#log = log
@@ -53,18 +59,37 @@ export class Links {
     node.addEventListener('peer:disconnect', (evt) => this.#seen.delete(evt.detail.toString()))
   }
 
-  /** A connection opened: if its peer now has two, the surplus one goes (before identify uses it, mostly). */
+  /** A connection opened: its close will be logged with its cause; if its peer now has two, the surplus one goes (before identify uses it, mostly). */
   #opened (conn: Connection): void {
     const peer = conn.remotePeer
+    conn.addEventListener('close', (evt) => {
+      this.#log.info({ event: 'connection-closed', peer: peer.toString(), direction: conn.direction, local: evt.local, err: evt.error?.message ?? null, ageMs: Date.now() - conn.timeline.open }, 'connection closed')
+      // After the close's own events (gossipsub drops the stream that ran on it).
+      setImmediate(() => this.#reoffer(peer))
+    }, { once: true })
     const conns = this.#node.getConnections(peer).filter(c => c.status === 'open')
     if (conns.length < 2) return
     const close = new Set(surplus(this.#node.peerId.toString() < peer.toString(),
       conns.map(c => ({ id: c.id, direction: c.direction, opened: c.timeline.open }))))
     for (const c of conns) {
       if (!close.has(c.id)) continue
-      this.#log.debug({ peer: peer.toString(), direction: c.direction }, 'closing a second connection to a peer')
+      this.#log.info({ event: 'peer-duplicate', peer: peer.toString(), direction: c.direction }, 'closing a second connection to a peer')
       c.close().catch(() => c.abort(new Error('duplicate connection')))
     }
+  }
+
+  /**
+   * A connection closed while another to its peer stays: if gossipsub's stream to the peer ran on the
+   * closed one, gossipsub has none now and makes one only when told of a connection, which the
+   * registrar does after identify. So the connection left is identified again: gossipsub opens its
+   * stream there (if it has one still, nothing), and the peer stays in the ring's gossip instead of
+   * being hung up and redialled. The same for a peer gossipsub dropped while connected.
+   */
+  #reoffer (peer: PeerId): void {
+    const left = this.#node.getConnections(peer).find(c => c.status === 'open')
+    if (left === undefined) return
+    this.#log.debug({ peer: peer.toString() }, 'a connection closed and another stays; identifying the one left')
+    this.#node.services.identify.identify(left).catch((err: unknown) => this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'identify failed'))
   }
 
   /** One pass of the dial loop: connected peers gossipsub lost, or never had for RELINK_MS, are disconnected. */
@@ -79,7 +104,13 @@ export class Links {
         continue
       }
       const since = this.#missing.get(peer)
-      if (since === undefined) { this.#missing.set(peer, now); continue }
+      if (since === undefined) {
+        this.#missing.set(peer, now)
+        // Lost (gossipsub drops a peer whose inbound stream failed, as when a duplicate closed under
+        // it): told of the connection again, it may open its streams there before the next pass.
+        if (this.#seen.has(peer)) this.#reoffer(id)
+        continue
+      }
       if (!this.#seen.has(peer) && now - since < RELINK_MS) continue
       this.#missing.delete(peer)
       this.#seen.delete(peer)

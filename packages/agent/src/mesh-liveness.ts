@@ -1,46 +1,86 @@
 /**
  * Liveness of the mesh's connections: TCP alone notices a silent partition only after minutes, so
- * every connection is pinged. Not with libp2p's connection monitor, which opens a stream per ping
+ * every connection is watched. Not with libp2p's connection monitor, which opens a stream per ping
  * (a protocol negotiation, a 32-byte echo and a close, several encrypted frames each way on both
- * ends): that was half of an idle agent's CPU at 10 agents and grows with every connection. Yamux
- * has a ping of its own, one 12-byte frame each way on the open connection; its keep-alive sends
- * it but never drops a connection that stops answering, so this sends it and does: a silent
- * connection goes 10 s (PING_TIMEOUT_MS) to 10 s + WEFT_PING_MS after it fell silent (10 s more if
- * this agent was itself starved meanwhile).
+ * ends). Yamux has a ping of its own, one 12-byte frame each way on the open connection; its
+ * keep-alive sends it but never drops a connection that stops answering, so this sends it and does.
+ *
+ * One end pings: the dialler, every WEFT_PING_MS. Each end judges by what it hears, any frame at all
+ * (a ping, its answer, gossip): the dialler drops a connection silent for PING_TIMEOUT_MS, the other
+ * end one silent for PING_TIMEOUT_MS and two ping intervals (the pings it expects, late). Silence is
+ * counted in this process's own time: a round that runs late (the agent starved of CPU, a long GC)
+ * counts one interval, not the time it was kept from running, and only after the frames then
+ * waiting unread in its sockets are read. So a loaded machine does not cut healthy connections, and a peer
+ * that really went silent is still dropped within about PING_TIMEOUT_MS of the agent's running time.
  */
 import { yamux } from '@chainsafe/libp2p-yamux'
-import type { AbortOptions, Connection, MultiaddrConnection, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
+import type { Connection, MultiaddrConnection, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
 import type { Logger } from './log.ts'
 
-/** The least a ping may take before its connection is dropped: a busy machine answers late. */
+/** How long a connection may go unheard before it is dropped: a busy machine answers late. */
 export const PING_TIMEOUT_MS = 10_000
-/** A timer this late means the process itself was kept from running. */
-const STARVED_MS = 1_000
 
-/** What liveness needs of a muxer: yamux's ping, resolving with the round trip or rejecting on the signal. */
+/** What liveness needs of a muxer: yamux's ping, resolving with the round trip or rejecting. */
 interface Pingable {
-  readonly ping: (options?: AbortOptions) => Promise<number>
+  readonly ping: () => Promise<number>
 }
 
 const isPingable = (m: StreamMuxer): m is StreamMuxer & Pingable => typeof (m as Partial<Pingable>).ping === 'function'
 
-/** The yamux factory libp2p is configured with (`muxers`), and the loop that pings what it made. */
+/** What liveness knows of one connection between rounds. */
+export interface Watch {
+  /** A frame arrived since the last round. */
+  heard: boolean
+  /** Silence so far, in this process's own time (see the file's comment). */
+  quietMs: number
+  /** A ping is on its way and not answered yet: no second one. */
+  pinging: boolean
+}
+
+/**
+ * The silence, in this process's own time, after which a connection is dropped: the dialler pings,
+ * so it waits for an answer; the other end waits for pings, which come an interval apart.
+ */
+export function silenceLimit (dialler: boolean, intervalMs: number): number {
+  return dialler ? PING_TIMEOUT_MS : PING_TIMEOUT_MS + 2 * intervalMs
+}
+
+/**
+ * One round for one connection, `sinceMs` after the last round: `drop` when it has been silent too
+ * long, else `ping` when this end is the dialler with no ping on its way. A round later than the
+ * interval counts the interval only: the rest was this process kept from running. Updates `w`.
+ */
+export function step (w: Watch, dialler: boolean, sinceMs: number, intervalMs: number): 'drop' | 'ping' | 'wait' {
+  if (w.heard) {
+    w.heard = false
+    w.quietMs = 0
+  } else {
+    w.quietMs += Math.min(sinceMs, intervalMs)
+    if (w.quietMs >= silenceLimit(dialler, intervalMs)) return 'drop'
+  }
+  return dialler && !w.pinging ? 'ping' : 'wait'
+}
+
+/** A connection's muxer and its watch. */
+interface Watched extends Watch {
+  readonly muxer: Pingable
+}
+
+/** The yamux factory libp2p is configured with (`muxers`), and the loop that watches what it made. */
 export class Liveness {
   readonly #intervalMs: number
   readonly #log: Logger
   /** By stream list: a libp2p connection's `streams` is its muxer's own array (the one public field they share). */
-  readonly #muxers = new WeakMap<readonly unknown[], Pingable>()
-  /** When each muxer's unanswered ping was sent (weak: a dropped connection's muxer goes with it). */
-  readonly #unanswered = new WeakMap<Pingable, number>()
+  readonly #watched = new WeakMap<readonly unknown[], Watched>()
   #timer: NodeJS.Timeout | null = null
-  readonly #verdicts = new Set<NodeJS.Timeout>()
+  #last = 0
 
   constructor (intervalMs: number, log: Logger) {
     this.#intervalMs = intervalMs
     this.#log = log
   }
 
-  /** Yamux without its own keep-alive, remembering each muxer it makes for `start`'s loop. */
+  /** Yamux without its own keep-alive, watching each muxer it makes for `start`'s loop. */
   muxer (): () => StreamMuxerFactory {
     const inner = yamux({ enableKeepAlive: false })
     return () => {
@@ -48,66 +88,49 @@ export class Liveness {
       const create = factory.createStreamMuxer.bind(factory)
       factory.createStreamMuxer = (maConn: MultiaddrConnection) => {
         const muxer = create(maConn)
-        if (isPingable(muxer)) this.#muxers.set(muxer.streams, muxer)
+        if (isPingable(muxer)) {
+          const w: Watched = { muxer, heard: true, quietMs: 0, pinging: false }
+          // Every frame the peer sends arrives as one of these: it is alive, whatever the frame.
+          maConn.addEventListener('message', () => { w.heard = true })
+          this.#watched.set(muxer.streams, w)
+        }
         return muxer
       }
       return factory
     }
   }
 
-  /** Pings every open connection of `connections()` each interval; one that does not answer is aborted. */
+  /** Watches every open connection of `connections()` each interval: the dialler pings, a silent one is aborted. */
   start (connections: () => readonly Connection[]): void {
     if (this.#timer !== null) return
-    this.#timer = setInterval(() => this.#round(connections), this.#intervalMs)
+    this.#last = Date.now()
+    // The round waits one turn of the event loop: after a stall timers run before sockets are read,
+    // and a frame already waiting there must count.
+    this.#timer = setInterval(() => setImmediate(() => { if (this.#timer !== null) this.#round(connections()) }), this.#intervalMs)
   }
 
   stop (): void {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
-    for (const t of this.#verdicts) clearTimeout(t)
-    this.#verdicts.clear()
   }
 
-  /** Sends a ping on every open connection that has none unanswered; PING_TIMEOUT_MS later, the verdict. */
-  #round (connections: () => readonly Connection[]): void {
+  #round (connections: readonly Connection[]): void {
     const now = Date.now()
-    let sent = false
-    for (const conn of connections()) {
-      const muxer = this.#muxers.get(conn.streams)
-      if (muxer === undefined || conn.status !== 'open' || this.#unanswered.has(muxer)) continue
-      this.#unanswered.set(muxer, now)
-      sent = true
-      // Without a signal: it settles when the answer comes, or never on a dead connection, which goes.
-      muxer.ping().then(() => this.#unanswered.delete(muxer), () => this.#unanswered.delete(muxer))
-    }
-    // One timer per round, not per ping. The verdict waits one more turn of the event loop: after this
-    // process itself stalled (a loaded machine, a long GC) timers run before sockets are read, and an
-    // answer already waiting there must count.
-    if (sent) this.#verdict(connections, now, PING_TIMEOUT_MS, true)
-  }
-
-  /**
-   * The verdict on the pings sent at `since`, `ms` from now. A timer that fires a second or more late
-   * says this process was starved (a loaded machine): its peers likely too, so they get as long again, once.
-   */
-  #verdict (connections: () => readonly Connection[], since: number, ms: number, mayWait: boolean): void {
-    const due = Date.now() + ms
-    const timer = setTimeout(() => {
-      this.#verdicts.delete(timer)
-      if (mayWait && Date.now() - due >= STARVED_MS) { this.#verdict(connections, since, PING_TIMEOUT_MS, false); return }
-      setImmediate(() => { if (this.#timer !== null) this.#drop(connections(), since) })
-    }, ms)
-    this.#verdicts.add(timer)
-  }
-
-  /** Drops the connections whose ping, sent at `since` or before, is still unanswered. */
-  #drop (connections: readonly Connection[], since: number): void {
+    const since = now - this.#last
+    this.#last = now
     for (const conn of connections) {
-      const muxer = this.#muxers.get(conn.streams)
-      const sent = muxer === undefined ? undefined : this.#unanswered.get(muxer)
-      if (sent === undefined || sent > since || conn.status !== 'open') continue
-      this.#log.info({ event: 'peer-silent', peer: conn.remotePeer.toString(), waitedMs: Date.now() - sent }, 'connection does not answer pings; dropping it')
-      conn.abort(new Error('no answer to a ping'))
+      const w = this.#watched.get(conn.streams)
+      if (w === undefined || conn.status !== 'open') continue
+      const dialler = conn.direction === 'outbound'
+      const next = step(w, dialler, since, this.#intervalMs)
+      if (next === 'drop') {
+        this.#log.info({ event: 'peer-silent', peer: conn.remotePeer.toString(), quietMs: w.quietMs, dialler }, 'connection silent; dropping it')
+        conn.abort(new Error(`silent for ${w.quietMs} ms`))
+      } else if (next === 'ping') {
+        w.pinging = true
+        // The answer is a frame like any other (it sets `heard`); a dead connection's ping never settles, and it goes.
+        w.muxer.ping().then(() => { w.pinging = false }, () => { w.pinging = false })
+      }
     }
   }
 }

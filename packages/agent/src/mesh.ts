@@ -23,6 +23,7 @@ import { type DnsName, dnsName, exemptAddresses, listenError } from './mesh-addr
 import { type BookEntry, MAX_BOOK_BYTES, PEERS_PROTOCOL, decodeBook, dialAddress, encodeBook } from './mesh-book.ts'
 import { type DialTarget, DialSet, isSelfDial } from './mesh-dials.ts'
 import { Links } from './mesh-links.ts'
+import type { MeshNode } from './mesh-links.ts'
 import { Liveness } from './mesh-liveness.ts'
 import { readOne, writeOne } from './mesh-streams.ts'
 import type { Logger } from './log.ts'
@@ -31,8 +32,17 @@ export const TOPIC = '/weft/ring/1'
 export const PROTOCOL = '/weft/msg/1.0.0'
 /** Far above a whole ring of 5000 peers; gossipsub's sender cap is 4 MiB. */
 export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024
-/** A handshake on a loaded machine can take seconds; a dial into a partition is retransmitted by TCP meanwhile. */
+/** Opening a stream to a connected peer, or dialling it for one message. */
 const DIAL_TIMEOUT_MS = 10_000
+/**
+ * A whole handshake (TCP, pnet, noise, yamux), each way. Both ends starved on a loaded machine (50
+ * agents on 2 cores) take well over libp2p's 6 s per address and 10 s inbound: the handshakes were
+ * aborted and started again, each one's work wasted on both ends, and the mesh never whole again.
+ * A dial into a partition is retransmitted by TCP meanwhile, and a refused one fails at once.
+ */
+const HANDSHAKE_TIMEOUT_MS = 30_000
+/** The multiaddr code of /p2p/<peer id>. */
+const P2P_CODE = 421
 const READ_TIMEOUT_MS = 10_000
 /** Direct messages waiting per peer; the core retries on its own timeouts, so the oldest may go. */
 const MAX_QUEUED_PER_PEER = 1_000
@@ -71,7 +81,7 @@ export interface MeshHandlers {
 }
 
 export class Mesh {
-  readonly #node: Libp2p<{ pubsub: GossipSub }>
+  readonly #node: MeshNode
   readonly #listen: readonly string[]
   readonly #log: Logger
   readonly #reconnectMs: number
@@ -89,7 +99,7 @@ export class Mesh {
   #again = false
   #stopped = false
 
-  private constructor (node: Libp2p<{ pubsub: GossipSub }>, options: MeshOptions, liveness: Liveness) {
+  private constructor (node: MeshNode, options: MeshOptions, liveness: Liveness) {
     this.#node = node
     this.#listen = options.listen
     this.#log = options.log
@@ -127,6 +137,7 @@ export class Mesh {
       connectionManager: {
         // A cluster starting at once: every agent's handshakes arrive together (libp2p refuses past 10 pending).
         maxConnections: 1200, maxIncomingPendingConnections: 128,
+        dialTimeout: HANDSHAKE_TIMEOUT_MS, addressDialTimeout: HANDSHAKE_TIMEOUT_MS, inboundUpgradeTimeout: HANDSHAKE_TIMEOUT_MS,
         // Exempt from the per-IP inbound rate limit: many agents share one IP in tests and behind SNAT.
         allow: exemptAddresses(options.peers)
       },
@@ -155,6 +166,8 @@ export class Mesh {
     } catch (err) {
       throw listenError(err as Error, this.#listen)
     }
+    // Where it listens now (0.0.0.0 expanded to each interface), as WEFT_PEERS would list it.
+    this.#dials.placeSelf(this.#node.getMultiaddrs().map(m => m.decapsulateCode(P2P_CODE)))
     await this.#wire(handlers)
   }
 
@@ -364,7 +377,7 @@ export class Mesh {
 
   async #dial (t: DialTarget): Promise<void> {
     try {
-      const conn = await this.#node.dial(t.addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      const conn = await this.#node.dial(t.addr, { signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })
       if (conn.remotePeer.equals(this.#node.peerId)) {
         t.self = true
         await conn.close()

@@ -26,7 +26,8 @@ describe('hostile peers', () => {
       name: 'intruder',
       env: { IPALLOC_INIT: 'consensus=2', WEFT_PEERS: target.addr, WEFT_SWARM_KEY_FILE: otherKey, WEFT_LOG_LEVEL: 'debug' }
     })
-    await waitFor('two failed dials by the intruder', () => logEvents(intruder, 'peer-unreachable').length >= 2)
+    // Each fails at the mesh's 30 s handshake bound: bytes under another key are never answered.
+    await waitFor('two failed dials by the intruder', () => logEvents(intruder, 'peer-unreachable').length >= 2, 160, 500)
     const [t, i] = await Promise.all([target.client.status(), intruder.client.status()])
     expect(t.connections).toBe(0)
     expect(t.peers.map(p => p.id)).toEqual([t.peer.id])

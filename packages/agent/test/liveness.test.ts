@@ -1,7 +1,8 @@
 /**
  * Liveness with real agent processes: a peer that stops answering while its TCP connection stays
  * open (SIGSTOP: the kernel still acknowledges, nothing above it answers, as in a silent partition)
- * is dropped by the pings and shown unreachable, and it is reachable again once it answers.
+ * is dropped by the pings and shown unreachable, and it is reachable again once it answers; the
+ * stopped agent, once running again, does not take its own stall for its peer's silence.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { Cluster, freePort, logEvents, waitFor, waitForSocket } from '@weft/testkit'
@@ -42,4 +43,6 @@ it('drops a connection whose peer stops answering, and is reachable again once i
 
   b.child.kill('SIGCONT')
   await waitFor('each to reach the other again', async () => await sees(a, bId) && await sees(b, aId), 120, 500)
+  // b itself was kept from running, not left unheard: on waking it counts that as its own stall.
+  expect(logEvents(b, 'peer-silent')).toEqual([])
 }, 180_000)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import { type Cidr, type Member, type PeerId, type RingState, asPeerId } from '@weft/ring'
-import { DialSet, MAX_PARALLEL_DIALS, MAX_RETRY_MS, removedEverywhere } from '../src/mesh-dials.ts'
+import { DialSet, LOWER_FIRST_MS, MAX_PARALLEL_DIALS, removedEverywhere } from '../src/mesh-dials.ts'
 
 const addr = (port: number): ReturnType<typeof multiaddr> => multiaddr(`/ip4/127.0.0.1/tcp/${port}`)
 const nobody = (): boolean => false
@@ -28,7 +28,55 @@ describe('DialSet', () => {
     set.learn('a', addr(4001), 0)
     const due = set.due(0, nobody).start.map(t => t.peer)
     expect(due).toEqual(['z'])
-    expect(set.due(Math.max(2_000, MAX_RETRY_MS), nobody).start.map(t => t.peer)).toEqual(['z', 'a'])
+    expect(set.due(LOWER_FIRST_MS - 1, nobody).start.map(t => t.peer)).toEqual(['z'])
+    expect(set.due(LOWER_FIRST_MS, nobody).start.map(t => t.peer)).toEqual(['z', 'a'])
+  })
+})
+
+describe('a lost connection', () => {
+  it('is dialled again at once by the lower peer id, by the higher only if the lower has not within LOWER_FIRST_MS', () => {
+    const lower = new DialSet('a', [addr(4001)], 2_000)
+    const higher = new DialSet('b', [addr(4000)], 2_000)
+    lower.learn('b', addr(4001), 0)
+    higher.learn('a', addr(4000), 0)
+    const up = (): boolean => true
+    expect(lower.due(1_000, up).start).toEqual([])
+    expect(higher.due(1_000, up).start).toEqual([])
+    // The connection is lost at 1 s (each saw it last then).
+    expect(lower.due(1_100, nobody).start.map(t => t.peer)).toEqual(['b'])
+    expect(higher.due(1_100, nobody).start).toEqual([])
+    expect(higher.due(1_000 + LOWER_FIRST_MS - 1, nobody).start).toEqual([])
+    expect(higher.due(1_000 + LOWER_FIRST_MS, nobody).start.map(t => t.peer)).toEqual(['a'])
+  })
+})
+
+describe('one list shared by every agent', () => {
+  it('is dialled starting after this agent\'s own entry, which is never dialled', () => {
+    const list = [4000, 4001, 4002, 4003].map(addr)
+    const order = (own: number): Array<string | undefined> => {
+      const set = new DialSet('self', list, 2_000)
+      set.placeSelf([addr(own)])
+      return set.due(0, nobody).start.map(t => t.addr.toString().split('/').at(-1))
+    }
+    expect(order(4001)).toEqual(['4002', '4003', '4000'])
+    expect(order(4003)).toEqual(['4000', '4001', '4002'])
+    // Not listed (it listens elsewhere): the list's own order.
+    expect(order(5000)).toEqual(['4000', '4001', '4002', '4003'])
+  })
+
+  it('has no pair of agents dial each other in their first dials', () => {
+    const list = Array.from({ length: 50 }, (_, i) => addr(4000 + i))
+    const first = list.map(own => {
+      const set = new DialSet('self', list, 2_000)
+      set.placeSelf([own])
+      return new Set(set.due(0, nobody).start.map(t => t.addr.toString()))
+    })
+    let both = 0
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) if (first[i]!.has(list[j]!.toString()) && first[j]!.has(list[i]!.toString())) both++
+    }
+    // In the list's own order, the first MAX_PARALLEL_DIALS + 1 agents would all dial each other at once.
+    expect(both).toBe(0)
   })
 })
 
