@@ -334,8 +334,11 @@ export function ringChanged (s: Core, local = true): void {
   for (const p of s.hints.keys()) if (s.ring.isRemoved(p)) s.hints.delete(p)
   const lost = s.space.setOwned(usableRanges(s.ring, s.id, s.faults.heirSkipsSettle === true))
   if (lost.length > 0) throw new InvariantError(`${s.id}: ring change took ${lost.length} allocated addresses, e.g. offset ${lost[0]}`)
-  s.held = s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
+  s.held = holds(s)
 }
+
+/** This peer owns space in its ring or holds allocations: what a removed peer must not go on serving. */
+const holds = (s: Core): boolean => s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
 
 /**
  * A whole ring raised our floor without naming us while this peer owned space or held allocations
@@ -351,7 +354,7 @@ function belowFloor (s: Core): boolean {
   if (s.unnamed && me.born < s.ring.floor()) return true
   s.unnamed = false
   if (me.since >= s.ring.floor()) return false
-  return s.space.allocatedCount() > 0 || s.ring.entries().some(e => e.owner === s.id)
+  return holds(s)
 }
 
 /**
