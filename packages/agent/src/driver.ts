@@ -26,7 +26,11 @@ export interface DriverIo<P> {
 interface Waiter {
   readonly kind: RequestKind
   readonly resolve: (c: Completion) => void
-  readonly timer: NodeJS.Timeout
+  /** performance.now() past which it completes as a timeout. */
+  readonly deadline: number
+  readonly timeoutMs: number
+  readonly what: string
+  readonly stalled: () => CoreError | null
 }
 
 export class Driver<P> {
@@ -39,6 +43,13 @@ export class Driver<P> {
   #scheduled = false
   #failed: Error | null = null
   #idle: Array<() => void> = []
+  /**
+   * One timer for every waiting request, set for the earliest deadline (a timer per request was a
+   * Timeout object and a closure of garbage on every allocation's path). Kept, unreferenced, while
+   * nothing waits: requests mostly share one timeout, so a new deadline is rarely the earliest.
+   */
+  #timer: NodeJS.Timeout | null = null
+  #timerAt = Infinity
 
   constructor (core: ReadySource<P>, io: DriverIo<P>, log: Logger) {
     this.#core = core
@@ -62,13 +73,11 @@ export class Driver<P> {
     if (this.#failed !== null) return Promise.resolve(failure(0, `the agent stopped: ${this.#failed.message}`))
     const id = this.#nextId++
     const { promise, resolve } = Promise.withResolvers<CompletionOf<K>>()
-    const timer = setTimeout(() => {
-      this.#waiting.delete(id)
-      const reason = stalled()
-      resolve(reason === null ? failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
-    }, timeoutMs)
+    const deadline = performance.now() + timeoutMs
     // #complete resolves only with a failure or a success of this kind.
-    this.#waiting.set(id, { kind, resolve: resolve as (c: Completion) => void, timer })
+    this.#waiting.set(id, { kind, resolve: resolve as (c: Completion) => void, deadline, timeoutMs, what, stalled })
+    if (this.#waiting.size === 1) this.#timer?.ref()
+    if (deadline < this.#timerAt) this.#arm(deadline)
     // What input() does, without a closure per request.
     try {
       start(id)
@@ -96,6 +105,32 @@ export class Driver<P> {
   async idle (): Promise<void> {
     if (!this.#running && !this.#scheduled) return
     await new Promise<void>(resolve => this.#idle.push(resolve))
+  }
+
+  /** Sets the one timer for `deadline`. */
+  #arm (deadline: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timerAt = deadline
+    this.#timer = setTimeout(() => { this.#expire() }, Math.max(0, deadline - performance.now()))
+    if (this.#waiting.size === 0) this.#timer.unref()
+  }
+
+  /** Completes the requests past their deadline as retryable timeouts, and sets the timer for the next. */
+  #expire (): void {
+    this.#timer = null
+    this.#timerAt = Infinity
+    const now = performance.now()
+    let next = Infinity
+    for (const [id, w] of this.#waiting) {
+      if (w.deadline > now) {
+        next = Math.min(next, w.deadline)
+        continue
+      }
+      this.#waiting.delete(id)
+      const reason = w.stalled()
+      w.resolve(reason === null ? failure(id, `${w.what}: no answer within ${w.timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
+    }
+    if (next < Infinity) this.#arm(next)
   }
 
   #schedule (): void {
@@ -137,8 +172,8 @@ export class Driver<P> {
       this.#fail(new Error(`the core completed ${w.kind} request ${c.id} as a ${c.kind}`))
       return
     }
-    clearTimeout(w.timer)
     this.#waiting.delete(c.id)
+    if (this.#waiting.size === 0) this.#timer?.unref()
     w.resolve(c)
   }
 
@@ -146,10 +181,9 @@ export class Driver<P> {
     if (this.#failed !== null) return
     this.#failed = err
     this.#log.fatal({ err }, 'the ready loop failed; stopping')
-    for (const [id, w] of this.#waiting) {
-      clearTimeout(w.timer)
-      w.resolve(failure(id, `the agent stopped: ${err.message}`))
-    }
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    for (const [id, w] of this.#waiting) w.resolve(failure(id, `the agent stopped: ${err.message}`))
     this.#waiting.clear()
     this.#io.fatal(err)
   }

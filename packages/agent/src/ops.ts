@@ -44,8 +44,13 @@ export class Ops implements AgentOps {
     // spread copies are made on the way.
     const meta: AttachmentMeta = { network, containerId, ifname, podNamespace, podName, allocatedAt: this.#d.clock() }
     const gatewayOf = withGateway ? network : null
-    // One pool (the usual case) has nothing to roll back: no settling of a list of promises.
+    // One pool (the usual case) has nothing to roll back: no settling of a list of promises; without
+    // a gateway it awaits the driver's promise here, with no async function of its own around it.
     const only = pools.length === 1 ? pools[0]! : null
+    if (only !== null && gatewayOf === null) {
+      const pool = this.pools.get(only.pool)
+      return { addresses: [answer(pool, ok(await this.#allocation(pool, key, meta, only.offset, withinMs)).offset)] }
+    }
     if (only !== null) return { addresses: [await this.#allocateIn(this.pools.get(only.pool), key, meta, only.offset, gatewayOf, withinMs)] }
     const results = await Promise.allSettled(pools.map(async ({ pool, offset }) =>
       await this.#allocateIn(this.pools.get(pool), key, meta, offset, gatewayOf, withinMs)))
@@ -59,14 +64,18 @@ export class Ops implements AgentOps {
   }
 
   async #allocateIn (pool: Pool, key: string, meta: AttachmentMeta, offset: Offset | undefined, gatewayOf: string | null, withinMs?: number): Promise<PoolAddress> {
-    const held = pool.allocations.get(key)
-    // A draining pool still answers what an attachment holds (a repeated ADD), nothing new.
-    if (pool.draining && held === undefined) throw new ApiError(409, 'pool-draining', `pool ${pool.name} is draining: it takes no new allocations`)
-    const allocated = this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => stalled(pool, offset))
+    const allocated = this.#allocation(pool, key, meta, offset, withinMs)
     if (gatewayOf === null) return answer(pool, ok(await allocated).offset)
     // The gateway's first reservation shares the pod's batch; after that it is read from the store.
     const [c, gateway] = await Promise.all([allocated.then(ok), this.#gateway(pool, gatewayOf, withinMs)])
     return { ...answer(pool, c.offset), gateway }
+  }
+
+  /** The core's allocation in `pool`, through its Ready loop; refused at once by a draining pool. */
+  #allocation (pool: Pool, key: string, meta: AttachmentMeta, offset: Offset | undefined, withinMs?: number): Promise<CompletionOf<'allocate'>> {
+    // A draining pool still answers what an attachment holds (a repeated ADD), nothing new.
+    if (pool.draining && !pool.allocations.has(key)) throw new ApiError(409, 'pool-draining', `pool ${pool.name} is draining: it takes no new allocations`)
+    return this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => stalled(pool, offset))
   }
 
   /** This node's gateway of `network` in `pool`, reserved from the agent's own space the first time. */

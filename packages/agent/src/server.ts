@@ -42,7 +42,8 @@ const REQUEST_TIMEOUT_MS = 60_000
 const SWEEP_MS = 2_000
 
 interface Shared {
-  readonly table: ReadonlyMap<string, Route>
+  /** Routes by method, then path. */
+  readonly table: ReadonlyMap<string, ReadonlyMap<string, Route>>
   readonly log: Logger
   /** Connections whose request has not fully arrived. */
   readonly arriving: Set<Exchange>
@@ -53,7 +54,9 @@ export async function startSocketServer (path: string, routes: readonly Route[],
   // Created root-only; an existing directory (which may be shared) is left as it is.
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   await removeStaleSocket(path)
-  const shared: Shared = { table: new Map(routes.map(r => [`${r.method} ${r.path}`, r])), log, arriving: new Set(), closing: false }
+  const table = new Map<string, Map<string, Route>>()
+  for (const r of routes) table.set(r.method, (table.get(r.method) ?? new Map<string, Route>()).set(r.path, r))
+  const shared: Shared = { table, log, arriving: new Set(), closing: false }
   // Half-open allowed: a client that shuts down its sending side after the request still gets the answer.
   const server = createServer({ allowHalfOpen: true }, socket => { shared.arriving.add(new Exchange(socket, shared)) })
   const sweep = setInterval(() => {
@@ -93,15 +96,23 @@ export async function startSocketServer (path: string, routes: readonly Route[],
   }
 }
 
-/** One connection: its request read as it arrives, then answered once. */
+/**
+ * One connection: its request read as it arrives, then answered once.
+ *
+ * What it costs is the tail of allocate's latency at one request at a time: every young collection
+ * of the agent's heap lands in whichever request is running, and they come once per so many bytes
+ * made. So the whole request is read straight from the chunk that holds it (the usual case), and the
+ * answer is one write() and a close, without a shutdown: a socket's end() made a shutdown request,
+ * its callbacks and a finish on the next ticks, about 1.5 KB of garbage per request.
+ */
 class Exchange {
   readonly #socket: Socket
   readonly #s: Shared
   readonly #since = performance.now()
   #head: RequestHead | null = null
   #route: Route | undefined = undefined
-  #maxBytes = MAX_REQUEST_BYTES
-  #parts: Buffer[] = []
+  /** A head or body that arrived in more than one chunk, so far; null while nothing is pending. */
+  #parts: Buffer[] | null = null
   #size = 0
   #chunked: ChunkedBody | null = null
   #answered = false
@@ -112,35 +123,20 @@ class Exchange {
     socket.on('data', this.#onData)
     socket.on('end', this.#onEnd)
     socket.on('error', this.#onError)
-    socket.on('close', this.#onClose)
   }
 
   // The socket's listeners are bound methods, not arrow-function fields: the bundle (esbuild's
   // keepNames) names a field's function each time one is made, about 1.4 KB of garbage per connection.
+  // They stay on the socket once it is closed (taking each off made garbage of its own): a closed
+  // socket outlives young collections (Node keeps it until a full one), so the exchange lets go of
+  // what its request made when it is done (#done), and what they keep is this small object.
   readonly #onData = this.#data.bind(this)
   readonly #onEnd = this.#end.bind(this)
   readonly #onError = this.#drop.bind(this)
-  readonly #onClose = this.#closed.bind(this)
 
   // The request ended before it was whole: nothing to answer.
   #end (): void {
     if (this.#s.arriving.has(this)) this.#drop()
-  }
-
-  /**
-   * A closed connection's socket outlives young collections (Node keeps it until a full one): without
-   * this exchange's listeners it no longer holds the exchange, so what the request made is not copied
-   * and promoted with it (measured: 50 to 30 KB per young collection at one allocation per request).
-   * Each listener is taken off by itself: removeAllListeners would make the socket a new, empty
-   * listener table, which is promoted with it (about 0.2 KB per request).
-   */
-  #closed (): void {
-    this.#s.arriving.delete(this)
-    const socket = this.#socket
-    socket.off('data', this.#onData)
-    socket.off('end', this.#onEnd)
-    socket.off('error', this.#onError)
-    socket.off('close', this.#onClose)
   }
 
   /** Drops the connection if its head or body is past its bound. */
@@ -168,25 +164,25 @@ class Exchange {
   /** Buffers until the blank line, then takes the head and starts on the body; the body once whole. */
   #readHead (chunk: Buffer): Buffer | null {
     const from = Math.max(0, this.#size - 3)
-    this.#parts.push(chunk)
-    this.#size += chunk.length
-    const buf = this.#parts.length === 1 ? chunk : Buffer.concat(this.#parts, this.#size)
+    const buf = this.#parts === null ? chunk : Buffer.concat([...this.#parts, chunk], this.#size + chunk.length)
     const end = buf.indexOf('\r\n\r\n', from)
     if (end < 0) {
-      if (this.#size > MAX_HEAD_BYTES) throw new ApiError(400, 'bad-request', `request head: larger than ${MAX_HEAD_BYTES} bytes`)
+      if (buf.length > MAX_HEAD_BYTES) throw new ApiError(400, 'bad-request', `request head: larger than ${MAX_HEAD_BYTES} bytes`)
       this.#parts = [buf]
+      this.#size = buf.length
       return null
     }
     if (end > MAX_HEAD_BYTES) throw new ApiError(400, 'bad-request', `request head: larger than ${MAX_HEAD_BYTES} bytes`)
     const head = parseHead(buf.toString('latin1', 0, end))
     this.#head = head
-    this.#parts = []
+    this.#parts = null
     this.#size = 0
     if (this.#s.closing) throw new ApiError(503, 'shutting-down', 'the agent is shutting down', true)
-    this.#route = this.#s.table.get(`${head.method} ${head.path}`)
-    this.#maxBytes = this.#route?.maxBytes ?? MAX_REQUEST_BYTES
-    if (head.contentLength !== null && head.contentLength > this.#maxBytes) throw tooLarge(this.#maxBytes)
-    if (head.chunked) this.#chunked = new ChunkedBody(this.#maxBytes)
+    const route = this.#s.table.get(head.method)?.get(head.path)
+    this.#route = route
+    const maxBytes = route?.maxBytes ?? MAX_REQUEST_BYTES
+    if (head.contentLength !== null && head.contentLength > maxBytes) throw tooLarge(maxBytes)
+    if (head.chunked) this.#chunked = new ChunkedBody(maxBytes)
     if (head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0)) this.#socket.write('HTTP/1.1 100 Continue\r\n\r\n')
     return this.#readBody(buf.subarray(end + 4))
   }
@@ -194,18 +190,21 @@ class Exchange {
   #readBody (chunk: Buffer): Buffer | null {
     if (this.#chunked !== null) return this.#chunked.push(chunk)
     const length = this.#head?.contentLength ?? 0
+    // The usual case: the whole body in this chunk. Bytes past it would be a second request: the
+    // connection closes after this one.
+    if (this.#parts === null && chunk.length >= length) return chunk.length === length ? chunk : chunk.subarray(0, length)
     if (chunk.length > 0) {
+      this.#parts ??= []
       this.#parts.push(chunk)
       this.#size += chunk.length
     }
     if (this.#size < length) return null
-    // Bytes past the body would be a second request: the connection closes after this one.
-    return this.#parts.length === 1 && this.#size === length ? this.#parts[0]! : Buffer.concat(this.#parts, this.#size).subarray(0, length)
+    return Buffer.concat(this.#parts!, this.#size).subarray(0, length)
   }
 
   #dispatch (bytes: Buffer): void {
     this.#s.arriving.delete(this)
-    this.#parts = []
+    this.#parts = null
     const route = this.#route
     if (route === undefined) {
       const { method, path } = this.#head!
@@ -221,11 +220,20 @@ class Exchange {
         return
       }
     }
-    route.handle(body).then(value => this.#answer(200, value), (err: unknown) => {
+    route.handle(body).then(value => { this.#answerValue(value) }, (err: unknown) => {
       if (err instanceof RequestError) this.#fail(new ApiError(400, 'bad-request', err.message))
       else if (err instanceof ApiError) this.#fail(err)
       else this.#internal(err, 'request handler failed')
-    }).catch((err: unknown) => this.#internal(err, 'socket request failed'))
+    })
+  }
+
+  /** The handler's value, answered 200; one that cannot be answered (not JSON) is a bug, answered 500. */
+  #answerValue (value: unknown): void {
+    try {
+      this.#answer(200, value)
+    } catch (err) {
+      this.#internal(err, 'socket request failed')
+    }
   }
 
   /** A bug, not the client's fault: logged, and answered 500 if nothing was answered yet. */
@@ -239,19 +247,35 @@ class Exchange {
     this.#answer(err.status, body)
   }
 
-  /** Writes the whole answer at once, then closes once it is flushed. */
+  /**
+   * Writes the whole answer at once, then closes. An answer the kernel took whole (one write() of a
+   * few hundred bytes on a unix socket) is the peer's even once this end is closed; one it took in
+   * part (a large report) is ended, and closed once flushed.
+   */
   #answer (status: number, value: unknown): void {
     this.#s.arriving.delete(this)
-    if (this.#answered || this.#socket.destroyed) return
-    this.#answered = true
-    const text = JSON.stringify(value)
     const socket = this.#socket
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`, () => socket.destroy())
+    if (this.#answered || socket.destroyed) return
+    const text = JSON.stringify(value)
+    this.#answered = true
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
+    if (socket.writableLength === 0) socket.destroy()
+    else socket.end(() => socket.destroy())
+    this.#done()
   }
 
   #drop (): void {
     this.#s.arriving.delete(this)
     this.#socket.destroy()
+    this.#done()
+  }
+
+  /** Lets go of what the request made (the closed socket keeps this exchange until a full collection). */
+  #done (): void {
+    this.#head = null
+    this.#route = undefined
+    this.#parts = null
+    this.#chunked = null
   }
 }
 
