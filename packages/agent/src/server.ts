@@ -3,23 +3,27 @@
  * stale socket file is removed only when nothing answers on it. Bodies are bounded, errors are
  * always an ErrorBody.
  *
- * Written over node:net rather than node:http: at one allocation per request, node:http's request,
- * response and header objects were a third of the garbage the agent made per request (about 15 of
- * 42 KiB), and the young-generation collections that garbage costs were the tail of allocate's
- * latency. Every answer says `Connection: close` (the plugin, the CLI and the client all send one
- * request per connection), so there is no keep-alive or pipelining to track.
+ * Written over Node's pipe handle (pipe-handle.ts) rather than node:http or node:net: at one
+ * allocation per request, the young-generation collections of the agent's heap are the tail of
+ * allocate's latency, and they come once per so many bytes made and take as long as what they copy.
+ * node:http's request, response and header objects were about 15 of 42 KiB of garbage per request;
+ * a net.Socket then was about 4 KB more, and, outliving young collections once closed, most of what
+ * each one copied. Every answer says `Connection: close` (the plugin, the CLI and the client all send
+ * one request per connection), so there is no keep-alive or pipelining to track.
  */
 import { STATUS_CODES } from 'node:http'
-import { connect, createServer } from 'node:net'
-import type { Socket } from 'node:net'
+import { connect } from 'node:net'
 import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { getSystemErrorName } from 'node:util'
 import { ApiError, MAX_REQUEST_BYTES } from '@weft/protocol'
 import type { ErrorBody } from '@weft/protocol'
 import { RequestError, SocketError } from './errors.ts'
 import { ChunkedBody, MAX_HEAD_BYTES, parseHead, tooLarge } from './http-request.ts'
 import type { RequestHead } from './http-request.ts'
 import type { Logger } from './log.ts'
+import { listenPipe, readPipe, readResult, writePipe } from './pipe-handle.ts'
+import type { PipeHandle } from './pipe-handle.ts'
 
 export interface Route {
   readonly method: 'GET' | 'POST'
@@ -47,7 +51,11 @@ interface Shared {
   readonly log: Logger
   /** Connections whose request has not fully arrived. */
   readonly arriving: Set<Exchange>
+  /** Connections not yet closed. */
+  open: number
   closing: boolean
+  /** Called when the last connection closes once closing. */
+  drained: (() => void) | null
 }
 
 export async function startSocketServer (path: string, routes: readonly Route[], log: Logger): Promise<SocketServer> {
@@ -56,57 +64,69 @@ export async function startSocketServer (path: string, routes: readonly Route[],
   await removeStaleSocket(path)
   const table = new Map<string, Map<string, Route>>()
   for (const r of routes) table.set(r.method, (table.get(r.method) ?? new Map<string, Route>()).set(r.path, r))
-  const shared: Shared = { table, log, arriving: new Set(), closing: false }
-  // Half-open allowed: a client that shuts down its sending side after the request still gets the answer.
-  const server = createServer({ allowHalfOpen: true }, socket => { shared.arriving.add(new Exchange(socket, shared)) })
+  const shared: Shared = { table, log, arriving: new Set(), open: 0, closing: false, drained: null }
+  // Bound under a temporary name, made root-only, then moved into place: the socket is never
+  // reachable at `path` with looser permissions, even in a directory that already existed.
+  const staging = `${path}.${process.pid}.tmp`
+  await unlink(staging).catch(() => undefined)
+  const server = listenPipe(staging, (err, client) => {
+    // A failed accept (out of descriptors, say) costs that connection only.
+    if (err !== 0 || client === undefined) log.warn({ err: getSystemErrorName(err) }, 'socket server: accept failed')
+    else new Exchange(client, shared).start()
+  })
+  try {
+    await chmod(staging, 0o600)
+    await rename(staging, path)
+  } catch (err) {
+    server.close()
+    throw err
+  }
   const sweep = setInterval(() => {
     const now = performance.now()
     for (const x of shared.arriving) x.expire(now)
   }, SWEEP_MS)
   sweep.unref()
-  // Bound under a temporary name, made root-only, then moved into place: the socket is never
-  // reachable at `path` with looser permissions, even in a directory that already existed.
-  const staging = `${path}.${process.pid}.tmp`
-  await unlink(staging).catch(() => undefined)
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(staging, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    await chmod(staging, 0o600)
-    await rename(staging, path)
-  } catch (err) {
-    clearInterval(sweep)
-    server.close()
-    throw err
-  }
   return {
     close: async () => {
       shared.closing = true
-      const closed = new Promise<void>(resolve => server.close(() => resolve()))
+      await new Promise<void>(resolve => server.close(resolve))
       // Connected but silent: nothing to answer; the rest finish (or are answered shutting-down).
       for (const x of shared.arriving) x.dropIfSilent()
-      await closed
+      if (shared.open > 0) await new Promise<void>(resolve => { shared.drained = resolve })
       clearInterval(sweep)
       await unlink(path).catch(() => undefined)
     }
   }
 }
 
+/** Every connection's reads, one function: the handle's `owner` is its exchange. */
+function onPipeRead (this: PipeHandle, buf: ArrayBuffer | undefined): void {
+  const x = this.owner as Exchange | undefined
+  const r = readResult(buf)
+  if (x === undefined || r === null) return
+  if (r === 'end') x.ended()
+  else if (typeof r === 'number') x.drop()
+  else x.data(r)
+}
+
+/** An answer the kernel took only in part (a large report) is closed once the rest is written. */
+function onAnswerWritten (this: { handle: PipeHandle | null }): void {
+  (this.handle?.owner as Exchange | undefined)?.close()
+}
+
+function ignoreWrite (): void {}
+
+function ignoreRead (): void {}
+
 /**
- * One connection: its request read as it arrives, then answered once.
+ * One connection: its request read as it arrives, then answered once, then closed.
  *
- * What it costs is the tail of allocate's latency at one request at a time: every young collection
- * of the agent's heap lands in whichever request is running, and they come once per so many bytes
- * made. So the whole request is read straight from the chunk that holds it (the usual case), and the
- * answer is one write() and a close, without a shutdown: a socket's end() made a shutdown request,
- * its callbacks and a finish on the next ticks, about 1.5 KB of garbage per request.
+ * The whole request is read straight from the chunk that holds it (the usual case), and the answer
+ * is one write() and a close: what a request leaves behind is this object and the handle, and once
+ * closed the handle no longer holds this (`owner` cleared).
  */
 class Exchange {
-  readonly #socket: Socket
+  readonly #handle: PipeHandle
   readonly #s: Shared
   readonly #since = performance.now()
   #head: RequestHead | null = null
@@ -116,38 +136,37 @@ class Exchange {
   #size = 0
   #chunked: ChunkedBody | null = null
   #answered = false
+  #closed = false
 
-  constructor (socket: Socket, shared: Shared) {
-    this.#socket = socket
+  constructor (handle: PipeHandle, shared: Shared) {
+    this.#handle = handle
     this.#s = shared
-    socket.on('data', this.#onData)
-    socket.on('end', this.#onEnd)
-    socket.on('error', this.#onError)
   }
 
-  // The socket's listeners are bound methods, not arrow-function fields: the bundle (esbuild's
-  // keepNames) names a field's function each time one is made, about 1.4 KB of garbage per connection.
-  // Taken off once the exchange is done (#done), not at the socket's close: no listener for that.
-  readonly #onData = this.#data.bind(this)
-  readonly #onEnd = this.#end.bind(this)
-  readonly #onError = this.#drop.bind(this)
+  start (): void {
+    this.#s.open++
+    this.#s.arriving.add(this)
+    this.#handle.owner = this
+    const err = readPipe(this.#handle, onPipeRead)
+    if (err !== 0) this.drop()
+  }
 
-  // The request ended before it was whole: nothing to answer.
-  #end (): void {
-    if (this.#s.arriving.has(this)) this.#drop()
+  /** The peer shut down its sending side: before the request was whole, there is nothing to answer. */
+  ended (): void {
+    if (this.#s.arriving.has(this)) this.drop()
   }
 
   /** Drops the connection if its head or body is past its bound. */
   expire (now: number): void {
     const bound = this.#head === null ? HEADERS_TIMEOUT_MS : REQUEST_TIMEOUT_MS
-    if (now - this.#since > bound) this.#drop()
+    if (now - this.#since > bound) this.drop()
   }
 
   dropIfSilent (): void {
-    if (this.#head === null && this.#size === 0) this.#drop()
+    if (this.#head === null && this.#size === 0) this.drop()
   }
 
-  #data (chunk: Buffer): void {
+  data (chunk: Buffer): void {
     if (!this.#s.arriving.has(this)) return
     try {
       const body = this.#head === null ? this.#readHead(chunk) : this.#readBody(chunk)
@@ -181,7 +200,7 @@ class Exchange {
     const maxBytes = route?.maxBytes ?? MAX_REQUEST_BYTES
     if (head.contentLength !== null && head.contentLength > maxBytes) throw tooLarge(maxBytes)
     if (head.chunked) this.#chunked = new ChunkedBody(maxBytes)
-    if (head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0)) this.#socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+    if (head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0)) writePipe(this.#handle, 'HTTP/1.1 100 Continue\r\n\r\n', ignoreWrite)
     return this.#readBody(buf.subarray(end + 4))
   }
 
@@ -248,46 +267,38 @@ class Exchange {
   /**
    * Writes the whole answer at once, then closes. An answer the kernel took whole (one write() of a
    * few hundred bytes on a unix socket) is the peer's even once this end is closed; one it took in
-   * part (a large report) is ended, and closed once flushed.
+   * part is closed once the rest is written.
    */
   #answer (status: number, value: unknown): void {
     this.#s.arriving.delete(this)
-    const socket = this.#socket
-    if (this.#answered || socket.destroyed) return
+    if (this.#answered || this.#closed) return
     const text = JSON.stringify(value)
     this.#answered = true
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
-    if (socket.writableLength === 0) socket.destroy()
-    else socket.end(() => socket.destroy())
-    this.#done()
+    const written = writePipe(this.#handle, `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`, onAnswerWritten)
+    if (written !== 'pending') this.close()
   }
 
-  #drop (): void {
+  drop (): void {
     this.#s.arriving.delete(this)
-    this.#socket.destroy()
-    this.#done()
+    this.close()
   }
 
-  /**
-   * Lets go of the socket's listeners and of what the request made: a closed socket stays until a
-   * full collection, and without them it no longer holds this exchange (measured: 1,060 instead of
-   * 1,390 bytes promoted per request, 46 instead of 59 KB copied per young collection).
-   */
-  #done (): void {
-    const socket = this.#socket
-    socket.off('data', this.#onData)
-    socket.off('end', this.#onEnd)
-    socket.off('error', this.#onError)
-    // A closing socket can still fail (a large answer's flush to a peer gone): nothing to do then.
-    socket.on('error', ignore)
+  /** Closes the handle once, and lets go of what the request made (the handle no longer holds this). */
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#s.arriving.delete(this)
+    this.#handle.owner = undefined
+    // A function, never null: the binding aborts the process on anything else.
+    this.#handle.onread = ignoreRead
+    this.#handle.close()
     this.#head = null
     this.#route = undefined
     this.#parts = null
     this.#chunked = null
+    if (--this.#s.open === 0 && this.#s.closing) this.#s.drained?.()
   }
 }
-
-function ignore (): void {}
 
 /** Removes `path` if it is a socket nobody answers on; refuses if an agent is live there or it is not a socket. */
 async function removeStaleSocket (path: string): Promise<void> {
