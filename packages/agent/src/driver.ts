@@ -50,6 +50,8 @@ export class Driver<P> {
    */
   #timer: NodeJS.Timeout | null = null
   #timerAt = Infinity
+  /** The Ready whose batch is being written. */
+  #writing: Ready<P> | null = null
 
   constructor (core: ReadySource<P>, io: DriverIo<P>, log: Logger) {
     this.#core = core
@@ -137,30 +139,72 @@ export class Driver<P> {
     if (this.#running || this.#scheduled) return
     this.#scheduled = true
     // setImmediate, not a microtask: requests that arrive in the same I/O turn share one batch.
-    setImmediate(() => {
-      this.#scheduled = false
-      void this.#run()
-    })
+    setImmediate(this.#onImmediate)
   }
 
-  async #run (): Promise<void> {
+  // The loop's steps, bound once and handed to setImmediate and to each batch's commit: an async
+  // loop kept a suspended frame (every local of the loop) and a promise per batch, and a closure
+  // per batch was garbage on every allocation's path too.
+  readonly #onImmediate = this.#immediate.bind(this)
+  readonly #onCommitted = this.#committed.bind(this)
+  readonly #onCommitFailed = this.#commitFailed.bind(this)
+
+  #immediate (): void {
+    this.#scheduled = false
+    this.#run()
+  }
+
+  /** Acts on every Ready until there is none, or until one has a batch to write (then #committed goes on). */
+  #run (): void {
     this.#running = true
     try {
       while (this.#failed === null && this.#core.hasReady()) {
         const rd = this.#core.ready()
-        if (rd.persist !== null) await this.#io.commit(rd.persist)
-        // Indexed, not for-of: no iterator objects on every batch's path.
-        for (let i = 0; i < rd.messages.length; i++) this.#io.send(rd.messages[i]!)
-        for (let i = 0; i < rd.completions.length; i++) this.#complete(rd.completions[i]!)
-        for (let i = 0; i < rd.events.length; i++) this.#io.event(rd.events[i]!)
-        this.#core.advance()
+        if (rd.persist !== null) {
+          this.#writing = rd
+          this.#io.commit(rd.persist).then(this.#onCommitted, this.#onCommitFailed)
+          return
+        }
+        this.#act(rd)
       }
     } catch (err) {
       this.#fail(err as Error)
-    } finally {
-      this.#running = false
-      for (const resolve of this.#idle.splice(0)) resolve()
     }
+    this.#stopped()
+  }
+
+  /** The batch of `#writing` is written: its messages, answers and events follow, then the next Ready. */
+  #committed (): void {
+    const rd = this.#writing!
+    this.#writing = null
+    try {
+      this.#act(rd)
+    } catch (err) {
+      this.#fail(err as Error)
+      this.#stopped()
+      return
+    }
+    this.#run()
+  }
+
+  #commitFailed (err: unknown): void {
+    this.#writing = null
+    this.#fail(err as Error)
+    this.#stopped()
+  }
+
+  /** Sends, answers and logs what one Ready holds, in that order, then advances the core. */
+  #act (rd: Ready<P>): void {
+    // Indexed, not for-of: no iterator objects on every batch's path.
+    for (let i = 0; i < rd.messages.length; i++) this.#io.send(rd.messages[i]!)
+    for (let i = 0; i < rd.completions.length; i++) this.#complete(rd.completions[i]!)
+    for (let i = 0; i < rd.events.length; i++) this.#io.event(rd.events[i]!)
+    this.#core.advance()
+  }
+
+  #stopped (): void {
+    this.#running = false
+    if (this.#idle.length > 0) for (const resolve of this.#idle.splice(0)) resolve()
   }
 
   #complete (c: Completion): void {

@@ -27,28 +27,6 @@ const GC_KINDS: ReadonlyMap<number, string> = new Map([
   [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb']
 ])
 
-/**
- * One histogram series' observations, kept until the next scrape (or until it fills) and then
- * observed: observing through prom-client makes a labels object and a hash string each time, garbage
- * on every allocation's path (the store's commit) that a young collection then has to come for.
- */
-class Pending {
-  readonly #values = new Float64Array(1024)
-  #n = 0
-
-  /** Keeps `value`; true once full (time to observe them). */
-  add (value: number): boolean {
-    this.#values[this.#n++] = value
-    return this.#n === this.#values.length
-  }
-
-  /** Hands every kept value to `observe`, in order, and forgets them. */
-  drain (observe: (value: number) => void): void {
-    for (let i = 0; i < this.#n; i++) observe(this.#values[i]!)
-    this.#n = 0
-  }
-}
-
 export class Metrics {
   readonly registry = new Registry()
   #badMessages = 0
@@ -57,7 +35,6 @@ export class Metrics {
   readonly #reclaimCounter: Counter
   readonly #newerCounter: Counter
   readonly #commitSeconds: Histogram<'durability'>
-  readonly #pendingCommits = { synced: new Pending(), written: new Pending() }
   readonly #gcSeconds: Histogram<'kind'>
 
   // One snapshot per scrape, shared by every gauge: building it walks every pool's ring.
@@ -88,14 +65,12 @@ export class Metrics {
     this.#badMessageCounter = new Counter({ name: 'weft_bad_messages_total', help: 'Malformed or oversized messages received from the mesh', registers })
     this.#newerCounter = new Counter({ name: 'weft_newer_codec_messages_total', help: 'Messages of a newer codec version, ignored (a rolling update in progress)', registers })
     this.#reclaimCounter = new Counter({ name: 'weft_ipam_reclaimed_peers_total', help: 'Peers of deleted Kubernetes nodes this agent took over', registers })
-    const flushCommits = (): void => this.#flushCommits()
     this.#commitSeconds = new Histogram({
       name: 'weft_store_commit_seconds',
       help: 'Duration of one store batch; durability: synced (ring or Paxos changes) or written (allocations only)',
       labelNames: ['durability'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers,
-      collect: flushCommits
+      registers
     })
     this.#gcSeconds = new Histogram({
       name: 'weft_gc_pause_seconds',
@@ -135,11 +110,7 @@ export class Metrics {
   }
 
   commitSeconds (durability: Exclude<Durability, 'empty'>, seconds: number): void {
-    if (this.#pendingCommits[durability].add(seconds)) this.#flushCommits()
-  }
-
-  #flushCommits (): void {
-    for (const durability of ['synced', 'written'] as const) this.#pendingCommits[durability].drain(v => this.#commitSeconds.observe({ durability }, v))
+    this.#commitSeconds.observe({ durability }, seconds)
   }
 
   /** Serves /metrics on `addr` and times the GC's pauses meanwhile; returns a function that stops both. */

@@ -28,7 +28,7 @@ import type { PipeHandle } from './pipe-handle.ts'
 export interface Route {
   readonly method: 'GET' | 'POST'
   readonly path: string
-  /** `body` is the parsed JSON, or undefined when the request had none. */
+  /** `body` is the parsed JSON, or undefined when the request had none; a throw is answered as a rejection is. */
   readonly handle: (body: unknown) => Promise<unknown>
   /** Bound on the body; MAX_REQUEST_BYTES unless given. */
   readonly maxBytes?: number
@@ -237,11 +237,22 @@ class Exchange {
         return
       }
     }
-    route.handle(body).then(value => { this.#answerValue(value) }, (err: unknown) => {
-      if (err instanceof RequestError) this.#fail(new ApiError(400, 'bad-request', err.message))
-      else if (err instanceof ApiError) this.#fail(err)
-      else this.#internal(err, 'request handler failed')
-    })
+    let answered: Promise<unknown>
+    try {
+      answered = route.handle(body)
+    } catch (err) {
+      // A handler that is not an async function may throw before it returns a promise.
+      this.#failed(err)
+      return
+    }
+    answered.then(value => { this.#answerValue(value) }, (err: unknown) => { this.#failed(err) })
+  }
+
+  /** A handler's error: the client's (400), one the API names, or a bug (500). */
+  #failed (err: unknown): void {
+    if (err instanceof RequestError) this.#fail(new ApiError(400, 'bad-request', err.message))
+    else if (err instanceof ApiError) this.#fail(err)
+    else this.#internal(err, 'request handler failed')
   }
 
   /** The handler's value, answered 200; one that cannot be answered (not JSON) is a bug, answered 500. */
