@@ -24,6 +24,7 @@ export interface DriverIo<P> {
 }
 
 interface Waiter {
+  readonly id: RequestId
   readonly kind: RequestKind
   readonly resolve: (c: Completion) => void
   /** performance.now() past which it completes as a timeout. */
@@ -37,7 +38,12 @@ export class Driver<P> {
   readonly #core: ReadySource<P>
   readonly #io: DriverIo<P>
   readonly #log: Logger
-  readonly #waiting = new Map<RequestId, Waiter>()
+  /**
+   * Requests waiting for a completion, by ascending id (ids only grow): found by binary search and
+   * taken out in place. A Map whose size goes 0, 1, 0 at one request at a time made itself a new
+   * table each time, garbage on every allocation's path.
+   */
+  readonly #waiting: Waiter[] = []
   #nextId: RequestId = 1
   #running = false
   #scheduled = false
@@ -61,7 +67,7 @@ export class Driver<P> {
 
   /** Requests waiting for a completion. */
   get waiting (): number {
-    return this.#waiting.size
+    return this.#waiting.length
   }
 
   /**
@@ -77,8 +83,8 @@ export class Driver<P> {
     const { promise, resolve } = Promise.withResolvers<CompletionOf<K>>()
     const deadline = performance.now() + timeoutMs
     // #complete resolves only with a failure or a success of this kind.
-    this.#waiting.set(id, { kind, resolve: resolve as (c: Completion) => void, deadline, timeoutMs, what, stalled })
-    if (this.#waiting.size === 1) this.#timer?.ref()
+    this.#waiting.push({ id, kind, resolve: resolve as (c: Completion) => void, deadline, timeoutMs, what, stalled })
+    if (this.#waiting.length === 1) this.#timer?.ref()
     if (deadline < this.#timerAt) this.#arm(deadline)
     // What input() does, without a closure per request.
     try {
@@ -114,7 +120,7 @@ export class Driver<P> {
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timerAt = deadline
     this.#timer = setTimeout(() => { this.#expire() }, Math.max(0, deadline - performance.now()))
-    if (this.#waiting.size === 0) this.#timer.unref()
+    if (this.#waiting.length === 0) this.#timer.unref()
   }
 
   /** Completes the requests past their deadline as retryable timeouts, and sets the timer for the next. */
@@ -123,14 +129,16 @@ export class Driver<P> {
     this.#timerAt = Infinity
     const now = performance.now()
     let next = Infinity
-    for (const [id, w] of this.#waiting) {
+    // Backwards, as the ones past their deadline are taken out.
+    for (let i = this.#waiting.length - 1; i >= 0; i--) {
+      const w = this.#waiting[i]!
       if (w.deadline > now) {
         next = Math.min(next, w.deadline)
         continue
       }
-      this.#waiting.delete(id)
+      this.#take(i)
       const reason = w.stalled()
-      w.resolve(reason === null ? failure(id, `${w.what}: no answer within ${w.timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
+      w.resolve(reason === null ? failure(w.id, `${w.what}: no answer within ${w.timeoutMs / 1000} s; try again`) : { id: w.id, ok: false, error: reason })
     }
     if (next < Infinity) this.#arm(next)
   }
@@ -208,7 +216,8 @@ export class Driver<P> {
   }
 
   #complete (c: Completion): void {
-    const w = this.#waiting.get(c.id)
+    const i = this.#find(c.id)
+    const w = i < 0 ? undefined : this.#waiting[i]!
     if (w === undefined) {
       this.#log.debug({ id: c.id }, 'completion for a request that timed out')
       return
@@ -217,9 +226,35 @@ export class Driver<P> {
       this.#fail(new Error(`the core completed ${w.kind} request ${c.id} as a ${c.kind}`))
       return
     }
-    this.#waiting.delete(c.id)
-    if (this.#waiting.size === 0) this.#timer?.unref()
+    this.#take(i)
     w.resolve(c)
+  }
+
+  /** Where the request `id` waits; -1 if it does not (it timed out). */
+  #find (id: RequestId): number {
+    const w = this.#waiting
+    let lo = 0
+    let hi = w.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const at = w[mid]!.id
+      if (at === id) return mid
+      if (at < id) lo = mid + 1
+      else hi = mid - 1
+    }
+    return -1
+  }
+
+  /** Takes the waiting request at `i` out, in place (the usual one is the only one, or the first). */
+  #take (i: number): void {
+    const w = this.#waiting
+    // The first: shift() (V8 moves a long array's start instead of its elements); else the rest move up.
+    if (i === 0) w.shift()
+    else {
+      w.copyWithin(i, i + 1)
+      w.pop()
+    }
+    if (w.length === 0) this.#timer?.unref()
   }
 
   #fail (err: Error): void {
@@ -228,8 +263,7 @@ export class Driver<P> {
     this.#log.fatal({ err }, 'the ready loop failed; stopping')
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = null
-    for (const [id, w] of this.#waiting) w.resolve(failure(id, `the agent stopped: ${err.message}`))
-    this.#waiting.clear()
+    for (const w of this.#waiting.splice(0)) w.resolve(failure(w.id, `the agent stopped: ${err.message}`))
     this.#io.fatal(err)
   }
 }

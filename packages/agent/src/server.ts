@@ -50,7 +50,7 @@ interface Shared {
   readonly table: ReadonlyMap<string, ReadonlyMap<string, Route>>
   readonly log: Logger
   /** Connections whose request has not fully arrived. */
-  readonly arriving: Set<Exchange>
+  readonly arriving: Arrivals
   /** Connections not yet closed. */
   open: number
   closing: boolean
@@ -64,7 +64,7 @@ export async function startSocketServer (path: string, routes: readonly Route[],
   await removeStaleSocket(path)
   const table = new Map<string, Map<string, Route>>()
   for (const r of routes) table.set(r.method, (table.get(r.method) ?? new Map<string, Route>()).set(r.path, r))
-  const shared: Shared = { table, log, arriving: new Set(), open: 0, closing: false, drained: null }
+  const shared: Shared = { table, log, arriving: new Arrivals(), open: 0, closing: false, drained: null }
   // Bound under a temporary name, made root-only, then moved into place: the socket is never
   // reachable at `path` with looser permissions, even in a directory that already existed.
   const staging = `${path}.${process.pid}.tmp`
@@ -83,7 +83,7 @@ export async function startSocketServer (path: string, routes: readonly Route[],
   }
   const sweep = setInterval(() => {
     const now = performance.now()
-    for (const x of shared.arriving) x.expire(now)
+    shared.arriving.forEach(x => x.expire(now))
   }, SWEEP_MS)
   sweep.unref()
   return {
@@ -91,10 +91,48 @@ export async function startSocketServer (path: string, routes: readonly Route[],
       shared.closing = true
       await new Promise<void>(resolve => server.close(resolve))
       // Connected but silent: nothing to answer; the rest finish (or are answered shutting-down).
-      for (const x of shared.arriving) x.dropIfSilent()
+      shared.arriving.forEach(x => x.dropIfSilent())
       if (shared.open > 0) await new Promise<void>(resolve => { shared.drained = resolve })
       clearInterval(sweep)
       await unlink(path).catch(() => undefined)
+    }
+  }
+}
+
+/**
+ * Connections whose request has not fully arrived, each knowing its place: added and taken out
+ * without garbage (a Set whose size goes 0, 1, 0 at one request at a time made itself a new table
+ * each time).
+ */
+class Arrivals {
+  readonly #items: Exchange[] = []
+
+  add (x: Exchange): void {
+    x.slot = this.#items.length
+    this.#items.push(x)
+  }
+
+  delete (x: Exchange): void {
+    const i = x.slot
+    if (i < 0) return
+    const last = this.#items.pop()!
+    if (last !== x) {
+      this.#items[i] = last
+      last.slot = i
+    }
+    x.slot = -1
+  }
+
+  has (x: Exchange): boolean {
+    return x.slot >= 0
+  }
+
+  /** Calls `f` on each; `f` may take out the one it is given. */
+  forEach (f: (x: Exchange) => void): void {
+    // Backwards: the one moved into a taken-out place has been called already.
+    for (let i = this.#items.length - 1; i >= 0; i--) {
+      const x = this.#items[i]
+      if (x !== undefined) f(x)
     }
   }
 }
@@ -137,6 +175,8 @@ class Exchange {
   #chunked: ChunkedBody | null = null
   #answered = false
   #closed = false
+  /** Its place in the arrivals; -1 once its request is whole (or it is gone). */
+  slot = -1
 
   constructor (handle: PipeHandle, shared: Shared) {
     this.#handle = handle

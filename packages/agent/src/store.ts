@@ -47,6 +47,9 @@ export function durabilityOf (delta: PersistDelta<unknown>): Durability {
   return delta.putAllocations.length + delta.deleteAllocations.length > 0 ? 'written' : 'empty'
 }
 
+/** What every journalled batch answers: nothing to wait for past the write() itself. */
+const WRITTEN: Promise<Durability> = Promise.resolve('written')
+
 /**
  * One pool's part of the store: its ring, one record per allocation, and acceptor records, under
  * the pool's key prefix (store-layout.ts).
@@ -117,33 +120,55 @@ export class PoolStore {
   /**
    * Writes one Ready's delta, each allocation with its metadata in one record: allocations alone as
    * one journal record, anything else as one atomic LevelDB batch synced by `durabilityOf`, which
-   * it returns.
+   * it returns. The journal's path, once the journal is open, is synchronous and answers with one
+   * promise shared by every such batch: an async function's frame and promise per batch were
+   * garbage on every allocation's path.
    */
-  async commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
+  commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
+    if (this.#foldFailed !== null || this.#journal === null || durabilityOf(delta) !== 'written') return this.#commitBatch(delta)
+    try {
+      this.#journalled(delta)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return WRITTEN
+  }
+
+  async #commitBatch (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
     if (this.#foldFailed !== null) throw this.#foldFailed
     const durability = durabilityOf(delta)
     if (durability === 'empty') return durability
     if (this.#journal === null) await this.#openJournal()
-    // Allocations alone go to the journal (one write(), on this thread); anything else goes to
-    // LevelDB with everything the journal holds before it.
     if (durability === 'written') {
-      const records = this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
-      allocationOps(this.#unfolded, this.#p, delta.deleteAllocations, delta.putAllocations, records)
-      if (++this.#records >= FOLD_AFTER) this.#folding ??= this.#foldSealed()
-    } else {
-      await this.#settle()
-      const p = this.#p
-      const ops: BatchOp[] = []
-      if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
-      for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
-      allocationOps(ops, p, delta.deleteAllocations, delta.putAllocations, delta.putAllocations.map(encodeAllocationRecord))
-      ++this.#seq
-      await this.#fold(durability === 'synced', ops)
+      this.#journalled(delta)
+      return durability
     }
+    // Anything else goes to LevelDB with everything the journal holds before it.
+    await this.#settle()
+    const p = this.#p
+    const ops: BatchOp[] = []
+    if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
+    for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
+    allocationOps(ops, p, delta.deleteAllocations, delta.putAllocations, delta.putAllocations.map(encodeAllocationRecord))
+    ++this.#seq
+    await this.#fold(durability === 'synced', ops)
+    this.#applied(delta)
+    return durability
+  }
+
+  /** Allocations alone: one journal record (one write(), on this thread), kept for the next fold. */
+  #journalled (delta: PersistDelta<AttachmentMeta>): void {
+    const records = this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
+    allocationOps(this.#unfolded, this.#p, delta.deleteAllocations, delta.putAllocations, records)
+    if (++this.#records >= FOLD_AFTER) this.#folding ??= this.#foldSealed()
+    this.#applied(delta)
+  }
+
+  /** The store's view of what is durable takes in a written batch. */
+  #applied (delta: PersistDelta<AttachmentMeta>): void {
     // Indexed, not for-of: no iterator objects on every batch's path.
     for (let i = 0; i < delta.deleteAllocations.length; i++) this.#allocations.delete(delta.deleteAllocations[i]!)
     for (let i = 0; i < delta.putAllocations.length; i++) this.#allocations.set(delta.putAllocations[i]!.key, delta.putAllocations[i]!)
-    return durability
   }
 
   /** Folds the journal into LevelDB and closes it: the store then holds everything in LevelDB alone. */
