@@ -84,7 +84,7 @@ function pipeBinding (): Bindings {
 }
 
 /** An errno result of the binding as an Error with Node's code (`EADDRINUSE`, ...). */
-export function errnoError (err: number, what: string): NodeJS.ErrnoException {
+function errnoError (err: number, what: string): NodeJS.ErrnoException {
   const code = getSystemErrorName(err)
   return Object.assign(new Error(`${what}: ${code}`), { code, errno: err })
 }
