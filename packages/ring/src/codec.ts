@@ -324,9 +324,10 @@ export function encodeAllocation (x: Allocation<Uint8Array>): Uint8Array {
   if (offset < 0n || offset > MAX_SAFE_OFFSET) return pack([key, bigToBytes(offset), payload])
   const n = key.length
   const need = 2 + 5 + n + 2 + 7 + 5 + payload.length
-  const b = need <= scratch.length ? scratch : new Uint8Array(need)
-  if (b.length <= SCRATCH_KEPT) scratch = b
-  let p = 0
+  if (chunk.length - used < need) { chunk = new Uint8Array(Math.max(CHUNK, need)); used = 0 }
+  const b = chunk
+  const start = used
+  let p = start
   b[p++] = 0x94 // an array of 4
   b[p++] = CODEC_VERSION
   if (n < 0x20) b[p++] = 0xa0 | n
@@ -345,12 +346,18 @@ export function encodeAllocation (x: Allocation<Uint8Array>): Uint8Array {
   const m = payload.length
   if (m < 0x100) { b[p++] = 0xc4; b[p++] = m } else if (m < 0x10000) { b[p++] = 0xc5; b[p++] = m >> 8; b[p++] = m & 0xff } else { b[p++] = 0xc6; p = be(b, p, m, 4) }
   b.set(payload, p)
-  return b.slice(0, p + m)
+  used = p + m
+  return b.subarray(start, used)
 }
 const MAX_SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER)
-/** Where encodeAllocation writes before it copies the record out; records beyond SCRATCH_KEPT bytes get their own. */
-let scratch = new Uint8Array(512)
-const SCRATCH_KEPT = 1 << 16
+/**
+ * Records are views into one shared chunk, one after the other, as msgpackr's own are: a record the
+ * shell keeps (its journal does, until a fold) is then one small view, not a buffer of its own.
+ * Nothing is written again where a record was.
+ */
+const CHUNK = 8192
+let chunk = new Uint8Array(CHUNK)
+let used = 0
 /** Writes `v` (a safe integer) as `len` big-endian bytes at `p`; returns the position after. */
 function be (b: Uint8Array, p: number, v: number, len: number): number {
   for (let k = len - 1; k >= 0; k--) { b[p + k] = v % 256; v = Math.floor(v / 256) }
