@@ -380,8 +380,11 @@ function belowFloor (s: Core): boolean {
 function maybeRaiseFloor (s: Core): void {
   if (s.removedBy !== null || s.ring.isEmpty() || s.ring.level() <= s.ring.floor()) return
   const ring = snapshot(s)
+  const unchecked = s.faults.floorUnchecked === true
+  // Cheap first (this runs every gossip period): no peer told us it holds this ring, yet another owner is known.
+  if (!unchecked && s.synced.of !== ring && s.ring.entries().some(e => e.owner !== s.id && !s.ring.isRemoved(e.owner))) return
   let to = s.ring.level()
-  const known = s.faults.floorUnchecked === true ? [] : s.ring.knownPeers()
+  const known = unchecked ? [] : s.ring.knownPeers()
   if (known.length > 0 && known[0] !== s.id && s.now - s.changedAt < FLOOR_DEFER * s.t.gossip) return
   for (const p of known) {
     const m = s.ring.member(p)
