@@ -3,7 +3,7 @@ import { parseUniverse } from '../src/address.ts'
 import { createPeer } from '../src/peer.ts'
 import { digestOf, sameDigest } from '../src/ring-digest.ts'
 import { type Message, type PeerId, type RingDelta, type RingState, asPeerId } from '../src/types.ts'
-import { runRemovalCost } from '../sim/floor-cost.ts'
+import { runFloorCost, runRemovalCost } from '../sim/floor-cost.ts'
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
 import { World } from '../sim/world.ts'
@@ -66,6 +66,14 @@ describe('a floor raise', () => {
     // Without the ring it was raised on named, a floor in a delta is never taken.
     const { raisedFrom: _, ...bare } = delta
     expect(answer(id, ring, World.nodeName(id), from, bare).messages).toContainEqual({ type: 'pull' })
+  })
+
+  it('raised on a ring every peer holds, costs one delta to each other peer and no whole ring', () => {
+    const r = runFloorCost(1, 30)
+    expect(r.floorDeltas.messages).toBe(29)
+    expect(r.floorRings.messages).toBe(0)
+    expect(r.byKind.pull).toBeUndefined()
+    expect(r.byKind.ring).toBeUndefined()
   })
 
   it('in a settled cluster of 30, one peer raises the floor and hardly any peer is sent a whole ring for it', () => {
