@@ -223,8 +223,6 @@ export function gossipTick (s: Core): void {
     }
   }
   if (s.now % s.t.freeReport === 0) reportFree(s)
-  // A peer that is not the first to raise a floor raises it once the ring has rested (maybeRaiseFloor).
-  if (s.now % s.t.gossip === 0) maybeRaiseFloor(s)
 }
 
 /**
@@ -373,20 +371,13 @@ function belowFloor (s: Core): boolean {
  * allocations then has a record at or above it, itself or through a grant that carried the level
  * (README, "Compaction"), and every replica of a compacted removal's peer is below it. The delta
  * that carries the floor names this ring by its digest, so every peer still holding it raises the
- * same floor on it, and only the others pull the whole ring. One raiser is enough (every raiser's
- * delta goes to every peer): the lowest known peer raises at once, any other only once the ring has
- * rested `FLOOR_DEFER` gossip periods without a floor (the lowest may not hear every peer).
+ * same floor on it, and only the others pull the whole ring.
  */
 function maybeRaiseFloor (s: Core): void {
   if (s.removedBy !== null || s.ring.isEmpty() || s.ring.level() <= s.ring.floor()) return
   const ring = snapshot(s)
-  const unchecked = s.faults.floorUnchecked === true
-  // Cheap first (this runs every gossip period): no peer told us it holds this ring, yet another owner is known.
-  if (!unchecked && s.synced.of !== ring && s.ring.entries().some(e => e.owner !== s.id && !s.ring.isRemoved(e.owner))) return
   let to = s.ring.level()
-  const known = unchecked ? [] : s.ring.knownPeers()
-  if (known.length > 0 && known[0] !== s.id && s.now - s.changedAt < FLOOR_DEFER * s.t.gossip) return
-  for (const p of known) {
+  for (const p of s.faults.floorUnchecked === true ? [] : s.ring.knownPeers()) {
     const m = s.ring.member(p)
     if (m === undefined || (p !== s.id && !isSynced(s, p, ring))) return
     if (m.since < to) to = m.since
@@ -396,9 +387,6 @@ function maybeRaiseFloor (s: Core): void {
   s.raised = { floor: to, from }
   ringChanged(s)
 }
-
-/** Gossip periods a ring rests, every known peer holding it, before a peer other than the lowest known one raises the floor. */
-const FLOOR_DEFER = 4
 
 /**
  * The heir adopts a removed peer's entries once every known peer has acknowledged the removal and

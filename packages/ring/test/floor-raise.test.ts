@@ -76,10 +76,10 @@ describe('a floor raise', () => {
     expect(r.byKind.ring).toBeUndefined()
   })
 
-  it('in a settled cluster of 30, one peer raises the floor and hardly any peer is sent a whole ring for it', () => {
+  it('after a removal in a settled cluster of 30, few peers raise the floor and hardly any is sent a whole ring for it', () => {
     const r = runRemovalCost(1, 30)
-    // One raiser's delta, to each live peer but itself.
-    expect(r.floorDeltas.messages).toBe(28)
-    expect(r.floorRings.messages).toBeLessThan(30 / 4)
+    // Each raiser's delta goes to the 28 other live peers: at most 10 raisers (23 sent the floor in a delta when it travelled only inside whole rings, and 8 whole rings raised a floor).
+    expect(r.floorDeltas.messages).toBeLessThanOrEqual(10 * 28)
+    expect(r.floorRings.messages).toBeLessThanOrEqual(3)
   })
 })
