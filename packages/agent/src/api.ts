@@ -34,7 +34,8 @@ export function routes (ops: AgentOps): Route[] {
   const post = (path: string, handle: (body: unknown) => Promise<unknown>): Route => ({ method: 'POST', path: API_PREFIX + path, handle })
   const get = (path: string, read: () => unknown): Route => ({ method: 'GET', path: API_PREFIX + path, handle: async () => read() })
   return [
-    post('/allocate', async body => await ops.allocate(checkAllocate(body, ops.pools))),
+    // Not an async function: on every allocation's path (a validation error is thrown, and answered as a rejection is).
+    post('/allocate', body => ops.allocate(checkAllocate(body, ops.pools))),
     post('/release', async body => await ops.release(checkAttachment(body))),
     post('/check', async body => ops.check(checkAttachment(body))),
     post('/gc', async body => await ops.gc(checkGc(body))),

@@ -5,7 +5,12 @@
 import type { Attachment } from '@weft/protocol'
 
 export function attachmentKey (a: Attachment): string {
-  return `${a.network}/${a.containerId}/${a.ifname}`
+  return keyOf(a.network, a.containerId, a.ifname)
+}
+
+/** The key of the attachment with these parts. */
+export function keyOf (network: string, containerId: string, ifname: string): string {
+  return `${network}/${containerId}/${ifname}`
 }
 
 /** The attachment a key was made from; throws if `key` is not one. */

@@ -24,21 +24,40 @@ export interface DriverIo<P> {
 }
 
 interface Waiter {
+  readonly id: RequestId
   readonly kind: RequestKind
   readonly resolve: (c: Completion) => void
-  readonly timer: NodeJS.Timeout
+  /** performance.now() past which it completes as a timeout. */
+  readonly deadline: number
+  readonly timeoutMs: number
+  readonly what: string
+  readonly stalled: () => CoreError | null
 }
 
 export class Driver<P> {
   readonly #core: ReadySource<P>
   readonly #io: DriverIo<P>
   readonly #log: Logger
-  readonly #waiting = new Map<RequestId, Waiter>()
+  /**
+   * Requests waiting for a completion, by ascending id (ids only grow): found by binary search and
+   * taken out in place. A Map whose size goes 0, 1, 0 at one request at a time made itself a new
+   * table each time, garbage on every allocation's path.
+   */
+  readonly #waiting: Waiter[] = []
   #nextId: RequestId = 1
   #running = false
   #scheduled = false
   #failed: Error | null = null
   #idle: Array<() => void> = []
+  /**
+   * One timer for every waiting request, set for the earliest deadline (a timer per request was a
+   * Timeout object and a closure of garbage on every allocation's path). Kept, unreferenced, while
+   * nothing waits: requests mostly share one timeout, so a new deadline is rarely the earliest.
+   */
+  #timer: NodeJS.Timeout | null = null
+  #timerAt = Infinity
+  /** The Ready whose batch is being written. */
+  #writing: Ready<P> | null = null
 
   constructor (core: ReadySource<P>, io: DriverIo<P>, log: Logger) {
     this.#core = core
@@ -48,7 +67,7 @@ export class Driver<P> {
 
   /** Requests waiting for a completion. */
   get waiting (): number {
-    return this.#waiting.size
+    return this.#waiting.length
   }
 
   /**
@@ -62,13 +81,11 @@ export class Driver<P> {
     if (this.#failed !== null) return Promise.resolve(failure(0, `the agent stopped: ${this.#failed.message}`))
     const id = this.#nextId++
     const { promise, resolve } = Promise.withResolvers<CompletionOf<K>>()
-    const timer = setTimeout(() => {
-      this.#waiting.delete(id)
-      const reason = stalled()
-      resolve(reason === null ? failure(id, `${what}: no answer within ${timeoutMs / 1000} s; try again`) : { id, ok: false, error: reason })
-    }, timeoutMs)
+    const deadline = performance.now() + timeoutMs
     // #complete resolves only with a failure or a success of this kind.
-    this.#waiting.set(id, { kind, resolve: resolve as (c: Completion) => void, timer })
+    this.#waiting.push({ id, kind, resolve: resolve as (c: Completion) => void, deadline, timeoutMs, what, stalled })
+    if (this.#waiting.length === 1) this.#timer?.ref()
+    if (deadline < this.#timerAt) this.#arm(deadline)
     // What input() does, without a closure per request.
     try {
       start(id)
@@ -98,37 +115,109 @@ export class Driver<P> {
     await new Promise<void>(resolve => this.#idle.push(resolve))
   }
 
+  /** Sets the one timer for `deadline`. */
+  #arm (deadline: number): void {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timerAt = deadline
+    this.#timer = setTimeout(() => { this.#expire() }, Math.max(0, deadline - performance.now()))
+    if (this.#waiting.length === 0) this.#timer.unref()
+  }
+
+  /** Completes the requests past their deadline as retryable timeouts, and sets the timer for the next. */
+  #expire (): void {
+    this.#timer = null
+    this.#timerAt = Infinity
+    const now = performance.now()
+    let next = Infinity
+    // Backwards, as the ones past their deadline are taken out.
+    for (let i = this.#waiting.length - 1; i >= 0; i--) {
+      const w = this.#waiting[i]!
+      if (w.deadline > now) {
+        next = Math.min(next, w.deadline)
+        continue
+      }
+      this.#take(i)
+      const reason = w.stalled()
+      w.resolve(reason === null ? failure(w.id, `${w.what}: no answer within ${w.timeoutMs / 1000} s; try again`) : { id: w.id, ok: false, error: reason })
+    }
+    if (next < Infinity) this.#arm(next)
+  }
+
   #schedule (): void {
     if (this.#running || this.#scheduled) return
     this.#scheduled = true
     // setImmediate, not a microtask: requests that arrive in the same I/O turn share one batch.
-    setImmediate(() => {
-      this.#scheduled = false
-      void this.#run()
-    })
+    setImmediate(this.#onImmediate)
   }
 
-  async #run (): Promise<void> {
+  // The loop's steps, bound once and handed to setImmediate and to each batch's commit: an async
+  // loop kept a suspended frame (every local of the loop) and a promise per batch, and a closure
+  // per batch was garbage on every allocation's path too.
+  readonly #onImmediate = this.#immediate.bind(this)
+  readonly #onCommitted = this.#committed.bind(this)
+  readonly #onCommitFailed = this.#commitFailed.bind(this)
+
+  #immediate (): void {
+    this.#scheduled = false
+    this.#run()
+  }
+
+  /** Acts on every Ready until there is none, or until one has a batch to write (then #committed goes on). */
+  #run (): void {
     this.#running = true
     try {
       while (this.#failed === null && this.#core.hasReady()) {
         const rd = this.#core.ready()
-        if (rd.persist !== null) await this.#io.commit(rd.persist)
-        for (const m of rd.messages) this.#io.send(m)
-        for (const c of rd.completions) this.#complete(c)
-        for (const e of rd.events) this.#io.event(e)
-        this.#core.advance()
+        if (rd.persist !== null) {
+          this.#writing = rd
+          this.#io.commit(rd.persist).then(this.#onCommitted, this.#onCommitFailed)
+          return
+        }
+        this.#act(rd)
       }
     } catch (err) {
       this.#fail(err as Error)
-    } finally {
-      this.#running = false
-      for (const resolve of this.#idle.splice(0)) resolve()
     }
+    this.#stopped()
+  }
+
+  /** The batch of `#writing` is written: its messages, answers and events follow, then the next Ready. */
+  #committed (): void {
+    const rd = this.#writing!
+    this.#writing = null
+    try {
+      this.#act(rd)
+    } catch (err) {
+      this.#fail(err as Error)
+      this.#stopped()
+      return
+    }
+    this.#run()
+  }
+
+  #commitFailed (err: unknown): void {
+    this.#writing = null
+    this.#fail(err as Error)
+    this.#stopped()
+  }
+
+  /** Sends, answers and logs what one Ready holds, in that order, then advances the core. */
+  #act (rd: Ready<P>): void {
+    // Indexed, not for-of: no iterator objects on every batch's path.
+    for (let i = 0; i < rd.messages.length; i++) this.#io.send(rd.messages[i]!)
+    for (let i = 0; i < rd.completions.length; i++) this.#complete(rd.completions[i]!)
+    for (let i = 0; i < rd.events.length; i++) this.#io.event(rd.events[i]!)
+    this.#core.advance()
+  }
+
+  #stopped (): void {
+    this.#running = false
+    if (this.#idle.length > 0) for (const resolve of this.#idle.splice(0)) resolve()
   }
 
   #complete (c: Completion): void {
-    const w = this.#waiting.get(c.id)
+    const i = this.#find(c.id)
+    const w = i < 0 ? undefined : this.#waiting[i]!
     if (w === undefined) {
       this.#log.debug({ id: c.id }, 'completion for a request that timed out')
       return
@@ -137,20 +226,44 @@ export class Driver<P> {
       this.#fail(new Error(`the core completed ${w.kind} request ${c.id} as a ${c.kind}`))
       return
     }
-    clearTimeout(w.timer)
-    this.#waiting.delete(c.id)
+    this.#take(i)
     w.resolve(c)
+  }
+
+  /** Where the request `id` waits; -1 if it does not (it timed out). */
+  #find (id: RequestId): number {
+    const w = this.#waiting
+    let lo = 0
+    let hi = w.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const at = w[mid]!.id
+      if (at === id) return mid
+      if (at < id) lo = mid + 1
+      else hi = mid - 1
+    }
+    return -1
+  }
+
+  /** Takes the waiting request at `i` out, in place (the usual one is the only one, or the first). */
+  #take (i: number): void {
+    const w = this.#waiting
+    // The first: shift() (V8 moves a long array's start instead of its elements); else the rest move up.
+    if (i === 0) w.shift()
+    else {
+      w.copyWithin(i, i + 1)
+      w.pop()
+    }
+    if (w.length === 0) this.#timer?.unref()
   }
 
   #fail (err: Error): void {
     if (this.#failed !== null) return
     this.#failed = err
     this.#log.fatal({ err }, 'the ready loop failed; stopping')
-    for (const [id, w] of this.#waiting) {
-      clearTimeout(w.timer)
-      w.resolve(failure(id, `the agent stopped: ${err.message}`))
-    }
-    this.#waiting.clear()
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    for (const w of this.#waiting.splice(0)) w.resolve(failure(w.id, `the agent stopped: ${err.message}`))
     this.#io.fatal(err)
   }
 }

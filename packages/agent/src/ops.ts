@@ -35,18 +35,33 @@ export class Ops implements AgentOps {
     this.#d = deps
   }
 
-  /** One address from each pool asked for, all or nothing. */
-  async allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
-    const { key, pools, gateway: withGateway, network, containerId, ifname, podNamespace, podName } = req
+  /**
+   * One address from each pool asked for, all or nothing. One pool without a gateway (the usual
+   * case) is the driver's promise and one step after it, not an async function: a suspended async
+   * frame holds every local and was the largest thing allocate's own code made per request.
+   */
+  allocate (req: CheckedAllocate, withinMs?: number): Promise<AllocateResponse> {
     // The metadata travels with the request through each pool's core into the batch that stores the
     // allocation, even when that batch comes after this request's deadline. Kept for as long as the
     // allocation: built in one literal, every field present, so every record has one shape and no
     // spread copies are made on the way.
-    const meta: AttachmentMeta = { network, containerId, ifname, podNamespace, podName, allocatedAt: this.#d.clock() }
-    const gatewayOf = withGateway ? network : null
-    // One pool (the usual case) has nothing to roll back: no settling of a list of promises.
-    const only = pools.length === 1 ? pools[0]! : null
-    if (only !== null) return { addresses: [await this.#allocateIn(this.pools.get(only.pool), key, meta, only.offset, gatewayOf, withinMs)] }
+    const meta: AttachmentMeta = { network: req.network, containerId: req.containerId, ifname: req.ifname, podNamespace: req.podNamespace, podName: req.podName, allocatedAt: this.#d.clock() }
+    const only = req.pools.length === 1 ? req.pools[0]! : null
+    if (only === null || req.gateway) return this.#allocateAll(req, meta, withinMs)
+    try {
+      const pool = this.pools.get(only.pool)
+      return this.#allocation(pool, req.key, meta, only.offset, withinMs).then(c => ({ addresses: [answer(pool, ok(c).offset)] }))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Several pools, or a gateway too. */
+  async #allocateAll (req: CheckedAllocate, meta: AttachmentMeta, withinMs?: number): Promise<AllocateResponse> {
+    const { key, pools } = req
+    const gatewayOf = req.gateway ? req.network : null
+    // One pool has nothing to roll back: no settling of a list of promises.
+    if (pools.length === 1) return { addresses: [await this.#allocateIn(this.pools.get(pools[0]!.pool), key, meta, pools[0]!.offset, gatewayOf, withinMs)] }
     const results = await Promise.allSettled(pools.map(async ({ pool, offset }) =>
       await this.#allocateIn(this.pools.get(pool), key, meta, offset, gatewayOf, withinMs)))
     const failed = results.find(r => r.status === 'rejected')
@@ -59,14 +74,18 @@ export class Ops implements AgentOps {
   }
 
   async #allocateIn (pool: Pool, key: string, meta: AttachmentMeta, offset: Offset | undefined, gatewayOf: string | null, withinMs?: number): Promise<PoolAddress> {
-    const held = pool.allocations.get(key)
-    // A draining pool still answers what an attachment holds (a repeated ADD), nothing new.
-    if (pool.draining && held === undefined) throw new ApiError(409, 'pool-draining', `pool ${pool.name} is draining: it takes no new allocations`)
-    const allocated = this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => stalled(pool, offset))
+    const allocated = this.#allocation(pool, key, meta, offset, withinMs)
     if (gatewayOf === null) return answer(pool, ok(await allocated).offset)
     // The gateway's first reservation shares the pod's batch; after that it is read from the store.
     const [c, gateway] = await Promise.all([allocated.then(ok), this.#gateway(pool, gatewayOf, withinMs)])
     return { ...answer(pool, c.offset), gateway }
+  }
+
+  /** The core's allocation in `pool`, through its Ready loop; refused at once by a draining pool. */
+  #allocation (pool: Pool, key: string, meta: AttachmentMeta, offset: Offset | undefined, withinMs?: number): Promise<CompletionOf<'allocate'>> {
+    // A draining pool still answers what an attachment holds (a repeated ADD), nothing new.
+    if (pool.draining && !pool.allocations.has(key)) throw new ApiError(409, 'pool-draining', `pool ${pool.name} is draining: it takes no new allocations`)
+    return this.#request(pool, 'allocate', id => pool.peer.allocate(id, key, meta, offset), 'allocate', withinMs, () => stalled(pool, offset))
   }
 
   /** This node's gateway of `network` in `pool`, reserved from the agent's own space the first time. */

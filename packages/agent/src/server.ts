@@ -3,28 +3,32 @@
  * stale socket file is removed only when nothing answers on it. Bodies are bounded, errors are
  * always an ErrorBody.
  *
- * Written over node:net rather than node:http: at one allocation per request, node:http's request,
- * response and header objects were a third of the garbage the agent made per request (about 15 of
- * 42 KiB), and the young-generation collections that garbage costs were the tail of allocate's
- * latency. Every answer says `Connection: close` (the plugin, the CLI and the client all send one
- * request per connection), so there is no keep-alive or pipelining to track.
+ * Written over Node's pipe handle (pipe-handle.ts) rather than node:http or node:net: at one
+ * allocation per request, the young-generation collections of the agent's heap are the tail of
+ * allocate's latency, and they come once per so many bytes made and take as long as what they copy.
+ * node:http's request, response and header objects were about 15 of 42 KiB of garbage per request;
+ * a net.Socket then was about 4 KB more, and, outliving young collections once closed, most of what
+ * each one copied. Every answer says `Connection: close` (the plugin, the CLI and the client all send
+ * one request per connection), so there is no keep-alive or pipelining to track.
  */
 import { STATUS_CODES } from 'node:http'
-import { connect, createServer } from 'node:net'
-import type { Socket } from 'node:net'
+import { connect } from 'node:net'
 import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { getSystemErrorName } from 'node:util'
 import { ApiError, MAX_REQUEST_BYTES } from '@weft/protocol'
 import type { ErrorBody } from '@weft/protocol'
 import { RequestError, SocketError } from './errors.ts'
 import { ChunkedBody, MAX_HEAD_BYTES, parseHead, tooLarge } from './http-request.ts'
 import type { RequestHead } from './http-request.ts'
 import type { Logger } from './log.ts'
+import { listenPipe, readPipe, readResult, writePipe } from './pipe-handle.ts'
+import type { PipeHandle } from './pipe-handle.ts'
 
 export interface Route {
   readonly method: 'GET' | 'POST'
   readonly path: string
-  /** `body` is the parsed JSON, or undefined when the request had none. */
+  /** `body` is the parsed JSON, or undefined when the request had none; a throw is answered as a rejection is. */
   readonly handle: (body: unknown) => Promise<unknown>
   /** Bound on the body; MAX_REQUEST_BYTES unless given. */
   readonly maxBytes?: number
@@ -42,118 +46,167 @@ const REQUEST_TIMEOUT_MS = 60_000
 const SWEEP_MS = 2_000
 
 interface Shared {
-  readonly table: ReadonlyMap<string, Route>
+  /** Routes by method, then path. */
+  readonly table: ReadonlyMap<string, ReadonlyMap<string, Route>>
   readonly log: Logger
   /** Connections whose request has not fully arrived. */
-  readonly arriving: Set<Exchange>
+  readonly arriving: Arrivals
+  /** Connections not yet closed. */
+  open: number
   closing: boolean
+  /** Called when the last connection closes once closing. */
+  drained: (() => void) | null
 }
 
 export async function startSocketServer (path: string, routes: readonly Route[], log: Logger): Promise<SocketServer> {
   // Created root-only; an existing directory (which may be shared) is left as it is.
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   await removeStaleSocket(path)
-  const shared: Shared = { table: new Map(routes.map(r => [`${r.method} ${r.path}`, r])), log, arriving: new Set(), closing: false }
-  // Half-open allowed: a client that shuts down its sending side after the request still gets the answer.
-  const server = createServer({ allowHalfOpen: true }, socket => { shared.arriving.add(new Exchange(socket, shared)) })
-  const sweep = setInterval(() => {
-    const now = performance.now()
-    for (const x of shared.arriving) x.expire(now)
-  }, SWEEP_MS)
-  sweep.unref()
+  const table = new Map<string, Map<string, Route>>()
+  for (const r of routes) table.set(r.method, (table.get(r.method) ?? new Map<string, Route>()).set(r.path, r))
+  const shared: Shared = { table, log, arriving: new Arrivals(), open: 0, closing: false, drained: null }
   // Bound under a temporary name, made root-only, then moved into place: the socket is never
   // reachable at `path` with looser permissions, even in a directory that already existed.
   const staging = `${path}.${process.pid}.tmp`
   await unlink(staging).catch(() => undefined)
+  const server = listenPipe(staging, (err, client) => {
+    // A failed accept (out of descriptors, say) costs that connection only.
+    if (err !== 0 || client === undefined) log.warn({ err: getSystemErrorName(err) }, 'socket server: accept failed')
+    else new Exchange(client, shared).start()
+  })
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(staging, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
     await chmod(staging, 0o600)
     await rename(staging, path)
   } catch (err) {
-    clearInterval(sweep)
     server.close()
     throw err
   }
+  const sweep = setInterval(() => {
+    const now = performance.now()
+    shared.arriving.forEach(x => x.expire(now))
+  }, SWEEP_MS)
+  sweep.unref()
   return {
     close: async () => {
       shared.closing = true
-      const closed = new Promise<void>(resolve => server.close(() => resolve()))
+      await new Promise<void>(resolve => server.close(resolve))
       // Connected but silent: nothing to answer; the rest finish (or are answered shutting-down).
-      for (const x of shared.arriving) x.dropIfSilent()
-      await closed
+      shared.arriving.forEach(x => x.dropIfSilent())
+      if (shared.open > 0) await new Promise<void>(resolve => { shared.drained = resolve })
       clearInterval(sweep)
       await unlink(path).catch(() => undefined)
     }
   }
 }
 
-/** One connection: its request read as it arrives, then answered once. */
+/**
+ * Connections whose request has not fully arrived, each knowing its place: added and taken out
+ * without garbage (a Set whose size goes 0, 1, 0 at one request at a time made itself a new table
+ * each time).
+ */
+class Arrivals {
+  readonly #items: Exchange[] = []
+
+  add (x: Exchange): void {
+    x.slot = this.#items.length
+    this.#items.push(x)
+  }
+
+  delete (x: Exchange): void {
+    const i = x.slot
+    if (i < 0) return
+    const last = this.#items.pop()!
+    if (last !== x) {
+      this.#items[i] = last
+      last.slot = i
+    }
+    x.slot = -1
+  }
+
+  has (x: Exchange): boolean {
+    return x.slot >= 0
+  }
+
+  /** Calls `f` on each; `f` may take out the one it is given. */
+  forEach (f: (x: Exchange) => void): void {
+    // Backwards: the one moved into a taken-out place has been called already.
+    for (let i = this.#items.length - 1; i >= 0; i--) {
+      const x = this.#items[i]
+      if (x !== undefined) f(x)
+    }
+  }
+}
+
+/** Every connection's reads, one function: the handle's `owner` is its exchange. */
+function onPipeRead (this: PipeHandle, buf: ArrayBuffer | undefined): void {
+  const x = this.owner as Exchange | undefined
+  const r = readResult(buf)
+  if (x === undefined || r === null) return
+  if (r === 'end') x.ended()
+  else if (typeof r === 'number') x.drop()
+  else x.data(r)
+}
+
+/** An answer the kernel took only in part (a large report) is closed once the rest is written. */
+function onAnswerWritten (this: { handle: PipeHandle | null }): void {
+  (this.handle?.owner as Exchange | undefined)?.close()
+}
+
+function ignoreWrite (): void {}
+
+function ignoreRead (): void {}
+
+/**
+ * One connection: its request read as it arrives, then answered once, then closed.
+ *
+ * The whole request is read straight from the chunk that holds it (the usual case), and the answer
+ * is one write() and a close: what a request leaves behind is this object and the handle, and once
+ * closed the handle no longer holds this (`owner` cleared).
+ */
 class Exchange {
-  readonly #socket: Socket
+  readonly #handle: PipeHandle
   readonly #s: Shared
   readonly #since = performance.now()
   #head: RequestHead | null = null
   #route: Route | undefined = undefined
-  #maxBytes = MAX_REQUEST_BYTES
-  #parts: Buffer[] = []
+  /** A head or body that arrived in more than one chunk, so far; null while nothing is pending. */
+  #parts: Buffer[] | null = null
   #size = 0
   #chunked: ChunkedBody | null = null
   #answered = false
+  #closed = false
+  /** Its place in the arrivals; -1 once its request is whole (or it is gone). */
+  slot = -1
 
-  constructor (socket: Socket, shared: Shared) {
-    this.#socket = socket
+  constructor (handle: PipeHandle, shared: Shared) {
+    this.#handle = handle
     this.#s = shared
-    socket.on('data', this.#onData)
-    socket.on('end', this.#onEnd)
-    socket.on('error', this.#onError)
-    socket.on('close', this.#onClose)
   }
 
-  // The socket's listeners are bound methods, not arrow-function fields: the bundle (esbuild's
-  // keepNames) names a field's function each time one is made, about 1.4 KB of garbage per connection.
-  readonly #onData = this.#data.bind(this)
-  readonly #onEnd = this.#end.bind(this)
-  readonly #onError = this.#drop.bind(this)
-  readonly #onClose = this.#closed.bind(this)
-
-  // The request ended before it was whole: nothing to answer.
-  #end (): void {
-    if (this.#s.arriving.has(this)) this.#drop()
+  start (): void {
+    this.#s.open++
+    this.#s.arriving.add(this)
+    this.#handle.owner = this
+    const err = readPipe(this.#handle, onPipeRead)
+    if (err !== 0) this.drop()
   }
 
-  /**
-   * A closed connection's socket outlives young collections (Node keeps it until a full one): without
-   * this exchange's listeners it no longer holds the exchange, so what the request made is not copied
-   * and promoted with it (measured: 50 to 30 KB per young collection at one allocation per request).
-   * Each listener is taken off by itself: removeAllListeners would make the socket a new, empty
-   * listener table, which is promoted with it (about 0.2 KB per request).
-   */
-  #closed (): void {
-    this.#s.arriving.delete(this)
-    const socket = this.#socket
-    socket.off('data', this.#onData)
-    socket.off('end', this.#onEnd)
-    socket.off('error', this.#onError)
-    socket.off('close', this.#onClose)
+  /** The peer shut down its sending side: before the request was whole, there is nothing to answer. */
+  ended (): void {
+    if (this.#s.arriving.has(this)) this.drop()
   }
 
   /** Drops the connection if its head or body is past its bound. */
   expire (now: number): void {
     const bound = this.#head === null ? HEADERS_TIMEOUT_MS : REQUEST_TIMEOUT_MS
-    if (now - this.#since > bound) this.#drop()
+    if (now - this.#since > bound) this.drop()
   }
 
   dropIfSilent (): void {
-    if (this.#head === null && this.#size === 0) this.#drop()
+    if (this.#head === null && this.#size === 0) this.drop()
   }
 
-  #data (chunk: Buffer): void {
+  data (chunk: Buffer): void {
     if (!this.#s.arriving.has(this)) return
     try {
       const body = this.#head === null ? this.#readHead(chunk) : this.#readBody(chunk)
@@ -168,44 +221,47 @@ class Exchange {
   /** Buffers until the blank line, then takes the head and starts on the body; the body once whole. */
   #readHead (chunk: Buffer): Buffer | null {
     const from = Math.max(0, this.#size - 3)
-    this.#parts.push(chunk)
-    this.#size += chunk.length
-    const buf = this.#parts.length === 1 ? chunk : Buffer.concat(this.#parts, this.#size)
+    const buf = this.#parts === null ? chunk : Buffer.concat([...this.#parts, chunk], this.#size + chunk.length)
     const end = buf.indexOf('\r\n\r\n', from)
     if (end < 0) {
-      if (this.#size > MAX_HEAD_BYTES) throw new ApiError(400, 'bad-request', `request head: larger than ${MAX_HEAD_BYTES} bytes`)
+      if (buf.length > MAX_HEAD_BYTES) throw new ApiError(400, 'bad-request', `request head: larger than ${MAX_HEAD_BYTES} bytes`)
       this.#parts = [buf]
+      this.#size = buf.length
       return null
     }
     if (end > MAX_HEAD_BYTES) throw new ApiError(400, 'bad-request', `request head: larger than ${MAX_HEAD_BYTES} bytes`)
     const head = parseHead(buf.toString('latin1', 0, end))
     this.#head = head
-    this.#parts = []
+    this.#parts = null
     this.#size = 0
     if (this.#s.closing) throw new ApiError(503, 'shutting-down', 'the agent is shutting down', true)
-    this.#route = this.#s.table.get(`${head.method} ${head.path}`)
-    this.#maxBytes = this.#route?.maxBytes ?? MAX_REQUEST_BYTES
-    if (head.contentLength !== null && head.contentLength > this.#maxBytes) throw tooLarge(this.#maxBytes)
-    if (head.chunked) this.#chunked = new ChunkedBody(this.#maxBytes)
-    if (head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0)) this.#socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+    const route = this.#s.table.get(head.method)?.get(head.path)
+    this.#route = route
+    const maxBytes = route?.maxBytes ?? MAX_REQUEST_BYTES
+    if (head.contentLength !== null && head.contentLength > maxBytes) throw tooLarge(maxBytes)
+    if (head.chunked) this.#chunked = new ChunkedBody(maxBytes)
+    if (head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0)) writePipe(this.#handle, 'HTTP/1.1 100 Continue\r\n\r\n', ignoreWrite)
     return this.#readBody(buf.subarray(end + 4))
   }
 
   #readBody (chunk: Buffer): Buffer | null {
     if (this.#chunked !== null) return this.#chunked.push(chunk)
     const length = this.#head?.contentLength ?? 0
+    // The usual case: the whole body in this chunk. Bytes past it would be a second request: the
+    // connection closes after this one.
+    if (this.#parts === null && chunk.length >= length) return chunk.length === length ? chunk : chunk.subarray(0, length)
     if (chunk.length > 0) {
+      this.#parts ??= []
       this.#parts.push(chunk)
       this.#size += chunk.length
     }
     if (this.#size < length) return null
-    // Bytes past the body would be a second request: the connection closes after this one.
-    return this.#parts.length === 1 && this.#size === length ? this.#parts[0]! : Buffer.concat(this.#parts, this.#size).subarray(0, length)
+    return Buffer.concat(this.#parts!, this.#size).subarray(0, length)
   }
 
   #dispatch (bytes: Buffer): void {
     this.#s.arriving.delete(this)
-    this.#parts = []
+    this.#parts = null
     const route = this.#route
     if (route === undefined) {
       const { method, path } = this.#head!
@@ -221,11 +277,31 @@ class Exchange {
         return
       }
     }
-    route.handle(body).then(value => this.#answer(200, value), (err: unknown) => {
-      if (err instanceof RequestError) this.#fail(new ApiError(400, 'bad-request', err.message))
-      else if (err instanceof ApiError) this.#fail(err)
-      else this.#internal(err, 'request handler failed')
-    }).catch((err: unknown) => this.#internal(err, 'socket request failed'))
+    let answered: Promise<unknown>
+    try {
+      answered = route.handle(body)
+    } catch (err) {
+      // A handler that is not an async function may throw before it returns a promise.
+      this.#failed(err)
+      return
+    }
+    answered.then(value => { this.#answerValue(value) }, (err: unknown) => { this.#failed(err) })
+  }
+
+  /** A handler's error: the client's (400), one the API names, or a bug (500). */
+  #failed (err: unknown): void {
+    if (err instanceof RequestError) this.#fail(new ApiError(400, 'bad-request', err.message))
+    else if (err instanceof ApiError) this.#fail(err)
+    else this.#internal(err, 'request handler failed')
+  }
+
+  /** The handler's value, answered 200; one that cannot be answered (not JSON) is a bug, answered 500. */
+  #answerValue (value: unknown): void {
+    try {
+      this.#answer(200, value)
+    } catch (err) {
+      this.#internal(err, 'socket request failed')
+    }
   }
 
   /** A bug, not the client's fault: logged, and answered 500 if nothing was answered yet. */
@@ -239,19 +315,39 @@ class Exchange {
     this.#answer(err.status, body)
   }
 
-  /** Writes the whole answer at once, then closes once it is flushed. */
+  /**
+   * Writes the whole answer at once, then closes. An answer the kernel took whole (one write() of a
+   * few hundred bytes on a unix socket) is the peer's even once this end is closed; one it took in
+   * part is closed once the rest is written.
+   */
   #answer (status: number, value: unknown): void {
     this.#s.arriving.delete(this)
-    if (this.#answered || this.#socket.destroyed) return
-    this.#answered = true
+    if (this.#answered || this.#closed) return
     const text = JSON.stringify(value)
-    const socket = this.#socket
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`, () => socket.destroy())
+    this.#answered = true
+    const written = writePipe(this.#handle, `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`, onAnswerWritten)
+    if (written !== 'pending') this.close()
   }
 
-  #drop (): void {
+  drop (): void {
     this.#s.arriving.delete(this)
-    this.#socket.destroy()
+    this.close()
+  }
+
+  /** Closes the handle once, and lets go of what the request made (the handle no longer holds this). */
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#s.arriving.delete(this)
+    this.#handle.owner = undefined
+    // A function, never null: the binding aborts the process on anything else.
+    this.#handle.onread = ignoreRead
+    this.#handle.close()
+    this.#head = null
+    this.#route = undefined
+    this.#parts = null
+    this.#chunked = null
+    if (--this.#s.open === 0 && this.#s.closing) this.#s.drained?.()
   }
 }
 

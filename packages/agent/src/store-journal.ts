@@ -18,6 +18,7 @@ import { readFile, rename, unlink } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { crc32 } from 'node:zlib'
 import { StoreError } from './errors.ts'
+import { RESERVE_START_SPACE } from 'msgpackr'
 import { encodeAllocationRecord, packr } from './store-layout.ts'
 import type { StoredAllocation } from './store-layout.ts'
 
@@ -71,11 +72,11 @@ export class Journal {
    */
   append (seq: number, deleted: readonly string[], put: readonly StoredAllocation[]): Uint8Array[] {
     const records = put.map(encodeAllocationRecord)
-    const payload = packr.pack([seq, deleted, put.map(a => a.key), records])
-    const record = Buffer.allocUnsafe(HEADER + payload.length)
-    record.writeUInt32LE(payload.length, 0)
-    record.writeUInt32LE(crc32(payload), 4)
-    payload.copy(record, HEADER)
+    // Packed behind room for the header, so the record is written as packed, not copied.
+    const record = packr.pack([seq, deleted, put.map(a => a.key), records], RESERVE_START_SPACE | HEADER)
+    const length = record.length - HEADER
+    record.writeUInt32LE(length, 0)
+    record.writeUInt32LE(crc32(record.subarray(HEADER)), 4)
     let at = 0
     while (at < record.length) at += writeSync(this.#fd, record, at, record.length - at)
     return records

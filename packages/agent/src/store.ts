@@ -47,6 +47,9 @@ export function durabilityOf (delta: PersistDelta<unknown>): Durability {
   return delta.putAllocations.length + delta.deleteAllocations.length > 0 ? 'written' : 'empty'
 }
 
+/** What every journalled batch answers: nothing to wait for past the write() itself. */
+const WRITTEN: Promise<Durability> = Promise.resolve('written')
+
 /**
  * One pool's part of the store: its ring, one record per allocation, and acceptor records, under
  * the pool's key prefix (store-layout.ts).
@@ -117,32 +120,55 @@ export class PoolStore {
   /**
    * Writes one Ready's delta, each allocation with its metadata in one record: allocations alone as
    * one journal record, anything else as one atomic LevelDB batch synced by `durabilityOf`, which
-   * it returns.
+   * it returns. The journal's path, once the journal is open, is synchronous and answers with one
+   * promise shared by every such batch: an async function's frame and promise per batch were
+   * garbage on every allocation's path.
    */
-  async commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
+  commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
+    if (this.#foldFailed !== null || this.#journal === null || durabilityOf(delta) !== 'written') return this.#commitBatch(delta)
+    try {
+      this.#journalled(delta)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return WRITTEN
+  }
+
+  async #commitBatch (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
     if (this.#foldFailed !== null) throw this.#foldFailed
     const durability = durabilityOf(delta)
     if (durability === 'empty') return durability
     if (this.#journal === null) await this.#openJournal()
-    // Allocations alone go to the journal (one write(), on this thread); anything else goes to
-    // LevelDB with everything the journal holds before it.
     if (durability === 'written') {
-      const records = this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
-      allocationOps(this.#unfolded, this.#p, delta.deleteAllocations, delta.putAllocations.map((a, i) => [a.key, records[i]!]))
-      if (++this.#records >= FOLD_AFTER) this.#folding ??= this.#foldSealed()
-    } else {
-      await this.#settle()
-      const p = this.#p
-      const ops: BatchOp[] = []
-      if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
-      for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
-      allocationOps(ops, p, delta.deleteAllocations, delta.putAllocations.map(a => [a.key, encodeAllocationRecord(a)]))
-      ++this.#seq
-      await this.#fold(durability === 'synced', ops)
+      this.#journalled(delta)
+      return durability
     }
-    for (const key of delta.deleteAllocations) this.#allocations.delete(key)
-    for (const a of delta.putAllocations) this.#allocations.set(a.key, a)
+    // Anything else goes to LevelDB with everything the journal holds before it.
+    await this.#settle()
+    const p = this.#p
+    const ops: BatchOp[] = []
+    if (delta.ring !== undefined) ops.push({ type: 'put', key: p + KEY_RING, value: encodeRingState(delta.ring) })
+    for (const r of delta.acceptor ?? []) ops.push({ type: 'put', key: p + ACCEPTOR + r.key, value: encodeAcceptorRecord(r) })
+    allocationOps(ops, p, delta.deleteAllocations, delta.putAllocations, delta.putAllocations.map(encodeAllocationRecord))
+    ++this.#seq
+    await this.#fold(durability === 'synced', ops)
+    this.#applied(delta)
     return durability
+  }
+
+  /** Allocations alone: one journal record (one write(), on this thread), kept for the next fold. */
+  #journalled (delta: PersistDelta<AttachmentMeta>): void {
+    const records = this.#journal!.append(++this.#seq, delta.deleteAllocations, delta.putAllocations)
+    allocationOps(this.#unfolded, this.#p, delta.deleteAllocations, delta.putAllocations, records)
+    if (++this.#records >= FOLD_AFTER) this.#folding ??= this.#foldSealed()
+    this.#applied(delta)
+  }
+
+  /** The store's view of what is durable takes in a written batch. */
+  #applied (delta: PersistDelta<AttachmentMeta>): void {
+    // Indexed, not for-of: no iterator objects on every batch's path.
+    for (let i = 0; i < delta.deleteAllocations.length; i++) this.#allocations.delete(delta.deleteAllocations[i]!)
+    for (let i = 0; i < delta.putAllocations.length; i++) this.#allocations.set(delta.putAllocations[i]!.key, delta.putAllocations[i]!)
   }
 
   /** Folds the journal into LevelDB and closes it: the store then holds everything in LevelDB alone. */
@@ -193,7 +219,7 @@ export class PoolStore {
   /** The LevelDB operations of the journal `records` past sequence number `applied`, in order. */
   #replay (records: readonly JournalRecord[], applied: number): BatchOp[] {
     const ops: BatchOp[] = []
-    for (const r of records) if (r.seq > applied) allocationOps(ops, this.#p, r.deleted, r.put)
+    for (const r of records) if (r.seq > applied) allocationOps(ops, this.#p, r.deleted, r.put.map(([key]) => ({ key })), r.put.map(([, value]) => value))
     return ops
   }
 
@@ -248,10 +274,14 @@ export class PoolStore {
   }
 }
 
-/** Appends to `ops` the LevelDB operations of one batch's allocation changes under `prefix`: its deletes, then its puts (key, encoded record). */
-function allocationOps (ops: BatchOp[], prefix: string, deleted: readonly string[], put: ReadonlyArray<readonly [string, Uint8Array]>): void {
-  for (const key of deleted) ops.push({ type: 'del', key: prefix + ALLOC + key })
-  for (const [key, value] of put) ops.push({ type: 'put', key: prefix + ALLOC + key, value })
+/**
+ * Appends to `ops` the LevelDB operations of one batch's allocation changes under `prefix`: its
+ * deletes, then its puts (each key with its encoded record, `values` in the same order; no list of
+ * pairs is made on the journal's path).
+ */
+function allocationOps (ops: BatchOp[], prefix: string, deleted: readonly string[], put: ReadonlyArray<{ readonly key: string }>, values: readonly Uint8Array[]): void {
+  for (let i = 0; i < deleted.length; i++) ops.push({ type: 'del', key: prefix + ALLOC + deleted[i]! })
+  for (let i = 0; i < put.length; i++) ops.push({ type: 'put', key: prefix + ALLOC + put[i]!.key, value: values[i]! })
 }
 
 /** The node's store: one LevelDB, a part per pool, and what belongs to the node (the Node names reclaim saw). */

@@ -6,7 +6,7 @@ import { offsetOf } from '@weft/ring'
 import type { Offset, Universe } from '@weft/ring'
 import { ApiError, fieldProblem, poolNameProblem } from '@weft/protocol'
 import type { Attachment, AttachmentField, CniRequest, RetirePoolRequest, RmpeerRequest } from '@weft/protocol'
-import { attachmentKey } from './attachment-key.ts'
+import { attachmentKey, keyOf } from './attachment-key.ts'
 import { RequestError } from './errors.ts'
 import type { PoolCatalog } from './pool.ts'
 
@@ -40,24 +40,42 @@ export interface CheckedGc {
 
 export function checkAllocate (body: unknown, catalog: PoolCatalog): CheckedAllocate {
   const o = object(body, 'body')
-  const attachment = checkAttachmentFields(o, '')
+  const network = field(o, 'network', '')
+  const containerId = field(o, 'containerId', '')
+  const ifname = field(o, 'ifname', '')
   const podNamespace = optionalName(o, 'podNamespace')
   const podName = optionalName(o, 'podName')
   if (o.address !== undefined) throw new RequestError('address', 'not a field any more: ask for addresses in "addresses", one per pool')
-  const names = o.pools === undefined ? catalog.defaults : checkPools(o.pools, catalog)
-  const offsets = o.addresses === undefined ? new Map<string, Offset>() : checkAddresses(o.addresses, names, catalog)
   if (o.gateway !== undefined && typeof o.gateway !== 'boolean') throw new RequestError('gateway', `expected true or false, got ${typeOf(o.gateway)}`)
+  // Built in one literal (on every allocation's path): no spread copies of the attachment.
   return {
-    ...attachment,
-    pools: names.map(pool => {
-      const offset = offsets.get(pool)
-      return offset === undefined ? { pool } : { pool, offset }
-    }),
+    network,
+    containerId,
+    ifname,
+    key: keyOf(network, containerId, ifname),
+    pools: poolRequests(o, catalog),
     gateway: o.gateway === true,
-    ...(podNamespace === undefined ? {} : { podNamespace }),
-    ...(podName === undefined ? {} : { podName })
+    podNamespace,
+    podName
   }
 }
+
+/** The pools an allocation asks of, with the address wanted in each where one is; the defaults' list is made once. */
+function poolRequests (o: Record<string, unknown>, catalog: PoolCatalog): readonly PoolRequest[] {
+  if (o.pools === undefined && o.addresses === undefined) {
+    let requests = DEFAULT_REQUESTS.get(catalog.defaults)
+    if (requests === undefined) DEFAULT_REQUESTS.set(catalog.defaults, requests = catalog.defaults.map(pool => ({ pool })))
+    return requests
+  }
+  const names = o.pools === undefined ? catalog.defaults : checkPools(o.pools, catalog)
+  const offsets = o.addresses === undefined ? new Map<string, Offset>() : checkAddresses(o.addresses, names, catalog)
+  return names.map(pool => {
+    const offset = offsets.get(pool)
+    return offset === undefined ? { pool } : { pool, offset }
+  })
+}
+
+const DEFAULT_REQUESTS = new WeakMap<readonly string[], readonly PoolRequest[]>()
 
 /** Pool names, each once, each served here; a well-formed name this agent does not serve is `unknown-pool`. */
 function checkPools (v: unknown, catalog: PoolCatalog): string[] {

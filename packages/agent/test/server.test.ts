@@ -23,7 +23,10 @@ const routes: Route[] = [
   { method: 'POST', path: '/v1/invalid', handle: async () => { throw new RequestError('name', 'not a name') } },
   { method: 'POST', path: '/v1/busy', handle: async () => { throw new ApiError(503, 'not-ready', 'later', true) } },
   { method: 'POST', path: '/v1/bug', handle: async () => { throw new Error('a bug') } },
-  { method: 'POST', path: '/v1/small', maxBytes: 16, handle: async body => ({ got: body }) }
+  { method: 'POST', path: '/v1/small', maxBytes: 16, handle: async body => ({ got: body }) },
+  // Larger than a unix socket's buffer: the kernel takes it in parts, and the close waits for the last.
+  { method: 'GET', path: '/v1/big', handle: async () => ({ big: 'x'.repeat(4_000_000) }) },
+  { method: 'POST', path: '/v1/throws', handle: () => { throw new RequestError('name', 'thrown before any promise') } }
 ]
 
 beforeEach(async () => {
@@ -73,6 +76,14 @@ describe('the socket server', () => {
     expect(res).toMatchObject({ status: 200, body: { got: { a: [1, 2, 'é'] } } })
     expect(res.head).toContain('Connection: close')
     expect(res.head).toMatch(/Content-Length: \d+/)
+  })
+
+  it('answers in full what the kernel takes only in parts, and a handler that throws before it returns a promise', async () => {
+    const client = createClient({ socketPath: path })
+    const answers = await Promise.all([1, 2, 3].map(async () => await exchange(['GET /v1/big HTTP/1.1\r\n\r\n'])))
+    for (const res of answers) expect(res.body.big.length).toBe(4_000_000)
+    await expect(client.check({ network: 'n', containerId: 'c', ifname: 'eth0' })).rejects.toThrow(/no route/)
+    expect(await exchange([post('/v1/throws', '{}')])).toMatchObject({ status: 400, body: { error: { code: 'bad-request', message: 'name: thrown before any promise' } } })
   })
 
   it('reads a chunked body, answers Expect: 100-continue, and answers a half-closed request', async () => {
