@@ -1,6 +1,7 @@
 /**
  * Why the mesh bench's connections closed, from the agents' logs (at `WEFT_BENCH_MESH_LOG=info`):
- * connections closed, by the end that closed them and why, and dials that failed, by error. Pure:
+ * connections closed, by the end that closed them and why, gossipsub state repaired in place
+ * (mesh-links.ts), and dials that failed, by error. Pure:
  * log lines in, lines out.
  */
 import type { LogLine } from '@weft/testkit'
@@ -28,8 +29,9 @@ export function closeCauses (logs: readonly (readonly LogLine[])[]): string[] {
   const per = (event: string): number => Math.max(0, ...logs.map(log => log.filter(l => l.event === event).length))
   return [
     `connections closed: ${closed.length} ends saw a close; this end closed ${here.length}: ${counted(here.map(l => shape(l.err)))}`,
-    `closes decided by weft: ${counted(lines.map(l => l.event ?? '').filter(e => e === 'peer-silent' || e === 'peer-duplicate' || e === 'peer-relinked'))}` +
-      ` (most by one agent: silent ${per('peer-silent')}, duplicate ${per('peer-duplicate')}, relinked ${per('peer-relinked')})`,
+    `closes decided by weft: ${counted(lines.map(l => l.event ?? '').filter(e => e === 'peer-silent' || e === 'peer-duplicate' || e === 'peer-gossip-hang-up'))}` +
+      ` (most by one agent: silent ${per('peer-silent')}, duplicate ${per('peer-duplicate')}, hang-up ${per('peer-gossip-hang-up')})`,
+    `gossipsub repaired in place: ${counted(lines.map(l => l.event ?? '').filter(e => e === 'peer-gossip-identify' || e === 'peer-gossip-reset')) || 'none'}`,
     `dials failed: ${dialErrs.length}: ${counted(dialErrs)}`
   ]
 }

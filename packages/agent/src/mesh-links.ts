@@ -1,14 +1,28 @@
 /**
- * One working connection per peer. Two agents that dial each other at once (every agent given the
- * same WEFT_PEERS) get two connections, each pinged and identified on both ends, and gossipsub,
- * which keeps one stream per peer, can lose a peer when the connection its stream ran on closes
- * while the other stays: that peer then stays connected but shows unreachable. So a duplicate is
- * closed by a rule both ends apply alike (keep what the lower peer id dialled), the connection left
- * is identified again so that gossipsub opens its stream on it, and a peer that is
- * connected but not subscribed in gossipsub's view has its connections closed, to be dialled afresh
- * by the dial loop: at the next pass but one if it was subscribed before (gossipsub lost it; agents
- * never unsubscribe; its connection is identified again meanwhile, which may bring it back), after
- * `RELINK_MS` if it never was (its subscription may still be on the way).
+ * Keeping every connected peer in gossipsub. gossipsub keeps one stream each way per peer, sends its
+ * subscriptions once, when it opens its stream to a peer, and gives up on a stream whose protocol
+ * negotiation timed out (its opens run one at a time, each bounded at 10 s: on a starved machine some
+ * time out). It also forgets a peer whose inbound stream failed while another connection stays, and
+ * the peer's end, its stream still open, never sends its subscriptions again. A peer is then
+ * connected but not subscribed, so it shows unreachable. Hanging it up to dial it afresh made it
+ * worse: at 50 agents on 2 cores, subscriptions that only came late were cut 6,303 times in one run,
+ * each hang-up a new handshake and a new queue of stream opens (see the README's mesh section).
+ *
+ * So each pass repairs gossipsub's state in place, by a rule each end applies to its own side
+ * (`repairStep`):
+ * - A connected peer without our gossipsub stream has its connection identified again, on which
+ *   gossipsub opens the stream and sends our subscriptions: at the next pass if it had one (lost),
+ *   after `RELINK_MS` if it never had (gossipsub's own open may still be queued), then at waits
+ *   that double.
+ * - A peer whose stream to us is open but whose subscriptions we do not hold (lost, or missing for
+ *   `RELINK_MS`) has that stream reset: its end sees its stream gone and opens a new one, the rule
+ *   above, which sends its subscriptions again.
+ * - Only a peer still missing after `MAX_RESETS` resets is hung up and dialled afresh.
+ *
+ * Two agents that dial each other at once get two connections. One is closed as the second opens
+ * (`surplus`) if no stream runs on it yet; else only once it is spare (`spare`): gossipsub's streams
+ * with the peer run on the others and nothing on it, so closing it cuts no stream either end uses.
+ * (Closing the one gossipsub had chosen made it drop the peer.)
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -16,47 +30,160 @@ import type { Connection, PeerId } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
 import type { Logger } from './log.ts'
 
-/** How long a newly connected peer may be missing from gossipsub (subscriptions travel after identify, slowly on a busy machine). */
+/** How long a connected peer may be missing from gossipsub before it is repaired (subscriptions travel after identify, slowly on a busy machine). */
 export const RELINK_MS = 15_000
+/** The wait between identifies of a peer still without our stream doubles from `RELINK_MS` this many times (to 2 minutes). */
+export const MAX_IDENTIFY_DOUBLINGS = 3
+/** Resets of a peer's stream, `RELINK_MS` apart, before the peer is hung up instead. */
+export const MAX_RESETS = 3
+/** gossipsub's protocols (meshsub 1.0 to 1.2) all start so. */
+const GOSSIP_PROTOCOL = '/meshsub/'
 
 /** The libp2p node of the mesh, with the services it reads. */
 export type MeshNode = Libp2p<{ pubsub: GossipSub, identify: Identify }>
 
-/** The connection fields the duplicate rule reads. */
+/** What the duplicate rule reads of one open connection to a peer. */
 export interface LinkFacts {
+  readonly id: string
+  /** Open gossipsub streams on it, this end's to the peer and the peer's to this end. */
+  readonly gossipOut: number
+  readonly gossipIn: number
+  /** Streams of any protocol on it. */
+  readonly streams: number
+}
+
+/**
+ * Of one peer's open connections, those to close, once gossipsub's stream each way is open: every
+ * one with no stream on it; and, at the higher peer id's end, one that carries only its own gossipsub
+ * stream while the peer's runs on another (each end's gossipsub took the connection it was told of
+ * first). The higher end closes that one itself, for only it knows when its stream's opening is over
+ * (the other end sees the stream before that, and closing it then stalls gossipsub's opens); seeing the
+ * connection close, it opens its stream again on the one left (`#reoffer`). Until then, none: a stream
+ * may still come on any of them.
+ */
+export function spare (selfIsLower: boolean, conns: readonly LinkFacts[]): string[] {
+  if (conns.length < 2 || !conns.some(c => c.gossipOut > 0) || !conns.some(c => c.gossipIn > 0)) return []
+  const idle = conns.filter(c => c.streams === 0)
+  const split = selfIsLower ? [] : conns.filter(c => c.gossipOut > 0 && c.gossipIn === 0 && c.streams === c.gossipOut && conns.some(o => o.gossipIn > 0 && o.gossipOut === 0))
+  return [...idle, ...split].map(c => c.id)
+}
+
+/** What the rule at a connection's opening reads of each open connection to its peer. */
+export interface OpenFacts {
   readonly id: string
   readonly direction: 'inbound' | 'outbound'
   /** When it opened, in this process's clock: only to order connections of one direction. */
   readonly opened: number
+  /** Streams of any protocol on it. */
+  readonly streams: number
 }
 
 /**
- * Of one peer's open connections, those to close: every one but the oldest that the lower peer id
- * dialled. Both ends see the same connections with mirrored directions, so they close the same
- * ones. If the lower id dialled none of them, all stay (it will not dial a connected peer).
+ * When a second connection to a peer opens, those to close at once: every one but the oldest that
+ * the lower peer id dialled (both ends see the same connections with mirrored directions, so they
+ * pick the same ones), and of those only ones no stream runs on yet. Closing one gossipsub already
+ * uses made it drop the peer; those are left to `spare`. If the lower id dialled none, all stay.
  */
-export function surplus (selfIsLower: boolean, conns: readonly LinkFacts[]): string[] {
+export function surplus (selfIsLower: boolean, conns: readonly OpenFacts[]): string[] {
   const preferred = selfIsLower ? 'outbound' : 'inbound'
   const keep = conns.filter(c => c.direction === preferred).sort((a, b) => a.opened - b.opened)[0]
-  return keep === undefined ? [] : conns.filter(c => c !== keep).map(c => c.id)
+  return keep === undefined ? [] : conns.filter(c => c !== keep && c.streams === 0).map(c => c.id)
 }
+
+/** What the repair reads of one connected peer, in gossipsub's view. */
+export interface GossipFacts {
+  /** Our gossipsub's stream to the peer is open on one of its connections. */
+  readonly outbound: boolean
+  /** An open stream of the peer's gossipsub to this end is on one of its connections. */
+  readonly inbound: boolean
+  /** The peer is among gossipsub's subscribers of the topic. */
+  readonly subscribed: boolean
+}
+
+/** What the repair remembers of one connected peer between passes. */
+export interface GossipWatch {
+  /** Since when gossipsub has had no stream to it (null: it has one). */
+  outSince: number | null
+  /** gossipsub had a stream to it since the last repair: one lost is opened again at the next pass. */
+  hadOut: boolean
+  /** Since when it has been missing from the subscribers (null: subscribed). */
+  subSince: number | null
+  /** It was subscribed since the last repair: one lost is repaired at the next pass. */
+  seen: boolean
+  /** Its connection was identified again this many times, and our stream is still missing. */
+  identifies: number
+  /** Its stream to us was reset this many times, and it is still missing. */
+  resets: number
+}
+
+export const newWatch = (): GossipWatch => ({ outSince: null, hadOut: false, subSince: null, seen: false, identifies: 0, resets: 0 })
+
+export type Repair = 'identify' | 'reset' | 'hang-up'
+
+/**
+ * One pass for one connected peer at `now`: what to do about it (see the file's comment). A state
+ * seen for the first time is only noted; the next pass acts if it was lost, one `RELINK_MS` later if
+ * it never was. Each action waits `RELINK_MS` before it is repeated. Updates `w`.
+ */
+export function repairStep (w: GossipWatch, f: GossipFacts, now: number): Repair[] {
+  const acts: Repair[] = []
+  const due = (since: number, lost: boolean, waitMs = RELINK_MS): boolean => now > since && (lost || now - since >= waitMs)
+  if (f.outbound) {
+    w.outSince = null
+    w.hadOut = true
+    w.identifies = 0
+  } else if (w.outSince === null) {
+    w.outSince = now
+  } else if (due(w.outSince, w.hadOut, RELINK_MS * 2 ** Math.min(w.identifies, MAX_IDENTIFY_DOUBLINGS))) {
+    // Doubling: on a starved machine gossipsub's opens queue up, and each identify adds work to both ends.
+    acts.push('identify')
+    w.outSince = now
+    w.hadOut = false
+    w.identifies++
+  }
+  if (f.subscribed) {
+    w.subSince = null
+    w.seen = true
+    w.resets = 0
+  } else if (w.subSince === null) {
+    w.subSince = now
+  } else if (due(w.subSince, w.seen)) {
+    w.subSince = now
+    w.seen = false
+    if (w.resets >= MAX_RESETS) {
+      acts.push('hang-up')
+      w.resets = 0
+    } else if (f.inbound) {
+      // Without a stream from it there is nothing to reset: its end opens one by the first rule.
+      acts.push('reset')
+      w.resets++
+    }
+  }
+  return acts
+}
+
+type Stream = Connection['streams'][number]
+/**
+ * A gossipsub stream still carrying gossip: ours to the peer while we can write to it, the peer's to
+ * us while it can (gossipsub, dropping a peer, closes only its own end of each, and the other end's
+ * stays open).
+ */
+const gossipOut = (s: Stream): boolean => s.protocol.startsWith(GOSSIP_PROTOCOL) && s.status === 'open' && s.direction === 'outbound' && s.writeStatus === 'writable'
+const gossipIn = (s: Stream): boolean => s.protocol.startsWith(GOSSIP_PROTOCOL) && s.status === 'open' && s.direction === 'inbound' && s.remoteWriteStatus === 'writable'
 
 export class Links {
   readonly #node: MeshNode
   readonly #log: Logger
   readonly #topic: string
-  /** Connected peers not subscribed in gossipsub's view, and since when. */
-  readonly #missing = new Map<string, number>()
-  /** Connected peers seen subscribed since they connected. */
-  readonly #seen = new Set<string>()
+  /** Connected peers, by id. */
+  readonly #watches = new Map<string, GossipWatch>()
 
   constructor (node: MeshNode, topic: string, log: Logger) {
     this.#node = node
     this.#topic = topic
     this.#log = log
     node.addEventListener('connection:open', (evt) => this.#opened(evt.detail))
-    // A peer that comes back on a new connection gets the long wait again.
-    node.addEventListener('peer:disconnect', (evt) => this.#seen.delete(evt.detail.toString()))
+    node.addEventListener('peer:disconnect', (evt) => this.#watches.delete(evt.detail.toString()))
   }
 
   /** A connection opened: its close will be logged with its cause; if its peer now has two, the surplus one goes (before identify uses it, mostly). */
@@ -70,52 +197,57 @@ export class Links {
     const conns = this.#node.getConnections(peer).filter(c => c.status === 'open')
     if (conns.length < 2) return
     const close = new Set(surplus(this.#node.peerId.toString() < peer.toString(),
-      conns.map(c => ({ id: c.id, direction: c.direction, opened: c.timeline.open }))))
-    for (const c of conns) {
-      if (!close.has(c.id)) continue
-      this.#log.info({ event: 'peer-duplicate', peer: peer.toString(), direction: c.direction }, 'closing a second connection to a peer')
-      c.close().catch(() => c.abort(new Error('duplicate connection')))
-    }
+      conns.map(c => ({ id: c.id, direction: c.direction, opened: c.timeline.open, streams: c.streams.length }))))
+    for (const c of conns) if (close.has(c.id)) this.#closeDuplicate(c, 'opening')
+  }
+
+  #closeDuplicate (c: Connection, when: 'opening' | 'spare'): void {
+    this.#log.info({ event: 'peer-duplicate', peer: c.remotePeer.toString(), direction: c.direction, when }, 'closing a second connection to a peer')
+    c.close().catch(() => c.abort(new Error('duplicate connection')))
   }
 
   /**
    * A connection closed while another to its peer stays: if gossipsub's stream to the peer ran on the
-   * closed one, gossipsub has none now and makes one only when told of a connection, which the
-   * registrar does after identify. So the connection left is identified again: gossipsub opens its
-   * stream there (if it has one still, nothing), and the peer stays in the ring's gossip instead of
-   * being hung up and redialled. The same for a peer gossipsub dropped while connected.
+   * closed one, it has none now and opens one only when told of a connection, which the registrar
+   * does after identify. So the connection left is identified again now, not at the next pass.
    */
   #reoffer (peer: PeerId): void {
-    const left = this.#node.getConnections(peer).find(c => c.status === 'open')
-    if (left === undefined) return
-    this.#log.debug({ peer: peer.toString() }, 'a connection closed and another stays; identifying the one left')
-    this.#node.services.identify.identify(left).catch((err: unknown) => this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'identify failed'))
+    const open = this.#node.getConnections(peer).filter(c => c.status === 'open')
+    if (open.length > 0 && !open.some(c => c.streams.some(gossipOut))) this.#identify(open[0]!)
   }
 
-  /** One pass of the dial loop: connected peers gossipsub lost, or never had for RELINK_MS, are disconnected. */
+  #identify (conn: Connection): void {
+    const peer = conn.remotePeer.toString()
+    this.#log.debug({ peer }, 'identifying a connection again for gossipsub')
+    this.#node.services.identify.identify(conn).catch((err: unknown) => this.#log.debug({ peer, err: (err as Error).message }, 'identify failed'))
+  }
+
+  /** One pass of the dial loop: every connected peer's gossipsub state repaired, spare duplicates closed. */
   repair (now: number): void {
-    const known = new Set(this.#node.services.pubsub.getSubscribers(this.#topic).map(p => p.toString()))
-    const connected = new Map(this.#node.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer]))
-    for (const peer of this.#missing.keys()) if (!connected.has(peer)) this.#missing.delete(peer)
-    for (const [peer, id] of connected) {
-      if (known.has(peer)) {
-        this.#missing.delete(peer)
-        this.#seen.add(peer)
-        continue
+    const subscribed = new Set(this.#node.services.pubsub.getSubscribers(this.#topic).map(p => p.toString()))
+    const byPeer = new Map<string, Connection[]>()
+    for (const c of this.#node.getConnections()) {
+      if (c.status !== 'open') continue
+      const peer = c.remotePeer.toString()
+      byPeer.set(peer, [...(byPeer.get(peer) ?? []), c])
+    }
+    for (const peer of this.#watches.keys()) if (!byPeer.has(peer)) this.#watches.delete(peer)
+    for (const [peer, conns] of byPeer) {
+      const w = this.#watches.get(peer) ?? newWatch()
+      this.#watches.set(peer, w)
+      const inbound = conns.flatMap(c => c.streams.filter(gossipIn))
+      const outbound = conns.some(c => c.streams.some(gossipOut))
+      const acts = repairStep(w, { outbound, inbound: inbound.length > 0, subscribed: subscribed.has(peer) }, now)
+      for (const act of acts) {
+        this.#log.info({ event: `peer-gossip-${act}`, peer }, 'connected peer missing from gossip; repairing')
+        if (act === 'identify') this.#identify(conns[0]!)
+        else if (act === 'reset') for (const s of inbound) s.abort(new Error('not subscribed: gossip stream reset'))
+        else this.#node.hangUp(conns[0]!.remotePeer).catch((err: unknown) => this.#log.debug({ peer, err: (err as Error).message }, 'hang-up failed'))
       }
-      const since = this.#missing.get(peer)
-      if (since === undefined) {
-        this.#missing.set(peer, now)
-        // Lost (gossipsub drops a peer whose inbound stream failed, as when a duplicate closed under
-        // it): told of the connection again, it may open its streams there before the next pass.
-        if (this.#seen.has(peer)) this.#reoffer(id)
-        continue
-      }
-      if (!this.#seen.has(peer) && now - since < RELINK_MS) continue
-      this.#missing.delete(peer)
-      this.#seen.delete(peer)
-      this.#log.info({ event: 'peer-relinked', peer }, 'connected but not in gossip: reconnecting')
-      this.#node.hangUp(id).catch((err: unknown) => this.#log.debug({ peer, err: (err as Error).message }, 'hang-up failed'))
+      if (acts.length > 0) continue
+      const facts = conns.map(c => ({ id: c.id, gossipOut: c.streams.filter(gossipOut).length, gossipIn: c.streams.filter(gossipIn).length, streams: c.streams.length }))
+      const close = new Set(spare(this.#node.peerId.toString() < peer, facts))
+      for (const c of conns) if (close.has(c.id)) this.#closeDuplicate(c, 'spare')
     }
   }
 }

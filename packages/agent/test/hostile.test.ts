@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { CODEC_VERSION, Ring, encodeMessage, parseUniverse } from '@weft/ring/internal'
+import { CODEC_VERSION, OLDEST_SPOKEN, Ring, encodeMessage, parseUniverse } from '@weft/ring/internal'
 import type { PeerId } from '@weft/ring'
 import { Mesh, MAX_MESSAGE_BYTES } from '../src/mesh.ts'
 import { createLogger } from '../src/log.ts'
@@ -82,15 +82,15 @@ describe('hostile peers', () => {
     const { mesh: older, targetId, reachable } = await joinTarget()
     try {
       const bad = (await target.client.status()).badMessages
-      // A ring message framed as the previous build frames it: this build no longer merges its ring.
+      // A ring message framed as a build before the oldest this one speaks frames it: this build no longer merges its ring.
       const bytes = encodeMessage({ type: 'ring', ring: Ring.empty(parseUniverse('10.32.0.0/12')).toState(), hints: [] })
-      bytes[1] = CODEC_VERSION - 1
+      bytes[1] = OLDEST_SPOKEN - 1
       older.publish(bytes)
       older.send(targetId, bytes)
       await waitFor('the older sender logged', () => logEvents(target, 'older-codec').length > 0)
       const status = await target.client.status()
       expect(status.badMessages).toBe(bad)
-      expect(logEvents(target, 'older-codec')).toEqual([expect.objectContaining({ version: CODEC_VERSION - 1 })])
+      expect(logEvents(target, 'older-codec')).toEqual([expect.objectContaining({ version: OLDEST_SPOKEN - 1 })])
       expect(reachable()).toContain(targetId)
       expect(status.status).toBe('ready')
     } finally {

@@ -63,8 +63,14 @@ describe('mesh', () => {
     const ids = nodes.map(n => n.mesh.peerId)
     await waitFor('one connection per pair, every peer reachable', () =>
       nodes.every((n, i) => n.mesh.connectionCount() === 3 && ids.every(id => id === ids[i] || n.reachable.includes(id))), 200, 50)
-    nodes[3]!.mesh.publish(new TextEncoder().encode('after the duplicates went'))
-    await waitFor('gossip reaches all', () => nodes.slice(0, 3).every(n => n.received.some(m => m.text === 'after the duplicates went')))
+    // A publish is best effort: one made while a peer's gossipsub stream is opened again (after the
+    // spare of two connections closed under it) misses that peer, and in the agent the ring's digests
+    // catch up. So it is made again, a second apart, until every node has it.
+    const got = (): boolean => nodes.slice(0, 3).every(n => n.received.some(m => m.text === 'after the duplicates went'))
+    await waitFor('gossip reaches all', () => {
+      if (!got()) nodes[3]!.mesh.publish(new TextEncoder().encode('after the duplicates went'))
+      return got()
+    }, 30, 1_000)
   })
 
   it('dials every address a peer name resolves to (a headless Service in Kubernetes)', async () => {

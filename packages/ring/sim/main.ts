@@ -1,5 +1,5 @@
 /**
- * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --liveness | --reachability | --shares] [--full]`.
+ * The simulator's command line: `npm run sim -- --seeds N --peers P [--first S] [--events E] [--trace L] [--kube | --pools | --liveness | --reachability | --shares | --removal | --floor] [--full]`.
  * `--kube` runs the kubernetes init schedules (kube-schedule.ts) instead of the general ones; `--pools`
  * runs every schedule for two pools (pools.ts), one of them with reserved ranges; `--liveness` the
  * slow-machine schedules (liveness-schedule.ts: init and takeover must decide within a bound);
@@ -9,6 +9,8 @@
  * `--shares` runs the even-share schedules instead (shares-schedule.ts): growth from 3 to P peers one
  * by one, then with removals, each without rebalancing (weft before it) and with, and prints the
  * share figures after every step's quiet period.
+ * `--removal` instead removes one peer from a settled cluster of P peers and prints what its gossip
+ * costs, the floor raise included; `--floor` what the floor raise alone costs (floor-cost.ts).
  * `--replace R` instead replaces a node R times in a cluster of P peers and prints what the state
  * costs then (replacements.ts); a violation there throws.
  * Runs N schedules (seeds S..S+N-1) of E events with up to P peers each, prints progress sparsely and,
@@ -16,6 +18,7 @@
  * `schedules: N  violations: V`; exits 1 if V > 0. Replay one seed with `--seeds 1 --first <seed>`.
  */
 import { parseArgs } from 'node:util'
+import { runFloorCost, runRemovalCost } from './floor-cost.ts'
 import { runKubeSchedule } from './kube-schedule.ts'
 import { runLivenessSchedule } from './liveness-schedule.ts'
 import { runReplacements } from './replacements.ts'
@@ -35,7 +38,7 @@ function positive (name: string, text: string | undefined, fallback: number): nu
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, liveness: { type: 'boolean' }, reachability: { type: 'boolean' }, shares: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
+  options: { seeds: { type: 'string' }, peers: { type: 'string' }, first: { type: 'string' }, events: { type: 'string' }, trace: { type: 'string' }, kube: { type: 'boolean' }, pools: { type: 'boolean' }, liveness: { type: 'boolean' }, reachability: { type: 'boolean' }, shares: { type: 'boolean' }, removal: { type: 'boolean' }, floor: { type: 'boolean' }, full: { type: 'boolean' }, replace: { type: 'string' } },
   strict: true
 })
 const seeds = positive('seeds', values.seeds, 100)
@@ -51,6 +54,11 @@ if (values.shares === true) {
   const started = performance.now()
   const r = runReplacements(first, maxPeers, positive('replace', values.replace, 1))
   console.log(JSON.stringify(r))
+  console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
+} else if (values.removal === true || values.floor === true) {
+  // One removal in a settled cluster of --peers peers (or its floor raise alone), and what its gossip costs.
+  const started = performance.now()
+  console.log(JSON.stringify((values.floor === true ? runFloorCost : runRemovalCost)(first, maxPeers)))
   console.log(`wall time: ${((performance.now() - started) / 1000).toFixed(1)} s`)
 } else runAll()
 

@@ -50,8 +50,8 @@ export interface WorldOptions {
   readonly traceLines?: number
   /** Check after every event that all rings, live or on disk, come from one split. */
   readonly oneRing?: boolean
-  /** Sees every message sent, with the number of peers it goes to (a broadcast goes to every other live one), and its sender. */
-  readonly meter?: (msg: Message, recipients: number, from: PeerId) => void
+  /** Sees every message sent, with the number of peers it goes to (a broadcast goes to every other live one), its sender and its address. */
+  readonly meter?: (msg: Message, recipients: number, from: PeerId, to: PeerId | 'all') => void
   /** Planted bug: the peers are given this universe (without the reserved ranges, say) while the checks hold them to `universe`. */
   readonly peerUniverse?: Universe
   /** A schedule's own checks: told of every change of who reaches whom and of every takeover decided. */
@@ -372,7 +372,7 @@ export class World {
       }
       for (const m of rd.messages) {
         const targets = m.to === 'all' ? this.live().filter(id => id !== node.id) : [m.to]
-        this.opts.meter?.(m.msg, targets.length, node.id)
+        this.opts.meter?.(m.msg, targets.length, node.id, m.to)
         for (const to of targets) this.net.send({ from: node.id, to, msg: m.msg })
       }
       for (const c of rd.completions) this.complete(node, c)

@@ -15,6 +15,11 @@ import type {
 } from './types.ts'
 
 /**
+ * 6: a delta that raises its sender's floor carries the digest of the ring it was raised on (a third
+ * item), so a receiver holding that ring raises the floor without pulling the whole ring. Only such
+ * a delta is framed as 6; everything else keeps version 5's layout and is framed as 5, so version-5
+ * builds read it: they ignore a raising delta as newer (no penalty), are then behind, and pull the
+ * whole ring as they do from a version-5 raiser. The two versions hear each other.
  * 5: removals are compacted under a floor: a ring and a part carry the floor and the level, a member
  * record its stamp, a completed removal its completion stamp. Messages of 4 and before are ignored as
  * older, without penalty (a version-4 agent ignores 5 as newer); a persisted ring of 4 is read with
@@ -27,10 +32,12 @@ import type {
  * count, tokens travel as gaps, peer ids as bytes, a member's id is its place in the peer table.
  * 2: member records may carry a node address (a fifth item).
  */
-export const CODEC_VERSION = 5
+export const CODEC_VERSION = 6
 const OLDEST_READABLE = 1
 /** The oldest version whose messages this build merges: before it, rings had no floor (and before 4, versions were per token). */
-const OLDEST_SPOKEN = 5
+export const OLDEST_SPOKEN = 5
+/** What version 5's layout expresses is framed as 5 (read by version-5 builds too); only a floor-raising delta needs 6. */
+const PLAIN_VERSION = 5
 /** The stamp a completed removal of a ring persisted by version 4 or before gets. */
 const LEGACY_COMPLETION = 1
 
@@ -199,12 +206,18 @@ function partFromWire (x: unknown, path: string): RingPart {
   return { ...body, runs }
 }
 
-const deltaToWire = (d: RingDelta): unknown[] => [d.seeds, partToWire(d.part)]
-function deltaFromWire (x: unknown, path: string): RingDelta {
-  const [seeds, part] = arr(x, path, 2)
+const deltaToWire = (d: RingDelta): unknown[] => [d.seeds, partToWire(d.part), ...(d.raisedFrom !== undefined ? [digestToWire(d.raisedFrom)] : [])]
+/** The version a delta is framed as: 6 only for one that names the ring its floor was raised on. */
+const deltaVersion = (d: RingDelta): number => (d.raisedFrom !== undefined ? CODEC_VERSION : PLAIN_VERSION)
+function deltaFromWire (x: unknown, path: string, version: number): RingDelta {
+  // A version-5 frame has no third item.
+  const items = arr(x, path, version <= PLAIN_VERSION ? 2 : undefined)
+  if (items.length !== 2 && items.length !== 3) fail(path, `expected 2 or 3 items, got ${items.length}`)
+  const [seeds, part, raisedFrom] = items
   const fp = int(seeds, `${path}.seeds`)
   if (fp > 0xffffffff) fail(`${path}.seeds`, 'fingerprint wider than 32 bits')
-  return { seeds: fp, part: partFromWire(part, `${path}.part`) }
+  const d: RingDelta = { seeds: fp, part: partFromWire(part, `${path}.part`) }
+  return items.length === 2 ? d : { ...d, raisedFrom: digestFromWire(raisedFrom, `${path}.raisedFrom`) }
 }
 
 const digestToWire = (d: Digest): unknown[] => [bigToBytes(d.hash), bigToBytes(d.weight)]
@@ -237,8 +250,8 @@ const nodeToWire = (n: NodeRecord): unknown[] => [n.name, n.created]
 
 // ---- framing ----
 
-function pack (body: unknown[]): Uint8Array {
-  return packr.pack([CODEC_VERSION, ...body])
+function pack (body: unknown[], version = PLAIN_VERSION): Uint8Array {
+  return packr.pack([version, ...body])
 }
 
 /** The body after the version, and the version. */
@@ -268,11 +281,11 @@ export function encodeMessage (m: Message): Uint8Array {
   switch (m.type) {
     case 'ring': return pack([t, ringToWire(m.ring, m.hints)])
     case 'space-request': return pack([t, m.address === undefined ? null : bigToBytes(m.address)])
-    case 'space-grant': return pack([t, deltaToWire(m.delta), bigToBytes(m.range.start), bigToBytes(m.range.end)])
+    case 'space-grant': return pack([t, deltaToWire(m.delta), bigToBytes(m.range.start), bigToBytes(m.range.end)], deltaVersion(m.delta))
     case 'space-deny': return pack([t, digestToWire(m.digest), m.reason])
     case 'paxos': return pack([t, m.key, paxosToWire(m.msg)])
     case 'init-hello': return pack([t, nodeToWire(m.node), m.initialiser === null ? null : nodeToWire(m.initialiser), m.reply])
-    case 'delta': return pack([t, deltaToWire(m.delta)])
+    case 'delta': return pack([t, deltaToWire(m.delta)], deltaVersion(m.delta))
     case 'digest': return pack([t, digestToWire(m.digest), m.reply])
     case 'pull': return pack([t])
     case 'hint': return pack([t, bigToBytes(m.free)])
@@ -292,10 +305,10 @@ export function decodeMessage (bytes: Uint8Array): Message {
     case 'space-request': arr(a, 'message', 2); return a[1] === null ? { type } : { type, address: big(a[1], 'message.address') }
     case 'space-grant': {
       arr(a, 'message', 4)
-      return { type, delta: deltaFromWire(a[1], 'message.delta'), range: { start: big(a[2], 'message.range.start'), end: big(a[3], 'message.range.end') } }
+      return { type, delta: deltaFromWire(a[1], 'message.delta', version), range: { start: big(a[2], 'message.range.start'), end: big(a[3], 'message.range.end') } }
     }
     case 'space-deny': arr(a, 'message', 3); return { type, digest: digestFromWire(a[1], 'message.digest'), reason: str(a[2], 'message.reason') }
-    case 'delta': arr(a, 'message', 2); return { type, delta: deltaFromWire(a[1], 'message.delta') }
+    case 'delta': arr(a, 'message', 2); return { type, delta: deltaFromWire(a[1], 'message.delta', version) }
     case 'digest': arr(a, 'message', 3); return { type, digest: digestFromWire(a[1], 'message.digest'), reply: bool(a[2], 'message.reply') }
     case 'pull': arr(a, 'message', 1); return { type }
     case 'hint': arr(a, 'message', 2); return { type, free: big(a[1], 'message.free') }
@@ -309,7 +322,8 @@ export function encodeRingState (s: RingState): Uint8Array { return pack([ringTo
 export function decodeRingState (bytes: Uint8Array): RingState {
   const [a, version] = unpack(bytes, 'ring')
   const body = arr(a, 'ring', 1)[0]
-  if (version === CODEC_VERSION) return ringFromWire(body, 'ring').ring
+  // Rings are framed as 5 (6 reads the same layout).
+  if (version >= 5) return ringFromWire(body, 'ring').ring
   // Version 4 wrote rings without a floor; 3 in that layout too, with per-token versions.
   if (version === 4) return ringFromWire(body, 'ring', true).ring
   return upgradeRing(version < 3 ? ringFromWireV2(body, 'ring').ring : ringFromWire(body, 'ring', true).ring)

@@ -51,6 +51,8 @@ export interface Core {
   snap: RingState | null
   /** The digest of `snap`, computed once per state, and the two digest messages carrying it. */
   dig: { readonly of: RingState, readonly digest: Digest, readonly ask: Message, readonly answer: Message } | null
+  /** The floor this peer raised since its last delta, and the digest of the ring it raised it on: the next delta names that ring. */
+  raised: { readonly floor: number, readonly from: Digest } | null
   /** The ring as of the last delta broadcast (or the last merge since): the next delta is what changed after it. */
   lastSent: RingState
   /**

@@ -111,6 +111,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     mutations: 0,
     synced: { of: null, peers: new Set() },
     dig: null,
+    raised: null,
     lastSent: Ring.empty(u).toState(),
     announceAt: null,
     roundWaits: false,

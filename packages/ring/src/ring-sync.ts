@@ -61,10 +61,11 @@ export function wholeRing (s: Core): Message {
 }
 
 /**
- * Merges a received ring or part of one. A ring that fails validation, or was seeded by another
- * decision, changes nothing and is recorded as `rejected-ring`. Returns whether it was accepted.
+ * Merges a received ring or part of one (`raisedFrom`: the digest of the ring a part's floor was
+ * raised on). A ring that fails validation, or was seeded by another decision, changes nothing and
+ * is recorded as `rejected-ring`. Returns whether it was accepted.
  */
-function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean {
+function merge (s: Core, from: PeerId, incoming: RingState | RingPart, raisedFrom?: Digest): boolean {
   if (incoming.floor < s.ring.floor()) {
     // A ring from before our floor may carry what the floor compacted away (a removed peer's own
     // writes, its record): the sender takes our ring first, and is heard once it holds our floor.
@@ -73,15 +74,17 @@ function merge (s: Core, from: PeerId, incoming: RingState | RingPart): boolean 
   }
   let unnamed = false
   if (incoming.floor > s.ring.floor()) {
-    // A floor comes only with a whole ring, and so with every record its raiser knew: a record below
-    // the floor is then never a live known peer's that is merely late, and a ring that raises our
-    // floor without naming us comes from a raiser that did not know us.
-    if (!('entries' in incoming)) {
+    // A floor comes only with every record its raiser knew: in a whole ring, or in a delta raised on
+    // exactly the ring this peer holds (which every known peer held then), so raising it here is what
+    // the raiser did. A record below the floor is then never a live known peer's that is merely late,
+    // and a floor that comes without naming us comes from a raiser that did not know us.
+    const whole = 'entries' in incoming
+    if (!whole && (raisedFrom === undefined || !sameDigest(raisedFrom, digest(s)))) {
       pull(s, from)
       return false
     }
     // Only a peer that held something counts: an observer unknown to the raiser just stamps itself.
-    unnamed = !incoming.members.some(m => m.peer === s.id) && s.held
+    unnamed = !(whole ? incoming.members.some(m => m.peer === s.id) : s.ring.member(s.id) !== undefined) && s.held
   }
   let result
   try {
@@ -158,7 +161,7 @@ function mergeDelta (s: Core, from: PeerId, d: RingDelta): boolean {
     reject(s, from, new DifferentSeedsError(`delta from ${from} names seed list ${d.seeds}, not ours (${seedsFingerprint(s.ring.seeds())})`))
     return false
   }
-  return merge(s, from, { ...d.part, seeds })
+  return merge(s, from, { ...d.part, seeds }, d.raisedFrom)
 }
 
 /**
@@ -266,10 +269,13 @@ export function takeDelta (s: Core): RingDelta | null {
   const now = snapshot(s)
   const part = deltaOf(s.lastSent, now, s.universe.size)
   const floorMoved = part.floor !== s.lastSent.floor || part.level !== s.lastSent.level
+  // The floor this delta carries is the one this peer raised: the delta names the ring it raised it on.
+  const raisedFrom = s.raised !== null && s.raised.floor === part.floor && s.lastSent.floor < part.floor ? s.raised.from : undefined
+  s.raised = null
   s.lastSent = now
   if (emptyDelta(part) && !floorMoved) return null
   announce(s, true)
-  return { seeds: seedsFingerprint(now.seeds), part }
+  return { seeds: seedsFingerprint(now.seeds), part, ...(raisedFrom !== undefined ? { raisedFrom } : {}) }
 }
 
 /**
@@ -342,9 +348,12 @@ const holds = (s: Core): boolean => s.space.allocatedCount() > 0 || s.ring.entri
 
 /**
  * A whole ring raised our floor without naming us while this peer owned space or held allocations
- * and its record was born below that floor, or its own record is below the floor while it holds
- * anything: it was no known member when the floor was raised, so it was removed and the removal
- * compacted away (README, "Compaction"). One that holds nothing just stamps its record afresh.
+ * and its record was born below that floor, or its own record is below the floor while it held
+ * anything before this change: it was no known member when the floor was raised, so it was removed
+ * and the removal compacted away (README, "Compaction"). One that held nothing just stamps its
+ * record afresh, also when the ring that raised the floor gives it space: grants it never received
+ * (it crashed), made after their donor held the raiser's ring. A compacted removal's peer is named
+ * by no entry of a ring at that floor, so such a ring does not give it space.
  */
 function belowFloor (s: Core): boolean {
   if (s.faults.ignoreOwnFloor === true) return false
@@ -353,15 +362,16 @@ function belowFloor (s: Core): boolean {
   // Unnamed, yet born at or above the floor: a joiner that came in through a peer behind on floors.
   if (s.unnamed && me.born < s.ring.floor()) return true
   s.unnamed = false
-  if (me.since >= s.ring.floor()) return false
-  return holds(s)
+  return me.since < s.ring.floor() && s.held
 }
 
 /**
  * Raises the floor to the lowest stamp among the known peers' records, once every known peer holds
  * exactly this ring (as the heir waits before adopting): every peer that owns space or holds
  * allocations then has a record at or above it, itself or through a grant that carried the level
- * (README, "Compaction"), and every replica of a compacted removal's peer is below it.
+ * (README, "Compaction"), and every replica of a compacted removal's peer is below it. The delta
+ * that carries the floor names this ring by its digest, so every peer still holding it raises the
+ * same floor on it, and only the others pull the whole ring.
  */
 function maybeRaiseFloor (s: Core): void {
   if (s.removedBy !== null || s.ring.isEmpty() || s.ring.level() <= s.ring.floor()) return
@@ -372,7 +382,10 @@ function maybeRaiseFloor (s: Core): void {
     if (m === undefined || (p !== s.id && !isSynced(s, p, ring))) return
     if (m.since < to) to = m.since
   }
-  if (s.ring.raiseFloor(to, s.id)) ringChanged(s)
+  const from = digest(s)
+  if (!s.ring.raiseFloor(to, s.id)) return
+  s.raised = { floor: to, from }
+  ringChanged(s)
 }
 
 /**

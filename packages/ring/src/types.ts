@@ -87,6 +87,12 @@ export interface RingPart {
 export interface RingDelta {
   readonly seeds: number
   readonly part: RingPart
+  /**
+   * With the delta that raises its sender's floor: the digest of the ring the floor was raised on,
+   * which every known peer held then. A receiver holding exactly that ring raises the same floor on
+   * it; any other pulls the whole ring (README, "Compaction").
+   */
+  readonly raisedFrom?: Digest
 }
 
 /** A peer's own record: only that peer changes it, and each change raises its version. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { Packr } from 'msgpackr'
 import {
-  CODEC_VERSION, decodeAcceptorRecord, decodeAllocation, decodeBareAllocation, decodeMessage, decodeRingState, encodeAcceptorRecord, encodeAllocation,
+  CODEC_VERSION, OLDEST_SPOKEN, decodeAcceptorRecord, decodeAllocation, decodeBareAllocation, decodeMessage, decodeRingState, encodeAcceptorRecord, encodeAllocation,
   encodeMessage, encodeRingState, asPeerId, parseUniverse, Ring, statesEqual
 } from '../src/internal.ts'
 import type { Message, RingState } from '../src/internal.ts'
@@ -29,6 +29,7 @@ describe('codec', () => {
         { type: 'space-grant', delta, range: { start: 5n, end: big + 6n } },
         { type: 'space-deny', digest, reason: 'no free space' },
         { type: 'delta', delta },
+        { type: 'delta', delta: { ...delta, raisedFrom: digest } },
         { type: 'digest', digest, reply: true },
         { type: 'pull' },
         { type: 'hint', free: big },
@@ -202,6 +203,34 @@ describe('codec', () => {
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 6, [2 ** 33, ['x', [], [], [], [], [], []]]]))).toThrow('message.delta.seeds: fingerprint wider than 32 bits')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 0, ['x', [], [], [], [], [], [0], 0, 0]]))).toThrow('message.ring.hints: length is not a multiple of 2')
     expect(() => decodeMessage(packr.pack([CODEC_VERSION, 8, 1]))).toThrow('message: expected 1 items, got 2')
+  })
+
+  it('frames only a floor-raising delta as version 6; everything else keeps version 5, which version-5 builds read', () => {
+    const [a, b] = [asPeerId('pa'), asPeerId('pb')]
+    const r = Ring.empty(parseUniverse('10.0.0.0/24'))
+    r.claimForPeers([a, b])
+    const state = r.toState()
+    const plain = { seeds: 7, part: partOf(state) }
+    const raised = { ...plain, raisedFrom: { hash: 5n, weight: 1n << 300n } }
+    // The version follows the array header.
+    const version = (bytes: Uint8Array): number => bytes[1]!
+    expect(CODEC_VERSION).toBe(6)
+    expect(OLDEST_SPOKEN).toBe(5)
+    for (const m of [{ type: 'delta', delta: plain }, { type: 'space-grant', delta: plain, range: { start: 0n, end: 1n } }, { type: 'ring', ring: state, hints: [] }, { type: 'pull' }] as const) {
+      expect(version(encodeMessage(m))).toBe(5)
+    }
+    expect(version(encodeRingState(state))).toBe(5)
+    expect(version(encodeAllocation({ key: 'k', offset: 1n, payload: Uint8Array.of() }))).toBe(5)
+    for (const m of [{ type: 'delta', delta: raised }, { type: 'space-grant', delta: raised, range: { start: 0n, end: 1n } }] as const) {
+      const bytes = encodeMessage(m)
+      expect(version(bytes)).toBe(6)
+      expect(decodeMessage(bytes)).toEqual(m)
+    }
+    // Version 5 had no third item in a delta: framed as 5, it is malformed.
+    const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
+    const wire = packr.unpack(encodeMessage({ type: 'delta', delta: raised })) as unknown[]
+    expect(() => decodeMessage(packr.pack([5, ...wire.slice(1)]))).toThrow('message.delta: expected 2 items, got 3')
+    expect(() => decodeMessage(packr.pack([6, wire[1], [...(wire[2] as unknown[]), 1]]))).toThrow('message.delta: expected 2 or 3 items, got 4')
   })
 
   it('reads an allocation record written before records had a payload, and only with the reader for it', () => {
