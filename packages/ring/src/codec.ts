@@ -343,7 +343,7 @@ export function encodeAllocation (x: Allocation<Uint8Array>): Uint8Array {
   const start = used
   let p = start
   b[p++] = 0x94 // an array of 4
-  b[p++] = CODEC_VERSION
+  b[p++] = PLAIN_VERSION
   if (n < 0x20) b[p++] = 0xa0 | n
   else if (n < 0x100) { b[p++] = 0xd9; b[p++] = n } else if (n < 0x10000) { b[p++] = 0xda; b[p++] = n >> 8; b[p++] = n & 0xff } else { b[p++] = 0xdb; p = be(b, p, n, 4) }
   for (let i = 0; i < n; i++) {
