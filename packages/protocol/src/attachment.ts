@@ -3,6 +3,7 @@
  * libcni checks the network name and the container id with the same pattern; the interface name is
  * what Linux accepts.
  */
+import { Buffer } from 'node:buffer'
 import type { Attachment } from './types.ts'
 
 /** The CNI spec's pattern for network names and container ids (libcni's ValidateNetworkName and ValidateContainerID). */
@@ -15,7 +16,6 @@ const MAX_IFNAME_BYTES = 15
 
 export type AttachmentField = keyof Attachment
 
-const encoder = new TextEncoder()
 const shown = (value: string): string => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)
 
 /** What is wrong with one part of an attachment, or null when it is fine. The text starts with the value. */
@@ -36,7 +36,7 @@ function nameProblem (value: string, max: number, what: string): string | null {
 function ifnameProblem (value: string): string | null {
   const why = value === ''
     ? 'empty'
-    : encoder.encode(value).length > MAX_IFNAME_BYTES
+    : Buffer.byteLength(value, 'utf8') > MAX_IFNAME_BYTES // counted, not encoded: the name is checked on every request
       ? `longer than ${MAX_IFNAME_BYTES} bytes`
       : value === '.' || value === '..'
         ? 'must not be "." or ".."'

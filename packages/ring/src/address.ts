@@ -95,7 +95,9 @@ export function canonicalAddress (text: string): string | null {
 /** Formats a numeric address; IPv6 in RFC 5952 form (lowercase, longest zero run compressed). */
 export function formatAddress (family: 4 | 6, value: bigint): string {
   if (family === 4) {
-    return [24n, 16n, 8n, 0n].map(s => ((value >> s) & 255n).toString()).join('.')
+    // One conversion to a number and one string: this runs for every address handed out.
+    const v = Number(value & 0xffffffffn)
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`
   }
   const groups: number[] = []
   for (let i = 7; i >= 0; i--) groups.push(Number((value >> BigInt(i * 16)) & 0xffffn))

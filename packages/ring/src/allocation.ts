@@ -81,9 +81,20 @@ type Outcome = 'done' | 'wait'
 
 /** Serves waiting requests in arrival order; each either completes now or keeps waiting. */
 export function serve<P> (s: Core, a: AllocationState<P>, askFor: AskFor): void {
-  if (a.pending.length === 0) return
-  const waiting = a.pending.splice(0).filter(p => tryServe(s, a, askFor, p) === 'wait')
-  a.pending.push(...waiting)
+  const q = a.pending
+  const n = q.length
+  if (n === 0) return
+  // In place, no copies: those still waiting move to the front, in order, ahead of any request
+  // queued meanwhile (after n).
+  let w = 0
+  for (let i = 0; i < n; i++) {
+    const p = q[i]!
+    if (tryServe(s, a, askFor, p) === 'wait') q[w++] = p
+  }
+  if (w < n) {
+    q.copyWithin(w, n)
+    q.length -= n - w
+  }
 }
 
 function tryServe<P> (s: Core, a: AllocationState<P>, askFor: AskFor, p: PendingAllocate<P>): Outcome {

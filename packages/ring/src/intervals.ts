@@ -62,8 +62,7 @@ export class IntervalSet {
       this.total -= this.ends[j]! - this.starts[j]!
       j++
     }
-    this.starts.splice(i, j - i, start)
-    this.ends.splice(i, j - i, end)
+    this.replace(i, j, start, end, null, null)
     this.total += end - start
   }
 
@@ -71,20 +70,45 @@ export class IntervalSet {
     if (r.start >= r.end) return
     let i = this.floor(r.start)
     if (i < 0 || this.ends[i]! <= r.start) i++
-    const newStarts: bigint[] = []
-    const newEnds: bigint[] = []
     let j = i
     while (j < this.starts.length && this.starts[j]! < r.end) {
-      const s = this.starts[j]!
-      const e = this.ends[j]!
-      this.total -= e - s
-      if (s < r.start) { newStarts.push(s); newEnds.push(r.start) }
-      if (e > r.end) { newStarts.push(r.end); newEnds.push(e) }
+      this.total -= this.ends[j]! - this.starts[j]!
       j++
     }
-    for (let k = 0; k < newStarts.length; k++) this.total += newEnds[k]! - newStarts[k]!
-    this.starts.splice(i, j - i, ...newStarts)
-    this.ends.splice(i, j - i, ...newEnds)
+    if (j === i) return
+    // Of the intervals [i, j) that r meets, only the first can start before it and only the last end after.
+    const first = this.starts[i]!
+    const last = this.ends[j - 1]!
+    const left = first < r.start
+    const right = last > r.end
+    if (left) this.total += r.start - first
+    if (right) this.total += last - r.end
+    if (left && right) this.replace(i, j, first, r.start, r.end, last)
+    else if (left) this.replace(i, j, first, r.start, null, null)
+    else if (right) this.replace(i, j, r.end, last, null, null)
+    else this.replace(i, j, null, null, null, null)
+  }
+
+  /**
+   * Puts the intervals [s1, e1) and [s2, e2) (those given) in place of intervals [i, j): in place
+   * when the count is unchanged, the common case of an address taken or returned at a run's edge,
+   * since a splice makes an array of what it removes.
+   */
+  private replace (i: number, j: number, s1: bigint | null, e1: bigint | null, s2: bigint | null, e2: bigint | null): void {
+    const put = s1 === null ? 0 : s2 === null ? 1 : 2
+    if (put === j - i) {
+      if (s1 !== null) { this.starts[i] = s1; this.ends[i] = e1! }
+      if (s2 !== null) { this.starts[i + 1] = s2; this.ends[i + 1] = e2! }
+    } else if (put === 0) {
+      this.starts.splice(i, j - i)
+      this.ends.splice(i, j - i)
+    } else if (put === 1) {
+      this.starts.splice(i, j - i, s1!)
+      this.ends.splice(i, j - i, e1!)
+    } else {
+      this.starts.splice(i, j - i, s1!, s2!)
+      this.ends.splice(i, j - i, e1!, e2!)
+    }
   }
 
   /** How many members lie in r. */

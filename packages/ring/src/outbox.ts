@@ -11,12 +11,25 @@ export class Outbox {
   ringDirty = false
   /** This batch changed the ring: broadcast what changed (a delta) when it goes out. */
   gossip = false
-  readonly acceptor = new Map<string, AcceptorRecord>()
+  readonly acceptor: Map<string, AcceptorRecord>
   /** key -> offset to put, or null to delete. */
-  readonly allocations = new Map<string, Offset | null>()
+  readonly allocations: Map<string, Offset | null>
   readonly messages: Outbound[] = []
   readonly completions: Completion[] = []
   readonly events: CoreEvent[] = []
+
+  /**
+   * The next batch's outbox after `last` was cut: its Maps again where they are empty (a cut reads
+   * them and hands none out), so a batch of one kind does not make new tables for the other.
+   */
+  static after (last: Outbox): Outbox {
+    return new Outbox(last.acceptor.size === 0 ? last.acceptor : new Map(), last.allocations.size === 0 ? last.allocations : new Map())
+  }
+
+  constructor (acceptor = new Map<string, AcceptorRecord>(), allocations = new Map<string, Offset | null>()) {
+    this.acceptor = acceptor
+    this.allocations = allocations
+  }
 
   send (to: PeerId | 'all', msg: Message): void {
     this.messages.push({ to, msg })

@@ -25,7 +25,7 @@ import { Space } from './space.ts'
 import { type PeerStatus, peerStatus, statusOf } from './status.ts'
 import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
 import { newVotingState } from './voting.ts'
-import type { Allocation, CoreError, InitMode, Message, NodeRecord, Offset, PeerId, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
+import type { Allocation, CoreError, InitMode, Message, NodeRecord, Offset, PeerId, PersistDelta, PersistedPeer, Ready, RequestId, RingState } from './types.ts'
 
 /** `P`: the payload each allocation carries from its request to the persist batch; the core never reads it. */
 export interface PeerConfig<P> {
@@ -266,27 +266,27 @@ function dispatch (s: PeerState, from: PeerId, m: Message): void {
 /** Takes everything gathered so far as one Ready, and starts gathering the next. */
 function cut<P> (s: PeerState<P>): Ready<P> {
   const o = s.out
-  s.out = new Outbox()
+  s.out = Outbox.after(o)
   const delta = o.gossip && s.removedBy === null && !s.ring.isEmpty() ? takeDelta(s) : null
   const ring = o.ringDirty ? snapshot(s) : null
   // A net put is the allocation held now: the very record (payload included) the core keeps. One
-  // pass, no arrays per entry: this runs once per batch, on every allocation's path.
-  const puts: Array<Allocation<P>> = []
-  const deletes: string[] = []
-  for (const [key, offset] of o.allocations) {
-    if (offset === null) deletes.push(key)
-    else puts.push(heldAt(s, key, offset))
+  // pass, no arrays per entry, no spread copies: this runs once per batch, on every allocation's path.
+  let persist: PersistDelta<P> | null = null
+  if (o.ringDirty || o.acceptor.size > 0 || o.allocations.size > 0) {
+    const puts: Array<Allocation<P>> = []
+    const deletes: string[] = []
+    o.allocations.forEach((offset, key) => {
+      if (offset === null) deletes.push(key)
+      else puts.push(heldAt(s, key, offset))
+    })
+    // The parts are set only when present (absent, not undefined), as a shell reads them.
+    const p: { -readonly [K in keyof PersistDelta<P>]: PersistDelta<P>[K] } = { putAllocations: puts, deleteAllocations: deletes }
+    if (ring !== null) p.ring = ring
+    if (o.acceptor.size > 0) p.acceptor = [...o.acceptor.values()]
+    persist = p
   }
-  const persist = o.ringDirty || o.acceptor.size > 0 || o.allocations.size > 0
-    ? {
-        ...(o.ringDirty && ring !== null ? { ring } : {}),
-        ...(o.acceptor.size > 0 ? { acceptor: [...o.acceptor.values()] } : {}),
-        putAllocations: puts,
-        deleteAllocations: deletes
-      }
-    : null
-  const messages = delta !== null ? [...o.messages, { to: 'all' as const, msg: { type: 'delta' as const, delta } }] : o.messages
-  return { persist, messages, completions: o.completions, events: o.events }
+  if (delta !== null) o.messages.push({ to: 'all', msg: { type: 'delta', delta } })
+  return { persist, messages: o.messages, completions: o.completions, events: o.events }
 }
 
 function heldAt<P> (s: PeerState<P>, key: string, offset: Offset): Allocation<P> {

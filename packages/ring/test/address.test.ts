@@ -50,6 +50,17 @@ describe('offsets and formatting', () => {
     expect(formatAddress(6, parseAddress('1:0:0:2:0:0:0:3').value)).toBe('1:0:0:2::3')
   })
 
+  it('formats any IPv4 address as four decimal octets, and round-trips it', () => {
+    expect(formatAddress(4, 0n)).toBe('0.0.0.0')
+    expect(formatAddress(4, 0xffffffffn)).toBe('255.255.255.255')
+    expect(formatAddress(4, 0x0a200001n)).toBe('10.32.0.1')
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }), v => {
+      const text = formatAddress(4, v)
+      expect(text).toBe([24n, 16n, 8n, 0n].map(s => String((v >> s) & 255n)).join('.'))
+      expect(parseAddress(text)).toEqual({ family: 4, value: v })
+    }))
+  })
+
   it('round-trips any IPv6 address', () => {
     fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), v => {
       expect(parseAddress(formatAddress(6, v)).value).toBe(v)
