@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_RESETS, RELINK_MS, newWatch, repairStep, spare, surplus } from '../src/mesh-links.ts'
+import { MAX_RESETS, RELINK_MS, STREAMLESS_MS, newWatch, repairStep, spare, surplus } from '../src/mesh-links.ts'
 import type { GossipFacts, LinkFacts, OpenFacts, Repair } from '../src/mesh-links.ts'
 
 const link = (id: string, gossipOut: number, gossipIn: number, others = 0): LinkFacts =>
@@ -54,9 +54,17 @@ function passes (facts: GossipFacts, until: number, passMs = 2_000, w = newWatch
 }
 
 describe('a connected peer missing from gossipsub', () => {
-  it('whose subscriptions are late, and whose stream has not come yet, is never hung up', () => {
+  it('whose subscriptions are late, and whose stream has not come yet, is hung up only after STREAMLESS_MS', () => {
     // The old rule hung it up after RELINK_MS: at 50 agents on 2 cores that cut 6,303 such peers in one run.
-    expect(passes({ outbound: true, inbound: false, subscribed: false }, 10 * RELINK_MS)).toEqual([])
+    expect(passes({ outbound: true, inbound: false, subscribed: false }, STREAMLESS_MS - 2_000)).toEqual([])
+    // Never at all left two of 25 agents each marking a connected peer unreachable for good.
+    expect(passes({ outbound: true, inbound: false, subscribed: false }, STREAMLESS_MS)).toEqual([[STREAMLESS_MS, 'hang-up']])
+  })
+
+  it('whose stream comes before STREAMLESS_MS is not hung up for the wait', () => {
+    const w = newWatch()
+    passes({ outbound: true, inbound: false, subscribed: false }, STREAMLESS_MS - 4_000, 2_000, w)
+    expect(passes({ outbound: true, inbound: true, subscribed: true }, 2 * STREAMLESS_MS, 2_000, w, STREAMLESS_MS - 2_000)).toEqual([])
   })
 
   it('without our gossipsub stream is identified again: after RELINK_MS, then at waits that double', () => {
