@@ -39,10 +39,10 @@ export const MAX_IDENTIFY_DOUBLINGS = 3
 export const MAX_RESETS = 3
 /**
  * How long a connected peer may be missing from the subscribers with no stream of its own to us
- * before it is hung up: its end's identify repair (at waits that double to this) has then had three
+ * before it is hung up: its end's identify repair (at 15 s, then 30 s later) has then had two
  * tries; in one 25-agent run two agents each kept such a peer for good.
  */
-export const STREAMLESS_MS = 8 * RELINK_MS
+export const STREAMLESS_MS = 4 * RELINK_MS
 /** gossipsub's protocols (meshsub 1.0 to 1.2) all start so. */
 const GOSSIP_PROTOCOL = '/meshsub/'
 
