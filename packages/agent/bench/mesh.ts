@@ -7,9 +7,12 @@
  * first CNI ADD through the plugin, seconds from its start; and the machine's load average then.
  * When the views do not agree within the bound, what differs goes to stderr (mesh-views.ts).
  * WEFT_BENCH_MESH sets the sizes (default 10,25,50), WEFT_BENCH_MESH_PEERS the peer lists (all,3),
- * WEFT_BENCH_MESH_LOG the agents' log level (warn; at info, why connections closed: mesh-closes.ts).
+ * WEFT_BENCH_MESH_LOG the agents' log level (warn; at info, why connections closed: mesh-closes.ts),
+ * WEFT_BENCH_MESH_LOG_DIR a directory that gets each agent's whole log (the joiner's too, at that level).
  */
+import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { buildPlugin, Cluster, cniEnv, execPlugin, freePort, logLines, sleep, waitFor, waitForSocket, WEFT_CNI } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import type { StatusResponse } from '@weft/protocol'
@@ -20,6 +23,8 @@ const SIZES = (process.env.WEFT_BENCH_MESH ?? '10,25,50').split(',').map(Number)
 const PEER_LISTS = (process.env.WEFT_BENCH_MESH_PEERS ?? 'all,3').split(',')
 /** The agents' log level; at `info` each row also says why connections closed and dials failed (mesh-closes.ts). */
 const LOG_LEVEL = process.env.WEFT_BENCH_MESH_LOG ?? 'warn'
+/** A directory to copy every agent's whole log into (`<N>-<peers>-<name>.log`), for reading after the run; none by default. */
+const LOG_DIR = process.env.WEFT_BENCH_MESH_LOG_DIR
 /** Quiet time before the idle window, and the window itself. */
 const SETTLE_MS = 10_000
 const IDLE_WINDOW_MS = 30_000
@@ -62,6 +67,15 @@ async function cpuTicks (pid: number): Promise<number> {
 
 const pidOf = (a: AgentProcess): number => a.child.pid ?? 0
 
+/** Every line the agent writes from now on, also into LOG_DIR (the process keeps only its last lines). */
+function copyLog (a: AgentProcess, file: string): void {
+  if (LOG_DIR === undefined) return
+  const out = createWriteStream(join(LOG_DIR, file))
+  a.child.stdout?.pipe(out, { end: false })
+  a.child.stderr?.pipe(out, { end: false })
+  a.child.once('close', () => out.end())
+}
+
 /** Polls until `done` or the bound; returns the milliseconds taken, or null. */
 async function timed (bound: number, done: () => Promise<boolean>): Promise<number | null> {
   const started = performance.now()
@@ -94,8 +108,9 @@ async function firstAdd (cluster: Cluster, n: number, seeds: readonly AgentProce
   const joiner = await cluster.spawn({
     name: 'joiner',
     timing: 'production',
-    env: { IPALLOC_INIT: `consensus=${n + 1}`, WEFT_PEERS: seeds.map(a => `127.0.0.1:${a.port}`).join(','), WEFT_LOG_LEVEL: 'warn' }
+    env: { IPALLOC_INIT: `consensus=${n + 1}`, WEFT_PEERS: seeds.map(a => `127.0.0.1:${a.port}`).join(','), WEFT_LOG_LEVEL: LOG_DIR === undefined ? 'warn' : LOG_LEVEL }
   })
+  copyLog(joiner, `${n}-joiner.log`)
   await waitForSocket(joiner, 1_200)
   const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'weft', ipam: { type: 'weft', socket: joiner.socketPath } })
   const env = cniEnv({ command: 'ADD', containerId: 'joiner-first', ifname: 'eth0', netns: '/var/run/netns/bench-joiner' })
@@ -110,6 +125,7 @@ async function run (n: number, peers: string): Promise<Row> {
     const listed = peers === 'all' ? ports : ports.slice(0, Number(peers))
     const env = { IPALLOC_INIT: `consensus=${n}`, WEFT_PEERS: listed.map(p => `127.0.0.1:${p}`).join(','), WEFT_LOG_LEVEL: LOG_LEVEL }
     const agents = await Promise.all(ports.map(async (port, i) => await cluster.spawn({ name: `m${String(i).padStart(2, '0')}`, port, env, timing: 'production' })))
+    for (const a of agents) copyLog(a, `${n}-${peers}-${a.name}.log`)
     await Promise.all(agents.map(async a => await waitForSocket(a, 1_200)))
     const deadline = performance.now() + READY_BOUND_MS
     const ready = await timed(READY_BOUND_MS, async () => {
