@@ -10,15 +10,28 @@
  * end one silent for PING_TIMEOUT_MS and two ping intervals (the pings it expects, late). Silence is
  * counted in this process's own time: a round that runs late (the agent starved of CPU, a long GC)
  * counts one interval, not the time it was kept from running, and only after the frames then
- * waiting unread in its sockets are read. So a loaded machine does not cut healthy connections, and a peer
- * that really went silent is still dropped within about PING_TIMEOUT_MS of the agent's running time.
+ * waiting unread in its sockets are read.
+ *
+ * The other end may be starved too: at 50 agents on 2 cores a peer busy for seconds answers late, and
+ * a limit fixed at 10 s cut such connections in batches (121-437 per run), each one a new handshake
+ * that kept both ends busy. So the limit follows the pings' own answers: at least PING_TIMEOUT_MS,
+ * SLOW_FACTOR times the slowest answer this agent had lately on any connection (`Pace`), at most
+ * MAX_SILENCE_MS. On a machine that answers in milliseconds that is 10 s, as before; a peer that
+ * really went silent (partitioned, stopped) is dropped within MAX_SILENCE_MS of running time
+ * whatever the load, and an unanswered ping never raises the limit.
  */
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Connection, MultiaddrConnection, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
 import type { Logger } from './log.ts'
 
-/** How long a connection may go unheard before it is dropped: a busy machine answers late. */
+/** How long a connection may go unheard before it is dropped when pings are answered at once. */
 export const PING_TIMEOUT_MS = 10_000
+/** The longest a connection may go unheard, however slow the answers have been (the dialler's limit). */
+export const MAX_SILENCE_MS = 30_000
+/** The silence limit is this many times the slowest recent answer to a ping. */
+export const SLOW_FACTOR = 3
+/** The slowest answer counts at half its weight after this long: a machine's busy spell passes. */
+export const SLOW_HALF_LIFE_MS = 60_000
 
 /** What liveness needs of a muxer: yamux's ping, resolving with the round trip or rejecting. */
 interface Pingable {
@@ -37,26 +50,49 @@ export interface Watch {
   pinging: boolean
 }
 
-/**
- * The silence, in this process's own time, after which a connection is dropped: the dialler pings,
- * so it waits for an answer; the other end waits for pings, which come an interval apart.
- */
-export function silenceLimit (dialler: boolean, intervalMs: number): number {
-  return dialler ? PING_TIMEOUT_MS : PING_TIMEOUT_MS + 2 * intervalMs
+/** The slowest recent answer to a ping, on any connection of this agent: what it is at `atMs`, decaying from there. */
+export interface Pace {
+  slowMs: number
+  atMs: number
+}
+
+export const newPace = (): Pace => ({ slowMs: 0, atMs: 0 })
+
+/** The slowest recent answer at `now`: the one noted, halved every SLOW_HALF_LIFE_MS since. */
+export function slowest (p: Pace, now: number): number {
+  return p.slowMs * 0.5 ** (Math.max(0, now - p.atMs) / SLOW_HALF_LIFE_MS)
+}
+
+/** A ping answered after `rttMs`, at `now`. Updates `p`. */
+export function answered (p: Pace, rttMs: number, now: number): void {
+  p.slowMs = Math.max(slowest(p, now), rttMs)
+  p.atMs = now
 }
 
 /**
- * One round for one connection, `sinceMs` after the last round: `drop` when it has been silent too
- * long, else `ping` when this end is the dialler with no ping on its way. A round later than the
- * interval counts the interval only: the rest was this process kept from running. Updates `w`.
+ * The silence, in this process's own time, after which a connection is dropped: for the dialler,
+ * which pings and waits for an answer, PING_TIMEOUT_MS or SLOW_FACTOR times the slowest recent
+ * answer (`slowMs`), at most MAX_SILENCE_MS; the other end waits for pings, which come an interval
+ * apart, two intervals longer.
  */
-export function step (w: Watch, dialler: boolean, sinceMs: number, intervalMs: number): 'drop' | 'ping' | 'wait' {
+export function silenceLimit (dialler: boolean, intervalMs: number, slowMs = 0): number {
+  const limit = Math.min(MAX_SILENCE_MS, Math.max(PING_TIMEOUT_MS, SLOW_FACTOR * slowMs))
+  return dialler ? limit : limit + 2 * intervalMs
+}
+
+/**
+ * One round for one connection, `sinceMs` after the last round: `drop` when it has been silent past
+ * its limit (`silenceLimit` with `slowMs`), else `ping` when this end is the dialler with no ping on
+ * its way. A round later than the interval counts the interval only: the rest was this process kept
+ * from running. Updates `w`.
+ */
+export function step (w: Watch, dialler: boolean, sinceMs: number, intervalMs: number, slowMs = 0): 'drop' | 'ping' | 'wait' {
   if (w.heard) {
     w.heard = false
     w.quietMs = 0
   } else {
     w.quietMs += Math.min(sinceMs, intervalMs)
-    if (w.quietMs >= silenceLimit(dialler, intervalMs)) return 'drop'
+    if (w.quietMs >= silenceLimit(dialler, intervalMs, slowMs)) return 'drop'
   }
   return dialler && !w.pinging ? 'ping' : 'wait'
 }
@@ -72,6 +108,7 @@ export class Liveness {
   readonly #log: Logger
   /** By stream list: a libp2p connection's `streams` is its muxer's own array (the one public field they share). */
   readonly #watched = new WeakMap<readonly unknown[], Watched>()
+  readonly #pace = newPace()
   #timer: NodeJS.Timeout | null = null
   #last = 0
 
@@ -118,18 +155,19 @@ export class Liveness {
     const now = Date.now()
     const since = now - this.#last
     this.#last = now
+    const slowMs = slowest(this.#pace, now)
     for (const conn of connections) {
       const w = this.#watched.get(conn.streams)
       if (w === undefined || conn.status !== 'open') continue
       const dialler = conn.direction === 'outbound'
-      const next = step(w, dialler, since, this.#intervalMs)
+      const next = step(w, dialler, since, this.#intervalMs, slowMs)
       if (next === 'drop') {
-        this.#log.info({ event: 'peer-silent', peer: conn.remotePeer.toString(), quietMs: w.quietMs, dialler }, 'connection silent; dropping it')
+        this.#log.info({ event: 'peer-silent', peer: conn.remotePeer.toString(), quietMs: w.quietMs, slowMs: Math.round(slowMs), dialler }, 'connection silent; dropping it')
         conn.abort(new Error(`silent for ${w.quietMs} ms`))
       } else if (next === 'ping') {
         w.pinging = true
         // The answer is a frame like any other (it sets `heard`); a dead connection's ping never settles, and it goes.
-        w.muxer.ping().then(() => { w.pinging = false }, () => { w.pinging = false })
+        w.muxer.ping().then(rtt => { w.pinging = false; answered(this.#pace, rtt, Date.now()) }, () => { w.pinging = false })
       }
     }
   }

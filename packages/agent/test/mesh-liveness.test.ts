@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PING_TIMEOUT_MS, silenceLimit, step } from '../src/mesh-liveness.ts'
+import { MAX_SILENCE_MS, PING_TIMEOUT_MS, SLOW_FACTOR, SLOW_HALF_LIFE_MS, answered, newPace, silenceLimit, slowest, step } from '../src/mesh-liveness.ts'
 import type { Watch } from '../src/mesh-liveness.ts'
 
 const INTERVAL = 1_000
@@ -45,5 +45,27 @@ describe('liveness rounds', () => {
     w.heard = true
     expect(step(w, true, 60_000, INTERVAL)).toBe('ping')
     expect(w.quietMs).toBe(0)
+  })
+
+  it('waits longer for a connection while pings are answered slowly, never past MAX_SILENCE_MS, and as before once they are quick again', () => {
+    const pace = newPace()
+    answered(pace, 5, 0)
+    expect(silenceLimit(true, INTERVAL, slowest(pace, 0))).toBe(PING_TIMEOUT_MS)
+    // A peer starved for seconds answered after 6 s: every connection gets SLOW_FACTOR times that.
+    answered(pace, 6_000, 1_000)
+    expect(silenceLimit(true, INTERVAL, slowest(pace, 1_000))).toBe(SLOW_FACTOR * 6_000)
+    expect(roundsToDrop(fresh(), true, INTERVAL, 100)).toBe(1 + PING_TIMEOUT_MS / INTERVAL)
+    const w = fresh()
+    let rounds = 0
+    while (step(w, true, INTERVAL, INTERVAL, slowest(pace, 1_000)) !== 'drop' && rounds < 100) rounds++
+    expect(rounds).toBe(SLOW_FACTOR * 6_000 / INTERVAL)
+    // However slow, a silent peer is dropped within MAX_SILENCE_MS (and the answerer's two intervals).
+    answered(pace, 60_000, 2_000)
+    expect(silenceLimit(true, INTERVAL, slowest(pace, 2_000))).toBe(MAX_SILENCE_MS)
+    expect(silenceLimit(false, INTERVAL, slowest(pace, 2_000))).toBe(MAX_SILENCE_MS + 2 * INTERVAL)
+    // The slow answer fades: half its weight each SLOW_HALF_LIFE_MS, a quick answer does not reset it at once.
+    answered(pace, 5, 2_000 + SLOW_HALF_LIFE_MS)
+    expect(slowest(pace, 2_000 + SLOW_HALF_LIFE_MS)).toBeCloseTo(30_000)
+    expect(silenceLimit(true, INTERVAL, slowest(pace, 2_000 + 10 * SLOW_HALF_LIFE_MS))).toBe(PING_TIMEOUT_MS)
   })
 })
