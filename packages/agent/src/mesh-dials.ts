@@ -18,8 +18,22 @@ export const MAX_RETRY_MS = 3_000
  * once, they get two connections, one is closed, and gossipsub may lose the peer with it.
  */
 export const LOWER_FIRST_MS = 10_000
+/**
+ * How long the farther half of a shared WEFT_PEERS list is left to dial this agent first (`placeSelf`):
+ * its agents dial their nearer half, at most MAX_PARALLEL_DIALS at a time, before they reach this
+ * one, and 50 agents starting at once on 2 cores took 30-45 s just to start (at 30 s, 330 pairs
+ * of a 50-agent start still dialled each other at once).
+ */
+export const FAR_HALF_MS = 60_000
 /** Dials in flight at once: enough for a heal of several peers, few enough that each handshake finishes. */
 export const MAX_PARALLEL_DIALS = 8
+/**
+ * A dial that timed out halves the dials allowed in flight (down to one), a dial that completed
+ * adds one back: a handshake that outlasts its timeout is work lost on both ends, and on a starved
+ * machine more handshakes at once only make each one slower. A refused dial costs nothing and
+ * changes nothing.
+ */
+export type DialOutcome = 'connected' | 'timed-out' | 'failed'
 
 export type TargetSource = 'configured' | 'discovered' | 'learned'
 
@@ -51,6 +65,11 @@ export function removedEverywhere (ring: RingState, others: readonly RingState[]
   return ring.removed.map(r => r.peer).filter(peer => others.every(o => gone(o, peer)))
 }
 
+/** A dial cut by its timeout (the handshake outlasted it), not refused or failed at once. */
+export function isTimeout (err: unknown): boolean {
+  return (err as Error).name === 'TimeoutError' || /aborted due to timeout/i.test((err as Error).message ?? '')
+}
+
 /** libp2p's refusal of a dial that reached this agent itself (its own address in WEFT_PEERS). */
 export function isSelfDial (err: unknown): boolean {
   return /dial self/i.test((err as Error).message ?? '')
@@ -64,6 +83,10 @@ export class DialSet {
   readonly #self: string
   /** Peers the ring removed: never learned again. */
   readonly #forgotten = new Set<string>()
+  /** This agent is in its WEFT_PEERS list, which then decides which end of a pair dials first (`placeSelf`). */
+  #placed = false
+  /** Dials allowed in flight now (`DialOutcome`). */
+  #parallel = MAX_PARALLEL_DIALS
 
   constructor (self: string, configured: readonly Multiaddr[], reconnectMs: number) {
     this.#self = self
@@ -74,9 +97,12 @@ export class DialSet {
 
   get size (): number { return this.#targets.length }
 
+  /** Dials allowed in flight now: MAX_PARALLEL_DIALS until dials time out. */
+  get parallel (): number { return this.#parallel }
+
   /**
    * Targets a dial should start for now: not our own, not connected, not in flight, backoff over; at
-   * most `MAX_PARALLEL_DIALS` in flight, the longest due first. A cluster starting at once would
+   * most `parallel` in flight, the longest due first. A cluster starting at once would
    * otherwise start every handshake together: on a small machine they then all outlast the dial
    * timeout, are aborted and started again, and none completes.
    */
@@ -90,25 +116,45 @@ export class DialSet {
     })
     // A stable sort: targets due together keep the list's order (`placeSelf`).
     ready.sort((a, b) => a.nextAttempt - b.nextAttempt)
-    const room = Math.max(0, MAX_PARALLEL_DIALS - this.#targets.filter(t => t.dialling).length)
+    const room = Math.max(0, this.#parallel - this.#targets.filter(t => t.dialling).length)
     return { start: ready.slice(0, room), more: ready.length > room }
   }
 
   /**
-   * This agent's own addresses (where it listens): a listed one is never dialled, and the list is
-   * dialled starting after it. Every agent given one list would otherwise dial it in the same order:
-   * all at the first few agents at once, and each pair of the first few at each other at once (two
-   * handshakes, one connection closed). Starting after itself, an agent reaches a peer d places on
-   * when that peer is n - d places from reaching it, so mostly one end of a pair dials first.
+   * This agent's own addresses (where it listens) at `now`: a listed one is never dialled, and the
+   * list is dialled starting after it, the nearer half at once and the farther half only after
+   * FAR_HALF_MS. Every agent given one list would otherwise dial it in the same order: all at the
+   * first few agents at once, and each pair of the first few at each other at once (two handshakes,
+   * one connection closed). A peer d places on sees this agent n - d places on, so of each pair
+   * exactly one has the other in its nearer half (of two exactly n/2 apart, the one listening at the
+   * lower address): each pair costs one handshake, not two. Dialled by both, as when both merely
+   * started after themselves, 630 of a 50-agent mesh's 1,225 connections were duplicates, and a pair
+   * kept with two connections could lose gossipsub on them for minutes.
    */
-  placeSelf (own: readonly Multiaddr[]): void {
+  placeSelf (own: readonly Multiaddr[], now: number): void {
     const at = this.#targets.findIndex(t => t.source === 'configured' && own.some(a => a.equals(t.addr)))
     if (at < 0) return
-    this.#targets[at]!.self = true
-    this.#targets = [...this.#targets.slice(at + 1), ...this.#targets.slice(0, at + 1)]
+    const self = this.#targets[at]!
+    self.self = true
+    this.#placed = true
+    const others = [...this.#targets.slice(at + 1), ...this.#targets.slice(0, at)]
+    const half = Math.floor(others.length / 2)
+    const mine = self.addr.toString()
+    others.forEach((t, i) => {
+      const middle = others.length % 2 === 1 && i === half
+      if (i >= half && !(middle && mine < t.addr.toString())) t.nextAttempt = Math.max(t.nextAttempt, now + FAR_HALF_MS)
+    })
+    this.#targets = [...others, self]
   }
 
-  failed (t: DialTarget, now: number): void {
+  /** A dial ended: a failed target waits before its next (doubling to MAX_RETRY_MS), and the dials allowed in flight follow `outcome`. */
+  ended (t: DialTarget, outcome: DialOutcome, now: number): void {
+    if (outcome === 'connected') {
+      t.failures = 0
+      this.#parallel = Math.min(MAX_PARALLEL_DIALS, this.#parallel + 1)
+      return
+    }
+    if (outcome === 'timed-out') this.#parallel = Math.max(1, Math.floor(this.#parallel / 2))
     t.failures++
     const ceiling = Math.max(this.#reconnectMs, MAX_RETRY_MS)
     t.nextAttempt = now + Math.min(ceiling, this.#reconnectMs * 2 ** (t.failures - 1))
@@ -142,8 +188,11 @@ export class DialSet {
     if (peer === this.#self || this.#forgotten.has(peer)) return false
     const known = this.#targets.find(t => t.peer === peer || t.addr.equals(addr))
     if (known !== undefined) {
-      // A listed address not dialled yet, now known to be a lower peer's: it dials us, as for a new one.
-      if (known.peer === null && known.failures === 0 && !known.dialling && this.#self > peer) known.nextAttempt = Math.max(known.nextAttempt, now + this.#lowerFirstMs)
+      // A listed address not dialled yet, now known to be a lower peer's: it dials us, as for a new one
+      // (unless the shared list decides, `placeSelf`: that peer may be leaving this dial to us).
+      if (known.peer === null && known.failures === 0 && !known.dialling && this.#self > peer && !(this.#placed && known.source === 'configured')) {
+        known.nextAttempt = Math.max(known.nextAttempt, now + this.#lowerFirstMs)
+      }
       known.peer ??= peer
       return false
     }

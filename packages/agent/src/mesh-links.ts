@@ -15,9 +15,10 @@
  *   after `RELINK_MS` if it never had (gossipsub's own open may still be queued), then at waits
  *   that double.
  * - A peer whose stream to us is open but whose subscriptions we do not hold (lost, or missing for
- *   `RELINK_MS`) has that stream reset: its end sees its stream gone and opens a new one, the rule
- *   above, which sends its subscriptions again.
- * - Only a peer still missing after `MAX_RESETS` resets is hung up and dialled afresh, and one
+ *   `FIRST_OPEN_WAIT_MS`: on a starved machine they come late, and a reset at 15 s broke streams
+ *   that were working, 126 in the first minute of one 50-agent run) has that stream reset: its end
+ *   sees its stream gone and opens a new one, the rule above, which sends its subscriptions again.
+ * - Only a peer still missing after `MAX_RESETS` resets, `RELINK_MS` apart, is hung up and dialled afresh, and one
  *   missing with no stream of its own to us for `STREAMLESS_MS` (its end's repair did not take).
  *
  * Two agents that dial each other at once get two connections. One is closed as the second opens
@@ -33,16 +34,29 @@ import type { Logger } from './log.ts'
 
 /** How long a connected peer may be missing from gossipsub before it is repaired (subscriptions travel after identify, slowly on a busy machine). */
 export const RELINK_MS = 15_000
-/** The wait between identifies of a peer still without our stream doubles from `RELINK_MS` this many times (to 2 minutes). */
-export const MAX_IDENTIFY_DOUBLINGS = 3
+/**
+ * A stream's protocol negotiation, each way (libp2p's default is 10 s). gossipsub opens its streams
+ * one at a time and never retries one that timed out; between two starved agents a negotiation
+ * takes longer than 10 s, and each that timed out left a peer without our stream until repaired.
+ */
+export const STREAM_OPEN_TIMEOUT_MS = 30_000
+/**
+ * How long a connected peer that never had our gossipsub stream is left before its connection is
+ * identified again: gossipsub's own open, queued behind the others, may still come (each bounded
+ * at STREAM_OPEN_TIMEOUT_MS). An identify costs both ends a stream and a signed record, and one sent
+ * while the open was still queued only queued another: 4,680 identifies in one 50-agent run at 15 s.
+ */
+export const FIRST_OPEN_WAIT_MS = STREAM_OPEN_TIMEOUT_MS + RELINK_MS
+/** The wait between identifies of a peer still without our stream doubles from `FIRST_OPEN_WAIT_MS` this many times (to 3 minutes). */
+export const MAX_IDENTIFY_DOUBLINGS = 2
 /** Resets of a peer's stream, `RELINK_MS` apart, before the peer is hung up instead. */
 export const MAX_RESETS = 3
 /**
  * How long a connected peer may be missing from the subscribers with no stream of its own to us
- * before it is hung up: its end's identify repair (at 15 s, then 30 s later) has then had two
- * tries; in one 25-agent run two agents each kept such a peer for good.
+ * before it is hung up: its end's identify repair (at FIRST_OPEN_WAIT_MS) has then had a try and
+ * the wait after it; in one 25-agent run two agents each kept such a peer for good.
  */
-export const STREAMLESS_MS = 4 * RELINK_MS
+export const STREAMLESS_MS = 2 * FIRST_OPEN_WAIT_MS
 /** gossipsub's protocols (meshsub 1.0 to 1.2) all start so. */
 const GOSSIP_PROTOCOL = '/meshsub/'
 
@@ -143,7 +157,7 @@ export function repairStep (w: GossipWatch, f: GossipFacts, now: number): Repair
     w.identifies = 0
   } else if (w.outSince === null) {
     w.outSince = now
-  } else if (due(w.outSince, w.hadOut, RELINK_MS * 2 ** Math.min(w.identifies, MAX_IDENTIFY_DOUBLINGS))) {
+  } else if (due(w.outSince, w.hadOut, FIRST_OPEN_WAIT_MS * 2 ** Math.min(w.identifies, MAX_IDENTIFY_DOUBLINGS))) {
     // Doubling: on a starved machine gossipsub's opens queue up, and each identify adds work to both ends.
     acts.push('identify')
     w.outSince = now
@@ -164,7 +178,7 @@ export function repairStep (w: GossipWatch, f: GossipFacts, now: number): Repair
     w.resets = 0
   } else if (w.subSince === null) {
     w.subSince = now
-  } else if (due(w.subSince, w.seen)) {
+  } else if (due(w.subSince, w.seen, w.resets === 0 ? FIRST_OPEN_WAIT_MS : RELINK_MS)) {
     w.subSince = now
     w.seen = false
     if (w.resets >= MAX_RESETS) {

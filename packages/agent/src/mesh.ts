@@ -21,8 +21,8 @@ import type { Connection, IdentifyResult, PrivateKey, Stream } from '@libp2p/int
 import { type PeerId, asPeerId } from '@weft/ring'
 import { type DnsName, dnsName, exemptAddresses, listenError } from './mesh-addresses.ts'
 import { type BookEntry, MAX_BOOK_BYTES, PEERS_PROTOCOL, decodeBook, dialAddress, encodeBook } from './mesh-book.ts'
-import { type DialTarget, DialSet, isSelfDial } from './mesh-dials.ts'
-import { Links } from './mesh-links.ts'
+import { type DialTarget, DialSet, isSelfDial, isTimeout } from './mesh-dials.ts'
+import { Links, STREAM_OPEN_TIMEOUT_MS } from './mesh-links.ts'
 import type { MeshNode } from './mesh-links.ts'
 import { Liveness } from './mesh-liveness.ts'
 import { readOne, writeOne } from './mesh-streams.ts'
@@ -32,8 +32,12 @@ export const TOPIC = '/weft/ring/1'
 export const PROTOCOL = '/weft/msg/1.0.0'
 /** Far above a whole ring of 5000 peers; gossipsub's sender cap is 4 MiB. */
 export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024
-/** Opening a stream to a connected peer, or dialling it for one message. */
-const DIAL_TIMEOUT_MS = 10_000
+/**
+ * Opening a stream to a connected peer and writing one message, or dialling it for one: as long as a
+ * stream's negotiation may take. At 10 s, 174 direct messages of a 50-agent run were cut by their
+ * senders and 262 by their readers, each a Paxos or ring message the core had to send again.
+ */
+const DIAL_TIMEOUT_MS = STREAM_OPEN_TIMEOUT_MS
 /**
  * A whole handshake (TCP, pnet, noise, yamux), each way. Both ends starved on a loaded machine (50
  * agents on 2 cores) take well over libp2p's 6 s per address and 10 s inbound: the handshakes were
@@ -43,7 +47,7 @@ const DIAL_TIMEOUT_MS = 10_000
 const HANDSHAKE_TIMEOUT_MS = 30_000
 /** The multiaddr code of /p2p/<peer id>. */
 const P2P_CODE = 421
-const READ_TIMEOUT_MS = 10_000
+const READ_TIMEOUT_MS = STREAM_OPEN_TIMEOUT_MS
 /** Direct messages waiting per peer; the core retries on its own timeouts, so the oldest may go. */
 const MAX_QUEUED_PER_PEER = 1_000
 
@@ -138,6 +142,7 @@ export class Mesh {
         // A cluster starting at once: every agent's handshakes arrive together (libp2p refuses past 10 pending).
         maxConnections: 1200, maxIncomingPendingConnections: 128,
         dialTimeout: HANDSHAKE_TIMEOUT_MS, addressDialTimeout: HANDSHAKE_TIMEOUT_MS, inboundUpgradeTimeout: HANDSHAKE_TIMEOUT_MS,
+        inboundStreamProtocolNegotiationTimeout: STREAM_OPEN_TIMEOUT_MS, outboundStreamProtocolNegotiationTimeout: STREAM_OPEN_TIMEOUT_MS,
         // Exempt from the per-IP inbound rate limit: many agents share one IP in tests and behind SNAT.
         allow: exemptAddresses(options.peers)
       },
@@ -167,7 +172,7 @@ export class Mesh {
       throw listenError(err as Error, this.#listen)
     }
     // Where it listens now (0.0.0.0 expanded to each interface), as WEFT_PEERS would list it.
-    this.#dials.placeSelf(this.#node.getMultiaddrs().map(m => m.decapsulateCode(P2P_CODE)))
+    this.#dials.placeSelf(this.#node.getMultiaddrs().map(m => m.decapsulateCode(P2P_CODE)), Date.now())
     await this.#wire(handlers)
   }
 
@@ -386,16 +391,16 @@ export class Mesh {
       const peer = conn.remotePeer.toString()
       if (t.peer !== peer) this.#log.info({ event: 'peer-connected', addr: t.addr.toString(), peer }, 'connected to peer')
       t.peer = peer
-      t.failures = 0
+      this.#dials.ended(t, 'connected', Date.now())
     } catch (err) {
       if (isSelfDial(err)) {
         t.self = true
         this.#log.debug({ addr: t.addr.toString() }, 'skipping own address in WEFT_PEERS')
         return
       }
-      this.#dials.failed(t, Date.now())
+      this.#dials.ended(t, isTimeout(err) ? 'timed-out' : 'failed', Date.now())
       const level = t.failures === 1 || t.failures % 10 === 0 ? 'info' : 'debug'
-      this.#log[level]({ event: 'peer-unreachable', addr: t.addr.toString(), failures: t.failures, err: (err as Error).message }, 'cannot reach peer; will retry')
+      this.#log[level]({ event: 'peer-unreachable', addr: t.addr.toString(), failures: t.failures, parallel: this.#dials.parallel, err: (err as Error).message }, 'cannot reach peer; will retry')
     }
   }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import { type Cidr, type Member, type PeerId, type RingState, asPeerId } from '@weft/ring'
-import { DialSet, LOWER_FIRST_MS, MAX_PARALLEL_DIALS, removedEverywhere } from '../src/mesh-dials.ts'
+import { DialSet, FAR_HALF_MS, LOWER_FIRST_MS, MAX_PARALLEL_DIALS, removedEverywhere } from '../src/mesh-dials.ts'
+import type { DialOutcome, DialTarget } from '../src/mesh-dials.ts'
 
 const addr = (port: number): ReturnType<typeof multiaddr> => multiaddr(`/ip4/127.0.0.1/tcp/${port}`)
 const nobody = (): boolean => false
@@ -15,11 +16,43 @@ describe('DialSet', () => {
     for (const t of first.start) t.dialling = true
     expect(set.due(0, nobody)).toEqual({ start: [], more: true })
     first.start[0]!.dialling = false
-    set.failed(first.start[0]!, 0)
+    set.ended(first.start[0]!, 'failed', 0)
     // The freed slot goes to a target never tried, not back to the one that just failed.
     const next = set.due(0, nobody)
     expect(next.start).toHaveLength(1)
     expect(next.start[0]!.failures).toBe(0)
+  })
+
+  it('halves the dials in flight when one times out, down to one, and adds one back per dial that connects', () => {
+    const set = new DialSet('self', Array.from({ length: 20 }, (_, i) => addr(4000 + i)), 2_000)
+    const dialling: DialTarget[] = []
+    const start = (): number => {
+      const { start } = set.due(0, nobody)
+      for (const t of start) { t.dialling = true; dialling.push(t) }
+      return start.length
+    }
+    const end = (outcome: DialOutcome): void => {
+      const t = dialling.shift()!
+      t.dialling = false
+      set.ended(t, outcome, 0)
+    }
+    expect(start()).toBe(MAX_PARALLEL_DIALS)
+    end('timed-out')
+    expect(set.parallel).toBe(MAX_PARALLEL_DIALS / 2)
+    // 7 still in flight: no room until fewer than 4 are.
+    expect(start()).toBe(0)
+    // A refused dial frees its slot and leaves the limit alone.
+    for (let i = 0; i < 4; i++) end('failed')
+    expect(set.parallel).toBe(MAX_PARALLEL_DIALS / 2)
+    expect(start()).toBe(1)
+    for (let i = 0; i < 3; i++) end('timed-out')
+    expect(set.parallel).toBe(1)
+    expect(start()).toBe(0)
+    end('connected')
+    expect(set.parallel).toBe(2)
+    expect(start()).toBe(2)
+    for (let i = 0; i < 10; i++) { start(); end('connected') }
+    expect(set.parallel).toBe(MAX_PARALLEL_DIALS)
   })
 
   it('a listed address found to be a lower peer\'s is left to that peer to dial first', () => {
@@ -51,32 +84,51 @@ describe('a lost connection', () => {
 })
 
 describe('one list shared by every agent', () => {
-  it('is dialled starting after this agent\'s own entry, which is never dialled', () => {
+  it('is dialled starting after this agent\'s own entry, which is never dialled, the farther half after FAR_HALF_MS', () => {
     const list = [4000, 4001, 4002, 4003].map(addr)
-    const order = (own: number): Array<string | undefined> => {
+    const order = (own: number, at: number): Array<string | undefined> => {
       const set = new DialSet('self', list, 2_000)
-      set.placeSelf([addr(own)])
-      return set.due(0, nobody).start.map(t => t.addr.toString().split('/').at(-1))
+      set.placeSelf([addr(own)], 0)
+      return set.due(at, nobody).start.map(t => t.addr.toString().split('/').at(-1))
     }
-    expect(order(4001)).toEqual(['4002', '4003', '4000'])
-    expect(order(4003)).toEqual(['4000', '4001', '4002'])
-    // Not listed (it listens elsewhere): the list's own order.
-    expect(order(5000)).toEqual(['4000', '4001', '4002', '4003'])
+    // 4003 is two places on, as 4001 is from it: the lower address dials.
+    expect(order(4001, 0)).toEqual(['4002', '4003'])
+    expect(order(4003, 0)).toEqual(['4000'])
+    expect(order(4001, FAR_HALF_MS)).toEqual(['4002', '4003', '4000'])
+    expect(order(4003, FAR_HALF_MS)).toEqual(['4000', '4001', '4002'])
+    // Not listed (it listens elsewhere): the list's own order, all at once.
+    expect(order(5000, 0)).toEqual(['4000', '4001', '4002', '4003'])
   })
 
-  it('has no pair of agents dial each other in their first dials', () => {
-    const list = Array.from({ length: 50 }, (_, i) => addr(4000 + i))
-    const first = list.map(own => {
-      const set = new DialSet('self', list, 2_000)
-      set.placeSelf([own])
-      return new Set(set.due(0, nobody).start.map(t => t.addr.toString()))
+  for (const n of [49, 50]) {
+    it(`has exactly one end of each pair of ${n} agents dial first, and neither before the nearer half is done`, () => {
+      const list = Array.from({ length: n }, (_, i) => addr(4000 + i))
+      const firstHalf = list.map(own => {
+        const set = new DialSet('self', list, 2_000)
+        set.placeSelf([own], 0)
+        const due = new Set<string>()
+        const connected = (peer: string): boolean => due.has(peer)
+        // Every dial in flight connects at once: the whole nearer half, MAX_PARALLEL_DIALS at a time (bounded: n rounds).
+        for (let round = 0; round < n; round++) {
+          for (const t of set.due(0, connected).start) { t.peer = t.addr.toString(); due.add(t.peer); set.ended(t, 'connected', 0) }
+        }
+        return due
+      })
+      for (let i = 0; i < n; i++) {
+        for (let j = i + 1; j < n; j++) {
+          expect(Number(firstHalf[i]!.has(list[j]!.toString())) + Number(firstHalf[j]!.has(list[i]!.toString()))).toBe(1)
+        }
+      }
     })
-    let both = 0
-    for (let i = 0; i < list.length; i++) {
-      for (let j = i + 1; j < list.length; j++) if (first[i]!.has(list[j]!.toString()) && first[j]!.has(list[i]!.toString())) both++
-    }
-    // In the list's own order, the first MAX_PARALLEL_DIALS + 1 agents would all dial each other at once.
-    expect(both).toBe(0)
+  }
+
+  it('leaves the list to decide who dials when a listed peer turns out to be lower', () => {
+    const list = [4000, 4001, 4002].map(addr)
+    const set = new DialSet('m', list, 2_000)
+    set.placeSelf([addr(4000)], 0)
+    // 4001 is in this agent's nearer half: it dials it at once, whatever its peer id.
+    set.learn('a', addr(4001), 0)
+    expect(set.due(0, nobody).start.map(t => t.peer)).toEqual(['a'])
   })
 })
 
