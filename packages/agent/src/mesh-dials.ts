@@ -19,10 +19,13 @@ export const MAX_RETRY_MS = 3_000
  */
 export const LOWER_FIRST_MS = 10_000
 /**
- * How long the farther half of a shared WEFT_PEERS list is left to dial this agent first (`placeSelf`):
- * its agents dial their nearer half, at most MAX_PARALLEL_DIALS at a time, before they reach this
- * one, and 50 agents starting at once on 2 cores took 30-45 s just to start (at 30 s, 330 pairs
- * of a 50-agent start still dialled each other at once).
+ * The longest the farther half of a shared WEFT_PEERS list is left to dial this agent first
+ * (`placeSelf`): its agents dial their nearer half, at most MAX_PARALLEL_DIALS at a time, before they
+ * reach this one, and 50 agents starting at once on 2 cores took 30-45 s just to start (at a fixed
+ * 30 s, 330 pairs of a 50-agent start still dialled each other at once). Sooner, LOWER_FIRST_MS after
+ * this agent's own nearer half is settled (each connected or found unreachable, not merely refused
+ * by an agent still starting): then a list not shared (a newcomer listing peers that do not list
+ * it) or a partition does not keep a peer undialled for the whole wait.
  */
 export const FAR_HALF_MS = 60_000
 /** Dials in flight at once: enough for a heal of several peers, few enough that each handshake finishes. */
@@ -33,7 +36,7 @@ export const MAX_PARALLEL_DIALS = 8
  * machine more handshakes at once only make each one slower. A refused dial costs nothing and
  * changes nothing.
  */
-export type DialOutcome = 'connected' | 'timed-out' | 'failed'
+export type DialOutcome = 'connected' | 'timed-out' | 'refused' | 'failed'
 
 export type TargetSource = 'configured' | 'discovered' | 'learned'
 
@@ -50,10 +53,14 @@ export interface DialTarget {
   dialling: boolean
   /** When its peer was last seen connected (0: never). */
   connectedAt: number
+  /** Its last dial failed other than refused: nothing listens there that we can reach. */
+  unreachable: boolean
+  /** Its half of a shared WEFT_PEERS list (`placeSelf`) while the farther half waits; null: no such wait. */
+  half: 'near' | 'far' | null
 }
 
 const newTarget = (addr: Multiaddr, source: TargetSource, peer: string | null = null): DialTarget =>
-  ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false, connectedAt: 0 })
+  ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false, connectedAt: 0, unreachable: false, half: null })
 
 /**
  * The peers `ring` removed that every other pool's ring removed too, or no longer names at all (the
@@ -63,6 +70,11 @@ export function removedEverywhere (ring: RingState, others: readonly RingState[]
   const gone = (o: RingState, peer: PeerId): boolean => o.removed.some(r => r.peer === peer) ||
     (!o.members.some(m => m.peer === peer) && !o.entries.some(e => e.owner === peer))
   return ring.removed.map(r => r.peer).filter(peer => others.every(o => gone(o, peer)))
+}
+
+/** A dial refused: the address answers, but nothing listens there yet (an agent still starting). */
+export function isRefused (err: unknown): boolean {
+  return /ECONNREFUSED/.test((err as Error).message ?? '')
 }
 
 /** A dial cut by its timeout (the handshake outlasted it), not refused or failed at once. */
@@ -107,6 +119,7 @@ export class DialSet {
    * timeout, are aborted and started again, and none completes.
    */
   due (now: number, connected: (peer: string) => boolean): { start: DialTarget[], more: boolean } {
+    this.#settleHalves(now, connected)
     const ready = this.#targets.filter(t => {
       if (t.self || t.dialling) return false
       if (t.peer !== null && connected(t.peer)) { t.failures = 0; t.connectedAt = now; return false }
@@ -120,10 +133,22 @@ export class DialSet {
     return { start: ready.slice(0, room), more: ready.length > room }
   }
 
+  /** Once the nearer half is settled, the farther is dialled LOWER_FIRST_MS later (or at FAR_HALF_MS, if sooner). */
+  #settleHalves (now: number, connected: (peer: string) => boolean): void {
+    const far = this.#targets.filter(t => t.half === 'far')
+    if (far.length === 0) return
+    const settled = (t: DialTarget): boolean => (t.peer !== null && connected(t.peer)) || t.unreachable
+    if (!this.#targets.every(t => t.half !== 'near' || settled(t))) return
+    for (const t of this.#targets) {
+      if (t.half === 'far') t.nextAttempt = Math.min(t.nextAttempt, now + this.#lowerFirstMs)
+      t.half = null
+    }
+  }
+
   /**
    * This agent's own addresses (where it listens) at `now`: a listed one is never dialled, and the
    * list is dialled starting after it, the nearer half at once and the farther half only after
-   * FAR_HALF_MS. Every agent given one list would otherwise dial it in the same order: all at the
+   * FAR_HALF_MS or once the nearer is settled. Every agent given one list would otherwise dial it in the same order: all at the
    * first few agents at once, and each pair of the first few at each other at once (two handshakes,
    * one connection closed). A peer d places on sees this agent n - d places on, so of each pair
    * exactly one has the other in its nearer half (of two exactly n/2 apart, the one listening at the
@@ -142,13 +167,15 @@ export class DialSet {
     const mine = self.addr.toString()
     others.forEach((t, i) => {
       const middle = others.length % 2 === 1 && i === half
-      if (i >= half && !(middle && mine < t.addr.toString())) t.nextAttempt = Math.max(t.nextAttempt, now + FAR_HALF_MS)
+      t.half = i >= half && !(middle && mine < t.addr.toString()) ? 'far' : 'near'
+      if (t.half === 'far') t.nextAttempt = Math.max(t.nextAttempt, now + FAR_HALF_MS)
     })
     this.#targets = [...others, self]
   }
 
   /** A dial ended: a failed target waits before its next (doubling to MAX_RETRY_MS), and the dials allowed in flight follow `outcome`. */
   ended (t: DialTarget, outcome: DialOutcome, now: number): void {
+    t.unreachable = outcome === 'timed-out' || outcome === 'failed'
     if (outcome === 'connected') {
       t.failures = 0
       this.#parallel = Math.min(MAX_PARALLEL_DIALS, this.#parallel + 1)

@@ -21,7 +21,7 @@ import type { Connection, IdentifyResult, PrivateKey, Stream } from '@libp2p/int
 import { type PeerId, asPeerId } from '@weft/ring'
 import { type DnsName, dnsName, exemptAddresses, listenError } from './mesh-addresses.ts'
 import { type BookEntry, MAX_BOOK_BYTES, PEERS_PROTOCOL, decodeBook, dialAddress, encodeBook } from './mesh-book.ts'
-import { type DialTarget, DialSet, isSelfDial, isTimeout } from './mesh-dials.ts'
+import { type DialTarget, DialSet, isRefused, isSelfDial, isTimeout } from './mesh-dials.ts'
 import { Links, STREAM_OPEN_TIMEOUT_MS } from './mesh-links.ts'
 import type { MeshNode } from './mesh-links.ts'
 import { Liveness } from './mesh-liveness.ts'
@@ -398,7 +398,7 @@ export class Mesh {
         this.#log.debug({ addr: t.addr.toString() }, 'skipping own address in WEFT_PEERS')
         return
       }
-      this.#dials.ended(t, isTimeout(err) ? 'timed-out' : 'failed', Date.now())
+      this.#dials.ended(t, isTimeout(err) ? 'timed-out' : isRefused(err) ? 'refused' : 'failed', Date.now())
       const level = t.failures === 1 || t.failures % 10 === 0 ? 'info' : 'debug'
       this.#log[level]({ event: 'peer-unreachable', addr: t.addr.toString(), failures: t.failures, parallel: this.#dials.parallel, err: (err as Error).message }, 'cannot reach peer; will retry')
     }

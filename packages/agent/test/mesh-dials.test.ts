@@ -122,6 +122,28 @@ describe('one list shared by every agent', () => {
     })
   }
 
+  it('dials the farther half LOWER_FIRST_MS after the nearer is settled: connected or unreachable, not refused', () => {
+    // 5 agents: from 4000, 4001 and 4002 are the nearer half, 4003 and 4004 the farther.
+    const list = [4000, 4001, 4002, 4003, 4004].map(addr)
+    const set = new DialSet('self', list, 2_000)
+    set.placeSelf([addr(4000)], 0)
+    const up = new Set<string>()
+    const connected = (peer: string): boolean => up.has(peer)
+    const port = (t: DialTarget): string | undefined => t.addr.toString().split('/').at(-1)
+    const near = set.due(0, connected).start
+    expect(near.map(port)).toEqual(['4001', '4002'])
+    // 4001 connects; 4002 is still starting: refused, retried, and the farther half still waits.
+    near[0]!.peer = 'p1'
+    up.add('p1')
+    set.ended(near[0]!, 'connected', 1_000)
+    set.ended(near[1]!, 'refused', 1_000)
+    expect(set.due(1_000 + LOWER_FIRST_MS, connected).start.map(port)).toEqual(['4002'])
+    // Now 4002 cannot be reached at all (a partition): settled, the farther half follows.
+    set.ended(near[1]!, 'failed', 20_000)
+    expect(set.due(20_000, connected).start).toEqual([])
+    expect(set.due(20_000 + LOWER_FIRST_MS, connected).start.map(port)).toEqual(['4002', '4003', '4004'])
+  })
+
   it('leaves the list to decide who dials when a listed peer turns out to be lower', () => {
     const list = [4000, 4001, 4002].map(addr)
     const set = new DialSet('m', list, 2_000)
