@@ -23,9 +23,11 @@ export const LOWER_FIRST_MS = 10_000
  * (`placeSelf`): its agents dial their nearer half, at most MAX_PARALLEL_DIALS at a time, before they
  * reach this one, and 50 agents starting at once on 2 cores took 30-45 s just to start (at a fixed
  * 30 s, 330 pairs of a 50-agent start still dialled each other at once). Sooner, LOWER_FIRST_MS after
- * this agent's own nearer half is settled (each connected or found unreachable, not merely refused
- * by an agent still starting): then a list not shared (a newcomer listing peers that do not list
- * it) or a partition does not keep a peer undialled for the whole wait.
+ * this agent's own nearer half is settled (each connected or found unreachable: not merely refused
+ * by an agent still starting, nor timed out by one starved; counting timeouts, a loaded start dialled
+ * its farther halves early and 270 pairs dialled each other at once): then a list not shared (a
+ * newcomer listing peers that do not list it) or a partition does not keep a peer undialled for the
+ * whole wait.
  */
 export const FAR_HALF_MS = 60_000
 /** Dials in flight at once: enough for a heal of several peers, few enough that each handshake finishes. */
@@ -53,7 +55,7 @@ export interface DialTarget {
   dialling: boolean
   /** When its peer was last seen connected (0: never). */
   connectedAt: number
-  /** Its last dial failed other than refused: nothing listens there that we can reach. */
+  /** Its last dial failed at once, neither refused nor timed out (no route, say): nothing we can reach listens there. */
   unreachable: boolean
   /** Its half of a shared WEFT_PEERS list (`placeSelf`) while the farther half waits; null: no such wait. */
   half: 'near' | 'far' | null
@@ -175,7 +177,8 @@ export class DialSet {
 
   /** A dial ended: a failed target waits before its next (doubling to MAX_RETRY_MS), and the dials allowed in flight follow `outcome`. */
   ended (t: DialTarget, outcome: DialOutcome, now: number): void {
-    t.unreachable = outcome === 'timed-out' || outcome === 'failed'
+    // A handshake that timed out says the peer is slow, not gone: on a starved start that peer waits for this dial.
+    t.unreachable = outcome === 'failed'
     if (outcome === 'connected') {
       t.failures = 0
       this.#parallel = Math.min(MAX_PARALLEL_DIALS, this.#parallel + 1)

@@ -122,7 +122,7 @@ describe('one list shared by every agent', () => {
     })
   }
 
-  it('dials the farther half LOWER_FIRST_MS after the nearer is settled: connected or unreachable, not refused', () => {
+  it('dials the farther half LOWER_FIRST_MS after the nearer is settled: connected or unreachable, not refused or timed out', () => {
     // 5 agents: from 4000, 4001 and 4002 are the nearer half, 4003 and 4004 the farther.
     const list = [4000, 4001, 4002, 4003, 4004].map(addr)
     const set = new DialSet('self', list, 2_000)
@@ -138,10 +138,13 @@ describe('one list shared by every agent', () => {
     set.ended(near[0]!, 'connected', 1_000)
     set.ended(near[1]!, 'refused', 1_000)
     expect(set.due(1_000 + LOWER_FIRST_MS, connected).start.map(port)).toEqual(['4002'])
+    // Timed out: a starved peer, not a gone one, and it waits for this dial.
+    set.ended(near[1]!, 'timed-out', 11_000)
+    expect(set.due(11_000 + 2 * LOWER_FIRST_MS, connected).start.map(port)).toEqual(['4002'])
     // Now 4002 cannot be reached at all (a partition): settled, the farther half follows.
-    set.ended(near[1]!, 'failed', 20_000)
-    expect(set.due(20_000, connected).start).toEqual([])
-    expect(set.due(20_000 + LOWER_FIRST_MS, connected).start.map(port)).toEqual(['4002', '4003', '4004'])
+    set.ended(near[1]!, 'failed', 40_000)
+    expect(set.due(40_000, connected).start).toEqual([])
+    expect(set.due(40_000 + LOWER_FIRST_MS, connected).start.map(port)).toEqual(['4002', '4003', '4004'])
   })
 
   it('leaves the list to decide who dials when a listed peer turns out to be lower', () => {
