@@ -36,7 +36,7 @@ import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
 import type { PoolFacts } from './status.ts'
 import { Store } from './store.ts'
-import { Ticker } from './ticker.ts'
+import { IDLE_AFTER_MS, Ticker } from './ticker.ts'
 import { StoreError } from './errors.ts'
 import type { AttachmentMeta, PoolStore } from './store.ts'
 import { readSwarmKey } from './swarm-key.ts'
@@ -65,7 +65,7 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
   try {
     const routing = await startNodeRouting(node, onStop)
     const mesh = await Mesh.open(meshOptions(node))
-    const clock = new Ticker(config.tickMs)
+    const clock = new Ticker(config.tickMs, IDLE_AFTER_MS, config.idleWakeMs)
     const { pools, failed } = startLoops(node, mesh, routing, clock, onStop)
     const retirement = startRetirement(node, pools, mesh, routing)
     await mesh.start(meshHandlers(pools, retirement, node.log, node.metrics))
