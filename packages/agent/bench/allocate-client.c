@@ -125,10 +125,16 @@ int main(int argc, char **argv) {
   agent.sun_family = AF_UNIX;
   strcpy(agent.sun_path, argv[1]);
   spans = calloc((size_t)count * 2, sizeof *spans);
+  if (spans == NULL) {
+    fprintf(stderr, "allocate-client: out of memory\n");
+    return 1;
+  }
   pthread_t threads[MAX_THREADS];
-  if (spans == NULL) return 1;
   for (long t = 0; t < concurrency; t++) {
-    if (pthread_create(&threads[t], NULL, run, NULL) != 0) fail(-1, "pthread_create", NULL);
+    if (pthread_create(&threads[t], NULL, run, NULL) != 0) {
+      fprintf(stderr, "allocate-client: cannot start thread %ld\n", t);
+      return 1;
+    }
   }
   for (long t = 0; t < concurrency; t++) pthread_join(threads[t], NULL);
   for (long i = 0; i < count; i++) printf("%lld %lld\n", spans[2 * i], spans[2 * i + 1]);
