@@ -15,7 +15,9 @@ echo "weft: building $out" >&2
 mkdir -p dist
 # Written aside, then moved: agents started meanwhile never read half a file.
 tmp=$(mktemp "dist/.weft.XXXXXX.mjs")
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp" "$tmp.map"' EXIT
 (cd packages/cli && node build/bundle.ts "$root/$tmp")
 chmod 644 "$tmp"
+# WEFT_SOURCEMAP=1: the bundle's source map beside it (for CPU profiles by source file); else none.
+if [ -f "$tmp.map" ]; then mv "$tmp.map" "$out.map"; else rm -f "$out.map"; fi
 mv "$tmp" "$out"

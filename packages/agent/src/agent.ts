@@ -36,6 +36,7 @@ import { startSocketServer } from './server.ts'
 import { gauges, statusBody } from './status.ts'
 import type { PoolFacts } from './status.ts'
 import { Store } from './store.ts'
+import { IDLE_AFTER_MS, Ticker } from './ticker.ts'
 import { StoreError } from './errors.ts'
 import type { AttachmentMeta, PoolStore } from './store.ts'
 import { readSwarmKey } from './swarm-key.ts'
@@ -64,11 +65,12 @@ export async function startAgent (config: AgentConfig): Promise<Agent> {
   try {
     const routing = await startNodeRouting(node, onStop)
     const mesh = await Mesh.open(meshOptions(node))
-    const { pools, failed } = startLoops(node, mesh, routing, onStop)
+    const clock = new Ticker(config.tickMs, IDLE_AFTER_MS, config.idleWakeMs)
+    const { pools, failed } = startLoops(node, mesh, routing, clock, onStop)
     const retirement = startRetirement(node, pools, mesh, routing)
     await mesh.start(meshHandlers(pools, retirement, node.log, node.metrics))
     onStop(async () => await mesh.stop())
-    startTimers(node, pools, onStop)
+    startTimers(node, pools, clock, onStop)
     const nodeSource = startKubernetes(node, pools, mesh, await node.store.loadNodesSeen(), onStop)
     await startServices(node, { pools, retirement, mesh, nodeSource }, onStop)
     log.info({
@@ -213,7 +215,7 @@ async function startNodeRouting (n: Node, onStop: (stop: Stop) => void): Promise
 }
 
 /** A Ready loop per pool: the core's batches to the pool's store (and routes), its messages to the mesh. */
-function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop: Stop) => void): { pools: Pools, failed: Promise<Error> } {
+function startLoops (n: Node, mesh: Mesh, routing: Routing | null, clock: Ticker, onStop: (stop: Stop) => void): { pools: Pools, failed: Promise<Error> } {
   const { metrics } = n
   let reportFailure: (err: Error) => void = () => undefined
   const failed = new Promise<Error>(resolve => { reportFailure = resolve })
@@ -239,7 +241,8 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, onStop: (stop
         if (e.kind === 'rejected-ring') metrics.badMessage()
         if (e.kind === 'removed-self') reportFailure(new Error(`this peer was removed from the ring of pool ${p.name} by ${e.heir ?? 'a takeover compacted away since'} (weft rmpeer); its data dir must not be reused`))
       },
-      fatal: reportFailure
+      fatal: reportFailure,
+      clock
     }, p.log)
     // Runs after the mesh has stopped and before the store closes: the last batch lands.
     onStop(async () => await driver.idle())
@@ -261,23 +264,31 @@ function meshOptions (n: Node): MeshOptions {
   }
 }
 
-/** Every core's clock, and its full invariant checks every CHECK_INTERVAL_MS. */
-function startTimers (n: Node, pools: Pools, onStop: (stop: Stop) => void): void {
+/** Every core's clock (slower while idle: ticker.ts), and its full invariant checks every CHECK_INTERVAL_MS of ticks. */
+function startTimers (n: Node, pools: Pools, clock: Ticker, onStop: (stop: Stop) => void): void {
   const { config } = n
   const checkEvery = Math.max(1, Math.round(CHECK_INTERVAL_MS / config.tickMs))
   let ticks = 0
-  const ticker = setInterval(() => {
-    const check = ++ticks % checkEvery === 0
-    for (const { driver, peer } of pools.all) {
-      driver.input(() => {
-        peer.tick()
-        // A failed check is a bug in the core: the driver treats the throw as fatal and the agent stops.
-        if (check) throwIfBroken(peer.checkInvariants())
-      })
-    }
-  }, config.tickMs)
+  clock.start({
+    tick: count => {
+      const check = Math.floor((ticks + count) / checkEvery) > Math.floor(ticks / checkEvery)
+      ticks += count
+      let output = false
+      for (const { driver, peer } of pools.all) {
+        driver.input(() => {
+          for (let i = 0; i < count; i++) peer.tick()
+          // A failed check is a bug in the core: the driver treats the throw as fatal and the agent stops.
+          if (check) throwIfBroken(peer.checkInvariants())
+        })
+        output ||= peer.hasReady()
+      }
+      return output
+    },
+    waiting: () => pools.all.reduce((sum, p) => sum + p.driver.waiting, 0),
+    now: () => performance.now()
+  })
   onStop(async () => {
-    clearInterval(ticker)
+    clock.stop()
     await Promise.all(pools.all.map(async p => await p.driver.idle()))
   })
 }

@@ -44,6 +44,8 @@ export interface AgentConfig {
   readonly logLevel: LogLevel
   /** Length of one core tick: how often the core looks at its timers, not how long any of them is. */
   readonly tickMs: number
+  /** While idle, how often the core's clock wakes to run the ticks it owes (ticker.ts); at most tickMs: never slows. */
+  readonly idleWakeMs: number
   /** The core's protocol timeouts (the request's is requestTimeoutMs). */
   readonly protocolTimeoutsMs: ProtocolTimeoutsMs
   /** How long a socket request may wait for the core before it is answered retryable. */
@@ -117,6 +119,7 @@ export function parseConfig (env: Env, defaults: ConfigDefaults): AgentConfig {
     metricsAddr: metricsAddr(setting(env, 'WEFT_METRICS_ADDR')),
     logLevel: logLevel(env),
     tickMs: integer(env, 'WEFT_TICK_MS', 100, 1, 60_000),
+    idleWakeMs: integer(env, 'WEFT_IDLE_WAKE_MS', 1_000, 1, 60_000),
     protocolTimeoutsMs: PROTOCOL_TIMEOUTS_MS,
     requestTimeoutMs: integer(env, 'WEFT_REQUEST_TIMEOUT_MS', 30_000, 10, 3_600_000),
     reconnectMs: integer(env, 'WEFT_RECONNECT_MS', 2_000, 10, 600_000),

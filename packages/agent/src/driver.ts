@@ -21,6 +21,16 @@ export interface DriverIo<P> {
   readonly event: (e: CoreEvent) => void
   /** Called once if the loop cannot go on; the agent must stop. */
   readonly fatal: (err: Error) => void
+  /** Told of every input and request: a clock that slows down while idle runs the ticks it owes first (ticker.ts). */
+  readonly clock?: InputClock
+}
+
+/** What a clock that slows down while idle needs to know of the core's inputs (ticker.ts). */
+export interface InputClock {
+  /** An input or request is about to reach the core. */
+  readonly beforeInput: () => void
+  /** It reached it; `output`: the core has something to act on (a request always counts). */
+  readonly afterInput: (output: boolean) => void
 }
 
 interface Waiter {
@@ -79,6 +89,7 @@ export class Driver<P> {
   request<K extends RequestKind> (kind: K, start: (id: RequestId) => void, timeoutMs: number, what: string, stalled: () => CoreError | null = () => null): Promise<CompletionOf<K>> {
     // A stopped loop is an agent on its way out: the next one (restarted) may answer.
     if (this.#failed !== null) return Promise.resolve(failure(0, `the agent stopped: ${this.#failed.message}`))
+    this.#io.clock?.beforeInput()
     const id = this.#nextId++
     const { promise, resolve } = Promise.withResolvers<CompletionOf<K>>()
     const deadline = performance.now() + timeoutMs
@@ -93,6 +104,7 @@ export class Driver<P> {
     } catch (err) {
       this.#fail(err as Error)
     }
+    this.#io.clock?.afterInput(true)
     // The promise itself, not an async function's wrapped around it: one per request fewer.
     return promise
   }
@@ -100,12 +112,14 @@ export class Driver<P> {
   /** Feeds the core (a message, a tick, reachability) and makes sure its output is acted on. */
   input (feed: () => void): void {
     if (this.#failed !== null) return
+    this.#io.clock?.beforeInput()
     try {
       feed()
     } catch (err) {
       this.#fail(err as Error)
       return
     }
+    this.#io.clock?.afterInput(this.#core.hasReady())
     this.#schedule()
   }
 

@@ -49,5 +49,7 @@ await build({
   keepNames: true,
   legalComments: 'none',
   plugins: [externalByRelativePath],
+  // For CPU profiles by source file (packages/agent/bench/mesh-idle.ts): <outfile>.map, not named in the bundle.
+  sourcemap: process.env.WEFT_SOURCEMAP === '1' ? 'external' : false,
   logLevel: 'warning'
 })
