@@ -113,6 +113,9 @@ describe.skipIf(skipReason !== null)('direct routing across three nodes on one L
     await d.agent.client.prime()
     await waitFor('every node to route to the other three', async () => await routedEverywhere(['a', 'b', 'c', 'd']))
     const routed = Date.now()
+    // The routes follow the batch that stored the donation; its log line comes after that batch and
+    // reaches the test through the agent's stdout, so it may arrive a moment later.
+    await waitFor('d to log the space it received', () => logEvents(d.agent, 'space-received').length > 0, 50)
     const given = logEvents(d.agent, 'space-received')[0]
     expect(given?.time).toBeDefined()
     console.log(`routes on every node followed a donation within ${routed - given!.time!} ms`)

@@ -3,12 +3,13 @@
  * concurrencies, every allocation in the store (its batch written: allocations to the pool's journal,
  * ring changes synced to LevelDB) before its answer; the persist step's share of a request at concurrency 1 beside the disk's own
  * write+fdatasync latency; and the agent process's RSS idle and holding 10k allocations. One real
- * agent process, consensus=1.
+ * agent process, consensus=1. The requests are made by allocate-client.c, a C program with one
+ * connection per request as the CNI plugin makes them (it says why it is not Node).
  */
 import { readFile } from 'node:fs/promises'
-import { PerformanceObserver } from 'node:perf_hooks'
-import { Cluster, freePort, inParallel } from '@weft/testkit'
+import { Cluster, freePort } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
+import { allocateStorm, buildAllocateClient } from './allocate-client.ts'
 import { writeDatasyncLatencies } from './disk-sync.ts'
 
 const LEVELS = [
@@ -67,47 +68,17 @@ function histogramLine (before: Histogram, after: Histogram, what: string): stri
   return `${n} ${what}, mean ${(1000 * (after.sum - before.sum) / n).toFixed(3)} ms, ${within('0.0005')} % within 0.5 ms, ${within('0.001')} % within 1 ms`
 }
 
-/** One request's start and end (ms, performance.now()). */
-interface Span { readonly start: number, readonly end: number }
-
-/** Allocates `count` new attachments with `concurrency` requests in flight; returns latencies (ms, sorted), each request's span, and wall time. */
-async function storm (agent: AgentProcess, prefix: string, count: number, concurrency: number): Promise<{ latencies: number[], spans: Span[], seconds: number }> {
-  const started = performance.now()
-  const spans = await inParallel(count, concurrency, async i => {
-    const start = performance.now()
-    await agent.client.allocate({ network: 'weft', containerId: `${prefix}-${i}`, ifname: 'eth0' })
-    return { start, end: performance.now() }
-  })
-  return { latencies: spans.map(s => s.end - s.start).sort((a, b) => a - b), spans, seconds: (performance.now() - started) / 1000 }
+/** Allocates `count` new attachments with `concurrency` requests in flight; returns latencies (ms, sorted) and wall time. */
+async function storm (client: string, agent: AgentProcess, prefix: string, count: number, concurrency: number): Promise<{ latencies: number[], seconds: number }> {
+  const spans = await allocateStorm(client, agent.socketPath, prefix, count, concurrency)
+  const first = Math.min(...spans.map(s => s.start))
+  const last = Math.max(...spans.map(s => s.end))
+  return { latencies: spans.map(s => s.end - s.start).sort((a, b) => a - b), seconds: (last - first) / 1000 }
 }
-
-/**
- * This process's own GC pauses (the client side of every request) while `run` runs: how many, their
- * mean, and how many of the slowest 1 % of the requests overlapped one (a pause there is not the agent's).
- */
-async function clientGc<T extends { spans: Span[] }> (run: () => Promise<T>): Promise<T & { clientGc: string }> {
-  const pauses: Span[] = []
-  const gc = new PerformanceObserver(list => { for (const e of list.getEntries()) pauses.push({ start: e.startTime, end: e.startTime + e.duration }) })
-  gc.observe({ entryTypes: ['gc'] })
-  let result: T
-  try {
-    result = await run()
-  } finally {
-    // Entries are delivered asynchronously: one more turn lets the last ones in.
-    await new Promise(resolve => setImmediate(resolve))
-    gc.disconnect()
-  }
-  const slowest = [...result.spans].sort((a, b) => (b.end - b.start) - (a.end - a.start)).slice(0, Math.max(1, Math.floor(result.spans.length / 100)))
-  const met = slowest.filter(r => pauses.some(p => p.start < r.end && p.end > r.start)).length
-  const mean = pauses.length === 0 ? 0 : pauses.reduce((a, p) => a + p.end - p.start, 0) / pauses.length
-  return { ...result, clientGc: `${pauses.length}, mean ${mean.toFixed(3)} ms; the ${slowest.length} slowest requests met ${met} of them` }
-}
-
-/** A full collection of this process (node --expose-gc, as bench.sh runs it): its own GC then seldom falls inside a timed storm. */
-const collectClient = (globalThis as { gc?: () => void }).gc ?? (() => undefined)
 
 const cluster = await Cluster.create('bench')
 try {
+  const client = await buildAllocateClient(cluster.dir)
   const metricsPort = await freePort()
   const agent = await cluster.start({ name: 'bench', env: { IPALLOC_INIT: 'consensus=1', WEFT_LOG_LEVEL: 'warn', WEFT_TICK_MS: '100', WEFT_METRICS_ADDR: `127.0.0.1:${metricsPort}` } })
   await agent.client.prime()
@@ -117,10 +88,9 @@ try {
   let held = 0
   const persist: string[] = []
   for (const { concurrency, requests } of LEVELS) {
-    await storm(agent, `warm-${concurrency}`, 50, concurrency)
+    await storm(client, agent, `warm-${concurrency}`, 50, concurrency)
     const before = concurrency === 1 ? await tailHistograms(metricsPort) : null
-    collectClient()
-    const { latencies, seconds, clientGc: bench } = await clientGc(async () => await storm(agent, `c${concurrency}`, requests, concurrency))
+    const { latencies, seconds } = await storm(client, agent, `c${concurrency}`, requests, concurrency)
     if (before !== null) {
       const after = await tailHistograms(metricsPort)
       const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length
@@ -131,7 +101,6 @@ try {
       persist.push(`  young-generation GC pauses: ${histogramLine(before.minorGc, after.minorGc, `in ${requests} requests`)}`)
       // A full collection (what young collections promote fills the old generation) and its incremental marking on the agent's thread.
       persist.push(`  full GC (mark-compact) pauses: ${histogramLine(before.majorGc, after.majorGc, `in ${requests} requests`)}; incremental marking: ${histogramLine(before.incrementalGc, after.incrementalGc, `in ${requests} requests`)}`)
-      persist.push(`  the bench's own GC pauses (client side): ${bench}`)
       // The anchor, in the same minutes: what a synced batch per allocation would wait on.
       const disk = await writeDatasyncLatencies(cluster.dir, requests)
       persist.push(`  this disk, 100-byte write + fdatasync: p50 ${percentile(disk, 0.5).toFixed(2)} ms, p99 ${percentile(disk, 0.99).toFixed(2)} ms`)
@@ -139,7 +108,7 @@ try {
     held += requests + 50
     rows.push([String(concurrency), String(requests), (requests / seconds).toFixed(0), percentile(latencies, 0.5).toFixed(2), percentile(latencies, 0.99).toFixed(2)])
   }
-  if (held < TOTAL_HELD) await storm(agent, 'fill', TOTAL_HELD - held, 64)
+  if (held < TOTAL_HELD) await storm(client, agent, 'fill', TOTAL_HELD - held, 64)
   const { allocations } = await agent.client.allocations()
   const full = await rssMiB(pid)
 

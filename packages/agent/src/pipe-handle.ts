@@ -83,8 +83,13 @@ function pipeBinding (): Bindings {
   return bindings
 }
 
-/** An errno result of the binding as an Error with Node's code (`EADDRINUSE`, ...). */
-function errnoError (err: number, what: string): NodeJS.ErrnoException {
+/**
+ * A failed result of the binding as an Error: an errno (negative) with Node's code (`EADDRINUSE`,
+ * ...); anything else (an accept that brought no handle reports 0) with its number only, as Node's
+ * own name lookup throws for it.
+ */
+export function errnoError (err: number, what: string): NodeJS.ErrnoException {
+  if (err >= 0) return Object.assign(new Error(`${what}: failed without an errno (${err})`), { errno: err })
   const code = getSystemErrorName(err)
   return Object.assign(new Error(`${what}: ${code}`), { code, errno: err })
 }

@@ -15,14 +15,13 @@ import { STATUS_CODES } from 'node:http'
 import { connect } from 'node:net'
 import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { getSystemErrorName } from 'node:util'
 import { ApiError, MAX_REQUEST_BYTES } from '@weft/protocol'
 import type { ErrorBody } from '@weft/protocol'
 import { RequestError, SocketError } from './errors.ts'
 import { ChunkedBody, MAX_HEAD_BYTES, parseHead, tooLarge } from './http-request.ts'
 import type { RequestHead } from './http-request.ts'
 import type { Logger } from './log.ts'
-import { listenPipe, readPipe, readResult, writePipe } from './pipe-handle.ts'
+import { errnoError, listenPipe, readPipe, readResult, writePipe } from './pipe-handle.ts'
 import type { PipeHandle } from './pipe-handle.ts'
 
 export interface Route {
@@ -71,7 +70,7 @@ export async function startSocketServer (path: string, routes: readonly Route[],
   await unlink(staging).catch(() => undefined)
   const server = listenPipe(staging, (err, client) => {
     // A failed accept (out of descriptors, say) costs that connection only.
-    if (err !== 0 || client === undefined) log.warn({ err: getSystemErrorName(err) }, 'socket server: accept failed')
+    if (err !== 0 || client === undefined) log.warn({ err: errnoError(err, 'accept') }, 'socket server: accept failed')
     else new Exchange(client, shared).start()
   })
   try {

@@ -6,6 +6,7 @@ import { makeTempDir, removeTempDir } from '@weft/testkit'
 import { RequestError } from '../src/errors.ts'
 import { ChunkedBody, parseHead } from '../src/http-request.ts'
 import { createLogger } from '../src/log.ts'
+import { errnoError } from '../src/pipe-handle.ts'
 import { startSocketServer } from '../src/server.ts'
 import type { Route, SocketServer } from '../src/server.ts'
 
@@ -169,5 +170,15 @@ describe('the request head and chunked body readers', () => {
     }
     expect(() => new ChunkedBody(12).push(wire)).toThrow(/larger than 12 bytes/)
     expect(() => new ChunkedBody(100).push(Buffer.from('1'.repeat(2000)))).toThrow(/too long/)
+  })
+})
+
+describe('the pipe handle\'s failures', () => {
+  it('names an errno by its code, and a failure without one by its number', () => {
+    expect(errnoError(-2, 'listen /x')).toMatchObject({ message: 'listen /x: ENOENT', code: 'ENOENT', errno: -2 })
+    // An accept that brought no handle reports 0: Node's name lookup would throw for it.
+    const none = errnoError(0, 'accept')
+    expect(none).toMatchObject({ message: 'accept: failed without an errno (0)', errno: 0 })
+    expect(none.code).toBeUndefined()
   })
 })
