@@ -6,11 +6,11 @@
  * agent process, consensus=1. The requests are made by allocate-client.c, a C program with one
  * connection per request as the CNI plugin makes them (it says why it is not Node).
  */
-import { readFile } from 'node:fs/promises'
 import { Cluster, freePort } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import { allocateStorm, buildAllocateClient } from './allocate-client.ts'
 import { writeDatasyncLatencies } from './disk-sync.ts'
+import { rssMiB } from './proc.ts'
 
 /**
  * Run in this order, printed by concurrency: the concurrency-1 storm, whose tail is the figure, comes
@@ -24,12 +24,6 @@ const LEVELS = [
   { concurrency: 1, requests: 1_000 }
 ]
 const TOTAL_HELD = 10_000
-
-async function rssMiB (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN)
-  return kb / 1024
-}
 
 function percentile (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN

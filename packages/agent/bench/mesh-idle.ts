@@ -15,8 +15,8 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Cluster, freePort, sleep } from '@weft/testkit'
-import type { AgentProcess } from '@weft/testkit'
 import { profileBySource } from './mesh-idle-profile.ts'
+import { CLK_TCK, cpuTicks, median, pidOf, timed } from './proc.ts'
 
 const N = Number(process.env.WEFT_BENCH_IDLE ?? '10')
 const PROFILED = Number(process.env.WEFT_BENCH_IDLE_PROFILE ?? '0')
@@ -30,8 +30,6 @@ const SETTLE_MS = 10_000
 const IDLE_WINDOW_MS = 30_000
 const READY_BOUND_MS = 300_000
 const AGREE_BOUND_MS = 120_000
-/** /proc/<pid>/stat counts in clock ticks of 1/100 s on Linux. */
-const CLK_TCK = 100
 
 interface Sample {
   readonly cpuTicks: number
@@ -41,30 +39,16 @@ interface Sample {
 }
 
 async function sample (pid: number): Promise<Sample> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   // The main thread's own switches: the event loop's waits (V8's and libuv's helper threads are other tasks).
   const main = await readFile(`/proc/${pid}/task/${pid}/status`, 'utf8')
   const io = await readFile(`/proc/${pid}/io`, 'utf8')
   const num = (text: string, key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN)
   return {
-    cpuTicks: Number(fields[11]) + Number(fields[12]),
+    cpuTicks: await cpuTicks(pid),
     wakeups: num(main, 'voluntary_ctxt_switches'),
     rchar: num(io, 'rchar'),
     wchar: num(io, 'wchar')
   }
-}
-
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
-const pidOf = (a: AgentProcess): number => a.child.pid ?? 0
-
-async function bounded (ms: number, done: () => Promise<boolean>): Promise<number | null> {
-  const started = performance.now()
-  while (performance.now() - started < ms) {
-    if (await done().catch(() => false)) return performance.now() - started
-    await sleep(500)
-  }
-  return null
 }
 
 const cluster = await Cluster.create(`bench-idle-${N}`)
@@ -83,13 +67,13 @@ try {
       ...(i < PROFILED ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, String(i))}` } : {})
     }
   })))
-  const ready = await bounded(READY_BOUND_MS, async () => {
+  const ready = await timed(READY_BOUND_MS, async () => {
     await Promise.all(agents.map(async a => await a.client.prime().catch(() => undefined)))
     return (await Promise.all(agents.map(async a => await a.client.status()))).every(s => s.status === 'ready')
   })
   const agree = ready === null
     ? null
-    : await bounded(AGREE_BOUND_MS, async () => (await Promise.all(agents.map(async a => await a.client.status())))
+    : await timed(AGREE_BOUND_MS, async () => (await Promise.all(agents.map(async a => await a.client.status())))
       .every(s => s.peers.length === N && s.peers.every(p => p.reachable)))
   const conns = (await Promise.all(agents.map(async a => (await a.client.status()).connections)))
   await sleep(SETTLE_MS)

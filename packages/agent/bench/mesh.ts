@@ -18,6 +18,7 @@ import type { AgentProcess } from '@weft/testkit'
 import type { StatusResponse } from '@weft/protocol'
 import { closeCauses } from './mesh-closes.ts'
 import { disagreement } from './mesh-views.ts'
+import { CLK_TCK, cpuTicks, median, pidOf, rssMiB, timed } from './proc.ts'
 
 const SIZES = (process.env.WEFT_BENCH_MESH ?? '10,25,50').split(',').map(Number)
 const PEER_LISTS = (process.env.WEFT_BENCH_MESH_PEERS ?? 'all,3').split(',')
@@ -32,8 +33,6 @@ const IDLE_WINDOW_MS = 30_000
 const READY_BOUND_MS = 300_000
 const AGREE_BOUND_MS = 120_000
 const JOIN_BOUND_MS = 120_000
-/** /proc/<pid>/stat counts in clock ticks of 1/100 s on Linux. */
-const CLK_TCK = 100
 
 interface Row {
   readonly n: number
@@ -49,23 +48,7 @@ interface Row {
   readonly load: string
 }
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
 const seconds = (ms: number): string => (ms / 1000).toFixed(1)
-
-async function rssMiB (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024
-}
-
-/** utime + stime of a process, in clock ticks. */
-async function cpuTicks (pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  // The command name is in parentheses and may hold spaces: count fields after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return Number(fields[11]) + Number(fields[12])
-}
-
-const pidOf = (a: AgentProcess): number => a.child.pid ?? 0
 
 /** Every line the agent writes from now on, also into LOG_DIR (the process keeps only its last lines). */
 function copyLog (a: AgentProcess, file: string): void {
@@ -74,16 +57,6 @@ function copyLog (a: AgentProcess, file: string): void {
   a.child.stdout?.pipe(out, { end: false })
   a.child.stderr?.pipe(out, { end: false })
   a.child.once('close', () => out.end())
-}
-
-/** Polls until `done` or the bound; returns the milliseconds taken, or null. */
-async function timed (bound: number, done: () => Promise<boolean>): Promise<number | null> {
-  const started = performance.now()
-  while (performance.now() - started < bound) {
-    if (await done().catch(() => false)) return performance.now() - started
-    await sleep(250)
-  }
-  return null
 }
 
 /** One agent's `status ipam` as a comparable string: every peer, its share, and whether reachable. */
