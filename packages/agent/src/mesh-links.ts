@@ -260,7 +260,9 @@ export class Links {
     for (const c of this.#node.getConnections()) {
       if (c.status !== 'open') continue
       const peer = c.remotePeer.toString()
-      byPeer.set(peer, [...(byPeer.get(peer) ?? []), c])
+      const list = byPeer.get(peer)
+      if (list === undefined) byPeer.set(peer, [c])
+      else list.push(c)
     }
     for (const peer of this.#watches.keys()) if (!byPeer.has(peer)) this.#watches.delete(peer)
     for (const [peer, conns] of byPeer) {
