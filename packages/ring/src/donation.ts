@@ -1,8 +1,9 @@
 /**
- * Getting and giving space. A peer below its low-water mark, or with allocations waiting, asks the
- * reachable peer with the most free space (by the ring's gossiped hints); a peer whose share lies a
- * GAP below another's asks that one (shares.ts): the next tick after a grant, else `rebalance` ticks
- * after its last question. One question per donor at a time, a deny or a timeout moves on to the
+ * Getting and giving space. A peer below its low-water mark, or with allocations waiting, asks a
+ * reachable peer with at least half the most free space (by the ring's gossiped hints); a peer whose
+ * share lies a GAP below others' asks one of those that would give it at least half what the largest
+ * would (shares.ts: `pickDonor`, drawn at random, so askers that see one ring do not all ask one
+ * donor): the next tick after a grant, else `rebalance` ticks after its last question. One question per donor at a time, a deny or a timeout moves on to the
  * next, and once all were tried it backs off. The donor sizes the gift by the two shares as its own ring tells them (or gives the one
  * address asked for), records it in its ring, and replies with that ring: the grant is persisted
  * before it is sent.
@@ -13,7 +14,7 @@ import { usableRanges } from './owned.ts'
 import type { Core } from './core.ts'
 import { deltaOf, seedsFingerprint } from './ring-digest.ts'
 import { absorbDelta, announce, digest, onDigest, reportFree, ringChanged, snapshot, wholeRing } from './ring-sync.ts'
-import { type Fair, balanceGift, donorsFor, fairOf, needGift, pickGift } from './shares.ts'
+import { type Donor, type Fair, balanceGift, donorsFor, fairOf, needGift, pickDonor, pickGift } from './shares.ts'
 import type { Message, Offset, PeerId, Range, RingState } from './types.ts'
 
 export interface Ask {
@@ -32,7 +33,7 @@ export interface DonationState {
   /** No question to even out shares before this tick. */
   rebalanceAt: number
   /** The donors to even out with (donorsFor), for one ring state: only a change of the ring changes them. */
-  donors: { readonly of: RingState, readonly fair: Fair, readonly peers: readonly PeerId[] } | null
+  donors: { readonly of: RingState, readonly fair: Fair, readonly peers: ReadonlyArray<Donor<PeerId>> } | null
 }
 
 export const newDonationState = (lowWater: bigint): DonationState => ({ lowWater, asks: new Map(), tried: new Set(), backoffUntil: 0, rebalanceAt: 0, donors: null })
@@ -69,12 +70,11 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
   if (!joining) reportFree(s)
   // Without a pressing need, only ask a donor with plenty, so two low peers never trade space back and forth.
   const enough = urgent || joining ? 2n : 4n * d.lowWater + 2n
-  let best: PeerId | null = null
-  let bestFree = 0n
-  for (const [p, { free: hint }] of s.ring.holdings(s.hints)) {
-    if (p === s.id || !s.reachable.has(p) || d.tried.has(p) || d.asks.has(p)) continue
-    if (hint >= enough && (hint > bestFree || (hint === bestFree && s.random() < 0.5))) { best = p; bestFree = hint }
+  const open: Array<Donor<PeerId>> = []
+  for (const [peer, { free }] of s.ring.holdings(s.hints)) {
+    if (peer !== s.id && s.reachable.has(peer) && !d.tried.has(peer) && !d.asks.has(peer) && free >= enough) open.push({ peer, gives: free })
   }
+  const best = pickDonor(open, s.random)
   if (best !== null) { ask(s, d, best, null); return }
   if (d.tried.size > 0) {
     d.tried.clear()
@@ -82,7 +82,7 @@ export function maybeAskForSpace (s: Core, d: DonationState, waitingForAny: () =
   }
 }
 
-/** Asks the reachable peer with the largest share for space if the two shares are a GAP apart. */
+/** Asks a reachable peer with a large share (`pickDonor`) for space if the two shares are a GAP apart. */
 function maybeEvenOut (s: Core, d: DonationState): void {
   if (s.now < d.rebalanceAt || s.faults.noRebalance === true) return
   // Looked at every half `rebalance` at most while nothing is to be done.
@@ -95,7 +95,8 @@ function maybeEvenOut (s: Core, d: DonationState): void {
     d.donors = { of: ring, fair, peers: donorsFor(fair, shares, s.id, shares.get(s.id) ?? 0n) }
   }
   const least = d.donors.fair.least
-  const best = d.donors.peers.find(p => s.reachable.has(p) && !d.tried.has(p) && !d.asks.has(p) && (s.hints.get(p) ?? 0n) >= least) ?? null
+  const open = d.donors.peers.filter(({ peer: p }) => s.reachable.has(p) && !d.tried.has(p) && !d.asks.has(p) && (s.hints.get(p) ?? 0n) >= least)
+  const best = pickDonor(open, s.random)
   if (best === null) {
     d.tried.clear()
     return

@@ -39,15 +39,35 @@ export function balanceGift (f: Fair, donor: bigint, asker: bigint): bigint {
   return a >= f.least ? a : 0n
 }
 
+/** A peer another may ask for space, and how much it would give (a trade's size, or a free count). */
+export interface Donor<P extends string> {
+  readonly peer: P
+  readonly gives: bigint
+}
+
 /**
- * The peers (not `self`) whose share would give one of share `mine` a trade, largest share first and
- * equal shares in id order: the one to ask is the first of them it may ask. A larger donor never
- * gives less (balanceGift grows with it), so the list is every share down to the first too small.
+ * The peers (not `self`) whose share would give one of share `mine` a trade, with the trade's size,
+ * largest first and equal ones in id order. A larger donor never gives less (balanceGift grows with
+ * it), so the list is every share down to the first too small.
  */
-export function donorsFor<P extends string> (f: Fair, shares: ReadonlyMap<P, bigint>, self: P, mine: bigint): P[] {
-  return [...shares].filter(([p, size]) => p !== self && balanceGift(f, size, mine) > 0n)
-    .sort(([a, x], [b, y]) => (x > y ? -1 : x < y ? 1 : a < b ? -1 : a > b ? 1 : 0))
-    .map(([p]) => p)
+export function donorsFor<P extends string> (f: Fair, shares: ReadonlyMap<P, bigint>, self: P, mine: bigint): Array<Donor<P>> {
+  return [...shares].flatMap(([peer, size]) => {
+    const gives = peer === self ? 0n : balanceGift(f, size, mine)
+    return gives > 0n ? [{ peer, gives }] : []
+  }).sort((a, b) => (a.gives > b.gives ? -1 : a.gives < b.gives ? 1 : a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
+}
+
+/**
+ * The donor to ask among `donors`: one drawn uniformly (`random` in [0, 1)) from those giving at
+ * least half what the best gives. Peers that see the same ring see the same best donor; if all asked
+ * it (joiners after a split, or after a removal), it would grant one and deny the rest, and they
+ * would move on together to the next, one trade per round. Spread out, they trade in parallel.
+ */
+export function pickDonor<P extends string> (donors: ReadonlyArray<Donor<P>>, random: () => number): P | null {
+  let top = 0n
+  for (const d of donors) if (d.gives > top) top = d.gives
+  const near = donors.filter(d => 2n * d.gives >= top && d.gives > 0n)
+  return near[Math.min(near.length - 1, Math.floor(random() * near.length))]?.peer ?? null
 }
 
 /** What a donor gives a peer that needs space for pods: a step that leaves the two within half a GAP. */

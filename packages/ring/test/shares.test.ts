@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MIN_TRADE, balanceGift, fairOf, needGift, pickGift } from '../src/shares.ts'
+import { MIN_TRADE, balanceGift, donorsFor, fairOf, needGift, pickDonor, pickGift } from '../src/shares.ts'
 
 const f = fairOf(1024n, 4) // share 256, gap 25, slack 12, least 16 (MIN_TRADE)
 
@@ -19,6 +19,17 @@ describe('shares', () => {
     const tiny = fairOf(256n, 20) // share 12
     expect(tiny).toMatchObject({ gap: MIN_TRADE, least: MIN_TRADE })
     expect(balanceGift(tiny, 40n, 0n)).toBe(0n) // min(12 + 0, 12, 20) = 12: under 16
+  })
+
+  it('spreads askers over the donors giving at least half what the best gives', () => {
+    const donors = donorsFor(f, new Map([['a', 512n], ['b', 510n], ['c', 300n], ['d', 256n], ['me', 0n]]), 'me', 0n)
+    // d is too close to the fair share to give anything; c gives under half of a.
+    expect(donors).toEqual([{ peer: 'a', gives: 256n }, { peer: 'b', gives: 255n }, { peer: 'c', gives: 56n }])
+    const draws = [0, 0.3, 0.49, 0.5, 0.8, 0.999]
+    expect(draws.map(r => pickDonor(donors, () => r))).toEqual(['a', 'a', 'a', 'b', 'b', 'b'])
+    const even = [{ peer: 'x', gives: 100n }, { peer: 'y', gives: 50n }, { peer: 'z', gives: 49n }]
+    expect(new Set(draws.map(r => pickDonor(even, () => r)))).toEqual(new Set(['x', 'y']))
+    expect(pickDonor([], () => 0.5)).toBeNull()
   })
 
   it('gives a peer in need a step that leaves the two within half a gap', () => {
