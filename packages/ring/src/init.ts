@@ -1,9 +1,9 @@
 /**
  * How an empty ring gets its one split. `seed=`: at once, no vote. `consensus=N`: Paxos on key `init`
  * once something needs the ring; the lowest known peer proposes first, the others after a randomised
- * delay, once N peers are reachable or, after `initWait`, a quorum; the value is every peer reachable
- * or heard from when the accept goes out (once all promised or, after a grace period, a quorum), so a
- * peer that is alive but slow to answer still gets its share. `observer`: never votes, waits to be
+ * delay, once N peers are reachable or, once no more have come for `initWait`, a quorum; the value is
+ * every peer reachable or heard from when the accept goes out (once all promised or, after a grace
+ * period, a quorum), so a peer that is alive but slow to answer still gets its share. `observer`: never votes, waits to be
  * given a ring.
  *
  * The electorate is N or the number of peers known, whichever is larger, and an acceptor that knows
@@ -25,9 +25,19 @@ export interface InitState {
   proposer: ProposerState
   /** Peers that sent us any init Paxos message: they vote, so they belong in the seed list. */
   readonly voters: Set<PeerId>
+  /** The most peers known (this one and the reachable) since the need, and the tick that count was first reached. */
+  mostKnown: number
+  grewAt: number
 }
 
-export const newInitState = (): InitState => ({ neededSince: null, proposer: newProposer(INIT_KEY, 0), voters: new Set() })
+export const newInitState = (): InitState => ({ neededSince: null, proposer: newProposer(INIT_KEY, 0), voters: new Set(), mostKnown: 0, grewAt: 0 })
+
+/**
+ * Stragglers keep a quorum waiting while they keep arriving, for at most this many `initWait`s after
+ * the need: a peer left out of the split collects its share in trades afterwards, each a round trip
+ * and a change every peer must hear, which on a loaded machine took far longer than the wait.
+ */
+const STRAGGLER_WAITS = 10
 
 /** Splits the ring for `seeds` and announces it; a no-op if a ring arrived first. */
 export function claim (c: Core, seeds: readonly PeerId[]): void {
@@ -51,6 +61,10 @@ export function initTick (c: Core, st: InitState, v: VotingState): void {
   if (!c.ring.isEmpty()) {
     if (st.proposer.proposal !== null) st.proposer = { ...st.proposer, proposal: null }
     return
+  }
+  if (1 + c.reachable.size > st.mostKnown) {
+    st.mostKnown = 1 + c.reachable.size
+    st.grewAt = c.now
   }
   const d = driver(c, st, v)
   run(d, tick(st.proposer, d.env, d.policy))
@@ -87,8 +101,10 @@ function driver (c: Core, st: InitState, v: VotingState): Driver {
 function tryPropose (c: Core, st: InitState, v: VotingState, count: number): void {
   const known = 1 + c.reachable.size
   const waited = c.now - (st.neededSince ?? c.now)
-  // Stragglers are waited for, boundedly: fewer than N reachable, a quorum proposes after `initWait`.
-  if (known < count && (known < quorumOf(count) || waited < c.t.initWait)) return
+  // Stragglers are waited for, boundedly: with fewer than N reachable, a quorum proposes once no
+  // more peer has come for `initWait` (the need counting as one), or STRAGGLER_WAITS of them after the need.
+  const quiet = c.now - Math.max(st.grewAt, st.neededSince ?? c.now)
+  if (known < count && (known < quorumOf(count) || (quiet < c.t.initWait && waited < STRAGGLER_WAITS * c.t.initWait))) return
   // More peers than N: a ring most likely exists already; give its gossip time to arrive first.
   if (known > count && waited < 2 * c.t.grace) return
   run(driver(c, st, v), start(st.proposer, c.id, seenFor(v, INIT_KEY), electorateOf(c, st, count), c.now))

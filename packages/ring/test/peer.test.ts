@@ -6,6 +6,7 @@ import { type Completion, type Failure, type InitMode, type Message, type PeerId
 import { RELIABLE } from '../sim/network.ts'
 import { prng } from '../sim/prng.ts'
 import { World } from '../sim/world.ts'
+import { directNet } from './direct-net.ts'
 
 const ids = (...xs: string[]): PeerId[] => xs.map(asPeerId)
 const [A, B, C, D] = ids('a', 'b', 'c', 'd') as [PeerId, PeerId, PeerId, PeerId]
@@ -312,6 +313,26 @@ describe('peer', () => {
     flush()
     expect(peers.get(A)!.ring().seeds).toEqual(all)
     expect(peers.get(B)!.ring().seeds).toEqual(all)
+  })
+
+  it('consensus init: a quorum waits for stragglers while they keep arriving, so a slow mesh is split among all', () => {
+    const u = parseUniverse('10.0.0.0/24')
+    const all = ids('a', 'b', 'c', 'd', 'e', 'f')
+    const peers = new Map(all.map((id, i) => [id, createPeer({ id, nickname: id, universe: u, init: { kind: 'consensus', count: 6 }, random: prng(i + 1).next })]))
+    // a, b, c, d (a quorum of 6) are connected from the start; e comes after 20 ticks, f after 40,
+    // each before `initWait` (30) has passed since the last came.
+    const arrivals = new Map<PeerId, number>([[asPeerId('e'), 20], [asPeerId('f'), 40]])
+    const linked = (x: PeerId, y: PeerId, now: number): boolean => (arrivals.get(x) ?? 0) <= now && (arrivals.get(y) ?? 0) <= now
+    let now = 0
+    const reach = (): void => { for (const [id, p] of peers) p.setReachable(all.filter(q => q !== id && linked(id, q, now))) }
+    reach()
+    const net = directNet(peers, (from, to) => !linked(from, to, now))
+    for (const p of peers.values()) p.prime(1)
+    for (; now < 200 && [...peers.values()].some(p => p.ring().seeds.length === 0); now++) {
+      reach()
+      net.tick(1)
+    }
+    for (const p of peers.values()) expect(p.ring().seeds).toEqual(all)
   })
 
   it('a message that fails validation changes nothing and is recorded', () => {
