@@ -30,6 +30,15 @@ export const LOWER_FIRST_MS = 10_000
  * whole wait.
  */
 export const FAR_HALF_MS = 60_000
+/**
+ * An agent still starting refuses its port for a second or two, and a refused dial costs a SYN and a
+ * RST: it is retried REFUSED_RETRY_MS later (or at the reconnect interval, if shorter), its first
+ * REFUSED_QUICK_TRIES times, then like any failure. Retried at the doubling interval, a peer that
+ * refused came up to MAX_RETRY_MS before its dial, and its other end (this agent in its farther half)
+ * waits for that dial: a consensus=N start then proposed without it and split the ring unevenly.
+ */
+export const REFUSED_RETRY_MS = 500
+export const REFUSED_QUICK_TRIES = 10
 /** Dials in flight at once: enough for a heal of several peers, few enough that each handshake finishes. */
 export const MAX_PARALLEL_DIALS = 8
 /**
@@ -186,6 +195,10 @@ export class DialSet {
     }
     if (outcome === 'timed-out') this.#parallel = Math.max(1, Math.floor(this.#parallel / 2))
     t.failures++
+    if (outcome === 'refused' && t.failures <= REFUSED_QUICK_TRIES) {
+      t.nextAttempt = now + Math.min(this.#reconnectMs, REFUSED_RETRY_MS)
+      return
+    }
     const ceiling = Math.max(this.#reconnectMs, MAX_RETRY_MS)
     t.nextAttempt = now + Math.min(ceiling, this.#reconnectMs * 2 ** (t.failures - 1))
   }
