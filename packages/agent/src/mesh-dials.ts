@@ -27,7 +27,7 @@ export const LOWER_FIRST_MS = 10_000
  * by an agent still starting, nor timed out by one starved; counting timeouts, a loaded start dialled
  * its farther halves early and 270 pairs dialled each other at once): then a list not shared (a
  * newcomer listing peers that do not list it) or a partition does not keep a peer undialled for the
- * whole wait.
+ * whole wait. At once, if none of the nearer half can be reached (`#settleHalves`).
  */
 export const FAR_HALF_MS = 60_000
 /**
@@ -144,14 +144,22 @@ export class DialSet {
     return { start: ready.slice(0, room), more: ready.length > room }
   }
 
-  /** Once the nearer half is settled, the farther is dialled LOWER_FIRST_MS later (or at FAR_HALF_MS, if sooner). */
+  /**
+   * Once the nearer half is settled, the farther is dialled LOWER_FIRST_MS later (or at FAR_HALF_MS,
+   * if sooner); at once if none of the nearer half could be reached and nothing is connected: cut off
+   * (a newcomer on one side of a partition, listing peers there that do not list it), this agent
+   * would otherwise sit alone for LOWER_FIRST_MS with nobody to learn the mesh from. A start never
+   * meets that: its nearer half refuses or connects.
+   */
   #settleHalves (now: number, connected: (peer: string) => boolean): void {
     const far = this.#targets.filter(t => t.half === 'far')
     if (far.length === 0) return
-    const settled = (t: DialTarget): boolean => (t.peer !== null && connected(t.peer)) || t.unreachable
-    if (!this.#targets.every(t => t.half !== 'near' || settled(t))) return
+    const near = this.#targets.filter(t => t.half === 'near')
+    const isUp = (t: DialTarget): boolean => t.peer !== null && connected(t.peer)
+    if (!near.every(t => isUp(t) || t.unreachable)) return
+    const alone = near.length > 0 && !this.#targets.some(isUp)
     for (const t of this.#targets) {
-      if (t.half === 'far') t.nextAttempt = Math.min(t.nextAttempt, now + this.#lowerFirstMs)
+      if (t.half === 'far') t.nextAttempt = Math.min(t.nextAttempt, alone ? now : now + this.#lowerFirstMs)
       t.half = null
     }
   }

@@ -168,6 +168,28 @@ describe('one list shared by every agent', () => {
     expect(set.due(40_000 + LOWER_FIRST_MS, connected).start.map(port)).toEqual(['4002', '4003', '4004'])
   })
 
+  it('dials the farther half at once when none of the nearer half can be reached and nothing is connected', () => {
+    // 5 agents, this one at 4000: 4001 and 4002 are the nearer half, 4003 and 4004 the farther.
+    const list = [4000, 4001, 4002, 4003, 4004].map(addr)
+    const port = (t: DialTarget): string | undefined => t.addr.toString().split('/').at(-1)
+    const cutOff = new DialSet('self', list, 2_000)
+    cutOff.placeSelf([addr(4000)], 0)
+    const near = cutOff.due(0, nobody).start
+    expect(near.map(port)).toEqual(['4001', '4002'])
+    // No route to either (the far side of a partition): nobody to wait for or to learn the mesh from.
+    for (const t of near) cutOff.ended(t, 'failed', 3_000)
+    expect(cutOff.due(3_000, nobody).start.map(port)).toEqual(['4003', '4004'])
+    // Connected to one of the farther half already (it dialled us): through it this agent is in the mesh, so the rest wait as usual.
+    const inMesh = new DialSet('self', list, 2_000)
+    inMesh.placeSelf([addr(4000)], 0)
+    const first = inMesh.due(0, nobody).start
+    inMesh.learn('p4', addr(4004), 0)
+    const up = (peer: string): boolean => peer === 'p4'
+    for (const t of first) inMesh.ended(t, 'failed', 3_000)
+    expect(inMesh.due(3_000, up).start).toEqual([])
+    expect(inMesh.due(3_000 + LOWER_FIRST_MS, up).start.map(port)).toEqual(['4001', '4002', '4003'])
+  })
+
   it('leaves the list to decide who dials when a listed peer turns out to be lower', () => {
     const list = [4000, 4001, 4002].map(addr)
     const set = new DialSet('m', list, 2_000)
