@@ -55,14 +55,12 @@ export const MAX_RESETS = 3
 /**
  * How long a connected peer may be missing from the subscribers with no stream of its own to us
  * before it is hung up: its end's identify repair (at FIRST_OPEN_WAIT_MS) has then had a try and
- * RELINK_MS after it; in one 25-agent run two agents each kept such a peer for good. At twice
- * FIRST_OPEN_WAIT_MS (90 s) one such pair of a 50-agent run was the last mark the views waited
- * for, 37 s after ready (hung up at 79 s after the split, dialled again by 101 s). One whose stream
+ * the wait after it; in one 25-agent run two agents each kept such a peer for good. One whose stream
  * we reset waits only FIRST_OPEN_WAIT_MS: its end saw the stream go, identified at its next pass and
  * queued a new open, and none came. In a 50-agent run three such pairs opened none for the whole
  * 90 s, the last `unreachable!` marks the views waited on a minute after ready.
  */
-export const STREAMLESS_MS = FIRST_OPEN_WAIT_MS + RELINK_MS
+export const STREAMLESS_MS = 2 * FIRST_OPEN_WAIT_MS
 /** gossipsub's protocols (meshsub 1.0 to 1.2) all start so. */
 const GOSSIP_PROTOCOL = '/meshsub/'
 
