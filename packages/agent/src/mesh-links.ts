@@ -19,8 +19,7 @@
  *   that were working, 126 in the first minute of one 50-agent run) has that stream reset: its end
  *   sees its stream gone and opens a new one, the rule above, which sends its subscriptions again.
  * - Only a peer still missing after `MAX_RESETS` resets, `RELINK_MS` apart, is hung up and dialled afresh, and one
- *   missing with no stream of its own to us for `STREAMLESS_MS` (its end's repair did not take), or
- *   for `FIRST_OPEN_WAIT_MS` after we reset its stream.
+ *   missing with no stream of its own to us for `STREAMLESS_MS` (its end's repair did not take).
  *
  * Two agents that dial each other at once get two connections. One is closed as the second opens
  * (`surplus`) if no stream runs on it yet; else only once it is spare (`spare`): gossipsub's streams
@@ -55,10 +54,7 @@ export const MAX_RESETS = 3
 /**
  * How long a connected peer may be missing from the subscribers with no stream of its own to us
  * before it is hung up: its end's identify repair (at FIRST_OPEN_WAIT_MS) has then had a try and
- * the wait after it; in one 25-agent run two agents each kept such a peer for good. One whose stream
- * we reset waits only FIRST_OPEN_WAIT_MS: its end saw the stream go, identified at its next pass and
- * queued a new open, and none came. In a 50-agent run three such pairs opened none for the whole
- * 90 s, the last `unreachable!` marks the views waited on a minute after ready.
+ * the wait after it; in one 25-agent run two agents each kept such a peer for good.
  */
 export const STREAMLESS_MS = 2 * FIRST_OPEN_WAIT_MS
 /** gossipsub's protocols (meshsub 1.0 to 1.2) all start so. */
@@ -169,7 +165,7 @@ export function repairStep (w: GossipWatch, f: GossipFacts, now: number): Repair
     w.identifies++
   }
   w.streamless = f.subscribed || f.inbound ? null : w.streamless ?? now
-  if (w.streamless !== null && now - w.streamless >= (w.resets > 0 ? FIRST_OPEN_WAIT_MS : STREAMLESS_MS)) {
+  if (w.streamless !== null && now - w.streamless >= STREAMLESS_MS) {
     acts.push('hang-up')
     w.streamless = null
     w.subSince = now
