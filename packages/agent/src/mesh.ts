@@ -149,7 +149,11 @@ export class Mesh {
         allow: exemptAddresses(options.peers)
       },
       services: {
-        identify: identify(),
+        // An identify's answer gets as long as a stream negotiation, not libp2p's 5 s: the registrar
+        // tells gossipsub of a peer (and it opens its stream) after an identify that succeeded, so one
+        // cut short on a starved machine left the peer without our stream until a repair identified
+        // it again (mesh-links.ts), itself within 5 s.
+        identify: identify({ timeout: STREAM_OPEN_TIMEOUT_MS }),
         pubsub: gossipsub({
           allowedTopics: [TOPIC],
           allowPublishToZeroTopicPeers: true,
