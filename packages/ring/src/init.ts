@@ -1,7 +1,7 @@
 /**
  * How an empty ring gets its one split. `seed=`: at once, no vote. `consensus=N`: Paxos on key `init`
  * once something needs the ring; the lowest known peer proposes first, the others after a randomised
- * delay, once N peers are reachable or, once no more have come for `initWait`, a quorum; the value is
+ * delay, once N peers are reachable or, once no more are coming (`stragglersDue`), a quorum; the value is
  * every peer reachable or heard from when the accept goes out (once all promised or, after a grace
  * period, a quorum), so a peer that is alive but slow to answer still gets its share. `observer`: never votes, waits to be
  * given a ring.
@@ -25,19 +25,40 @@ export interface InitState {
   proposer: ProposerState
   /** Peers that sent us any init Paxos message: they vote, so they belong in the seed list. */
   readonly voters: Set<PeerId>
-  /** The most peers known (this one and the reachable) since the need, and the tick that count was first reached. */
-  mostKnown: number
-  grewAt: number
+  /** How the peers known (this one and the reachable) came in since the need: see `stragglersDue`. */
+  arrivals: Arrivals
 }
 
-export const newInitState = (): InitState => ({ neededSince: null, proposer: newProposer(INIT_KEY, 0), voters: new Set(), mostKnown: 0, grewAt: 0 })
+/** The most peers known since the need, the tick that count was reached, the longest wait between two such ticks, and the tick a quorum was first known. */
+export interface Arrivals {
+  readonly most: number
+  readonly at: number
+  readonly longestGap: number
+  readonly quorumAt: number | null
+}
+
+export const newInitState = (): InitState => ({ neededSince: null, proposer: newProposer(INIT_KEY, 0), voters: new Set(), arrivals: { most: 0, at: 0, longestGap: 0, quorumAt: null } })
+
+/** A quorum waits for stragglers at most this many `initWait`s after it was first known. */
+const STRAGGLER_WAITS = 10
+
+/** `a` after `known` peers are known at `now`. */
+function arrived (a: Arrivals, known: number, quorum: number, now: number): Arrivals {
+  if (known <= a.most) return a
+  return { most: known, at: now, longestGap: a.most === 0 ? 0 : Math.max(a.longestGap, now - a.at), quorumAt: a.quorumAt ?? (known >= quorum ? now : null) }
+}
 
 /**
- * Stragglers keep a quorum waiting while they keep arriving, for at most this many `initWait`s after
- * the need: a peer left out of the split collects its share in trades afterwards, each a round trip
- * and a change every peer must hear, which on a loaded machine took far longer than the wait.
+ * Whether a quorum that knows fewer than N peers stops waiting for the rest: once none has come for
+ * twice the longest wait between two arrivals so far (at least `initWait`), or STRAGGLER_WAITS
+ * `initWait`s after the quorum was first known. A peer left out of the split collects its share in
+ * trades afterwards, each a round trip and a change every peer must hear; a fixed 3 s left 14 of 50
+ * agents out on a loaded machine, whose mesh brought a peer every 1-10 s.
  */
-const STRAGGLER_WAITS = 10
+export function stragglersDue (a: Arrivals, initWait: number, now: number): boolean {
+  if (a.quorumAt === null) return false
+  return now - a.at >= Math.max(initWait, 2 * a.longestGap) || now - a.quorumAt >= STRAGGLER_WAITS * initWait
+}
 
 /** Splits the ring for `seeds` and announces it; a no-op if a ring arrived first. */
 export function claim (c: Core, seeds: readonly PeerId[]): void {
@@ -62,10 +83,7 @@ export function initTick (c: Core, st: InitState, v: VotingState): void {
     if (st.proposer.proposal !== null) st.proposer = { ...st.proposer, proposal: null }
     return
   }
-  if (1 + c.reachable.size > st.mostKnown) {
-    st.mostKnown = 1 + c.reachable.size
-    st.grewAt = c.now
-  }
+  if (c.init.kind === 'consensus') st.arrivals = arrived(st.arrivals, 1 + c.reachable.size, quorumOf(c.init.count), c.now)
   const d = driver(c, st, v)
   run(d, tick(st.proposer, d.env, d.policy))
   if (due(st.proposer, c.now)) tryPropose(c, st, v, c.init.count)
@@ -101,10 +119,8 @@ function driver (c: Core, st: InitState, v: VotingState): Driver {
 function tryPropose (c: Core, st: InitState, v: VotingState, count: number): void {
   const known = 1 + c.reachable.size
   const waited = c.now - (st.neededSince ?? c.now)
-  // Stragglers are waited for, boundedly: with fewer than N reachable, a quorum proposes once no
-  // more peer has come for `initWait` (the need counting as one), or STRAGGLER_WAITS of them after the need.
-  const quiet = c.now - Math.max(st.grewAt, st.neededSince ?? c.now)
-  if (known < count && (known < quorumOf(count) || (quiet < c.t.initWait && waited < STRAGGLER_WAITS * c.t.initWait))) return
+  // Stragglers are waited for, boundedly: with fewer than N reachable, a quorum proposes once they stop coming.
+  if (known < count && (known < quorumOf(count) || !stragglersDue(st.arrivals, c.t.initWait, c.now))) return
   // More peers than N: a ring most likely exists already; give its gossip time to arrive first.
   if (known > count && waited < 2 * c.t.grace) return
   run(driver(c, st, v), start(st.proposer, c.id, seenFor(v, INIT_KEY), electorateOf(c, st, count), c.now))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseUniverse } from '../src/address.ts'
+import { stragglersDue } from '../src/init.ts'
 import { createPeer } from '../src/peer.ts'
 import { seedsFingerprint } from '../src/ring-digest.ts'
 import { type Completion, type Failure, type InitMode, type Message, type PeerId, type RequestKind, type Success, asPeerId } from '../src/types.ts'
@@ -333,6 +334,17 @@ describe('peer', () => {
       net.tick(1)
     }
     for (const p of peers.values()) expect(p.ring().seeds).toEqual(all)
+  })
+
+  it('consensus init: a quorum stops waiting once no peer has come for twice the longest wait between two so far, or 10 initWaits after it was first known', () => {
+    const a = { most: 30, at: 100, longestGap: 8, quorumAt: 90 }
+    expect(stragglersDue(a, 30, 129)).toBe(false)
+    expect(stragglersDue(a, 30, 130)).toBe(true) // initWait is the least wait
+    const slow = { ...a, longestGap: 20 }
+    expect(stragglersDue(slow, 30, 139)).toBe(false)
+    expect(stragglersDue(slow, 30, 140)).toBe(true)
+    expect(stragglersDue({ ...a, at: 380, longestGap: 40 }, 30, 390)).toBe(true) // 300 ticks after the quorum
+    expect(stragglersDue({ ...a, quorumAt: null }, 30, 10_000)).toBe(false)
   })
 
   it('a message that fails validation changes nothing and is recorded', () => {
