@@ -3,8 +3,8 @@
  * reachable peer with at least half the most free space (by the ring's gossiped hints); a peer whose
  * share lies a GAP below others' asks one of those that would give it at least half what the largest
  * would (shares.ts: `pickDonor`, drawn at random, so askers that see one ring do not all ask one
- * donor): the next tick after a grant, else `rebalance` ticks after its last question. One question per donor at a time, a deny or a timeout moves on to the
- * next, and once all were tried it backs off. The donor sizes the gift by the two shares as its own ring tells them (or gives the one
+ * donor): the next tick after a grant, else `rebalance` ticks after its last question. One question
+ * per donor at a time, a deny or a timeout moves on to the next, and once all were tried it backs off. The donor sizes the gift by the two shares as its own ring tells them (or gives the one
  * address asked for), records it in its ring, and replies with that ring: the grant is persisted
  * before it is sent.
  */

@@ -1,10 +1,10 @@
 /**
  * How an empty ring gets its one split. `seed=`: at once, no vote. `consensus=N`: Paxos on key `init`
  * once something needs the ring; the lowest known peer proposes first, the others after a randomised
- * delay, once N peers are reachable or, once no more are coming (`stragglersDue`), a quorum; the value is
- * every peer reachable or heard from when the accept goes out (once all promised or, after a grace
- * period, a quorum), so a peer that is alive but slow to answer still gets its share. `observer`: never votes, waits to be
- * given a ring.
+ * delay, once N peers are reachable or, once no more are coming (`stragglersDue`), a quorum; the
+ * value is every peer reachable or heard from when the accept goes out (once all promised or, after
+ * a grace period, a quorum), so a peer that is alive but slow to answer still gets its share.
+ * `observer`: never votes, waits to be given a ring.
  *
  * The electorate is N or the number of peers known, whichever is larger, and an acceptor that knows
  * more says so: peers that joined later with the same N then cannot out-vote the first N and make a
@@ -29,7 +29,10 @@ export interface InitState {
   arrivals: Arrivals
 }
 
-/** The most peers known since the need, the tick that count was reached, the longest wait between two such ticks, and the tick a quorum was first known. */
+/**
+ * The most peers known since the need, the tick that count was reached, the longest wait between two
+ * such ticks, and the tick a quorum was first known.
+ */
 export interface Arrivals {
   readonly most: number
   readonly at: number
