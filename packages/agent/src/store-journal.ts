@@ -88,16 +88,17 @@ export class Journal {
    * thread (file-system metadata writes: 0.5 ms and more each seal on a busy host); records appended
    * meanwhile follow the old file descriptor into the sealed file. `take` runs at the moment the fresh
    * file takes over: what was appended before it is in the sealed file, what comes after in the fresh
-   * one. The caller folds the sealed file and drops it before it seals again: a rename would replace
-   * a sealed file still unfolded.
+   * one; what it returns, `seal` does. The caller folds the sealed file and drops it before it seals
+   * again: a rename would replace a sealed file still unfolded.
    */
-  async seal (take: () => void): Promise<void> {
+  async seal<T> (take: () => T): Promise<T> {
     await rename(this.path, this.sealedPath)
     const fd = await openFile(this.path, 'a', 0o600)
     const sealed = this.#fd
     this.#fd = fd
-    take()
+    const taken = take()
     await closeFile(sealed)
+    return taken
   }
 
   /** Deletes the sealed file once its records are in LevelDB; none there is fine. */
