@@ -262,8 +262,12 @@ export class Driver<P> {
   /** Takes the waiting request at `i` out, in place (the usual one is the only one, or the first). */
   #take (i: number): void {
     const w = this.#waiting
-    // The first: shift() (V8 moves a long array's start instead of its elements); else the rest move up.
-    if (i === 0) w.shift()
+    // The last (at one request at a time, the only one): pop(). shift() of an array's one element
+    // left it no backing store, and the next push made one anew (about 150 bytes a request). The
+    // first of several: shift() (V8 moves a long array's start instead of its elements); else the
+    // rest move up.
+    if (i === w.length - 1) w.pop()
+    else if (i === 0) w.shift()
     else {
       w.copyWithin(i, i + 1)
       w.pop()
