@@ -52,9 +52,6 @@ export function durabilityOf (delta: PersistDelta<unknown>): Durability {
   return delta.putAllocations.length + delta.deleteAllocations.length > 0 ? 'written' : 'empty'
 }
 
-/** What every journalled batch answers: nothing to wait for past the write() itself. */
-const WRITTEN: Promise<Durability> = Promise.resolve('written')
-
 /**
  * One pool's part of the store: its ring, one record per allocation, and acceptor records, under
  * the pool's key prefix (store-layout.ts).
@@ -127,18 +124,18 @@ export class PoolStore {
   /**
    * Writes one Ready's delta, each allocation with its metadata in one record: allocations alone as
    * one journal record, anything else as one atomic LevelDB batch synced by `durabilityOf`, which
-   * it returns. The journal's path, once the journal is open, is synchronous and answers with one
-   * promise shared by every such batch: an async function's frame and promise per batch were
-   * garbage on every allocation's path.
+   * it returns. The journal's path, once the journal is open, is synchronous: the batch is written
+   * when this returns 'written', no promise (a promise per batch, and the steps after it, were
+   * garbage on every allocation's path). A failure is always a rejection.
    */
-  commit (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
+  commit (delta: PersistDelta<AttachmentMeta>): Durability | Promise<Durability> {
     if (this.#foldFailed !== null || this.#journal === null || durabilityOf(delta) !== 'written') return this.#commitBatch(delta)
     try {
       this.#journalled(delta)
     } catch (err) {
       return Promise.reject(err)
     }
-    return WRITTEN
+    return 'written'
   }
 
   async #commitBatch (delta: PersistDelta<AttachmentMeta>): Promise<Durability> {
