@@ -247,7 +247,7 @@ class Exchange {
       return null
     }
     if (end > MAX_HEAD_BYTES) throw new ApiError(400, 'bad-request', `request head: larger than ${MAX_HEAD_BYTES} bytes`)
-    const head = parseHead(buf.toString('latin1', 0, end))
+    const head = parseHead(buf, end)
     this.#head = head
     this.#parts = null
     this.#size = 0
