@@ -27,9 +27,18 @@ export const LOWER_FIRST_MS = 10_000
  * by an agent still starting, nor timed out by one starved; counting timeouts, a loaded start dialled
  * its farther halves early and 270 pairs dialled each other at once): then a list not shared (a
  * newcomer listing peers that do not list it) or a partition does not keep a peer undialled for the
- * whole wait.
+ * whole wait. At once, if none of the nearer half can be reached (`#settleHalves`).
  */
 export const FAR_HALF_MS = 60_000
+/**
+ * An agent still starting refuses its port for a second or two, and a refused dial costs a SYN and a
+ * RST: it is retried REFUSED_RETRY_MS later (or at the reconnect interval, if shorter), its first
+ * REFUSED_QUICK_TRIES times, then like any failure. Retried at the doubling interval, a peer that
+ * refused came up to MAX_RETRY_MS before its dial, and its other end (this agent in its farther half)
+ * waits for that dial: a consensus=N start then proposed without it and split the ring unevenly.
+ */
+export const REFUSED_RETRY_MS = 500
+export const REFUSED_QUICK_TRIES = 10
 /** Dials in flight at once: enough for a heal of several peers, few enough that each handshake finishes. */
 export const MAX_PARALLEL_DIALS = 8
 /**
@@ -135,14 +144,22 @@ export class DialSet {
     return { start: ready.slice(0, room), more: ready.length > room }
   }
 
-  /** Once the nearer half is settled, the farther is dialled LOWER_FIRST_MS later (or at FAR_HALF_MS, if sooner). */
+  /**
+   * Once the nearer half is settled, the farther is dialled LOWER_FIRST_MS later (or at FAR_HALF_MS,
+   * if sooner); at once if none of the nearer half could be reached and nothing is connected: cut off
+   * (a newcomer on one side of a partition, listing peers there that do not list it), this agent
+   * would otherwise sit alone for LOWER_FIRST_MS with nobody to learn the mesh from. A start never
+   * meets that: its nearer half refuses or connects.
+   */
   #settleHalves (now: number, connected: (peer: string) => boolean): void {
     const far = this.#targets.filter(t => t.half === 'far')
     if (far.length === 0) return
-    const settled = (t: DialTarget): boolean => (t.peer !== null && connected(t.peer)) || t.unreachable
-    if (!this.#targets.every(t => t.half !== 'near' || settled(t))) return
+    const near = this.#targets.filter(t => t.half === 'near')
+    const isUp = (t: DialTarget): boolean => t.peer !== null && connected(t.peer)
+    if (!near.every(t => isUp(t) || t.unreachable)) return
+    const alone = near.length > 0 && !this.#targets.some(isUp)
     for (const t of this.#targets) {
-      if (t.half === 'far') t.nextAttempt = Math.min(t.nextAttempt, now + this.#lowerFirstMs)
+      if (t.half === 'far') t.nextAttempt = Math.min(t.nextAttempt, alone ? now : now + this.#lowerFirstMs)
       t.half = null
     }
   }
@@ -186,6 +203,10 @@ export class DialSet {
     }
     if (outcome === 'timed-out') this.#parallel = Math.max(1, Math.floor(this.#parallel / 2))
     t.failures++
+    if (outcome === 'refused' && t.failures <= REFUSED_QUICK_TRIES) {
+      t.nextAttempt = now + Math.min(this.#reconnectMs, REFUSED_RETRY_MS)
+      return
+    }
     const ceiling = Math.max(this.#reconnectMs, MAX_RETRY_MS)
     t.nextAttempt = now + Math.min(ceiling, this.#reconnectMs * 2 ** (t.failures - 1))
   }

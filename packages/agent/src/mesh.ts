@@ -98,9 +98,11 @@ export class Mesh {
   readonly #queues = new Map<PeerId, Uint8Array[]>()
   #reachable: readonly PeerId[] = []
   #timer: NodeJS.Timeout | null = null
-  /** A reconnect pass is under way; `#again`: run another right after it. */
+  /** When `#timer`'s pass starts. */
+  #timerAt = 0
+  /** A reconnect pass is under way; `#wanted`: the latest the next may start (else the reconnect interval). */
   #passing = false
-  #again = false
+  #wanted = Infinity
   #stopped = false
 
   private constructor (node: MeshNode, options: MeshOptions, liveness: Liveness) {
@@ -344,23 +346,30 @@ export class Mesh {
 
   #scheduleReconnect (delay: number): void {
     if (this.#stopped) return
+    this.#timerAt = Date.now() + delay
     this.#timer = setTimeout(() => {
       this.#timer = null
       this.#passing = true
       this.#reconnect().finally(() => {
         this.#passing = false
-        this.#scheduleReconnect(this.#again ? 0 : this.#reconnectMs)
-        this.#again = false
+        const wanted = this.#wanted
+        this.#wanted = Infinity
+        this.#scheduleReconnect(Math.max(0, Math.min(this.#reconnectMs, wanted - Date.now())))
       })
     }, delay)
   }
 
-  /** A pass now (or right after the one under way), not at the next interval. */
-  #kick (): void {
-    if (this.#passing) { this.#again = true; return }
-    if (this.#timer !== null) clearTimeout(this.#timer)
-    this.#scheduleReconnect(0)
+  /** A pass by `at` at the latest (right after the one under way, if that is now), not at the next interval. */
+  #passBy (at: number): void {
+    if (this.#passing) { this.#wanted = Math.min(this.#wanted, at); return }
+    if (this.#timer !== null) {
+      if (this.#timerAt <= at) return
+      clearTimeout(this.#timer)
+    }
+    this.#scheduleReconnect(Math.max(0, at - Date.now()))
   }
+
+  #kick (): void { this.#passBy(Date.now()) }
 
   /**
    * One pass: starts a dial to every target whose peer is not connected and whose backoff is over
@@ -399,6 +408,8 @@ export class Mesh {
         return
       }
       this.#dials.ended(t, isTimeout(err) ? 'timed-out' : isRefused(err) ? 'refused' : 'failed', Date.now())
+      // A refused dial's quick retry is due before the next interval's pass.
+      this.#passBy(t.nextAttempt)
       const level = t.failures === 1 || t.failures % 10 === 0 ? 'info' : 'debug'
       this.#log[level]({ event: 'peer-unreachable', addr: t.addr.toString(), failures: t.failures, parallel: this.#dials.parallel, err: (err as Error).message }, 'cannot reach peer; will retry')
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import { type Cidr, type Member, type PeerId, type RingState, asPeerId } from '@weft/ring'
-import { DialSet, FAR_HALF_MS, LOWER_FIRST_MS, MAX_PARALLEL_DIALS, removedEverywhere } from '../src/mesh-dials.ts'
+import { DialSet, FAR_HALF_MS, LOWER_FIRST_MS, MAX_PARALLEL_DIALS, MAX_RETRY_MS, REFUSED_QUICK_TRIES, REFUSED_RETRY_MS, removedEverywhere } from '../src/mesh-dials.ts'
 import type { DialOutcome, DialTarget } from '../src/mesh-dials.ts'
 
 const addr = (port: number): ReturnType<typeof multiaddr> => multiaddr(`/ip4/127.0.0.1/tcp/${port}`)
@@ -53,6 +53,27 @@ describe('DialSet', () => {
     expect(start()).toBe(2)
     for (let i = 0; i < 10; i++) { start(); end('connected') }
     expect(set.parallel).toBe(MAX_PARALLEL_DIALS)
+  })
+
+  it('retries a refused dial (an agent still starting) after REFUSED_RETRY_MS, its first REFUSED_QUICK_TRIES times, then backs off', () => {
+    const set = new DialSet('self', [addr(4000)], 2_000)
+    let now = 0
+    const retries: number[] = []
+    for (let i = 0; i < REFUSED_QUICK_TRIES + 3; i++) {
+      const [t] = set.due(now, nobody).start
+      expect(t).toBeDefined()
+      set.ended(t!, 'refused', now)
+      retries.push(t!.nextAttempt - now)
+      expect(set.due(t!.nextAttempt - 1, nobody).start).toEqual([])
+      now = t!.nextAttempt
+    }
+    // Then as any failure: the doubling has reached its ceiling by then.
+    expect(retries).toEqual([...Array<number>(REFUSED_QUICK_TRIES).fill(REFUSED_RETRY_MS), MAX_RETRY_MS, MAX_RETRY_MS, MAX_RETRY_MS])
+    // A dial that failed otherwise (nothing answers there) backs off from the first.
+    const gone = new DialSet('self', [addr(4001)], 2_000)
+    const [t] = gone.due(0, nobody).start
+    gone.ended(t!, 'failed', 0)
+    expect(t!.nextAttempt).toBe(2_000)
   })
 
   it('a listed address found to be a lower peer\'s is left to that peer to dial first', () => {
@@ -145,6 +166,28 @@ describe('one list shared by every agent', () => {
     set.ended(near[1]!, 'failed', 40_000)
     expect(set.due(40_000, connected).start).toEqual([])
     expect(set.due(40_000 + LOWER_FIRST_MS, connected).start.map(port)).toEqual(['4002', '4003', '4004'])
+  })
+
+  it('dials the farther half at once when none of the nearer half can be reached and nothing is connected', () => {
+    // 5 agents, this one at 4000: 4001 and 4002 are the nearer half, 4003 and 4004 the farther.
+    const list = [4000, 4001, 4002, 4003, 4004].map(addr)
+    const port = (t: DialTarget): string | undefined => t.addr.toString().split('/').at(-1)
+    const cutOff = new DialSet('self', list, 2_000)
+    cutOff.placeSelf([addr(4000)], 0)
+    const near = cutOff.due(0, nobody).start
+    expect(near.map(port)).toEqual(['4001', '4002'])
+    // No route to either (the far side of a partition): nobody to wait for or to learn the mesh from.
+    for (const t of near) cutOff.ended(t, 'failed', 3_000)
+    expect(cutOff.due(3_000, nobody).start.map(port)).toEqual(['4003', '4004'])
+    // Connected to one of the farther half already (it dialled us): through it this agent is in the mesh, so the rest wait as usual.
+    const inMesh = new DialSet('self', list, 2_000)
+    inMesh.placeSelf([addr(4000)], 0)
+    const first = inMesh.due(0, nobody).start
+    inMesh.learn('p4', addr(4004), 0)
+    const up = (peer: string): boolean => peer === 'p4'
+    for (const t of first) inMesh.ended(t, 'failed', 3_000)
+    expect(inMesh.due(3_000, up).start).toEqual([])
+    expect(inMesh.due(3_000 + LOWER_FIRST_MS, up).start.map(port)).toEqual(['4001', '4002', '4003'])
   })
 
   it('leaves the list to decide who dials when a listed peer turns out to be lower', () => {
