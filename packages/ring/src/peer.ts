@@ -283,13 +283,16 @@ function cut<P> (s: PeerState<P>, o: Outbox): Ready<P> {
   // pass, no arrays per entry, no spread copies: this runs once per batch, on every allocation's path.
   let persist: PersistDelta<P> | null = null
   if (o.ringDirty || o.acceptor.size > 0 || o.allocations.size > 0) {
-    const puts: Array<Allocation<P>> = []
-    const deletes: string[] = []
+    // Made at their size (one push made an empty array room for 17).
     const changes = o.allocations
-    for (let i = 0; i < changes.size; i++) {
+    let deleted = 0
+    for (let i = 0; i < changes.size; i++) if (changes.offsetAt(i) === null) deleted++
+    const puts = new Array<Allocation<P>>(changes.size - deleted)
+    const deletes = new Array<string>(deleted)
+    for (let i = 0, d = 0, u = 0; i < changes.size; i++) {
       const offset = changes.offsetAt(i)
-      if (offset === null) deletes.push(changes.keyAt(i))
-      else puts.push(heldAt(s, changes.keyAt(i), offset))
+      if (offset === null) deletes[d++] = changes.keyAt(i)
+      else puts[u++] = heldAt(s, changes.keyAt(i), offset)
     }
     // The parts are set only when present (absent, not undefined), as a shell reads them.
     const p: { -readonly [K in keyof PersistDelta<P>]: PersistDelta<P>[K] } = { putAllocations: puts, deleteAllocations: deletes }
