@@ -17,9 +17,10 @@
 import { close, closeSync, ftruncateSync, open, openSync, writeSync } from 'node:fs'
 import { readFile, rename, unlink } from 'node:fs/promises'
 import { promisify } from 'node:util'
+import { crc32 } from 'node:zlib'
 import { StoreError } from './errors.ts'
 import { encodeAllocationRecord, packr } from './store-layout.ts'
-import { crc32, HEADER, RecordWriter } from './store-journal-record.ts'
+import { HEADER, RecordWriter } from './store-journal-record.ts'
 import type { StoredAllocation } from './store-layout.ts'
 
 // File descriptors, not FileHandles: the journal's appends are writeSync() on the descriptor.
@@ -136,7 +137,7 @@ function parse (path: string, bytes: Buffer): JournalRecord[] {
     // Cut short by a death inside its write: never acknowledged, so dropped.
     if (at + HEADER + length > bytes.length) break
     const payload = bytes.subarray(at + HEADER, at + HEADER + length)
-    if (crc32(bytes, at + HEADER, at + HEADER + length) !== bytes.readUInt32LE(at + 4)) throw new StoreError(`the allocation journal ${path} is damaged at byte ${at} (checksum mismatch); nothing was changed`)
+    if (crc32(payload) !== bytes.readUInt32LE(at + 4)) throw new StoreError(`the allocation journal ${path} is damaged at byte ${at} (checksum mismatch); nothing was changed`)
     records.push(decodeRecord(path, at, payload))
     at += HEADER + length
   }
