@@ -3,7 +3,7 @@
  * order and stopped in reverse. The core does the thinking; this wires its inputs and outputs.
  */
 import { createPeer, parseUniverse } from '@weft/ring'
-import type { Peer, PersistedPeer, Universe } from '@weft/ring'
+import type { Peer, PersistDelta, PersistedPeer, Universe } from '@weft/ring'
 import type { StatusResponse } from '@weft/protocol'
 import { formatInit, timeoutsInTicks } from './config.ts'
 import type { AgentConfig } from './config.ts'
@@ -38,7 +38,7 @@ import type { PoolFacts } from './status.ts'
 import { Store } from './store.ts'
 import { IDLE_AFTER_MS, Ticker } from './ticker.ts'
 import { StoreError } from './errors.ts'
-import type { AttachmentMeta, PoolStore } from './store.ts'
+import type { AttachmentMeta, Durability, PoolStore } from './store.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
 /** How often the core's full invariant checks run. */
@@ -220,18 +220,24 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, clock: Ticker
   let reportFailure: (err: Error) => void = () => undefined
   const failed = new Promise<Error>(resolve => { reportFailure = resolve })
   const pools = n.pools.map((p): Pool => {
+    const committed = (delta: PersistDelta<AttachmentMeta>, durability: Durability, started: number): void => {
+      if (durability !== 'empty') metrics.commitSeconds(durability, (performance.now() - started) / 1000)
+      if (delta.ring !== undefined) {
+        routing?.update({ name: p.name, universe: p.universe, ring: delta.ring, bridge: p.bridge })
+        mesh.forget(removedEverywhere(delta.ring, n.pools.filter(q => q !== p).map(q => q.peer.ring())))
+      }
+    }
     const driver = new Driver(p.peer, {
-      // A step after the store's promise, not an async function: a suspended frame per batch was
-      // garbage on every allocation's path.
+      // A journalled batch is written when the store returns: done at once, with no promise or step
+      // after it (garbage on every allocation's path); anything else is a step after the store's promise.
       commit: delta => {
         const started = performance.now()
-        return p.store.commit(delta).then(durability => {
-          if (durability !== 'empty') metrics.commitSeconds(durability, (performance.now() - started) / 1000)
-          if (delta.ring !== undefined) {
-            routing?.update({ name: p.name, universe: p.universe, ring: delta.ring, bridge: p.bridge })
-            mesh.forget(removedEverywhere(delta.ring, n.pools.filter(q => q !== p).map(q => q.peer.ring())))
-          }
-        })
+        const written = p.store.commit(delta)
+        if (typeof written === 'string') {
+          committed(delta, written, started)
+          return null
+        }
+        return written.then(durability => { committed(delta, durability, started) })
       },
       send: out => sendOut(mesh, p.name, out),
       event: e => {

@@ -15,8 +15,12 @@ export interface ReadySource<P> {
 }
 
 export interface DriverIo<P> {
-  /** Writes one batch (synced or not by the store's durability rule); a rejection is fatal (the core has moved on in memory). */
-  readonly commit: (delta: PersistDelta<P>) => Promise<void>
+  /**
+   * Writes one batch (synced or not by the store's durability rule); a rejection or throw is fatal
+   * (the core has moved on in memory). Null: written before it returned (a journalled batch), so its
+   * messages and answers follow at once, without a promise and its step per batch.
+   */
+  readonly commit: (delta: PersistDelta<P>) => Promise<void> | null
   readonly send: (out: Outbound) => void
   readonly event: (e: CoreEvent) => void
   /** Called once if the loop cannot go on; the agent must stop. */
@@ -182,9 +186,10 @@ export class Driver<P> {
     try {
       while (this.#failed === null && this.#core.hasReady()) {
         const rd = this.#core.ready()
-        if (rd.persist !== null) {
+        const writing = rd.persist === null ? null : this.#io.commit(rd.persist)
+        if (writing !== null) {
           this.#writing = rd
-          this.#io.commit(rd.persist).then(this.#onCommitted, this.#onCommitFailed)
+          writing.then(this.#onCommitted, this.#onCommitFailed)
           return
         }
         this.#act(rd)
@@ -262,8 +267,12 @@ export class Driver<P> {
   /** Takes the waiting request at `i` out, in place (the usual one is the only one, or the first). */
   #take (i: number): void {
     const w = this.#waiting
-    // The first: shift() (V8 moves a long array's start instead of its elements); else the rest move up.
-    if (i === 0) w.shift()
+    // The last (at one request at a time, the only one): pop(). shift() of an array's one element
+    // left it no backing store, and the next push made one anew (about 150 bytes a request). The
+    // first of several: shift() (V8 moves a long array's start instead of its elements); else the
+    // rest move up.
+    if (i === w.length - 1) w.pop()
+    else if (i === 0) w.shift()
     else {
       w.copyWithin(i, i + 1)
       w.pop()

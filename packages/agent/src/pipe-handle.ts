@@ -22,6 +22,8 @@ interface WriteReq {
   handle: PipeHandle | null
   /** Always a function (as `onread`). */
   oncomplete: (this: WriteReq, status: number) => void
+  /** The bytes of an asynchronous write of a buffer: libuv sends them from there, so they are kept with it. */
+  data?: Uint8Array
 }
 
 /** One accepted connection. */
@@ -30,6 +32,7 @@ export interface PipeHandle {
   onread: (this: PipeHandle, buf: ArrayBuffer | undefined) => void
   readStart: () => number
   writeUtf8String: (req: WriteReq, data: string) => number
+  writeBuffer: (req: WriteReq, data: Uint8Array) => number
   close: (cb?: () => void) => void
   /** Ours: whom the shared callbacks find the connection's state through (no closure per connection). */
   owner?: unknown
@@ -47,6 +50,8 @@ interface Bindings {
   readonly Pipe: new (type: number) => PipeServer
   readonly SERVER: number
   readonly WriteWrap: new () => WriteReq
+  /** The pipe handle's method for writing a buffer (checked here, on its prototype). */
+  readonly writeBuffer: unknown
   /** Int32 slots Node fills on each read and write. */
   readonly state: Int32Array
   readonly READ_BYTES_OR_ERROR: number
@@ -68,6 +73,7 @@ function pipeBinding (): Bindings {
   const constants = pipe.constants as Record<string, unknown> | undefined
   const b = {
     Pipe: pipe.Pipe,
+    writeBuffer: (pipe.Pipe as { prototype?: Record<string, unknown> } | undefined)?.prototype?.writeBuffer,
     SERVER: constants?.SERVER,
     WriteWrap: stream.WriteWrap,
     state: stream.streamBaseState,
@@ -77,7 +83,7 @@ function pipeBinding (): Bindings {
     EOF: uv.UV_EOF
   }
   const missing = Object.entries(b).filter(([name, v]) =>
-    name === 'Pipe' || name === 'WriteWrap' ? typeof v !== 'function' : name === 'state' ? !(v instanceof Int32Array) : typeof v !== 'number').map(([name]) => name)
+    name === 'Pipe' || name === 'WriteWrap' || name === 'writeBuffer' ? typeof v !== 'function' : name === 'state' ? !(v instanceof Int32Array) : typeof v !== 'number').map(([name]) => name)
   if (missing.length > 0) throw new Error(`this Node's pipe handle binding lacks ${missing.join(', ')}: the socket server cannot run on it`)
   bindings = b as Bindings
   return bindings
@@ -133,15 +139,29 @@ export function readResult (buf: ArrayBuffer | undefined): ReadResult | null {
 }
 
 /**
- * Writes `data`; `done` (this: the request; its handle) runs once it is written if that took a
- * while, else it is written when this returns: 'written', 'pending' or an errno.
+ * A write request that a write completed at once never handed to libuv: the next write uses it (one
+ * per answer was garbage on every request's path). One still in flight is its write's alone.
  */
-export function writePipe (client: PipeHandle, data: string, done: (this: WriteReq, status: number) => void): 'written' | 'pending' | number {
+let spareReq: WriteReq | null = null
+
+/**
+ * Writes `data`; `done` (this: the request; its handle) runs once it is written if that took a
+ * while, else it is written when this returns: 'written', 'pending' or an errno. A buffer written
+ * 'pending' is libuv's until `done` runs: it must not be changed meanwhile.
+ */
+export function writePipe (client: PipeHandle, data: string | Uint8Array, done: (this: WriteReq, status: number) => void): 'written' | 'pending' | number {
   const { WriteWrap, state, LAST_WRITE_WAS_ASYNC } = pipeBinding()
-  const req = new WriteWrap()
+  const req = spareReq ?? new WriteWrap()
+  spareReq = null
   req.handle = client
   req.oncomplete = done
-  const err = client.writeUtf8String(req, data)
+  const err = typeof data === 'string' ? client.writeUtf8String(req, data) : client.writeBuffer(req, data)
   if (err !== 0) return err
-  return state[LAST_WRITE_WAS_ASYNC] !== 0 ? 'pending' : 'written'
+  if (state[LAST_WRITE_WAS_ASYNC] !== 0) {
+    if (typeof data !== 'string') req.data = data
+    return 'pending'
+  }
+  req.handle = null
+  spareReq = req
+  return 'written'
 }

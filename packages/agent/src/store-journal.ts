@@ -4,13 +4,14 @@
  * worker thread and back (on a busy host that hop took over a millisecond for 3 to 12 % of batches).
  * Every FOLD_AFTER records the file is sealed: renamed aside (`sealedPath`) while appends go on in a
  * fresh one, and the sealed records are folded into LevelDB in the background (store.ts), then the
- * sealed file is deleted (the store folds what it wrote, kept as LevelDB operations, so nothing is read
- * back). LevelDB records the last folded sequence number, so a record is applied
+ * sealed file is deleted (the store folds what it wrote, kept as a LevelDB batch built as each record
+ * is journalled, so nothing is read back). LevelDB records the last folded sequence number, so a record is applied
  * once, in order, whenever the agent dies: a start reads the sealed file (if one is left) and then the
  * current one, and applies what is past that number.
  *
  * A record: u32 length, u32 CRC-32 of the payload, payload (msgpack [seq, deleted keys, put keys,
- * put records]; keys are allocation keys, records as LevelDB holds them). Only the last record can be cut short (the process died inside its write, so it was
+ * put records]; keys are allocation keys, records as LevelDB holds them; store-journal-record.ts
+ * writes it). Only the last record can be cut short (the process died inside its write, so it was
  * never acknowledged): it is dropped. Any other damage is a StoreError naming the file and offset.
  */
 import { close, closeSync, ftruncateSync, open, openSync, writeSync } from 'node:fs'
@@ -18,8 +19,8 @@ import { readFile, rename, unlink } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { crc32 } from 'node:zlib'
 import { StoreError } from './errors.ts'
-import { RESERVE_START_SPACE } from 'msgpackr'
 import { encodeAllocationRecord, packr } from './store-layout.ts'
+import { HEADER, RecordWriter } from './store-journal-record.ts'
 import type { StoredAllocation } from './store-layout.ts'
 
 // File descriptors, not FileHandles: the journal's appends are writeSync() on the descriptor.
@@ -33,8 +34,6 @@ const closeFile = promisify(close)
  */
 export const FOLD_AFTER = 256
 
-const HEADER = 8
-
 /** One batch: the allocation keys it deleted, then the allocations it put (key, encoded record). */
 export interface JournalRecord {
   readonly seq: number
@@ -47,6 +46,7 @@ export class Journal {
   /** Where `seal` moves the records to be folded; deleted once they are in LevelDB. */
   readonly sealedPath: string
   #fd: number
+  readonly #out = new RecordWriter()
 
   private constructor (path: string, sealedPath: string, fd: number) {
     this.path = path
@@ -72,13 +72,10 @@ export class Journal {
    */
   append (seq: number, deleted: readonly string[], put: readonly StoredAllocation[]): Uint8Array[] {
     const records = put.map(encodeAllocationRecord)
-    // Packed behind room for the header, so the record is written as packed, not copied.
-    const record = packr.pack([seq, deleted, put.map(a => a.key), records], RESERVE_START_SPACE | HEADER)
-    const length = record.length - HEADER
-    record.writeUInt32LE(length, 0)
-    record.writeUInt32LE(crc32(record.subarray(HEADER)), 4)
+    const end = this.#out.write(seq, deleted, put, records)
+    const bytes = this.#out.bytes
     let at = 0
-    while (at < record.length) at += writeSync(this.#fd, record, at, record.length - at)
+    while (at < end) at += writeSync(this.#fd, bytes, at, end - at)
     return records
   }
 
@@ -88,16 +85,17 @@ export class Journal {
    * thread (file-system metadata writes: 0.5 ms and more each seal on a busy host); records appended
    * meanwhile follow the old file descriptor into the sealed file. `take` runs at the moment the fresh
    * file takes over: what was appended before it is in the sealed file, what comes after in the fresh
-   * one. The caller folds the sealed file and drops it before it seals again: a rename would replace
-   * a sealed file still unfolded.
+   * one; what it returns, `seal` does. The caller folds the sealed file and drops it before it seals
+   * again: a rename would replace a sealed file still unfolded.
    */
-  async seal (take: () => void): Promise<void> {
+  async seal<T> (take: () => T): Promise<T> {
     await rename(this.path, this.sealedPath)
     const fd = await openFile(this.path, 'a', 0o600)
     const sealed = this.#fd
     this.#fd = fd
-    take()
+    const taken = take()
     await closeFile(sealed)
+    return taken
   }
 
   /** Deletes the sealed file once its records are in LevelDB; none there is fine. */

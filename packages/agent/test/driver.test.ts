@@ -86,6 +86,40 @@ describe('the Ready loop over a real core and a real store', () => {
     expect([...store.pool('default').allocations.values()].every(a => a.payload.podName === `pod-${a.payload.containerId}` && a.key === pod(a.payload.containerId).key)).toBe(true)
   })
 
+  it('a batch written before commit returns (null: a journalled one) is acted on at once, and a commit that throws stops the loop', async () => {
+    const peer = createPeer<AttachmentMeta>({ id: ME, nickname: 'me', universe: U, init: { kind: 'seed', peers: [ME] }, random: () => 0.5 })
+    const trace: string[] = []
+    let broken = false
+    const failures: Error[] = []
+    const driver = new Driver(peer, {
+      // As the agent does: the store answers a journalled batch with its durability itself.
+      commit: delta => {
+        if (broken) throw new Error('journal gone')
+        const written = store.pool('default').commit(delta)
+        if (typeof written === 'string') {
+          trace.push(`${written} ${delta.putAllocations.map(a => a.key).join()}`)
+          return null
+        }
+        return written.then(d => { trace.push(`${d} ${delta.putAllocations.map(a => a.key).join()}`) })
+      },
+      send: () => undefined,
+      event: () => undefined,
+      fatal: err => { failures.push(err) }
+    }, createLogger('silent'))
+    for (const c of ['a', 'b', 'c']) {
+      const done = await driver.request('allocate', id => peer.allocate(id, pod(c).key, pod(c).meta), 5_000, 'allocate')
+      expect(done.ok).toBe(true)
+      trace.push(`answer ${pod(c).key}`)
+    }
+    // The first batch holds the ring (synced, through its promise); the next two were journalled.
+    expect(trace).toEqual(['synced weft/a/eth0', 'answer weft/a/eth0', 'written weft/b/eth0', 'answer weft/b/eth0', 'written weft/c/eth0', 'answer weft/c/eth0'])
+    expect(store.pool('default').allocations.size).toBe(3)
+    broken = true
+    const after = await driver.request('allocate', id => peer.allocate(id, pod('d').key, pod('d').meta), 5_000, 'allocate')
+    expect(after).toMatchObject({ ok: false, error: { retryable: true, message: 'the agent stopped: journal gone' } })
+    expect(failures.map(e => e.message)).toEqual(['journal gone'])
+  })
+
   it('a request the core does not answer in time completes retryable', async () => {
     const { peer, driver } = observerOverStore()
     const c = await driver.request('allocate', id => peer.allocate(id, pod('c').key, pod('c').meta), 50, 'allocate')

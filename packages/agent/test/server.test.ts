@@ -5,6 +5,7 @@ import { ApiError, createClient, MAX_REQUEST_BYTES } from '@weft/protocol'
 import { makeTempDir, removeTempDir } from '@weft/testkit'
 import { RequestError } from '../src/errors.ts'
 import { ChunkedBody, parseHead } from '../src/http-request.ts'
+import type { RequestHead } from '../src/http-request.ts'
 import { createLogger } from '../src/log.ts'
 import { errnoError } from '../src/pipe-handle.ts'
 import { startSocketServer } from '../src/server.ts'
@@ -154,10 +155,22 @@ describe('the socket server', () => {
 })
 
 describe('the request head and chunked body readers', () => {
+  /** The head `text` as it arrives: its bytes, the blank line and a body after it. */
+  const head = (text: string): RequestHead => parseHead(Buffer.from(`${text}\r\n\r\n{"body":1}`, 'latin1'), text.length)
+
   it('takes method, path without query, and the body framing', () => {
-    expect(parseHead('POST /v1/cni?debug HTTP/1.1\r\nHost: weft\r\ncontent-LENGTH:  12 \r\nEXPECT: 100-Continue')).toEqual({ method: 'POST', path: '/v1/cni', contentLength: 12, chunked: false, expectContinue: true })
-    expect(parseHead('GET /v1/status HTTP/1.0')).toEqual({ method: 'GET', path: '/v1/status', contentLength: null, chunked: false, expectContinue: false })
-    expect(() => parseHead('GET /v1/status HTTP/2.0')).toThrow(/request line/)
+    expect(head('POST /v1/cni?debug HTTP/1.1\r\nHost: weft\r\ncontent-LENGTH:  12 \r\nEXPECT: 100-Continue')).toEqual({ method: 'POST', path: '/v1/cni', contentLength: 12, chunked: false, expectContinue: true })
+    expect(head('GET /v1/status HTTP/1.0')).toEqual({ method: 'GET', path: '/v1/status', contentLength: null, chunked: false, expectContinue: false })
+    expect(head('POST /v1/echo HTTP/1.1\r\nTransfer-Encoding:\tChunked \r\nX-Colon: a:b')).toEqual({ method: 'POST', path: '/v1/echo', contentLength: null, chunked: true, expectContinue: false })
+    for (const bad of ['GET /v1/status HTTP/2.0', 'GET /v1/status HTTP/1.1 ', 'get /v1/status HTTP/1.1', 'GET  HTTP/1.1', 'GET /a b HTTP/1.1', 'GET /v1/status', `${'A'.repeat(17)} / HTTP/1.1`, `GET /${'x'.repeat(8000)} HTTP/1.1`]) {
+      expect(() => head(bad), bad).toThrow(/^request line: not "METHOD \/path HTTP\/1\.1"/)
+    }
+    expect(() => head(`GET /${'x'.repeat(7999)} HTTP/1.1`)).not.toThrow()
+    expect(() => head('GET / HTTP/1.1\r\n: no name')).toThrow(/^header 1: no "name: value": ": no name"$/)
+    expect(() => head('GET / HTTP/1.1\r\nA: b\r\nno colon\r\nC: d:e')).toThrow(/^header 2: no "name: value": "no colon"$/)
+    expect(() => head('POST / HTTP/1.1\r\nContent-Length:  1 2 ')).toThrow(/^Content-Length: not a byte count: "1 2"$/)
+    expect(() => head(`POST / HTTP/1.1\r\nContent-Length: ${'9'.repeat(16)}`)).toThrow(/not a byte count/)
+    expect(head(`POST / HTTP/1.1\r\nContent-Length: ${'9'.repeat(15)}`).contentLength).toBe(999_999_999_999_999)
   })
 
   it('decodes chunks however they are split, and bounds the data', () => {

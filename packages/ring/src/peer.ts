@@ -139,6 +139,9 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
   const checks = config.checks ?? true
   let checked = -1
   let inFlight: Ready<P> | null = null
+  /** The outbox `inFlight` was cut from, then, once acted on, the one the next cut empties and gathers in. */
+  let inFlightOut: Outbox | null = null
+  let acted: Outbox | null = null
 
   const notReady = (): string => statusOf(s).text
   const askFor = (owner: PeerId, address: Offset): void => askForAddress(s, s.donation, owner, address)
@@ -229,10 +232,19 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     lateError: address => lateError(s, address ?? null, notReady),
     hasReady: () => inFlight !== null || !s.out.isEmpty(),
     ready () {
-      if (inFlight === null) inFlight = cut(s)
+      if (inFlight === null) {
+        inFlightOut = s.out
+        s.out = acted?.reset() ?? new Outbox()
+        acted = null
+        inFlight = cut(s, inFlightOut)
+      }
       return inFlight
     },
-    advance () { inFlight = null },
+    advance () {
+      inFlight = null
+      acted = inFlightOut
+      inFlightOut = null
+    },
     ring: () => snapshot(s),
     allocations: () => s.allocation.allocations,
     removedBy: () => s.removedBy,
@@ -263,22 +275,25 @@ function dispatch (s: PeerState, from: PeerId, m: Message): void {
   }
 }
 
-/** Takes everything gathered so far as one Ready, and starts gathering the next. */
-function cut<P> (s: PeerState<P>): Ready<P> {
-  const o = s.out
-  s.out = Outbox.after(o)
+/** Takes everything gathered in `o` (the peer gathers the next batch elsewhere) as one Ready. */
+function cut<P> (s: PeerState<P>, o: Outbox): Ready<P> {
   const delta = o.gossip && s.removedBy === null && !s.ring.isEmpty() ? takeDelta(s) : null
   const ring = o.ringDirty ? snapshot(s) : null
   // A net put is the allocation held now: the very record (payload included) the core keeps. One
   // pass, no arrays per entry, no spread copies: this runs once per batch, on every allocation's path.
   let persist: PersistDelta<P> | null = null
   if (o.ringDirty || o.acceptor.size > 0 || o.allocations.size > 0) {
-    const puts: Array<Allocation<P>> = []
-    const deletes: string[] = []
-    o.allocations.forEach((offset, key) => {
-      if (offset === null) deletes.push(key)
-      else puts.push(heldAt(s, key, offset))
-    })
+    // Made at their size (one push made an empty array room for 17).
+    const changes = o.allocations
+    let deleted = 0
+    for (let i = 0; i < changes.size; i++) if (changes.offsetAt(i) === null) deleted++
+    const puts = new Array<Allocation<P>>(changes.size - deleted)
+    const deletes = new Array<string>(deleted)
+    for (let i = 0, d = 0, u = 0; i < changes.size; i++) {
+      const offset = changes.offsetAt(i)
+      if (offset === null) deletes[d++] = changes.keyAt(i)
+      else puts[u++] = heldAt(s, changes.keyAt(i), offset)
+    }
     // The parts are set only when present (absent, not undefined), as a shell reads them.
     const p: { -readonly [K in keyof PersistDelta<P>]: PersistDelta<P>[K] } = { putAllocations: puts, deleteAllocations: deletes }
     if (ring !== null) p.ring = ring
