@@ -10,6 +10,7 @@ import { Cluster, freePort } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
 import { allocateStorm, buildAllocateClient } from './allocate-client.ts'
 import { writeDatasyncLatencies } from './disk-sync.ts'
+import { type Histogram, histogram, percentile, scrape } from './metrics.ts'
 import { rssMiB } from './proc.ts'
 
 /**
@@ -24,29 +25,6 @@ const LEVELS = [
   { concurrency: 1, requests: 1_000 }
 ]
 const TOTAL_HELD = 10_000
-
-function percentile (sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
-}
-
-/** One series of a histogram from the agent's /metrics: count, sum (s), and count per bucket bound. */
-interface Histogram { readonly count: number, readonly sum: number, readonly buckets: ReadonlyMap<string, number> }
-
-async function scrape (metricsPort: number): Promise<string> {
-  return await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-}
-
-/** The series of histogram `name` whose one label is `label`; the label comes after `le` in a bucket line. */
-function histogram (text: string, name: string, label: string): Histogram {
-  const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0)
-  const buckets = new Map<string, number>()
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)",${label}\\} (\\d+)$`, 'gm'))) buckets.set(m[1]!, Number(m[2]))
-  return {
-    count: value(new RegExp(`^${name}_count\\{${label}\\} (\\d+)$`, 'm')),
-    sum: value(new RegExp(`^${name}_sum\\{${label}\\} ([\\d.e+-]+)$`, 'm')),
-    buckets
-  }
-}
 
 /** What the c=1 lines read: the store's commits by durability, and the GC's pauses by kind. */
 async function tailHistograms (metricsPort: number): Promise<{ written: Histogram, synced: Histogram, minorGc: Histogram, majorGc: Histogram, incrementalGc: Histogram }> {

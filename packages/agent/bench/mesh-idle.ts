@@ -30,6 +30,8 @@ const SETTLE_MS = 10_000
 const IDLE_WINDOW_MS = 30_000
 const READY_BOUND_MS = 300_000
 const AGREE_BOUND_MS = 120_000
+/** Between two status polls of every agent while waiting for ready and for agreement. */
+const POLL_MS = 500
 
 interface Sample {
   readonly cpuTicks: number
@@ -70,11 +72,11 @@ try {
   const ready = await timed(READY_BOUND_MS, async () => {
     await Promise.all(agents.map(async a => await a.client.prime().catch(() => undefined)))
     return (await Promise.all(agents.map(async a => await a.client.status()))).every(s => s.status === 'ready')
-  })
+  }, POLL_MS)
   const agree = ready === null
     ? null
     : await timed(AGREE_BOUND_MS, async () => (await Promise.all(agents.map(async a => await a.client.status())))
-      .every(s => s.peers.length === N && s.peers.every(p => p.reachable)))
+      .every(s => s.peers.length === N && s.peers.every(p => p.reachable)), POLL_MS)
   const conns = (await Promise.all(agents.map(async a => (await a.client.status()).connections)))
   await sleep(SETTLE_MS)
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')

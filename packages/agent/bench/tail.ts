@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { Cluster, freePort, WEFT_BUNDLE, waitFor } from '@weft/testkit'
 import { allocateStorm, buildAllocateClient } from './allocate-client.ts'
 import type { Span } from './allocate-client.ts'
+import { histogram, percentile, scrape } from './metrics.ts'
 
 const WARM = [{ concurrency: 16, requests: 3_000 }, { concurrency: 64, requests: 4_000 }]
 const TIMED = 1_000
@@ -103,12 +104,6 @@ class Sites {
     const e = this.#map?.findEntry(f.lineNumber, f.columnNumber)
     return e !== undefined && 'originalSource' in e && !e.originalSource.includes('node_modules/')
   }
-}
-
-async function minorGcs (metricsPort: number): Promise<{ count: number, sum: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-  const read = (what: string): number => Number(new RegExp(`^weft_gc_pause_seconds_${what}\\{kind="minor"\\} ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? 0)
-  return { count: read('count'), sum: read('sum') }
 }
 
 interface HeapNode { readonly callFrame: CallFrame, readonly selfSize: number, readonly children: readonly HeapNode[] }
@@ -215,9 +210,9 @@ try {
     if (mode === 'garbage') {
       await inspector.send('HeapProfiler.enable')
       await inspector.send('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
-      const before = await minorGcs(metricsPort)
+      const before = histogram(await scrape(metricsPort), 'weft_gc_pause_seconds', 'kind="minor"')
       await allocateStorm(client, agent.socketPath, 'garbage', TIMED, 1)
-      const after = await minorGcs(metricsPort)
+      const after = histogram(await scrape(metricsPort), 'weft_gc_pause_seconds', 'kind="minor"')
       const { profile } = await inspector.send<{ profile: { head: HeapNode } }>('HeapProfiler.stopSampling')
       console.log(`young collections: ${after.count - before.count} in ${TIMED} allocations, mean ${(1000 * (after.sum - before.sum) / Math.max(1, after.count - before.count)).toFixed(3)} ms`)
       for (const l of garbageLines(profile.head, sites, TIMED)) console.log(l)
@@ -237,7 +232,7 @@ try {
       const { profile } = await inspector.send<{ profile: CpuProfile }>('Profiler.stop')
       const gcs = await inspector.evaluate<Array<[number, number, number]>>('(() => { globalThis.__tailObserver.disconnect(); return globalThis.__tailGcs })()')
       const sorted = spans.map(s => s.end - s.start).sort((a, b) => a - b)
-      console.log(`${TIMED} allocations under the CPU profiler: p50 ${sorted[TIMED / 2]!.toFixed(2)} ms, p99 ${sorted[Math.floor(TIMED * 0.99)]!.toFixed(2)} ms; agent GC pauses: ${gcs.length}`)
+      console.log(`${TIMED} allocations under the CPU profiler: p50 ${percentile(sorted, 0.5).toFixed(2)} ms, p99 ${percentile(sorted, 0.99).toFixed(2)} ms; agent GC pauses: ${gcs.length}`)
       console.log(`the slowest ${SLOWEST}:`)
       for (const l of slowestLines(profile, gcs, spans, sites)) console.log(l)
     } else {

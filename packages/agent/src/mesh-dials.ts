@@ -83,14 +83,14 @@ export function removedEverywhere (ring: RingState, others: readonly RingState[]
   return ring.removed.map(r => r.peer).filter(peer => others.every(o => gone(o, peer)))
 }
 
-/** A dial refused: the address answers, but nothing listens there yet (an agent still starting). */
-export function isRefused (err: unknown): boolean {
-  return /ECONNREFUSED/.test((err as Error).message ?? '')
-}
-
-/** A dial cut by its timeout (the handshake outlasted it), not refused or failed at once. */
-export function isTimeout (err: unknown): boolean {
-  return (err as Error).name === 'TimeoutError' || /aborted due to timeout/i.test((err as Error).message ?? '')
+/**
+ * How a dial that threw ended: cut by its timeout (the handshake outlasted it), refused (the address
+ * answers, but nothing listens there yet: an agent still starting), or failed at once (no route, say).
+ */
+export function failureOf (err: unknown): Exclude<DialOutcome, 'connected'> {
+  const { name, message = '' } = err as Error
+  if (name === 'TimeoutError' || /aborted due to timeout/i.test(message)) return 'timed-out'
+  return /ECONNREFUSED/.test(message) ? 'refused' : 'failed'
 }
 
 /** libp2p's refusal of a dial that reached this agent itself (its own address in WEFT_PEERS). */
@@ -152,8 +152,7 @@ export class DialSet {
    * meets that: its nearer half refuses or connects.
    */
   #settleHalves (now: number, connected: (peer: string) => boolean): void {
-    const far = this.#targets.filter(t => t.half === 'far')
-    if (far.length === 0) return
+    if (!this.#targets.some(t => t.half === 'far')) return
     const near = this.#targets.filter(t => t.half === 'near')
     const isUp = (t: DialTarget): boolean => t.peer !== null && connected(t.peer)
     if (!near.every(t => isUp(t) || t.unreachable)) return

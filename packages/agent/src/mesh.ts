@@ -21,7 +21,7 @@ import type { Connection, IdentifyResult, PrivateKey, Stream } from '@libp2p/int
 import { type PeerId, asPeerId } from '@weft/ring'
 import { type DnsName, dnsName, exemptAddresses, listenError } from './mesh-addresses.ts'
 import { type BookEntry, MAX_BOOK_BYTES, PEERS_PROTOCOL, decodeBook, dialAddress, encodeBook } from './mesh-book.ts'
-import { type DialTarget, DialSet, isRefused, isSelfDial, isTimeout } from './mesh-dials.ts'
+import { type DialTarget, DialSet, failureOf, isSelfDial } from './mesh-dials.ts'
 import { Links, STREAM_OPEN_TIMEOUT_MS } from './mesh-links.ts'
 import type { MeshNode } from './mesh-links.ts'
 import { Liveness } from './mesh-liveness.ts'
@@ -411,7 +411,7 @@ export class Mesh {
         this.#log.debug({ addr: t.addr.toString() }, 'skipping own address in WEFT_PEERS')
         return
       }
-      this.#dials.ended(t, isTimeout(err) ? 'timed-out' : isRefused(err) ? 'refused' : 'failed', Date.now())
+      this.#dials.ended(t, failureOf(err), Date.now())
       // A refused dial's quick retry is due before the next interval's pass.
       this.#passBy(t.nextAttempt)
       const level = t.failures === 1 || t.failures % 10 === 0 ? 'info' : 'debug'

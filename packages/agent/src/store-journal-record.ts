@@ -7,7 +7,7 @@
  * path. Pure: no I/O.
  */
 import { crc32 } from 'node:zlib'
-import { RESERVE_START_SPACE } from 'msgpackr'
+import { writeArrayHead, writeAscii, writeBin, writeUint } from '@weft/ring'
 import { packr } from './store-layout.ts'
 
 export const HEADER = 8
@@ -30,22 +30,23 @@ export class RecordWriter {
     const b = this.#buf
     let p = HEADER
     b[p++] = 0x94 // an array of 4
-    p = uint(b, p, seq)
-    p = arrayHead(b, p, deleted.length)
-    for (let i = 0; i < deleted.length; i++) if ((p = ascii(b, p, deleted[i]!)) < 0) return this.#general(seq, deleted, put, records)
-    p = arrayHead(b, p, put.length)
-    for (let i = 0; i < put.length; i++) if ((p = ascii(b, p, put[i]!.key)) < 0) return this.#general(seq, deleted, put, records)
-    p = arrayHead(b, p, records.length)
-    for (let i = 0; i < records.length; i++) p = bin(b, p, records[i]!)
+    p = writeUint(b, p, seq)
+    p = writeArrayHead(b, p, deleted.length)
+    for (let i = 0; i < deleted.length; i++) if ((p = writeAscii(b, p, deleted[i]!)) < 0) return this.#general(seq, deleted, put, records)
+    p = writeArrayHead(b, p, put.length)
+    for (let i = 0; i < put.length; i++) if ((p = writeAscii(b, p, put[i]!.key)) < 0) return this.#general(seq, deleted, put, records)
+    p = writeArrayHead(b, p, records.length)
+    for (let i = 0; i < records.length; i++) p = writeBin(b, p, records[i]!)
     return this.#frame(p)
   }
 
   /** Keys not all ASCII: msgpackr's pack, copied into the buffer. */
   #general (seq: number, deleted: readonly string[], put: ReadonlyArray<{ readonly key: string }>, records: readonly Uint8Array[]): number {
-    const packed = packr.pack([seq, deleted, put.map(a => a.key), records], RESERVE_START_SPACE | HEADER)
-    if (this.#buf.length < packed.length) this.#buf = Buffer.allocUnsafeSlow(packed.length)
-    this.#buf.set(packed.subarray(HEADER), HEADER)
-    return this.#frame(packed.length)
+    const packed = packr.pack([seq, deleted, put.map(a => a.key), records])
+    const end = HEADER + packed.length
+    if (this.#buf.length < end) this.#buf = Buffer.allocUnsafeSlow(end)
+    this.#buf.set(packed, HEADER)
+    return this.#frame(end)
   }
 
   /** The header of the record that ends at `end`. */
@@ -56,37 +57,4 @@ export class RecordWriter {
     this.#buf.writeUInt32LE(crc32(this.#buf.subarray(HEADER, end)), 4)
     return end
   }
-}
-
-/** A non-negative integer as msgpackr packs one: the smallest unsigned form up to 2^32, else a float 64. */
-function uint (b: Buffer, p: number, v: number): number {
-  if (v < 0x80) b[p++] = v
-  else if (v < 0x100) { b[p++] = 0xcc; b[p++] = v } else if (v < 0x10000) { b[p++] = 0xcd; p = b.writeUInt16BE(v, p) } else if (v < 0x100000000) { b[p++] = 0xce; p = b.writeUInt32BE(v, p) } else { b[p++] = 0xcb; p = b.writeDoubleBE(v, p) }
-  return p
-}
-
-function arrayHead (b: Buffer, p: number, n: number): number {
-  if (n < 0x10) b[p++] = 0x90 | n
-  else if (n < 0x10000) { b[p++] = 0xdc; p = b.writeUInt16BE(n, p) } else { b[p++] = 0xdd; p = b.writeUInt32BE(n, p) }
-  return p
-}
-
-/** An ASCII string as msgpack's str; -1 if `s` is not all ASCII. */
-function ascii (b: Buffer, p: number, s: string): number {
-  const n = s.length
-  if (n < 0x20) b[p++] = 0xa0 | n
-  else if (n < 0x100) { b[p++] = 0xd9; b[p++] = n } else if (n < 0x10000) { b[p++] = 0xda; p = b.writeUInt16BE(n, p) } else { b[p++] = 0xdb; p = b.writeUInt32BE(n, p) }
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i)
-    if (c >= 0x80) return -1
-    b[p++] = c
-  }
-  return p
-}
-
-function bin (b: Buffer, p: number, v: Uint8Array): number {
-  const n = v.length
-  if (n < 0x100) { b[p++] = 0xc4; b[p++] = n } else if (n < 0x10000) { b[p++] = 0xc5; p = b.writeUInt16BE(n, p) } else { b[p++] = 0xc6; p = b.writeUInt32BE(n, p) }
-  b.set(v, p)
-  return p + n
 }

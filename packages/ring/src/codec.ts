@@ -10,6 +10,7 @@ import { ringFromWireV2 } from './codec-v2.ts'
 import { upgradeRing } from './ring-upgrade.ts'
 import { PAXOS_KINDS, acceptedFromWire, arr, big, bool, commonFromWire, fail, int, nodeAddress, num, optBallot, peerText, str } from './codec-read.ts'
 import { NewerCodecError, OlderCodecError } from './errors.ts'
+import { writeAscii, writeBigEndian, writeBin } from './msgpack-write.ts'
 import type {
   AcceptorRecord, Allocation, Ballot, Cidr, Digest, Entry, Hint, Member, Message, NodeRecord, Offset, PaxosMessage, PeerId, Removal, RingDelta, RingPart, RingState, Run
 } from './types.ts'
@@ -336,31 +337,22 @@ export function encodeAllocation (x: Allocation<Uint8Array>): Uint8Array {
   // this runs for every allocation, and the general pack made about 1.4 KB of garbage a call. A key
   // not all ASCII, or an offset past 2^53 (IPv6), takes the general path.
   if (offset < 0n || offset > MAX_SAFE_OFFSET) return pack([key, bigToBytes(offset), payload])
-  const n = key.length
-  const need = 2 + 5 + n + 2 + 7 + 5 + payload.length
+  const need = 2 + 5 + key.length + 2 + 7 + 5 + payload.length
   if (chunk.length - used < need) { chunk = new Uint8Array(Math.max(CHUNK, need)); used = 0 }
   const b = chunk
   const start = used
   let p = start
   b[p++] = 0x94 // an array of 4
   b[p++] = PLAIN_VERSION
-  if (n < 0x20) b[p++] = 0xa0 | n
-  else if (n < 0x100) { b[p++] = 0xd9; b[p++] = n } else if (n < 0x10000) { b[p++] = 0xda; b[p++] = n >> 8; b[p++] = n & 0xff } else { b[p++] = 0xdb; p = be(b, p, n, 4) }
-  for (let i = 0; i < n; i++) {
-    const c = key.charCodeAt(i)
-    if (c >= 0x80) return pack([key, bigToBytes(offset), payload])
-    b[p++] = c
-  }
+  p = writeAscii(b, p, key)
+  if (p < 0) return pack([key, bigToBytes(offset), payload])
   const v = Number(offset)
   let len = 0
   for (let t = v; t > 0; t = Math.floor(t / 256)) len++
   b[p++] = 0xc4 // bin 8: the offset's minimal big-endian bytes
   b[p++] = len
-  p = be(b, p, v, len)
-  const m = payload.length
-  if (m < 0x100) { b[p++] = 0xc4; b[p++] = m } else if (m < 0x10000) { b[p++] = 0xc5; b[p++] = m >> 8; b[p++] = m & 0xff } else { b[p++] = 0xc6; p = be(b, p, m, 4) }
-  b.set(payload, p)
-  used = p + m
+  p = writeBigEndian(b, p, v, len)
+  used = writeBin(b, p, payload)
   return b.subarray(start, used)
 }
 const MAX_SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER)
@@ -372,11 +364,6 @@ const MAX_SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER)
 const CHUNK = 8192
 let chunk = new Uint8Array(CHUNK)
 let used = 0
-/** Writes `v` (a safe integer) as `len` big-endian bytes at `p`; returns the position after. */
-function be (b: Uint8Array, p: number, v: number, len: number): number {
-  for (let k = len - 1; k >= 0; k--) { b[p + k] = v % 256; v = Math.floor(v / 256) }
-  return p + len
-}
 export function decodeAllocation (bytes: Uint8Array): Allocation<Uint8Array> {
   const a = arr(unpack(bytes, 'allocation')[0], 'allocation', 3)
   if (!(a[2] instanceof Uint8Array)) fail('allocation.payload', 'expected bytes')

@@ -11,6 +11,7 @@ export { type Universe, parseUniverse, parseAddress, formatAddress, canonicalAdd
 export { type Span, spansOf } from './spans.ts'
 export { rangesByOwner } from './ranges-by-owner.ts'
 export * from './codec.ts'
+export * from './msgpack-write.ts'
 export { createPeer, type Peer, type PeerConfig } from './peer.ts'
 export { type PeerStatus, type PeerSummary, type StatusCode, STATUS_CODES } from './status.ts'
 export { type Timeouts, DEFAULT_TIMEOUTS } from './config.ts'
