@@ -22,11 +22,25 @@ export async function buildAllocateClient (dir: string): Promise<string> {
 
 /** Allocates containers `prefix`-0 to -(count-1) on `socketPath`, `concurrency` in flight; each request's span, in order. */
 export async function allocateStorm (client: string, socketPath: string, prefix: string, count: number, concurrency: number): Promise<Span[]> {
-  const { stdout } = await run(client, [socketPath, String(concurrency), String(count), prefix], { maxBuffer: 64 * count + 1024, timeout: 600_000 })
+  return await spansOf(client, [socketPath, String(concurrency), String(count), prefix], count)
+}
+
+/**
+ * Allocates `count` containers one at a time as allocateStorm does, in blocks of `block` alternated
+ * with the same requests to the client's echo of the agent's answer on `floorSocket` (the machine's
+ * own floor: a connection per request to a C server on a unix socket); the spans of each, in order.
+ */
+export async function interleavedStorm (client: string, socketPath: string, floorSocket: string, prefix: string, count: number, block: number): Promise<{ agent: Span[], floor: Span[] }> {
+  const spans = await spansOf(client, [socketPath, '1', String(count), prefix, floorSocket, String(block)], 2 * count)
+  return { agent: spans.slice(0, count), floor: spans.slice(count) }
+}
+
+async function spansOf (client: string, args: string[], lines: number): Promise<Span[]> {
+  const { stdout } = await run(client, args, { maxBuffer: 64 * lines + 1024, timeout: 600_000 })
   const spans = stdout.trimEnd().split('\n').map(line => {
     const [start, end] = line.split(' ').map(ns => Number(ns) / 1e6)
     return { start: start!, end: end! }
   })
-  if (spans.length !== count || spans.some(s => !(s.end >= s.start))) throw new Error(`allocate-client: expected ${count} spans, got ${spans.length} lines`)
+  if (spans.length !== lines || spans.some(s => !(s.end >= s.start))) throw new Error(`allocate-client: expected ${lines} spans, got ${spans.length} lines`)
   return spans
 }

@@ -4,11 +4,15 @@
  * ring changes synced to LevelDB) before its answer; the persist step's share of a request at concurrency 1 beside the disk's own
  * write+fdatasync latency; and the agent process's RSS idle and holding 10k allocations. One real
  * agent process, consensus=1. The requests are made by allocate-client.c, a C program with one
- * connection per request as the CNI plugin makes them (it says why it is not Node).
+ * connection per request as the CNI plugin makes them (it says why it is not Node). The
+ * concurrency-1 storm is interleaved, block by block, with the same requests to a C echo of the
+ * agent's answer: the machine's own floor for a connection per request, in the same minutes.
  */
 import { Cluster, freePort } from '@weft/testkit'
 import type { AgentProcess } from '@weft/testkit'
-import { allocateStorm, buildAllocateClient } from './allocate-client.ts'
+import { join } from 'node:path'
+import { allocateStorm, buildAllocateClient, interleavedStorm } from './allocate-client.ts'
+import type { Span } from './allocate-client.ts'
 import { writeDatasyncLatencies } from './disk-sync.ts'
 import { type Histogram, histogram, percentile, scrape } from './metrics.ts'
 import { rssMiB } from './proc.ts'
@@ -25,6 +29,8 @@ const LEVELS = [
   { concurrency: 1, requests: 1_000 }
 ]
 const TOTAL_HELD = 10_000
+/** The concurrency-1 storm's blocks, alternated with the floor's: 10 of each at 1,000 requests. */
+const FLOOR_BLOCK = 100
 
 /** What the c=1 lines read: the store's commits by durability, and the GC's pauses by kind. */
 async function tailHistograms (metricsPort: number): Promise<{ written: Histogram, synced: Histogram, minorGc: Histogram, majorGc: Histogram, incrementalGc: Histogram }> {
@@ -46,12 +52,31 @@ function histogramLine (before: Histogram, after: Histogram, what: string): stri
   return `${n} ${what}, mean ${(1000 * (after.sum - before.sum) / n).toFixed(3)} ms, ${within('0.0005')} % within 0.5 ms, ${within('0.001')} % within 1 ms`
 }
 
+/** Latencies (ms, sorted). */
+function latenciesOf (spans: readonly Span[]): number[] {
+  return spans.map(s => s.end - s.start).sort((a, b) => a - b)
+}
+
+/** The wall time (s) of the spans, in order, block by block: the floor's blocks between them not counted. */
+function wallSeconds (spans: readonly Span[], block: number): number {
+  let ms = 0
+  for (let from = 0; from < spans.length; from += block) {
+    const part = spans.slice(from, from + block)
+    ms += Math.max(...part.map(s => s.end)) - Math.min(...part.map(s => s.start))
+  }
+  return ms / 1000
+}
+
 /** Allocates `count` new attachments with `concurrency` requests in flight; returns latencies (ms, sorted) and wall time. */
 async function storm (client: string, agent: AgentProcess, prefix: string, count: number, concurrency: number): Promise<{ latencies: number[], seconds: number }> {
   const spans = await allocateStorm(client, agent.socketPath, prefix, count, concurrency)
-  const first = Math.min(...spans.map(s => s.start))
-  const last = Math.max(...spans.map(s => s.end))
-  return { latencies: spans.map(s => s.end - s.start).sort((a, b) => a - b), seconds: (last - first) / 1000 }
+  return { latencies: latenciesOf(spans), seconds: wallSeconds(spans, count) }
+}
+
+/** The concurrency-1 storm, its blocks alternated with the floor's (allocate-client.c): the agent's as `storm`'s, and the floor's latencies. */
+async function interleaved (client: string, agent: AgentProcess, floorSocket: string, prefix: string, count: number): Promise<{ latencies: number[], seconds: number, floor: number[] }> {
+  const spans = await interleavedStorm(client, agent.socketPath, floorSocket, prefix, count, FLOOR_BLOCK)
+  return { latencies: latenciesOf(spans.agent), seconds: wallSeconds(spans.agent, FLOOR_BLOCK), floor: latenciesOf(spans.floor) }
 }
 
 const cluster = await Cluster.create('bench')
@@ -68,11 +93,17 @@ try {
   for (const { concurrency, requests } of LEVELS) {
     await storm(client, agent, `warm-${concurrency}`, 50, concurrency)
     const before = concurrency === 1 ? await tailHistograms(metricsPort) : null
-    const { latencies, seconds } = await storm(client, agent, `c${concurrency}`, requests, concurrency)
-    if (before !== null) {
+    const { latencies, seconds, floor } = concurrency === 1
+      ? await interleaved(client, agent, join(cluster.dir, 'floor.sock'), `c${concurrency}`, requests)
+      : { ...await storm(client, agent, `c${concurrency}`, requests, concurrency), floor: null }
+    if (before !== null && floor !== null) {
       const after = await tailHistograms(metricsPort)
       const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length
       persist.push(`  whole request (client side): mean ${mean.toFixed(3)} ms`)
+      // The anchor, not a correction: what this host gives a connection per request in the same minutes,
+      // and how many times that the agent's own tail is.
+      const floorP99 = percentile(floor, 0.99)
+      persist.push(`  this machine, unix-socket echo (C, a connection per request), interleaved: p50 ${percentile(floor, 0.5).toFixed(2)} ms, p99 ${floorP99.toFixed(2)} ms; the agent's p99 ${(percentile(latencies, 0.99) / floorP99).toFixed(1)} times it`)
       persist.push(`  persist step, written (allocations): ${histogramLine(before.written, after.written, 'batches')}`)
       persist.push(`  persist step, synced (ring, Paxos): ${histogramLine(before.synced, after.synced, 'batches')}`)
       // Each pause holds up whichever request is running: their count per 1000 requests is the share that pays one.
