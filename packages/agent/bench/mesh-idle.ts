@@ -15,16 +15,16 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Cluster, freePort, sleep } from '@weft/testkit'
+import { envList } from './env-list.ts'
 import { profileBySource } from './mesh-idle-profile.ts'
-import { CLK_TCK, cpuTicks, median, pidOf, timed } from './proc.ts'
+import { CLK_TCK, median, pidOf, procSample, timed } from './proc.ts'
+import type { ProcSample } from './proc.ts'
 
 const N = Number(process.env.WEFT_BENCH_IDLE ?? '10')
 const PROFILED = Number(process.env.WEFT_BENCH_IDLE_PROFILE ?? '0')
 const PEERS = process.env.WEFT_BENCH_IDLE_PEERS ?? 'all'
-const envOf = (spec: string | undefined): Record<string, string> =>
-  Object.fromEntries((spec ?? '').split(',').filter(kv => kv.includes('=')).map(kv => kv.split('=', 2) as [string, string]))
-const EXTRA_ENV = envOf(process.env.WEFT_BENCH_IDLE_ENV)
-const AB_ENV = envOf(process.env.WEFT_BENCH_IDLE_AB)
+const EXTRA_ENV = envList(process.env.WEFT_BENCH_IDLE_ENV)
+const AB_ENV = envList(process.env.WEFT_BENCH_IDLE_AB)
 const AB = Object.keys(AB_ENV).length > 0
 const SETTLE_MS = 10_000
 const IDLE_WINDOW_MS = 30_000
@@ -32,26 +32,6 @@ const READY_BOUND_MS = 300_000
 const AGREE_BOUND_MS = 120_000
 /** Between two status polls of every agent while waiting for ready and for agreement. */
 const POLL_MS = 500
-
-interface Sample {
-  readonly cpuTicks: number
-  readonly wakeups: number
-  readonly rchar: number
-  readonly wchar: number
-}
-
-async function sample (pid: number): Promise<Sample> {
-  // The main thread's own switches: the event loop's waits (V8's and libuv's helper threads are other tasks).
-  const main = await readFile(`/proc/${pid}/task/${pid}/status`, 'utf8')
-  const io = await readFile(`/proc/${pid}/io`, 'utf8')
-  const num = (text: string, key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN)
-  return {
-    cpuTicks: await cpuTicks(pid),
-    wakeups: num(main, 'voluntary_ctxt_switches'),
-    rchar: num(io, 'rchar'),
-    wchar: num(io, 'wchar')
-  }
-}
 
 const cluster = await Cluster.create(`bench-idle-${N}`)
 try {
@@ -81,9 +61,9 @@ try {
   await sleep(SETTLE_MS)
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')
   const t0 = process.hrtime.bigint()
-  const before = await Promise.all(agents.map(async a => await sample(pidOf(a))))
+  const before = await Promise.all(agents.map(async a => await procSample(pidOf(a))))
   await sleep(IDLE_WINDOW_MS)
-  const after = await Promise.all(agents.map(async a => await sample(pidOf(a))))
+  const after = await Promise.all(agents.map(async a => await procSample(pidOf(a))))
   const t1 = process.hrtime.bigint()
   const loadAfter = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')
   const s = IDLE_WINDOW_MS / 1000
@@ -94,7 +74,7 @@ try {
   const groups = AB ? [[0, 'as configured'], [1, process.env.WEFT_BENCH_IDLE_AB!]] as const : [[null, 'every agent']] as const
   for (const [parity, label] of groups) {
     const who = agents.map((_, i) => i).filter(i => counted(i) && (parity === null || i % 2 === parity))
-    const per = (f: (b: Sample, a: Sample) => number): number[] => who.map(i => f(before[i]!, after[i]!))
+    const per = (f: (b: ProcSample, a: ProcSample) => number): number[] => who.map(i => f(before[i]!, after[i]!))
     console.log(`  ${label} (${who.length} agents${PROFILED > 0 && PROFILED < N ? ', the profiled left out' : ''}):`)
     console.log(`    CPU % of a core: ${fmt(per((b, a) => 100 * (a.cpuTicks - b.cpuTicks) / CLK_TCK / s), 2)}`)
     console.log(`    main-thread wake-ups/s: ${fmt(per((b, a) => (a.wakeups - b.wakeups) / s), 1)}`)

@@ -35,3 +35,29 @@ export function disagreement (statuses: readonly StatusResponse[]): string[] {
   }
   return lines
 }
+
+/** How far the views are from agreeing, by kind: what the bench's timeline after ready shows. */
+export interface ViewGaps {
+  /** Lines of a view without the peer's member record (no nickname), or peers a view lacks. */
+  readonly records: number
+  /** Peers whose share differs between views. */
+  readonly shares: number
+  /** Peers marked unreachable, summed over the views. */
+  readonly unreachable: number
+}
+
+export function viewGaps (statuses: readonly StatusResponse[], n: number): ViewGaps {
+  let records = 0
+  let unreachable = 0
+  const shares = new Map<string, Set<string>>()
+  for (const s of statuses) {
+    records += Math.max(0, n - s.peers.length)
+    for (const p of s.peers) {
+      if (p.nickname === '') records++
+      if (!p.reachable) unreachable++
+      const seen = shares.get(p.id) ?? new Set<string>()
+      shares.set(p.id, seen.add(p.addresses))
+    }
+  }
+  return { records, shares: [...shares.values()].filter(v => v.size > 1).length, unreachable }
+}

@@ -1,6 +1,6 @@
 /**
  * What the agent benches read of the agent's answers: a percentile of a sorted sample, and a
- * histogram's series from its /metrics text.
+ * histogram's or counter's series from its /metrics text.
  */
 
 export function percentile (sorted: number[], p: number): number {
@@ -24,4 +24,11 @@ export function histogram (text: string, name: string, label: string): Histogram
     sum: value(new RegExp(`^${name}_sum\\{${label}\\} ([\\d.e+-]+)$`, 'm')),
     buckets
   }
+}
+
+/** Every series of counter `name` from /metrics text, by its labels as written (`way="sent",kind="digest"`). */
+export function counters (text: string, name: string): Map<string, number> {
+  const series = new Map<string, number>()
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} ([\\d.e+-]+)$`, 'gm'))) series.set(m[1]!, Number(m[2]))
+  return series
 }

@@ -26,6 +26,23 @@ export async function cpuTicks (pid: number): Promise<number> {
   return Number(fields[11]) + Number(fields[12])
 }
 
+/** A process's counters at one instant: its CPU, its main thread's wake-ups, its bytes read and written. */
+export interface ProcSample {
+  readonly cpuTicks: number
+  /** Voluntary context switches of the main thread: each is one return from the event loop's wait (V8's and libuv's helper threads are other tasks). */
+  readonly wakeups: number
+  /** rchar / wchar: every socket, the store and the log. */
+  readonly rchar: number
+  readonly wchar: number
+}
+
+export async function procSample (pid: number): Promise<ProcSample> {
+  const main = await readFile(`/proc/${pid}/task/${pid}/status`, 'utf8')
+  const io = await readFile(`/proc/${pid}/io`, 'utf8')
+  const num = (text: string, key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN)
+  return { cpuTicks: await cpuTicks(pid), wakeups: num(main, 'voluntary_ctxt_switches'), rchar: num(io, 'rchar'), wchar: num(io, 'wchar') }
+}
+
 /** Polls `done` every `everyMs` until it holds or `bound` ms pass; the milliseconds taken, or null. */
 export async function timed (bound: number, done: () => Promise<boolean>, everyMs = 250): Promise<number | null> {
   const started = performance.now()

@@ -239,7 +239,7 @@ function startLoops (n: Node, mesh: Mesh, routing: Routing | null, clock: Ticker
         }
         return written.then(durability => { committed(delta, durability, started) })
       },
-      send: out => sendOut(mesh, p.name, out),
+      send: out => sendOut(mesh, metrics, p.name, out),
       event: e => {
         logEvent(p.log, p.universe, e)
         if (e.kind === 'conflict') metrics.conflict()

@@ -71,6 +71,7 @@ export function meshHandlers (pools: Pools, retirement: Retirement, log: Logger,
       }
       // The core checks every field of a message against its universe and reports what it refuses
       // as an event; a throw from it is a bug, so the driver stops the agent.
+      metrics.message('received', msg.type, data.length)
       pool.driver.input(() => { pool.peer.step(from, msg) })
       return 'accept'
     },
@@ -92,8 +93,9 @@ export function sendRetire (mesh: Mesh, to: PeerId | 'all', m: RetireMessage): v
   else mesh.send(to, data)
 }
 
-export function sendOut (mesh: Mesh, pool: string, out: Outbound): void {
+export function sendOut (mesh: Mesh, metrics: Metrics, pool: string, out: Outbound): void {
   const data = framePool(pool, encodeMessage(out.msg))
+  metrics.message(out.to === 'all' ? 'published' : 'sent', out.msg.type, data.length)
   if (out.to === 'all') mesh.publish(data)
   else mesh.send(out.to, data)
 }

@@ -27,6 +27,9 @@ const GC_KINDS: ReadonlyMap<number, string> = new Map([
   [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb']
 ])
 
+/** How a message crossed the mesh, as the message counters label it. */
+export type MessageWay = 'published' | 'sent' | 'received'
+
 export class Metrics {
   readonly registry = new Registry()
   #badMessages = 0
@@ -40,6 +43,10 @@ export class Metrics {
    */
   readonly #commitSeconds: Readonly<Record<Exclude<Durability, 'empty'>, { observe: (seconds: number) => void }>>
   readonly #gcSeconds: Histogram<'kind'>
+  readonly #messages: Counter<'way' | 'kind'>
+  readonly #messageBytes: Counter<'way' | 'kind'>
+  /** The two message series of each (way, kind), bound once: a labels object per message is garbage. */
+  readonly #messageSeries = new Map<string, { readonly count: Counter.Internal, readonly bytes: Counter.Internal }>()
 
   // One snapshot per scrape, shared by every gauge: building it walks every pool's ring.
   #scrape: ReadonlyMap<string, GaugeSnapshot> | null = null
@@ -77,6 +84,8 @@ export class Metrics {
       registers
     })
     this.#commitSeconds = { written: commitSeconds.labels('written'), synced: commitSeconds.labels('synced') }
+    this.#messages = new Counter({ name: 'weft_mesh_messages_total', help: 'Ring messages by way (published: gossiped to the mesh; sent: to one peer; received) and kind', labelNames: ['way', 'kind'], registers })
+    this.#messageBytes = new Counter({ name: 'weft_mesh_message_bytes_total', help: 'Bytes of ring messages by way and kind, as encoded (before libp2p\'s framing)', labelNames: ['way', 'kind'], registers })
     this.#gcSeconds = new Histogram({
       name: 'weft_gc_pause_seconds',
       help: 'Pauses of the agent\'s garbage collector; kind: minor (young generation), major, incremental (marking steps), weakcb',
@@ -84,6 +93,21 @@ export class Metrics {
       buckets: [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers
     })
+  }
+
+  /**
+   * One ring message of `kind` (its `type`) that this agent `published` to the mesh, `sent` to one
+   * peer, or `received` (either way), `bytes` long on the wire (before libp2p's framing).
+   */
+  message (way: MessageWay, kind: string, bytes: number): void {
+    const key = `${way} ${kind}`
+    let series = this.#messageSeries.get(key)
+    if (series === undefined) {
+      series = { count: this.#messages.labels(way, kind), bytes: this.#messageBytes.labels(way, kind) }
+      this.#messageSeries.set(key, series)
+    }
+    series.count.inc()
+    series.bytes.inc(bytes)
   }
 
   get badMessages (): number { return this.#badMessages }
