@@ -102,14 +102,14 @@ const BUSIEST = 3
 
 /** The busiest agents and the median one over the idle window: CPU per part, wake-ups, bytes, connections. */
 function idleLines (agents: readonly AgentProcess[], cpu: readonly number[], samples: ReadonlyArray<readonly ProcSample[]>,
-  statuses: ReadonlyArray<StatusResponse | null>, percent: (from: number, to: number, i: number, ms: number) => number,
+  statuses: ReadonlyArray<StatusResponse | null>, percent: (from: number, to: number, i: number) => number,
   atWindow: readonly string[], afterWindow: readonly string[]): string[] {
   const order = agents.map((_, i) => i).sort((a, b) => cpu[b]! - cpu[a]!)
   const first = samples[0]!
   const last = samples.at(-1)!
   const s = IDLE_WINDOW_MS / 1000
   const describe = (i: number, label: string): string => {
-    const parts = Array.from({ length: IDLE_PARTS }, (_, p) => percent(p, p + 1, i, IDLE_WINDOW_MS / IDLE_PARTS).toFixed(2))
+    const parts = Array.from({ length: IDLE_PARTS }, (_, p) => percent(p, p + 1, i).toFixed(2))
     return `${label} ${agents[i]!.name}: ${cpu[i]!.toFixed(2)} % (${parts.join(' / ')} per ${IDLE_WINDOW_MS / IDLE_PARTS / 1000} s), ` +
       `${((last[i]!.wakeups - first[i]!.wakeups) / s).toFixed(1)} wake-ups/s, read ${((last[i]!.rchar - first[i]!.rchar) / s).toFixed(0)} B/s, ` +
       `written ${((last[i]!.wchar - first[i]!.wchar) / s).toFixed(0)} B/s, ${statuses[i]?.connections ?? '?'} connections; ` +
@@ -206,6 +206,7 @@ async function run (n: number, peers: string): Promise<Row> {
     for (const a of agents) copyLog(a, `${n}-${peers}-${a.name}.log`)
     await Promise.all(agents.map(async a => await waitForSocket(a, 1_200)))
     const atStart = await scrapeAll()
+    const everyone = agents.map((_, i) => i)
     /** Each phase's end on the monotonic clock the profiles use, in µs. */
     const phases: Array<[string, bigint]> = [['start', process.hrtime.bigint() / 1000n]]
     const deadline = performance.now() + READY_BOUND_MS
@@ -215,7 +216,7 @@ async function run (n: number, peers: string): Promise<Row> {
     })
     const atReady = await scrapeAll()
     phases.push(['last start to ready', process.hrtime.bigint() / 1000n])
-    console.error(`mesh bench ${n} ${peers}: messages from the last start to ready, every agent: ${messagesBetween(atStart, atReady, agents.map((_, i) => i))}`)
+    console.error(`mesh bench ${n} ${peers}: messages from the last start to ready, every agent: ${messagesBetween(atStart, atReady, everyone)}`)
     const readyAt = performance.now()
     const timeline: Gaps[] = []
     const agree = ready === null ? null : await timed(AGREE_BOUND_MS, async () => await agreed(agents, n, readyAt, timeline))
@@ -230,7 +231,7 @@ async function run (n: number, peers: string): Promise<Row> {
     }
     const atAgreed = await scrapeAll()
     phases.push(['ready to agreed', process.hrtime.bigint() / 1000n])
-    if (ready !== null) console.error(`mesh bench ${n} ${peers}: messages from ready to agreed, every agent: ${messagesBetween(atReady, atAgreed, agents.map((_, i) => i))}`)
+    if (ready !== null) console.error(`mesh bench ${n} ${peers}: messages from ready to agreed, every agent: ${messagesBetween(atReady, atAgreed, everyone)}`)
     const rss = await Promise.all(agents.map(async a => await rssMiB(pidOf(a))))
     await sleep(SETTLE_MS)
     const load = (await readFile('/proc/loadavg', 'utf8')).split(' ')[0]!
@@ -242,8 +243,10 @@ async function run (n: number, peers: string): Promise<Row> {
       await sleep(IDLE_WINDOW_MS / IDLE_PARTS)
       samples.push(await Promise.all(agents.map(async a => await procSample(pidOf(a)))))
     }
-    const percent = (from: number, to: number, i: number, ms: number): number => 100 * (samples[to]![i]!.cpuTicks - samples[from]![i]!.cpuTicks) / CLK_TCK / (ms / 1000)
-    const cpu = agents.map((_, i) => percent(0, IDLE_PARTS, i, IDLE_WINDOW_MS))
+    /** Agent i's CPU, % of a core, from the end of part `from` of the window to the end of part `to`. */
+    const percent = (from: number, to: number, i: number): number =>
+      100 * (samples[to]![i]!.cpuTicks - samples[from]![i]!.cpuTicks) / CLK_TCK / ((to - from) * IDLE_WINDOW_MS / IDLE_PARTS / 1000)
+    const cpu = agents.map((_, i) => percent(0, IDLE_PARTS, i))
     phases.push(['idle window', process.hrtime.bigint() / 1000n])
     const afterWindow = await scrapeAll()
     const statuses = await Promise.all(agents.map(async a => await a.client.status().catch(() => null)))
