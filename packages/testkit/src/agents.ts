@@ -17,7 +17,7 @@ import { sleep, waitFor } from './wait.ts'
 /** The weft command as bin/weft runs it (built by scripts/build-weft.sh), run with the same Node as the tests. */
 export const WEFT_BUNDLE = fileURLToPath(new URL('../../../dist/weft.mjs', import.meta.url))
 /** The Node flags bin/weft starts the agent with. */
-const AGENT_NODE_FLAGS = ['--max-semi-space-size=2', '--optimize-for-size', '--initial-old-space-size=24']
+const AGENT_NODE_FLAGS = ['--min-semi-space-size=2', '--max-semi-space-size=2', '--max-opt=2', '--initial-old-space-size=24']
 /** The malloc setting bin/weft starts the agent with (it says why). */
 const AGENT_GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=8192'
 
