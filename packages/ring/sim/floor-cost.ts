@@ -27,7 +27,7 @@ export interface Tally {
 
 export interface GossipCost {
   readonly peers: number
-  /** Every message counted, by kind (`ring`, `delta`, `digest`, `pull`, ...). */
+  /** Every message counted, by kind (`ring`, `delta`, `digest`, `pull`, ...; `digest*`: a digest round's, to all). */
   readonly byKind: Readonly<Record<string, Tally>>
   readonly total: Tally
   /** Whole rings whose floor was above their receiver's when sent. */
@@ -67,7 +67,7 @@ function metered (seed: number, counting: () => boolean): { readonly w: World, r
     }
     if (!counting()) return
     const bytes = sizeOf(msg)
-    add(byKind[msg.type] ??= { messages: 0, bytes: 0 }, recipients, bytes)
+    add(byKind[msg.type === 'digest' && to === 'all' ? 'digest*' : msg.type] ??= { messages: 0, bytes: 0 }, recipients, bytes)
     add(total, recipients, bytes)
     if (msg.type === 'ring' && to !== 'all' && w !== undefined && msg.ring.floor > w.peer(to).ring().floor) add(floorRings, 1, bytes)
   }

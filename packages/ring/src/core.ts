@@ -45,6 +45,11 @@ export interface Core {
    * still `of` (the cached object): a change of ours makes every one of them unknown again at once.
    */
   synced: { of: RingState | null, peers: Set<PeerId> }
+  /**
+   * The peers our digest of `of` went to (a round, a greeting, an answer) that have stayed reachable
+   * since and have not asked for it again: an ask from one of them needs no answer (ring-sync.ts).
+   */
+  told: { of: RingState | null, peers: Set<PeerId> }
   /** Counts changes to ring, space and allocations, so checks run only after something changed. */
   mutations: number
   /** The ring as data, cached until the next change: gossip and merges compare against it often. */

@@ -20,7 +20,7 @@ import { usableRanges } from './owned.ts'
 import { validatePaxos } from './paxos.ts'
 import type { PeerState } from './peer-state.ts'
 import { Ring } from './ring.ts'
-import { absorbDelta, absorbRing, gossipTick, greet, onDigest, onHint, ringChanged, snapshot, takeDelta, wholeRing } from './ring-sync.ts'
+import { absorbDelta, absorbRing, gossipTick, greet, onDigest, onHint, outOfReach, ringChanged, snapshot, takeDelta, wholeRing } from './ring-sync.ts'
 import { Space } from './space.ts'
 import { type PeerStatus, peerStatus, statusOf } from './status.ts'
 import { onTakeoverMessage, rmpeer, takeoverTarget, takeoverTick } from './takeover.ts'
@@ -110,6 +110,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     snap: null,
     mutations: 0,
     synced: { of: null, peers: new Set() },
+    told: { of: null, peers: new Set() },
     dig: null,
     raised: null,
     lastSent: Ring.empty(u).toState(),
@@ -200,14 +201,17 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
       const next = new Set(peers)
       next.delete(s.id)
       const fresh = [...next].filter(q => !s.reachable.has(q))
+      for (const q of s.reachable) if (!next.has(q)) outOfReach(s, q)
       s.reachable = next
       welcome(fresh)
       finish()
     },
     reachChanged (q, up) {
       if (q !== s.id && up !== s.reachable.has(q)) {
-        if (!up) s.reachable.delete(q)
-        else {
+        if (!up) {
+          s.reachable.delete(q)
+          outOfReach(s, q)
+        } else {
           s.reachable.add(q)
           welcome([q])
         }

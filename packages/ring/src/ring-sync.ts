@@ -53,6 +53,21 @@ function unmarkSynced (s: Core, p: PeerId): void {
   s.synced.peers.delete(p)
 }
 
+/** Our digest of `ring` went to `peers` (what we told of a ring we no longer hold does not matter). */
+function markTold (s: Core, ring: RingState, peers: Iterable<PeerId>): void {
+  if (ring !== snapshot(s)) return
+  if (s.told.of !== ring) s.told = { of: ring, peers: new Set() }
+  for (const p of peers) s.told.peers.add(p)
+}
+
+/**
+ * `p` went out of reach: what we told it may be gone with it (it may come back from a restart), so
+ * its next ask is answered.
+ */
+export function outOfReach (s: Core, p: PeerId): void {
+  s.told.peers.delete(p)
+}
+
 /** The whole ring, with every hint this peer knows (its own as of now). */
 export function wholeRing (s: Core): Message {
   const hints: Hint[] = [...s.hints].filter(([p]) => p !== s.id).map(([peer, free]) => ({ peer, free }))
@@ -126,7 +141,10 @@ export function absorbRing (s: Core, from: PeerId, incoming: RingState, hints: r
     maybeAdopt(s)
   } else {
     unmarkSynced(s, from)
-    if (s.removedBy === null) s.out.send(from, digestMessage(s, false))
+    if (s.removedBy === null) {
+      s.out.send(from, digestMessage(s, false))
+      markTold(s, snapshot(s), [from])
+    }
   }
   return true
 }
@@ -170,8 +188,9 @@ function mergeDelta (s: Core, from: PeerId, d: RingDelta): boolean {
  */
 export function onDigest (s: Core, from: PeerId, d: Digest, reply: boolean): void {
   // The answer carries the digest of the ring as it was when this one came, before any adoption.
-  const { digest: mine, answer } = digestOfSnapshot(s)
-  if (sameDigest(d, mine)) {
+  const { of, digest: mine, answer } = digestOfSnapshot(s)
+  const same = sameDigest(d, mine)
+  if (same) {
     markSynced(s, from)
     maybeAdopt(s)
   } else {
@@ -179,7 +198,14 @@ export function onDigest (s: Core, from: PeerId, d: Digest, reply: boolean): voi
     // The pull tells the sender as much as a reply would, and the ring it brings settles the rest.
     if (s.ring.isEmpty() || d.weight >= mine.weight) { pull(s, from); return }
   }
-  if (reply && !s.ring.isEmpty()) s.out.send(from, answer)
+  if (!reply || s.ring.isEmpty()) return
+  // After a change every peer that made one asks everyone, so most asks reach peers whose own round
+  // (or greeting, or answer) already took the asker this very digest: answering would only repeat
+  // it. Such an ask is spared once; the next (ours may have been lost, or have come before the
+  // asker's ring was ours) is answered, so no round waits for ever on an answer that was spared.
+  if (same && s.told.of === of && s.told.peers.delete(from)) return
+  s.out.send(from, answer)
+  markTold(s, of, [from])
 }
 
 /** One pull at a time, each waiting up to `ask` ticks for its answer; the last peer found ahead meanwhile (maybe the same) is next. */
@@ -217,6 +243,7 @@ export function gossipTick (s: Core): void {
     if (!anyoneBehind(s)) s.announceAt = null
     else if (!s.roundWaits || settled(s, s.announceAt)) {
       s.out.send('all', digestMessage(s, true))
+      markTold(s, snapshot(s), s.reachable)
       s.announceAt = s.now + s.t.gossip
       // What a round asked is on its way: the next one, if any is needed, may wait for the ring to rest.
       s.roundWaits = true
@@ -259,6 +286,7 @@ export function greet (s: Core, peers: readonly PeerId[]): void {
   const ring = snapshot(s)
   const unsynced = peers.filter(q => !isSynced(s, q, ring))
   for (const q of unsynced) s.out.send(q, digestMessage(s, true))
+  markTold(s, ring, unsynced)
   if (unsynced.length === 0) return
   s.announceAt ??= s.now + s.t.gossip
   s.roundWaits = false

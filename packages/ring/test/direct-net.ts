@@ -1,7 +1,8 @@
 /**
  * A handful of peers wired to each other directly, for tests that count or drop what they say: every
  * Ready is taken and advanced, its messages delivered one at a time (bounded), unless `drop` says so,
- * at once or, with `late`, that many ticks later (as a busy mesh delivers).
+ * at once or, with `late`, that many ticks later (as a busy mesh delivers). A peer taken out of the
+ * map is gone: a broadcast leaves it out, and what was on its way to it is lost.
  */
 import type { Peer } from '../src/peer.ts'
 import type { Message, PeerId } from '../src/types.ts'
@@ -19,8 +20,7 @@ export interface DirectNet {
 
 const MAX_DELIVERIES = 10_000
 
-export function directNet<P> (peers: ReadonlyMap<PeerId, Peer<P>>, drop: (from: PeerId, to: PeerId) => boolean = () => false, late: () => number = () => 0): DirectNet {
-  const ids = [...peers.keys()]
+export function directNet<P> (peers: ReadonlyMap<PeerId, Peer<P>>, drop: (from: PeerId, to: PeerId, msg: Message) => boolean = () => false, late: () => number = () => 0): DirectNet {
   const counts = { sent: 0, persisted: 0 }
   const kinds = new Map<string, number>()
   let now = 0
@@ -38,8 +38,8 @@ export function directNet<P> (peers: ReadonlyMap<PeerId, Peer<P>>, drop: (from: 
             counts.sent++
             const kind = `${m.msg.type}${m.to === 'all' ? '*' : ''}`
             kinds.set(kind, (kinds.get(kind) ?? 0) + 1)
-            for (const to of m.to === 'all' ? ids.filter(q => q !== id) : [m.to]) {
-              if (drop(id, to)) continue
+            for (const to of m.to === 'all' ? [...peers.keys()].filter(q => q !== id) : [m.to]) {
+              if (drop(id, to, m.msg)) continue
               const delay = late()
               if (delay > 0) later.push({ at: now + delay, from: id, to, msg: m.msg })
               else queue.push({ from: id, to, msg: m.msg })
@@ -49,7 +49,7 @@ export function directNet<P> (peers: ReadonlyMap<PeerId, Peer<P>>, drop: (from: 
       }
       const next = queue.shift()
       if (next === undefined) return
-      peers.get(next.to)!.step(next.from, next.msg)
+      peers.get(next.to)?.step(next.from, next.msg)
     }
     throw new Error(`messages still flowing after ${MAX_DELIVERIES} deliveries`)
   }
