@@ -16,10 +16,8 @@ import { sleep, waitFor } from './wait.ts'
 
 /** The weft command as bin/weft runs it (built by scripts/build-weft.sh), run with the same Node as the tests. */
 export const WEFT_BUNDLE = fileURLToPath(new URL('../../../dist/weft.mjs', import.meta.url))
-/** The Node flags bin/weft starts the agent with. */
-const AGENT_NODE_FLAGS = ['--min-semi-space-size=2', '--max-semi-space-size=2', '--max-opt=2', '--initial-old-space-size=24']
-/** The malloc setting bin/weft starts the agent with (it says why). */
-const AGENT_GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=8192'
+/** The weft command as a node runs it: agents start through it, with the Node flags and malloc setting it ships. */
+const WEFT_COMMAND = fileURLToPath(new URL('../../../bin/weft', import.meta.url))
 
 export interface AgentSpec {
   /** Also the nickname. */
@@ -107,11 +105,10 @@ export class Cluster {
       WEFT_SWARM_KEY_FILE: this.swarmKeyFile,
       ...(spec.timing === 'production' ? {} : FAST_TIMING),
       WEFT_LOG_LEVEL: 'info',
-      GLIBC_TUNABLES: AGENT_GLIBC_TUNABLES,
       ...spec.env
     }
     // `ip netns exec` execs the command in place: the child's pid is the agent's, signals reach it.
-    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), process.execPath, ...AGENT_NODE_FLAGS, WEFT_BUNDLE, 'agent']
+    const argv = [...(spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns]), WEFT_COMMAND, 'agent']
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const output: string[] = []
     const collect = (chunk: Buffer): void => {
