@@ -226,7 +226,11 @@ async function run (n: number, peers: string): Promise<Row> {
     }
     if (ready !== null && agree === null) {
       // Why not: which lines differ, and who marks whom unreachable.
-      const statuses = await Promise.all(agents.map(async a => await a.client.status()))
+      // A starved agent may not answer at all: named, and the others' views compared.
+      const answers = await Promise.all(agents.map(async a => await a.client.status().catch(() => null)))
+      const silent = agents.filter((_, i) => answers[i] === null).map(a => a.name)
+      if (silent.length > 0) console.error(`mesh bench ${n} ${peers}: no status from ${silent.join(', ')}`)
+      const statuses = answers.filter((s): s is StatusResponse => s !== null)
       for (const l of disagreement(statuses)) console.error(`mesh bench ${n} ${peers}: ${l}`)
     }
     const atAgreed = await scrapeAll()

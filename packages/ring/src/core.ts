@@ -67,6 +67,8 @@ export interface Core {
   announceAt: number | null
   /** The due round only confirms changes sent as deltas: it may wait for the ring to rest (ring-sync.ts). */
   roundWaits: boolean
+  /** Rounds sent since the ring last changed (or a peer was greeted): each repeat waits twice as long (ring-sync.ts). */
+  repeats: number
   /** The tick of the last change to the ring, own or merged. */
   changedAt: number
   /** The whole ring asked of one peer, until an answer or the deadline. */

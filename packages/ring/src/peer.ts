@@ -116,6 +116,7 @@ export function createPeer<P> (config: PeerConfig<P>): Peer<P> {
     lastSent: Ring.empty(u).toState(),
     announceAt: null,
     roundWaits: false,
+    repeats: 0,
     changedAt: 0,
     pulling: null,
     ahead: null,

@@ -240,11 +240,12 @@ export function gossipTick (s: Core): void {
     s.roundWaits = false
   }
   if (s.announceAt !== null && s.now >= s.announceAt) {
-    if (!anyoneBehind(s)) s.announceAt = null
+    const behind = peersBehind(s)
+    if (behind.length === 0) s.announceAt = null
     else if (!s.roundWaits || settled(s, s.announceAt)) {
-      s.out.send('all', digestMessage(s, true))
-      markTold(s, snapshot(s), s.reachable)
-      s.announceAt = s.now + s.t.gossip
+      sendRound(s, behind)
+      s.announceAt = s.now + s.t.gossip * 2 ** Math.min(s.repeats, ROUND_DOUBLINGS)
+      s.repeats++
       // What a round asked is on its way: the next one, if any is needed, may wait for the ring to rest.
       s.roundWaits = true
     }
@@ -268,6 +269,31 @@ function settled (s: Core, due: number): boolean {
 /** At most this many gossip periods a due round waits for the ring to rest. */
 const ROUND_DEFER = 8
 
+/**
+ * A repeat of a round for the same ring waits twice as long as the one before, up to 2^ROUND_DOUBLINGS
+ * gossip periods: a repeat is needed only when an answer was lost or came late, and on a starved
+ * machine (50 agents on 2 cores) answers came later than a period, so every agent asked again every
+ * period, each ask one more message for peers already unable to keep up. A change starts afresh.
+ */
+const ROUND_DOUBLINGS = 3
+
+/**
+ * A round asks the peers behind for their digests: each directly while they are at most half the
+ * reachable peers, else everyone at once through gossip. A broadcast reaches every peer, and every
+ * peer not spared answers it: with one starved peer behind in a mesh of 50, each round of each agent
+ * cost 49 asks and up to 48 answers for the one that mattered.
+ */
+function sendRound (s: Core, behind: readonly PeerId[]): void {
+  const ask = digestMessage(s, true)
+  if (2 * behind.length <= s.reachable.size) {
+    for (const p of behind) s.out.send(p, ask)
+    markTold(s, snapshot(s), behind)
+  } else {
+    s.out.send('all', ask)
+    markTold(s, snapshot(s), s.reachable)
+  }
+}
+
 /** This peer's free count as a hint to everyone, if it changed since the last one. */
 export function reportFree (s: Core): void {
   const free = s.space.freeCount()
@@ -288,8 +314,10 @@ export function greet (s: Core, peers: readonly PeerId[]): void {
   for (const q of unsynced) s.out.send(q, digestMessage(s, true))
   markTold(s, ring, unsynced)
   if (unsynced.length === 0) return
-  s.announceAt ??= s.now + s.t.gossip
+  // Also when a repeat was waiting longer: a new peer is a new reason.
+  s.announceAt = Math.min(s.announceAt ?? Infinity, s.now + s.t.gossip)
   s.roundWaits = false
+  s.repeats = 0
 }
 
 /** The delta to broadcast for this batch's own changes (null if none), and the baseline moves on. */
@@ -327,13 +355,12 @@ function mineWinsTies (local: readonly Entry[], size: bigint, incoming: RingPart
 }
 
 /**
- * Whether some reachable peer may not hold exactly our ring: one that never told us it does, or
- * told us before our ring changed.
+ * The reachable peers that may not hold exactly our ring: those that never told us they do, or told
+ * us before our ring changed.
  */
-export function anyoneBehind (s: Core): boolean {
+function peersBehind (s: Core): PeerId[] {
   const mine = snapshot(s)
-  for (const p of s.reachable) if (!isSynced(s, p, mine)) return true
-  return false
+  return [...s.reachable].filter(p => !isSynced(s, p, mine))
 }
 
 /**
@@ -346,6 +373,7 @@ export function ringChanged (s: Core, local = true): void {
   s.out.ringDirty = true
   s.snap = null
   s.changedAt = s.now
+  s.repeats = 0
   if (local) s.out.gossip = true
   else if (!s.out.gossip) s.lastSent = snapshot(s)
   s.mutations++
