@@ -223,8 +223,9 @@ export function onHint (s: Core, from: PeerId, free: bigint): void {
 }
 
 /**
- * A peer that changed its ring asks everyone for their digests, at the next tick and then every
- * `gossip` ticks, until each reachable peer holds exactly its ring; so does a heir waiting to adopt.
+ * A peer that changed its ring asks everyone for their digests at the next tick, and then the peers
+ * still behind, `gossip` ticks later and each repeat twice as late (ROUND_DOUBLINGS), until each
+ * reachable peer holds exactly its ring; so does a heir waiting to adopt.
  * Every `freeReport` ticks a changed free count goes out as a hint. A quiet cluster sends nothing.
  */
 export function gossipTick (s: Core): void {
