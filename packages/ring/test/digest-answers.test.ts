@@ -5,39 +5,18 @@
  * lost, or come before the asker's ring was ours) is answered. Every round still ends.
  */
 import { describe, expect, it } from 'vitest'
-import { parseUniverse } from '../src/address.ts'
 import { createPeer } from '../src/peer.ts'
-import { statesEqual } from '../src/shape.ts'
-import type { Peer } from '../src/peer.ts'
 import { type Message, type PeerId, asPeerId } from '../src/types.ts'
 import { prng } from '../sim/prng.ts'
-import { directNet } from './direct-net.ts'
+import { MAX_TICKS, QUIET, seededMesh, universe } from './seeded-mesh.ts'
 
-const universe = parseUniverse('10.32.0.0/16')
-/** Longer than any wait of a due round (8 gossip periods of 8 ticks) and its repeat: nothing more is coming. */
-const QUIET = 100
 /** Ticks a change may take to reach every peer and every round to end (4 to 61 here, as before answers were spared). */
 const SETTLE = 100
-const MAX_TICKS = 1_000
 
-function mesh (n: number, drop: (from: PeerId, to: PeerId, msg: Message) => boolean = () => false) {
-  const ids = Array.from({ length: n }, (_, i) => asPeerId(`p${i}`))
-  const peers = new Map<PeerId, Peer<unknown>>(ids.map((id, i) => [id, createPeer({ id, nickname: id, universe, init: { kind: 'seed', peers: ids }, random: prng(i + 1).next })]))
-  for (const [id, p] of peers) p.setReachable(ids.filter(q => q !== id))
+/** A seeded mesh whose packets are 1 to 3 ticks late. */
+function mesh (n: number, drop?: (from: PeerId, to: PeerId, msg: Message) => boolean) {
   const delay = prng(n)
-  const net = directNet(peers, drop, () => 1 + Math.floor(delay.next() * 3))
-  /** Ticks until nothing was sent for QUIET ticks in a row (at most MAX_TICKS). */
-  const runQuiet = (): number => {
-    let ticks = 0
-    for (let still = 0; still < QUIET && ticks < MAX_TICKS; ticks++) {
-      const sent = net.counts.sent
-      net.tick(1)
-      still = net.counts.sent === sent ? still + 1 : 0
-    }
-    return ticks
-  }
-  const oneRing = (): boolean => [...peers.values()].every(p => statesEqual(p.ring(), peers.get(ids[0]!)!.ring()))
-  return { ids, peers, net, runQuiet, oneRing }
+  return seededMesh(n, drop, () => 1 + Math.floor(delay.next() * 3))
 }
 
 const answers = (kinds: ReadonlyMap<string, number>): number => kinds.get('digest') ?? 0

@@ -6,30 +6,22 @@
  * grew with every ask.
  */
 import { describe, expect, it } from 'vitest'
-import { parseUniverse } from '../src/address.ts'
-import { createPeer } from '../src/peer.ts'
-import { statesEqual } from '../src/shape.ts'
-import type { Peer } from '../src/peer.ts'
 import { type Message, type PeerId, asPeerId } from '../src/types.ts'
 import { DEFAULT_TIMEOUTS } from '../src/config.ts'
-import { prng } from '../sim/prng.ts'
-import { directNet } from './direct-net.ts'
+import { MAX_TICKS, seededMesh } from './seeded-mesh.ts'
 
-const universe = parseUniverse('10.32.0.0/16')
 const PEERS = 9
 /** How long the slow peer's digests are lost: 50 gossip periods. */
 const CUT = 50 * DEFAULT_TIMEOUTS.gossip
-const MAX_TICKS = 1_000
 
 const isAsk = (msg: Message): boolean => msg.type === 'digest' && msg.reply
 
 describe('repeats of a digest round', () => {
   it('go only to the peer still behind, ever further apart, and end once its answer comes', () => {
-    const ids = Array.from({ length: PEERS }, (_, i) => asPeerId(`p${i}`))
-    const slow = ids[PEERS - 1]!
     let cut = true
     const asked = new Map<PeerId, number>()
     let asksOfOthers = 0
+    const slow = asPeerId(`p${PEERS - 1}`)
     const drop = (from: PeerId, to: PeerId, msg: Message): boolean => {
       if (cut && isAsk(msg)) {
         if (to === slow) asked.set(from, (asked.get(from) ?? 0) + 1)
@@ -37,9 +29,7 @@ describe('repeats of a digest round', () => {
       }
       return cut && from === slow && msg.type === 'digest'
     }
-    const peers = new Map<PeerId, Peer<unknown>>(ids.map((id, i) => [id, createPeer({ id, nickname: id, universe, init: { kind: 'seed', peers: ids }, random: prng(i + 1).next })]))
-    for (const [id, p] of peers) p.setReachable(ids.filter(q => q !== id))
-    const net = directNet(peers, drop)
+    const { peers, net, runQuiet, oneRing } = seededMesh(PEERS, drop)
     for (const p of peers.values()) p.prime(1)
     net.tick(CUT)
     // Each of the others asked the slow peer: the split's round and its repeats, doubling from one
@@ -54,15 +44,8 @@ describe('repeats of a digest round', () => {
     expect(asksOfOthers).toBeLessThan(2 * PEERS * PEERS)
     net.kinds.clear()
     cut = false
-    let ticks = 0
-    for (let still = 0; still < 100 && ticks < MAX_TICKS; ticks++) {
-      const sent = net.counts.sent
-      net.tick(1)
-      still = net.counts.sent === sent ? still + 1 : 0
-    }
-    expect(ticks).toBeLessThan(MAX_TICKS)
-    const ring = peers.get(ids[0]!)!.ring()
-    for (const p of peers.values()) expect(statesEqual(p.ring(), ring)).toBe(true)
+    expect(runQuiet()).toBeLessThan(MAX_TICKS)
+    expect(oneRing()).toBe(true)
     // Heard again, the slow peer's answers end every repeat; nothing went to everyone.
     expect(net.kinds.get('digest*') ?? 0).toBe(0)
   })
