@@ -68,15 +68,10 @@ export interface DialTarget {
   unreachable: boolean
   /** Its half of a shared WEFT_PEERS list (`placeSelf`) while the farther half waits; null: no such wait. */
   half: 'near' | 'far' | null
-  /**
-   * Until when the peer's end is left to dial first (the lower id of a pair both learnt, the end with
-   * this one in its nearer half): hearing from the peer does not bring a dial before it (0: no wait).
-   */
-  leftUntil: number
 }
 
 const newTarget = (addr: Multiaddr, source: TargetSource, peer: string | null = null): DialTarget =>
-  ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false, connectedAt: 0, unreachable: false, half: null, leftUntil: 0 })
+  ({ addr, source, peer, self: false, failures: 0, nextAttempt: 0, dialling: false, connectedAt: 0, unreachable: false, half: null })
 
 /**
  * The peers `ring` removed that every other pool's ring removed too, or no longer names at all (the
@@ -163,7 +158,7 @@ export class DialSet {
     if (!near.every(t => isUp(t) || t.unreachable)) return
     const alone = near.length > 0 && !this.#targets.some(isUp)
     for (const t of this.#targets) {
-      if (t.half === 'far') t.nextAttempt = t.leftUntil = Math.min(t.nextAttempt, alone ? now : now + this.#lowerFirstMs)
+      if (t.half === 'far') t.nextAttempt = Math.min(t.nextAttempt, alone ? now : now + this.#lowerFirstMs)
       t.half = null
     }
   }
@@ -191,7 +186,7 @@ export class DialSet {
     others.forEach((t, i) => {
       const middle = others.length % 2 === 1 && i === half
       t.half = i >= half && !(middle && mine < t.addr.toString()) ? 'far' : 'near'
-      if (t.half === 'far') t.nextAttempt = t.leftUntil = Math.max(t.nextAttempt, now + FAR_HALF_MS)
+      if (t.half === 'far') t.nextAttempt = Math.max(t.nextAttempt, now + FAR_HALF_MS)
     })
     this.#targets = [...others, self]
   }
@@ -246,28 +241,23 @@ export class DialSet {
       // A listed address not dialled yet, now known to be a lower peer's: it dials us, as for a new one
       // (unless the shared list decides, `placeSelf`: that peer may be leaving this dial to us).
       if (known.peer === null && known.failures === 0 && !known.dialling && this.#self > peer && !(this.#placed && known.source === 'configured')) {
-        known.nextAttempt = known.leftUntil = Math.max(known.nextAttempt, now + this.#lowerFirstMs)
+        known.nextAttempt = Math.max(known.nextAttempt, now + this.#lowerFirstMs)
       }
       known.peer ??= peer
       return false
     }
     const t = newTarget(addr, 'learned', peer)
-    if (this.#self > peer) t.nextAttempt = t.leftUntil = now + this.#lowerFirstMs
+    if (this.#self > peer) t.nextAttempt = now + this.#lowerFirstMs
     this.#targets.push(t)
     return true
   }
 
-  /**
-   * `peer` sent something through the mesh while not connected: dial it now, its backoff cut short,
-   * unless its end is left to dial first (`leftUntil`); true if there is an address to. Both ends of
-   * a pair hear each other through the mesh at about the same time, and both dialling at once make
-   * two connections, one of which is closed (`mesh-links.ts`).
-   */
+  /** `peer` sent something through the mesh while not connected: dial it now; true if there is an address to. */
   heard (peer: string): boolean {
     let any = false
     for (const t of this.#targets) {
       if (t.peer !== peer || t.self || t.dialling) continue
-      t.nextAttempt = Math.min(t.nextAttempt, t.leftUntil)
+      t.nextAttempt = 0
       any = true
     }
     return any

@@ -104,35 +104,6 @@ describe('a lost connection', () => {
   })
 })
 
-describe('a peer heard through the mesh while not connected', () => {
-  it('is dialled at once, its backoff cut short, unless its end is left to dial first', () => {
-    const lower = new DialSet('a', [], 2_000)
-    const higher = new DialSet('b', [], 2_000)
-    lower.learn('b', addr(4001), 0)
-    higher.learn('a', addr(4000), 0)
-    const [toHigher] = lower.due(0, nobody).start
-    lower.ended(toHigher!, 'failed', 0)
-    lower.ended(toHigher!, 'failed', 100)
-    expect(lower.due(1_000, nobody).start).toEqual([])
-    expect(lower.heard('b')).toBe(true)
-    expect(lower.due(1_000, nobody).start.map(t => t.peer)).toEqual(['b'])
-    // The higher end leaves the dial to the lower one, heard or not, for LOWER_FIRST_MS.
-    expect(higher.heard('a')).toBe(true)
-    expect(higher.due(1_000, nobody).start).toEqual([])
-    expect(higher.due(LOWER_FIRST_MS, nobody).start.map(t => t.peer)).toEqual(['a'])
-    expect(higher.heard('nobody-known')).toBe(false)
-  })
-
-  it('at the farther end of a shared list, waits for the nearer end\'s dial', () => {
-    const list = [4000, 4001, 4002].map(addr)
-    const set = new DialSet('m', list, 2_000)
-    set.placeSelf([addr(4000)], 0)
-    set.learn('far', addr(4002), 0)
-    expect(set.heard('far')).toBe(true)
-    expect(set.due(1_000, nobody).start.map(t => t.addr.toString().split('/').at(-1))).toEqual(['4001'])
-  })
-})
-
 describe('one list shared by every agent', () => {
   it('is dialled starting after this agent\'s own entry, which is never dialled, the farther half after FAR_HALF_MS', () => {
     const list = [4000, 4001, 4002, 4003].map(addr)
