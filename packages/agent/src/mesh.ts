@@ -69,19 +69,6 @@ export interface MeshOptions {
  */
 export type Verdict = 'accept' | 'reject' | 'ignore'
 
-/**
- * A received gossip message's id from its publisher and sequence number, read before its signature
- * is checked: under gossipsub's strict signing they make the message's id. Each agent gets every
- * message from several mesh peers, and without this each copy had its signature checked before it
- * was found a duplicate. gossipsub remembers the id only once the message validated, so a forged
- * copy cannot hide the real one; '' (no publisher or number) is never remembered, for such a
- * message fails validation.
- */
-export function fastMessageId (msg: { readonly from?: Uint8Array, readonly seqno?: Uint8Array }): string {
-  if (msg.from === undefined || msg.seqno === undefined) return ''
-  return `${Buffer.from(msg.from).toString('base64')}:${Buffer.from(msg.seqno).toString('base64')}`
-}
-
 const VERDICTS: Record<Verdict, TopicValidatorResult> = {
   accept: TopicValidatorResult.Accept,
   reject: TopicValidatorResult.Reject,
@@ -174,7 +161,6 @@ export class Mesh {
           // Through gossipsub's mesh, not to every peer: digests catch up any peer it missed.
           floodPublish: false,
           emitSelf: false,
-          fastMsgIdFn: fastMessageId,
           maxInboundDataLength: MAX_MESSAGE_BYTES,
           // Agents on one host or behind one NAT share an IP: do not graylist them (the default penalises >10 per IP).
           scoreParams: { IPColocationFactorWeight: 0 }

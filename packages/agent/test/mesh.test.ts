@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId } from '@weft/ring'
-import { Mesh, fastMessageId } from '../src/mesh.ts'
+import { Mesh } from '../src/mesh.ts'
 import { createLogger } from '../src/log.ts'
 import { freePort, newSwarmKey, waitFor } from '@weft/testkit'
 
@@ -40,19 +40,6 @@ async function node (port: number, peers: Array<number | string>, key: Uint8Arra
   started.push(n.mesh)
   return n
 }
-
-describe('a gossip message\'s id read before its signature is checked', () => {
-  it('is one for the copies of one message, another for another publisher or number, and none without them', () => {
-    const msg = (from: number[], seqno: number[]): { from: Uint8Array, seqno: Uint8Array } => ({ from: Uint8Array.from(from), seqno: Uint8Array.from(seqno) })
-    expect(fastMessageId(msg([1, 2], [0, 1]))).toBe(fastMessageId(msg([1, 2], [0, 1])))
-    expect(fastMessageId(msg([1, 2], [0, 2]))).not.toBe(fastMessageId(msg([1, 2], [0, 1])))
-    expect(fastMessageId(msg([1, 3], [0, 1]))).not.toBe(fastMessageId(msg([1, 2], [0, 1])))
-    // The boundary between the two fields counts: [1] + [2, 3] is not [1, 2] + [3].
-    expect(fastMessageId(msg([1], [2, 3]))).not.toBe(fastMessageId(msg([1, 2], [3])))
-    expect(fastMessageId({ seqno: Uint8Array.from([1]) })).toBe('')
-    expect(fastMessageId({ from: Uint8Array.from([1]) })).toBe('')
-  })
-})
 
 describe('mesh', () => {
   it('connects to WEFT_PEERS, gossips and sends direct messages in order', async () => {
