@@ -208,13 +208,18 @@ export class Links {
   readonly #topic: string
   /** Connected peers, by id. */
   readonly #watches = new Map<string, GossipWatch>()
+  /** Connected peers gossipsub has held as subscribers since they connected (logged once each). */
+  readonly #joined = new Set<string>()
 
   constructor (node: MeshNode, topic: string, log: Logger) {
     this.#node = node
     this.#topic = topic
     this.#log = log
     node.addEventListener('connection:open', (evt) => this.#opened(evt.detail))
-    node.addEventListener('peer:disconnect', (evt) => this.#watches.delete(evt.detail.toString()))
+    node.addEventListener('peer:disconnect', (evt) => {
+      this.#watches.delete(evt.detail.toString())
+      this.#joined.delete(evt.detail.toString())
+    })
   }
 
   /** A connection opened: its close will be logged with its cause; if its peer now has two, the surplus one goes (before identify uses it, mostly). */
@@ -271,6 +276,11 @@ export class Links {
       const inbound = conns.flatMap(c => c.streams.filter(gossipIn))
       const outbound = conns.some(c => c.streams.some(gossipOut))
       const acts = repairStep(w, { outbound, inbound: inbound.length > 0, subscribed: subscribed.has(peer) }, now)
+      if (subscribed.has(peer) && !this.#joined.has(peer)) {
+        // How long a connected peer took to reach gossip (and so to count as reachable): on a starved start, minutes.
+        this.#joined.add(peer)
+        this.#log.info({ event: 'peer-gossip-joined', peer, waitMs: now - Math.min(...conns.map(c => c.timeline.open)) }, 'connected peer joined gossip')
+      }
       for (const act of acts) {
         this.#log.info({ event: `peer-gossip-${act}`, peer }, 'connected peer missing from gossip; repairing')
         if (act === 'identify') this.#identify(conns[0]!)
