@@ -270,6 +270,7 @@ export class Links {
       else list.push(c)
     }
     for (const peer of this.#watches.keys()) if (!byPeer.has(peer)) this.#watches.delete(peer)
+    for (const peer of this.#joined) if (!byPeer.has(peer)) this.#joined.delete(peer)
     for (const [peer, conns] of byPeer) {
       const w = this.#watches.get(peer) ?? newWatch()
       this.#watches.set(peer, w)
