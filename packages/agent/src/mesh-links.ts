@@ -216,6 +216,9 @@ export class Links {
     this.#topic = topic
     this.#log = log
     node.addEventListener('connection:open', (evt) => this.#opened(evt.detail))
+    node.services.pubsub.addEventListener('subscription-change', (evt) => {
+      if (evt.detail.subscriptions.some(s => s.topic === topic && s.subscribe)) this.#joinedNow(evt.detail.peerId)
+    })
     node.addEventListener('peer:disconnect', (evt) => {
       this.#watches.delete(evt.detail.toString())
       this.#joined.delete(evt.detail.toString())
@@ -235,6 +238,19 @@ export class Links {
     const close = new Set(surplus(this.#node.peerId.toString() < peer.toString(),
       conns.map(c => ({ id: c.id, direction: c.direction, opened: c.timeline.open, streams: c.streams.length }))))
     for (const c of conns) if (close.has(c.id)) this.#closeDuplicate(c, 'opening')
+  }
+
+  /**
+   * A peer's subscription came: the first since it connected is logged with the wait since its
+   * oldest open connection opened, which is how long it took to count as reachable (on a starved
+   * start, minutes: the README's mesh section).
+   */
+  #joinedNow (peer: PeerId): void {
+    const id = peer.toString()
+    const open = this.#node.getConnections(peer).filter(c => c.status === 'open')
+    if (open.length === 0 || this.#joined.has(id)) return
+    this.#joined.add(id)
+    this.#log.info({ event: 'peer-gossip-joined', peer: id, waitMs: Date.now() - Math.min(...open.map(c => c.timeline.open)) }, 'connected peer joined gossip')
   }
 
   #closeDuplicate (c: Connection, when: 'opening' | 'spare'): void {
@@ -277,11 +293,6 @@ export class Links {
       const inbound = conns.flatMap(c => c.streams.filter(gossipIn))
       const outbound = conns.some(c => c.streams.some(gossipOut))
       const acts = repairStep(w, { outbound, inbound: inbound.length > 0, subscribed: subscribed.has(peer) }, now)
-      if (subscribed.has(peer) && !this.#joined.has(peer)) {
-        // How long a connected peer took to reach gossip (and so to count as reachable): on a starved start, minutes.
-        this.#joined.add(peer)
-        this.#log.info({ event: 'peer-gossip-joined', peer, waitMs: now - Math.min(...conns.map(c => c.timeline.open)) }, 'connected peer joined gossip')
-      }
       for (const act of acts) {
         this.#log.info({ event: `peer-gossip-${act}`, peer }, 'connected peer missing from gossip; repairing')
         if (act === 'identify') this.#identify(conns[0]!)
