@@ -5,6 +5,7 @@
  * log lines in, lines out.
  */
 import type { LogLine } from '@weft/testkit'
+import { percentile } from './metrics.ts'
 
 /** Counts of one kind, most first: `12 silent, 3 duplicate`. */
 function counted (keys: readonly string[]): string {
@@ -27,7 +28,7 @@ export function closeCauses (logs: readonly (readonly LogLine[])[]): string[] {
   }
   const dialErrs = [...failures.values()].flatMap(f => Array<string>(f.n).fill(f.err))
   const waits = lines.filter(l => l.event === 'peer-gossip-joined').map(l => Number(l.waitMs) / 1000).sort((a, b) => a - b)
-  const at = (q: number): string => (waits[Math.min(waits.length - 1, Math.floor(q * waits.length))] ?? 0).toFixed(1)
+  const at = (q: number): string => (waits.length === 0 ? 0 : percentile(waits, q)).toFixed(1)
   const per = (event: string): number => Math.max(0, ...logs.map(log => log.filter(l => l.event === event).length))
   return [
     `connections closed: ${closed.length} ends saw a close; this end closed ${here.length}: ${counted(here.map(l => shape(l.err)))}`,

@@ -217,7 +217,7 @@ export class Links {
     this.#log = log
     node.addEventListener('connection:open', (evt) => this.#opened(evt.detail))
     node.services.pubsub.addEventListener('subscription-change', (evt) => {
-      if (evt.detail.subscriptions.some(s => s.topic === topic && s.subscribe)) this.#joinedNow(evt.detail.peerId)
+      if (evt.detail.subscriptions.some(s => s.topic === this.#topic && s.subscribe)) this.#joinedNow(evt.detail.peerId)
     })
     node.addEventListener('peer:disconnect', (evt) => {
       this.#watches.delete(evt.detail.toString())
@@ -247,8 +247,9 @@ export class Links {
    */
   #joinedNow (peer: PeerId): void {
     const id = peer.toString()
+    if (this.#joined.has(id)) return
     const open = this.#node.getConnections(peer).filter(c => c.status === 'open')
-    if (open.length === 0 || this.#joined.has(id)) return
+    if (open.length === 0) return
     this.#joined.add(id)
     this.#log.info({ event: 'peer-gossip-joined', peer: id, waitMs: Date.now() - Math.min(...open.map(c => c.timeline.open)) }, 'connected peer joined gossip')
   }
